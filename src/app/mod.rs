@@ -1,0 +1,388 @@
+//! App state and `update(Msg) -> Vec<Command>`. No I/O here: the runtime performs the
+//! commands and feeds results back as messages, so tests drive the App with values.
+
+mod layers;
+mod render;
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::backends::postgres::ActivitySnapshot;
+use crate::config::{KeyAction, KeyChord, Keymap, Theme};
+use crate::guard::{ActionReport, GuardRequest, GuardedAction, Policy, ReasonRules};
+use crate::panes::pg::PgPane;
+use crate::panes::placeholder::Placeholder;
+use crate::panes::{Pane, PaneId, PaneOutcome};
+
+pub use layers::{Confirmation, Layer, ReasonPrompt};
+
+/// Everything that can happen to the App.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Key(KeyEvent),
+    Resize,
+    /// A timer tick: spinners and "refreshed Ns ago".
+    Tick,
+    /// A snapshot or an error from the PostgreSQL worker of `context`.
+    PgUpdate {
+        context: String,
+        result: Result<ActivitySnapshot, String>,
+        retry_in: Option<Duration>,
+    },
+    /// The guard executor finished a request.
+    GuardDone(Vec<ActionReport>),
+    /// SIGTERM, SIGHUP: leave cleanly.
+    Shutdown,
+}
+
+/// What the runtime must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Quit,
+    /// Poll `context` every `interval` while `active`; stop polling otherwise.
+    PgPoll {
+        context: String,
+        active: bool,
+        interval: Duration,
+    },
+    /// Run confirmed actions through the guard executor.
+    Execute(GuardRequest),
+}
+
+/// Static facts the App shows: who acts, where audit records go.
+#[derive(Debug, Clone, Default)]
+pub struct GuardInfo {
+    pub policy: Policy,
+    pub rules: ReasonRules,
+    pub actor: String,
+    pub audit_destination: String,
+}
+
+/// A message in the status bar for a few seconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Toast {
+    pub text: String,
+    pub error: bool,
+    pub at: Instant,
+}
+
+const TOAST_FOR: Duration = Duration::from_secs(8);
+
+pub struct App {
+    active: PaneId,
+    pub pg: PgPane,
+    kafka: Placeholder,
+    pods: Placeholder,
+    logs: Placeholder,
+    layers: Vec<Layer>,
+    keymap: Keymap,
+    theme: Theme,
+    guard: GuardInfo,
+    toast: Option<Toast>,
+    tick: u64,
+    quit: bool,
+    /// A guard request is running: its keys are not accepted twice.
+    executing: bool,
+}
+
+impl App {
+    pub fn new(pg: PgPane, keymap: Keymap, theme: Theme, guard: GuardInfo) -> App {
+        App {
+            active: PaneId::Postgres,
+            pg,
+            kafka: Placeholder::new(PaneId::Kafka),
+            pods: Placeholder::new(PaneId::Pods),
+            logs: Placeholder::new(PaneId::Logs),
+            layers: Vec::new(),
+            keymap,
+            theme,
+            guard,
+            toast: None,
+            tick: 0,
+            quit: false,
+            executing: false,
+        }
+    }
+
+    /// Commands to run once at start: begin polling the visible pane.
+    pub fn startup(&self) -> Vec<Command> {
+        self.poll_commands()
+    }
+
+    pub fn should_quit(&self) -> bool {
+        self.quit
+    }
+
+    pub fn active(&self) -> PaneId {
+        self.active
+    }
+
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    pub fn toast(&self) -> Option<&Toast> {
+        self.toast.as_ref().filter(|t| t.at.elapsed() < TOAST_FOR)
+    }
+
+    pub fn theme(&self) -> &Theme {
+        &self.theme
+    }
+
+    pub fn keymap(&self) -> &Keymap {
+        &self.keymap
+    }
+
+    pub fn guard_info(&self) -> &GuardInfo {
+        &self.guard
+    }
+
+    fn pane(&self) -> &dyn Pane {
+        match self.active {
+            PaneId::Postgres => &self.pg,
+            PaneId::Kafka => &self.kafka,
+            PaneId::Pods => &self.pods,
+            PaneId::Logs => &self.logs,
+        }
+    }
+
+    fn pane_mut(&mut self) -> &mut dyn Pane {
+        match self.active {
+            PaneId::Postgres => &mut self.pg,
+            PaneId::Kafka => &mut self.kafka,
+            PaneId::Pods => &mut self.pods,
+            PaneId::Logs => &mut self.logs,
+        }
+    }
+
+    pub fn active_pane(&self) -> &dyn Pane {
+        self.pane()
+    }
+
+    fn say(&mut self, text: impl Into<String>) {
+        self.toast = Some(Toast {
+            text: text.into(),
+            error: false,
+            at: Instant::now(),
+        });
+    }
+
+    fn warn(&mut self, text: impl Into<String>) {
+        self.toast = Some(Toast {
+            text: text.into(),
+            error: true,
+            at: Instant::now(),
+        });
+    }
+
+    /// Polling follows visibility: only the shown pane's current context polls.
+    fn poll_commands(&self) -> Vec<Command> {
+        let visible = self.active == PaneId::Postgres;
+        let current = self.pg.current_context();
+        self.pg
+            .contexts()
+            .iter()
+            .map(|c| Command::PgPoll {
+                context: c.clone(),
+                active: visible && Some(c.as_str()) == current,
+                interval: self.pg.interval(),
+            })
+            .collect()
+    }
+
+    pub fn update(&mut self, msg: Msg) -> Vec<Command> {
+        match msg {
+            Msg::Tick => {
+                self.tick = self.tick.wrapping_add(1);
+                Vec::new()
+            }
+            Msg::Resize => Vec::new(),
+            Msg::Shutdown => {
+                self.quit = true;
+                vec![Command::Quit]
+            }
+            Msg::PgUpdate {
+                context,
+                result,
+                retry_in,
+            } => {
+                self.pg.apply(&context, result, retry_in);
+                Vec::new()
+            }
+            Msg::GuardDone(reports) => {
+                self.executing = false;
+                self.pg.clear_marks();
+                self.show_reports(reports);
+                Vec::new()
+            }
+            Msg::Key(key) => self.on_key(key),
+        }
+    }
+
+    fn show_reports(&mut self, reports: Vec<ActionReport>) {
+        match reports.as_slice() {
+            [] => {}
+            [one] => {
+                let text = one.summary();
+                if one.ok && one.warnings.is_empty() {
+                    self.say(text);
+                } else {
+                    self.warn(text);
+                }
+            }
+            _ => self.layers.push(Layer::Results(reports)),
+        }
+    }
+
+    fn on_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        if key.kind == crossterm::event::KeyEventKind::Release {
+            return Vec::new();
+        }
+        // Ctrl-C quits from anywhere, even from a prompt.
+        if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+            self.quit = true;
+            return vec![Command::Quit];
+        }
+        if let Some(layer) = self.layers.pop() {
+            return self.on_layer_key(layer, key);
+        }
+        let chord = KeyChord::from_event(&key);
+        let Some(action) = self.keymap.lookup(self.pane().scope(), chord) else {
+            return Vec::new();
+        };
+        self.on_action(action)
+    }
+
+    fn switch_to(&mut self, pane: PaneId) -> Vec<Command> {
+        self.active = pane;
+        self.poll_commands()
+    }
+
+    fn on_action(&mut self, action: KeyAction) -> Vec<Command> {
+        match action {
+            KeyAction::Quit => {
+                self.quit = true;
+                return vec![Command::Quit];
+            }
+            KeyAction::Help => self.layers.push(Layer::Help { scroll: 0 }),
+            KeyAction::Command => self.layers.push(Layer::Command(Default::default())),
+            KeyAction::Filter => {
+                let before = self.pane().filter().to_string();
+                self.layers.push(Layer::Filter {
+                    input: crate::widgets::input::TextInput::with_value(&before),
+                    before,
+                });
+            }
+            KeyAction::PanePostgres => return self.switch_to(PaneId::Postgres),
+            KeyAction::PaneKafka => return self.switch_to(PaneId::Kafka),
+            KeyAction::PanePods => return self.switch_to(PaneId::Pods),
+            KeyAction::PaneLogs => return self.switch_to(PaneId::Logs),
+            KeyAction::Back => {
+                if !self.pane().filter().is_empty() {
+                    self.pane_mut().set_filter("");
+                    self.say("filter cleared");
+                } else if self.active == PaneId::Postgres && self.pg.marked_count() > 0 {
+                    self.pg.clear_marks();
+                    self.say("marks cleared");
+                }
+            }
+            other => {
+                let outcome = self.pane_mut().on_action(other);
+                return self.on_outcome(outcome);
+            }
+        }
+        Vec::new()
+    }
+
+    fn on_outcome(&mut self, outcome: PaneOutcome) -> Vec<Command> {
+        match outcome {
+            PaneOutcome::Handled | PaneOutcome::Ignored => {}
+            PaneOutcome::OpenDetail(d) => self.layers.push(Layer::Detail {
+                detail: d,
+                scroll: 0,
+            }),
+            PaneOutcome::Toast(t) => self.say(t),
+            PaneOutcome::PollChanged => {
+                self.say(format!(
+                    "{}: refresh every {}",
+                    self.pg.current_context().unwrap_or("-"),
+                    humantime::format_duration(self.pg.interval())
+                ));
+                return self.poll_commands();
+            }
+            PaneOutcome::Guard(actions) => self.begin_guard(actions),
+        }
+        Vec::new()
+    }
+
+    /// Policy first: a refused action never reaches the reason prompt.
+    fn begin_guard(&mut self, actions: Vec<GuardedAction>) {
+        if self.executing {
+            self.warn("an action is still running: wait for its result");
+            return;
+        }
+        let Some(first) = actions.first() else { return };
+        let mut typed = None;
+        for a in &actions {
+            match self.guard.policy.check(a) {
+                Ok(t) => typed = typed.or(t),
+                Err(refusal) => {
+                    self.warn(format!("{}: {}", a.title(), refusal));
+                    return;
+                }
+            }
+        }
+        let runbook = self
+            .guard
+            .policy
+            .runbook(first.context())
+            .map(str::to_string);
+        self.layers
+            .push(Layer::Reason(ReasonPrompt::new(actions, typed, runbook)));
+    }
+
+    fn execute_command_line(&mut self, line: &str) -> Vec<Command> {
+        let mut words = line.split_whitespace();
+        let Some(cmd) = words.next() else {
+            return Vec::new();
+        };
+        match cmd {
+            "q" | "quit" | "q!" => {
+                self.quit = true;
+                return vec![Command::Quit];
+            }
+            "ctx" | "context" => match words.next() {
+                Some(name) if self.pg.select_context(name) => {
+                    self.say(format!("context {name}"));
+                    return self.switch_to(PaneId::Postgres);
+                }
+                Some(name) => self.warn(format!(
+                    "unknown context {:?}; known: {}",
+                    crate::widgets::sanitize::cell(name, 40),
+                    self.pg.contexts().join(", ")
+                )),
+                None => self.warn(format!(
+                    "usage: :ctx NAME (known: {})",
+                    self.pg.contexts().join(", ")
+                )),
+            },
+            "help" => self.layers.push(Layer::Help { scroll: 0 }),
+            other => {
+                if let Some(p) = PaneId::ALL.iter().find(|p| {
+                    p.command() == other || (other == "postgres" && **p == PaneId::Postgres)
+                }) {
+                    return self.switch_to(*p);
+                }
+                self.warn(format!(
+                    "unknown command :{}; try :pg :kafka :pods :logs :ctx NAME :q",
+                    crate::widgets::sanitize::cell(other, 40)
+                ));
+            }
+        }
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,386 @@
+//! Drawing the whole screen from App state. Never waits, never does I/O.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::App;
+use super::layers::{Button, Confirmation, Layer, ReasonPrompt};
+use crate::config::KeyAction;
+use crate::guard::ActionReport;
+use crate::panes::PaneId;
+use crate::widgets::chrome::{popup, tab_bar, text_body};
+use crate::widgets::format::ago;
+use crate::widgets::layout::{centered, take_bottom, take_top};
+use crate::widgets::sanitize;
+
+impl App {
+    pub fn render(&self, frame: &mut Frame<'_>) {
+        let area = frame.area();
+        if area.width == 0 || area.height == 0 {
+            return;
+        }
+        frame.render_widget(Paragraph::new("").style(self.theme.base()), area);
+        let (top, rest) = take_top(area, 1);
+        let (body, bottom) = take_bottom(rest, 2.min(rest.height.saturating_sub(1)));
+        let titles: Vec<&str> = PaneId::ALL.iter().map(|p| p.title()).collect();
+        let active = PaneId::ALL
+            .iter()
+            .position(|p| *p == self.active)
+            .unwrap_or(0);
+        let right = if self.guard.policy.global_read_only {
+            "READ-ONLY "
+        } else {
+            ""
+        };
+        tab_bar(frame, top, &titles, active, right, &self.theme);
+        self.pane().render(frame, body, &self.theme, self.tick);
+        let (status, hints) = take_top(bottom, 1);
+        self.draw_status(frame, status);
+        self.draw_hints(frame, hints);
+        for layer in &self.layers {
+            self.draw_layer(frame, body.union(bottom), layer);
+        }
+    }
+
+    fn draw_status(&self, frame: &mut Frame<'_>, area: Rect) {
+        if area.height == 0 {
+            return;
+        }
+        let st = self.pane().status();
+        let mut spans = Vec::new();
+        if let Some(ctx) = &st.context {
+            spans.push(Span::styled(
+                format!(" {} ", sanitize::cell(ctx, 40)),
+                self.theme.selection(),
+            ));
+            let refreshed = st.last_refresh.map_or("no data yet".to_string(), |t| {
+                format!("refreshed {}", ago(t.elapsed()))
+            });
+            spans.push(Span::styled(format!(" {refreshed} "), self.theme.muted()));
+        }
+        if let Some(toast) = self.toast() {
+            let style = if toast.error {
+                self.theme.danger()
+            } else {
+                self.theme.accent()
+            };
+            spans.push(Span::styled(
+                format!(" {} ", sanitize::cell(&toast.text, 500)),
+                style,
+            ));
+        } else if let Some(err) = &st.error {
+            spans.push(Span::styled(format!(" ✖ {err} "), self.theme.danger()));
+        } else if let Some(note) = &st.note {
+            spans.push(Span::styled(format!(" {note} "), self.theme.muted()));
+        }
+        frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    }
+
+    fn draw_hints(&self, frame: &mut Frame<'_>, area: Rect) {
+        if area.height == 0 {
+            return;
+        }
+        let disabled = self
+            .pg
+            .current_context()
+            .and_then(|c| self.guard.policy.disabled_reason(c))
+            .filter(|_| self.active == PaneId::Postgres);
+        let mut spans = Vec::new();
+        let mut push = |action: KeyAction, label: &str| {
+            let off =
+                disabled.is_some() && matches!(action, KeyAction::Cancel | KeyAction::Terminate);
+            spans.push(Span::styled(
+                format!(" {}", self.keymap.label_of(action)),
+                if off {
+                    self.theme.muted()
+                } else {
+                    self.theme.accent()
+                },
+            ));
+            let style = if off {
+                self.theme.muted().add_modifier(Modifier::CROSSED_OUT)
+            } else {
+                self.theme.muted()
+            };
+            spans.push(Span::styled(format!(" {label} "), style));
+        };
+        for &a in self.pane().hints() {
+            push(a, short_label(a));
+        }
+        push(KeyAction::Filter, "filter");
+        push(KeyAction::Help, "help");
+        push(KeyAction::Quit, "quit");
+        if let Some(why) = disabled {
+            spans.push(Span::styled(format!(" ({why})"), self.theme.warn()));
+        }
+        frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    }
+
+    fn draw_layer(&self, frame: &mut Frame<'_>, area: Rect, layer: &Layer) {
+        match layer {
+            Layer::Help { scroll } => self.draw_help(frame, area, *scroll),
+            Layer::Command(input) => {
+                let (_, line) = take_bottom(area, 1);
+                frame.render_widget(ratatui::widgets::Clear, line);
+                input.render(frame, line, ":", self.theme.accent());
+            }
+            Layer::Filter { input, .. } => {
+                let (_, line) = take_bottom(area, 1);
+                frame.render_widget(ratatui::widgets::Clear, line);
+                input.render(frame, line, "/", self.theme.accent());
+            }
+            Layer::Detail { detail, scroll } => {
+                let rect = centered(
+                    area,
+                    area.width.saturating_sub(4).max(20),
+                    area.height.saturating_sub(2),
+                );
+                let inner = popup(frame, rect, &detail.title, self.theme.border());
+                let lines = detail.lines.iter().map(|l| Line::raw(l.clone())).collect();
+                text_body(frame, inner, lines, *scroll);
+            }
+            Layer::Reason(p) => self.draw_reason(frame, area, p),
+            Layer::Confirm(c) => self.draw_confirm(frame, area, c),
+            Layer::Results(r) => self.draw_results(frame, area, r),
+        }
+    }
+
+    fn draw_help(&self, frame: &mut Frame<'_>, area: Rect, scroll: u16) {
+        let rect = centered(area, 84, area.height.saturating_sub(2));
+        let inner = popup(
+            frame,
+            rect,
+            &format!("keys: {} pane (Esc closes)", self.active.title()),
+            self.theme.border(),
+        );
+        let mut lines = Vec::new();
+        let section = |title: &str,
+                       actions: &mut dyn Iterator<Item = KeyAction>,
+                       lines: &mut Vec<Line<'static>>| {
+            lines.push(Line::styled(title.to_string(), self.theme.header()));
+            for a in actions {
+                let keys: Vec<String> = self.keymap.keys_of(a).iter().map(|k| k.label()).collect();
+                lines.push(Line::from(vec![
+                    Span::styled(format!("  {:<14}", keys.join(" ")), self.theme.accent()),
+                    Span::raw(a.help().to_string()),
+                ]));
+            }
+        };
+        let pane_keys = self.pane().keys();
+        section(
+            &format!("{} pane", self.active.title()),
+            &mut pane_keys
+                .iter()
+                .copied()
+                .filter(|a| a.scope() != crate::config::Scope::Global),
+            &mut lines,
+        );
+        section(
+            "everywhere",
+            &mut KeyAction::ALL
+                .iter()
+                .copied()
+                .filter(|a| a.scope() == crate::config::Scope::Global),
+            &mut lines,
+        );
+        if let Some(ctx) = self
+            .pg
+            .current_context()
+            .filter(|_| self.active == PaneId::Postgres)
+        {
+            if let Some(r) = self.guard.policy.runbook(ctx) {
+                lines.push(Line::styled(
+                    format!("runbook for {ctx}: {}", sanitize::cell(r, 200)),
+                    self.theme.warn(),
+                ));
+            }
+            if let Some(why) = self.guard.policy.disabled_reason(ctx) {
+                lines.push(Line::styled(why, self.theme.warn()));
+            }
+        }
+        text_body(frame, inner, lines, scroll);
+    }
+
+    fn targets_lines(&self, actions: &[crate::guard::GuardedAction]) -> Vec<Line<'static>> {
+        let mut lines = Vec::new();
+        for a in actions.iter().take(6) {
+            let t = a.pg_target();
+            lines.push(Line::raw(format!(
+                "  • {} — {} {} {}",
+                a.title(),
+                t.user
+                    .as_deref()
+                    .map_or("-".into(), |u| sanitize::cell(u, 20)),
+                sanitize::cell(&t.application, 24),
+                sanitize::cell(&t.query, 60)
+            )));
+        }
+        if actions.len() > 6 {
+            lines.push(Line::raw(format!("  … and {} more", actions.len() - 6)));
+        }
+        lines
+    }
+
+    fn draw_reason(&self, frame: &mut Frame<'_>, area: Rect, p: &ReasonPrompt) {
+        let rect = centered(area, 90, 16 + p.actions.len().min(7) as u16);
+        let ctx = p.actions.first().map_or("-", |a| a.context());
+        let inner = popup(frame, rect, "reason required", self.theme.warn());
+        let mut lines = vec![
+            Line::from(vec![
+                Span::styled("actor    ", self.theme.muted()),
+                Span::raw(self.guard.actor.clone()),
+            ]),
+            Line::from(vec![
+                Span::styled("context  ", self.theme.muted()),
+                Span::raw(sanitize::cell(ctx, 60)),
+            ]),
+            Line::styled("targets", self.theme.muted()),
+        ];
+        lines.extend(self.targets_lines(&p.actions));
+        lines.push(Line::styled(
+            self.guard.audit_destination.clone(),
+            self.theme.muted(),
+        ));
+        if let Some(r) = &p.runbook {
+            lines.push(Line::styled(
+                format!("runbook: {}", sanitize::cell(r, 200)),
+                self.theme.accent(),
+            ));
+        }
+        lines.push(Line::styled(
+            format!(
+                "Why? ({}; one audit record per target). Enter continues, Esc aborts.",
+                self.guard.rules.describe()
+            ),
+            self.theme.base(),
+        ));
+        let (text_area, rest) = take_top(inner, inner.height.saturating_sub(2));
+        text_body(frame, text_area, lines, 0);
+        let (input_line, error_line) = take_top(rest, 1);
+        p.input
+            .render(frame, input_line, "reason> ", self.theme.accent());
+        if let Some(e) = &p.error {
+            frame.render_widget(
+                Paragraph::new(Line::styled(e.clone(), self.theme.danger())),
+                error_line,
+            );
+        }
+    }
+
+    fn draw_confirm(&self, frame: &mut Frame<'_>, area: Rect, c: &Confirmation) {
+        let rect = centered(area, 100, area.height.saturating_sub(2).min(24));
+        let inner = popup(
+            frame,
+            rect,
+            "confirm: this cannot be undone",
+            self.theme.danger(),
+        );
+        let mut lines: Vec<Line<'static>> = Vec::new();
+        for a in c.actions.iter().take(4) {
+            for (i, l) in a.describe().into_iter().enumerate() {
+                lines.push(if i == 0 {
+                    Line::styled(l, self.theme.header())
+                } else {
+                    Line::raw(l)
+                });
+            }
+        }
+        if c.actions.len() > 4 {
+            lines.push(Line::raw(format!(
+                "… and {} more targets, each checked the same way",
+                c.actions.len() - 4
+            )));
+        }
+        lines.push(Line::from(vec![
+            Span::styled("reason: ", self.theme.muted()),
+            Span::raw(sanitize::cell(&c.reason, 200)),
+        ]));
+        lines.push(Line::styled(
+            self.guard.audit_destination.clone(),
+            self.theme.muted(),
+        ));
+        let footer = if c.must_type.is_some() { 3 } else { 2 };
+        let (text_area, rest) = take_top(inner, inner.height.saturating_sub(footer));
+        text_body(frame, text_area, lines, 0);
+        let mut rest = rest;
+        if let Some(name) = &c.must_type {
+            let (line, r) = take_top(rest, 1);
+            c.typed.render(
+                frame,
+                line,
+                &format!("protected context: type {name} to confirm> "),
+                self.theme.warn(),
+            );
+            rest = r;
+        }
+        let (buttons, error_line) = take_top(rest, 1);
+        let style = |b: Button| {
+            if c.focus == b {
+                self.theme.selection().add_modifier(Modifier::BOLD)
+            } else {
+                self.theme.muted()
+            }
+        };
+        frame.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled(" [ Cancel ] ", style(Button::Cancel)),
+                Span::raw("  "),
+                Span::styled(
+                    format!(" [ Confirm {} action(s) ] ", c.actions.len()),
+                    style(Button::Confirm),
+                ),
+                Span::styled(
+                    "   Tab switches, Enter presses, Esc aborts",
+                    self.theme.muted(),
+                ),
+            ])),
+            buttons,
+        );
+        if let Some(e) = &c.error {
+            frame.render_widget(
+                Paragraph::new(Line::styled(e.clone(), self.theme.danger())),
+                error_line,
+            );
+        }
+    }
+
+    fn draw_results(&self, frame: &mut Frame<'_>, area: Rect, reports: &[ActionReport]) {
+        let rect = centered(area, 110, (reports.len() as u16).saturating_add(4));
+        let ok = reports.iter().filter(|r| r.ok).count();
+        let inner = popup(
+            frame,
+            rect,
+            &format!("results: {ok} of {} done (Esc closes)", reports.len()),
+            self.theme.border(),
+        );
+        let lines = reports
+            .iter()
+            .map(|r| {
+                Line::styled(
+                    sanitize::cell(&r.summary(), 1000),
+                    if r.ok {
+                        self.theme.ok()
+                    } else {
+                        self.theme.danger()
+                    },
+                )
+            })
+            .collect();
+        text_body(frame, inner, lines, 0);
+    }
+}
+
+fn short_label(a: KeyAction) -> &'static str {
+    match a {
+        KeyAction::LockView => "locks",
+        KeyAction::Cancel => "cancel",
+        KeyAction::Terminate => "terminate",
+        KeyAction::ToggleIdle => "idle",
+        KeyAction::SortNext => "sort",
+        KeyAction::Mark => "mark",
+        _ => a.name(),
+    }
+}

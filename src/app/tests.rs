@@ -1,0 +1,273 @@
+//! App behaviour driven by values: keys in, layers and commands out. No terminal.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::*;
+use crate::backends::demo::DemoPgWorld;
+use crate::guard::{ContextPolicy, GuardedAction};
+
+fn key(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+
+fn code(c: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
+}
+
+fn typed(app: &mut App, text: &str) {
+    for c in text.chars() {
+        app.update(key(c));
+    }
+}
+
+fn app_with(protected: bool, read_only: bool, global_read_only: bool) -> App {
+    let pane = PgPane::new(
+        vec!["pg1".into(), "pg2".into()],
+        None,
+        Duration::from_secs(2),
+    );
+    let policy = Policy {
+        global_read_only,
+        contexts: HashMap::from([
+            (
+                "pg1".to_string(),
+                ContextPolicy {
+                    protected,
+                    read_only,
+                    runbook_url: None,
+                },
+            ),
+            ("pg2".to_string(), ContextPolicy::default()),
+        ]),
+    };
+    let info = GuardInfo {
+        policy,
+        rules: ReasonRules::default(),
+        actor: "alice@laptop".into(),
+        audit_destination: "audit: /tmp/a.jsonl only (no endpoint configured)".into(),
+    };
+    let mut app = App::new(pane, Keymap::default(), Theme::builtin_default(), info);
+    let mut world = DemoPgWorld::new(1);
+    world.advance_to(90.0);
+    app.update(Msg::PgUpdate {
+        context: "pg1".into(),
+        result: Ok(world.snapshot()),
+        retry_in: None,
+    });
+    app
+}
+
+fn top(app: &App) -> Option<&Layer> {
+    app.layers().last()
+}
+
+#[test]
+fn terminate_root_blocker_from_lock_view_goes_through_reason_and_confirm() {
+    let mut app = app_with(false, false, false);
+    app.update(key('L'));
+    assert_eq!(app.update(key('x')), vec![]);
+    let Some(Layer::Reason(prompt)) = top(&app) else {
+        panic!("no reason prompt: {:?}", app.layers())
+    };
+    assert!(
+        matches!(&prompt.actions[..], [GuardedAction::PgTerminate(t)] if t.pid == 4242 && t.context == "pg1")
+    );
+
+    typed(&mut app, "short");
+    app.update(code(KeyCode::Enter));
+    let Some(Layer::Reason(prompt)) = top(&app) else {
+        panic!("prompt closed on a short reason")
+    };
+    assert!(
+        prompt
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("too short"))
+    );
+
+    typed(&mut app, " reason: INC-7 migration holds the orders lock");
+    app.update(code(KeyCode::Enter));
+    let Some(Layer::Confirm(c)) = top(&app) else {
+        panic!("no confirmation")
+    };
+    assert_eq!(
+        c.focus,
+        layers::Button::Cancel,
+        "Cancel must have the focus"
+    );
+
+    // Enter on the default button aborts.
+    assert_eq!(app.update(code(KeyCode::Enter)), vec![]);
+    assert!(app.layers().is_empty());
+    assert!(
+        app.toast()
+            .is_some_and(|t| t.text.contains("nothing was done"))
+    );
+}
+
+#[test]
+fn confirm_button_emits_the_exact_request() {
+    let mut app = app_with(false, false, false);
+    app.update(key('L'));
+    app.update(key('x'));
+    typed(&mut app, "INC-7 migration holds the orders lock");
+    app.update(code(KeyCode::Enter));
+    app.update(code(KeyCode::Tab));
+    let cmds = app.update(code(KeyCode::Enter));
+    let [Command::Execute(req)] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(req.reason, "INC-7 migration holds the orders lock");
+    assert_eq!(req.actions.len(), 1);
+    assert_eq!(req.actions[0].pg_target().pid, 4242);
+    assert_eq!(req.typed_context, None);
+}
+
+#[test]
+fn esc_in_the_reason_prompt_aborts() {
+    let mut app = app_with(false, false, false);
+    app.update(key('c'));
+    assert!(matches!(top(&app), Some(Layer::Reason(_))));
+    assert_eq!(app.update(code(KeyCode::Esc)), vec![]);
+    assert!(app.layers().is_empty());
+}
+
+#[test]
+fn protected_context_needs_its_name_typed() {
+    let mut app = app_with(true, false, false);
+    app.update(key('L'));
+    app.update(key('x'));
+    typed(&mut app, "INC-7 migration holds the orders lock");
+    app.update(code(KeyCode::Enter));
+    app.update(code(KeyCode::Tab));
+    typed(&mut app, "pg2");
+    assert_eq!(app.update(code(KeyCode::Enter)), vec![]);
+    let Some(Layer::Confirm(c)) = top(&app) else {
+        panic!("confirmation closed")
+    };
+    assert!(c.error.as_deref().is_some_and(|e| e.contains("pg1")));
+    for _ in 0..3 {
+        app.update(code(KeyCode::Backspace));
+    }
+    typed(&mut app, "pg1");
+    let cmds = app.update(code(KeyCode::Enter));
+    let [Command::Execute(req)] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(req.typed_context.as_deref(), Some("pg1"));
+}
+
+#[test]
+fn read_only_refuses_before_any_prompt_and_says_why() {
+    for (ctx_ro, global_ro, why) in [(true, false, "read_only"), (false, true, "--read-only")] {
+        let mut app = app_with(false, ctx_ro, global_ro);
+        app.update(key('x'));
+        assert!(app.layers().is_empty());
+        let toast = app.toast().map(|t| t.text.clone()).unwrap_or_default();
+        assert!(toast.contains(why), "{toast}");
+    }
+}
+
+#[test]
+fn marks_make_one_request_with_one_action_per_target() {
+    let mut app = app_with(false, false, false);
+    app.update(key(' '));
+    app.update(key(' '));
+    app.update(key('c'));
+    let Some(Layer::Reason(p)) = top(&app) else {
+        panic!("no prompt")
+    };
+    assert_eq!(p.actions.len(), 2);
+    let pids: Vec<i32> = p.actions.iter().map(|a| a.pg_target().pid).collect();
+    assert_ne!(pids[0], pids[1]);
+}
+
+#[test]
+fn hidden_pane_stops_polling_and_context_switch_moves_it() {
+    let mut app = app_with(false, false, false);
+    let cmds = app.update(key('2'));
+    assert!(
+        cmds.iter()
+            .all(|c| matches!(c, Command::PgPoll { active: false, .. })),
+        "{cmds:?}"
+    );
+    app.update(key(':'));
+    typed(&mut app, "ctx pg2");
+    let cmds = app.update(code(KeyCode::Enter));
+    assert_eq!(app.active(), PaneId::Postgres);
+    assert!(cmds.contains(&Command::PgPoll {
+        context: "pg2".into(),
+        active: true,
+        interval: Duration::from_secs(2)
+    }));
+    assert!(cmds.contains(&Command::PgPoll {
+        context: "pg1".into(),
+        active: false,
+        interval: Duration::from_secs(2)
+    }));
+}
+
+#[test]
+fn refresh_keys_change_the_interval_within_bounds() {
+    let mut app = app_with(false, false, false);
+    let cmds = app.update(key('+'));
+    assert!(cmds.contains(&Command::PgPoll {
+        context: "pg1".into(),
+        active: true,
+        interval: Duration::from_secs(1)
+    }));
+    for _ in 0..10 {
+        app.update(key('-'));
+    }
+    assert_eq!(app.pg.interval(), Duration::from_secs(60));
+}
+
+#[test]
+fn quit_keys_and_command() {
+    for msg in [
+        key('q'),
+        Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        Msg::Shutdown,
+    ] {
+        let mut app = app_with(false, false, false);
+        assert_eq!(app.update(msg), vec![Command::Quit]);
+        assert!(app.should_quit());
+    }
+    let mut app = app_with(false, false, false);
+    app.update(key(':'));
+    app.update(key('q'));
+    assert_eq!(app.update(code(KeyCode::Enter)), vec![Command::Quit]);
+}
+
+#[test]
+fn filter_narrows_rows_and_esc_restores() {
+    let mut app = app_with(false, false, false);
+    app.update(key('/'));
+    typed(&mut app, "migrate");
+    assert_eq!(app.pg.filter(), "migrate");
+    app.update(code(KeyCode::Enter));
+    assert_eq!(app.pg.selected_session().map(|s| s.pid), Some(4242));
+    app.update(code(KeyCode::Esc));
+    assert_eq!(app.pg.filter(), "");
+}
+
+#[test]
+fn worker_errors_keep_the_last_data_and_show_the_retry() {
+    let mut app = app_with(false, false, false);
+    app.update(Msg::PgUpdate {
+        context: "pg1".into(),
+        result: Err("cannot connect".into()),
+        retry_in: Some(Duration::from_secs(4)),
+    });
+    let st = app.active_pane().status();
+    assert!(
+        st.error
+            .as_deref()
+            .is_some_and(|e| e.contains("cannot connect") && e.contains("retrying in 4s")),
+        "{st:?}"
+    );
+    assert!(app.pg.snapshot().is_some());
+}

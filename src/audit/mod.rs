@@ -1,0 +1,26 @@
+//! Audit trail of guarded actions (DESIGN.md, "Flow of one destructive action").
+//!
+//! - [`AuditLog::record_intent`] appends the intent to the local JSONL file (fsync, hash chain)
+//!   BEFORE the action, then makes the audit call (POST to the endpoint). Only `Ok` lets the
+//!   action run; `Err(AuditRefusal)` says why nothing was done.
+//! - [`AuditLog::record_outcome`] appends the outcome, then delivers it with retries, else spools
+//!   it in `<file>.pending`; [`AuditLog::flush`] (`warroom audit flush`) delivers the spool.
+//! - [`verify`], [`tail`] and [`render_tail_line`] back `warroom audit verify|tail`.
+
+mod log;
+mod record;
+mod remote;
+mod settings;
+mod store;
+mod verify;
+
+pub use log::{
+    AuditLog, AuditRefusal, FlushError, FlushReport, IntentDraft, IntentReceipt, OutcomeDelivery,
+    RefusalKind, new_session_id,
+};
+pub use record::{
+    Actor, AuditRecord, ContextRef, Delivery, GENESIS_HASH, Outcome, Phase, RECORD_VERSION,
+    canonical_json, chain_hash,
+};
+pub use settings::{AuditSettings, DEFAULT_TIMEOUT, OnUnreachable};
+pub use verify::{ChainProblem, VerifyError, VerifyReport, render_tail_line, tail, verify};

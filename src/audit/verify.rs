@@ -1,0 +1,418 @@
+//! Reading the local audit file back: `verify` (the hash chain), `tail`, and the one-line form.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::record::{AuditRecord, GENESIS_HASH, Phase, chain_hash};
+use super::store::read_last_lines;
+
+/// The chain is intact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Number of records checked.
+    pub records: usize,
+    /// Hash of the last record (compare it with the endpoint's copy: deleting the last records
+    /// cannot be seen from the file alone).
+    pub last_hash: Option<String>,
+}
+
+/// What is wrong with the first broken record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainProblem {
+    /// The stored hash does not match the record's content: the record was edited.
+    Edited { stored: String, computed: String },
+    /// `prev_hash` does not match the hash of the record before it: a record was deleted or
+    /// inserted before this one, or records were reordered.
+    Unlinked { expected: String, found: String },
+    /// The line is not a JSON object with string `hash` and `prev_hash`.
+    Malformed(String),
+}
+
+/// Why verification failed.
+#[derive(Debug)]
+pub enum VerifyError {
+    Io {
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// The first broken record: 1-based line number, its id when readable, and the problem.
+    Broken {
+        path: PathBuf,
+        line: usize,
+        id: Option<String>,
+        problem: ChainProblem,
+    },
+}
+
+impl VerifyError {
+    /// 1-based line of the first broken record, if the chain is broken.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            VerifyError::Broken { line, .. } => Some(*line),
+            VerifyError::Io { .. } => None,
+        }
+    }
+
+    pub fn problem(&self) -> Option<&ChainProblem> {
+        match self {
+            VerifyError::Broken { problem, .. } => Some(problem),
+            VerifyError::Io { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VerifyError::Io { path, source } => {
+                write!(f, "cannot read the audit file {}: {source}", path.display())
+            }
+            VerifyError::Broken {
+                path,
+                line,
+                id,
+                problem,
+            } => {
+                let id = id.as_deref().map(sanitize).unwrap_or_else(|| "?".into());
+                write!(f, "{}:{line}: record {id}: ", path.display())?;
+                match problem {
+                    ChainProblem::Edited { stored, computed } => write!(
+                        f,
+                        "hash mismatch: the record was edited after it was written \
+                         (stored {}, content hashes to {computed})",
+                        sanitize(stored)
+                    ),
+                    ChainProblem::Unlinked { expected, found } => write!(
+                        f,
+                        "prev_hash mismatch: a record before it was deleted or inserted, or \
+                         records were reordered (expected {expected}, found {})",
+                        sanitize(found)
+                    ),
+                    ChainProblem::Malformed(why) => write!(f, "not a valid audit record: {why}"),
+                }
+            }
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            VerifyError::Io { source, .. } => Some(source),
+            VerifyError::Broken { .. } => None,
+        }
+    }
+}
+
+/// Checks the whole hash chain of `path`, streaming, and names the first broken record.
+pub fn verify(path: impl AsRef<Path>) -> Result<VerifyReport, VerifyError> {
+    let path = path.as_ref();
+    let io_err = |source| VerifyError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let reader = BufReader::new(File::open(path).map_err(io_err)?);
+    let mut expected_prev = GENESIS_HASH.to_string();
+    let mut records = 0;
+    for (index, line) in reader.split(b'\n').enumerate() {
+        let line = line.map_err(io_err)?;
+        let number = index + 1;
+        let broken = |id: Option<String>, problem| VerifyError::Broken {
+            path: path.to_path_buf(),
+            line: number,
+            id,
+            problem,
+        };
+        let value: Value = serde_json::from_slice(&line)
+            .map_err(|e| broken(None, ChainProblem::Malformed(format!("not JSON ({e})"))))?;
+        let id = value.get("id").and_then(Value::as_str).map(str::to_string);
+        let (Some(stored), Some(prev)) = (
+            value.get("hash").and_then(Value::as_str),
+            value.get("prev_hash").and_then(Value::as_str),
+        ) else {
+            return Err(broken(
+                id,
+                ChainProblem::Malformed("no \"hash\" or \"prev_hash\" string".into()),
+            ));
+        };
+        // The content check comes first: an edit of any field, prev_hash included, is "edited".
+        let computed = chain_hash(prev, &value);
+        if computed != stored {
+            return Err(broken(
+                id,
+                ChainProblem::Edited {
+                    stored: stored.to_string(),
+                    computed,
+                },
+            ));
+        }
+        if prev != expected_prev {
+            return Err(broken(
+                id,
+                ChainProblem::Unlinked {
+                    expected: expected_prev,
+                    found: prev.to_string(),
+                },
+            ));
+        }
+        expected_prev = stored.to_string();
+        records += 1;
+    }
+    Ok(VerifyReport {
+        records,
+        last_hash: (records > 0).then_some(expected_prev),
+    })
+}
+
+/// The last `n` records of `path`, oldest first, reading only the end of the file. Lines that are
+/// not readable records are skipped (`verify` is the integrity check). A missing file has none.
+pub fn tail(path: impl AsRef<Path>, n: usize) -> io::Result<Vec<AuditRecord>> {
+    let file = match File::open(path.as_ref()) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut records: Vec<AuditRecord> = Vec::new();
+    // Over-read a little so a few unreadable lines do not shorten the answer.
+    for line in read_last_lines(&file, n.saturating_add(8))? {
+        if let Ok(record) = serde_json::from_slice::<AuditRecord>(&line.bytes) {
+            records.push(record);
+        }
+    }
+    if records.len() > n {
+        records.drain(..records.len() - n);
+    }
+    Ok(records)
+}
+
+/// One line for humans, e.g.
+/// `2025-03-01T09:30:12.345Z intent  pg.cancel postgres/prod-main alice@laptop [remote] id=… reason="…" target={…}`.
+/// Everything from the file is sanitized: no control characters reach the terminal.
+pub fn render_tail_line(record: &AuditRecord) -> String {
+    let who = match &record.actor.identity {
+        Some(identity) => format!("{}@{} ({})", record.actor.user, record.actor.host, identity),
+        None => format!("{}@{}", record.actor.user, record.actor.host),
+    };
+    let mut line = format!(
+        "{} {:<7} {} {}/{} {} [{}] id={}",
+        record.time,
+        record.phase.as_str(),
+        record.action,
+        record.context.kind,
+        record.context.name,
+        who,
+        record.delivery.as_str(),
+        record.id,
+    );
+    match (record.phase, &record.outcome) {
+        (Phase::Outcome, Some(outcome)) => {
+            let verdict = if outcome.ok { "ok" } else { "FAILED" };
+            line.push_str(&format!(" {verdict}: {}", outcome.detail));
+        }
+        _ => {
+            line.push_str(&format!(" reason={:?}", record.reason));
+            line.push_str(&format!(" target={}", record.target));
+        }
+    }
+    sanitize(&line)
+}
+
+/// Replaces control characters (escape sequences included) with '?'.
+fn sanitize(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::record::tests::sample;
+    use crate::audit::record::{Delivery, Outcome};
+    use crate::audit::store::append_records;
+    use std::fs;
+
+    /// A file with `n` chained records r1..rn; returns its path and lines.
+    fn chain(dir: &Path, n: usize) -> (PathBuf, Vec<String>) {
+        let path = dir.join("audit.jsonl");
+        for i in 1..=n {
+            append_records(&path, &mut [sample(&format!("r{i}"))]).expect("append");
+        }
+        let text = fs::read_to_string(&path).expect("read");
+        (path, text.lines().map(str::to_string).collect())
+    }
+
+    fn write_lines(path: &Path, lines: &[String]) {
+        fs::write(path, lines.join("\n") + "\n").expect("write");
+    }
+
+    #[test]
+    fn intact_chain_verifies() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, lines) = chain(dir.path(), 4);
+        let report = verify(&path).expect("intact");
+        assert_eq!(report.records, 4);
+        let last: Value = serde_json::from_str(&lines[3]).expect("json");
+        assert_eq!(report.last_hash.as_deref(), last["hash"].as_str());
+    }
+
+    #[test]
+    fn empty_file_verifies_and_missing_file_is_an_io_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        assert!(matches!(verify(&path), Err(VerifyError::Io { .. })));
+        fs::write(&path, "").expect("write");
+        assert_eq!(verify(&path).expect("empty").records, 0);
+    }
+
+    #[test]
+    fn edited_record_is_named_by_line_and_id() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, mut lines) = chain(dir.path(), 4);
+        lines[2] = lines[2].replace("INC-42 runaway report query", "nothing to see here");
+        write_lines(&path, &lines);
+        let err = verify(&path).expect_err("edited");
+        assert_eq!(err.line(), Some(3));
+        assert!(matches!(err.problem(), Some(ChainProblem::Edited { .. })));
+        let text = err.to_string();
+        assert!(text.contains(":3: record r3: hash mismatch"), "{text}");
+        assert!(text.contains("edited"), "{text}");
+    }
+
+    #[test]
+    fn edit_that_keeps_json_equal_but_reformats_still_verifies() {
+        // Verification recomputes from the parsed value, so key order and spacing do not matter.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, mut lines) = chain(dir.path(), 2);
+        let v: Value = serde_json::from_str(&lines[0]).expect("json");
+        lines[0] = serde_json::to_string_pretty(&v)
+            .expect("pretty")
+            .replace('\n', "");
+        write_lines(&path, &lines);
+        assert_eq!(verify(&path).expect("still intact").records, 2);
+    }
+
+    #[test]
+    fn edited_field_of_any_kind_is_detected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, lines) = chain(dir.path(), 2);
+        for key in [
+            "time",
+            "actor",
+            "target",
+            "delivery",
+            "prev_hash",
+            "session_id",
+        ] {
+            let mut v: Value = serde_json::from_str(&lines[1]).expect("json");
+            v[key] = Value::String("tampered".into());
+            write_lines(&path, &[lines[0].clone(), v.to_string()]);
+            let err = verify(&path).expect_err(key);
+            assert_eq!(err.line(), Some(2), "{key}");
+            assert!(
+                matches!(err.problem(), Some(ChainProblem::Edited { .. })),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn deleted_record_breaks_the_link_of_the_next_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, mut lines) = chain(dir.path(), 4);
+        lines.remove(1); // r2
+        write_lines(&path, &lines);
+        let err = verify(&path).expect_err("deleted");
+        assert_eq!(err.line(), Some(2));
+        assert!(matches!(err.problem(), Some(ChainProblem::Unlinked { .. })));
+        let text = err.to_string();
+        assert!(text.contains(":2: record r3: prev_hash mismatch"), "{text}");
+        assert!(text.contains("deleted"), "{text}");
+    }
+
+    #[test]
+    fn deleted_first_record_is_detected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, mut lines) = chain(dir.path(), 3);
+        lines.remove(0);
+        write_lines(&path, &lines);
+        assert_eq!(verify(&path).expect_err("deleted").line(), Some(1));
+    }
+
+    #[test]
+    fn reordered_records_are_detected_at_the_first_moved_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, mut lines) = chain(dir.path(), 5);
+        lines.swap(2, 3); // r3 <-> r4
+        write_lines(&path, &lines);
+        let err = verify(&path).expect_err("reordered");
+        assert_eq!(err.line(), Some(3));
+        assert!(
+            err.to_string().contains("record r4: prev_hash mismatch"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("reordered"), "{err}");
+    }
+
+    #[test]
+    fn garbage_line_is_malformed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, mut lines) = chain(dir.path(), 2);
+        lines.insert(1, "hello".into());
+        write_lines(&path, &lines);
+        let err = verify(&path).expect_err("garbage");
+        assert_eq!(err.line(), Some(2));
+        assert!(matches!(err.problem(), Some(ChainProblem::Malformed(_))));
+    }
+
+    #[test]
+    fn tail_returns_the_last_records_oldest_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, _) = chain(dir.path(), 6);
+        let ids: Vec<String> = tail(&path, 3)
+            .expect("tail")
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, ["r4", "r5", "r6"]);
+        assert_eq!(tail(&path, 100).expect("tail").len(), 6);
+        assert!(tail(&path, 0).expect("tail").is_empty());
+        assert!(
+            tail(dir.path().join("none"), 3)
+                .expect("missing")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn tail_line_is_one_sanitized_line() {
+        let mut intent = sample("r1");
+        intent.reason = "INC-1 \x1b[31mred\x1b[0m\nsecond".into();
+        let line = render_tail_line(&intent);
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert!(
+            line.contains("intent  pg.cancel postgres/prod-main"),
+            "{line}"
+        );
+        assert!(
+            line.contains("alice@laptop (alice@example.com) [remote] id=r1"),
+            "{line}"
+        );
+        assert!(line.contains("reason="), "{line}");
+
+        let mut outcome = sample("r2");
+        outcome.phase = Phase::Outcome;
+        outcome.delivery = Delivery::BreakGlass;
+        outcome.outcome = Some(Outcome {
+            ok: false,
+            detail: "session changed".into(),
+        });
+        let line = render_tail_line(&outcome);
+        assert!(line.contains("[break-glass]"), "{line}");
+        assert!(line.ends_with("FAILED: session changed"), "{line}");
+    }
+}

@@ -1,0 +1,8 @@
+//! Simulated backends for `warroom demo`: the same traits as the real ones, no servers.
+
+pub mod clock;
+pub mod pg;
+pub mod rng;
+
+pub use clock::DemoClock;
+pub use pg::{DemoPg, DemoPgWorld};

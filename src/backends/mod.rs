@@ -1,0 +1,14 @@
+//! Backends: traits and real clients for the systems warroom watches, plus simulated ones.
+//!
+//! Nothing here knows about ratatui. Destructive methods live on separate traits
+//! (`PgSignaller`) that only `guard::executor` holds.
+
+pub mod demo;
+pub mod pgpass;
+pub mod postgres;
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed future, so backends can sit behind `dyn` traits.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

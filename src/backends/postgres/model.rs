@@ -1,0 +1,132 @@
+//! Plain data for one activity snapshot. Owned, cloneable, sent from workers to the UI.
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+/// One row of pg_stat_activity, as warroom needs it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PgSession {
+    pub pid: i32,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    pub application: String,
+    pub client_addr: Option<String>,
+    pub state: Option<String>,
+    pub wait_event_type: Option<String>,
+    pub wait_event: Option<String>,
+    /// Seconds since the current (or last) query started.
+    pub query_seconds: Option<f64>,
+    /// Seconds since the current transaction started.
+    pub xact_seconds: Option<f64>,
+    pub blocked_by: Vec<i32>,
+    pub query: String,
+    /// Identity of the session, used to refuse acting on a recycled pid.
+    #[serde(skip)]
+    pub backend_start: Option<SystemTime>,
+    #[serde(skip)]
+    pub query_start: Option<SystemTime>,
+}
+
+impl PgSession {
+    pub fn is_idle(&self) -> bool {
+        is_idle_state(self.state.as_deref())
+    }
+
+    pub fn waits_on_lock(&self) -> bool {
+        !self.blocked_by.is_empty()
+    }
+}
+
+/// `idle` only: "idle in transaction" is never hidden, it is what holds locks.
+pub fn is_idle_state(state: Option<&str>) -> bool {
+    state == Some("idle")
+}
+
+/// One refresh of the PostgreSQL pane.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ActivitySnapshot {
+    pub sessions: Vec<PgSession>,
+    /// Sessions whose details the monitoring role may not see (no pg_monitor).
+    pub hidden_sessions: usize,
+    /// The monitoring role, for the privilege hint.
+    pub monitor_role: String,
+    /// SQL statements this refresh cost the server (always 1 for the real backend).
+    pub statements: u32,
+    /// Server-side wall time of the statement, as seen by the client.
+    pub elapsed: std::time::Duration,
+}
+
+impl ActivitySnapshot {
+    /// What the pane says when privileges hide details; `None` when nothing is hidden.
+    pub fn privilege_note(&self) -> Option<String> {
+        (self.hidden_sessions > 0).then(|| {
+            format!(
+                "{} session(s) of other roles hide query, client and wait details from role {}: grant pg_monitor to it",
+                self.hidden_sessions, self.monitor_role
+            )
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignalKind {
+    Cancel,
+    Terminate,
+}
+
+/// What to signal, and how to make sure it is still the same session and query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalRequest {
+    pub kind: SignalKind,
+    pub pid: i32,
+    pub backend_start: Option<SystemTime>,
+    pub query_start: Option<SystemTime>,
+    /// Carried as an SQL comment so the server log ties to the audit record.
+    pub audit_id: String,
+    pub reason: String,
+    /// Terminate waits up to this long for the backend to exit (PostgreSQL 14+).
+    pub terminate_wait: std::time::Duration,
+}
+
+/// PostgreSQL's own answer, or why nothing was signalled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignalOutcome {
+    /// The function ran; `returned` is its real boolean.
+    Signalled { returned: bool },
+    /// The pid no longer exists.
+    Gone,
+    /// The pid now belongs to another session (started at a different time).
+    DifferentSession,
+    /// Same session, but it runs another query now.
+    DifferentQuery,
+}
+
+impl SignalOutcome {
+    pub fn ok(&self) -> bool {
+        matches!(self, SignalOutcome::Signalled { returned: true })
+    }
+
+    pub fn explain(&self, kind: SignalKind, pid: i32) -> String {
+        let verb = match kind {
+            SignalKind::Cancel => "pg_cancel_backend",
+            SignalKind::Terminate => "pg_terminate_backend",
+        };
+        match self {
+            SignalOutcome::Signalled { returned: true } => format!("{verb}({pid}) returned true"),
+            SignalOutcome::Signalled { returned: false } => format!(
+                "{verb}({pid}) returned false: the server did not signal it (no permission, or it did not exit in time)"
+            ),
+            SignalOutcome::Gone => {
+                format!("nothing signalled: pid {pid} no longer exists")
+            }
+            SignalOutcome::DifferentSession => format!(
+                "nothing signalled: pid {pid} now belongs to a different session than the one you chose"
+            ),
+            SignalOutcome::DifferentQuery => format!(
+                "nothing signalled: session {pid} runs a different query than the one you chose"
+            ),
+        }
+    }
+}

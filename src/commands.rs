@@ -1,0 +1,319 @@
+//! What each subcommand does. Output for people on stdout, problems on stderr,
+//! exit status non-zero when something was refused or failed.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+
+use warroom::audit::{AuditLog, new_session_id, render_tail_line, tail, verify};
+use warroom::backends::demo::DemoClock;
+use warroom::backends::postgres::{ActivitySnapshot, PgSignaller, PgSource, RealPg, blocking_tree};
+use warroom::cli::{AuditCmd, Cli, Cmd, ConfigCmd, Output, PgCmd};
+use warroom::config::Config;
+use warroom::guard::{Executor, GuardRequest, GuardedAction, PgTarget};
+use warroom::panes::pg::view::Column;
+use warroom::setup::{self, Options};
+
+/// Tracing goes to a file, never to the terminal the TUI draws on.
+pub fn init_logging(path: Option<&Path>) -> Option<()> {
+    let path = match path {
+        Some(p) => p.to_path_buf(),
+        None => warroom::config::state_dir()?.join("warroom.log"),
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).ok()?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .ok()?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WARROOM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init()
+        .ok()
+}
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Config::load(cli.config.as_deref())?;
+    let opts = Options {
+        context: cli.context.clone(),
+        theme: cli.theme.clone(),
+        read_only: cli.read_only,
+    };
+    match cli.command {
+        None => {
+            let (app, backends) = setup::real(&config, &opts)?;
+            warroom::tui::run(app, backends).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Cmd::Demo { seed, speed }) => {
+            if !(speed.is_finite() && speed > 0.0) {
+                bail!("--speed must be a positive number");
+            }
+            let (app, backends, _world) =
+                setup::demo(&config, &opts, seed, DemoClock::wall(speed))?;
+            warroom::tui::run(app, backends).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Cmd::Completions { .. }) => Ok(ExitCode::SUCCESS),
+        Some(Cmd::Config(ConfigCmd::Check)) => {
+            setup::check_context(&config, opts.context.as_deref())?;
+            setup::theme(&config, &opts)?;
+            setup::real_pg(&config)?;
+            print!("{}", config.summary());
+            println!("ok");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Cmd::Pg(cmd)) => pg(&config, &opts, cmd).await,
+        Some(Cmd::Audit(cmd)) => audit(&config, cmd).await,
+    }
+}
+
+fn pick_context<'a>(config: &'a Config, opts: &'a Options) -> anyhow::Result<&'a str> {
+    setup::check_context(config, opts.context.as_deref())?;
+    match (&opts.context, config.postgres.as_slice()) {
+        (Some(c), _) => Ok(c),
+        (None, [only]) => Ok(&only.name),
+        (None, []) => bail!("no PostgreSQL context is configured (see `warroom config check`)"),
+        (None, _) => bail!(
+            "several contexts are configured: choose one with --context ({})",
+            config.context_names().join(", ")
+        ),
+    }
+}
+
+async fn pg(config: &Config, opts: &Options, cmd: PgCmd) -> anyhow::Result<ExitCode> {
+    let ctx = pick_context(config, opts)?.to_string();
+    let pgs = setup::real_pg(config)?;
+    let pg: Arc<RealPg> = pgs
+        .get(&ctx)
+        .cloned()
+        .context("context has no connection")?;
+    let snapshot = pg
+        .activity()
+        .await
+        .with_context(|| format!("context {ctx}"))?;
+    match cmd {
+        PgCmd::Activity { output, all } => {
+            match output {
+                Output::Json => println!("{}", activity_json(&snapshot)?),
+                Output::Table => print!("{}", activity_table(&snapshot, all)),
+            }
+            if let Some(note) = snapshot.privilege_note() {
+                eprintln!("note: {note}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PgCmd::CancelQuery {
+            pid,
+            reason,
+            confirm_context,
+        } => {
+            act(
+                config,
+                opts,
+                &ctx,
+                pg,
+                &snapshot,
+                pid,
+                reason,
+                confirm_context,
+                GuardedAction::PgCancel,
+            )
+            .await
+        }
+        PgCmd::Terminate {
+            pid,
+            reason,
+            confirm_context,
+        } => {
+            act(
+                config,
+                opts,
+                &ctx,
+                pg,
+                &snapshot,
+                pid,
+                reason,
+                confirm_context,
+                GuardedAction::PgTerminate,
+            )
+            .await
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn act(
+    config: &Config,
+    opts: &Options,
+    ctx: &str,
+    pg: Arc<RealPg>,
+    snapshot: &ActivitySnapshot,
+    pid: i32,
+    reason: String,
+    confirm_context: Option<String>,
+    make: fn(PgTarget) -> GuardedAction,
+) -> anyhow::Result<ExitCode> {
+    let Some(session) = snapshot.sessions.iter().find(|s| s.pid == pid) else {
+        eprintln!("refused: pid {pid} is not a client session on context {ctx} (nothing was done)");
+        return Ok(ExitCode::FAILURE);
+    };
+    let action = make(PgTarget::from_session(ctx, session));
+    let audit = AuditLog::new(config.audit.clone(), new_session_id());
+    let executor = Executor::new(
+        audit,
+        setup::policy(config, opts.read_only),
+        setup::reason_rules(config),
+        config.terminate_wait,
+    )
+    .with_pg(ctx, pg as Arc<dyn PgSignaller>);
+    for line in action.describe() {
+        eprintln!("{line}");
+    }
+    let reports = executor
+        .run(GuardRequest {
+            actions: vec![action],
+            reason,
+            typed_context: confirm_context,
+        })
+        .await;
+    let mut ok = true;
+    for r in &reports {
+        ok &= r.ok;
+        if r.ok {
+            println!("{}", r.summary());
+        } else {
+            eprintln!("{}", r.summary());
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The `-o json` shape: sessions and the blocking tree.
+pub fn activity_json(snapshot: &ActivitySnapshot) -> anyhow::Result<String> {
+    let value = serde_json::json!({
+        "sessions": snapshot.sessions,
+        "blocking_tree": blocking_tree(&snapshot.sessions),
+        "hidden_sessions": snapshot.hidden_sessions,
+    });
+    Ok(serde_json::to_string_pretty(&value)?)
+}
+
+fn activity_table(snapshot: &ActivitySnapshot, all: bool) -> String {
+    let cols = [
+        Column::Pid,
+        Column::User,
+        Column::Application,
+        Column::State,
+        Column::Wait,
+        Column::QueryTime,
+        Column::XactTime,
+        Column::BlockedBy,
+        Column::Query,
+    ];
+    let rows = warroom::panes::pg::view::visible_rows(
+        &snapshot.sessions,
+        "",
+        all,
+        Column::QueryTime,
+        true,
+    );
+    let mut out = String::new();
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .zip(cols.iter())
+            .map(|(c, col)| {
+                if *col == Column::Query {
+                    c.clone()
+                } else {
+                    format!("{:<w$}", c, w = col.width() as usize)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    out.push_str(&line(cols.iter().map(|c| c.title().to_string()).collect()));
+    out.push('\n');
+    for i in rows {
+        let s = &snapshot.sessions[i];
+        out.push_str(&line(
+            cols.iter()
+                .map(|c| c.text(s).chars().take(120).collect())
+                .collect(),
+        ));
+        out.push('\n');
+    }
+    let tree = blocking_tree(&snapshot.sessions);
+    if !tree.is_empty() {
+        out.push_str("\nblocking tree (waiting behind, directly or transitively):\n");
+        for root in &tree {
+            for (depth, node) in root.walk() {
+                out.push_str(&format!(
+                    "{}{} ({} waiting)\n",
+                    "  ".repeat(depth + 1),
+                    node.pid,
+                    node.waiting_count
+                ));
+            }
+        }
+    }
+    out
+}
+
+async fn audit(config: &Config, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AuditCmd::Verify { file } => {
+            let path = file.unwrap_or_else(|| config.audit.file.clone());
+            match verify(&path) {
+                Ok(report) => {
+                    println!(
+                        "{}: chain intact, {} record(s)",
+                        path.display(),
+                        report.records
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("{}: {e}", path.display());
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        AuditCmd::Tail { n, file } => {
+            let path = file.unwrap_or_else(|| config.audit.file.clone());
+            for r in tail(&path, n).with_context(|| format!("reading {}", path.display()))? {
+                println!("{}", render_tail_line(&r));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCmd::Flush => {
+            let log = AuditLog::new(config.audit.clone(), new_session_id());
+            let report = log.flush().await?;
+            println!(
+                "delivered {}, remaining {}",
+                report.delivered, report.remaining
+            );
+            if let Some(why) = &report.stopped {
+                eprintln!("stopped: {why}");
+            }
+            Ok(if report.is_complete() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}

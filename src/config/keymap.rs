@@ -1,0 +1,335 @@
+//! Keys: what each action is called in `[keys]`, its default keys, and lookup by scope.
+
+use std::collections::HashMap;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Where a binding applies. Pane scopes are looked up first, then `Global`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Global,
+    Postgres,
+}
+
+macro_rules! actions {
+    ($( $variant:ident => $name:literal, $scope:ident, [$($key:literal),*], $help:literal; )*) => {
+        /// Every action a key can trigger.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum KeyAction { $($variant),* }
+
+        impl KeyAction {
+            pub const ALL: &'static [KeyAction] = &[$(KeyAction::$variant),*];
+
+            /// The name used in `[keys]`.
+            pub fn name(self) -> &'static str {
+                match self { $(KeyAction::$variant => $name),* }
+            }
+
+            pub fn scope(self) -> Scope {
+                match self { $(KeyAction::$variant => Scope::$scope),* }
+            }
+
+            fn default_keys(self) -> &'static [&'static str] {
+                match self { $(KeyAction::$variant => &[$($key),*]),* }
+            }
+
+            /// One line for the help layer.
+            pub fn help(self) -> &'static str {
+                match self { $(KeyAction::$variant => $help),* }
+            }
+        }
+    };
+}
+
+actions! {
+    Quit => "quit", Global, ["q", "ctrl-c"], "quit warroom";
+    Help => "help", Global, ["?"], "show the keys of this pane";
+    Command => "command", Global, [":"], "command line (:pg :kafka :pods :logs :ctx NAME :q)";
+    Filter => "filter", Global, ["/"], "filter rows";
+    Up => "up", Global, ["k", "up"], "move up";
+    Down => "down", Global, ["j", "down"], "move down";
+    PageUp => "page_up", Global, ["pageup", "ctrl-b"], "one page up";
+    PageDown => "page_down", Global, ["pagedown", "ctrl-f"], "one page down";
+    Top => "top", Global, ["g", "home"], "go to the top";
+    Bottom => "bottom", Global, ["G", "end"], "go to the bottom";
+    Open => "open", Global, ["enter"], "open the detail of the selected row";
+    Back => "back", Global, ["esc"], "close the top layer, clear the filter";
+    PanePostgres => "pane_postgres", Global, ["1"], "PostgreSQL pane";
+    PaneKafka => "pane_kafka", Global, ["2"], "Kafka pane";
+    PanePods => "pane_pods", Global, ["3"], "Pods pane";
+    PaneLogs => "pane_logs", Global, ["4"], "Logs pane";
+    NextContext => "next_context", Global, ["tab"], "next context of this pane";
+    RefreshFaster => "refresh_faster", Postgres, ["+"], "refresh more often";
+    RefreshSlower => "refresh_slower", Postgres, ["-"], "refresh less often";
+    ToggleIdle => "toggle_idle", Postgres, ["i"], "show or hide idle sessions";
+    LockView => "lock_view", Postgres, ["L"], "switch between sessions and the blocking tree";
+    SortNext => "sort_next", Postgres, ["s"], "sort by the next column";
+    SortReverse => "sort_reverse", Postgres, ["S"], "reverse the sort order";
+    Cancel => "cancel", Postgres, ["c"], "cancel the query of the selected (or marked) sessions";
+    Terminate => "terminate", Postgres, ["x"], "terminate the backend of the selected (or marked) sessions";
+    Mark => "mark", Postgres, ["space"], "mark or unmark the session for a bulk action";
+}
+
+impl KeyAction {
+    pub fn from_name(name: &str) -> Option<KeyAction> {
+        KeyAction::ALL.iter().copied().find(|a| a.name() == name)
+    }
+
+    pub fn names() -> Vec<&'static str> {
+        KeyAction::ALL.iter().map(|a| a.name()).collect()
+    }
+}
+
+/// A key with its modifiers, normalised so that `G` and `shift-g` are the same chord.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyChord {
+    pub code: KeyCode,
+    pub mods: KeyModifiers,
+}
+
+impl KeyChord {
+    pub fn new(code: KeyCode, mods: KeyModifiers) -> KeyChord {
+        let mut mods = mods & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
+        let code = match code {
+            KeyCode::Char(c) => {
+                // Shift is carried by the character itself.
+                mods.remove(KeyModifiers::SHIFT);
+                if mods.contains(KeyModifiers::CONTROL) {
+                    KeyCode::Char(c.to_ascii_lowercase())
+                } else {
+                    KeyCode::Char(c)
+                }
+            }
+            KeyCode::BackTab => {
+                mods.remove(KeyModifiers::SHIFT);
+                KeyCode::BackTab
+            }
+            other => other,
+        };
+        KeyChord { code, mods }
+    }
+
+    pub fn from_event(ev: &KeyEvent) -> KeyChord {
+        KeyChord::new(ev.code, ev.modifiers)
+    }
+
+    /// Parse "c", "G", "ctrl-c", "alt-x", "enter", "esc", "space", "f5", "pagedown", ...
+    pub fn parse(text: &str) -> Result<KeyChord, String> {
+        let mut mods = KeyModifiers::NONE;
+        let mut rest = text.trim();
+        if rest.is_empty() {
+            return Err("empty key".into());
+        }
+        loop {
+            let lower = rest.to_ascii_lowercase();
+            let stripped = ["ctrl-", "ctrl+", "alt-", "alt+", "shift-", "shift+"]
+                .iter()
+                .find(|p| lower.starts_with(**p) && rest.len() > p.len());
+            match stripped {
+                Some(p) => {
+                    mods |= match &p[..p.len() - 1] {
+                        "ctrl" => KeyModifiers::CONTROL,
+                        "alt" => KeyModifiers::ALT,
+                        _ => KeyModifiers::SHIFT,
+                    };
+                    rest = &rest[p.len()..];
+                }
+                None => break,
+            }
+        }
+        let mut chars = rest.chars();
+        let code = match (chars.next(), chars.next()) {
+            (Some(c), None) => {
+                if mods.contains(KeyModifiers::SHIFT) {
+                    KeyCode::Char(c.to_ascii_uppercase())
+                } else {
+                    KeyCode::Char(c)
+                }
+            }
+            _ => match rest.to_ascii_lowercase().as_str() {
+                "enter" | "return" => KeyCode::Enter,
+                "esc" | "escape" => KeyCode::Esc,
+                "space" => KeyCode::Char(' '),
+                "tab" => KeyCode::Tab,
+                "backtab" => KeyCode::BackTab,
+                "backspace" => KeyCode::Backspace,
+                "delete" | "del" => KeyCode::Delete,
+                "up" => KeyCode::Up,
+                "down" => KeyCode::Down,
+                "left" => KeyCode::Left,
+                "right" => KeyCode::Right,
+                "home" => KeyCode::Home,
+                "end" => KeyCode::End,
+                "pageup" => KeyCode::PageUp,
+                "pagedown" => KeyCode::PageDown,
+                f if f.starts_with('f')
+                    && f[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)) =>
+                {
+                    KeyCode::F(f[1..].parse().unwrap_or(1))
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown key {text:?} (examples: \"c\", \"ctrl-d\", \"enter\", \"f5\")"
+                    ));
+                }
+            },
+        };
+        Ok(KeyChord::new(code, mods))
+    }
+
+    /// Short text for hints and help.
+    pub fn label(&self) -> String {
+        let key = match self.code {
+            KeyCode::Char(' ') => "space".to_string(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::Enter => "enter".into(),
+            KeyCode::Esc => "esc".into(),
+            KeyCode::Tab => "tab".into(),
+            KeyCode::BackTab => "backtab".into(),
+            KeyCode::Backspace => "backspace".into(),
+            KeyCode::Up => "↑".into(),
+            KeyCode::Down => "↓".into(),
+            KeyCode::Left => "←".into(),
+            KeyCode::Right => "→".into(),
+            KeyCode::Home => "home".into(),
+            KeyCode::End => "end".into(),
+            KeyCode::PageUp => "pgup".into(),
+            KeyCode::PageDown => "pgdn".into(),
+            KeyCode::F(n) => format!("f{n}"),
+            other => format!("{other:?}").to_lowercase(),
+        };
+        let mut out = String::new();
+        if self.mods.contains(KeyModifiers::CONTROL) {
+            out.push_str("ctrl-");
+        }
+        if self.mods.contains(KeyModifiers::ALT) {
+            out.push_str("alt-");
+        }
+        if self.mods.contains(KeyModifiers::SHIFT) {
+            out.push_str("shift-");
+        }
+        out.push_str(&key);
+        out
+    }
+}
+
+/// action -> keys, and (scope, key) -> action.
+#[derive(Debug, Clone)]
+pub struct Keymap {
+    keys: HashMap<KeyAction, Vec<KeyChord>>,
+}
+
+impl Default for Keymap {
+    fn default() -> Self {
+        let keys = KeyAction::ALL
+            .iter()
+            .map(|&a| {
+                let chords = a
+                    .default_keys()
+                    .iter()
+                    .filter_map(|k| KeyChord::parse(k).ok())
+                    .collect();
+                (a, chords)
+            })
+            .collect();
+        Keymap { keys }
+    }
+}
+
+impl Keymap {
+    pub fn rebind(&mut self, action: KeyAction, chords: Vec<KeyChord>) {
+        self.keys.insert(action, chords);
+    }
+
+    pub fn keys_of(&self, action: KeyAction) -> &[KeyChord] {
+        self.keys.get(&action).map_or(&[], Vec::as_slice)
+    }
+
+    /// The first key of an action, for hints ("c cancel").
+    pub fn label_of(&self, action: KeyAction) -> String {
+        self.keys_of(action)
+            .first()
+            .map_or_else(|| "(unbound)".into(), KeyChord::label)
+    }
+
+    /// The pane's own binding wins over a global one.
+    pub fn lookup(&self, scope: Scope, chord: KeyChord) -> Option<KeyAction> {
+        let find = |s: Scope| {
+            KeyAction::ALL
+                .iter()
+                .copied()
+                .find(|a| a.scope() == s && self.keys_of(*a).contains(&chord))
+        };
+        if scope != Scope::Global
+            && let Some(a) = find(scope)
+        {
+            return Some(a);
+        }
+        find(Scope::Global)
+    }
+
+    /// Two actions that could both fire on one key in one pane are a configuration error.
+    pub fn check_conflicts(&self) -> Result<(), String> {
+        let mut seen: HashMap<(Scope, KeyChord), KeyAction> = HashMap::new();
+        for &a in KeyAction::ALL {
+            for &k in self.keys_of(a) {
+                if let Some(prev) = seen.insert((a.scope(), k), a) {
+                    return Err(format!(
+                        "key {:?} is bound to both {:?} and {:?}",
+                        k.label(),
+                        prev.name(),
+                        a.name()
+                    ));
+                }
+            }
+        }
+        // A pane key hiding a global one would make the global action unreachable there.
+        for &a in KeyAction::ALL.iter().filter(|a| a.scope() != Scope::Global) {
+            for &k in self.keys_of(a) {
+                if let Some(g) = seen.get(&(Scope::Global, k)) {
+                    return Err(format!(
+                        "key {:?} of {:?} hides the global action {:?}",
+                        k.label(),
+                        a.name(),
+                        g.name()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_have_no_conflicts() {
+        assert_eq!(Keymap::default().check_conflicts(), Ok(()));
+    }
+
+    #[test]
+    fn chords_parse_and_normalise() {
+        let g = KeyChord::parse("G").expect("G");
+        assert_eq!(g, KeyChord::new(KeyCode::Char('G'), KeyModifiers::SHIFT));
+        assert_eq!(KeyChord::parse("shift-g"), Ok(g));
+        let cc = KeyChord::parse("ctrl-c").expect("ctrl-c");
+        assert_eq!(cc, KeyChord::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+        assert_eq!(cc.label(), "ctrl-c");
+        assert!(KeyChord::parse("hyper-x").is_err());
+        assert!(KeyChord::parse("f13").is_err());
+    }
+
+    #[test]
+    fn pane_keys_win_and_rebinding_moves_a_key() {
+        let mut km = Keymap::default();
+        let c = KeyChord::parse("c").expect("c");
+        assert_eq!(km.lookup(Scope::Postgres, c), Some(KeyAction::Cancel));
+        assert_eq!(km.lookup(Scope::Global, c), None);
+        km.rebind(KeyAction::Cancel, vec![KeyChord::parse("C").expect("C")]);
+        assert_eq!(km.lookup(Scope::Postgres, c), None);
+        km.rebind(KeyAction::Terminate, vec![KeyChord::parse("C").expect("C")]);
+        assert!(km.check_conflicts().is_err());
+    }
+}

@@ -1,0 +1,471 @@
+//! Configuration: the TOML model, where it is found, and validation with precise errors.
+
+mod error;
+pub mod keymap;
+pub mod theme;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub use error::{ConfigError, line_col};
+pub use keymap::{KeyAction, KeyChord, Keymap, Scope};
+pub use theme::Theme;
+
+use crate::audit::{AuditSettings, OnUnreachable};
+
+/// One PostgreSQL context, as written in the file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresContext {
+    pub name: String,
+    /// A postgres:// URL or key=value conninfo. May hold a password: never shown.
+    pub url: String,
+    pub password_env: Option<String>,
+    #[serde(default)]
+    pub protected: bool,
+    #[serde(default)]
+    pub read_only: bool,
+    pub runbook_url: Option<String>,
+}
+
+impl PostgresContext {
+    /// The URL with any password replaced, for `config check` and the status bar.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+/// Reason rules for guarded actions.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GuardConfig {
+    #[serde(default = "default_min_reason")]
+    pub min_reason_len: usize,
+    pub reason_pattern: Option<Spanned<String>>,
+    /// How long pg_terminate_backend waits for the backend to exit (PostgreSQL 14+).
+    pub terminate_wait: Option<Spanned<String>>,
+}
+
+fn default_min_reason() -> usize {
+    10
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        GuardConfig {
+            min_reason_len: default_min_reason(),
+            reason_pattern: None,
+            terminate_wait: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    pub file: Option<PathBuf>,
+    pub endpoint: Option<Spanned<String>>,
+    pub token_env: Option<String>,
+    pub timeout: Option<Spanned<String>>,
+    pub on_unreachable: Option<Spanned<String>>,
+    pub identity: Option<String>,
+}
+
+/// A key or a list of keys in `[keys]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum KeyList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl KeyList {
+    fn keys(&self) -> Vec<&str> {
+        match self {
+            KeyList::One(k) => vec![k.as_str()],
+            KeyList::Many(ks) => ks.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    theme: Option<Spanned<String>>,
+    refresh: Option<Spanned<String>>,
+    #[serde(default)]
+    postgres: Vec<Spanned<PostgresContext>>,
+    #[serde(default)]
+    guard: GuardConfig,
+    #[serde(default)]
+    audit: AuditConfig,
+    #[serde(default)]
+    keys: BTreeMap<String, Spanned<KeyList>>,
+}
+
+/// The validated configuration the rest of warroom uses.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it was read from; `None` when no file exists (all defaults).
+    pub source: Option<PathBuf>,
+    pub theme: String,
+    pub refresh: Duration,
+    pub postgres: Vec<PostgresContext>,
+    pub min_reason_len: usize,
+    pub reason_pattern: Option<regex::Regex>,
+    pub terminate_wait: Duration,
+    pub audit: AuditSettings,
+    pub keymap: Keymap,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            source: None,
+            theme: "default".into(),
+            refresh: Duration::from_secs(2),
+            postgres: Vec::new(),
+            min_reason_len: default_min_reason(),
+            reason_pattern: None,
+            terminate_wait: Duration::from_secs(5),
+            audit: AuditSettings::local(AuditSettings::default_file()),
+            keymap: Keymap::default(),
+        }
+    }
+}
+
+impl Config {
+    /// `--config FILE`, else $WARROOM_CONFIG, else $XDG_CONFIG_HOME/warroom/config.toml
+    /// (~/.config when unset). An explicit file must exist; the default one may not.
+    pub fn locate(explicit: Option<&Path>) -> (Option<PathBuf>, bool) {
+        if let Some(p) = explicit {
+            return (Some(p.to_path_buf()), true);
+        }
+        if let Some(p) = std::env::var_os("WARROOM_CONFIG").filter(|p| !p.is_empty()) {
+            return (Some(PathBuf::from(p)), true);
+        }
+        (config_dir().map(|d| d.join("config.toml")), false)
+    }
+
+    /// Find and load the configuration.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        match Config::locate(explicit) {
+            (Some(path), must_exist) => {
+                if !must_exist && !path.exists() {
+                    return Ok(Config::default());
+                }
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    ConfigError::whole_file(&path, format!("cannot read the file: {e}"))
+                })?;
+                Config::parse(&path, &text)
+            }
+            (None, _) => Ok(Config::default()),
+        }
+    }
+
+    /// Parse and validate `text`, read from `path` (used in error messages).
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| ConfigError::from_toml(path, text, &e))?;
+        let err =
+            |span: std::ops::Range<usize>, msg: String| ConfigError::at(path, text, span, msg);
+
+        let theme = match raw.theme {
+            Some(t) => {
+                if theme::Theme::find(t.get_ref()).is_none() {
+                    return Err(err(
+                        t.span(),
+                        format!(
+                            "unknown theme {:?}; available: {}",
+                            t.get_ref(),
+                            theme::Theme::available().join(", ")
+                        ),
+                    ));
+                }
+                t.into_inner()
+            }
+            None => "default".into(),
+        };
+        let duration = |v: &Spanned<String>, min: Duration| -> Result<Duration, ConfigError> {
+            let d = humantime::parse_duration(v.get_ref()).map_err(|e| {
+                err(
+                    v.span(),
+                    format!("{:?} is not a duration like \"2s\": {e}", v.get_ref()),
+                )
+            })?;
+            if d < min {
+                return Err(err(
+                    v.span(),
+                    format!("must be at least {}", humantime::format_duration(min)),
+                ));
+            }
+            Ok(d)
+        };
+        let refresh = match &raw.refresh {
+            Some(r) => duration(r, Duration::from_millis(250))?,
+            None => Duration::from_secs(2),
+        };
+        let mut names: BTreeMap<String, std::ops::Range<usize>> = BTreeMap::new();
+        let mut postgres = Vec::new();
+        for ctx in raw.postgres {
+            let span = ctx.span();
+            let c = ctx.into_inner();
+            if c.name.trim().is_empty() {
+                return Err(err(span, "context name must not be empty".into()));
+            }
+            if names.insert(c.name.clone(), span.clone()).is_some() {
+                return Err(err(span, format!("duplicate context name {:?}", c.name)));
+            }
+            if let Err(e) = crate::backends::postgres::ConnectSpec::resolve(&c.url, None) {
+                let url_span = find_in(text, span.clone(), "url").unwrap_or(span);
+                return Err(err(url_span, e));
+            }
+            postgres.push(c);
+        }
+        let reason_pattern = match &raw.guard.reason_pattern {
+            Some(p) => Some(regex::Regex::new(p.get_ref()).map_err(|e| {
+                err(
+                    p.span(),
+                    format!("invalid regular expression: {}", one_line(&e.to_string())),
+                )
+            })?),
+            None => None,
+        };
+        let terminate_wait = match &raw.guard.terminate_wait {
+            Some(w) => duration(w, Duration::from_millis(100))?,
+            None => Duration::from_secs(5),
+        };
+        let mut audit = AuditSettings::local(
+            raw.audit
+                .file
+                .clone()
+                .unwrap_or_else(AuditSettings::default_file),
+        );
+        if let Some(ep) = &raw.audit.endpoint {
+            let url = ep.get_ref();
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(err(ep.span(), "must be an http:// or https:// URL".into()));
+            }
+            audit.endpoint = Some(url.clone());
+        }
+        audit.token_env = raw.audit.token_env.clone();
+        audit.identity = raw.audit.identity.clone();
+        if let Some(t) = &raw.audit.timeout {
+            audit.timeout = duration(t, Duration::from_millis(100))?;
+        }
+        if let Some(o) = &raw.audit.on_unreachable {
+            audit.on_unreachable = match o.get_ref().as_str() {
+                "deny" => OnUnreachable::Deny,
+                "local-only" => OnUnreachable::LocalOnly,
+                other => {
+                    return Err(err(
+                        o.span(),
+                        format!("unknown value {other:?}: use \"deny\" or \"local-only\""),
+                    ));
+                }
+            };
+        }
+        let mut keymap = Keymap::default();
+        for (action, keys) in &raw.keys {
+            let Some(a) = KeyAction::from_name(action) else {
+                return Err(err(
+                    keys.span(),
+                    format!(
+                        "unknown action {action:?}; actions: {}",
+                        KeyAction::names().join(", ")
+                    ),
+                ));
+            };
+            let mut chords = Vec::new();
+            for k in keys.get_ref().keys() {
+                let chord = KeyChord::parse(k).map_err(|m| err(keys.span(), m))?;
+                chords.push(chord);
+            }
+            keymap.rebind(a, chords);
+        }
+        if let Err(m) = keymap.check_conflicts() {
+            let span = raw.keys.values().next().map_or(0..0, |k| k.span());
+            return Err(err(span, m));
+        }
+        Ok(Config {
+            source: Some(path.to_path_buf()),
+            theme,
+            refresh,
+            postgres,
+            min_reason_len: raw.guard.min_reason_len,
+            reason_pattern,
+            terminate_wait,
+            audit,
+            keymap,
+        })
+    }
+
+    pub fn postgres_context(&self, name: &str) -> Option<&PostgresContext> {
+        self.postgres.iter().find(|c| c.name == name)
+    }
+
+    /// All context names, for error messages.
+    pub fn context_names(&self) -> Vec<String> {
+        self.postgres.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// What `warroom config check` prints: everything, secrets redacted.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let source = self
+            .source
+            .as_ref()
+            .map_or("(no file: defaults)".to_string(), |p| {
+                p.display().to_string()
+            });
+        out.push_str(&format!("config: {source}\n"));
+        out.push_str(&format!(
+            "theme: {}\nrefresh: {}\n",
+            self.theme,
+            humantime::format_duration(self.refresh)
+        ));
+        out.push_str(&format!("postgres contexts: {}\n", self.postgres.len()));
+        for c in &self.postgres {
+            let mut flags = Vec::new();
+            if c.protected {
+                flags.push("protected");
+            }
+            if c.read_only {
+                flags.push("read-only");
+            }
+            out.push_str(&format!("  {}  {}", c.name, c.redacted_url()));
+            if let Some(env) = &c.password_env {
+                let set = std::env::var_os(env).is_some_and(|v| !v.is_empty());
+                out.push_str(&format!(
+                    "  password from ${env} ({})",
+                    if set { "set" } else { "NOT SET" }
+                ));
+            }
+            if !flags.is_empty() {
+                out.push_str(&format!("  [{}]", flags.join(", ")));
+            }
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "guard: min_reason_len = {}, reason_pattern = {}\n",
+            self.min_reason_len,
+            self.reason_pattern
+                .as_ref()
+                .map_or("(none)".to_string(), |r| r.as_str().to_string())
+        ));
+        out.push_str(&format!("{}\n", self.audit.destination_text()));
+        out
+    }
+}
+
+/// $XDG_CONFIG_HOME/warroom, else ~/.config/warroom.
+pub fn config_dir() -> Option<PathBuf> {
+    xdg_dir("XDG_CONFIG_HOME", ".config")
+}
+
+/// $XDG_STATE_HOME/warroom, else ~/.local/state/warroom.
+pub fn state_dir() -> Option<PathBuf> {
+    xdg_dir("XDG_STATE_HOME", ".local/state")
+}
+
+fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
+    match std::env::var_os(var).filter(|v| !v.is_empty()) {
+        Some(d) => Some(PathBuf::from(d).join("warroom")),
+        None => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(fallback).join("warroom")),
+    }
+}
+
+/// Replace the password in a URL or conninfo string.
+pub fn redact_url(url: &str) -> String {
+    static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(r"(?i)(://[^:/@\s]*:)[^@\s]*@|(password\s*=\s*)('[^']*'|\S+)").ok()
+    });
+    match re {
+        Some(re) => re
+            .replace_all(url, |c: &regex::Captures<'_>| match (c.get(1), c.get(2)) {
+                (Some(k), _) => format!("{}***@", k.as_str()),
+                (_, Some(k)) => format!("{}***", k.as_str()),
+                _ => String::new(),
+            })
+            .into_owned(),
+        None => "(redacted)".into(),
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The span of `key = ...` inside `within`, to point errors at the right line.
+fn find_in(
+    text: &str,
+    within: std::ops::Range<usize>,
+    key: &str,
+) -> Option<std::ops::Range<usize>> {
+    let slice = text.get(within.clone())?;
+    let mut offset = 0;
+    for line in slice.split_inclusive('\n') {
+        let t = line.trim_start();
+        if let Some(rest) = t.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            let start = within.start + offset + (line.len() - t.len());
+            return Some(start..start + key.len());
+        }
+        offset += line.len();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_in_urls_and_conninfo() {
+        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact_url("host=h password='a b' user=u"),
+            "host=h password=*** user=u"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn a_full_config_parses() {
+        let text = r#"
+theme = "light"
+refresh = "3s"
+[[postgres]]
+name = "pg1"
+url = "postgres://monitor@db1:5432/app"
+password_env = "PG1_PASSWORD"
+protected = true
+[guard]
+min_reason_len = 12
+reason_pattern = "INC-[0-9]+"
+[audit]
+endpoint = "https://audit.example/records"
+on_unreachable = "local-only"
+[keys]
+cancel = "C"
+quit = ["q", "ctrl-q"]
+"#;
+        let c = Config::parse(Path::new("c.toml"), text).expect("valid");
+        assert_eq!(c.theme, "light");
+        assert_eq!(c.refresh, Duration::from_secs(3));
+        assert!(c.postgres[0].protected);
+        assert_eq!(c.min_reason_len, 12);
+        assert_eq!(c.audit.on_unreachable, OnUnreachable::LocalOnly);
+        let chord = KeyChord::parse("C").expect("key");
+        assert_eq!(
+            c.keymap.lookup(Scope::Postgres, chord),
+            Some(KeyAction::Cancel)
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! `GuardedAction`: a destructive action as a value, with the exact effect in words.
+
+use std::time::SystemTime;
+
+use serde_json::json;
+
+use crate::backends::postgres::{PgSession, SignalKind};
+use crate::widgets::sanitize;
+
+/// The session an action targets, as it was on screen when the key was pressed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PgTarget {
+    pub context: String,
+    pub pid: i32,
+    pub backend_start: Option<SystemTime>,
+    pub query_start: Option<SystemTime>,
+    pub user: Option<String>,
+    pub application: String,
+    pub database: Option<String>,
+    pub state: Option<String>,
+    pub query: String,
+}
+
+impl PgTarget {
+    pub fn from_session(context: &str, s: &PgSession) -> PgTarget {
+        PgTarget {
+            context: context.to_string(),
+            pid: s.pid,
+            backend_start: s.backend_start,
+            query_start: s.query_start,
+            user: s.user.clone(),
+            application: s.application.clone(),
+            database: s.database.clone(),
+            state: s.state.clone(),
+            query: s.query.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum GuardedAction {
+    PgCancel(PgTarget),
+    PgTerminate(PgTarget),
+}
+
+impl GuardedAction {
+    pub fn context(&self) -> &str {
+        match self {
+            GuardedAction::PgCancel(t) | GuardedAction::PgTerminate(t) => &t.context,
+        }
+    }
+
+    pub fn context_kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    /// The action name in audit records.
+    pub fn name(&self) -> &'static str {
+        match self {
+            GuardedAction::PgCancel(_) => "pg.cancel",
+            GuardedAction::PgTerminate(_) => "pg.terminate",
+        }
+    }
+
+    /// A short verb phrase for titles and results.
+    pub fn title(&self) -> String {
+        match self {
+            GuardedAction::PgCancel(t) => format!("cancel query of pid {}", t.pid),
+            GuardedAction::PgTerminate(t) => format!("terminate backend {}", t.pid),
+        }
+    }
+
+    pub fn pg_target(&self) -> &PgTarget {
+        match self {
+            GuardedAction::PgCancel(t) | GuardedAction::PgTerminate(t) => t,
+        }
+    }
+
+    pub fn signal_kind(&self) -> SignalKind {
+        match self {
+            GuardedAction::PgCancel(_) => SignalKind::Cancel,
+            GuardedAction::PgTerminate(_) => SignalKind::Terminate,
+        }
+    }
+
+    /// The exact effect, in words, with the target's details. Shown in the confirmation.
+    pub fn describe(&self) -> Vec<String> {
+        let t = self.pg_target();
+        let mut lines = Vec::new();
+        lines.push(match self {
+            GuardedAction::PgCancel(_) => format!(
+                "Cancel the running query of PostgreSQL session {} on context {} (pg_cancel_backend).",
+                t.pid, t.context
+            ),
+            GuardedAction::PgTerminate(_) => format!(
+                "Terminate PostgreSQL backend {} on context {} (pg_terminate_backend): its connection closes and its open transaction rolls back.",
+                t.pid, t.context
+            ),
+        });
+        lines.push(format!(
+            "  user {}, application {}, database {}, state {}",
+            show(t.user.as_deref()),
+            show(Some(&t.application)),
+            show(t.database.as_deref()),
+            show(t.state.as_deref())
+        ));
+        lines.push(format!(
+            "  session started {}, query started {}",
+            time_text(t.backend_start),
+            time_text(t.query_start)
+        ));
+        lines.push(format!(
+            "  query: {}",
+            sanitize(&redact_query(&t.query), 300)
+        ));
+        if matches!(self, GuardedAction::PgCancel(_))
+            && t.state.as_deref().is_some_and(|s| s.starts_with("idle"))
+        {
+            lines.push(
+                "  Note: this session is idle; cancel has no effect on an idle transaction. Terminate ends it."
+                    .into(),
+            );
+        }
+        lines.push(format!(
+            "Only if pid {} is still the same session running the same query; otherwise nothing is signalled.",
+            t.pid
+        ));
+        lines
+    }
+
+    /// What goes into the audit record's `target`. Query text is redacted of passwords.
+    pub fn audit_target(&self) -> serde_json::Value {
+        let t = self.pg_target();
+        json!({
+            "pid": t.pid,
+            "backend_start": t.backend_start.map(|s| humantime::format_rfc3339_micros(s).to_string()),
+            "query_start": t.query_start.map(|s| humantime::format_rfc3339_micros(s).to_string()),
+            "user": t.user,
+            "application": t.application,
+            "database": t.database,
+            "state": t.state,
+            "query": redact_query(&t.query),
+        })
+    }
+}
+
+fn show(v: Option<&str>) -> String {
+    match v {
+        Some(s) if !s.is_empty() => sanitize(s, 64).into_owned(),
+        _ => "-".into(),
+    }
+}
+
+fn time_text(t: Option<SystemTime>) -> String {
+    t.map_or_else(
+        || "(unknown)".into(),
+        |t| humantime::format_rfc3339_seconds(t).to_string(),
+    )
+}
+
+/// Query text can carry secrets (`ALTER ROLE ... PASSWORD '...'`): keep them out of audit
+/// records and off the confirmation screen.
+pub fn redact_query(query: &str) -> String {
+    static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| regex::Regex::new(r"(?i)(password\s+)('(?:[^']|'')*'|\S+)").ok());
+    match re {
+        Some(re) => re.replace_all(query, "${1}'***'").into_owned(),
+        None => query.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> PgTarget {
+        PgTarget {
+            context: "pg1".into(),
+            pid: 4242,
+            backend_start: None,
+            query_start: None,
+            user: Some("deploy".into()),
+            application: "migrate".into(),
+            database: Some("shop".into()),
+            state: Some("idle in transaction".into()),
+            query: "ALTER ROLE x PASSWORD 'hunter2'".into(),
+        }
+    }
+
+    #[test]
+    fn describe_names_the_target_and_hides_secrets() {
+        let text = GuardedAction::PgCancel(target()).describe().join("\n");
+        assert!(text.contains("session 4242 on context pg1"), "{text}");
+        assert!(text.contains("user deploy, application migrate, database shop"));
+        assert!(text.contains("cancel has no effect"));
+        assert!(!text.contains("hunter2"));
+        let audit = GuardedAction::PgTerminate(target())
+            .audit_target()
+            .to_string();
+        assert!(!audit.contains("hunter2"), "{audit}");
+    }
+}

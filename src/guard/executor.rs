@@ -1,0 +1,192 @@
+//! The one place where destructive backend methods are called.
+//!
+//! For each target: re-check policy and reason (fail closed even if a caller skipped the
+//! prompt), write and deliver the audit intent, act with an identity check, record the
+//! outcome. The TUI and the CLI subcommands share this code.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::audit::{AuditLog, IntentDraft};
+use crate::backends::postgres::{PgSignaller, SignalRequest};
+
+use super::{GuardedAction, Policy, ReasonRules};
+
+/// Confirmed by the user: the actions, one reason for all of them, and what they typed to
+/// confirm a protected context.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuardRequest {
+    pub actions: Vec<GuardedAction>,
+    pub reason: String,
+    pub typed_context: Option<String>,
+}
+
+/// The result for one target, as the user reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionReport {
+    pub action: GuardedAction,
+    /// The action ran and the backend said it worked.
+    pub ok: bool,
+    /// Anything was executed at all (false when refused before acting).
+    pub executed: bool,
+    pub detail: String,
+    pub audit_id: Option<String>,
+    /// Break-glass or undelivered-outcome warnings.
+    pub warnings: Vec<String>,
+}
+
+impl ActionReport {
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{}: {} — {}",
+            self.action.title(),
+            if self.ok {
+                "done"
+            } else if self.executed {
+                "FAILED"
+            } else {
+                "NOT DONE"
+            },
+            self.detail
+        );
+        if let Some(id) = &self.audit_id {
+            s.push_str(&format!(" (audit {id})"));
+        }
+        for w in &self.warnings {
+            s.push_str(&format!(" [{w}]"));
+        }
+        s
+    }
+}
+
+pub struct Executor {
+    audit: AuditLog,
+    policy: Policy,
+    rules: ReasonRules,
+    pg: HashMap<String, Arc<dyn PgSignaller>>,
+    terminate_wait: Duration,
+}
+
+impl Executor {
+    pub fn new(
+        audit: AuditLog,
+        policy: Policy,
+        rules: ReasonRules,
+        terminate_wait: Duration,
+    ) -> Self {
+        Executor {
+            audit,
+            policy,
+            rules,
+            pg: HashMap::new(),
+            terminate_wait,
+        }
+    }
+
+    pub fn with_pg(mut self, context: &str, signaller: Arc<dyn PgSignaller>) -> Self {
+        self.pg.insert(context.to_string(), signaller);
+        self
+    }
+
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn rules(&self) -> &ReasonRules {
+        &self.rules
+    }
+
+    /// Run every action of the request, one audit record pair per target, in order.
+    pub async fn run(&self, request: GuardRequest) -> Vec<ActionReport> {
+        let mut reports = Vec::with_capacity(request.actions.len());
+        for action in &request.actions {
+            reports.push(self.run_one(action, &request).await);
+        }
+        reports
+    }
+
+    async fn run_one(&self, action: &GuardedAction, request: &GuardRequest) -> ActionReport {
+        let refused = |detail: String| ActionReport {
+            action: action.clone(),
+            ok: false,
+            executed: false,
+            detail,
+            audit_id: None,
+            warnings: Vec::new(),
+        };
+        let must_type = match self.policy.check(action) {
+            Ok(m) => m,
+            Err(r) => return refused(r.0),
+        };
+        if let Some(name) = must_type
+            && request.typed_context.as_deref() != Some(name.as_str())
+        {
+            return refused(format!(
+                "context {name} is protected: type its name to confirm (nothing was done)"
+            ));
+        }
+        let reason = match self.rules.validate(&request.reason) {
+            Ok(r) => r,
+            Err(why) => return refused(format!("{why} (nothing was done)")),
+        };
+        let Some(pg) = self.pg.get(action.context()) else {
+            return refused(format!(
+                "no connection for context {} (nothing was done)",
+                action.context()
+            ));
+        };
+        let draft = IntentDraft {
+            context_kind: action.context_kind().into(),
+            context_name: action.context().into(),
+            action: action.name().into(),
+            target: action.audit_target(),
+            reason: reason.clone(),
+        };
+        let receipt = match self.audit.record_intent(draft).await {
+            Ok(r) => r,
+            Err(refusal) => {
+                let mut report = refused(refusal.to_string());
+                report.audit_id = refusal.audit_id().map(str::to_string);
+                return report;
+            }
+        };
+        let mut warnings: Vec<String> = receipt.warning().map(str::to_string).into_iter().collect();
+        let target = action.pg_target();
+        let request = SignalRequest {
+            kind: action.signal_kind(),
+            pid: target.pid,
+            backend_start: target.backend_start,
+            query_start: target.query_start,
+            audit_id: receipt.audit_id().to_string(),
+            reason,
+            terminate_wait: self.terminate_wait,
+        };
+        let (ok, detail) = match pg.signal(request).await {
+            Ok(outcome) => (
+                outcome.ok(),
+                outcome.explain(action.signal_kind(), target.pid),
+            ),
+            Err(e) => (false, format!("the server refused or failed: {e}")),
+        };
+        let delivery = self
+            .audit
+            .record_outcome(&receipt, ok, detail.clone())
+            .await;
+        if !delivery.delivered && self.audit.settings().endpoint.is_some() {
+            warnings.push(delivery.note.clone());
+        }
+        ActionReport {
+            action: action.clone(),
+            ok,
+            executed: true,
+            detail,
+            audit_id: Some(receipt.audit_id().to_string()),
+            warnings,
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Guarded destructive actions: actions as values, the policy that may refuse them, the
+//! reason rules, and the one executor that audits first and then acts.
+
+mod action;
+pub mod executor;
+mod policy;
+mod reason;
+
+pub use action::{GuardedAction, PgTarget};
+pub use executor::{ActionReport, Executor, GuardRequest};
+pub use policy::{ContextPolicy, Policy, Refusal};
+pub use reason::ReasonRules;

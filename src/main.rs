@@ -1,0 +1,42 @@
+//! warroom: parse the CLI, load the configuration, then run the TUI, the demo or a
+//! one-shot subcommand.
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use warroom::cli::{Cli, Cmd};
+
+mod commands;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Cmd::Completions { shell }) = &cli.command {
+        clap_complete::generate(
+            *shell,
+            &mut Cli::command(),
+            "warroom",
+            &mut std::io::stdout(),
+        );
+        return ExitCode::SUCCESS;
+    }
+    let _log = commands::init_logging(cli.log_file.as_deref());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("warroom: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("warroom: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

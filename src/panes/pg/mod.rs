@@ -1,0 +1,558 @@
+//! The PostgreSQL pane: sessions from pg_stat_activity, the blocking tree, a sparkline of
+//! sessions by state, several contexts. State only; drawing is in `render`.
+
+mod render;
+pub mod view;
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::backends::postgres::{ActivitySnapshot, BlockingNode, PgSession, blocking_tree};
+use crate::config::{KeyAction, Scope};
+use crate::guard::{GuardedAction, PgTarget};
+use crate::widgets::format::opt_duration;
+use crate::widgets::sanitize;
+
+use super::{Detail, Pane, PaneId, PaneOutcome, PaneStatus};
+use view::Column;
+
+/// How many refreshes of history the sparkline keeps (5 minutes at 2 s).
+const HISTORY: usize = 150;
+const MIN_INTERVAL: Duration = Duration::from_millis(500);
+const MAX_INTERVAL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PgView {
+    Sessions,
+    Locks,
+}
+
+/// Sessions by state at one refresh.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateCounts {
+    pub active: u64,
+    pub idle_in_transaction: u64,
+    pub idle: u64,
+    pub waiting: u64,
+}
+
+impl StateCounts {
+    fn of(sessions: &[PgSession]) -> StateCounts {
+        let mut c = StateCounts::default();
+        for s in sessions {
+            match s.state.as_deref() {
+                Some("active") => c.active += 1,
+                Some("idle") => c.idle += 1,
+                Some(st) if st.starts_with("idle in transaction") => c.idle_in_transaction += 1,
+                _ => {}
+            }
+            if s.waits_on_lock() {
+                c.waiting += 1;
+            }
+        }
+        c
+    }
+}
+
+/// One row of the lock view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TreeRow {
+    pub depth: usize,
+    pub pid: i32,
+    pub waiting_count: usize,
+    /// Index into the snapshot's sessions; `None` for blockers not in the snapshot.
+    pub session: Option<usize>,
+}
+
+/// What the pane knows of one context.
+#[derive(Debug, Default)]
+struct ContextData {
+    snapshot: Option<ActivitySnapshot>,
+    received_at: Option<Instant>,
+    error: Option<String>,
+    retry_in: Option<Duration>,
+    history: VecDeque<StateCounts>,
+    tree: Vec<BlockingNode>,
+}
+
+pub struct PgPane {
+    contexts: Vec<String>,
+    current: usize,
+    data: Vec<ContextData>,
+    view: PgView,
+    sort: Column,
+    descending: bool,
+    show_idle: bool,
+    filter: String,
+    cursor: usize,
+    selected_pid: Option<i32>,
+    /// pid -> backend_start of marked sessions: a recycled pid is not the marked session.
+    marked: BTreeMap<i32, Option<SystemTime>>,
+    interval: Duration,
+    rows: Vec<usize>,
+    tree_rows: Vec<TreeRow>,
+    /// Rows that fit on screen at the last draw, for page up/down.
+    page: Cell<usize>,
+}
+
+const KEYS: &[KeyAction] = &[
+    KeyAction::Cancel,
+    KeyAction::Terminate,
+    KeyAction::Mark,
+    KeyAction::LockView,
+    KeyAction::ToggleIdle,
+    KeyAction::SortNext,
+    KeyAction::SortReverse,
+    KeyAction::RefreshFaster,
+    KeyAction::RefreshSlower,
+    KeyAction::NextContext,
+    KeyAction::Open,
+    KeyAction::Filter,
+];
+
+const HINTS: &[KeyAction] = &[
+    KeyAction::LockView,
+    KeyAction::Cancel,
+    KeyAction::Terminate,
+    KeyAction::ToggleIdle,
+    KeyAction::SortNext,
+];
+
+impl PgPane {
+    pub fn new(contexts: Vec<String>, initial: Option<&str>, interval: Duration) -> PgPane {
+        let current = initial
+            .and_then(|n| contexts.iter().position(|c| c == n))
+            .unwrap_or(0);
+        let data = contexts.iter().map(|_| ContextData::default()).collect();
+        PgPane {
+            contexts,
+            current,
+            data,
+            view: PgView::Sessions,
+            sort: Column::QueryTime,
+            descending: true,
+            show_idle: false,
+            filter: String::new(),
+            cursor: 0,
+            selected_pid: None,
+            marked: BTreeMap::new(),
+            interval,
+            rows: Vec::new(),
+            tree_rows: Vec::new(),
+            page: Cell::new(10),
+        }
+    }
+
+    pub fn current_context(&self) -> Option<&str> {
+        self.contexts.get(self.current).map(String::as_str)
+    }
+
+    pub fn contexts(&self) -> &[String] {
+        &self.contexts
+    }
+
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    pub fn view(&self) -> PgView {
+        self.view
+    }
+
+    pub fn select_context(&mut self, name: &str) -> bool {
+        match self.contexts.iter().position(|c| c == name) {
+            Some(i) => {
+                if i != self.current {
+                    self.current = i;
+                    self.marked.clear();
+                    self.cursor = 0;
+                    self.selected_pid = None;
+                    self.rebuild();
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn data(&self) -> Option<&ContextData> {
+        self.data.get(self.current)
+    }
+
+    pub fn snapshot(&self) -> Option<&ActivitySnapshot> {
+        self.data()?.snapshot.as_ref()
+    }
+
+    /// A new snapshot (or error) from the worker for `context`.
+    pub fn apply(
+        &mut self,
+        context: &str,
+        result: Result<ActivitySnapshot, String>,
+        retry_in: Option<Duration>,
+    ) {
+        let Some(i) = self.contexts.iter().position(|c| c == context) else {
+            return;
+        };
+        let Some(d) = self.data.get_mut(i) else {
+            return;
+        };
+        match result {
+            Ok(snap) => {
+                d.history.push_back(StateCounts::of(&snap.sessions));
+                while d.history.len() > HISTORY {
+                    d.history.pop_front();
+                }
+                d.tree = blocking_tree(&snap.sessions);
+                d.snapshot = Some(snap);
+                d.received_at = Some(Instant::now());
+                d.error = None;
+                d.retry_in = None;
+            }
+            Err(e) => {
+                // Keep the last good data on screen; the error says it is stale.
+                d.error = Some(e);
+                d.retry_in = retry_in;
+            }
+        }
+        if i == self.current {
+            self.prune_marks();
+            self.rebuild();
+        }
+    }
+
+    fn prune_marks(&mut self) {
+        let Some(snap) = self.snapshot() else { return };
+        let alive: BTreeMap<i32, Option<SystemTime>> = snap
+            .sessions
+            .iter()
+            .map(|s| (s.pid, s.backend_start))
+            .collect();
+        self.marked
+            .retain(|pid, start| alive.get(pid) == Some(start));
+    }
+
+    /// Recompute the visible rows, keeping the selection on the same pid.
+    fn rebuild(&mut self) {
+        let (rows, tree_rows) = match self.data() {
+            Some(ContextData {
+                snapshot: Some(snap),
+                tree,
+                ..
+            }) => {
+                let rows = view::visible_rows(
+                    &snap.sessions,
+                    &self.filter,
+                    self.show_idle,
+                    self.sort,
+                    self.descending,
+                );
+                let index: std::collections::HashMap<i32, usize> = snap
+                    .sessions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (s.pid, i))
+                    .collect();
+                let tree_rows = tree
+                    .iter()
+                    .flat_map(BlockingNode::walk)
+                    .map(|(depth, n)| TreeRow {
+                        depth,
+                        pid: n.pid,
+                        waiting_count: n.waiting_count,
+                        session: index.get(&n.pid).copied(),
+                    })
+                    .collect();
+                (rows, tree_rows)
+            }
+            _ => (Vec::new(), Vec::new()),
+        };
+        self.rows = rows;
+        self.tree_rows = tree_rows;
+        let len = self.row_count();
+        if let Some(pid) = self.selected_pid
+            && let Some(pos) = (0..len).find(|&i| self.pid_at(i) == Some(pid))
+        {
+            self.cursor = pos;
+        }
+        self.cursor = self.cursor.min(len.saturating_sub(1));
+        self.selected_pid = self.pid_at(self.cursor);
+    }
+
+    fn row_count(&self) -> usize {
+        match self.view {
+            PgView::Sessions => self.rows.len(),
+            PgView::Locks => self.tree_rows.len(),
+        }
+    }
+
+    fn pid_at(&self, row: usize) -> Option<i32> {
+        match self.view {
+            PgView::Sessions => {
+                let snap = self.snapshot()?;
+                Some(snap.sessions.get(*self.rows.get(row)?)?.pid)
+            }
+            PgView::Locks => Some(self.tree_rows.get(row)?.pid),
+        }
+    }
+
+    pub fn selected_session(&self) -> Option<&PgSession> {
+        let pid = self.selected_pid?;
+        self.snapshot()?.sessions.iter().find(|s| s.pid == pid)
+    }
+
+    fn move_to(&mut self, row: usize) {
+        let len = self.row_count();
+        self.cursor = row.min(len.saturating_sub(1));
+        self.selected_pid = self.pid_at(self.cursor);
+    }
+
+    /// Targets of c/x: the marked sessions, else the selected one.
+    fn targets(&self) -> Result<Vec<PgSession>, String> {
+        let Some(snap) = self.snapshot() else {
+            return Err("no data yet: nothing to act on".into());
+        };
+        if !self.marked.is_empty() {
+            let chosen: Vec<PgSession> = snap
+                .sessions
+                .iter()
+                .filter(|s| self.marked.get(&s.pid) == Some(&s.backend_start))
+                .cloned()
+                .collect();
+            return if chosen.is_empty() {
+                Err("the marked sessions are gone".into())
+            } else {
+                Ok(chosen)
+            };
+        }
+        match self.selected_session() {
+            Some(s) => Ok(vec![s.clone()]),
+            None if self.view == PgView::Locks && self.selected_pid.is_some() => Err(format!(
+                "pid {} is not a visible client session: warroom cannot act on it",
+                self.selected_pid.unwrap_or_default()
+            )),
+            None => Err("no session selected".into()),
+        }
+    }
+
+    fn guard(&self, make: fn(PgTarget) -> GuardedAction) -> PaneOutcome {
+        let Some(ctx) = self.current_context() else {
+            return PaneOutcome::Toast("no PostgreSQL context configured".into());
+        };
+        match self.targets() {
+            Ok(sessions) => PaneOutcome::Guard(
+                sessions
+                    .iter()
+                    .map(|s| make(PgTarget::from_session(ctx, s)))
+                    .collect(),
+            ),
+            Err(e) => PaneOutcome::Toast(e),
+        }
+    }
+
+    /// Marks cleared after the guard ran (the App calls this).
+    pub fn clear_marks(&mut self) {
+        self.marked.clear();
+    }
+
+    pub fn marked_count(&self) -> usize {
+        self.marked.len()
+    }
+
+    fn detail(&self) -> Option<Detail> {
+        let s = self.selected_session()?;
+        let opt = |v: &Option<String>| {
+            v.as_deref()
+                .map_or("-".to_string(), |t| sanitize::cell(t, 200))
+        };
+        let time = |t: Option<SystemTime>| {
+            t.map_or("-".to_string(), |t| {
+                humantime::format_rfc3339_seconds(t).to_string()
+            })
+        };
+        let mut lines = vec![
+            format!("pid              {}", s.pid),
+            format!("database         {}", opt(&s.database)),
+            format!("user             {}", opt(&s.user)),
+            format!("application      {}", sanitize::cell(&s.application, 200)),
+            format!("client           {}", opt(&s.client_addr)),
+            format!("state            {}", opt(&s.state)),
+            format!("wait             {}", Column::Wait.text(s)),
+            format!("session started  {}", time(s.backend_start)),
+            format!(
+                "query started    {} ({} ago)",
+                time(s.query_start),
+                opt_duration(s.query_seconds)
+            ),
+            format!("transaction      {}", opt_duration(s.xact_seconds)),
+            format!(
+                "blocked by       {}",
+                if s.blocked_by.is_empty() {
+                    "-".into()
+                } else {
+                    Column::BlockedBy.text(s)
+                }
+            ),
+            String::new(),
+            "query:".into(),
+        ];
+        // Keep the query's own line breaks; sanitize each line.
+        lines.extend(s.query.lines().map(|l| sanitize::cell(l, 2000)));
+        Some(Detail {
+            title: format!("session {}", s.pid),
+            lines,
+        })
+    }
+
+    /// Counts for the sparkline, oldest first.
+    pub fn history(&self) -> impl Iterator<Item = &StateCounts> {
+        self.data().into_iter().flat_map(|d| d.history.iter())
+    }
+}
+
+impl Pane for PgPane {
+    fn id(&self) -> PaneId {
+        PaneId::Postgres
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Postgres
+    }
+
+    fn keys(&self) -> &'static [KeyAction] {
+        KEYS
+    }
+
+    fn hints(&self) -> &'static [KeyAction] {
+        HINTS
+    }
+
+    fn on_action(&mut self, action: KeyAction) -> PaneOutcome {
+        let page = self.page.get().max(1);
+        match action {
+            KeyAction::Up => self.move_to(self.cursor.saturating_sub(1)),
+            KeyAction::Down => self.move_to(self.cursor + 1),
+            KeyAction::PageUp => self.move_to(self.cursor.saturating_sub(page)),
+            KeyAction::PageDown => self.move_to(self.cursor + page),
+            KeyAction::Top => self.move_to(0),
+            KeyAction::Bottom => self.move_to(usize::MAX),
+            KeyAction::Open => {
+                return match self.detail() {
+                    Some(d) => PaneOutcome::OpenDetail(d),
+                    None => PaneOutcome::Toast("no session selected".into()),
+                };
+            }
+            KeyAction::ToggleIdle => {
+                self.show_idle = !self.show_idle;
+                self.rebuild();
+                return PaneOutcome::Toast(
+                    if self.show_idle {
+                        "showing idle sessions"
+                    } else {
+                        "hiding idle sessions"
+                    }
+                    .into(),
+                );
+            }
+            KeyAction::LockView => {
+                self.view = match self.view {
+                    PgView::Sessions => PgView::Locks,
+                    PgView::Locks => PgView::Sessions,
+                };
+                self.cursor = 0;
+                self.rebuild();
+                self.move_to(0);
+            }
+            KeyAction::SortNext => {
+                self.sort = self.sort.next();
+                self.rebuild();
+                return PaneOutcome::Toast(format!("sorted by {}", self.sort.title()));
+            }
+            KeyAction::SortReverse => {
+                self.descending = !self.descending;
+                self.rebuild();
+            }
+            KeyAction::RefreshFaster | KeyAction::RefreshSlower => {
+                let next = if action == KeyAction::RefreshFaster {
+                    self.interval / 2
+                } else {
+                    self.interval * 2
+                };
+                self.interval = next.clamp(MIN_INTERVAL, MAX_INTERVAL);
+                return PaneOutcome::PollChanged;
+            }
+            KeyAction::NextContext => {
+                if self.contexts.len() < 2 {
+                    return PaneOutcome::Toast("only one PostgreSQL context is configured".into());
+                }
+                let next = self.contexts[(self.current + 1) % self.contexts.len()].clone();
+                self.select_context(&next);
+                return PaneOutcome::PollChanged;
+            }
+            KeyAction::Mark => {
+                if let Some(s) = self.selected_session() {
+                    let (pid, start) = (s.pid, s.backend_start);
+                    if self.marked.remove(&pid).is_none() {
+                        self.marked.insert(pid, start);
+                    }
+                    self.move_to(self.cursor + 1);
+                }
+            }
+            KeyAction::Cancel => return self.guard(GuardedAction::PgCancel),
+            KeyAction::Terminate => return self.guard(GuardedAction::PgTerminate),
+            _ => return PaneOutcome::Ignored,
+        }
+        PaneOutcome::Handled
+    }
+
+    fn filter(&self) -> &str {
+        &self.filter
+    }
+
+    fn set_filter(&mut self, filter: &str) {
+        self.filter = filter.to_string();
+        self.rebuild();
+    }
+
+    fn status(&self) -> PaneStatus {
+        let d = self.data();
+        let error = d.and_then(|d| d.error.as_ref()).map(|e| {
+            let retry = d
+                .and_then(|d| d.retry_in)
+                .map(|r| {
+                    format!(
+                        "; retrying in {}",
+                        humantime::format_duration(Duration::from_secs(r.as_secs().max(1)))
+                    )
+                })
+                .unwrap_or_default();
+            format!("{}{retry}", sanitize::cell(e, 300))
+        });
+        let mut note = vec![format!(
+            "every {}",
+            humantime::format_duration(self.interval)
+        )];
+        if !self.marked.is_empty() {
+            note.push(format!("{} marked", self.marked.len()));
+        }
+        if let Some(p) = self.snapshot().and_then(ActivitySnapshot::privilege_note) {
+            note.push(p);
+        }
+        PaneStatus {
+            context: self.current_context().map(str::to_string),
+            last_refresh: d.and_then(|d| d.received_at),
+            error,
+            note: Some(note.join(" · ")),
+        }
+    }
+
+    fn render(
+        &self,
+        frame: &mut ratatui::Frame<'_>,
+        area: ratatui::layout::Rect,
+        theme: &crate::config::Theme,
+        tick: u64,
+    ) {
+        render::draw(self, frame, area, theme, tick);
+    }
+}

@@ -1,0 +1,311 @@
+//! Drawing of the PostgreSQL pane. Reads state, never changes it, never waits.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Row, Sparkline, Table, Wrap};
+
+use super::view::{Column, columns_for_width};
+use super::{PgPane, PgView, StateCounts};
+use crate::backends::postgres::PgSession;
+use crate::config::Theme;
+use crate::panes::Pane;
+use crate::widgets::chrome::spinner;
+use crate::widgets::format::opt_duration;
+use crate::widgets::layout::take_top;
+use crate::widgets::sanitize;
+
+pub fn draw(pane: &PgPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, tick: u64) {
+    if area.width == 0 || area.height == 0 {
+        return;
+    }
+    let Some(ctx) = pane.current_context() else {
+        let text = vec![
+            Line::styled("No PostgreSQL context is configured.", theme.header()),
+            Line::styled(
+                "Add a [[postgres]] section to the configuration (see README), check it with `warroom config check`, or try `warroom demo`.",
+                theme.muted(),
+            ),
+        ];
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+        return;
+    };
+    let Some(snap) = pane.snapshot() else {
+        let mut text = vec![Line::from(vec![
+            Span::styled(format!("{} ", spinner(tick)), theme.accent()),
+            Span::raw(format!(
+                "waiting for the first snapshot of {}…",
+                sanitize::cell(ctx, 64)
+            )),
+        ])];
+        if let Some(err) = pane.status().error {
+            text.push(Line::styled(err, theme.danger()));
+        }
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+        return;
+    };
+    let (info, rest) = take_top(area, 1);
+    let total = snap.sessions.len();
+    let shown = match pane.view {
+        PgView::Sessions => pane.rows.len(),
+        PgView::Locks => pane.tree_rows.len(),
+    };
+    let mut info_spans = vec![
+        Span::styled(
+            match pane.view {
+                PgView::Sessions => "sessions",
+                PgView::Locks => "blocking tree",
+            },
+            theme.accent(),
+        ),
+        Span::raw(format!(" {shown} shown / {total} total")),
+    ];
+    if pane.view == PgView::Sessions {
+        info_spans.push(Span::styled(
+            format!(
+                " · sort {} {}{}",
+                pane.sort.title(),
+                if pane.descending { "↓" } else { "↑" },
+                if pane.show_idle {
+                    ""
+                } else {
+                    " · idle hidden (i)"
+                }
+            ),
+            theme.muted(),
+        ));
+    }
+    if !pane.filter.is_empty() {
+        info_spans.push(Span::styled(
+            format!(" · filter: {}", sanitize::cell(&pane.filter, 40)),
+            theme.warn(),
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(info_spans)), info);
+
+    let body = if rest.height >= 12 {
+        let (spark, body) = take_top(rest, 3);
+        draw_sparklines(pane, frame, spark, theme);
+        body
+    } else {
+        rest
+    };
+    if body.height == 0 {
+        return;
+    }
+    // Header row + data rows.
+    pane.page.set(body.height.saturating_sub(1).max(1) as usize);
+    match pane.view {
+        PgView::Sessions => draw_sessions(pane, &snap.sessions, frame, body, theme),
+        PgView::Locks => draw_tree(pane, &snap.sessions, frame, body, theme),
+    }
+}
+
+/// First visible row so that the cursor stays on screen.
+fn offset(cursor: usize, page: usize) -> usize {
+    (cursor + 1).saturating_sub(page.max(1))
+}
+
+/// A sparkline: label, how to read its value, colour.
+type Series = (&'static str, fn(&StateCounts) -> u64, Style);
+
+fn draw_sparklines(pane: &PgPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme) {
+    let history: Vec<&StateCounts> = pane.history().collect();
+    let parts = Layout::horizontal([Constraint::Ratio(1, 3); 3]).split(area);
+    let series: [Series; 3] = [
+        ("active", |c| c.active, theme.ok()),
+        (
+            "idle in transaction",
+            |c| c.idle_in_transaction,
+            theme.warn(),
+        ),
+        ("waiting on a lock", |c| c.waiting, theme.danger()),
+    ];
+    for ((label, get, style), part) in series.iter().zip(parts.iter()) {
+        let width = part.width as usize;
+        let data: Vec<u64> = history
+            .iter()
+            .skip(history.len().saturating_sub(width))
+            .map(|c| get(c))
+            .collect();
+        let now = data.last().copied().unwrap_or(0);
+        let max = data.iter().copied().max().unwrap_or(0);
+        let block = Block::new().title(Line::from(vec![
+            Span::styled(format!("{label} {now}"), *style),
+            Span::styled(format!(" (max {max})"), theme.muted()),
+        ]));
+        frame.render_widget(
+            Sparkline::default().block(block).data(&data).style(*style),
+            *part,
+        );
+    }
+}
+
+fn draw_sessions(
+    pane: &PgPane,
+    sessions: &[PgSession],
+    frame: &mut Frame<'_>,
+    area: Rect,
+    theme: &Theme,
+) {
+    let cols = columns_for_width(area.width);
+    let page = area.height.saturating_sub(1) as usize;
+    let first = offset(pane.cursor, page);
+    let rows = pane
+        .rows
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(page)
+        .filter_map(|(i, &idx)| {
+            let s = sessions.get(idx)?;
+            let marked = pane.marked.contains_key(&s.pid);
+            let cells = cols.iter().map(|c| {
+                let mut text = c.text(s);
+                if *c == Column::Pid && marked {
+                    text = format!("*{text}");
+                }
+                let style = match c {
+                    Column::BlockedBy if !s.blocked_by.is_empty() => theme.danger(),
+                    Column::State
+                        if s.state
+                            .as_deref()
+                            .is_some_and(|st| st.starts_with("idle in transaction")) =>
+                    {
+                        theme.warn()
+                    }
+                    Column::Wait if s.wait_event_type.as_deref() == Some("Lock") => theme.danger(),
+                    _ => Style::default(),
+                };
+                ratatui::widgets::Cell::from(text).style(style)
+            });
+            let row = Row::new(cells.collect::<Vec<_>>());
+            Some(if i == pane.cursor {
+                row.style(theme.selection())
+            } else if marked {
+                row.style(theme.accent())
+            } else {
+                row
+            })
+        });
+    let widths: Vec<Constraint> = cols
+        .iter()
+        .map(|c| {
+            if *c == Column::Query {
+                Constraint::Min(c.width())
+            } else {
+                Constraint::Length(c.width())
+            }
+        })
+        .collect();
+    let header = Row::new(cols.iter().map(|c| {
+        let mark = if *c == pane.sort {
+            if pane.descending { "↓" } else { "↑" }
+        } else {
+            ""
+        };
+        format!("{}{mark}", c.title())
+    }))
+    .style(theme.header());
+    let table = Table::new(rows.collect::<Vec<_>>(), widths)
+        .header(header)
+        .column_spacing(1);
+    frame.render_widget(table, area);
+    if pane.rows.is_empty() {
+        let (_, below) = take_top(area, 1);
+        let msg = if pane.filter.is_empty() {
+            "no sessions to show (idle ones are hidden: press i)"
+        } else {
+            "no session matches the filter (Esc clears it)"
+        };
+        frame.render_widget(Paragraph::new(Line::styled(msg, theme.muted())), below);
+    }
+}
+
+fn draw_tree(
+    pane: &PgPane,
+    sessions: &[PgSession],
+    frame: &mut Frame<'_>,
+    area: Rect,
+    theme: &Theme,
+) {
+    let page = area.height.saturating_sub(1) as usize;
+    let first = offset(pane.cursor, page);
+    let rows = pane
+        .tree_rows
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(page)
+        .map(|(i, r)| {
+            let s = r.session.and_then(|i| sessions.get(i));
+            let indent = if r.depth == 0 {
+                String::new()
+            } else {
+                format!("{}└ ", "  ".repeat(r.depth - 1))
+            };
+            let who = s.map_or_else(
+                || "(not visible)".to_string(),
+                |s| {
+                    format!(
+                        "{} {} {}",
+                        s.user
+                            .as_deref()
+                            .map_or("-".into(), |u| sanitize::cell(u, 20)),
+                        sanitize::cell(&s.application, 24),
+                        s.state.as_deref().unwrap_or("-")
+                    )
+                },
+            );
+            let cells = vec![
+                ratatui::widgets::Cell::from(format!("{indent}{}", r.pid)),
+                ratatui::widgets::Cell::from(if r.waiting_count > 0 {
+                    r.waiting_count.to_string()
+                } else {
+                    String::new()
+                })
+                .style(if r.depth == 0 {
+                    theme.danger()
+                } else {
+                    Style::default()
+                }),
+                ratatui::widgets::Cell::from(
+                    s.map_or("-".into(), |s| opt_duration(s.xact_seconds)),
+                ),
+                ratatui::widgets::Cell::from(who),
+                ratatui::widgets::Cell::from(
+                    s.map_or(String::new(), |s| sanitize::cell(&s.query, 400)),
+                ),
+            ];
+            let row = Row::new(cells);
+            if i == pane.cursor {
+                row.style(theme.selection())
+            } else if r.depth == 0 {
+                row.style(theme.warn())
+            } else {
+                row
+            }
+        });
+    let widths = [
+        Constraint::Length(16),
+        Constraint::Length(8),
+        Constraint::Length(7),
+        Constraint::Length(40),
+        Constraint::Min(10),
+    ];
+    let header = Row::new(["PID", "WAITING", "XACT", "WHO", "QUERY TEXT"]).style(theme.header());
+    frame.render_widget(
+        Table::new(rows.collect::<Vec<_>>(), widths)
+            .header(header)
+            .column_spacing(1),
+        area,
+    );
+    if pane.tree_rows.is_empty() {
+        let (_, below) = take_top(area, 1);
+        frame.render_widget(
+            Paragraph::new(Line::styled("no session waits on a lock", theme.ok())),
+            below,
+        );
+    }
+}

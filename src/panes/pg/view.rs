@@ -1,0 +1,224 @@
+//! Sorting, filtering and columns of the sessions table. Pure functions over a snapshot.
+
+use std::cmp::Ordering;
+
+use crate::backends::postgres::PgSession;
+use crate::widgets::format::opt_duration;
+use crate::widgets::sanitize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    Pid,
+    Database,
+    User,
+    Application,
+    Client,
+    State,
+    Wait,
+    QueryTime,
+    XactTime,
+    BlockedBy,
+    Query,
+}
+
+impl Column {
+    /// Sort order of `s`; also the order of columns on screen.
+    pub const ALL: [Column; 11] = [
+        Column::Pid,
+        Column::Database,
+        Column::User,
+        Column::Application,
+        Column::Client,
+        Column::State,
+        Column::Wait,
+        Column::QueryTime,
+        Column::XactTime,
+        Column::BlockedBy,
+        Column::Query,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Column::Pid => "PID",
+            Column::Database => "DB",
+            Column::User => "USER",
+            Column::Application => "APP",
+            Column::Client => "CLIENT",
+            Column::State => "STATE",
+            Column::Wait => "WAIT",
+            Column::QueryTime => "QUERY",
+            Column::XactTime => "XACT",
+            Column::BlockedBy => "BLOCKED BY",
+            Column::Query => "QUERY TEXT",
+        }
+    }
+
+    /// Width on screen; the query text takes what is left.
+    pub fn width(self) -> u16 {
+        match self {
+            Column::Pid => 7,
+            Column::Database => 10,
+            Column::User => 10,
+            Column::Application => 14,
+            Column::Client => 15,
+            Column::State => 11,
+            Column::Wait => 16,
+            Column::QueryTime => 7,
+            Column::XactTime => 7,
+            Column::BlockedBy => 11,
+            Column::Query => 12,
+        }
+    }
+
+    /// Lower numbers are dropped last when the terminal is narrow.
+    fn priority(self) -> u8 {
+        match self {
+            Column::Pid | Column::Query => 0,
+            Column::State | Column::QueryTime => 1,
+            Column::BlockedBy => 2,
+            Column::Application => 3,
+            Column::User => 4,
+            Column::Wait => 5,
+            Column::XactTime => 6,
+            Column::Database => 7,
+            Column::Client => 8,
+        }
+    }
+
+    pub fn next(self) -> Column {
+        let i = Column::ALL.iter().position(|c| *c == self).unwrap_or(0);
+        Column::ALL[(i + 1) % Column::ALL.len()]
+    }
+
+    /// Text of this column for one session, sanitized.
+    pub fn text(self, s: &PgSession) -> String {
+        let opt = |v: &Option<String>| {
+            v.as_deref()
+                .map_or_else(|| "-".into(), |t| sanitize::cell(t, 64))
+        };
+        match self {
+            Column::Pid => s.pid.to_string(),
+            Column::Database => opt(&s.database),
+            Column::User => opt(&s.user),
+            Column::Application => sanitize::cell(&s.application, 64),
+            Column::Client => opt(&s.client_addr),
+            Column::State => opt(&s.state),
+            Column::Wait => match (&s.wait_event_type, &s.wait_event) {
+                (Some(t), Some(e)) => sanitize::cell(&format!("{t}:{e}"), 64),
+                (Some(t), None) => sanitize::cell(t, 64),
+                _ => "-".into(),
+            },
+            Column::QueryTime => opt_duration(s.query_seconds),
+            Column::XactTime => opt_duration(s.xact_seconds),
+            Column::BlockedBy => {
+                if s.blocked_by.is_empty() {
+                    String::new()
+                } else {
+                    s.blocked_by
+                        .iter()
+                        .map(i32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                }
+            }
+            Column::Query => sanitize::cell(&s.query, 400),
+        }
+    }
+}
+
+/// Columns that fit in `width`, in screen order; the query text always stays.
+pub fn columns_for_width(width: u16) -> Vec<Column> {
+    let mut chosen: Vec<Column> = Column::ALL.to_vec();
+    let total = |cols: &[Column]| cols.iter().map(|c| c.width() + 1).sum::<u16>();
+    while total(&chosen) > width {
+        let drop = chosen
+            .iter()
+            .copied()
+            .filter(|c| c.priority() > 0)
+            .max_by_key(|c| c.priority());
+        match drop {
+            Some(d) => chosen.retain(|c| *c != d),
+            None => break,
+        }
+    }
+    chosen
+}
+
+fn cmp_opt<T: PartialOrd>(a: &Option<T>, b: &Option<T>) -> Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) => x.partial_cmp(y).unwrap_or(Ordering::Equal),
+        (Some(_), None) => Ordering::Greater,
+        (None, Some(_)) => Ordering::Less,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+pub fn compare(col: Column, a: &PgSession, b: &PgSession) -> Ordering {
+    let ord = match col {
+        Column::Pid => a.pid.cmp(&b.pid),
+        Column::Database => a.database.cmp(&b.database),
+        Column::User => a.user.cmp(&b.user),
+        Column::Application => a.application.cmp(&b.application),
+        Column::Client => a.client_addr.cmp(&b.client_addr),
+        Column::State => a.state.cmp(&b.state),
+        Column::Wait => {
+            (&a.wait_event_type, &a.wait_event).cmp(&(&b.wait_event_type, &b.wait_event))
+        }
+        Column::QueryTime => cmp_opt(&a.query_seconds, &b.query_seconds),
+        Column::XactTime => cmp_opt(&a.xact_seconds, &b.xact_seconds),
+        Column::BlockedBy => a.blocked_by.len().cmp(&b.blocked_by.len()),
+        Column::Query => a.query.cmp(&b.query),
+    };
+    // Ties broken by pid so the order is stable across refreshes.
+    ord.then(a.pid.cmp(&b.pid))
+}
+
+/// Case-insensitive match of the filter over application, user, database and query.
+pub fn matches(s: &PgSession, needle_lower: &str) -> bool {
+    if needle_lower.is_empty() {
+        return true;
+    }
+    let hit = |v: &str| v.to_lowercase().contains(needle_lower);
+    hit(&s.application)
+        || s.user.as_deref().is_some_and(hit)
+        || s.database.as_deref().is_some_and(hit)
+        || hit(&s.query)
+        || s.pid.to_string() == needle_lower
+}
+
+/// Indices of the sessions to show, in order.
+pub fn visible_rows(
+    sessions: &[PgSession],
+    filter: &str,
+    show_idle: bool,
+    sort: Column,
+    descending: bool,
+) -> Vec<usize> {
+    let needle = filter.to_lowercase();
+    let mut rows: Vec<usize> = sessions
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| (show_idle || !s.is_idle()) && matches(s, &needle))
+        .map(|(i, _)| i)
+        .collect();
+    rows.sort_by(|&a, &b| {
+        let o = compare(sort, &sessions[a], &sessions[b]);
+        if descending { o.reverse() } else { o }
+    });
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn narrow_terminals_keep_pid_state_and_query() {
+        let cols = columns_for_width(40);
+        assert!(cols.contains(&Column::Pid));
+        assert!(cols.contains(&Column::Query));
+        assert!(!cols.contains(&Column::Client));
+        assert_eq!(columns_for_width(400).len(), Column::ALL.len());
+        assert_eq!(columns_for_width(0), vec![Column::Pid, Column::Query]);
+    }
+}

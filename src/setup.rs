@@ -1,0 +1,185 @@
+//! Wiring: from a Config to an App, its backends and the guard executor (real or demo).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+
+use crate::app::{App, GuardInfo};
+use crate::audit::{AuditLog, AuditSettings, new_session_id};
+use crate::backends::demo::{DemoClock, DemoPg};
+use crate::backends::postgres::{ConnectSpec, PgSignaller, PgSource, RealPg};
+use crate::config::{Config, Theme};
+use crate::guard::{ContextPolicy, Executor, Policy, ReasonRules};
+use crate::panes::pg::PgPane;
+use crate::tui::Backends;
+
+/// Name of the demo's one PostgreSQL context.
+pub const DEMO_CONTEXT: &str = "demo";
+
+/// Flags that apply to every mode.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub context: Option<String>,
+    pub theme: Option<String>,
+    pub read_only: bool,
+}
+
+pub fn policy(config: &Config, read_only: bool) -> Policy {
+    Policy {
+        global_read_only: read_only,
+        contexts: config
+            .postgres
+            .iter()
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    ContextPolicy {
+                        protected: c.protected,
+                        read_only: c.read_only,
+                        runbook_url: c.runbook_url.clone(),
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+pub fn reason_rules(config: &Config) -> ReasonRules {
+    ReasonRules {
+        min_len: config.min_reason_len,
+        pattern: config.reason_pattern.clone(),
+    }
+}
+
+/// The actor line shown in prompts: OS user @ host (identity).
+pub fn actor_text(audit: &AuditLog) -> String {
+    let a = audit.actor();
+    match &a.identity {
+        Some(id) => format!("{}@{} ({})", a.user, a.host, id),
+        None => format!("{}@{}", a.user, a.host),
+    }
+}
+
+/// Connect specs for every PostgreSQL context (no connection is made yet).
+pub fn real_pg(config: &Config) -> anyhow::Result<HashMap<String, Arc<RealPg>>> {
+    let mut out = HashMap::new();
+    for c in &config.postgres {
+        let spec = ConnectSpec::resolve(&c.url, c.password_env.as_deref())
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("context {}", c.name))?;
+        out.insert(c.name.clone(), Arc::new(RealPg::new(spec)));
+    }
+    Ok(out)
+}
+
+pub fn check_context(config: &Config, name: Option<&str>) -> anyhow::Result<()> {
+    if let Some(n) = name
+        && config.postgres_context(n).is_none()
+    {
+        bail!(
+            "unknown context {n:?}; configured: {}",
+            if config.postgres.is_empty() {
+                "(none)".into()
+            } else {
+                config.context_names().join(", ")
+            }
+        );
+    }
+    Ok(())
+}
+
+pub fn theme(config: &Config, opts: &Options) -> anyhow::Result<Theme> {
+    let name = opts.theme.as_deref().unwrap_or(&config.theme);
+    Theme::load(name).map_err(anyhow::Error::msg)
+}
+
+/// The TUI on real servers.
+pub fn real(config: &Config, opts: &Options) -> anyhow::Result<(App, Backends)> {
+    check_context(config, opts.context.as_deref())?;
+    let pgs = real_pg(config)?;
+    let audit = AuditLog::new(config.audit.clone(), new_session_id());
+    let mut executor = Executor::new(
+        audit.clone(),
+        policy(config, opts.read_only),
+        reason_rules(config),
+        config.terminate_wait,
+    );
+    let mut sources: HashMap<String, Arc<dyn PgSource>> = HashMap::new();
+    for (name, pg) in &pgs {
+        executor = executor.with_pg(name, pg.clone() as Arc<dyn PgSignaller>);
+        sources.insert(name.clone(), pg.clone() as Arc<dyn PgSource>);
+    }
+    let names = config.context_names();
+    let pane = PgPane::new(names, opts.context.as_deref(), config.refresh);
+    let info = GuardInfo {
+        policy: policy(config, opts.read_only),
+        rules: reason_rules(config),
+        actor: actor_text(&audit),
+        audit_destination: config.audit.destination_text(),
+    };
+    let app = App::new(pane, config.keymap.clone(), theme(config, opts)?, info);
+    Ok((
+        app,
+        Backends {
+            pg: sources,
+            executor: Arc::new(executor),
+        },
+    ))
+}
+
+/// The demo: simulated backends, a demo audit file, the same guard.
+pub fn demo(
+    config: &Config,
+    opts: &Options,
+    seed: u64,
+    clock: DemoClock,
+) -> anyhow::Result<(App, Backends, DemoPg)> {
+    let demo_pg = DemoPg::new(seed, clock);
+    let file = crate::config::state_dir()
+        .map(|d| d.join("demo-audit.jsonl"))
+        .unwrap_or_else(|| std::env::temp_dir().join("warroom-demo-audit.jsonl"));
+    let settings = AuditSettings {
+        identity: config.audit.identity.clone(),
+        ..AuditSettings::local(file)
+    };
+    let audit = AuditLog::new(settings.clone(), new_session_id());
+    let policy = Policy {
+        global_read_only: opts.read_only,
+        contexts: HashMap::from([(
+            DEMO_CONTEXT.to_string(),
+            ContextPolicy {
+                protected: false,
+                read_only: false,
+                runbook_url: Some("https://runbooks.example/postgres/lock-contention".into()),
+            },
+        )]),
+    };
+    let executor = Executor::new(
+        audit.clone(),
+        policy.clone(),
+        reason_rules(config),
+        config.terminate_wait,
+    )
+    .with_pg(DEMO_CONTEXT, Arc::new(demo_pg.clone()));
+    let pane = PgPane::new(vec![DEMO_CONTEXT.to_string()], None, config.refresh);
+    let info = GuardInfo {
+        policy,
+        rules: reason_rules(config),
+        actor: actor_text(&audit),
+        audit_destination: format!("{} (demo audit file)", settings.destination_text()),
+    };
+    let app = App::new(pane, config.keymap.clone(), theme(config, opts)?, info);
+    let sources: HashMap<String, Arc<dyn PgSource>> = HashMap::from([(
+        DEMO_CONTEXT.to_string(),
+        Arc::new(demo_pg.clone()) as Arc<dyn PgSource>,
+    )]);
+    Ok((
+        app,
+        Backends {
+            pg: sources,
+            executor: Arc::new(executor),
+        },
+        demo_pg,
+    ))
+}

@@ -1,0 +1,8 @@
+//! The terminal: enter and restore (on quit, on panic, on SIGTERM), and the event loop
+//! that feeds the App and draws once per batch of events.
+
+mod runtime;
+mod terminal;
+
+pub use runtime::{Backends, run};
+pub use terminal::TerminalGuard;

@@ -1,0 +1,121 @@
+//! The event loop: terminal events, worker messages, ticks and signals in; commands out.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{Event, EventStream};
+use futures::{FutureExt, StreamExt};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, watch};
+
+use super::terminal::TerminalGuard;
+use crate::app::{App, Command, Msg};
+use crate::backends::postgres::PgSource;
+use crate::guard::Executor;
+use crate::workers::pg::{self as pg_worker, PollControl};
+
+/// What the runtime needs to serve the App's commands.
+pub struct Backends {
+    pub pg: HashMap<String, Arc<dyn PgSource>>,
+    pub executor: Arc<Executor>,
+}
+
+struct Runtime {
+    backends: Backends,
+    tx: mpsc::Sender<Msg>,
+    pollers: HashMap<String, watch::Sender<PollControl>>,
+}
+
+impl Runtime {
+    fn perform(&mut self, cmd: Command) {
+        match cmd {
+            Command::Quit => {}
+            Command::PgPoll {
+                context,
+                active,
+                interval,
+            } => {
+                let ctl = PollControl { active, interval };
+                if let Some(sender) = self.pollers.get(&context) {
+                    // Only a real change wakes the worker (an immediate refresh).
+                    sender.send_if_modified(|c| {
+                        let changed = *c != ctl;
+                        *c = ctl;
+                        changed
+                    });
+                } else if active && let Some(source) = self.backends.pg.get(&context) {
+                    let (sender, receiver) = watch::channel(ctl);
+                    pg_worker::spawn(context.clone(), source.clone(), self.tx.clone(), receiver);
+                    self.pollers.insert(context, sender);
+                }
+            }
+            Command::Execute(request) => {
+                let executor = self.backends.executor.clone();
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let reports = executor.run(request).await;
+                    let _ = tx.send(Msg::GuardDone(reports)).await;
+                });
+            }
+        }
+    }
+}
+
+/// Run the TUI until the user quits or a signal arrives. The terminal is restored on
+/// every way out (return, error, panic).
+pub async fn run(mut app: App, backends: Backends) -> anyhow::Result<()> {
+    let mut term = TerminalGuard::enter()?;
+    let (tx, mut rx) = mpsc::channel::<Msg>(256);
+    let mut rt = Runtime {
+        backends,
+        tx,
+        pollers: HashMap::new(),
+    };
+    let mut events = EventStream::new();
+    let mut ticker = tokio::time::interval(Duration::from_millis(250));
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    for c in app.startup() {
+        rt.perform(c);
+    }
+    term.terminal.draw(|f| app.render(f))?;
+    loop {
+        let first = tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(ev)) => to_msg(ev),
+                Some(Err(e)) => return Err(e.into()),
+                None => Some(Msg::Shutdown),
+            },
+            Some(m) = rx.recv() => Some(m),
+            _ = ticker.tick() => Some(Msg::Tick),
+            _ = sigterm.recv() => Some(Msg::Shutdown),
+            _ = sighup.recv() => Some(Msg::Shutdown),
+        };
+        let mut batch: Vec<Msg> = first.into_iter().collect();
+        // Drain what is already queued, then draw once.
+        while let Some(Some(Ok(ev))) = events.next().now_or_never() {
+            batch.extend(to_msg(ev));
+        }
+        while let Ok(m) = rx.try_recv() {
+            batch.push(m);
+        }
+        for msg in batch {
+            for c in app.update(msg) {
+                rt.perform(c);
+            }
+            if app.should_quit() {
+                return Ok(());
+            }
+        }
+        term.terminal.draw(|f| app.render(f))?;
+    }
+}
+
+fn to_msg(ev: Event) -> Option<Msg> {
+    match ev {
+        Event::Key(k) => Some(Msg::Key(k)),
+        Event::Resize(..) => Some(Msg::Resize),
+        _ => None,
+    }
+}

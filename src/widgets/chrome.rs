@@ -1,0 +1,65 @@
+//! The chrome around panes: tab bar, status bar, key hints, popups.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use crate::config::Theme;
+
+const SPINNER: [&str; 8] = ["⣾", "⣽", "⣻", "⢿", "⡿", "⣟", "⣯", "⣷"];
+
+pub fn spinner(tick: u64) -> &'static str {
+    SPINNER[(tick % SPINNER.len() as u64) as usize]
+}
+
+/// "1 PostgreSQL  2 Kafka  3 Pods  4 Logs" with the active one highlighted.
+pub fn tab_bar(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    titles: &[&str],
+    active: usize,
+    right: &str,
+    theme: &Theme,
+) {
+    let mut spans = vec![Span::styled(" warroom ", theme.accent())];
+    for (i, t) in titles.iter().enumerate() {
+        let label = format!(" {} {} ", i + 1, t);
+        spans.push(if i == active {
+            Span::styled(label, theme.selection())
+        } else {
+            Span::styled(label, theme.muted())
+        });
+    }
+    let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+    let room = (area.width as usize).saturating_sub(used + 1);
+    if room > 0 && !right.is_empty() {
+        let text: String = right.chars().take(room).collect();
+        spans.push(Span::raw(" ".repeat(room - text.chars().count())));
+        spans.push(Span::styled(text, theme.warn()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// A bordered popup, cleared underneath, with a title. Returns the inner area.
+pub fn popup(frame: &mut Frame<'_>, area: Rect, title: &str, border: Style) -> Rect {
+    frame.render_widget(Clear, area);
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .border_style(border)
+        .title(Span::styled(format!(" {title} "), border));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    inner
+}
+
+/// Wrapped lines in a popup body, scrolled by `scroll` lines.
+pub fn text_body(frame: &mut Frame<'_>, area: Rect, lines: Vec<Line<'static>>, scroll: u16) {
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        area,
+    );
+}

@@ -1,0 +1,9 @@
+//! Shared drawing: sanitizing, formatting, layout helpers and the chrome around panes.
+
+pub mod chrome;
+pub mod format;
+pub mod input;
+pub mod layout;
+pub mod sanitize;
+
+pub use sanitize::{cell, sanitize};
