@@ -207,16 +207,7 @@ impl App {
     fn targets_lines(&self, actions: &[crate::guard::GuardedAction]) -> Vec<Line<'static>> {
         let mut lines = Vec::new();
         for a in actions.iter().take(6) {
-            let t = a.pg_target();
-            lines.push(Line::raw(format!(
-                "  • {} — {} {} {}",
-                a.title(),
-                t.user
-                    .as_deref()
-                    .map_or("-".into(), |u| sanitize::cell(u, 20)),
-                sanitize::cell(&t.application, 24),
-                sanitize::cell(&t.query, 60)
-            )));
+            lines.push(Line::raw(format!("  • {}", a.target_summary())));
         }
         if actions.len() > 6 {
             lines.push(Line::raw(format!("  … and {} more", actions.len() - 6)));

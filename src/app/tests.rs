@@ -122,7 +122,7 @@ fn confirm_button_emits_the_exact_request() {
     };
     assert_eq!(req.reason, "INC-7 migration holds the orders lock");
     assert_eq!(req.actions.len(), 1);
-    assert_eq!(req.actions[0].pg_target().pid, 4242);
+    assert_eq!(req.actions[0].pg_target().map(|t| t.pid), Some(4242));
     assert_eq!(req.typed_context, None);
 }
 
@@ -181,7 +181,11 @@ fn marks_make_one_request_with_one_action_per_target() {
         panic!("no prompt")
     };
     assert_eq!(p.actions.len(), 2);
-    let pids: Vec<i32> = p.actions.iter().map(|a| a.pg_target().pid).collect();
+    let pids: Vec<Option<i32>> = p
+        .actions
+        .iter()
+        .map(|a| a.pg_target().map(|t| t.pid))
+        .collect();
     assert_ne!(pids[0], pids[1]);
 }
 

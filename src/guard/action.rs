@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use serde_json::json;
 
-use crate::backends::postgres::{PgSession, SignalKind};
+use crate::backends::postgres::PgSession;
 use crate::widgets::sanitize;
 
 /// The session an action targets, as it was on screen when the key was pressed.
@@ -51,7 +51,9 @@ impl GuardedAction {
     }
 
     pub fn context_kind(&self) -> &'static str {
-        "postgres"
+        match self {
+            GuardedAction::PgCancel(_) | GuardedAction::PgTerminate(_) => "postgres",
+        }
     }
 
     /// The action name in audit records.
@@ -70,22 +72,43 @@ impl GuardedAction {
         }
     }
 
-    pub fn pg_target(&self) -> &PgTarget {
+    /// The PostgreSQL session targeted, for PostgreSQL actions.
+    pub fn pg_target(&self) -> Option<&PgTarget> {
         match self {
-            GuardedAction::PgCancel(t) | GuardedAction::PgTerminate(t) => t,
+            GuardedAction::PgCancel(t) | GuardedAction::PgTerminate(t) => Some(t),
         }
     }
 
-    pub fn signal_kind(&self) -> SignalKind {
+    /// One line naming the target, for the reason prompt: who and what.
+    pub fn target_summary(&self) -> String {
         match self {
-            GuardedAction::PgCancel(_) => SignalKind::Cancel,
-            GuardedAction::PgTerminate(_) => SignalKind::Terminate,
+            GuardedAction::PgCancel(t) | GuardedAction::PgTerminate(t) => format!(
+                "{} — {} {} {}",
+                self.title(),
+                t.user
+                    .as_deref()
+                    .map_or("-".into(), |u| sanitize(u, 20).into_owned()),
+                sanitize(&t.application, 24),
+                sanitize(&t.query, 60)
+            ),
         }
     }
 
     /// The exact effect, in words, with the target's details. Shown in the confirmation.
     pub fn describe(&self) -> Vec<String> {
-        let t = self.pg_target();
+        match self {
+            GuardedAction::PgCancel(t) | GuardedAction::PgTerminate(t) => self.describe_pg(t),
+        }
+    }
+
+    /// What goes into the audit record's `target`.
+    pub fn audit_target(&self) -> serde_json::Value {
+        match self {
+            GuardedAction::PgCancel(t) | GuardedAction::PgTerminate(t) => pg_audit_target(t),
+        }
+    }
+
+    fn describe_pg(&self, t: &PgTarget) -> Vec<String> {
         let mut lines = Vec::new();
         lines.push(match self {
             GuardedAction::PgCancel(_) => format!(
@@ -127,11 +150,11 @@ impl GuardedAction {
         ));
         lines
     }
+}
 
-    /// What goes into the audit record's `target`. Query text is redacted of passwords.
-    pub fn audit_target(&self) -> serde_json::Value {
-        let t = self.pg_target();
-        json!({
+/// Query text is redacted of passwords.
+fn pg_audit_target(t: &PgTarget) -> serde_json::Value {
+    json!({
             "pid": t.pid,
             "backend_start": t.backend_start.map(|s| humantime::format_rfc3339_micros(s).to_string()),
             "query_start": t.query_start.map(|s| humantime::format_rfc3339_micros(s).to_string()),
@@ -140,8 +163,7 @@ impl GuardedAction {
             "database": t.database,
             "state": t.state,
             "query": redact_query(&t.query),
-        })
-    }
+    })
 }
 
 fn show(v: Option<&str>) -> String {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::{AuditLog, IntentDraft};
-use crate::backends::postgres::{PgSignaller, SignalRequest};
+use crate::backends::postgres::{PgSignaller, SignalKind, SignalRequest};
 
 use super::{GuardedAction, Policy, ReasonRules};
 
@@ -134,12 +134,9 @@ impl Executor {
             Ok(r) => r,
             Err(why) => return refused(format!("{why} (nothing was done)")),
         };
-        let Some(pg) = self.pg.get(action.context()) else {
-            return refused(format!(
-                "no connection for context {} (nothing was done)",
-                action.context()
-            ));
-        };
+        if let Err(why) = self.can_act(action) {
+            return refused(format!("{why} (nothing was done)"));
+        }
         let draft = IntentDraft {
             context_kind: action.context_kind().into(),
             context_name: action.context().into(),
@@ -156,23 +153,7 @@ impl Executor {
             }
         };
         let mut warnings: Vec<String> = receipt.warning().map(str::to_string).into_iter().collect();
-        let target = action.pg_target();
-        let request = SignalRequest {
-            kind: action.signal_kind(),
-            pid: target.pid,
-            backend_start: target.backend_start,
-            query_start: target.query_start,
-            audit_id: receipt.audit_id().to_string(),
-            reason,
-            terminate_wait: self.terminate_wait,
-        };
-        let (ok, detail) = match pg.signal(request).await {
-            Ok(outcome) => (
-                outcome.ok(),
-                outcome.explain(action.signal_kind(), target.pid),
-            ),
-            Err(e) => (false, format!("the server refused or failed: {e}")),
-        };
+        let (ok, detail) = self.act(action, receipt.audit_id(), reason).await;
         let delivery = self
             .audit
             .record_outcome(&receipt, ok, detail.clone())
@@ -187,6 +168,48 @@ impl Executor {
             detail,
             audit_id: Some(receipt.audit_id().to_string()),
             warnings,
+        }
+    }
+
+    /// Is there a backend for this action's context? Checked before anything is audited.
+    fn can_act(&self, action: &GuardedAction) -> Result<(), String> {
+        let known = match action {
+            GuardedAction::PgCancel(_) | GuardedAction::PgTerminate(_) => {
+                self.pg.contains_key(action.context())
+            }
+        };
+        if known {
+            Ok(())
+        } else {
+            Err(format!("no connection for context {}", action.context()))
+        }
+    }
+
+    /// The destructive call itself, after the intent was recorded: (ok, what happened).
+    async fn act(&self, action: &GuardedAction, audit_id: &str, reason: String) -> (bool, String) {
+        match action {
+            GuardedAction::PgCancel(t) | GuardedAction::PgTerminate(t) => {
+                let kind = match action {
+                    GuardedAction::PgCancel(_) => SignalKind::Cancel,
+                    _ => SignalKind::Terminate,
+                };
+                let Some(pg) = self.pg.get(&t.context) else {
+                    return (false, format!("no connection for context {}", t.context));
+                };
+                let request = SignalRequest {
+                    kind,
+                    pid: t.pid,
+                    backend_start: t.backend_start,
+                    query_start: t.query_start,
+                    audit_id: audit_id.to_string(),
+                    reason,
+                    terminate_wait: self.terminate_wait,
+                };
+                match pg.signal(request).await {
+                    Ok(outcome) => (outcome.ok(), outcome.explain(kind, t.pid)),
+                    Err(e) => (false, format!("the server refused or failed: {e}")),
+                }
+            }
         }
     }
 }
