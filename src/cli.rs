@@ -26,6 +26,9 @@ pub struct Cli {
     /// Where tracing goes (default: $XDG_STATE_HOME/warroom/warroom.log). Never the terminal.
     #[arg(long, global = true, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+    /// Record the session as an asciicast v2 file (asciinema play FILE), actions as markers.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub record: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Cmd>,
 }
@@ -63,6 +66,12 @@ pub enum ConfigCmd {
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum Output {
     Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum TimelineFormat {
+    Markdown,
     Json,
 }
 
@@ -114,4 +123,14 @@ pub enum AuditCmd {
     },
     /// Deliver records that the endpoint has not accepted yet.
     Flush,
+    /// A postmortem timeline: time, who, context, what, why, outcome.
+    Timeline {
+        /// Only actions in this window, e.g. 2h, 30m, 1d.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        since: Option<std::time::Duration>,
+        #[arg(short, long, default_value = "markdown")]
+        output: TimelineFormat,
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
 }

@@ -10,7 +10,8 @@ use anyhow::{Context as _, bail};
 use warroom::audit::{AuditLog, new_session_id, render_tail_line, tail, verify};
 use warroom::backends::demo::DemoClock;
 use warroom::backends::postgres::{ActivitySnapshot, PgSignaller, PgSource, RealPg, blocking_tree};
-use warroom::cli::{AuditCmd, Cli, Cmd, ConfigCmd, Output, PgCmd};
+use warroom::cli::{AuditCmd, Cli, Cmd, ConfigCmd, Output, PgCmd, TimelineFormat};
+use warroom::tui::record::Recorder;
 use warroom::config::Config;
 use warroom::guard::{Executor, GuardRequest, GuardedAction, PgTarget};
 use warroom::panes::pg::view::Column;
@@ -50,8 +51,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         None => {
             let (app, backends) = setup::real(&config, &opts)?;
-            warroom::tui::run(app, backends).await?;
-            Ok(ExitCode::SUCCESS)
+            run_tui(app, backends, cli.record.as_deref()).await
         }
         Some(Cmd::Demo { seed, speed }) => {
             if !(speed.is_finite() && speed > 0.0) {
@@ -59,8 +59,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let (app, backends, _world) =
                 setup::demo(&config, &opts, seed, DemoClock::wall(speed))?;
-            warroom::tui::run(app, backends).await?;
-            Ok(ExitCode::SUCCESS)
+            run_tui(app, backends, cli.record.as_deref()).await
         }
         Some(Cmd::Completions { .. }) => Ok(ExitCode::SUCCESS),
         Some(Cmd::Config(ConfigCmd::Check)) => {
@@ -74,6 +73,25 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Pg(cmd)) => pg(&config, &opts, cmd).await,
         Some(Cmd::Audit(cmd)) => audit(&config, cmd).await,
     }
+}
+
+/// The TUI, recorded when asked; the recording is complete when this returns.
+async fn run_tui(app: warroom::app::App, backends: warroom::tui::Backends, record: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let recording = match record {
+        Some(path) => {
+            let (w, h) = crossterm::terminal::size().unwrap_or((80, 24));
+            let (rec, done) = Recorder::create(path, w, h).with_context(|| format!("cannot record to {}", path.display()))?;
+            Some((rec, done))
+        }
+        None => None,
+    };
+    let recorder = recording.as_ref().map(|(r, _)| r.clone());
+    let result = warroom::tui::run(app, backends, recorder).await;
+    if let Some((rec, done)) = recording {
+        drop(rec);
+        done.wait().context("finishing the recording")?;
+    }
+    result.map(|()| ExitCode::SUCCESS)
 }
 
 fn pick_context<'a>(config: &'a Config, opts: &'a Options) -> anyhow::Result<&'a str> {
@@ -296,6 +314,17 @@ async fn audit(config: &Config, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             let path = file.unwrap_or_else(|| config.audit.file.clone());
             for r in tail(&path, n).with_context(|| format!("reading {}", path.display()))? {
                 println!("{}", render_tail_line(&r));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCmd::Timeline { since, output, file } => {
+            let path = file.unwrap_or_else(|| config.audit.file.clone());
+            let records = warroom::audit::timeline::read_records(&path).with_context(|| format!("reading {}", path.display()))?;
+            let since = since.map(|d| std::time::SystemTime::now() - d);
+            let entries = warroom::audit::timeline::timeline(&records, since);
+            match output {
+                TimelineFormat::Markdown => print!("{}", warroom::audit::timeline::render_markdown(&entries)),
+                TimelineFormat::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
             }
             Ok(ExitCode::SUCCESS)
         }

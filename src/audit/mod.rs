@@ -12,6 +12,7 @@ mod record;
 mod remote;
 mod settings;
 mod store;
+pub mod timeline;
 mod verify;
 
 pub use log::{

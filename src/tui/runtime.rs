@@ -9,6 +9,7 @@ use futures::{FutureExt, StreamExt};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
+use super::record::Recorder;
 use super::terminal::TerminalGuard;
 use crate::app::{App, Command, Msg};
 use crate::backends::postgres::PgSource;
@@ -64,8 +65,8 @@ impl Runtime {
 
 /// Run the TUI until the user quits or a signal arrives. The terminal is restored on
 /// every way out (return, error, panic).
-pub async fn run(mut app: App, backends: Backends) -> anyhow::Result<()> {
-    let mut term = TerminalGuard::enter()?;
+pub async fn run(mut app: App, backends: Backends, recorder: Option<Recorder>) -> anyhow::Result<()> {
+    let mut term = TerminalGuard::enter(recorder.clone())?;
     let (tx, mut rx) = mpsc::channel::<Msg>(256);
     let mut rt = Runtime {
         backends,
@@ -101,7 +102,15 @@ pub async fn run(mut app: App, backends: Backends) -> anyhow::Result<()> {
             batch.push(m);
         }
         for msg in batch {
+            if let Some(rec) = &recorder {
+                mark(rec, &msg);
+            }
             for c in app.update(msg) {
+                if let (Some(rec), Command::Execute(req)) = (&recorder, &c) {
+                    for a in &req.actions {
+                        rec.marker(&format!("confirmed: {} — reason: {}", a.title(), req.reason));
+                    }
+                }
                 rt.perform(c);
             }
             if app.should_quit() {
@@ -109,6 +118,23 @@ pub async fn run(mut app: App, backends: Backends) -> anyhow::Result<()> {
             }
         }
         term.terminal.draw(|f| app.render(f))?;
+    }
+}
+
+/// Actions and their results become markers in the recording.
+fn mark(rec: &Recorder, msg: &Msg) {
+    match msg {
+        Msg::GuardDone(reports) => {
+            for r in reports {
+                rec.marker(&r.summary());
+            }
+        }
+        Msg::Resize => {
+            if let Ok((w, h)) = crossterm::terminal::size() {
+                rec.resize(w, h);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -10,8 +10,10 @@ use crossterm::terminal::{
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
+use super::record::{Recorder, TeeWriter};
+
 pub struct TerminalGuard {
-    pub terminal: Terminal<CrosstermBackend<Stdout>>,
+    pub terminal: Terminal<CrosstermBackend<TeeWriter<Stdout>>>,
 }
 
 /// Put the terminal back the way the user had it. Safe to call more than once.
@@ -23,7 +25,8 @@ pub fn restore() {
 }
 
 impl TerminalGuard {
-    pub fn enter() -> io::Result<TerminalGuard> {
+    /// With a recorder, every frame written to the terminal is also recorded.
+    pub fn enter(recorder: Option<Recorder>) -> io::Result<TerminalGuard> {
         install_panic_hook();
         enable_raw_mode()?;
         let mut out = io::stdout();
@@ -31,7 +34,7 @@ impl TerminalGuard {
             restore();
             return Err(e);
         }
-        let terminal = Terminal::new(CrosstermBackend::new(out)).inspect_err(|_| restore())?;
+        let terminal = Terminal::new(CrosstermBackend::new(TeeWriter::new(out, recorder))).inspect_err(|_| restore())?;
         Ok(TerminalGuard { terminal })
     }
 }

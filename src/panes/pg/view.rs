@@ -66,7 +66,8 @@ impl Column {
             Column::QueryTime => 7,
             Column::XactTime => 7,
             Column::BlockedBy => 11,
-            Column::Query => 12,
+            // The query text keeps at least this much; other columns give way first.
+            Column::Query => 30,
         }
     }
 
