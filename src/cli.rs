@@ -43,6 +43,9 @@ pub enum Cmd {
         /// Simulated seconds per real second.
         #[arg(long, default_value_t = 1.0)]
         speed: f64,
+        /// A scenario file (see demo/incident.toml); default: the embedded incident.
+        #[arg(long, value_name = "FILE")]
+        scenario: Option<PathBuf>,
     },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },

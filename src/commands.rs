@@ -53,12 +53,20 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let (app, backends) = setup::real(&config, &opts)?;
             run_tui(app, backends, cli.record.as_deref()).await
         }
-        Some(Cmd::Demo { seed, speed }) => {
+        Some(Cmd::Demo {
+            seed,
+            speed,
+            scenario,
+        }) => {
+            let scenario = match scenario {
+                Some(path) => warroom::backends::demo::Scenario::load(&path)?,
+                None => warroom::backends::demo::Scenario::embedded(),
+            };
             if !(speed.is_finite() && speed > 0.0) {
                 bail!("--speed must be a positive number");
             }
             let (app, backends, _world) =
-                setup::demo(&config, &opts, seed, DemoClock::wall(speed))?;
+                setup::demo(&config, &opts, &scenario, seed, DemoClock::wall(speed))?;
             run_tui(app, backends, cli.record.as_deref()).await
         }
         Some(Cmd::Completions { .. }) => Ok(ExitCode::SUCCESS),

@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 
 use crate::app::{App, GuardInfo};
 use crate::audit::{AuditLog, AuditSettings, new_session_id};
-use crate::backends::demo::{DemoClock, DemoPg};
+use crate::backends::demo::{DemoClock, DemoPg, Scenario};
 use crate::backends::postgres::{ConnectSpec, PgSignaller, PgSource, RealPg};
 use crate::config::{Config, Theme};
 use crate::guard::{ContextPolicy, Executor, Policy, ReasonRules};
@@ -132,10 +132,11 @@ pub fn real(config: &Config, opts: &Options) -> anyhow::Result<(App, Backends)> 
 pub fn demo(
     config: &Config,
     opts: &Options,
+    scenario: &Scenario,
     seed: u64,
     clock: DemoClock,
 ) -> anyhow::Result<(App, Backends, DemoPg)> {
-    let demo_pg = DemoPg::new(seed, clock);
+    let demo_pg = DemoPg::from_scenario(seed, clock, scenario.postgres.clone());
     let file = crate::config::state_dir()
         .map(|d| d.join("demo-audit.jsonl"))
         .unwrap_or_else(|| std::env::temp_dir().join("warroom-demo-audit.jsonl"));

@@ -81,7 +81,12 @@ pub struct App {
     guard: GuardInfo,
     toast: Option<Toast>,
     tick: u64,
+    /// The time of the last update: render reads it instead of the clock, so a frame is a
+    /// pure function of the state (and snapshot tests see "refreshed just now").
+    now: Instant,
     quit: bool,
+    /// Training aid: the explanation panel under the pane.
+    explain: bool,
     /// A guard request is running: its keys are not accepted twice.
     executing: bool,
 }
@@ -100,7 +105,9 @@ impl App {
             guard,
             toast: None,
             tick: 0,
+            now: Instant::now(),
             quit: false,
+            explain: false,
             executing: false,
         }
     }
@@ -118,12 +125,18 @@ impl App {
         self.active
     }
 
+    pub fn explaining(&self) -> bool {
+        self.explain
+    }
+
     pub fn layers(&self) -> &[Layer] {
         &self.layers
     }
 
     pub fn toast(&self) -> Option<&Toast> {
-        self.toast.as_ref().filter(|t| t.at.elapsed() < TOAST_FOR)
+        self.toast
+            .as_ref()
+            .filter(|t| self.now.saturating_duration_since(t.at) < TOAST_FOR)
     }
 
     pub fn theme(&self) -> &Theme {
@@ -192,6 +205,7 @@ impl App {
     }
 
     pub fn update(&mut self, msg: Msg) -> Vec<Command> {
+        self.now = Instant::now();
         match msg {
             Msg::Tick => {
                 self.tick = self.tick.wrapping_add(1);
@@ -231,7 +245,17 @@ impl App {
                     self.warn(text);
                 }
             }
-            _ => self.layers.push(Layer::Results(reports)),
+            _ => {
+                // Replace the "running…" toast: the results layer has the details.
+                let ok = reports.iter().filter(|r| r.ok).count();
+                let text = format!("{ok} of {} actions done: see the results", reports.len());
+                if ok == reports.len() {
+                    self.say(text);
+                } else {
+                    self.warn(text);
+                }
+                self.layers.push(Layer::Results(reports));
+            }
         }
     }
 
@@ -266,6 +290,10 @@ impl App {
                 return vec![Command::Quit];
             }
             KeyAction::Help => self.layers.push(Layer::Help { scroll: 0 }),
+            KeyAction::Explain => {
+                self.explain = !self.explain;
+                self.say(if self.explain { "explain on (e hides it)" } else { "explain off" });
+            }
             KeyAction::Command => self.layers.push(Layer::Command(Default::default())),
             KeyAction::Filter => {
                 let before = self.pane().filter().to_string();

@@ -36,12 +36,35 @@ impl App {
             ""
         };
         tab_bar(frame, top, &titles, active, right, &self.theme);
-        self.pane().render(frame, body, &self.theme, self.tick);
+        let explanation = if self.explain {
+            self.pane().explain()
+        } else {
+            Vec::new()
+        };
+        if explanation.is_empty() {
+            self.pane().render(frame, body, &self.theme, self.tick);
+        } else {
+            let (pane_area, explain_area) = take_bottom(body, (body.height / 2).min(9));
+            self.pane().render(frame, pane_area, &self.theme, self.tick);
+            let inner = popup(
+                frame,
+                explain_area,
+                "explain (e hides)",
+                self.theme.accent(),
+            );
+            let lines = explanation
+                .into_iter()
+                .map(|l| Line::styled(l, self.theme.base()))
+                .collect();
+            text_body(frame, inner, lines, 0);
+        }
         let (status, hints) = take_top(bottom, 1);
         self.draw_status(frame, status);
         self.draw_hints(frame, hints);
+        // Popups cover the pane only: the status bar (errors, results) stays readable and the
+        // hints row says what the top layer's keys do; command and filter lines replace it.
         for layer in &self.layers {
-            self.draw_layer(frame, body.union(bottom), layer);
+            self.draw_layer(frame, body, hints, layer);
         }
     }
 
@@ -57,7 +80,7 @@ impl App {
                 self.theme.selection(),
             ));
             let refreshed = st.last_refresh.map_or("no data yet".to_string(), |t| {
-                format!("refreshed {}", ago(t.elapsed()))
+                format!("refreshed {}", ago(self.now.saturating_duration_since(t)))
             });
             spans.push(Span::styled(format!(" {refreshed} "), self.theme.muted()));
         }
@@ -76,11 +99,38 @@ impl App {
         } else if let Some(note) = &st.note {
             spans.push(Span::styled(format!(" {note} "), self.theme.muted()));
         }
-        frame.render_widget(Paragraph::new(Line::from(spans)), area);
+        frame.render_widget(
+            Paragraph::new(Line::from(ellipsize(spans, area.width))),
+            area,
+        );
     }
 
     fn draw_hints(&self, frame: &mut Frame<'_>, area: Rect) {
         if area.height == 0 {
+            return;
+        }
+        if let Some(top) = self.layers.last() {
+            let hints: &[(&str, &str)] = match top {
+                Layer::Help { .. } | Layer::Detail { .. } => &[("j/k", "scroll"), ("esc", "close")],
+                Layer::Results(_) => &[("esc", "close")],
+                Layer::Reason(_) => &[("enter", "continue"), ("esc", "abort: nothing runs")],
+                Layer::Confirm(_) => &[
+                    ("tab", "switch button"),
+                    ("enter", "press"),
+                    ("esc", "abort: nothing runs"),
+                ],
+                Layer::Command(_) | Layer::Filter { .. } => &[],
+            };
+            let spans: Vec<Span<'static>> = hints
+                .iter()
+                .flat_map(|(k, label)| {
+                    [
+                        Span::styled(format!(" {k}"), self.theme.accent()),
+                        Span::styled(format!(" {label} "), self.theme.muted()),
+                    ]
+                })
+                .collect();
+            frame.render_widget(Paragraph::new(Line::from(spans)), area);
             return;
         }
         let disabled = self
@@ -89,56 +139,57 @@ impl App {
             .and_then(|c| self.guard.policy.disabled_reason(c))
             .filter(|_| self.active == PaneId::Postgres);
         let mut spans = Vec::new();
-        let mut push = |action: KeyAction, label: &str| {
-            let off =
-                disabled.is_some() && matches!(action, KeyAction::Cancel | KeyAction::Terminate);
+        // Disabled keys are listed once, with why, so the line still fits 80 columns; the full
+        // reason is in the help layer and in the toast when such a key is pressed.
+        let mut off_keys = Vec::new();
+        let actions = self
+            .pane()
+            .hints()
+            .iter()
+            .map(|&a| (a, short_label(a)))
+            .chain([
+                (KeyAction::Filter, "filter"),
+                (KeyAction::Help, "help"),
+                (KeyAction::Quit, "quit"),
+            ]);
+        for (action, label) in actions {
+            if disabled.is_some() && matches!(action, KeyAction::Cancel | KeyAction::Terminate) {
+                off_keys.push(self.keymap.label_of(action));
+                continue;
+            }
             spans.push(Span::styled(
                 format!(" {}", self.keymap.label_of(action)),
-                if off {
-                    self.theme.muted()
-                } else {
-                    self.theme.accent()
-                },
+                self.theme.accent(),
             ));
-            let style = if off {
-                self.theme.muted().add_modifier(Modifier::CROSSED_OUT)
-            } else {
-                self.theme.muted()
-            };
-            spans.push(Span::styled(format!(" {label} "), style));
-        };
-        for &a in self.pane().hints() {
-            push(a, short_label(a));
+            spans.push(Span::styled(format!(" {label} "), self.theme.muted()));
         }
-        push(KeyAction::Filter, "filter");
-        push(KeyAction::Help, "help");
-        push(KeyAction::Quit, "quit");
-        if let Some(why) = disabled {
-            spans.push(Span::styled(format!(" ({why})"), self.theme.warn()));
+        if !off_keys.is_empty() {
+            spans.push(Span::styled(
+                format!(" {}", off_keys.join(" ")),
+                self.theme.muted().add_modifier(Modifier::CROSSED_OUT),
+            ));
+            spans.push(Span::styled(" disabled (read-only)", self.theme.warn()));
         }
-        frame.render_widget(Paragraph::new(Line::from(spans)), area);
+        frame.render_widget(
+            Paragraph::new(Line::from(ellipsize(spans, area.width))),
+            area,
+        );
     }
 
-    fn draw_layer(&self, frame: &mut Frame<'_>, area: Rect, layer: &Layer) {
+    fn draw_layer(&self, frame: &mut Frame<'_>, area: Rect, line: Rect, layer: &Layer) {
         match layer {
             Layer::Help { scroll } => self.draw_help(frame, area, *scroll),
             Layer::Command(input) => {
-                let (_, line) = take_bottom(area, 1);
                 frame.render_widget(ratatui::widgets::Clear, line);
                 input.render(frame, line, ":", self.theme.accent());
             }
             Layer::Filter { input, .. } => {
-                let (_, line) = take_bottom(area, 1);
                 frame.render_widget(ratatui::widgets::Clear, line);
                 input.render(frame, line, "/", self.theme.accent());
             }
             Layer::Detail { detail, scroll } => {
-                let rect = centered(
-                    area,
-                    area.width.saturating_sub(4).max(20),
-                    area.height.saturating_sub(2),
-                );
-                let inner = popup(frame, rect, &detail.title, self.theme.border());
+                // The whole pane: slivers of the table beside a detail only distract.
+                let inner = popup(frame, area, &detail.title, self.theme.border());
                 let lines = detail.lines.iter().map(|l| Line::raw(l.clone())).collect();
                 text_body(frame, inner, lines, *scroll);
             }
@@ -149,13 +200,6 @@ impl App {
     }
 
     fn draw_help(&self, frame: &mut Frame<'_>, area: Rect, scroll: u16) {
-        let rect = centered(area, 84, area.height.saturating_sub(2));
-        let inner = popup(
-            frame,
-            rect,
-            &format!("keys: {} pane (Esc closes)", self.active.title()),
-            self.theme.border(),
-        );
         let mut lines = Vec::new();
         let section = |title: &str,
                        actions: &mut dyn Iterator<Item = KeyAction>,
@@ -201,7 +245,17 @@ impl App {
                 lines.push(Line::styled(why, self.theme.warn()));
             }
         }
-        text_body(frame, inner, lines, scroll);
+        let rect = centered(area, 84, (lines.len() as u16).saturating_add(2));
+        let more = lines.len() > rect.height.saturating_sub(2) as usize;
+        let title = format!(
+            "keys: {} pane ({}Esc closes)",
+            self.active.title(),
+            if more { "j/k scroll, " } else { "" }
+        );
+        let inner = popup(frame, rect, &title, self.theme.border());
+        // Never scroll past the last line.
+        let max_scroll = lines.len().saturating_sub(inner.height as usize) as u16;
+        text_body(frame, inner, lines, scroll.min(max_scroll));
     }
 
     fn targets_lines(&self, actions: &[crate::guard::GuardedAction]) -> Vec<Line<'static>> {
@@ -262,7 +316,7 @@ impl App {
     }
 
     fn draw_confirm(&self, frame: &mut Frame<'_>, area: Rect, c: &Confirmation) {
-        let rect = centered(area, 100, area.height.saturating_sub(2).min(24));
+        let rect = centered(area, 100, area.height.min(24));
         let inner = popup(
             frame,
             rect,
@@ -315,21 +369,21 @@ impl App {
                 self.theme.muted()
             }
         };
-        frame.render_widget(
-            Paragraph::new(Line::from(vec![
-                Span::styled(" [ Cancel ] ", style(Button::Cancel)),
-                Span::raw("  "),
-                Span::styled(
-                    format!(" [ Confirm {} action(s) ] ", c.actions.len()),
-                    style(Button::Confirm),
-                ),
-                Span::styled(
-                    "   Tab switches, Enter presses, Esc aborts",
-                    self.theme.muted(),
-                ),
-            ])),
-            buttons,
-        );
+        let n = c.actions.len();
+        let mut spans = vec![
+            Span::styled(" [ Cancel ] ", style(Button::Cancel)),
+            Span::raw("  "),
+            Span::styled(
+                format!(" [ Confirm {n} action{} ] ", if n == 1 { "" } else { "s" }),
+                style(Button::Confirm),
+            ),
+        ];
+        let help = "   Tab switches, Enter presses, Esc aborts";
+        let used: usize = spans.iter().map(|s| s.width()).sum();
+        if used + help.len() <= buttons.width as usize {
+            spans.push(Span::styled(help, self.theme.muted()));
+        }
+        frame.render_widget(Paragraph::new(Line::from(spans)), buttons);
         if let Some(e) = &c.error {
             frame.render_widget(
                 Paragraph::new(Line::styled(e.clone(), self.theme.danger())),
@@ -362,6 +416,39 @@ impl App {
             .collect();
         text_body(frame, inner, lines, 0);
     }
+}
+
+/// Cut a line of spans to `width` columns, ending with "…" when something was cut.
+fn ellipsize(spans: Vec<Span<'static>>, width: u16) -> Vec<Span<'static>> {
+    let width = width as usize;
+    let total: usize = spans.iter().map(|s| s.width()).sum();
+    if total <= width || width == 0 {
+        return spans;
+    }
+    let mut out = Vec::new();
+    let mut used = 0;
+    for span in spans {
+        let room = width - 1 - used.min(width - 1);
+        if span.width() <= room {
+            used += span.width();
+            out.push(span);
+            continue;
+        }
+        let mut text = String::new();
+        let mut w = 0;
+        for ch in span.content.chars() {
+            let cw = unicode_width::UnicodeWidthChar::width(ch).unwrap_or(0);
+            if w + cw > room {
+                break;
+            }
+            w += cw;
+            text.push(ch);
+        }
+        out.push(Span::styled(text, span.style));
+        out.push(Span::styled("…", span.style));
+        break;
+    }
+    out
 }
 
 fn short_label(a: KeyAction) -> &'static str {

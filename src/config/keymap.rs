@@ -59,6 +59,7 @@ actions! {
     PanePods => "pane_pods", Global, ["3"], "Pods pane";
     PaneLogs => "pane_logs", Global, ["4"], "Logs pane";
     NextContext => "next_context", Global, ["tab"], "next context of this pane";
+    Explain => "explain", Global, ["e"], "explain what this pane shows and when to use its actions";
     RefreshFaster => "refresh_faster", Postgres, ["+"], "refresh more often";
     RefreshSlower => "refresh_slower", Postgres, ["-"], "refresh less often";
     ToggleIdle => "toggle_idle", Postgres, ["i"], "show or hide idle sessions";

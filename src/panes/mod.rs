@@ -86,4 +86,9 @@ pub trait Pane {
     fn set_filter(&mut self, filter: &str);
     fn status(&self) -> PaneStatus;
     fn render(&self, frame: &mut Frame<'_>, area: Rect, theme: &Theme, tick: u64);
+    /// Training aid (`e`): what the columns and actions of this view mean, and when to
+    /// use them, including a word about the selected row.
+    fn explain(&self) -> Vec<String> {
+        Vec::new()
+    }
 }

@@ -3,6 +3,8 @@
 pub mod clock;
 pub mod pg;
 pub mod rng;
+pub mod scenario;
 
 pub use clock::DemoClock;
 pub use pg::{DemoPg, DemoPgWorld};
+pub use scenario::{PgScenario, Scenario};

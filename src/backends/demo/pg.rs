@@ -7,21 +7,19 @@ use std::time::{Duration, SystemTime};
 
 use super::clock::{DemoClock, epoch};
 use super::rng::Rng;
+use super::scenario::PgScenario;
 use crate::backends::BoxFuture;
 use crate::backends::postgres::{
     ActivitySnapshot, PgError, PgSession, PgSignaller, PgSource, SignalKind, SignalOutcome,
     SignalRequest,
 };
 
-const MIGRATION_PID: i32 = 4242;
-const MAX_WAITERS: usize = 60;
-
 #[derive(Debug, Clone)]
 struct DemoSession {
     pid: i32,
-    user: &'static str,
-    database: &'static str,
-    application: &'static str,
+    user: String,
+    database: String,
+    application: String,
     client: String,
     state: &'static str,
     wait: Option<(&'static str, &'static str)>,
@@ -44,10 +42,15 @@ pub struct DemoPgWorld {
     sessions: Vec<DemoSession>,
     migration_alive: bool,
     next_waiter_at: f64,
+    scenario: PgScenario,
 }
 
 impl DemoPgWorld {
     pub fn new(seed: u64) -> DemoPgWorld {
+        DemoPgWorld::from_scenario(seed, PgScenario::default())
+    }
+
+    pub fn from_scenario(seed: u64, scenario: PgScenario) -> DemoPgWorld {
         let mut w = DemoPgWorld {
             rng: Rng::new(seed),
             now: 0.0,
@@ -55,17 +58,18 @@ impl DemoPgWorld {
             sessions: Vec::new(),
             migration_alive: true,
             next_waiter_at: 5.0,
+            scenario,
         };
-        for i in 0..24 {
+        for i in 0..w.scenario.idle_sessions {
             let app = *w.rng.pick(&["api", "api", "worker", "billing", "admin"]);
             let pid = w.take_pid();
             let started = -3600.0 - f64::from(i) * 97.0;
             let last = -(w.rng.range(1, 400) as f64);
             w.sessions.push(DemoSession {
                 pid,
-                user: "app",
-                database: "shop",
-                application: app,
+                user: "app".into(),
+                database: w.scenario.database.clone(),
+                application: app.into(),
                 client: format!("10.0.{}.{}", w.rng.range(1, 4), w.rng.range(2, 250)),
                 state: "idle",
                 wait: Some(("Client", "ClientRead")),
@@ -77,18 +81,20 @@ impl DemoPgWorld {
                 ends_at: None,
             });
         }
+        let sc = &w.scenario;
+        let idle = sc.blocker_idle_for.as_secs_f64();
         w.sessions.push(DemoSession {
-            pid: MIGRATION_PID,
-            user: "deploy",
-            database: "shop",
-            application: "migrate-2026-11-26",
-            client: "10.0.9.14".into(),
+            pid: sc.blocker_pid,
+            user: sc.blocker_user.clone(),
+            database: sc.database.clone(),
+            application: sc.blocker_application.clone(),
+            client: sc.blocker_client.clone(),
             state: "idle in transaction",
             wait: Some(("Client", "ClientRead")),
-            backend_start: -420.0,
-            xact_start: Some(-400.0),
-            query_start: -395.0,
-            query: "UPDATE orders SET currency = 'EUR' WHERE id = 1001".into(),
+            backend_start: -idle - 25.0,
+            xact_start: Some(-idle - 5.0),
+            query_start: -idle,
+            query: sc.blocker_query.clone(),
             blocked_by: vec![],
             ends_at: None,
         });
@@ -135,9 +141,9 @@ impl DemoPgWorld {
             let len = 0.2 + self.rng.unit() * 4.0;
             self.sessions.push(DemoSession {
                 pid,
-                user: "app",
-                database: "shop",
-                application: app,
+                user: "app".into(),
+                database: self.scenario.database.clone(),
+                application: app.into(),
                 client: format!("10.0.{}.{}", self.rng.range(1, 4), self.rng.range(2, 250)),
                 state: "active",
                 wait: None,
@@ -151,27 +157,28 @@ impl DemoPgWorld {
         }
         // Requests pile up behind the migration's row lock.
         if self.migration_alive && now >= self.next_waiter_at {
-            self.next_waiter_at = now + 2.0 + self.rng.unit() * 4.0;
+            let every = self.scenario.waiter_every.as_secs_f64();
+            self.next_waiter_at = now + every * (0.5 + self.rng.unit());
             let waiters: Vec<i32> = self.waiters().collect();
-            if waiters.len() < MAX_WAITERS {
+            if waiters.len() < self.scenario.max_waiters {
                 let pid = self.take_pid();
                 // The first waiter waits on the transaction, later ones queue on the tuple.
                 let (blocked_by, wait) = match waiters.first() {
-                    None => (vec![MIGRATION_PID], ("Lock", "transactionid")),
+                    None => (vec![self.scenario.blocker_pid], ("Lock", "transactionid")),
                     Some(&first) => (vec![first], ("Lock", "tuple")),
                 };
                 self.sessions.push(DemoSession {
                     pid,
-                    user: "app",
-                    database: "shop",
-                    application: "api",
+                    user: "app".into(),
+                    database: self.scenario.database.clone(),
+                    application: "api".into(),
                     client: format!("10.0.1.{}", self.rng.range(2, 250)),
                     state: "active",
                     wait: Some(wait),
                     backend_start: now - 600.0,
                     xact_start: Some(now),
                     query_start: now,
-                    query: "UPDATE orders SET status = 'paid' WHERE id = 1001".into(),
+                    query: self.scenario.waiter_query.clone(),
                     blocked_by,
                     ends_at: None,
                 });
@@ -222,9 +229,9 @@ impl DemoPgWorld {
             .iter()
             .map(|s| PgSession {
                 pid: s.pid,
-                database: Some(s.database.into()),
-                user: Some(s.user.into()),
-                application: s.application.into(),
+                database: Some(s.database.clone()),
+                user: Some(s.user.clone()),
+                application: s.application.clone(),
                 client_addr: Some(s.client.clone()),
                 state: Some(s.state.into()),
                 wait_event_type: s.wait.map(|w| w.0.into()),
@@ -264,14 +271,14 @@ impl DemoPgWorld {
             SignalKind::Cancel | SignalKind::Terminate => {
                 let pid = s.pid;
                 self.sessions.remove(idx);
-                if pid == MIGRATION_PID {
+                if pid == self.scenario.blocker_pid {
                     self.migration_alive = false;
                 }
                 // Waiters queued behind a removed waiter move up to its blocker.
                 for w in self.sessions.iter_mut() {
                     if w.blocked_by.contains(&pid) {
                         w.blocked_by = if self.migration_alive {
-                            vec![MIGRATION_PID]
+                            vec![self.scenario.blocker_pid]
                         } else {
                             vec![]
                         };
@@ -302,8 +309,12 @@ pub struct DemoPg {
 
 impl DemoPg {
     pub fn new(seed: u64, clock: DemoClock) -> DemoPg {
+        DemoPg::from_scenario(seed, clock, PgScenario::default())
+    }
+
+    pub fn from_scenario(seed: u64, clock: DemoClock, scenario: PgScenario) -> DemoPg {
         DemoPg {
-            world: Arc::new(Mutex::new(DemoPgWorld::new(seed))),
+            world: Arc::new(Mutex::new(DemoPgWorld::from_scenario(seed, scenario))),
             clock,
         }
     }
@@ -344,13 +355,9 @@ mod tests {
         w.advance_to(120.0);
         let snap = w.snapshot();
         let tree = blocking_tree(&snap.sessions);
-        assert_eq!(tree[0].pid, MIGRATION_PID);
+        assert_eq!(tree[0].pid, 4242);
         assert!(tree[0].waiting_count >= 10, "{}", tree[0].waiting_count);
-        let m = snap
-            .sessions
-            .iter()
-            .find(|s| s.pid == MIGRATION_PID)
-            .cloned();
+        let m = snap.sessions.iter().find(|s| s.pid == 4242).cloned();
         let m = m.expect("migration present");
         let req = SignalRequest {
             kind: SignalKind::Terminate,

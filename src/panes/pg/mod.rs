@@ -521,12 +521,13 @@ impl Pane for PgPane {
                 .and_then(|d| d.retry_in)
                 .map(|r| {
                     format!(
-                        "; retrying in {}",
+                        "retrying in {}: ",
                         humantime::format_duration(Duration::from_secs(r.as_secs().max(1)))
                     )
                 })
                 .unwrap_or_default();
-            format!("{}{retry}", sanitize::cell(e, 300))
+            // The retry first: a long error is cut at the right edge of the status bar.
+            format!("{retry}{}", sanitize::cell(e, 300))
         });
         let mut note = vec![format!(
             "every {}",
@@ -544,6 +545,33 @@ impl Pane for PgPane {
             error,
             note: Some(note.join(" · ")),
         }
+    }
+
+    fn explain(&self) -> Vec<String> {
+        let mut lines = match self.view {
+            PgView::Sessions => vec![
+                "Each row is one server session (pg_stat_activity). QUERY: how long its current query has run; XACT: how long its transaction has been open; WAIT: what it waits for; BLOCKED BY: sessions holding a lock it needs.".to_string(),
+                "A long XACT in state 'idle in transaction' is a client that opened a transaction and stopped talking: it keeps every lock it took.".to_string(),
+            ],
+            PgView::Locks => vec![
+                "The blocking tree: roots hold locks and wait on nobody; WAITING counts every session queued behind them, directly or behind another waiter. Acting on the root frees the whole queue; acting on a waiter frees nobody else.".to_string(),
+            ],
+        };
+        lines.push("c cancels the running query (the session stays connected); x terminates the session (its transaction rolls back, its locks are released). Both ask for a reason and write an audit record first.".to_string());
+        if let Some(s) = self.selected_session() {
+            let state = s.state.as_deref().unwrap_or("");
+            let about = if state.starts_with("idle in transaction") {
+                format!("Selected pid {}: idle in transaction, runs no query. Cancel does nothing here; terminate ends its transaction.", s.pid)
+            } else if !s.blocked_by.is_empty() {
+                format!("Selected pid {}: waits on {} — a victim, not the cause. Look at the root of its tree (L).", s.pid, Column::BlockedBy.text(s))
+            } else if state == "active" {
+                format!("Selected pid {}: running a query for {}. Cancel stops that query and keeps the session.", s.pid, opt_duration(s.query_seconds))
+            } else {
+                format!("Selected pid {}: {}.", s.pid, if state.is_empty() { "no state" } else { state })
+            };
+            lines.push(about);
+        }
+        lines
     }
 
     fn render(
