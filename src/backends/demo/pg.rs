@@ -43,6 +43,8 @@ pub struct DemoPgWorld {
     migration_alive: bool,
     next_waiter_at: f64,
     scenario: PgScenario,
+    /// Wall time of simulated second 0.
+    epoch: SystemTime,
 }
 
 impl DemoPgWorld {
@@ -59,6 +61,7 @@ impl DemoPgWorld {
             migration_alive: true,
             next_waiter_at: 5.0,
             scenario,
+            epoch: epoch(),
         };
         for i in 0..w.scenario.idle_sessions {
             let app = *w.rng.pick(&["api", "api", "worker", "billing", "admin"]);
@@ -223,7 +226,7 @@ impl DemoPgWorld {
     }
 
     pub fn snapshot(&self) -> ActivitySnapshot {
-        let at = |secs: f64| sim_time(secs);
+        let at = |secs: f64| sim_time(self.epoch, secs);
         let sessions = self
             .sessions
             .iter()
@@ -259,10 +262,10 @@ impl DemoPgWorld {
             return SignalOutcome::Gone;
         };
         let s = &self.sessions[idx];
-        if req.backend_start != Some(sim_time(s.backend_start)) {
+        if req.backend_start != Some(sim_time(self.epoch, s.backend_start)) {
             return SignalOutcome::DifferentSession;
         }
-        if req.query_start != Some(sim_time(s.query_start)) {
+        if req.query_start != Some(sim_time(self.epoch, s.query_start)) {
             return SignalOutcome::DifferentQuery;
         }
         match req.kind {
@@ -290,13 +293,13 @@ impl DemoPgWorld {
     }
 }
 
-fn sim_time(secs: f64) -> SystemTime {
+fn sim_time(epoch: SystemTime, secs: f64) -> SystemTime {
     // Whole microseconds, as PostgreSQL stores them, so identities compare exactly.
     let micros = (secs * 1e6).round() as i64;
     if micros >= 0 {
-        epoch() + Duration::from_micros(micros.unsigned_abs())
+        epoch + Duration::from_micros(micros.unsigned_abs())
     } else {
-        epoch() - Duration::from_micros(micros.unsigned_abs())
+        epoch - Duration::from_micros(micros.unsigned_abs())
     }
 }
 
@@ -314,7 +317,10 @@ impl DemoPg {
 
     pub fn from_scenario(seed: u64, clock: DemoClock, scenario: PgScenario) -> DemoPg {
         DemoPg {
-            world: Arc::new(Mutex::new(DemoPgWorld::from_scenario(seed, scenario))),
+            world: Arc::new(Mutex::new(DemoPgWorld {
+                epoch: clock.epoch(),
+                ..DemoPgWorld::from_scenario(seed, scenario)
+            })),
             clock,
         }
     }
