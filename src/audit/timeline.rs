@@ -77,7 +77,16 @@ pub fn timeline(records: &[AuditRecord], since: Option<SystemTime>) -> Vec<Timel
 
 /// The identifying fields of any target, in a fixed order: pid, group, topic, pod, ...
 fn target_text(target: &serde_json::Value) -> String {
-    const KEYS: [&str; 8] = ["pid", "group", "topic", "namespace", "pod", "deployment", "application", "user"];
+    const KEYS: [&str; 8] = [
+        "pid",
+        "group",
+        "topic",
+        "namespace",
+        "pod",
+        "deployment",
+        "application",
+        "user",
+    ];
     KEYS.iter()
         .filter_map(|k| {
             let v = target.get(*k)?;
@@ -102,7 +111,9 @@ fn md(text: &str) -> String {
 }
 
 pub fn render_markdown(entries: &[TimelineEntry]) -> String {
-    let mut out = String::from("| time | who | context | what | why | outcome |\n|---|---|---|---|---|---|\n");
+    let mut out = String::from(
+        "| time | who | context | what | why | outcome |\n|---|---|---|---|---|---|\n",
+    );
     for e in entries {
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",
@@ -123,7 +134,8 @@ mod tests {
 
     #[test]
     fn target_text_picks_identifying_fields() {
-        let t = serde_json::json!({"pid": 42, "application": "api", "query": "SELECT 1", "user": ""});
+        let t =
+            serde_json::json!({"pid": 42, "application": "api", "query": "SELECT 1", "user": ""});
         assert_eq!(target_text(&t), "pid=42 application=api");
     }
 }

@@ -26,7 +26,9 @@ pub struct RecordingDone(JoinHandle<io::Result<()>>);
 
 impl RecordingDone {
     pub fn wait(self) -> io::Result<()> {
-        self.0.join().unwrap_or_else(|_| Err(io::Error::other("recording thread panicked")))
+        self.0
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("recording thread panicked")))
     }
 }
 
@@ -48,7 +50,9 @@ impl Recorder {
         let handle = std::thread::spawn(move || -> io::Result<()> {
             for event in rx {
                 let line = match event {
-                    Event::Output(t, bytes) => serde_json::json!([t, "o", String::from_utf8_lossy(&bytes)]),
+                    Event::Output(t, bytes) => {
+                        serde_json::json!([t, "o", String::from_utf8_lossy(&bytes)])
+                    }
                     Event::Marker(t, label) => serde_json::json!([t, "m", label]),
                     Event::Resize(t, w, h) => serde_json::json!([t, "r", format!("{w}x{h}")]),
                 };
@@ -145,10 +149,16 @@ mod tests {
         done.wait().expect("writer");
         let text = std::fs::read_to_string(&path).expect("read");
         let mut lines = text.lines();
-        let header: serde_json::Value = serde_json::from_str(lines.next().expect("header")).expect("json");
+        let header: serde_json::Value =
+            serde_json::from_str(lines.next().expect("header")).expect("json");
         assert_eq!(header["version"], 2);
-        assert_eq!((header["width"].as_u64(), header["height"].as_u64()), (Some(80), Some(24)));
-        let events: Vec<serde_json::Value> = lines.map(|l| serde_json::from_str(l).expect("event")).collect();
+        assert_eq!(
+            (header["width"].as_u64(), header["height"].as_u64()),
+            (Some(80), Some(24))
+        );
+        let events: Vec<serde_json::Value> = lines
+            .map(|l| serde_json::from_str(l).expect("event"))
+            .collect();
         let codes: Vec<&str> = events.iter().filter_map(|e| e[1].as_str()).collect();
         assert_eq!(codes, ["o", "m", "r", "o"]);
         let times: Vec<f64> = events.iter().filter_map(|e| e[0].as_f64()).collect();
