@@ -41,8 +41,47 @@ pub fn policy(config: &Config, read_only: bool) -> Policy {
                     },
                 )
             })
+            .chain(config.kafka.iter().map(|c| {
+                (
+                    c.name.clone(),
+                    ContextPolicy {
+                        protected: c.protected,
+                        read_only: c.read_only,
+                        runbook_url: c.runbook_url.clone(),
+                    },
+                )
+            }))
+            .chain(config.kubernetes.iter().map(|c| {
+                (
+                    c.name.clone(),
+                    ContextPolicy {
+                        protected: c.protected,
+                        read_only: c.read_only,
+                        runbook_url: c.runbook_url.clone(),
+                    },
+                )
+            }))
             .collect(),
     }
+}
+
+/// Name of the demo's Kafka context.
+pub const DEMO_KAFKA_CONTEXT: &str = "demo-kafka";
+
+/// Clients for every Kafka context (built, not connected).
+pub fn real_kafka(
+    config: &Config,
+) -> anyhow::Result<HashMap<String, crate::backends::kafka::RealKafka>> {
+    let mut out = HashMap::new();
+    for c in &config.kafka {
+        let mut spec = crate::backends::kafka::KafkaSpec::new(&c.name, &c.brokers);
+        spec.properties = c.property_strings();
+        let client = crate::backends::kafka::RealKafka::new(spec)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("context {}", c.name))?;
+        out.insert(c.name.clone(), client);
+    }
+    Ok(out)
 }
 
 pub fn reason_rules(config: &Config) -> ReasonRules {
@@ -73,9 +112,39 @@ pub fn real_pg(config: &Config) -> anyhow::Result<HashMap<String, Arc<RealPg>>> 
     Ok(out)
 }
 
+/// A kube-rs client per Kubernetes context (built on first use) and the scopes to watch.
+pub fn real_kube(
+    config: &Config,
+) -> HashMap<String, (Arc<crate::backends::kube::RealKube>, Vec<crate::backends::kube::PodScope>)>
+{
+    config
+        .kubernetes
+        .iter()
+        .map(|c| {
+            let client = Arc::new(crate::backends::kube::RealKube::new(c.kube_context.clone()));
+            (c.name.clone(), (client, kube_scopes(c)))
+        })
+        .collect()
+}
+
+/// One scope per namespace, or one for all namespaces.
+pub fn kube_scopes(c: &crate::config::KubernetesContext) -> Vec<crate::backends::kube::PodScope> {
+    let scope = |ns: Option<String>| crate::backends::kube::PodScope {
+        namespace: ns,
+        label_selector: c.label_selector.clone(),
+    };
+    if c.namespaces.is_empty() {
+        vec![scope(None)]
+    } else {
+        c.namespaces.iter().map(|n| scope(Some(n.clone()))).collect()
+    }
+}
+
 pub fn check_context(config: &Config, name: Option<&str>) -> anyhow::Result<()> {
     if let Some(n) = name
         && config.postgres_context(n).is_none()
+        && config.kafka_context(n).is_none()
+        && config.kubernetes_context(n).is_none()
     {
         bail!(
             "unknown context {n:?}; configured: {}",
@@ -118,11 +187,42 @@ pub fn real(config: &Config, opts: &Options) -> anyhow::Result<(App, Backends)> 
         actor: actor_text(&audit),
         audit_destination: config.audit.destination_text(),
     };
-    let app = App::new(pane, config.keymap.clone(), theme(config, opts)?, info);
+    let mut kafka_sources: HashMap<String, Arc<dyn crate::backends::kafka::KafkaSource>> =
+        HashMap::new();
+    for (name, k) in real_kafka(config)? {
+        executor = executor.with_kafka(&name, Arc::new(k.clone()));
+        kafka_sources.insert(name, Arc::new(k));
+    }
+    let kafka_pane = crate::panes::kafka::KafkaPane::new(
+        config.kafka.iter().map(|c| c.name.clone()).collect(),
+        opts.context.as_deref(),
+        config.refresh,
+    );
+    let mut kube = HashMap::new();
+    for (name, (client, scopes)) in real_kube(config) {
+        executor = executor.with_kube(&name, client.clone());
+        kube.insert(
+            name,
+            crate::workers::kube::KubeContext {
+                source: client,
+                scopes,
+            },
+        );
+    }
+    let pods_pane = crate::panes::pods::PodsPane::new(
+        config.kubernetes.iter().map(|c| c.name.clone()).collect(),
+        opts.context.as_deref(),
+    );
+    let logs_pane = crate::panes::logs::LogsPane::new(config.logs.buffer_bytes as usize);
+    let app = App::new(pane, config.keymap.clone(), theme(config, opts)?, info)
+        .with_kafka(kafka_pane)
+        .with_kube(pods_pane, logs_pane);
     Ok((
         app,
         Backends {
             pg: sources,
+            kafka: kafka_sources,
+            kube,
             executor: Arc::new(executor),
         },
     ))
@@ -136,7 +236,7 @@ pub fn demo(
     seed: u64,
     clock: DemoClock,
 ) -> anyhow::Result<(App, Backends, DemoPg)> {
-    let demo_pg = DemoPg::from_scenario(seed, clock, scenario.postgres.clone());
+    let demo_pg = DemoPg::from_scenario(seed, clock.clone(), scenario.postgres.clone());
     let file = crate::config::state_dir()
         .map(|d| d.join("demo-audit.jsonl"))
         .unwrap_or_else(|| std::env::temp_dir().join("warroom-demo-audit.jsonl"));
@@ -147,22 +247,39 @@ pub fn demo(
     let audit = AuditLog::new(settings.clone(), new_session_id());
     let policy = Policy {
         global_read_only: opts.read_only,
-        contexts: HashMap::from([(
-            DEMO_CONTEXT.to_string(),
-            ContextPolicy {
-                protected: false,
-                read_only: false,
-                runbook_url: Some("https://runbooks.example/postgres/lock-contention".into()),
-            },
-        )]),
+        contexts: HashMap::from([
+            (
+                DEMO_CONTEXT.to_string(),
+                ContextPolicy {
+                    protected: false,
+                    read_only: false,
+                    runbook_url: Some("https://runbooks.example/postgres/lock-contention".into()),
+                },
+            ),
+            (
+                DEMO_KAFKA_CONTEXT.to_string(),
+                ContextPolicy {
+                    protected: false,
+                    read_only: false,
+                    runbook_url: Some("https://runbooks.example/kafka/consumer-lag".into()),
+                },
+            ),
+        ]),
     };
+    let demo_kafka = crate::backends::demo::kafka::DemoKafka::new(
+        seed,
+        clock.clone(),
+        crate::backends::demo::kafka::KafkaScenario::from_table(scenario.kafka.as_ref())
+            .map_err(anyhow::Error::msg)?,
+    );
     let executor = Executor::new(
         audit.clone(),
         policy.clone(),
         reason_rules(config),
         config.terminate_wait,
     )
-    .with_pg(DEMO_CONTEXT, Arc::new(demo_pg.clone()));
+    .with_pg(DEMO_CONTEXT, Arc::new(demo_pg.clone()))
+    .with_kafka(DEMO_KAFKA_CONTEXT, Arc::new(demo_kafka.clone()));
     let pane = PgPane::new(vec![DEMO_CONTEXT.to_string()], None, config.refresh);
     let info = GuardInfo {
         policy,
@@ -170,7 +287,18 @@ pub fn demo(
         actor: actor_text(&audit),
         audit_destination: format!("{} (demo audit file)", settings.destination_text()),
     };
-    let app = App::new(pane, config.keymap.clone(), theme(config, opts)?, info);
+    let app = App::new(pane, config.keymap.clone(), theme(config, opts)?, info).with_kafka(
+        crate::panes::kafka::KafkaPane::new(
+            vec![DEMO_KAFKA_CONTEXT.to_string()],
+            None,
+            config.refresh,
+        ),
+    );
+    let kafka_sources: HashMap<String, Arc<dyn crate::backends::kafka::KafkaSource>> =
+        HashMap::from([(
+            DEMO_KAFKA_CONTEXT.to_string(),
+            Arc::new(demo_kafka) as Arc<dyn crate::backends::kafka::KafkaSource>,
+        )]);
     let sources: HashMap<String, Arc<dyn PgSource>> = HashMap::from([(
         DEMO_CONTEXT.to_string(),
         Arc::new(demo_pg.clone()) as Arc<dyn PgSource>,
@@ -179,6 +307,8 @@ pub fn demo(
         app,
         Backends {
             pg: sources,
+            kafka: kafka_sources,
+            kube: HashMap::new(),
             executor: Arc::new(executor),
         },
         demo_pg,

@@ -26,6 +26,10 @@ pub enum Layer {
     Reason(ReasonPrompt),
     Confirm(Confirmation),
     Results(Vec<ActionReport>),
+    /// Kafka reset, step 1: where to.
+    KafkaResetPrompt(crate::panes::kafka::flow::ResetPrompt),
+    /// Kafka reset, step 2: the preview to acknowledge before the reason prompt.
+    KafkaResetPreview(crate::panes::kafka::flow::ResetPreview),
 }
 
 /// Step 1 of a guarded action: why?
@@ -139,6 +143,33 @@ impl App {
                     self.layers.push(Layer::Filter { input, before });
                 }
             },
+            Layer::KafkaResetPrompt(p) => {
+                use crate::panes::kafka::flow::PromptStep;
+                match p.on_key(&key) {
+                    PromptStep::Stay(p) => self.layers.push(Layer::KafkaResetPrompt(p)),
+                    PromptStep::Cancel => self.say("reset cancelled: nothing changed"),
+                    PromptStep::Plan {
+                        context,
+                        group,
+                        spec,
+                    } => {
+                        self.say(format!("reading offsets for the preview of {group}…"));
+                        return vec![Command::KafkaPlanReset {
+                            context,
+                            group,
+                            spec,
+                        }];
+                    }
+                }
+            }
+            Layer::KafkaResetPreview(p) => {
+                use crate::panes::kafka::flow::PreviewStep;
+                match p.on_key(&key) {
+                    PreviewStep::Stay(p) => self.layers.push(Layer::KafkaResetPreview(p)),
+                    PreviewStep::Cancel => self.say("reset cancelled: nothing changed"),
+                    PreviewStep::Acknowledged(action) => self.begin_guard(vec![action]),
+                }
+            }
             Layer::Results(_) => {
                 if !matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) {
                     return Vec::new();

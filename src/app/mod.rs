@@ -11,8 +11,12 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use crate::backends::postgres::ActivitySnapshot;
 use crate::config::{KeyAction, KeyChord, Keymap, Theme};
 use crate::guard::{ActionReport, GuardRequest, GuardedAction, Policy, ReasonRules};
+use crate::backends::kafka::{KafkaSnapshot, ResetPlan, ResetSpec};
+use crate::panes::kafka::KafkaPane;
+use crate::backends::kube::{LogBatch, LogRequest, PodEvent, PodFeed};
+use crate::panes::logs::LogsPane;
+use crate::panes::pods::PodsPane;
 use crate::panes::pg::PgPane;
-use crate::panes::placeholder::Placeholder;
 use crate::panes::{Pane, PaneId, PaneOutcome};
 
 pub use layers::{Confirmation, Layer, ReasonPrompt};
@@ -30,10 +34,34 @@ pub enum Msg {
         result: Result<ActivitySnapshot, String>,
         retry_in: Option<Duration>,
     },
+    /// A snapshot or an error from the Kafka worker of `context`.
+    KafkaUpdate {
+        context: String,
+        result: Result<KafkaSnapshot, String>,
+        retry_in: Option<Duration>,
+    },
+    /// The preview of an offset reset, or why it could not be made.
+    KafkaPlan {
+        context: String,
+        result: Result<ResetPlan, String>,
+    },
+    /// A listing, a change or a broken watch from the pod worker of `context`.
+    KubePods { context: String, feed: PodFeed },
+    /// The events of one pod, warnings first.
+    KubeEvents {
+        context: String,
+        namespace: String,
+        pod: String,
+        result: Result<Vec<PodEvent>, String>,
+    },
+    /// Lines (and notes, and a count of undelivered lines) from a log stream.
+    KubeLogs(LogBatch),
     /// The guard executor finished a request.
     GuardDone(Vec<ActionReport>),
     /// SIGTERM, SIGHUP: leave cleanly.
     Shutdown,
+    /// A message from the runtime for the status bar (e.g. audit records delivered).
+    Notice { text: String, error: bool },
 }
 
 /// What the runtime must do.
@@ -45,6 +73,32 @@ pub enum Command {
         context: String,
         active: bool,
         interval: Duration,
+    },
+    /// Poll Kafka `context` every `interval` while `active`; stop polling otherwise.
+    KafkaPoll {
+        context: String,
+        active: bool,
+        interval: Duration,
+    },
+    /// Read what a reset would do (no change on the cluster), answer with `Msg::KafkaPlan`.
+    KafkaPlanReset {
+        context: String,
+        group: String,
+        spec: ResetSpec,
+    },
+    /// Keep a pod watch open on `context` while `active` (the Pods pane is shown).
+    KubeWatch { context: String, active: bool },
+    /// Read the events of one pod once.
+    KubeEvents {
+        context: String,
+        namespace: String,
+        pod: String,
+    },
+    /// Stop the previous log streams and follow these (one request per container).
+    KubeLogs {
+        session: u64,
+        context: String,
+        requests: Vec<LogRequest>,
     },
     /// Run confirmed actions through the guard executor.
     Execute(GuardRequest),
@@ -72,9 +126,9 @@ const TOAST_FOR: Duration = Duration::from_secs(8);
 pub struct App {
     active: PaneId,
     pub pg: PgPane,
-    kafka: Placeholder,
-    pods: Placeholder,
-    logs: Placeholder,
+    pub kafka: KafkaPane,
+    pub pods: PodsPane,
+    pub logs: LogsPane,
     layers: Vec<Layer>,
     keymap: Keymap,
     theme: Theme,
@@ -96,9 +150,9 @@ impl App {
         App {
             active: PaneId::Postgres,
             pg,
-            kafka: Placeholder::new(PaneId::Kafka),
-            pods: Placeholder::new(PaneId::Pods),
-            logs: Placeholder::new(PaneId::Logs),
+            kafka: KafkaPane::new(Vec::new(), None, Duration::from_secs(2)),
+            pods: PodsPane::new(Vec::new(), None),
+            logs: LogsPane::new(crate::config::LogsConfig::default().buffer_bytes as usize),
             layers: Vec::new(),
             keymap,
             theme,
@@ -110,6 +164,19 @@ impl App {
             explain: false,
             executing: false,
         }
+    }
+
+    /// The Kafka pane with its contexts (an App without one shows how to configure it).
+    pub fn with_kafka(mut self, kafka: KafkaPane) -> App {
+        self.kafka = kafka;
+        self
+    }
+
+    /// The Pods and Logs panes with their Kubernetes contexts.
+    pub fn with_kube(mut self, pods: PodsPane, logs: LogsPane) -> App {
+        self.pods = pods;
+        self.logs = logs;
+        self
     }
 
     /// Commands to run once at start: begin polling the visible pane.
@@ -193,7 +260,8 @@ impl App {
     fn poll_commands(&self) -> Vec<Command> {
         let visible = self.active == PaneId::Postgres;
         let current = self.pg.current_context();
-        self.pg
+        let mut out: Vec<Command> = self
+            .pg
             .contexts()
             .iter()
             .map(|c| Command::PgPoll {
@@ -201,7 +269,22 @@ impl App {
                 active: visible && Some(c.as_str()) == current,
                 interval: self.pg.interval(),
             })
-            .collect()
+            .collect();
+        let kafka_visible = self.active == PaneId::Kafka;
+        let kafka_current = self.kafka.current_context();
+        out.extend(self.kafka.contexts().iter().map(|c| Command::KafkaPoll {
+            context: c.clone(),
+            active: kafka_visible && Some(c.as_str()) == kafka_current,
+            interval: self.kafka.interval(),
+        }));
+        // Pods come by watch: open while the Pods pane shows the context, closed otherwise.
+        let pods_visible = self.active == PaneId::Pods;
+        let pods_current = self.pods.current_context();
+        out.extend(self.pods.contexts().iter().map(|c| Command::KubeWatch {
+            context: c.clone(),
+            active: pods_visible && Some(c.as_str()) == pods_current,
+        }));
+        out
     }
 
     pub fn update(&mut self, msg: Msg) -> Vec<Command> {
@@ -212,6 +295,14 @@ impl App {
                 Vec::new()
             }
             Msg::Resize => Vec::new(),
+            Msg::Notice { text, error } => {
+                if error {
+                    self.warn(text);
+                } else {
+                    self.say(text);
+                }
+                Vec::new()
+            }
             Msg::Shutdown => {
                 self.quit = true;
                 vec![Command::Quit]
@@ -224,9 +315,39 @@ impl App {
                 self.pg.apply(&context, result, retry_in);
                 Vec::new()
             }
+            Msg::KafkaUpdate {
+                context,
+                result,
+                retry_in,
+            } => {
+                self.kafka.apply(&context, result, retry_in);
+                Vec::new()
+            }
+            Msg::KafkaPlan { context, result } => {
+                self.on_kafka_plan(context, result);
+                Vec::new()
+            }
+            Msg::KubePods { context, feed } => {
+                self.pods.apply(&context, feed);
+                self.pod_events_command()
+            }
+            Msg::KubeEvents {
+                context,
+                namespace,
+                pod,
+                result,
+            } => {
+                self.pods.apply_events(&context, &namespace, &pod, result);
+                Vec::new()
+            }
+            Msg::KubeLogs(batch) => {
+                self.logs.apply(batch);
+                Vec::new()
+            }
             Msg::GuardDone(reports) => {
                 self.executing = false;
                 self.pg.clear_marks();
+                self.kafka.on_reports(&reports);
                 self.show_reports(reports);
                 Vec::new()
             }
@@ -315,9 +436,20 @@ impl App {
                     self.say("marks cleared");
                 }
             }
+            KeyAction::PodLogs | KeyAction::PodPreviousLogs | KeyAction::PodWorkloadLogs
+                if self.active == PaneId::Pods =>
+            {
+                return self.open_logs(action);
+            }
             other => {
                 let outcome = self.pane_mut().on_action(other);
-                return self.on_outcome(outcome);
+                let mut commands = self.on_outcome(outcome);
+                if self.active == PaneId::Pods {
+                    // A new selection or context: its events, and the watch that shows it.
+                    commands.extend(self.pod_events_command());
+                    commands.extend(self.poll_commands());
+                }
+                return commands;
             }
         }
         Vec::new()
@@ -332,16 +464,87 @@ impl App {
             }),
             PaneOutcome::Toast(t) => self.say(t),
             PaneOutcome::PollChanged => {
+                let (ctx, every) = match self.active {
+                    PaneId::Kafka => (self.kafka.current_context(), self.kafka.interval()),
+                    _ => (self.pg.current_context(), self.pg.interval()),
+                };
                 self.say(format!(
                     "{}: refresh every {}",
-                    self.pg.current_context().unwrap_or("-"),
-                    humantime::format_duration(self.pg.interval())
+                    ctx.unwrap_or("-"),
+                    humantime::format_duration(every)
                 ));
                 return self.poll_commands();
+            }
+            PaneOutcome::KafkaReset(request) => {
+                // Policy first: a read-only context never gets as far as a preview.
+                match self.guard.policy.disabled_reason(&request.context) {
+                    Some(why) => self.warn(format!("reset offsets: {why}")),
+                    None => self.layers.push(Layer::KafkaResetPrompt(
+                        crate::panes::kafka::flow::ResetPrompt::new(request),
+                    )),
+                }
             }
             PaneOutcome::Guard(actions) => self.begin_guard(actions),
         }
         Vec::new()
+    }
+
+    /// The preview arrived: show it for acknowledgement (or say why there is none).
+    fn on_kafka_plan(&mut self, context: String, result: Result<ResetPlan, String>) {
+        match result {
+            Ok(plan) => {
+                let members = self
+                    .kafka
+                    .snapshot()
+                    .and_then(|s| s.group(&plan.group))
+                    .map_or(0, |g| g.members.len());
+                self.layers.push(Layer::KafkaResetPreview(
+                    crate::panes::kafka::flow::ResetPreview {
+                        context,
+                        plan,
+                        members,
+                        scroll: 0,
+                    },
+                ));
+            }
+            Err(e) => self.warn(format!(
+                "no preview, nothing changed: {}",
+                crate::widgets::sanitize::cell(&e, 200)
+            )),
+        }
+    }
+
+    /// The selected pod changed: fetch its events once.
+    fn pod_events_command(&mut self) -> Vec<Command> {
+        self.pods
+            .take_events_request()
+            .map(|(context, namespace, pod)| Command::KubeEvents {
+                context,
+                namespace,
+                pod,
+            })
+            .into_iter()
+            .collect()
+    }
+
+    /// `l`, `p` or `w` on a pod: a new log session in the Logs pane.
+    fn open_logs(&mut self, action: KeyAction) -> Vec<Command> {
+        match self.pods.log_target(action) {
+            Err(e) => {
+                self.warn(e);
+                Vec::new()
+            }
+            Ok(target) => {
+                let session = self.logs.open(&target);
+                let mut commands = vec![Command::KubeLogs {
+                    session,
+                    context: target.context.clone(),
+                    requests: target.requests.clone(),
+                }];
+                commands.extend(self.switch_to(PaneId::Logs));
+                commands
+            }
+        }
     }
 
     /// Policy first: a refused action never reaches the reason prompt.

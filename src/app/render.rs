@@ -120,6 +120,12 @@ impl App {
                     ("esc", "abort: nothing runs"),
                 ],
                 Layer::Command(_) | Layer::Filter { .. } => &[],
+                Layer::KafkaResetPrompt(_) => &[("enter", "preview"), ("esc", "cancel")],
+                Layer::KafkaResetPreview(_) => &[
+                    ("j/k", "scroll"),
+                    ("enter", "acknowledge, then reason"),
+                    ("esc", "cancel"),
+                ],
             };
             let spans: Vec<Span<'static>> = hints
                 .iter()
@@ -196,6 +202,8 @@ impl App {
             Layer::Reason(p) => self.draw_reason(frame, area, p),
             Layer::Confirm(c) => self.draw_confirm(frame, area, c),
             Layer::Results(r) => self.draw_results(frame, area, r),
+            Layer::KafkaResetPrompt(p) => p.draw(frame, area, &self.theme),
+            Layer::KafkaResetPreview(p) => p.draw(frame, area, &self.theme),
         }
     }
 

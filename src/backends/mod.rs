@@ -4,6 +4,8 @@
 //! (`PgSignaller`) that only `guard::executor` holds.
 
 pub mod demo;
+pub mod kafka;
+pub mod kube;
 pub mod pgpass;
 pub mod postgres;
 

@@ -41,8 +41,70 @@ impl ConfigError {
     /// From a TOML parse or type error.
     pub fn from_toml(file: &Path, source: &str, err: &toml::de::Error) -> Self {
         let span = err.span().unwrap_or(0..0);
-        ConfigError::at(file, source, span, err.message().trim().to_string())
+        let mut e = ConfigError::at(file, source, span, plain(err.message().trim()));
+        if e.message.contains("expected an array") {
+            // `[postgres]` written for `[[postgres]]`.
+            e.message
+                .push_str(&format!("; write [[{}]] for each entry", e.field));
+        }
+        e
     }
+}
+
+/// serde's words for TOML things, and a suggestion for a misspelt key:
+/// "unknown field `pasword_env`, expected one of `name`, `password_env`, ..." becomes
+/// "unknown field `pasword_env`; did you mean `password_env`?".
+fn plain(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((field, expected)) = rest.split_once("`, expected ")
+    {
+        let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        if let Some(near) = closest(field, &names) {
+            return format!("unknown field `{field}`; did you mean `{near}`?");
+        }
+        return message.to_string();
+    }
+    let mut m = message
+        .replace("invalid type: map", "invalid type: table")
+        .replace("expected a sequence", "expected an array")
+        .replace("expected a map", "expected a table");
+    for int in ["usize", "u64", "u32", "u16", "u8"] {
+        m = m.replace(
+            &format!("expected {int}"),
+            "expected a whole number, 0 or more",
+        );
+    }
+    m
+}
+
+/// The candidate a misspelt name was meant to be: at most two edits away, or one a prefix of
+/// the other (`min_reason_length` for `min_reason_len`).
+pub(crate) fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .filter_map(|c| {
+            let d = edit_distance(name, c);
+            let prefix =
+                name.len().min(c.len()) >= 4 && (name.starts_with(c) || c.starts_with(name));
+            (d <= 2 || prefix).then_some((d, *c))
+        })
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -67,7 +129,13 @@ pub fn field_at(source: &str, offset: usize) -> String {
         .unwrap_or("");
     let mut table = String::new();
     let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for l in before.get(..line_start).unwrap_or("").lines() {
+    // A well-formed header on the error's own line counts: `[[postgres]]` there is that entry.
+    let upto = if is_header(line) {
+        source.get(..line_start + line.len()).unwrap_or(source)
+    } else {
+        before.get(..line_start).unwrap_or("")
+    };
+    for l in upto.lines() {
         let t = l.trim();
         if let Some(name) = t.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
             let name = name.trim().to_string();
@@ -91,6 +159,15 @@ pub fn field_at(source: &str, offset: usize) -> String {
         (false, Some(k)) => format!("{table}.{k}"),
         (false, None) => table,
         (true, None) => "(top level)".into(),
+    }
+}
+
+fn is_header(line: &str) -> bool {
+    let t = line.trim();
+    if t.starts_with("[[") {
+        t.ends_with("]]") && !t.ends_with("]]]")
+    } else {
+        t.starts_with('[') && t.ends_with(']') && !t.ends_with("]]")
     }
 }
 

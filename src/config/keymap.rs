@@ -9,6 +9,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 pub enum Scope {
     Global,
     Postgres,
+    Kafka,
+    Pods,
+    Logs,
 }
 
 macro_rules! actions {
@@ -69,6 +72,28 @@ actions! {
     Cancel => "cancel", Postgres, ["c"], "cancel the query of the selected (or marked) sessions";
     Terminate => "terminate", Postgres, ["x"], "terminate the backend of the selected (or marked) sessions";
     Mark => "mark", Postgres, ["space"], "mark or unmark the session for a bulk action";
+    PodDelete => "delete_pod", Pods, ["ctrl-d"], "delete the selected pod (grace period shown first)";
+    PodRolloutRestart => "rollout_restart", Pods, ["R"], "rollout restart the Deployment of the selected pod";
+    PodLogs => "pod_logs", Pods, ["l"], "follow the logs of the selected pod (all containers)";
+    PodPreviousLogs => "previous_logs", Pods, ["p"], "logs of the previous (crashed) container of the selected pod";
+    PodWorkloadLogs => "workload_logs", Pods, ["w"], "follow the logs of every pod of the selected pod's workload";
+    PodSortNext => "pods_sort_next", Pods, ["s"], "sort pods by the next column";
+    PodSortReverse => "pods_sort_reverse", Pods, ["S"], "reverse the sort order";
+    PodGroupByOwner => "group_by_owner", Pods, ["o"], "group pods by owner (Deployment, StatefulSet, Job)";
+    LogsFollow => "logs_follow", Logs, ["f", "space"], "pause or follow the tail (scrolling up pauses too)";
+    LogsWrap => "logs_wrap", Logs, ["w"], "wrap long lines";
+    LogsTimestamps => "logs_timestamps", Logs, ["t"], "show or hide timestamps";
+    LogsJsonFields => "logs_json_fields", Logs, ["J"], "JSON lines: show all fields, or level and message only";
+    LogsPrefix => "logs_prefix", Logs, ["P"], "show the pod/container prefix of each line";
+    LogsSave => "logs_save", Logs, ["ctrl-s"], "save the buffer to a file";
+    LogsClear => "logs_clear", Logs, ["ctrl-l"], "clear the buffer (counters stay)";
+    KafkaDeleteGroup => "kafka_delete_group", Kafka, ["D"], "delete the selected consumer group (only when Empty)";
+    KafkaResetOffsets => "kafka_reset_offsets", Kafka, ["R"], "reset the selected group's offsets: preview first";
+    KafkaUndoReset => "kafka_undo_reset", Kafka, ["u"], "undo the last reset of the selected group";
+    KafkaSortNext => "kafka_sort_next", Kafka, ["s"], "sort groups by the next column (lag, status, time lag, name)";
+    KafkaSortReverse => "kafka_sort_reverse", Kafka, ["S"], "reverse the sort order";
+    KafkaRefreshFaster => "kafka_refresh_faster", Kafka, ["+"], "refresh more often";
+    KafkaRefreshSlower => "kafka_refresh_slower", Kafka, ["-"], "refresh less often";
 }
 
 impl KeyAction {

@@ -1,6 +1,8 @@
 //! Configuration: the TOML model, where it is found, and validation with precise errors.
 
 mod error;
+mod kafka;
+mod kubernetes;
 pub mod keymap;
 pub mod theme;
 
@@ -12,6 +14,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use error::{ConfigError, line_col};
+pub use kafka::KafkaContext;
+pub use kubernetes::{KubernetesContext, LogsConfig};
 pub use keymap::{KeyAction, KeyChord, Keymap, Scope};
 pub use theme::Theme;
 
@@ -100,6 +104,12 @@ struct RawConfig {
     #[serde(default)]
     postgres: Vec<Spanned<PostgresContext>>,
     #[serde(default)]
+    kafka: Vec<Spanned<KafkaContext>>,
+    #[serde(default)]
+    kubernetes: Vec<Spanned<KubernetesContext>>,
+    #[serde(default)]
+    logs: Option<Spanned<LogsConfig>>,
+    #[serde(default)]
     guard: GuardConfig,
     #[serde(default)]
     audit: AuditConfig,
@@ -115,6 +125,9 @@ pub struct Config {
     pub theme: String,
     pub refresh: Duration,
     pub postgres: Vec<PostgresContext>,
+    pub kafka: Vec<KafkaContext>,
+    pub kubernetes: Vec<KubernetesContext>,
+    pub logs: LogsConfig,
     pub min_reason_len: usize,
     pub reason_pattern: Option<regex::Regex>,
     pub terminate_wait: Duration,
@@ -129,6 +142,9 @@ impl Default for Config {
             theme: "default".into(),
             refresh: Duration::from_secs(2),
             postgres: Vec::new(),
+            kafka: Vec::new(),
+            kubernetes: Vec::new(),
+            logs: LogsConfig::default(),
             min_reason_len: default_min_reason(),
             reason_pattern: None,
             terminate_wait: Duration::from_secs(5),
@@ -214,11 +230,19 @@ impl Config {
         for ctx in raw.postgres {
             let span = ctx.span();
             let c = ctx.into_inner();
+            let name_span = find_in(text, span.clone(), "name").unwrap_or(span.clone());
             if c.name.trim().is_empty() {
-                return Err(err(span, "context name must not be empty".into()));
+                return Err(err(name_span, "context name must not be empty".into()));
             }
-            if names.insert(c.name.clone(), span.clone()).is_some() {
-                return Err(err(span, format!("duplicate context name {:?}", c.name)));
+            if let Some(first) = names.insert(c.name.clone(), span.clone()) {
+                return Err(err(
+                    name_span,
+                    format!(
+                        "duplicate context name {:?} (first used at line {})",
+                        c.name,
+                        line_col(text, first.start).0
+                    ),
+                ));
             }
             if let Err(e) = crate::backends::postgres::ConnectSpec::resolve(&c.url, None) {
                 let url_span = find_in(text, span.clone(), "url").unwrap_or(span);
@@ -226,11 +250,59 @@ impl Config {
             }
             postgres.push(c);
         }
+        let mut kafka = Vec::new();
+        for ctx in raw.kafka {
+            let span = ctx.span();
+            let c = ctx.into_inner();
+            if c.name.trim().is_empty() {
+                return Err(err(span, "context name must not be empty".into()));
+            }
+            // One namespace for every kind: `--context NAME` and `:ctx NAME` must be unambiguous.
+            if names.insert(c.name.clone(), span.clone()).is_some() {
+                return Err(err(span, format!("duplicate context name {:?}", c.name)));
+            }
+            if let Err((key, msg)) = c.validate() {
+                let key_span = find_in(text, span.clone(), key).unwrap_or(span);
+                return Err(err(key_span, msg));
+            }
+            kafka.push(c);
+        }
+        let mut kubernetes = Vec::new();
+        for ctx in raw.kubernetes {
+            let span = ctx.span();
+            let c = ctx.into_inner();
+            if c.name.trim().is_empty() {
+                return Err(err(span, "context name must not be empty".into()));
+            }
+            if names.insert(c.name.clone(), span.clone()).is_some() {
+                return Err(err(span, format!("duplicate context name {:?}", c.name)));
+            }
+            if let Err((key, msg)) = c.validate() {
+                let key_span = find_in(text, span.clone(), key).unwrap_or(span);
+                return Err(err(key_span, msg));
+            }
+            kubernetes.push(c);
+        }
+        let logs = match raw.logs {
+            Some(l) => {
+                let span = l.span();
+                let l = l.into_inner();
+                if l.buffer_bytes < kubernetes::MIN_BUFFER_BYTES {
+                    let at = find_in(text, span.clone(), "buffer_bytes").unwrap_or(span);
+                    return Err(err(
+                        at,
+                        format!("buffer_bytes must be at least {}", kubernetes::MIN_BUFFER_BYTES),
+                    ));
+                }
+                l
+            }
+            None => LogsConfig::default(),
+        };
         let reason_pattern = match &raw.guard.reason_pattern {
             Some(p) => Some(regex::Regex::new(p.get_ref()).map_err(|e| {
                 err(
                     p.span(),
-                    format!("invalid regular expression: {}", one_line(&e.to_string())),
+                    format!("invalid regular expression: {}", regex_problem(&e)),
                 )
             })?),
             None => None,
@@ -272,13 +344,13 @@ impl Config {
         let mut keymap = Keymap::default();
         for (action, keys) in &raw.keys {
             let Some(a) = KeyAction::from_name(action) else {
-                return Err(err(
-                    keys.span(),
-                    format!(
-                        "unknown action {action:?}; actions: {}",
-                        KeyAction::names().join(", ")
-                    ),
-                ));
+                let names = KeyAction::names();
+                let message = match error::closest(action, &names) {
+                    Some(near) => format!("unknown action {action:?}; did you mean {near:?}?"),
+                    None => format!("unknown action {action:?}; actions: {}", names.join(", ")),
+                };
+                let at = find_in(text, keys.span(), action).unwrap_or(keys.span());
+                return Err(err(at, message));
             };
             let mut chords = Vec::new();
             for k in keys.get_ref().keys() {
@@ -288,20 +360,39 @@ impl Config {
             keymap.rebind(a, chords);
         }
         if let Err(m) = keymap.check_conflicts() {
-            let span = raw.keys.values().next().map_or(0..0, |k| k.span());
-            return Err(err(span, m));
+            // Point at the configured binding involved (the last one in the file).
+            let span = raw
+                .keys
+                .iter()
+                .filter(|(action, _)| m.contains(&format!("{action:?}")))
+                .map(|(_, k)| k.span())
+                .max_by_key(|s| s.start)
+                .or_else(|| raw.keys.values().next().map(|k| k.span()))
+                .unwrap_or(0..0);
+            return Err(err(span, format!("{m}: bind one of them to another key")));
         }
         Ok(Config {
             source: Some(path.to_path_buf()),
             theme,
             refresh,
             postgres,
+            kafka,
+            kubernetes,
+            logs,
             min_reason_len: raw.guard.min_reason_len,
             reason_pattern,
             terminate_wait,
             audit,
             keymap,
         })
+    }
+
+    pub fn kubernetes_context(&self, name: &str) -> Option<&KubernetesContext> {
+        self.kubernetes.iter().find(|c| c.name == name)
+    }
+
+    pub fn kafka_context(&self, name: &str) -> Option<&KafkaContext> {
+        self.kafka.iter().find(|c| c.name == name)
     }
 
     pub fn postgres_context(&self, name: &str) -> Option<&PostgresContext> {
@@ -350,6 +441,42 @@ impl Config {
             }
             out.push('\n');
         }
+        out.push_str(&format!("kafka contexts: {}\n", self.kafka.len()));
+        for c in &self.kafka {
+            out.push_str(&format!("  {}  {}", c.name, c.brokers));
+            if !c.properties.is_empty() {
+                out.push_str(&format!("  {}", c.redacted_properties()));
+            }
+            let flags: Vec<&str> = [(c.protected, "protected"), (c.read_only, "read-only")]
+                .iter()
+                .filter_map(|(on, f)| on.then_some(*f))
+                .collect();
+            if !flags.is_empty() {
+                out.push_str(&format!("  [{}]", flags.join(", ")));
+            }
+            out.push('\n');
+        }
+        out.push_str(&format!("kubernetes contexts: {}\n", self.kubernetes.len()));
+        for c in &self.kubernetes {
+            out.push_str(&format!(
+                "  {}  kube context {}  namespaces {}",
+                c.name,
+                c.kube_context.as_deref().unwrap_or("(current)"),
+                if c.namespaces.is_empty() { "(all)".to_string() } else { c.namespaces.join(",") }
+            ));
+            if let Some(sel) = &c.label_selector {
+                out.push_str(&format!("  -l {sel}"));
+            }
+            let flags: Vec<&str> = [(c.protected, "protected"), (c.read_only, "read-only")]
+                .iter()
+                .filter_map(|(on, f)| on.then_some(*f))
+                .collect();
+            if !flags.is_empty() {
+                out.push_str(&format!("  [{}]", flags.join(", ")));
+            }
+            out.push('\n');
+        }
+        out.push_str(&format!("logs: buffer_bytes = {}\n", self.logs.buffer_bytes));
         out.push_str(&format!(
             "guard: min_reason_len = {}, reason_pattern = {}\n",
             self.min_reason_len,
@@ -397,6 +524,15 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// The regex crate's message is a multi-line drawing; keep its last line, the problem itself.
+fn regex_problem(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .map_or_else(|| one_line(&text), str::to_string)
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -407,14 +543,19 @@ fn find_in(
     within: std::ops::Range<usize>,
     key: &str,
 ) -> Option<std::ops::Range<usize>> {
-    let slice = text.get(within.clone())?;
-    let mut offset = 0;
-    for line in slice.split_inclusive('\n') {
+    // The span of an array-of-tables entry covers only its `[[header]]`: search from the
+    // start of that line to the next header.
+    let from = text.get(..within.start)?.rfind('\n').map_or(0, |i| i + 1);
+    let mut offset = from;
+    for (i, line) in text.get(from..)?.split_inclusive('\n').enumerate() {
         let t = line.trim_start();
+        if i > 0 && t.starts_with('[') {
+            break;
+        }
         if let Some(rest) = t.strip_prefix(key)
             && rest.trim_start().starts_with('=')
         {
-            let start = within.start + offset + (line.len() - t.len());
+            let start = offset + (line.len() - t.len());
             return Some(start..start + key.len());
         }
         offset += line.len();

@@ -41,18 +41,24 @@ impl PgTarget {
 pub enum GuardedAction {
     PgCancel(PgTarget),
     PgTerminate(PgTarget),
+    Kafka(super::kafka::KafkaAction),
+    Kube(super::kube::KubeAction),
 }
 
 impl GuardedAction {
     pub fn context(&self) -> &str {
         match self {
             GuardedAction::PgCancel(t) | GuardedAction::PgTerminate(t) => &t.context,
+            GuardedAction::Kafka(k) => k.context(),
+            GuardedAction::Kube(k) => k.context(),
         }
     }
 
     pub fn context_kind(&self) -> &'static str {
         match self {
             GuardedAction::PgCancel(_) | GuardedAction::PgTerminate(_) => "postgres",
+            GuardedAction::Kafka(_) => "kafka",
+            GuardedAction::Kube(_) => "kubernetes",
         }
     }
 
@@ -61,6 +67,8 @@ impl GuardedAction {
         match self {
             GuardedAction::PgCancel(_) => "pg.cancel",
             GuardedAction::PgTerminate(_) => "pg.terminate",
+            GuardedAction::Kafka(k) => k.name(),
+            GuardedAction::Kube(k) => k.name(),
         }
     }
 
@@ -69,6 +77,8 @@ impl GuardedAction {
         match self {
             GuardedAction::PgCancel(t) => format!("cancel query of pid {}", t.pid),
             GuardedAction::PgTerminate(t) => format!("terminate backend {}", t.pid),
+            GuardedAction::Kafka(k) => k.title(),
+            GuardedAction::Kube(k) => k.title(),
         }
     }
 
@@ -76,6 +86,7 @@ impl GuardedAction {
     pub fn pg_target(&self) -> Option<&PgTarget> {
         match self {
             GuardedAction::PgCancel(t) | GuardedAction::PgTerminate(t) => Some(t),
+            GuardedAction::Kafka(_) | GuardedAction::Kube(_) => None,
         }
     }
 
@@ -91,6 +102,8 @@ impl GuardedAction {
                 sanitize(&t.application, 24),
                 sanitize(&t.query, 60)
             ),
+            GuardedAction::Kafka(k) => k.target_summary(),
+            GuardedAction::Kube(k) => k.target_summary(),
         }
     }
 
@@ -98,6 +111,8 @@ impl GuardedAction {
     pub fn describe(&self) -> Vec<String> {
         match self {
             GuardedAction::PgCancel(t) | GuardedAction::PgTerminate(t) => self.describe_pg(t),
+            GuardedAction::Kafka(k) => k.describe(),
+            GuardedAction::Kube(k) => k.describe(),
         }
     }
 
@@ -105,6 +120,8 @@ impl GuardedAction {
     pub fn audit_target(&self) -> serde_json::Value {
         match self {
             GuardedAction::PgCancel(t) | GuardedAction::PgTerminate(t) => pg_audit_target(t),
+            GuardedAction::Kafka(k) => k.audit_target(),
+            GuardedAction::Kube(k) => k.audit_target(),
         }
     }
 
@@ -115,7 +132,7 @@ impl GuardedAction {
                 "Cancel the running query of PostgreSQL session {} on context {} (pg_cancel_backend).",
                 t.pid, t.context
             ),
-            GuardedAction::PgTerminate(_) => format!(
+            _ => format!(
                 "Terminate PostgreSQL backend {} on context {} (pg_terminate_backend): its connection closes and its open transaction rolls back.",
                 t.pid, t.context
             ),

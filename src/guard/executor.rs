@@ -65,6 +65,8 @@ pub struct Executor {
     policy: Policy,
     rules: ReasonRules,
     pg: HashMap<String, Arc<dyn PgSignaller>>,
+    kafka: HashMap<String, Arc<dyn crate::backends::kafka::KafkaAdmin>>,
+    kube: HashMap<String, Arc<dyn crate::backends::kube::KubeActor>>,
     terminate_wait: Duration,
 }
 
@@ -80,12 +82,32 @@ impl Executor {
             policy,
             rules,
             pg: HashMap::new(),
+            kafka: HashMap::new(),
+            kube: HashMap::new(),
             terminate_wait,
         }
     }
 
     pub fn with_pg(mut self, context: &str, signaller: Arc<dyn PgSignaller>) -> Self {
         self.pg.insert(context.to_string(), signaller);
+        self
+    }
+
+    pub fn with_kafka(
+        mut self,
+        context: &str,
+        admin: Arc<dyn crate::backends::kafka::KafkaAdmin>,
+    ) -> Self {
+        self.kafka.insert(context.to_string(), admin);
+        self
+    }
+
+    pub fn with_kube(
+        mut self,
+        context: &str,
+        actor: Arc<dyn crate::backends::kube::KubeActor>,
+    ) -> Self {
+        self.kube.insert(context.to_string(), actor);
         self
     }
 
@@ -177,6 +199,8 @@ impl Executor {
             GuardedAction::PgCancel(_) | GuardedAction::PgTerminate(_) => {
                 self.pg.contains_key(action.context())
             }
+            GuardedAction::Kafka(_) => self.kafka.contains_key(action.context()),
+            GuardedAction::Kube(_) => self.kube.contains_key(action.context()),
         };
         if known {
             Ok(())
@@ -210,6 +234,15 @@ impl Executor {
                     Err(e) => (false, format!("the server refused or failed: {e}")),
                 }
             }
+            GuardedAction::Kafka(k) => match self.kafka.get(k.context()) {
+                // The group's emptiness is re-checked in there, right before committing.
+                Some(admin) => super::kafka::act(admin.as_ref(), k).await,
+                None => (false, format!("no connection for context {}", k.context())),
+            },
+            GuardedAction::Kube(k) => match self.kube.get(k.context()) {
+                Some(actor) => super::kube::act(actor.as_ref(), k, audit_id, &reason).await,
+                None => (false, format!("no connection for context {}", k.context())),
+            },
         }
     }
 }

@@ -3,6 +3,8 @@
 
 mod action;
 pub mod executor;
+pub mod kafka;
+pub mod kube;
 mod policy;
 mod reason;
 

@@ -1,8 +1,11 @@
 //! Panes: one module per pane, each with its state, key handling and drawing.
 //! Panes know nothing of tokio-postgres; they receive owned snapshots.
 
+pub mod kafka;
+pub mod logs;
 pub mod pg;
 pub mod placeholder;
+pub mod pods;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -63,6 +66,8 @@ pub enum PaneOutcome {
     Toast(String),
     /// Polling settings changed (context, interval).
     PollChanged,
+    /// `R` in the Kafka pane: ask where to reset the group's offsets, then preview.
+    KafkaReset(kafka::ResetRequest),
 }
 
 /// Status for the bar at the bottom.

@@ -19,6 +19,8 @@ use crate::workers::pg::{self as pg_worker, PollControl};
 /// What the runtime needs to serve the App's commands.
 pub struct Backends {
     pub pg: HashMap<String, Arc<dyn PgSource>>,
+    pub kafka: HashMap<String, Arc<dyn crate::backends::kafka::KafkaSource>>,
+    pub kube: HashMap<String, crate::workers::kube::KubeContext>,
     pub executor: Arc<Executor>,
 }
 
@@ -26,6 +28,7 @@ struct Runtime {
     backends: Backends,
     tx: mpsc::Sender<Msg>,
     pollers: HashMap<String, watch::Sender<PollControl>>,
+    kube: crate::workers::kube::KubeTasks,
 }
 
 impl Runtime {
@@ -51,6 +54,54 @@ impl Runtime {
                     self.pollers.insert(context, sender);
                 }
             }
+            Command::KafkaPoll {
+                context,
+                active,
+                interval,
+            } => {
+                // Context names are unique across kinds: one map of pollers serves both.
+                let ctl = PollControl { active, interval };
+                if let Some(sender) = self.pollers.get(&context) {
+                    sender.send_if_modified(|c| {
+                        let changed = *c != ctl;
+                        *c = ctl;
+                        changed
+                    });
+                } else if active && let Some(source) = self.backends.kafka.get(&context) {
+                    let (sender, receiver) = watch::channel(ctl);
+                    crate::workers::kafka::spawn(
+                        context.clone(),
+                        source.clone(),
+                        self.tx.clone(),
+                        receiver,
+                    );
+                    self.pollers.insert(context, sender);
+                }
+            }
+            Command::KubeWatch { .. } | Command::KubeEvents { .. } | Command::KubeLogs { .. } => {
+                self.kube.perform(cmd, &self.backends.kube, &self.tx);
+            }
+            Command::KafkaPlanReset {
+                context,
+                group,
+                spec,
+            } => match self.backends.kafka.get(&context) {
+                Some(source) => {
+                    crate::workers::kafka::plan_reset(
+                        context,
+                        group,
+                        spec,
+                        source.clone(),
+                        self.tx.clone(),
+                    );
+                }
+                None => {
+                    let _ = self.tx.try_send(Msg::KafkaPlan {
+                        context: context.clone(),
+                        result: Err(format!("no connection for context {context}")),
+                    });
+                }
+            },
             Command::Execute(request) => {
                 let executor = self.backends.executor.clone();
                 let tx = self.tx.clone();
@@ -72,6 +123,7 @@ pub async fn run(mut app: App, backends: Backends, recorder: Option<Recorder>) -
         backends,
         tx,
         pollers: HashMap::new(),
+        kube: Default::default(),
     };
     let mut events = EventStream::new();
     let mut ticker = tokio::time::interval(Duration::from_millis(250));
@@ -80,6 +132,7 @@ pub async fn run(mut app: App, backends: Backends, recorder: Option<Recorder>) -
     for c in app.startup() {
         rt.perform(c);
     }
+    deliver_pending_audit(&rt);
     term.terminal.draw(|f| app.render(f))?;
     loop {
         let first = tokio::select! {
@@ -119,6 +172,33 @@ pub async fn run(mut app: App, backends: Backends, recorder: Option<Recorder>) -
         }
         term.terminal.draw(|f| app.render(f))?;
     }
+}
+
+/// Outcome records a previous run could not deliver go out now, in the background.
+fn deliver_pending_audit(rt: &Runtime) {
+    let audit = rt.backends.executor.audit().clone();
+    if audit.settings().endpoint.is_none() {
+        return;
+    }
+    let tx = rt.tx.clone();
+    tokio::spawn(async move {
+        if audit.pending_count().await.unwrap_or(0) == 0 {
+            return;
+        }
+        let (text, error) = match audit.flush().await {
+            Ok(r) if r.is_complete() => (format!("audit: delivered {} pending record(s)", r.delivered), false),
+            Ok(r) => (
+                format!(
+                    "audit: {} record(s) still pending ({}); run `warroom audit flush`",
+                    r.remaining,
+                    r.stopped.unwrap_or_default()
+                ),
+                true,
+            ),
+            Err(e) => (format!("audit: pending records not delivered: {e}"), true),
+        };
+        let _ = tx.send(Msg::Notice { text, error }).await;
+    });
 }
 
 /// Actions and their results become markers in the recording.

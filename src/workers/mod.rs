@@ -1,3 +1,5 @@
 //! Workers: tokio tasks that poll backends and send owned snapshots to the App.
 
+pub mod kafka;
+pub mod kube;
 pub mod pg;

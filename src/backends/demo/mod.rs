@@ -1,6 +1,7 @@
 //! Simulated backends for `warroom demo`: the same traits as the real ones, no servers.
 
 pub mod clock;
+pub mod kafka;
 pub mod pg;
 pub mod rng;
 pub mod scenario;

@@ -80,7 +80,9 @@ impl ConnectSpec {
             Config::new()
         } else {
             rest.parse().map_err(|e: tokio_postgres::Error| {
-                format!("invalid connection string: {}", redact(&e.to_string()))
+                // The cause ("invalid value for option `port`") is in the source, not Display.
+                let cause = std::error::Error::source(&e).map_or(e.to_string(), |s| s.to_string());
+                format!("invalid connection string: {}", redact(&cause))
             })?
         };
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -311,6 +313,8 @@ fn redact(text: &str) -> String {
 }
 
 /// The one statement per refresh. pg_blocking_pids runs only for sessions waiting on a lock.
+/// Without pg_monitor, other roles' sessions have a NULL backend_type: they are kept (and
+/// counted as hidden) when they belong to a database, so the privilege note can say so.
 const ACTIVITY_SQL: &str = "/* warroom: activity */ \
 SELECT a.pid, a.datname::text, a.usename::text, a.application_name, \
   CASE WHEN a.client_port = -1 THEN 'local' ELSE host(a.client_addr) END, \
@@ -321,7 +325,8 @@ SELECT a.pid, a.datname::text, a.usename::text, a.application_name, \
   coalesce(a.query, ''), a.backend_start, a.query_start \
 FROM pg_stat_activity a \
 WHERE a.pid <> pg_backend_pid() \
-  AND a.backend_type IN ('client backend', 'autovacuum worker')";
+  AND (a.backend_type IN ('client backend', 'autovacuum worker') \
+       OR (a.backend_type IS NULL AND a.datid IS NOT NULL))";
 
 /// The real backend: one long-lived read-only monitoring session, reconnected on demand.
 pub struct RealPg {

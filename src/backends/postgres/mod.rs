@@ -6,7 +6,7 @@ mod model;
 mod tls;
 
 pub use blocking::{BlockingNode, blocking_tree};
-pub use client::{ConnectSpec, RealPg, SslMode};
+pub use client::{ConnectSpec, RealPg, SessionLimits, SslMode};
 pub use model::{
     ActivitySnapshot, PgSession, SignalKind, SignalOutcome, SignalRequest, is_idle_state,
 };

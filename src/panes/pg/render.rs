@@ -131,10 +131,20 @@ fn draw_sparklines(pane: &PgPane, frame: &mut Frame<'_>, area: Rect, theme: &The
             .collect();
         let now = data.last().copied().unwrap_or(0);
         let max = data.iter().copied().max().unwrap_or(0);
-        let block = Block::new().title(Line::from(vec![
-            Span::styled(format!("{label} {now}"), *style),
-            Span::styled(format!(" (max {max})"), theme.muted()),
-        ]));
+        // Titles must not run into each other: shorten them to fit, keeping a gap.
+        let room = width.saturating_sub(1);
+        let fits = |l: &str| format!("{l} {now} (max {max})").chars().count() <= room;
+        let (label, with_max) = if fits(label) {
+            (*label, true)
+        } else {
+            let short = short_series_label(label);
+            (short, fits(short))
+        };
+        let mut title = vec![Span::styled(format!("{label} {now}"), *style)];
+        if with_max {
+            title.push(Span::styled(format!(" (max {max})"), theme.muted()));
+        }
+        let block = Block::new().title(Line::from(title));
         frame.render_widget(
             Sparkline::default().block(block).data(&data).style(*style),
             *part,
@@ -163,6 +173,9 @@ fn draw_sessions(
             let marked = pane.marked.contains_key(&s.pid);
             let cells = cols.iter().map(|c| {
                 let mut text = c.text(s);
+                if *c == Column::State {
+                    text = short_state(&text);
+                }
                 if *c == Column::Pid && marked {
                     text = format!("*{text}");
                 }
@@ -254,7 +267,7 @@ fn draw_tree(
                             .as_deref()
                             .map_or("-".into(), |u| sanitize::cell(u, 20)),
                         sanitize::cell(&s.application, 24),
-                        s.state.as_deref().unwrap_or("-")
+                        short_state(s.state.as_deref().unwrap_or("-"))
                     )
                 },
             );
@@ -287,11 +300,13 @@ fn draw_tree(
                 row
             }
         });
+    // WHO gives way to the query text on narrow terminals.
+    let who = (area.width.saturating_sub(34) / 2).clamp(16, 40);
     let widths = [
         Constraint::Length(16),
         Constraint::Length(8),
         Constraint::Length(7),
-        Constraint::Length(40),
+        Constraint::Length(who),
         Constraint::Min(10),
     ];
     let header = Row::new(["PID", "WAITING", "XACT", "WHO", "QUERY TEXT"]).style(theme.header());
@@ -307,5 +322,21 @@ fn draw_tree(
             Paragraph::new(Line::styled("no session waits on a lock", theme.ok())),
             below,
         );
+    }
+}
+
+/// "idle in transaction" does not fit a state column: say "idle in tx".
+fn short_state(state: &str) -> String {
+    match state.strip_prefix("idle in transaction") {
+        Some(rest) => format!("idle in tx{rest}"),
+        None => state.to_string(),
+    }
+}
+
+fn short_series_label(label: &'static str) -> &'static str {
+    match label {
+        "idle in transaction" => "idle in tx",
+        "waiting on a lock" => "waiting",
+        other => other,
     }
 }

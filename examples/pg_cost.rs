@@ -1,0 +1,456 @@
+//! What warroom costs the PostgreSQL server it watches, read from pg_stat_statements.
+//!
+//! Starts no server: give it the URL of one where you may create a role and sessions (a
+//! superuser on a test server). It opens a load like an incident's (`--idle` idle sessions,
+//! `--active` sessions in pg_sleep, and a lock chain: a migration idle in transaction holding a
+//! row lock, three waiters queued behind it and one behind a waiter; 447 sessions by default,
+//! 448 with warroom's), resets pg_stat_statements, then runs warroom's real refresh
+//! (`RealPg::activity`, the one statement per refresh) every `--interval` for `--seconds`,
+//! applying each snapshot to the App and drawing a 200x50 frame as the TUI would. It reports
+//! statements per refresh, server milliseconds per refresh (total_exec_time), rows, and the CPU
+//! time of the thread that did warroom's work.
+//!
+//! warroom connects as `--monitor-role` (created with pg_monitor unless it exists), so every
+//! statement of that role in pg_stat_statements is warroom's.
+//!
+//! A throwaway server (Debian, as root; trust auth, pg_stat_statements preloaded):
+//! ```sh
+//! B=/usr/lib/postgresql/15/bin; D=/tmp/wr-cost
+//! mkdir -p $D && chown postgres $D
+//! runuser -u postgres -- $B/initdb -D $D/data -A trust -U postgres
+//! runuser -u postgres -- $B/pg_ctl -D $D/data -l $D/server.log -w start -o \
+//!   "-p 54329 -k $D -c listen_addresses=127.0.0.1 -c max_connections=600 \
+//!    -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+//! cargo run --release --example pg_cost -- --url postgres://postgres@127.0.0.1:54329/postgres
+//! runuser -u postgres -- $B/pg_ctl -D $D/data -m fast stop
+//! ```
+//! Against another server, pass `--monitor-url` when the monitor role needs a password, and
+//! `--idle 0 --active 0 --no-chain` to add no load of your own.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use tokio_postgres::{Client, NoTls};
+
+use warroom::app::{App, GuardInfo, Msg};
+use warroom::backends::postgres::{ConnectSpec, PgSource, RealPg, blocking_tree};
+use warroom::config::{Keymap, Theme};
+use warroom::panes::pg::PgPane;
+
+#[derive(Debug, Parser)]
+#[command(about = "Measure what warroom's PostgreSQL refreshes cost the server")]
+struct Args {
+    /// A superuser URL of the server to measure (NoTls: meant for test servers).
+    #[arg(long)]
+    url: String,
+    /// The role warroom connects as; created with pg_monitor when missing.
+    #[arg(long, default_value = "warroom_cost")]
+    monitor_role: String,
+    /// warroom's URL; default: the --url server as --monitor-role, no password.
+    #[arg(long)]
+    monitor_url: Option<String>,
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+    /// Seconds between refreshes.
+    #[arg(long, default_value_t = 1.0)]
+    interval: f64,
+    #[arg(long, default_value_t = 400)]
+    idle: usize,
+    #[arg(long, default_value_t = 40)]
+    active: usize,
+    /// Do not open the lock chain.
+    #[arg(long)]
+    no_chain: bool,
+    /// Only fetch; do not apply snapshots to the App or draw frames.
+    #[arg(long)]
+    no_render: bool,
+}
+
+const LOAD_APP: &str = "pg-cost-load";
+
+async fn connect(url: &str, application_name: &str) -> anyhow::Result<Client> {
+    let mut config: tokio_postgres::Config = url.parse().context("parse --url")?;
+    config.application_name(application_name);
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .with_context(|| format!("connect to {url} (as {application_name})"))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// Sessions that stay as they are until dropped (their queries run in background tasks).
+struct Load {
+    _clients: Vec<std::sync::Arc<Client>>,
+}
+
+async fn open_load(args: &Args) -> anyhow::Result<Load> {
+    let mut clients = Vec::new();
+    for _ in 0..args.idle {
+        clients.push(std::sync::Arc::new(connect(&args.url, LOAD_APP).await?));
+    }
+    let background = |client: &std::sync::Arc<Client>, sql: &'static str| {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let _ = client.batch_execute(sql).await;
+        });
+    };
+    for _ in 0..args.active {
+        let c = std::sync::Arc::new(connect(&args.url, LOAD_APP).await?);
+        background(&c, "SELECT pg_sleep(3600)");
+        clients.push(c);
+    }
+    if !args.no_chain {
+        let admin = connect(&args.url, "pg-cost").await?;
+        admin
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS pg_cost_accounts (id int PRIMARY KEY, balance int);
+                 INSERT INTO pg_cost_accounts VALUES (1, 100), (2, 200) ON CONFLICT DO NOTHING;",
+            )
+            .await?;
+        let open = |app: &'static str| {
+            let url = args.url.clone();
+            async move { connect(&url, app).await.map(std::sync::Arc::new) }
+        };
+        clients.push(open("idle-app").await?);
+        let sleeper = open("sleeper").await?;
+        background(&sleeper, "SELECT pg_sleep(3600)");
+        clients.push(sleeper);
+        let migration = open("migration").await?;
+        migration
+            .batch_execute("BEGIN; UPDATE pg_cost_accounts SET balance = balance WHERE id = 1")
+            .await?;
+        clients.push(migration);
+        for app in ["api-1", "api-2"] {
+            let c = open(app).await?;
+            background(
+                &c,
+                "UPDATE pg_cost_accounts SET balance = balance - 1 WHERE id = 1",
+            );
+            wait_until(
+                &admin,
+                "application_name = $1 AND wait_event_type = 'Lock'",
+                app,
+                1,
+            )
+            .await?;
+            clients.push(c);
+        }
+        let api3 = open("api-3").await?;
+        api3.batch_execute("BEGIN; UPDATE pg_cost_accounts SET balance = balance + 1 WHERE id = 2")
+            .await?;
+        background(
+            &api3,
+            "UPDATE pg_cost_accounts SET balance = balance - 1 WHERE id = 1",
+        );
+        wait_until(
+            &admin,
+            "application_name = $1 AND wait_event_type = 'Lock'",
+            "api-3",
+            1,
+        )
+        .await?;
+        clients.push(api3);
+        let report = open("report").await?;
+        background(
+            &report,
+            "UPDATE pg_cost_accounts SET balance = balance * 1 WHERE id = 2",
+        );
+        wait_until(
+            &admin,
+            "application_name = $1 AND wait_event_type = 'Lock'",
+            "report",
+            1,
+        )
+        .await?;
+        clients.push(report);
+    }
+    let admin = connect(&args.url, "pg-cost").await?;
+    wait_until(
+        &admin,
+        "application_name = $1 AND wait_event = 'PgSleep'",
+        LOAD_APP,
+        args.active as i64,
+    )
+    .await?;
+    Ok(Load { _clients: clients })
+}
+
+/// Polls pg_stat_activity until `n` sessions match `condition` (with $1 = `app`).
+async fn wait_until(admin: &Client, condition: &str, app: &str, n: i64) -> anyhow::Result<()> {
+    let sql = format!("SELECT count(*) FROM pg_stat_activity WHERE {condition}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let count: i64 = admin.query_one(&sql, &[&app]).await?.get(0);
+        if count >= n {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("after 30 s only {count} of {n} sessions match {condition} ({app})");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// CPU time of the calling thread: /proc/thread-self/schedstat (ns), else stat (ticks).
+fn thread_cpu() -> Duration {
+    if let Some(ns) = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .filter(|&ns| ns > 0)
+    {
+        return Duration::from_nanos(ns);
+    }
+    let ticks: u64 = std::fs::read_to_string("/proc/thread-self/stat")
+        .ok()
+        .and_then(|s| {
+            let after = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+            // Fields 14 and 15 (utime, stime); `after` starts at field 3.
+            Some(after.get(11)?.parse::<u64>().ok()? + after.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// What warroom's thread measured.
+#[derive(Debug, Default)]
+struct ClientSide {
+    refreshes: u32,
+    sessions_last: usize,
+    tree_roots_last: usize,
+    cpu: Duration,
+    render_cpu: Duration,
+    fetch_wall: Vec<Duration>,
+    errors: Vec<String>,
+}
+
+/// warroom's work, alone on one thread with its own runtime, so its CPU time is its own.
+fn run_warroom(spec: ConnectSpec, refreshes: u32, every: Duration, render: bool) -> ClientSide {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return ClientSide {
+                errors: vec![format!("runtime: {e}")],
+                ..ClientSide::default()
+            };
+        }
+    };
+    runtime.block_on(async move {
+        let mut out = ClientSide::default();
+        let pg = RealPg::new(spec);
+        let mut app = App::new(
+            PgPane::new(vec!["cost".into()], None, every),
+            Keymap::default(),
+            Theme::builtin_default(),
+            GuardInfo::default(),
+        );
+        let mut terminal = match Terminal::new(TestBackend::new(200, 50)) {
+            Ok(t) => t,
+            Err(e) => {
+                out.errors.push(format!("terminal: {e}"));
+                return out;
+            }
+        };
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let cpu_start = thread_cpu();
+        for _ in 0..refreshes {
+            ticker.tick().await;
+            let started = Instant::now();
+            let result = pg.activity().await;
+            out.fetch_wall.push(started.elapsed());
+            out.refreshes += 1;
+            match result {
+                Ok(snapshot) => {
+                    out.sessions_last = snapshot.sessions.len();
+                    out.tree_roots_last = blocking_tree(&snapshot.sessions).len();
+                    if render {
+                        let cpu = thread_cpu();
+                        app.update(Msg::PgUpdate {
+                            context: "cost".into(),
+                            result: Ok(snapshot),
+                            retry_in: None,
+                        });
+                        if let Err(e) = terminal.draw(|f| app.render(f)) {
+                            out.errors.push(format!("draw: {e}"));
+                        }
+                        out.render_cpu += thread_cpu().saturating_sub(cpu);
+                    }
+                }
+                Err(e) => out.errors.push(e.to_string()),
+            }
+        }
+        out.cpu = thread_cpu().saturating_sub(cpu_start);
+        out
+    })
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if !(args.interval > 0.0 && args.interval.is_finite()) {
+        bail!("--interval must be a positive number of seconds");
+    }
+    let admin = connect(&args.url, "pg-cost").await?;
+    admin
+        .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        .await
+        .context("pg_stat_statements must be in shared_preload_libraries")?;
+    admin
+        .batch_execute(&format!(
+            "DO $$ BEGIN
+               IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+                 CREATE ROLE {ident} LOGIN; GRANT pg_monitor TO {ident};
+               END IF;
+             END $$",
+            role = args.monitor_role.replace('\'', "''"),
+            ident = quote_ident(&args.monitor_role),
+        ))
+        .await
+        .context("create the monitor role")?;
+    let monitor_url = match &args.monitor_url {
+        Some(u) => u.clone(),
+        None => {
+            let config: tokio_postgres::Config = args.url.parse()?;
+            let host = match config.get_hosts().first() {
+                Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+                Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+                None => "localhost".into(),
+            };
+            let port = config.get_ports().first().copied().unwrap_or(5432);
+            let db = config.get_dbname().unwrap_or("postgres");
+            format!(
+                "host={host} port={port} dbname={db} user={} sslmode=disable",
+                args.monitor_role
+            )
+        }
+    };
+    let spec = ConnectSpec::resolve(&monitor_url, None).map_err(anyhow::Error::msg)?;
+
+    eprintln!(
+        "opening the load: {} idle, {} active{}",
+        args.idle,
+        args.active,
+        if args.no_chain {
+            ""
+        } else {
+            ", a lock chain of 7"
+        }
+    );
+    let load_started = Instant::now();
+    let load = open_load(&args).await?;
+    let total: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'",
+            &[],
+        )
+        .await?
+        .get(0);
+    eprintln!(
+        "load ready in {:.1?}: {total} client sessions (warroom's will make {})",
+        load_started.elapsed(),
+        total + 1
+    );
+
+    admin
+        .batch_execute("SELECT pg_stat_statements_reset()")
+        .await?;
+    let every = Duration::from_secs_f64(args.interval);
+    let refreshes = ((args.seconds as f64) / args.interval).round().max(1.0) as u32;
+    let render = !args.no_render;
+    let window = Instant::now();
+    let client = tokio::task::spawn_blocking(move || run_warroom(spec, refreshes, every, render))
+        .await
+        .context("warroom's thread")?;
+    let window = window.elapsed();
+
+    let row = admin
+        .query_one(
+            "SELECT coalesce(sum(s.calls), 0)::int8, coalesce(sum(s.total_exec_time), 0)::float8, \
+                    coalesce(sum(s.rows), 0)::int8, count(*)::int8 \
+             FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid \
+             WHERE r.rolname = $1",
+            &[&args.monitor_role],
+        )
+        .await?;
+    let (calls, exec_ms, rows, kinds): (i64, f64, i64, i64) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    let others: i64 = admin
+        .query_one(
+            "SELECT coalesce(sum(s.calls), 0)::int8 FROM pg_stat_statements s \
+             JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname <> $1",
+            &[&args.monitor_role],
+        )
+        .await?
+        .get(0);
+    drop(load);
+
+    let n = f64::from(client.refreshes.max(1));
+    let mut wall = client.fetch_wall.clone();
+    wall.sort_unstable();
+    let pct = |p: f64| {
+        wall.get(((wall.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    println!(
+        "pg_cost: {} refreshes every {:?} over {:.1?}",
+        client.refreshes, every, window
+    );
+    println!(
+        "server: {total} client sessions + warroom; last snapshot {} sessions, {} blocking root(s)",
+        client.sessions_last, client.tree_roots_last
+    );
+    println!(
+        "statements from warroom: {calls} ({:.2} per refresh, {kinds} distinct); from everyone else in the window: {others}",
+        calls as f64 / n
+    );
+    println!(
+        "server time (total_exec_time): {exec_ms:.1} ms ({:.2} ms per refresh)",
+        exec_ms / n
+    );
+    println!("rows: {rows} ({:.0} per refresh)", rows as f64 / n);
+    println!(
+        "warroom CPU (its thread: connect, fetch, decode{}): {:.3} s ({:.2} ms per refresh){}",
+        if render { ", apply, draw 200x50" } else { "" },
+        client.cpu.as_secs_f64(),
+        client.cpu.as_secs_f64() * 1000.0 / n,
+        if render {
+            format!(
+                "; of which apply + draw: {:.3} s",
+                client.render_cpu.as_secs_f64()
+            )
+        } else {
+            String::new()
+        }
+    );
+    println!(
+        "refresh wall time: p50 {:.1?}, p90 {:.1?}, max {:.1?}",
+        pct(0.5),
+        pct(0.9),
+        pct(1.0)
+    );
+    println!(
+        "pg_activity 3.6 (ANCHORS.md, 448 sessions, 1 s, 30 s): 130 statements, 125 ms server time, 0.79 s CPU"
+    );
+    if !client.errors.is_empty() {
+        bail!(
+            "{} refresh(es) failed: {:?}",
+            client.errors.len(),
+            client.errors
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! Kubernetes: pod status logic, log line handling, the backend traits and the kube-rs client.
+//!
+//! Reads, watches and log streams are on `KubeSource`; the two destructive calls are on
+//! `KubeActor`, which only the guard executor holds.
+
+mod client;
+pub mod logline;
+mod model;
+pub mod status;
+
+pub use client::RealKube;
+pub use logline::{LineSplitter, RawLogLine, ResumePoint};
+pub use model::{
+    Health, LogBatch, LogRequest, LogSource, Owner, PodChange, PodEvent, PodFeed, PodList, PodRow,
+    StreamNote, Termination, sort_events,
+};
+
+use futures::stream::BoxStream;
+
+use super::BoxFuture;
+
+/// Errors from the API server, sorted by what the caller does about them.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum KubeError {
+    /// 410 Gone: the resourceVersion is too old; list again.
+    #[error("resource version too old (410 Gone): {0}")]
+    Gone(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// 409: a precondition (the pod's uid) did not hold.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("API error {code}: {message}")]
+    Api { code: u16, message: String },
+    /// Connection, TLS, kubeconfig or decoding problems.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A pod watch: changes until the server closes it (then resume from the last version).
+pub type PodWatch = BoxStream<'static, Result<PodChange, KubeError>>;
+/// Raw log bytes as they arrive.
+pub type LogStream = BoxStream<'static, Result<Vec<u8>, KubeError>>;
+
+/// Where to look: a namespace (None = all) and a label selector.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct PodScope {
+    pub namespace: Option<String>,
+    pub label_selector: Option<String>,
+}
+
+/// Reads: pod lists and watches, events, logs.
+pub trait KubeSource: Send + Sync {
+    fn list_pods(&self, scope: &PodScope) -> BoxFuture<'_, Result<PodList, KubeError>>;
+    /// Changes after `resource_version`, with bookmarks.
+    fn watch_pods(
+        &self,
+        scope: &PodScope,
+        resource_version: &str,
+    ) -> BoxFuture<'_, Result<PodWatch, KubeError>>;
+    fn pod_events(
+        &self,
+        namespace: &str,
+        pod: &str,
+    ) -> BoxFuture<'_, Result<Vec<PodEvent>, KubeError>>;
+    /// Log bytes with `timestamps=true` prefixes.
+    fn logs(&self, request: &LogRequest) -> BoxFuture<'_, Result<LogStream, KubeError>>;
+    /// Where this source points, without secrets.
+    fn describe_target(&self) -> String;
+}
+
+/// What a rollout restart writes on the Deployment's pod template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestartRequest {
+    pub namespace: String,
+    pub deployment: String,
+    /// RFC 3339, like kubectl's restartedAt.
+    pub restarted_at: String,
+    pub reason: String,
+    pub audit_id: String,
+}
+
+/// The annotations a rollout restart sets.
+pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+pub const RESTART_REASON: &str = "warroom.dev/restart-reason";
+pub const RESTART_AUDIT_ID: &str = "warroom.dev/audit-id";
+
+impl RestartRequest {
+    /// The strategic-merge patch body (also a valid JSON merge patch).
+    pub fn patch(&self) -> serde_json::Value {
+        serde_json::json!({"spec": {"template": {"metadata": {"annotations": {
+            RESTARTED_AT: self.restarted_at,
+            RESTART_REASON: self.reason,
+            RESTART_AUDIT_ID: self.audit_id,
+        }}}}})
+    }
+}
+
+/// Destructive calls. Only the guard executor holds one of these.
+pub trait KubeActor: Send + Sync {
+    /// Delete a pod, only if it is still the pod with `uid` (a precondition).
+    fn delete_pod(
+        &self,
+        namespace: &str,
+        pod: &str,
+        uid: Option<&str>,
+        grace_period: Option<i64>,
+    ) -> BoxFuture<'_, Result<String, KubeError>>;
+    fn rollout_restart(&self, request: RestartRequest) -> BoxFuture<'_, Result<String, KubeError>>;
+}

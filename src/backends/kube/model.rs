@@ -1,0 +1,185 @@
+//! Plain owned data about pods, events and log lines: what workers send and panes draw.
+
+use std::time::SystemTime;
+
+/// How bad a pod's state is, for colour and sort.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Health {
+    Ok,
+    /// Completed or succeeded: nothing to do.
+    Done,
+    Warn,
+    Bad,
+}
+
+/// The workload a pod belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Owner {
+    pub kind: String,
+    pub name: String,
+}
+
+impl Owner {
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.kind, self.name)
+    }
+}
+
+/// How the last container run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Termination {
+    pub container: String,
+    pub reason: String,
+    pub exit_code: i32,
+    pub signal: Option<i32>,
+    pub finished_at: Option<SystemTime>,
+}
+
+impl Termination {
+    /// "OOMKilled (exit 137)".
+    pub fn label(&self) -> String {
+        format!("{} (exit {})", self.reason, self.exit_code)
+    }
+}
+
+/// One pod, as the Pods pane shows it. Strings are raw: panes sanitize.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodRow {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub resource_version: String,
+    pub ready: u32,
+    pub total: u32,
+    /// Phase or the reason that matters more (CrashLoopBackOff, OOMKilled, Evicted, ...).
+    pub status: String,
+    /// Why, when the status alone does not say (Pending: Unschedulable: 0/3 nodes ...).
+    pub status_detail: Option<String>,
+    pub health: Health,
+    pub restarts: u32,
+    pub last_restart: Option<SystemTime>,
+    pub last_termination: Option<Termination>,
+    pub created: Option<SystemTime>,
+    pub node: Option<String>,
+    pub pod_ip: Option<String>,
+    pub owner: Option<Owner>,
+    /// The Deployment behind the ReplicaSet owner, when there is one.
+    pub deployment: Option<String>,
+    pub containers: Vec<String>,
+    pub grace_period: Option<i64>,
+    pub deleting: bool,
+}
+
+impl PodRow {
+    /// namespace/name: unique within a context.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// "ready/total".
+    pub fn ready_text(&self) -> String {
+        format!("{}/{}", self.ready, self.total)
+    }
+}
+
+/// A core/v1 event about a pod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodEvent {
+    pub warning: bool,
+    pub reason: String,
+    pub message: String,
+    pub count: i32,
+    pub last_seen: Option<SystemTime>,
+}
+
+/// Warnings first, then the most recent first.
+pub fn sort_events(events: &mut [PodEvent]) {
+    events.sort_by(|a, b| {
+        b.warning
+            .cmp(&a.warning)
+            .then_with(|| b.last_seen.cmp(&a.last_seen))
+    });
+}
+
+/// A full listing with the version to watch from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodList {
+    pub pods: Vec<PodRow>,
+    pub resource_version: String,
+}
+
+/// One change from a pod watch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PodChange {
+    Upsert(PodRow),
+    Delete(PodRow),
+    /// Nothing changed, but the watch may resume from here.
+    Bookmark(String),
+}
+
+/// What to stream logs of.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LogRequest {
+    pub namespace: String,
+    pub pod: String,
+    pub container: Option<String>,
+    pub previous: bool,
+    pub follow: bool,
+    /// RFC 3339, second precision (the API's sinceTime).
+    pub since_time: Option<SystemTime>,
+    pub since_seconds: Option<i64>,
+    pub tail_lines: Option<i64>,
+}
+
+/// What a pod watch worker tells the App.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PodFeed {
+    /// A full listing of `scope` (the first one, or after 410 Gone): it replaces every pod
+    /// of that scope at once, so nothing flickers.
+    Listed {
+        scope: super::PodScope,
+        pods: Vec<PodRow>,
+    },
+    Changed(PodChange),
+    /// The watch broke; the worker retries from the last resourceVersion.
+    Broken {
+        error: String,
+        retry_in: std::time::Duration,
+    },
+}
+
+/// Where a log line came from: a pod's container.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LogSource {
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+}
+
+impl LogSource {
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.pod, self.container)
+    }
+}
+
+/// Something that happened to a log stream, shown inline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamNote {
+    /// Reconnected after a cut, from this time (lines already shown are skipped).
+    Resumed { from: Option<SystemTime> },
+    /// The server ended the stream (not following, or the container is gone).
+    Ended,
+    Failed(String),
+}
+
+/// Lines from one stream, plus how many could not be delivered since the last batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogBatch {
+    /// The Logs pane's session: batches of an older session are ignored.
+    pub session: u64,
+    pub source: LogSource,
+    pub lines: Vec<super::RawLogLine>,
+    /// Lines read from the server that the App's channel could not take (it was full).
+    pub undelivered: u64,
+    pub note: Option<StreamNote>,
+}

@@ -1,0 +1,273 @@
+//! Kafka actions as values: delete a consumer group, reset its offsets, undo a reset.
+//! What the confirmation shows and what the audit record keeps (the offsets from before a
+//! reset, so an undo can put them back).
+
+use serde_json::json;
+
+use crate::backends::kafka::{ResetPlan, ResetTo};
+use crate::widgets::sanitize;
+
+/// The group as it was on screen when the key was pressed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KafkaGroupTarget {
+    pub context: String,
+    pub group: String,
+    pub state: String,
+    pub members: usize,
+    pub topics: Vec<String>,
+    pub total_lag: i64,
+}
+
+/// A reset the user previewed and acknowledged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KafkaResetTarget {
+    pub context: String,
+    pub plan: ResetPlan,
+    /// For an undo: the audit id of the reset it reverses.
+    pub undoes: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum KafkaAction {
+    DeleteGroup(KafkaGroupTarget),
+    ResetOffsets(KafkaResetTarget),
+    /// Restores the offsets from before a reset (`plan` is the reset's `undo()`).
+    UndoReset(KafkaResetTarget),
+}
+
+impl KafkaAction {
+    pub fn context(&self) -> &str {
+        match self {
+            KafkaAction::DeleteGroup(t) => &t.context,
+            KafkaAction::ResetOffsets(t) | KafkaAction::UndoReset(t) => &t.context,
+        }
+    }
+
+    pub fn group(&self) -> &str {
+        match self {
+            KafkaAction::DeleteGroup(t) => &t.group,
+            KafkaAction::ResetOffsets(t) | KafkaAction::UndoReset(t) => &t.plan.group,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            KafkaAction::DeleteGroup(_) => "kafka.delete_group",
+            KafkaAction::ResetOffsets(_) => "kafka.reset_offsets",
+            KafkaAction::UndoReset(_) => "kafka.undo_reset",
+        }
+    }
+
+    pub fn title(&self) -> String {
+        match self {
+            KafkaAction::DeleteGroup(t) => format!("delete consumer group {}", sanitize(&t.group, 60)),
+            KafkaAction::ResetOffsets(t) => format!(
+                "reset offsets of group {} to {}",
+                sanitize(&t.plan.group, 60),
+                t.plan.to.text()
+            ),
+            KafkaAction::UndoReset(t) => {
+                format!("undo the last reset of group {}", sanitize(&t.plan.group, 60))
+            }
+        }
+    }
+
+    pub fn target_summary(&self) -> String {
+        match self {
+            KafkaAction::DeleteGroup(t) => format!(
+                "{} — {} with {} member(s), lag {}, topics {}",
+                self.title(),
+                sanitize(&t.state, 20),
+                t.members,
+                t.total_lag,
+                sanitize(&t.topics.join(","), 60)
+            ),
+            KafkaAction::ResetOffsets(t) | KafkaAction::UndoReset(t) => format!(
+                "{} — {} partition(s), {} skipped, {} replayed",
+                self.title(),
+                t.plan.partitions.len(),
+                t.plan.skipped(),
+                t.plan.replayed()
+            ),
+        }
+    }
+
+    pub fn describe(&self) -> Vec<String> {
+        match self {
+            KafkaAction::DeleteGroup(t) => vec![
+                format!(
+                    "Delete consumer group {} on Kafka context {}: its committed offsets are gone for good.",
+                    sanitize(&t.group, 80),
+                    t.context
+                ),
+                format!(
+                    "  state {}, {} member(s), total lag {}, topics {}",
+                    sanitize(&t.state, 20),
+                    t.members,
+                    t.total_lag,
+                    sanitize(&t.topics.join(", "), 120)
+                ),
+                "Only if the group is still Empty: its state is read again right before deleting, and the broker refuses a group with members.".into(),
+            ],
+            KafkaAction::ResetOffsets(t) | KafkaAction::UndoReset(t) => {
+                let mut lines = vec![match self {
+                    KafkaAction::UndoReset(_) => format!(
+                        "Put back the committed offsets of group {} on Kafka context {} as they were before the reset{}:",
+                        sanitize(&t.plan.group, 80),
+                        t.context,
+                        t.undoes.as_ref().map_or(String::new(), |id| format!(" (audit {id})"))
+                    ),
+                    _ => format!(
+                        "Commit new offsets for group {} on Kafka context {} ({}):",
+                        sanitize(&t.plan.group, 80),
+                        t.context,
+                        t.plan.to.text()
+                    ),
+                }];
+                lines.extend(
+                    t.plan
+                        .preview_lines()
+                        .into_iter()
+                        .skip(1)
+                        .take(40)
+                        .map(|l| sanitize(&l, 160).into_owned()),
+                );
+                if t.plan.partitions.len() > 40 {
+                    lines.push(format!("  … and {} more partition(s)", t.plan.partitions.len() - 40));
+                }
+                lines.push(format!(
+                    "In total {} message(s) skipped, {} replayed. Only if the group still has no members: re-checked right before committing.",
+                    t.plan.skipped(),
+                    t.plan.replayed()
+                ));
+                lines
+            }
+        }
+    }
+
+    pub fn audit_target(&self) -> serde_json::Value {
+        match self {
+            KafkaAction::DeleteGroup(t) => json!({
+                "group": t.group,
+                "state": t.state,
+                "members": t.members,
+                "topics": t.topics,
+                "total_lag": t.total_lag,
+            }),
+            KafkaAction::ResetOffsets(t) | KafkaAction::UndoReset(t) => json!({
+                "group": t.plan.group,
+                "topic": t.plan.topic,
+                "to": reset_to_json(&t.plan.to),
+                "undoes": t.undoes,
+                "partitions": t.plan.partitions.iter().map(|p| json!({
+                    "topic": p.topic,
+                    "partition": p.partition,
+                    "previous": p.current,
+                    "target": p.target,
+                })).collect::<Vec<_>>(),
+            }),
+        }
+    }
+}
+
+fn reset_to_json(to: &ResetTo) -> serde_json::Value {
+    serde_json::to_value(to).unwrap_or_else(|_| json!(to.text()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::kafka::PartitionReset;
+
+    fn plan() -> ResetPlan {
+        ResetPlan {
+            group: "billing".into(),
+            topic: None,
+            to: ResetTo::Latest,
+            partitions: vec![PartitionReset {
+                topic: "orders".into(),
+                partition: 0,
+                current: Some(10),
+                target: 25,
+                earliest: 0,
+                latest: 25,
+            }],
+        }
+    }
+
+    #[test]
+    fn reset_audit_keeps_previous_offsets_and_describe_shows_them() {
+        let a = KafkaAction::ResetOffsets(KafkaResetTarget {
+            context: "k1".into(),
+            plan: plan(),
+            undoes: None,
+        });
+        let audit = a.audit_target();
+        assert_eq!(audit["partitions"][0]["previous"], 10);
+        assert_eq!(audit["partitions"][0]["target"], 25);
+        assert_eq!(audit["to"], "Latest");
+        let text = a.describe().join("\n");
+        assert!(text.contains("orders[0]  10 -> 25  (skips 15 messages)"), "{text}");
+        assert!(text.contains("re-checked right before committing"));
+    }
+
+    #[test]
+    fn group_names_are_sanitized() {
+        let a = KafkaAction::DeleteGroup(KafkaGroupTarget {
+            context: "k1".into(),
+            group: "evil\u{1b}[2Jgroup".into(),
+            state: "Empty".into(),
+            members: 0,
+            topics: vec![],
+            total_lag: 0,
+        });
+        assert!(!a.describe().join("").contains('\u{1b}'));
+        assert!(!a.title().contains('\u{1b}'));
+    }
+}
+
+/// The destructive call, after the intent was recorded. Called only by the executor.
+/// Re-reads the group's state right before acting: a consumer that joined since the
+/// preview makes the action stop here, with nothing changed.
+pub(super) async fn act(
+    admin: &dyn crate::backends::kafka::KafkaAdmin,
+    action: &KafkaAction,
+) -> (bool, String) {
+    let group = action.group();
+    let state = match admin.group_state(group).await {
+        Ok(s) => s,
+        Err(e) => return (false, format!("cannot re-check the group's state, nothing was done: {e}")),
+    };
+    if !state.is_empty() {
+        return (
+            false,
+            format!(
+                "group {} is {} with {} member(s) now: nothing was done (stop its consumers first)",
+                sanitize(group, 60),
+                sanitize(&state.state, 20),
+                state.members
+            ),
+        );
+    }
+    match action {
+        KafkaAction::DeleteGroup(_) => match admin.delete_group(group).await {
+            Ok(()) => (true, format!("group {} deleted", sanitize(group, 60))),
+            Err(e) => (false, sanitize(&e.to_string(), 300).into_owned()),
+        },
+        KafkaAction::ResetOffsets(t) | KafkaAction::UndoReset(t) => {
+            match admin.commit_offsets(group, t.plan.commits()).await {
+                Ok(()) => (
+                    true,
+                    format!(
+                        "committed {} offset(s) for group {} ({} skipped, {} replayed)",
+                        t.plan.partitions.len(),
+                        sanitize(group, 60),
+                        t.plan.skipped(),
+                        t.plan.replayed()
+                    ),
+                ),
+                Err(e) => (false, sanitize(&e.to_string(), 300).into_owned()),
+            }
+        }
+    }
+}

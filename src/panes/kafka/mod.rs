@@ -1,0 +1,513 @@
+//! The Kafka pane: consumer groups with lag, status, trend and time lag; a group's
+//! partitions in the detail; delete, reset (with preview) and undo through the guard.
+//! State only; drawing is in `render`. It knows nothing of rdkafka: it gets snapshots.
+
+pub mod flow;
+mod render;
+pub mod view;
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::backends::kafka::{ConsumerGroup, History, KafkaSnapshot, Moved, ResetPlan};
+use crate::config::{KeyAction, Scope};
+use crate::guard::kafka::{KafkaAction, KafkaGroupTarget, KafkaResetTarget};
+use crate::guard::{ActionReport, GuardedAction};
+use crate::widgets::sanitize;
+
+use super::{Detail, Pane, PaneId, PaneOutcome, PaneStatus};
+use view::{GroupRow, SortKey};
+
+const MIN_INTERVAL: Duration = Duration::from_millis(500);
+const MAX_INTERVAL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Default)]
+struct ContextData {
+    snapshot: Option<KafkaSnapshot>,
+    history: History,
+    received_at: Option<Instant>,
+    error: Option<String>,
+    retry_in: Option<Duration>,
+}
+
+/// A reset that ran in this session, for `u`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DoneReset {
+    pub plan: ResetPlan,
+    pub audit_id: Option<String>,
+}
+
+pub struct KafkaPane {
+    contexts: Vec<String>,
+    current: usize,
+    data: Vec<ContextData>,
+    sort: SortKey,
+    descending: bool,
+    filter: String,
+    cursor: usize,
+    selected: Option<String>,
+    interval: Duration,
+    rows: Vec<GroupRow>,
+    /// (context, group) -> the last reset done from this session.
+    resets: HashMap<(String, String), DoneReset>,
+    page: Cell<usize>,
+}
+
+const KEYS: &[KeyAction] = &[
+    KeyAction::Open,
+    KeyAction::KafkaDeleteGroup,
+    KeyAction::KafkaResetOffsets,
+    KeyAction::KafkaUndoReset,
+    KeyAction::KafkaSortNext,
+    KeyAction::KafkaSortReverse,
+    KeyAction::KafkaRefreshFaster,
+    KeyAction::KafkaRefreshSlower,
+    KeyAction::NextContext,
+    KeyAction::Filter,
+];
+
+const HINTS: &[KeyAction] = &[
+    KeyAction::Open,
+    KeyAction::KafkaResetOffsets,
+    KeyAction::KafkaUndoReset,
+    KeyAction::KafkaDeleteGroup,
+    KeyAction::KafkaSortNext,
+];
+
+impl KafkaPane {
+    pub fn new(contexts: Vec<String>, initial: Option<&str>, interval: Duration) -> KafkaPane {
+        let current = initial
+            .and_then(|n| contexts.iter().position(|c| c == n))
+            .unwrap_or(0);
+        let data = contexts.iter().map(|_| ContextData::default()).collect();
+        KafkaPane {
+            contexts,
+            current,
+            data,
+            sort: SortKey::Lag,
+            descending: true,
+            filter: String::new(),
+            cursor: 0,
+            selected: None,
+            interval,
+            rows: Vec::new(),
+            resets: HashMap::new(),
+            page: Cell::new(10),
+        }
+    }
+
+    pub fn current_context(&self) -> Option<&str> {
+        self.contexts.get(self.current).map(String::as_str)
+    }
+
+    pub fn contexts(&self) -> &[String] {
+        &self.contexts
+    }
+
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    pub fn select_context(&mut self, name: &str) -> bool {
+        match self.contexts.iter().position(|c| c == name) {
+            Some(i) => {
+                if i != self.current {
+                    self.current = i;
+                    self.cursor = 0;
+                    self.selected = None;
+                    self.rebuild();
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn data(&self) -> Option<&ContextData> {
+        self.data.get(self.current)
+    }
+
+    pub fn snapshot(&self) -> Option<&KafkaSnapshot> {
+        self.data()?.snapshot.as_ref()
+    }
+
+    pub fn history(&self) -> Option<&History> {
+        self.data().map(|d| &d.history)
+    }
+
+    /// A new snapshot (or error) from the worker for `context`.
+    pub fn apply(
+        &mut self,
+        context: &str,
+        result: Result<KafkaSnapshot, String>,
+        retry_in: Option<Duration>,
+    ) {
+        let Some(i) = self.contexts.iter().position(|c| c == context) else {
+            return;
+        };
+        let Some(d) = self.data.get_mut(i) else { return };
+        match result {
+            Ok(snap) => {
+                d.history.observe(&snap);
+                d.snapshot = Some(snap);
+                d.received_at = Some(Instant::now());
+                d.error = None;
+                d.retry_in = None;
+            }
+            Err(e) => {
+                // Keep the last good data on screen; the error says it is stale.
+                d.error = Some(e);
+                d.retry_in = retry_in;
+            }
+        }
+        if i == self.current {
+            self.rebuild();
+        }
+    }
+
+    /// Remember successful resets (for undo) after the guard ran; forget undone ones.
+    pub fn on_reports(&mut self, reports: &[ActionReport]) {
+        for r in reports.iter().filter(|r| r.ok) {
+            match &r.action {
+                GuardedAction::Kafka(KafkaAction::ResetOffsets(t)) => {
+                    self.resets.insert(
+                        (t.context.clone(), t.plan.group.clone()),
+                        DoneReset {
+                            plan: t.plan.clone(),
+                            audit_id: r.audit_id.clone(),
+                        },
+                    );
+                }
+                GuardedAction::Kafka(KafkaAction::UndoReset(t)) => {
+                    self.resets.remove(&(t.context.clone(), t.plan.group.clone()));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    pub fn last_reset(&self, context: &str, group: &str) -> Option<&DoneReset> {
+        self.resets.get(&(context.to_string(), group.to_string()))
+    }
+
+    fn rebuild(&mut self) {
+        let now = SystemTime::now();
+        self.rows = match self.data() {
+            Some(ContextData {
+                snapshot: Some(snap),
+                history,
+                ..
+            }) => view::visible_rows(snap, history, &self.filter, self.sort, self.descending, now),
+            _ => Vec::new(),
+        };
+        if let Some(sel) = self.selected.clone()
+            && let Some(pos) = (0..self.rows.len()).find(|&i| self.group_at(i).is_some_and(|g| g.id == sel))
+        {
+            self.cursor = pos;
+        }
+        self.cursor = self.cursor.min(self.rows.len().saturating_sub(1));
+        self.selected = self.group_at(self.cursor).map(|g| g.id.clone());
+    }
+
+    fn group_at(&self, row: usize) -> Option<&ConsumerGroup> {
+        self.snapshot()?.groups.get(self.rows.get(row)?.index)
+    }
+
+    pub fn selected_group(&self) -> Option<&ConsumerGroup> {
+        let id = self.selected.as_deref()?;
+        self.snapshot()?.group(id)
+    }
+
+    fn move_to(&mut self, row: usize) {
+        self.cursor = row.min(self.rows.len().saturating_sub(1));
+        self.selected = self.group_at(self.cursor).map(|g| g.id.clone());
+    }
+
+    fn delete(&self) -> PaneOutcome {
+        let (Some(ctx), Some(g)) = (self.current_context(), self.selected_group()) else {
+            return PaneOutcome::Toast("no group selected".into());
+        };
+        if !g.is_empty_state() {
+            return PaneOutcome::Toast(format!(
+                "group {} is {} with {} member(s): only an Empty group can be deleted (stop its consumers first)",
+                sanitize::cell(&g.id, 60),
+                sanitize::cell(&g.state, 20),
+                g.members.len()
+            ));
+        }
+        PaneOutcome::Guard(vec![GuardedAction::Kafka(KafkaAction::DeleteGroup(
+            KafkaGroupTarget {
+                context: ctx.to_string(),
+                group: g.id.clone(),
+                state: g.state.clone(),
+                members: g.members.len(),
+                topics: g.topics(),
+                total_lag: g.total_lag(),
+            },
+        ))])
+    }
+
+    fn undo(&self) -> PaneOutcome {
+        let (Some(ctx), Some(g)) = (self.current_context(), self.selected_group()) else {
+            return PaneOutcome::Toast("no group selected".into());
+        };
+        let Some(done) = self.last_reset(ctx, &g.id) else {
+            return PaneOutcome::Toast(format!(
+                "no reset of group {} was done in this session: nothing to undo",
+                sanitize::cell(&g.id, 60)
+            ));
+        };
+        let plan = done.plan.undo();
+        if plan.partitions.is_empty() {
+            return PaneOutcome::Toast("the reset had no offsets before it: nothing to restore".into());
+        }
+        PaneOutcome::Guard(vec![GuardedAction::Kafka(KafkaAction::UndoReset(
+            KafkaResetTarget {
+                context: ctx.to_string(),
+                plan,
+                undoes: done.audit_id.clone(),
+            },
+        ))])
+    }
+
+    fn detail(&self) -> Option<Detail> {
+        let g = self.selected_group()?;
+        let ctx = self.current_context()?;
+        let history = self.history()?;
+        let status = history.status(g);
+        let now = SystemTime::now();
+        let mut lines = vec![
+            format!("group     {}", sanitize::cell(&g.id, 200)),
+            format!(
+                "state     {} · {} member(s) · protocol {}",
+                sanitize::cell(&g.state, 30),
+                g.members.len(),
+                sanitize::cell(&g.protocol_type, 30)
+            ),
+            format!(
+                "lag       {} total, {} max · status {} · time lag {}",
+                g.total_lag(),
+                g.max_lag(),
+                status.label(),
+                history.time_lag(g, now).text()
+            ),
+        ];
+        if let Some(e) = &g.error {
+            lines.push(format!("offsets   could not be read: {}", sanitize::cell(e, 200)));
+        }
+        if let Some(done) = self.last_reset(ctx, &g.id) {
+            lines.push(format!(
+                "reset     to {} in this session (u undoes it)",
+                done.plan.to.text()
+            ));
+        }
+        lines.push(String::new());
+        lines.push(format!(
+            "{:<24} {:>5} {:>12} {:>12} {:>10}  {:<28} {}",
+            "TOPIC", "PART", "COMMITTED", "LOG END", "LAG", "OWNER (client id, host)", "COMMIT MOVED"
+        ));
+        for p in &g.partitions {
+            let owner = g.owner(&p.topic, p.partition).map_or("-".to_string(), |m| {
+                format!(
+                    "{} {}",
+                    sanitize::cell(&m.client_id, 20),
+                    sanitize::cell(&m.client_host, 20)
+                )
+            });
+            let moved = match history.last_moved(&g.id, &p.topic, p.partition) {
+                Some(Moved::At(t)) => format!("{} ago", ago(now, t)),
+                Some(Moved::NotSince(t)) => format!("not in the last {}", ago(now, t)),
+                None => "-".into(),
+            };
+            let opt = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+            lines.push(format!(
+                "{:<24} {:>5} {:>12} {:>12} {:>10}  {:<28} {}",
+                sanitize::cell(&p.topic, 24),
+                p.partition,
+                opt(p.committed),
+                opt(p.log_end),
+                opt(p.lag()),
+                owner,
+                moved
+            ));
+        }
+        if !g.members.is_empty() {
+            lines.push(String::new());
+            lines.push("members:".into());
+            for m in &g.members {
+                lines.push(format!(
+                    "  {}  client {}  host {}  {} partition(s)",
+                    sanitize::cell(&m.member_id, 60),
+                    sanitize::cell(&m.client_id, 40),
+                    sanitize::cell(&m.client_host, 40),
+                    m.assignment.len()
+                ));
+            }
+        }
+        Some(Detail {
+            title: format!("consumer group {}", sanitize::cell(&g.id, 60)),
+            lines,
+        })
+    }
+}
+
+fn ago(now: SystemTime, t: SystemTime) -> String {
+    crate::backends::kafka::history::short_duration(now.duration_since(t).unwrap_or_default())
+}
+
+/// What the reset prompt needs from the pane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetRequest {
+    pub context: String,
+    pub group: String,
+    pub members: usize,
+}
+
+impl KafkaPane {
+    /// `R`: the selected group, for the reset prompt.
+    pub fn reset_request(&self) -> Result<ResetRequest, String> {
+        let ctx = self.current_context().ok_or("no Kafka context configured")?;
+        let g = self.selected_group().ok_or("no group selected")?;
+        Ok(ResetRequest {
+            context: ctx.to_string(),
+            group: g.id.clone(),
+            members: g.members.len(),
+        })
+    }
+}
+
+impl Pane for KafkaPane {
+    fn id(&self) -> PaneId {
+        PaneId::Kafka
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Kafka
+    }
+
+    fn keys(&self) -> &'static [KeyAction] {
+        KEYS
+    }
+
+    fn hints(&self) -> &'static [KeyAction] {
+        HINTS
+    }
+
+    fn on_action(&mut self, action: KeyAction) -> PaneOutcome {
+        let page = self.page.get().max(1);
+        match action {
+            KeyAction::Up => self.move_to(self.cursor.saturating_sub(1)),
+            KeyAction::Down => self.move_to(self.cursor + 1),
+            KeyAction::PageUp => self.move_to(self.cursor.saturating_sub(page)),
+            KeyAction::PageDown => self.move_to(self.cursor + page),
+            KeyAction::Top => self.move_to(0),
+            KeyAction::Bottom => self.move_to(usize::MAX),
+            KeyAction::Open => {
+                return match self.detail() {
+                    Some(d) => PaneOutcome::OpenDetail(d),
+                    None => PaneOutcome::Toast("no group selected".into()),
+                };
+            }
+            KeyAction::KafkaSortNext => {
+                self.sort = self.sort.next();
+                self.rebuild();
+                return PaneOutcome::Toast(format!("sorted by {}", self.sort.title()));
+            }
+            KeyAction::KafkaSortReverse => {
+                self.descending = !self.descending;
+                self.rebuild();
+            }
+            KeyAction::KafkaRefreshFaster | KeyAction::KafkaRefreshSlower => {
+                let next = if action == KeyAction::KafkaRefreshFaster {
+                    self.interval / 2
+                } else {
+                    self.interval * 2
+                };
+                self.interval = next.clamp(MIN_INTERVAL, MAX_INTERVAL);
+                return PaneOutcome::PollChanged;
+            }
+            KeyAction::NextContext => {
+                if self.contexts.len() < 2 {
+                    return PaneOutcome::Toast("only one Kafka context is configured".into());
+                }
+                let next = self.contexts[(self.current + 1) % self.contexts.len()].clone();
+                self.select_context(&next);
+                return PaneOutcome::PollChanged;
+            }
+            KeyAction::KafkaDeleteGroup => return self.delete(),
+            KeyAction::KafkaUndoReset => return self.undo(),
+            KeyAction::KafkaResetOffsets => {
+                return match self.reset_request() {
+                    Ok(r) => PaneOutcome::KafkaReset(r),
+                    Err(e) => PaneOutcome::Toast(e),
+                };
+            }
+            _ => return PaneOutcome::Ignored,
+        }
+        PaneOutcome::Handled
+    }
+
+    fn filter(&self) -> &str {
+        &self.filter
+    }
+
+    fn set_filter(&mut self, filter: &str) {
+        self.filter = filter.to_string();
+        self.rebuild();
+    }
+
+    fn status(&self) -> PaneStatus {
+        let d = self.data();
+        let error = d.and_then(|d| d.error.as_ref()).map(|e| {
+            let retry = d
+                .and_then(|d| d.retry_in)
+                .map(|r| {
+                    format!(
+                        "retrying in {}: ",
+                        humantime::format_duration(Duration::from_secs(r.as_secs().max(1)))
+                    )
+                })
+                .unwrap_or_default();
+            format!("{retry}{}", sanitize::cell(e, 300))
+        });
+        PaneStatus {
+            context: self.current_context().map(str::to_string),
+            last_refresh: d.and_then(|d| d.received_at),
+            error,
+            note: Some(format!("every {}", humantime::format_duration(self.interval))),
+        }
+    }
+
+    fn explain(&self) -> Vec<String> {
+        let mut lines = vec![
+            "Each row is one consumer group. LAG: messages written but not yet consumed (log end offset minus committed offset, summed over partitions); MAX: the worst partition; TIME LAG: how long ago the log end was where the group's commit is now, estimated from the log end offsets warroom has seen.".to_string(),
+            "STATUS from the last refreshes: OK keeps up; WARN lag grew every time; STALL members are there but the committed offset does not move; STOP no members and lag waiting; REWIND a committed offset went backwards; EMPTY no members, nothing waiting.".to_string(),
+            "enter shows each partition with its owner; R resets offsets (preview first, the group must have no members); u puts back the offsets from before the last reset; D deletes an Empty group. Each asks for a reason and writes an audit record first.".to_string(),
+        ];
+        if let (Some(g), Some(h)) = (self.selected_group(), self.history()) {
+            let about = match h.status(g) {
+                crate::backends::kafka::LagStatus::Stop => "nobody consumes and messages wait: restart the consumers, or reset the offsets if the backlog is not worth processing",
+                crate::backends::kafka::LagStatus::Stall => "consumers are connected but stuck on a message: look at their logs before resetting",
+                crate::backends::kafka::LagStatus::Warn => "the consumers fall behind: add consumers or look at what slows them",
+                crate::backends::kafka::LagStatus::Rewind => "someone moved the offsets back: messages are being replayed",
+                _ => "nothing alarming",
+            };
+            lines.push(format!("Selected group {}: {about}.", sanitize::cell(&g.id, 60)));
+        }
+        lines
+    }
+
+    fn render(
+        &self,
+        frame: &mut ratatui::Frame<'_>,
+        area: ratatui::layout::Rect,
+        theme: &crate::config::Theme,
+        tick: u64,
+    ) {
+        render::draw(self, frame, area, theme, tick);
+    }
+}
+
+#[cfg(test)]
+mod tests;

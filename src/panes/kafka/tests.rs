@@ -1,0 +1,114 @@
+use std::time::{Duration, SystemTime};
+
+use super::*;
+use crate::backends::kafka::{GroupMember, PartitionOffsets, PartitionReset, RefreshCost, ResetTo};
+
+fn group(id: &str, members: usize, committed: i64, end: i64) -> ConsumerGroup {
+    ConsumerGroup {
+        id: id.into(),
+        state: if members > 0 { "Stable" } else { "Empty" }.into(),
+        protocol_type: "consumer".into(),
+        members: (0..members)
+            .map(|i| GroupMember {
+                member_id: format!("m{i}"),
+                client_id: "billing-worker".into(),
+                client_host: "/10.0.0.7".into(),
+                assignment: vec![("orders".into(), 0)],
+            })
+            .collect(),
+        partitions: vec![PartitionOffsets {
+            topic: "orders".into(),
+            partition: 0,
+            committed: Some(committed),
+            log_end: Some(end),
+        }],
+        error: None,
+    }
+}
+
+fn pane() -> KafkaPane {
+    let mut p = KafkaPane::new(vec!["k1".into()], None, Duration::from_secs(2));
+    let snap = KafkaSnapshot {
+        taken_at: SystemTime::now(),
+        groups: vec![group("billing", 0, 10, 500), group("search", 2, 90, 100)],
+        cost: RefreshCost::default(),
+    };
+    p.apply("k1", Ok(snap), None);
+    p
+}
+
+#[test]
+fn rows_sorted_by_lag_and_detail_names_owner() {
+    let mut p = pane();
+    assert_eq!(p.selected_group().map(|g| g.id.as_str()), Some("billing"));
+    p.on_action(KeyAction::Down);
+    let PaneOutcome::OpenDetail(d) = p.on_action(KeyAction::Open) else {
+        panic!("detail expected");
+    };
+    let text = d.lines.join("\n");
+    assert!(text.contains("billing-worker /10.0.0.7"), "{text}");
+    assert!(text.contains("orders"), "{text}");
+}
+
+#[test]
+fn delete_only_for_empty_groups() {
+    let mut p = pane();
+    let out = p.on_action(KeyAction::KafkaDeleteGroup);
+    assert!(
+        matches!(&out, PaneOutcome::Guard(a) if matches!(&a[..], [GuardedAction::Kafka(KafkaAction::DeleteGroup(t))] if t.group == "billing" && t.total_lag == 490)),
+        "{out:?}"
+    );
+    p.on_action(KeyAction::Down);
+    let out = p.on_action(KeyAction::KafkaDeleteGroup);
+    assert!(matches!(&out, PaneOutcome::Toast(t) if t.contains("only an Empty group")), "{out:?}");
+}
+
+#[test]
+fn reset_asks_for_a_target_and_undo_follows_a_done_reset() {
+    let mut p = pane();
+    assert_eq!(
+        p.on_action(KeyAction::KafkaResetOffsets),
+        PaneOutcome::KafkaReset(ResetRequest {
+            context: "k1".into(),
+            group: "billing".into(),
+            members: 0
+        })
+    );
+    assert!(matches!(p.on_action(KeyAction::KafkaUndoReset), PaneOutcome::Toast(t) if t.contains("nothing to undo")));
+    let plan = ResetPlan {
+        group: "billing".into(),
+        topic: None,
+        to: ResetTo::Latest,
+        partitions: vec![PartitionReset {
+            topic: "orders".into(),
+            partition: 0,
+            current: Some(10),
+            target: 500,
+            earliest: 0,
+            latest: 500,
+        }],
+    };
+    let action = GuardedAction::Kafka(KafkaAction::ResetOffsets(KafkaResetTarget {
+        context: "k1".into(),
+        plan: plan.clone(),
+        undoes: None,
+    }));
+    p.on_reports(&[ActionReport {
+        action,
+        ok: true,
+        executed: true,
+        detail: "done".into(),
+        audit_id: Some("a-1".into()),
+        warnings: vec![],
+    }]);
+    let out = p.on_action(KeyAction::KafkaUndoReset);
+    let PaneOutcome::Guard(actions) = out else { panic!("guard expected: {out:?}") };
+    assert_eq!(
+        actions,
+        vec![GuardedAction::Kafka(KafkaAction::UndoReset(KafkaResetTarget {
+            context: "k1".into(),
+            plan: plan.undo(),
+            undoes: Some("a-1".into()),
+        }))]
+    );
+}

@@ -1,0 +1,393 @@
+//! The Logs pane: follow one container, a pod or a workload; a buffer bounded in bytes with
+//! an exact dropped-lines counter; regex filter and highlight; JSON lines as level +
+//! message; wrap, timestamps, prefix; pause with an "N new lines" marker; save to a file.
+
+pub mod buffer;
+mod render;
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use regex::Regex;
+
+use crate::backends::kube::{LogBatch, StreamNote, Termination};
+use crate::config::{KeyAction, Scope};
+use crate::panes::pods::LogTarget;
+use crate::widgets::sanitize;
+
+use super::{Pane, PaneId, PaneOutcome, PaneStatus};
+pub use buffer::{JsonView, LogBuffer, LogEntry};
+
+/// How a stream is doing, for the header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamState {
+    Live,
+    Resumed(u32),
+    Ended,
+    Failed(String),
+}
+
+pub struct LogsPane {
+    buffer: LogBuffer,
+    session: u64,
+    context: Option<String>,
+    title: Option<String>,
+    termination: Option<Termination>,
+    streams: BTreeMap<String, StreamState>,
+    /// None: following the tail. Some(seq): paused with this line at the bottom.
+    paused_at: Option<u64>,
+    wrap: bool,
+    timestamps: bool,
+    json_fields: bool,
+    prefix: bool,
+    filter: String,
+    filter_error: Option<String>,
+    save_dir: Option<PathBuf>,
+    page: Cell<usize>,
+}
+
+const KEYS: &[KeyAction] = &[
+    KeyAction::LogsFollow,
+    KeyAction::Filter,
+    KeyAction::LogsWrap,
+    KeyAction::LogsTimestamps,
+    KeyAction::LogsJsonFields,
+    KeyAction::LogsPrefix,
+    KeyAction::LogsSave,
+    KeyAction::LogsClear,
+    KeyAction::Up,
+    KeyAction::Down,
+    KeyAction::PageUp,
+    KeyAction::PageDown,
+    KeyAction::Top,
+    KeyAction::Bottom,
+];
+
+const HINTS: &[KeyAction] = &[
+    KeyAction::LogsFollow,
+    KeyAction::Filter,
+    KeyAction::LogsWrap,
+    KeyAction::LogsTimestamps,
+    KeyAction::LogsSave,
+];
+
+impl LogsPane {
+    pub fn new(buffer_bytes: usize) -> LogsPane {
+        LogsPane {
+            buffer: LogBuffer::new(buffer_bytes),
+            session: 0,
+            context: None,
+            title: None,
+            termination: None,
+            streams: BTreeMap::new(),
+            paused_at: None,
+            wrap: false,
+            timestamps: false,
+            json_fields: false,
+            prefix: false,
+            filter: String::new(),
+            filter_error: None,
+            save_dir: None,
+            page: Cell::new(20),
+        }
+    }
+
+    /// Where `save` writes (default: the state directory, else the temp directory).
+    pub fn with_save_dir(mut self, dir: PathBuf) -> LogsPane {
+        self.save_dir = Some(dir);
+        self
+    }
+
+    pub fn buffer(&self) -> &LogBuffer {
+        &self.buffer
+    }
+
+    pub fn session(&self) -> u64 {
+        self.session
+    }
+
+    pub fn title(&self) -> Option<&str> {
+        self.title.as_deref()
+    }
+
+    pub fn streams(&self) -> &BTreeMap<String, StreamState> {
+        &self.streams
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused_at.is_some()
+    }
+
+    pub fn options(&self) -> (bool, bool, bool, bool) {
+        (self.wrap, self.timestamps, self.json_fields, self.prefix)
+    }
+
+    /// Start a new session for `target`: a fresh buffer; the returned id tags its batches.
+    pub fn open(&mut self, target: &LogTarget) -> u64 {
+        self.session += 1;
+        self.buffer = LogBuffer::new(self.buffer.cap());
+        let filter = self.buffer_filter();
+        self.buffer.set_filter(filter);
+        self.context = Some(target.context.clone());
+        self.title = Some(target.title.clone());
+        self.termination = target.termination.clone();
+        self.streams = target
+            .requests
+            .iter()
+            .map(|r| {
+                (
+                    format!("{}/{}", r.pod, r.container.as_deref().unwrap_or("")),
+                    StreamState::Live,
+                )
+            })
+            .collect();
+        self.prefix = target.requests.len() > 1;
+        self.paused_at = None;
+        self.session
+    }
+
+    fn buffer_filter(&self) -> Option<Regex> {
+        (!self.filter.is_empty())
+            .then(|| Regex::new(&self.filter).ok())
+            .flatten()
+    }
+
+    pub fn apply(&mut self, batch: LogBatch) {
+        if batch.session != self.session {
+            return;
+        }
+        self.buffer.add_undelivered(batch.undelivered);
+        let label = batch.source.label();
+        let src = self.buffer.source_index(&label);
+        for l in &batch.lines {
+            self.buffer.push(src, l.time, &l.text, false);
+        }
+        let Some(note) = batch.note else { return };
+        let state = self.streams.entry(label.clone()).or_insert(StreamState::Live);
+        let text = match note {
+            StreamNote::Resumed { from } => {
+                let n = match state {
+                    StreamState::Resumed(n) => *n + 1,
+                    _ => 1,
+                };
+                *state = StreamState::Resumed(n);
+                format!(
+                    "── {label}: stream broke, resumed from {} (lines already shown are skipped)",
+                    from.map_or("the start".into(), |t| humantime::format_rfc3339_millis(t).to_string())
+                )
+            }
+            StreamNote::Ended => {
+                *state = StreamState::Ended;
+                match &self.termination {
+                    Some(t) if batch.source.container == t.container => format!(
+                        "── previous container {} ended: {} at {}",
+                        t.container,
+                        t.label(),
+                        t.finished_at
+                            .map_or("(unknown time)".into(), |f| humantime::format_rfc3339_seconds(f).to_string())
+                    ),
+                    _ => format!("── {label}: stream ended"),
+                }
+            }
+            StreamNote::Failed(e) => {
+                *state = StreamState::Failed(e.clone());
+                format!("── {label}: {e}")
+            }
+        };
+        self.buffer.push(src, Some(SystemTime::now()), &text, true);
+    }
+
+    /// Position of the paused bottom line among the visible lines.
+    pub fn bottom_index(&self) -> Option<usize> {
+        let len = self.buffer.visible_len();
+        if len == 0 {
+            return None;
+        }
+        match self.paused_at {
+            None => Some(len - 1),
+            Some(seq) => Some(self.position_of(seq).unwrap_or(0).min(len - 1)),
+        }
+    }
+
+    /// Visible lines that arrived after the paused bottom line.
+    pub fn new_since_pause(&self) -> usize {
+        match (self.paused_at, self.bottom_index()) {
+            (Some(_), Some(i)) => self.buffer.visible_len() - 1 - i,
+            _ => 0,
+        }
+    }
+
+    fn position_of(&self, seq: u64) -> Option<usize> {
+        // Visible seqs are increasing: binary search.
+        let (mut lo, mut hi) = (0, self.buffer.visible_len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let s = self.buffer.visible(mid)?.seq;
+            if s < seq {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Some(lo)
+    }
+
+    fn scroll(&mut self, delta: isize) {
+        let Some(bottom) = self.bottom_index() else { return };
+        let len = self.buffer.visible_len();
+        let target = (bottom as isize + delta).clamp(0, len as isize - 1) as usize;
+        if delta > 0 && target + 1 >= len {
+            self.paused_at = None;
+            return;
+        }
+        self.paused_at = self.buffer.visible(target).map(|e| e.seq);
+    }
+
+    pub(crate) fn set_page(&self, rows: usize) {
+        self.page.set(rows.max(1));
+    }
+
+    /// Write every buffered line to a file; returns its path.
+    pub fn save(&self) -> Result<PathBuf, String> {
+        let dir = self
+            .save_dir
+            .clone()
+            .or_else(|| crate::config::state_dir().map(|d| d.join("logs")))
+            .unwrap_or_else(std::env::temp_dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let name: String = self
+            .title
+            .as_deref()
+            .unwrap_or("logs")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .take(80)
+            .collect();
+        let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+            .to_string()
+            .replace(':', "");
+        let path = dir.join(format!("{name}-{stamp}.log"));
+        let mut out = String::with_capacity(self.buffer.bytes());
+        if self.buffer.dropped() > 0 {
+            out.push_str(&format!(
+                "# {} earlier line(s) were dropped ({} evicted from the buffer, {} not delivered)\n",
+                self.buffer.dropped(),
+                self.buffer.evicted(),
+                self.buffer.undelivered()
+            ));
+        }
+        for e in self.buffer.entries() {
+            if let Some(t) = e.time {
+                out.push_str(&humantime::format_rfc3339_nanos(t).to_string());
+                out.push(' ');
+            }
+            out.push_str(self.buffer.source_label(e.source));
+            out.push(' ');
+            out.push_str(&e.text);
+            out.push('\n');
+        }
+        std::fs::write(&path, out).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(path)
+    }
+}
+
+impl Pane for LogsPane {
+    fn id(&self) -> PaneId {
+        PaneId::Logs
+    }
+    fn scope(&self) -> Scope {
+        Scope::Logs
+    }
+    fn keys(&self) -> &'static [KeyAction] {
+        KEYS
+    }
+    fn hints(&self) -> &'static [KeyAction] {
+        HINTS
+    }
+    fn on_action(&mut self, action: KeyAction) -> PaneOutcome {
+        let page = self.page.get() as isize;
+        match action {
+            KeyAction::Up => self.scroll(-1),
+            KeyAction::Down => self.scroll(1),
+            KeyAction::PageUp => self.scroll(-page),
+            KeyAction::PageDown => self.scroll(page),
+            KeyAction::Top => self.scroll(isize::MIN / 2),
+            KeyAction::Bottom => self.paused_at = None,
+            KeyAction::LogsFollow => {
+                if self.paused_at.is_some() {
+                    self.paused_at = None;
+                } else {
+                    self.paused_at = self
+                        .bottom_index()
+                        .and_then(|i| self.buffer.visible(i))
+                        .map(|e| e.seq);
+                }
+            }
+            KeyAction::LogsWrap => self.wrap = !self.wrap,
+            KeyAction::LogsTimestamps => self.timestamps = !self.timestamps,
+            KeyAction::LogsJsonFields => self.json_fields = !self.json_fields,
+            KeyAction::LogsPrefix => self.prefix = !self.prefix,
+            KeyAction::LogsClear => {
+                self.buffer.clear();
+                self.paused_at = None;
+            }
+            KeyAction::LogsSave => {
+                return PaneOutcome::Toast(match self.save() {
+                    Ok(p) => format!("saved {} lines to {}", self.buffer.len(), p.display()),
+                    Err(e) => e,
+                });
+            }
+            _ => return PaneOutcome::Ignored,
+        }
+        PaneOutcome::Handled
+    }
+    fn filter(&self) -> &str {
+        &self.filter
+    }
+    fn set_filter(&mut self, filter: &str) {
+        self.filter = filter.to_string();
+        if filter.is_empty() {
+            self.filter_error = None;
+            self.buffer.set_filter(None);
+        } else {
+            match Regex::new(filter) {
+                Ok(re) => {
+                    self.filter_error = None;
+                    self.buffer.set_filter(Some(re));
+                }
+                Err(e) => {
+                    self.filter_error = Some(format!(
+                        "not a regular expression: {}",
+                        sanitize::cell(&e.to_string(), 120)
+                    ));
+                    self.buffer.set_filter(None);
+                }
+            }
+        }
+        // The paused line may not be visible any more: follow again.
+        self.paused_at = None;
+    }
+    fn status(&self) -> PaneStatus {
+        PaneStatus {
+            context: self.context.clone(),
+            last_refresh: None,
+            error: self.filter_error.clone(),
+            note: Some(format!(
+                "{} lines · {} dropped",
+                self.buffer.len(),
+                self.buffer.dropped()
+            )),
+        }
+    }
+    fn render(
+        &self,
+        frame: &mut ratatui::Frame<'_>,
+        area: ratatui::layout::Rect,
+        theme: &crate::config::Theme,
+        tick: u64,
+    ) {
+        render::draw(self, frame, area, theme, tick);
+    }
+}

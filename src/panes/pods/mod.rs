@@ -1,0 +1,570 @@
+//! The Pods pane: pods by watch (no polling), ready x/y, status with its reason, restarts,
+//! last termination reason and exit code, owner; events of the selected pod, warnings first.
+//! State only; drawing is in `render`.
+
+mod render;
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::time::{Instant, SystemTime};
+
+use crate::backends::kube::{
+    LogRequest, PodChange, PodEvent, PodFeed, PodRow, PodScope, Termination,
+};
+use crate::config::{KeyAction, Scope};
+use crate::guard::GuardedAction;
+use crate::guard::kube::{DeploymentTarget, KubeAction, PodTarget};
+use crate::widgets::sanitize;
+
+use super::{Detail, Pane, PaneId, PaneOutcome, PaneStatus};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodSort {
+    Status,
+    Restarts,
+    Name,
+    Age,
+    LastRestart,
+    Node,
+}
+
+impl PodSort {
+    const ALL: [PodSort; 6] = [
+        PodSort::Status,
+        PodSort::Restarts,
+        PodSort::Name,
+        PodSort::Age,
+        PodSort::LastRestart,
+        PodSort::Node,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            PodSort::Status => "status",
+            PodSort::Restarts => "restarts",
+            PodSort::Name => "name",
+            PodSort::Age => "age",
+            PodSort::LastRestart => "last restart",
+            PodSort::Node => "node",
+        }
+    }
+}
+
+/// What the Logs pane should follow, built from the selected pod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogTarget {
+    pub context: String,
+    pub title: String,
+    /// One request per container.
+    pub requests: Vec<LogRequest>,
+    /// For previous logs: how that container ended, shown inline.
+    pub termination: Option<Termination>,
+}
+
+#[derive(Debug, Default)]
+struct ContextData {
+    pods: BTreeMap<String, PodRow>,
+    listed: bool,
+    updated_at: Option<Instant>,
+    error: Option<String>,
+}
+
+pub struct PodsPane {
+    contexts: Vec<String>,
+    current: usize,
+    data: Vec<ContextData>,
+    sort: PodSort,
+    descending: bool,
+    group_by_owner: bool,
+    filter: String,
+    /// Keys (namespace/name) in display order.
+    rows: Vec<String>,
+    cursor: usize,
+    selected: Option<String>,
+    events: Option<(String, Result<Vec<PodEvent>, String>)>,
+    events_wanted: Option<(String, String, String)>,
+    page: Cell<usize>,
+}
+
+const KEYS: &[KeyAction] = &[
+    KeyAction::PodLogs,
+    KeyAction::PodPreviousLogs,
+    KeyAction::PodWorkloadLogs,
+    KeyAction::PodDelete,
+    KeyAction::PodRolloutRestart,
+    KeyAction::PodSortNext,
+    KeyAction::PodSortReverse,
+    KeyAction::PodGroupByOwner,
+    KeyAction::NextContext,
+    KeyAction::Open,
+    KeyAction::Filter,
+];
+
+const HINTS: &[KeyAction] = &[
+    KeyAction::PodLogs,
+    KeyAction::PodPreviousLogs,
+    KeyAction::PodDelete,
+    KeyAction::PodRolloutRestart,
+    KeyAction::PodSortNext,
+];
+
+impl PodsPane {
+    pub fn new(contexts: Vec<String>, initial: Option<&str>) -> PodsPane {
+        let current = initial
+            .and_then(|n| contexts.iter().position(|c| c == n))
+            .unwrap_or(0);
+        let data = contexts.iter().map(|_| ContextData::default()).collect();
+        PodsPane {
+            contexts,
+            current,
+            data,
+            sort: PodSort::Status,
+            descending: true,
+            group_by_owner: false,
+            filter: String::new(),
+            rows: Vec::new(),
+            cursor: 0,
+            selected: None,
+            events: None,
+            events_wanted: None,
+            page: Cell::new(10),
+        }
+    }
+
+    pub fn contexts(&self) -> &[String] {
+        &self.contexts
+    }
+
+    pub fn current_context(&self) -> Option<&str> {
+        self.contexts.get(self.current).map(String::as_str)
+    }
+
+    pub fn select_context(&mut self, name: &str) -> bool {
+        match self.contexts.iter().position(|c| c == name) {
+            Some(i) => {
+                self.current = i;
+                self.rebuild();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn data(&self) -> Option<&ContextData> {
+        self.data.get(self.current)
+    }
+
+    /// Pods of the current context, by key.
+    pub fn pods(&self) -> impl Iterator<Item = &PodRow> {
+        self.data().into_iter().flat_map(|d| d.pods.values())
+    }
+
+    pub fn pod(&self, key: &str) -> Option<&PodRow> {
+        self.data()?.pods.get(key)
+    }
+
+    /// Rows in display order.
+    pub fn rows(&self) -> Vec<&PodRow> {
+        self.rows.iter().filter_map(|k| self.pod(k)).collect()
+    }
+
+    pub fn selected_pod(&self) -> Option<&PodRow> {
+        self.pod(self.selected.as_deref()?)
+    }
+
+    pub fn events(&self) -> Option<&Result<Vec<PodEvent>, String>> {
+        let (key, ev) = self.events.as_ref()?;
+        (Some(key) == self.selected.as_ref()).then_some(ev)
+    }
+
+    /// The events the pane wants fetched (context, namespace, pod), once.
+    pub fn take_events_request(&mut self) -> Option<(String, String, String)> {
+        self.events_wanted.take()
+    }
+
+    pub fn apply(&mut self, context: &str, feed: PodFeed) {
+        let Some(i) = self.contexts.iter().position(|c| c == context) else {
+            return;
+        };
+        let d = &mut self.data[i];
+        d.updated_at = Some(Instant::now());
+        match feed {
+            PodFeed::Listed { scope, pods } => {
+                // One step: the old set of this scope goes and the new one comes.
+                d.pods.retain(|_, p| !in_scope(&scope, p));
+                for p in pods {
+                    d.pods.insert(p.key(), p);
+                }
+                d.listed = true;
+                d.error = None;
+            }
+            PodFeed::Changed(PodChange::Upsert(p)) => {
+                d.pods.insert(p.key(), p);
+                d.error = None;
+            }
+            PodFeed::Changed(PodChange::Delete(p)) => {
+                d.pods.remove(&p.key());
+            }
+            PodFeed::Changed(PodChange::Bookmark(_)) => {}
+            PodFeed::Broken { error, retry_in } => {
+                d.error = Some(format!(
+                    "{} (retrying in {})",
+                    sanitize::cell(&error, 200),
+                    humantime::format_duration(retry_in)
+                ));
+            }
+        }
+        if i == self.current {
+            self.rebuild();
+        }
+    }
+
+    pub fn apply_events(
+        &mut self,
+        context: &str,
+        namespace: &str,
+        pod: &str,
+        result: Result<Vec<PodEvent>, String>,
+    ) {
+        if Some(context) == self.current_context() {
+            self.events = Some((format!("{namespace}/{pod}"), result));
+        }
+    }
+
+    fn matches_filter(&self, p: &PodRow) -> bool {
+        if self.filter.is_empty() {
+            return true;
+        }
+        let f = self.filter.to_lowercase();
+        [
+            Some(p.name.as_str()),
+            Some(p.namespace.as_str()),
+            Some(p.status.as_str()),
+            p.node.as_deref(),
+            p.owner.as_ref().map(|o| o.name.as_str()),
+            p.last_termination.as_ref().map(|t| t.reason.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|s| s.to_lowercase().contains(&f))
+    }
+
+    /// Recompute the row order and keep the selection on the same pod.
+    fn rebuild(&mut self) {
+        let mut rows: Vec<&PodRow> = self.pods().filter(|p| self.matches_filter(p)).collect();
+        let (sort, desc) = (self.sort, self.descending);
+        rows.sort_by(|a, b| {
+            let ord = match sort {
+                PodSort::Status => a
+                    .health
+                    .cmp(&b.health)
+                    .then(a.restarts.cmp(&b.restarts)),
+                PodSort::Restarts => a.restarts.cmp(&b.restarts),
+                PodSort::Name => b.name.cmp(&a.name),
+                PodSort::Age => b.created.cmp(&a.created),
+                PodSort::LastRestart => a.last_restart.cmp(&b.last_restart),
+                PodSort::Node => b.node.cmp(&a.node),
+            };
+            let ord = if desc { ord.reverse() } else { ord };
+            ord.then_with(|| a.key().cmp(&b.key()))
+        });
+        if self.group_by_owner {
+            // Stable: the chosen order stays within each owner.
+            rows.sort_by_key(|p| p.owner.as_ref().map(|o| o.label()));
+        }
+        self.rows = rows.iter().map(|p| p.key()).collect();
+        if let Some(sel) = &self.selected
+            && let Some(i) = self.rows.iter().position(|k| k == sel)
+        {
+            self.cursor = i;
+        } else {
+            self.cursor = self.cursor.min(self.rows.len().saturating_sub(1));
+        }
+        self.select_cursor();
+    }
+
+    fn select_cursor(&mut self) {
+        let key = self.rows.get(self.cursor).cloned();
+        if key != self.selected {
+            self.selected = key.clone();
+            if let (Some(k), Some(ctx)) = (key, self.current_context()) {
+                if let Some((ns, pod)) = k.split_once('/') {
+                    self.events_wanted = Some((ctx.to_string(), ns.to_string(), pod.to_string()));
+                }
+            }
+        }
+    }
+
+    fn move_cursor(&mut self, delta: isize) {
+        if self.rows.is_empty() {
+            return;
+        }
+        let max = self.rows.len() as isize - 1;
+        self.cursor = (self.cursor as isize + delta).clamp(0, max) as usize;
+        self.select_cursor();
+    }
+
+    pub fn group_by_owner(&self) -> bool {
+        self.group_by_owner
+    }
+
+    pub fn sort(&self) -> (PodSort, bool) {
+        (self.sort, self.descending)
+    }
+
+    pub(crate) fn cursor(&self) -> usize {
+        self.cursor
+    }
+
+    pub(crate) fn set_page(&self, rows: usize) {
+        self.page.set(rows.max(1));
+    }
+
+    /// The logs to follow for `action` (pod logs, previous logs, workload logs).
+    pub fn log_target(&self, action: KeyAction) -> Result<LogTarget, String> {
+        let ctx = self.current_context().ok_or("no Kubernetes context")?;
+        let pod = self.selected_pod().ok_or("no pod selected")?;
+        let request = |p: &PodRow, container: &str, previous: bool| LogRequest {
+            namespace: p.namespace.clone(),
+            pod: p.name.clone(),
+            container: Some(container.to_string()),
+            previous,
+            follow: !previous,
+            since_time: None,
+            since_seconds: None,
+            tail_lines: Some(if previous { 1000 } else { 200 }),
+        };
+        match action {
+            KeyAction::PodPreviousLogs => {
+                let t = pod.last_termination.clone();
+                let container = t
+                    .as_ref()
+                    .map(|t| t.container.clone())
+                    .or_else(|| pod.containers.first().cloned())
+                    .ok_or("the pod has no containers")?;
+                if pod.restarts == 0 && t.is_none() {
+                    return Err(format!(
+                        "pod {} has not restarted: there is no previous container",
+                        sanitize::cell(&pod.name, 80)
+                    ));
+                }
+                Ok(LogTarget {
+                    context: ctx.to_string(),
+                    title: format!("{} (previous {})", pod.name, container),
+                    requests: vec![request(pod, &container, true)],
+                    termination: t,
+                })
+            }
+            KeyAction::PodWorkloadLogs => {
+                let owner = pod.owner.clone().ok_or_else(|| {
+                    format!("pod {} has no owner", sanitize::cell(&pod.name, 80))
+                })?;
+                let mut requests = Vec::new();
+                for p in self.pods().filter(|p| p.owner.as_ref() == Some(&owner)) {
+                    for c in &p.containers {
+                        requests.push(request(p, c, false));
+                    }
+                }
+                Ok(LogTarget {
+                    context: ctx.to_string(),
+                    title: pod
+                        .deployment
+                        .as_ref()
+                        .map_or(owner.label(), |d| format!("Deployment/{d}")),
+                    requests,
+                    termination: None,
+                })
+            }
+            _ => Ok(LogTarget {
+                context: ctx.to_string(),
+                title: pod.name.clone(),
+                requests: pod
+                    .containers
+                    .iter()
+                    .map(|c| request(pod, c, false))
+                    .collect(),
+                termination: None,
+            }),
+        }
+    }
+
+    fn guard(&self, action: KeyAction) -> PaneOutcome {
+        let (Some(ctx), Some(p)) = (self.current_context(), self.selected_pod()) else {
+            return PaneOutcome::Toast("no pod selected".into());
+        };
+        match action {
+            KeyAction::PodDelete => {
+                PaneOutcome::Guard(vec![GuardedAction::Kube(KubeAction::DeletePod(PodTarget {
+                    context: ctx.to_string(),
+                    namespace: p.namespace.clone(),
+                    pod: p.name.clone(),
+                    uid: p.uid.clone(),
+                    grace_period: p.grace_period,
+                    status: p.status.clone(),
+                    node: p.node.clone(),
+                    owner: p.owner.as_ref().map(|o| o.label()),
+                }))])
+            }
+            _ => match &p.deployment {
+                Some(d) => PaneOutcome::Guard(vec![GuardedAction::Kube(
+                    KubeAction::RolloutRestart(DeploymentTarget {
+                        context: ctx.to_string(),
+                        namespace: p.namespace.clone(),
+                        deployment: d.clone(),
+                        from_pod: Some(p.name.clone()),
+                    }),
+                )]),
+                None => PaneOutcome::Toast(format!(
+                    "pod {} is not managed by a Deployment (owner: {}): rollout restart needs one",
+                    sanitize::cell(&p.name, 80),
+                    p.owner.as_ref().map_or("none".into(), |o| sanitize::cell(&o.label(), 80))
+                )),
+            },
+        }
+    }
+
+    fn detail(&self) -> Option<Detail> {
+        let p = self.selected_pod()?;
+        let s = |v: &str| sanitize::cell(v, 200);
+        let when = |t: Option<SystemTime>| {
+            t.map_or("-".into(), |t| humantime::format_rfc3339_seconds(t).to_string())
+        };
+        let mut lines = vec![
+            format!("namespace   {}", s(&p.namespace)),
+            format!("status      {} {}", s(&p.status), p.status_detail.as_deref().map(s).unwrap_or_default()),
+            format!("ready       {}", p.ready_text()),
+            format!("restarts    {} (last {})", p.restarts, when(p.last_restart)),
+            format!(
+                "last end    {}",
+                p.last_termination.as_ref().map_or("-".into(), |t| format!(
+                    "{} of container {} at {}",
+                    s(&t.label()),
+                    s(&t.container),
+                    when(t.finished_at)
+                ))
+            ),
+            format!("node        {}", p.node.as_deref().map(s).unwrap_or("-".into())),
+            format!("pod IP      {}", p.pod_ip.as_deref().map(s).unwrap_or("-".into())),
+            format!("owner       {}", p.owner.as_ref().map_or("-".into(), |o| s(&o.label()))),
+            format!("deployment  {}", p.deployment.as_deref().map(s).unwrap_or("-".into())),
+            format!("containers  {}", s(&p.containers.join(", "))),
+            format!("created     {}", when(p.created)),
+            format!("uid         {}", s(&p.uid)),
+            String::new(),
+            "events (warnings first):".into(),
+        ];
+        match self.events() {
+            None => lines.push("  loading…".into()),
+            Some(Err(e)) => lines.push(format!("  cannot read events: {}", s(e))),
+            Some(Ok(ev)) if ev.is_empty() => lines.push("  none".into()),
+            Some(Ok(ev)) => lines.extend(ev.iter().map(event_line)),
+        }
+        Some(Detail {
+            title: format!("pod {}", s(&p.name)),
+            lines,
+        })
+    }
+}
+
+pub(crate) fn event_line(e: &PodEvent) -> String {
+    format!(
+        "  {} {} x{}: {}",
+        if e.warning { "Warning" } else { "Normal " },
+        sanitize::cell(&e.reason, 40),
+        e.count,
+        sanitize::cell(&e.message, 300)
+    )
+}
+
+fn in_scope(scope: &PodScope, p: &PodRow) -> bool {
+    scope.namespace.as_ref().is_none_or(|ns| *ns == p.namespace)
+}
+
+impl Pane for PodsPane {
+    fn id(&self) -> PaneId {
+        PaneId::Pods
+    }
+    fn scope(&self) -> Scope {
+        Scope::Pods
+    }
+    fn keys(&self) -> &'static [KeyAction] {
+        KEYS
+    }
+    fn hints(&self) -> &'static [KeyAction] {
+        HINTS
+    }
+    fn on_action(&mut self, action: KeyAction) -> PaneOutcome {
+        let page = self.page.get() as isize;
+        match action {
+            KeyAction::Up => self.move_cursor(-1),
+            KeyAction::Down => self.move_cursor(1),
+            KeyAction::PageUp => self.move_cursor(-page),
+            KeyAction::PageDown => self.move_cursor(page),
+            KeyAction::Top => self.move_cursor(isize::MIN / 2),
+            KeyAction::Bottom => self.move_cursor(isize::MAX / 2),
+            KeyAction::Open => {
+                return self
+                    .detail()
+                    .map_or(PaneOutcome::Ignored, PaneOutcome::OpenDetail);
+            }
+            KeyAction::NextContext => {
+                if self.contexts.len() > 1 {
+                    self.current = (self.current + 1) % self.contexts.len();
+                    self.rebuild();
+                    return PaneOutcome::Toast(format!(
+                        "context {}",
+                        self.current_context().unwrap_or("-")
+                    ));
+                }
+            }
+            KeyAction::PodSortNext => {
+                let i = PodSort::ALL.iter().position(|s| *s == self.sort).unwrap_or(0);
+                self.sort = PodSort::ALL[(i + 1) % PodSort::ALL.len()];
+                self.rebuild();
+                return PaneOutcome::Toast(format!("pods sorted by {}", self.sort.title()));
+            }
+            KeyAction::PodSortReverse => {
+                self.descending = !self.descending;
+                self.rebuild();
+            }
+            KeyAction::PodGroupByOwner => {
+                self.group_by_owner = !self.group_by_owner;
+                self.rebuild();
+            }
+            KeyAction::PodDelete | KeyAction::PodRolloutRestart => return self.guard(action),
+            _ => return PaneOutcome::Ignored,
+        }
+        PaneOutcome::Handled
+    }
+    fn filter(&self) -> &str {
+        &self.filter
+    }
+    fn set_filter(&mut self, filter: &str) {
+        self.filter = filter.to_string();
+        self.rebuild();
+    }
+    fn status(&self) -> PaneStatus {
+        let d = self.data();
+        PaneStatus {
+            context: self.current_context().map(str::to_string),
+            last_refresh: d.and_then(|d| d.updated_at),
+            error: d.and_then(|d| d.error.clone()),
+            note: Some("live (watch)".into()),
+        }
+    }
+    fn render(
+        &self,
+        frame: &mut ratatui::Frame<'_>,
+        area: ratatui::layout::Rect,
+        theme: &crate::config::Theme,
+        tick: u64,
+    ) {
+        render::draw(self, frame, area, theme, tick);
+    }
+}
+
+impl PodsPane {
+    pub(crate) fn listed(&self) -> bool {
+        self.data().is_some_and(|d| d.listed)
+    }
+}

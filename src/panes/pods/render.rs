@@ -1,0 +1,203 @@
+//! Drawing of the Pods pane. Reads state, never changes it, never waits.
+
+use std::time::SystemTime;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Row, Table, Wrap};
+
+use super::{PodsPane, event_line};
+use crate::backends::kube::{Health, PodRow};
+use crate::config::Theme;
+use crate::panes::Pane;
+use crate::widgets::chrome::spinner;
+use crate::widgets::format::duration_short;
+use crate::widgets::layout::{take_bottom, take_top};
+use crate::widgets::sanitize;
+
+pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, tick: u64) {
+    if area.width == 0 || area.height == 0 {
+        return;
+    }
+    let Some(ctx) = pane.current_context() else {
+        let text = vec![
+            Line::styled("No Kubernetes context is configured.", theme.header()),
+            Line::styled(
+                "Add a [[kubernetes]] section (name, kube_context, namespaces) to the configuration, check it with `warroom config check`, or try `warroom demo`.",
+                theme.muted(),
+            ),
+        ];
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+        return;
+    };
+    if !pane.listed() {
+        let mut text = vec![Line::from(vec![
+            Span::styled(format!("{} ", spinner(tick)), theme.accent()),
+            Span::raw(format!("listing pods of {}…", sanitize::cell(ctx, 64))),
+        ])];
+        if let Some(err) = pane.status().error {
+            text.push(Line::styled(err, theme.danger()));
+        }
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let rows = pane.rows();
+    let total = pane.pods().count();
+    let (info, rest) = take_top(area, 1);
+    let (sort, desc) = pane.sort();
+    let bad = pane.pods().filter(|p| p.health == Health::Bad).count();
+    let mut spans = vec![
+        Span::styled("pods", theme.accent()),
+        Span::raw(format!(" {} shown / {total} total", rows.len())),
+        Span::styled(
+            format!(" · {bad} failing"),
+            if bad > 0 { theme.danger() } else { theme.muted() },
+        ),
+        Span::styled(
+            format!(
+                " · sort {} {}{}",
+                sort.title(),
+                if desc { "↓" } else { "↑" },
+                if pane.group_by_owner() { " · grouped by owner" } else { "" }
+            ),
+            theme.muted(),
+        ),
+    ];
+    if !pane.filter().is_empty() {
+        spans.push(Span::styled(
+            format!(" · filter \"{}\"", sanitize::cell(pane.filter(), 40)),
+            theme.warn(),
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), info);
+
+    let events_height = if rest.height > 16 { 6 } else { 0 };
+    let (table_area, events_area) = take_bottom(rest, events_height);
+    let body_rows = table_area.height.saturating_sub(1) as usize;
+    pane.set_page(body_rows);
+    let offset = pane.cursor().saturating_sub(body_rows.saturating_sub(1));
+    let now = SystemTime::now();
+    let wide = table_area.width >= 150;
+    let mut table_rows = Vec::new();
+    let mut last_owner: Option<String> = None;
+    for (i, p) in rows.iter().enumerate().skip(offset).take(body_rows) {
+        let owner = p.owner.as_ref().map(|o| o.label());
+        let group_head = pane.group_by_owner() && owner != last_owner;
+        last_owner = owner.clone();
+        let style = if i == pane.cursor() {
+            theme.selection()
+        } else {
+            Style::default()
+        };
+        let mut cells = vec![
+            Span::raw(format!(
+                "{}{}",
+                if group_head { "▸ " } else if pane.group_by_owner() { "  " } else { "" },
+                sanitize::cell(&p.name, 63)
+            )),
+            Span::styled(
+                p.ready_text(),
+                if p.ready < p.total { theme.warn() } else { theme.ok() },
+            ),
+            Span::styled(status_text(p), health_style(theme, p.health)),
+            Span::styled(
+                p.restarts.to_string(),
+                if p.restarts > 0 { theme.warn() } else { theme.base() },
+            ),
+            Span::raw(p.last_restart.map_or("-".into(), |t| ago(now, t))),
+            Span::styled(
+                p.last_termination
+                    .as_ref()
+                    .map_or("-".into(), |t| sanitize::cell(&t.label(), 40)),
+                match &p.last_termination {
+                    Some(t) if t.exit_code != 0 => theme.danger(),
+                    _ => theme.muted(),
+                },
+            ),
+            Span::raw(p.created.map_or("-".into(), |t| ago(now, t))),
+        ];
+        if wide {
+            cells.push(Span::raw(p.node.as_deref().map_or("-".into(), |n| sanitize::cell(n, 40))));
+            cells.push(Span::raw(p.pod_ip.as_deref().map_or("-".into(), |n| sanitize::cell(n, 40))));
+        }
+        cells.push(Span::styled(
+            p.owner.as_ref().map_or("-".into(), |o| sanitize::cell(&o.label(), 60)),
+            theme.muted(),
+        ));
+        table_rows.push(Row::new(cells).style(style));
+    }
+    let mut header = vec!["NAME", "READY", "STATUS", "RESTARTS", "LAST RESTART", "LAST END", "AGE"];
+    let mut widths = vec![
+        Constraint::Min(24),
+        Constraint::Length(5),
+        Constraint::Length(18),
+        Constraint::Length(8),
+        Constraint::Length(12),
+        Constraint::Length(22),
+        Constraint::Length(6),
+    ];
+    if wide {
+        header.extend(["NODE", "IP"]);
+        widths.extend([Constraint::Length(16), Constraint::Length(15)]);
+    }
+    header.push("OWNER");
+    widths.push(Constraint::Length(28));
+    let table = Table::new(table_rows, widths)
+        .header(Row::new(header).style(theme.header()))
+        .column_spacing(1);
+    frame.render_widget(table, table_area);
+    if events_height > 0 {
+        draw_events(pane, frame, events_area, theme);
+    }
+}
+
+fn draw_events(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme) {
+    let Some(p) = pane.selected_pod() else { return };
+    let mut lines = vec![Line::styled(
+        format!(
+            "events of {} (warnings first){}",
+            sanitize::cell(&p.name, 63),
+            p.status_detail
+                .as_deref()
+                .map_or(String::new(), |d| format!(" · {}", sanitize::cell(d, 120)))
+        ),
+        theme.header(),
+    )];
+    match pane.events() {
+        None => lines.push(Line::styled("  loading…", theme.muted())),
+        Some(Err(e)) => lines.push(Line::styled(
+            format!("  cannot read events: {}", sanitize::cell(e, 200)),
+            theme.danger(),
+        )),
+        Some(Ok(ev)) if ev.is_empty() => lines.push(Line::styled("  no events", theme.muted())),
+        Some(Ok(ev)) => {
+            for e in ev.iter().take(area.height.saturating_sub(1) as usize) {
+                lines.push(Line::styled(
+                    event_line(e),
+                    if e.warning { theme.warn() } else { theme.muted() },
+                ));
+            }
+        }
+    }
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+fn status_text(p: &PodRow) -> String {
+    sanitize::cell(&p.status, 30)
+}
+
+fn health_style(theme: &Theme, h: Health) -> Style {
+    match h {
+        Health::Ok => theme.ok(),
+        Health::Done => theme.muted(),
+        Health::Warn => theme.warn(),
+        Health::Bad => theme.danger(),
+    }
+}
+
+fn ago(now: SystemTime, t: SystemTime) -> String {
+    now.duration_since(t)
+        .map_or("0s".into(), |d| duration_short(d.as_secs_f64()))
+}

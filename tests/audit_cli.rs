@@ -1,0 +1,298 @@
+//! `warroom audit verify|tail|flush`: the real binary on audit files that warroom's own audit log
+//! wrote, and a real HTTP audit receiver on loopback (tests/support/audit_server.rs).
+
+#[path = "support/audit_server.rs"]
+mod audit_server;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use audit_server::{AuditServer, Mode};
+use serde_json::{Value, json};
+use warroom::audit::{AuditLog, AuditSettings, IntentDraft, OnUnreachable};
+
+/// A temp home: config, state dir and the audit file.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Home {
+        Home {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn audit_file(&self) -> PathBuf {
+        self.path().join("audit/audit.jsonl")
+    }
+
+    fn settings(&self, endpoint: Option<String>) -> AuditSettings {
+        AuditSettings {
+            file: self.audit_file(),
+            endpoint,
+            token_env: None,
+            timeout: std::time::Duration::from_millis(800),
+            on_unreachable: OnUnreachable::Deny,
+            identity: None,
+        }
+    }
+
+    /// A config whose `[audit]` points at our file (and the endpoint, if any).
+    fn write_config(&self, endpoint: Option<&str>) {
+        let mut text = format!(
+            "[audit]\nfile = \"{}\"\ntimeout = \"800ms\"\n",
+            self.audit_file().display()
+        );
+        if let Some(url) = endpoint {
+            text.push_str(&format!("endpoint = \"{url}\"\n"));
+        }
+        std::fs::write(self.path().join("config.toml"), text).expect("write config");
+    }
+
+    /// Runs the real binary off the async threads, so the receiver keeps answering.
+    async fn warroom(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_warroom"));
+        cmd.arg("--config")
+            .arg(self.path().join("config.toml"))
+            .arg("--log-file")
+            .arg(self.path().join("warroom.log"))
+            .args(args)
+            .env("HOME", self.path())
+            .env("XDG_STATE_HOME", self.path().join("state"))
+            .env("XDG_CONFIG_HOME", self.path().join("config"))
+            .env_remove("WARROOM_CONFIG");
+        let output = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .expect("join")
+            .expect("run the warroom binary");
+        eprintln!(
+            "warroom {args:?} -> {:?}\n--- stdout\n{}--- stderr\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    fn lines(&self) -> Vec<String> {
+        std::fs::read_to_string(self.audit_file())
+            .expect("read the audit file")
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// A copy of the audit file with its lines replaced.
+    fn tampered(&self, name: &str, lines: &[String]) -> PathBuf {
+        let path = self.path().join(name);
+        std::fs::write(&path, lines.join("\n") + "\n").expect("write");
+        path
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn draft(n: usize) -> IntentDraft {
+    IntentDraft {
+        context_kind: "postgres".into(),
+        context_name: "prod-main".into(),
+        action: "pg.cancel".into(),
+        target: json!({"pid": 14000 + n, "query": "select * from orders"}),
+        reason: format!("INC-{n} runaway report query"),
+    }
+}
+
+/// Three actions through warroom's audit log, local file only: six chained records.
+async fn write_six_records(home: &Home) -> Vec<String> {
+    let log = AuditLog::new(home.settings(None), "session-cli");
+    for n in 1..=3 {
+        let receipt = log.record_intent(draft(n)).await.expect("intent");
+        log.record_outcome(
+            &receipt,
+            true,
+            format!("pg_cancel_backend({n}) returned true"),
+        )
+        .await;
+    }
+    let ids: Vec<String> = home
+        .lines()
+        .iter()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("json");
+            v["id"].as_str().expect("id").to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 6);
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_passes_an_intact_file_and_names_the_first_broken_record() {
+    let home = Home::new();
+    home.write_config(None);
+    let ids = write_six_records(&home).await;
+
+    // Intact: the configured file by default, or --file.
+    let out = home.warroom(&["audit", "verify"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("chain intact, 6 record(s)"),
+        "{}",
+        stdout(&out)
+    );
+    let file = home.audit_file().display().to_string();
+    let out = home.warroom(&["audit", "verify", "--file", &file]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let lines = home.lines();
+    let cases: Vec<(&str, Vec<String>, String)> = vec![
+        (
+            "edited.jsonl",
+            {
+                let mut l = lines.clone();
+                l[2] = l[2].replace("INC-2 runaway report query", "INC-2 routine check");
+                assert_ne!(l[2], lines[2]);
+                l
+            },
+            format!(":3: record {}: hash mismatch", ids[2]),
+        ),
+        (
+            "deleted.jsonl",
+            {
+                let mut l = lines.clone();
+                l.remove(1);
+                l
+            },
+            format!(":2: record {}: prev_hash mismatch", ids[2]),
+        ),
+        (
+            "reordered.jsonl",
+            {
+                let mut l = lines.clone();
+                l.swap(2, 3);
+                l
+            },
+            format!(":3: record {}: prev_hash mismatch", ids[3]),
+        ),
+    ];
+    for (name, tampered, expected) in cases {
+        let path = home.tampered(name, &tampered);
+        let path_text = path.display().to_string();
+        let out = home
+            .warroom(&["audit", "verify", "--file", &path_text])
+            .await;
+        assert!(!out.status.success(), "{name} must fail verification");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("{path_text}{expected}")),
+            "{name}: expected {expected:?} in {err}"
+        );
+        assert!(!stdout(&out).contains("intact"), "{}", stdout(&out));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_prints_the_last_records_one_line_each() {
+    let home = Home::new();
+    home.write_config(None);
+    let ids = write_six_records(&home).await;
+
+    let out = home.warroom(&["audit", "tail", "-n", "2"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let printed: Vec<&str> = text.lines().collect();
+    assert_eq!(printed.len(), 2, "{text}");
+    assert!(printed[0].contains("intent  pg.cancel postgres/prod-main"));
+    assert!(printed[0].contains(&format!("id={}", ids[4])), "{text}");
+    assert!(printed[0].contains("reason=\"INC-3 runaway report query\""));
+    assert!(printed[1].contains(&format!("id={}", ids[5])), "{text}");
+    assert!(
+        printed[1].ends_with("ok: pg_cancel_backend(3) returned true"),
+        "{text}"
+    );
+
+    let out = home.warroom(&["audit", "tail"]).await;
+    assert_eq!(stdout(&out).lines().count(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_delivers_pending_records_once_then_reports_nothing_left() {
+    let home = Home::new();
+    // The endpoint was down when an action was tried: intent and "not executed" are spooled.
+    let mut down = AuditServer::start().await;
+    down.stop().await;
+    let log = AuditLog::new(home.settings(Some(down.url())), "session-flush");
+    let refusal = log
+        .record_intent(draft(7))
+        .await
+        .expect_err("endpoint down refuses");
+    let pending_file = log.pending_file();
+    let spooled: Vec<Value> = std::fs::read_to_string(&pending_file)
+        .expect("spool")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(spooled.len(), 2);
+    assert_eq!(spooled[0]["id"], json!(refusal.audit_id().expect("id")));
+    let spooled_ids: Vec<String> = spooled
+        .iter()
+        .map(|v| v["id"].as_str().expect("id").to_string())
+        .collect();
+
+    // A receiver that still fails: flush says so and keeps everything.
+    let server = AuditServer::start_with(Mode::Status(500)).await;
+    home.write_config(Some(&server.url()));
+    let out = home.warroom(&["audit", "flush"]).await;
+    assert!(!out.status.success());
+    assert!(
+        stdout(&out).contains("delivered 0, remaining 2"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("answered 500 Internal Server Error"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(pending_file.exists());
+
+    // It is back: everything is delivered, in order, once.
+    server.set_mode(Mode::Ok);
+    let out = home.warroom(&["audit", "flush"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("delivered 2, remaining 0"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(server.accepted_ids(), spooled_ids);
+    assert_eq!(server.accepted()[0].body, spooled[0]);
+    assert!(!pending_file.exists());
+
+    // Nothing left: a second flush sends nothing.
+    let before = server.received().len();
+    let out = home.warroom(&["audit", "flush"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("delivered 0, remaining 0"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(server.received().len(), before, "nothing sent again");
+    assert_eq!(
+        server.accepted_ids(),
+        spooled_ids,
+        "each record exactly once"
+    );
+}

@@ -1,0 +1,607 @@
+//! The real binary in a real terminal: `warroom demo` runs in a detached tmux session, the
+//! test types keys with `tmux send-keys` and reads the screen with `tmux capture-pane`.
+//!
+//! Each test has its own tmux server (`tmux -L <unique socket>`), killed on drop, and its own
+//! XDG_STATE_HOME / XDG_CONFIG_HOME / HOME in a temp dir. After warroom exits, the pane's shell
+//! records the exit status and `stty -a` (raw mode must be off) and stays alive, so the test
+//! can ask tmux whether the alternate screen is off and the cursor visible again.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const INSTALL_HINT: &str = "install tmux (apt-get install -y tmux) or run scripts/test";
+const WIDTH: u16 = 100;
+const HEIGHT: u16 = 30;
+const WAIT: Duration = Duration::from_secs(30);
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// A tmux server with one session running warroom. Dropping it kills the server.
+struct Tmux {
+    socket: String,
+    dir: tempfile::TempDir,
+}
+
+/// How to start warroom.
+#[derive(Default)]
+struct Run<'a> {
+    args: &'a [&'a str],
+    env: &'a [(&'a str, &'a str)],
+    /// Files to create under the temp XDG_CONFIG_HOME/warroom/ before starting.
+    config_files: &'a [(&'a str, &'a str)],
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+impl Tmux {
+    fn start(run: Run<'_>) -> Tmux {
+        match Command::new("tmux").arg("-V").output() {
+            Ok(o) if o.status.success() => {}
+            _ => panic!("tmux not found: {INSTALL_HINT}"),
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let socket = format!(
+            "warroom-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let t = Tmux { socket, dir };
+        for sub in ["state", "config/warroom", "home"] {
+            std::fs::create_dir_all(t.path(sub)).expect("mkdir");
+        }
+        for (name, text) in run.config_files {
+            let p = t.path("config/warroom").join(name);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, text).expect("write config file");
+        }
+        let mut env = vec![
+            format!(
+                "XDG_STATE_HOME={}",
+                shell_quote(&t.path("state").display().to_string())
+            ),
+            format!(
+                "XDG_CONFIG_HOME={}",
+                shell_quote(&t.path("config").display().to_string())
+            ),
+            format!(
+                "HOME={}",
+                shell_quote(&t.path("home").display().to_string())
+            ),
+        ];
+        env.extend(
+            run.env
+                .iter()
+                .map(|(k, v)| format!("{k}={}", shell_quote(v))),
+        );
+        let args: Vec<String> = run.args.iter().map(|a| shell_quote(a)).collect();
+        let script = format!(
+            "cd {dir}\n\
+             env -u WARROOM_CONFIG -u NO_COLOR -u TMUX {env} {bin} {args}\n\
+             echo $? > exit.tmp && mv exit.tmp exit\n\
+             stty -a > stty 2>&1\n\
+             exec sleep 600\n",
+            dir = shell_quote(&t.dir.path().display().to_string()),
+            env = env.join(" "),
+            bin = shell_quote(env!("CARGO_BIN_EXE_warroom")),
+            args = args.join(" "),
+        );
+        let script_path = t.path("run.sh");
+        std::fs::write(&script_path, script).expect("write script");
+        let out = t.tmux(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "main",
+            "-x",
+            &WIDTH.to_string(),
+            "-y",
+            &HEIGHT.to_string(),
+            &format!("sh {}", shell_quote(&script_path.display().to_string())),
+        ]);
+        assert!(
+            out.status.success(),
+            "tmux new-session failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        t
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .env_remove("TMUX")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run tmux ({e}): {INSTALL_HINT}"))
+    }
+
+    /// The screen as text.
+    fn screen(&self) -> String {
+        let out = self.tmux(&["capture-pane", "-p", "-t", "main"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The screen with colours and attributes as escape sequences.
+    fn screen_styled(&self) -> String {
+        let out = self.tmux(&["capture-pane", "-p", "-e", "-t", "main"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Named keys (`Enter`, `Escape`, `Tab`) or single characters.
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            let out = self.tmux(&["send-keys", "-t", "main", k]);
+            assert!(out.status.success(), "send-keys {k}");
+        }
+    }
+
+    /// Text typed as is.
+    fn type_text(&self, text: &str) {
+        let out = self.tmux(&["send-keys", "-t", "main", "-l", text]);
+        assert!(out.status.success(), "send-keys -l {text}");
+    }
+
+    fn display(&self, format: &str) -> String {
+        let out = self.tmux(&["display", "-p", "-t", "main", format]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Wait until the screen satisfies `ok`; fail with the last screen.
+    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if ok(&screen) {
+                return screen;
+            }
+            if start.elapsed() > WAIT {
+                panic!("timed out waiting for {what}; the screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn wait_text(&self, text: &str) -> String {
+        self.wait_for(&format!("{text:?}"), |s| s.contains(text))
+    }
+
+    /// The highlighted tab, read from the styled first line.
+    fn active_tab(&self) -> String {
+        highlighted(self.screen_styled().lines().next().unwrap_or(""))
+            .trim()
+            .to_string()
+    }
+
+    fn wait_tab(&self, title: &str) {
+        let start = Instant::now();
+        loop {
+            let tab = self.active_tab();
+            if tab.ends_with(title) {
+                return;
+            }
+            if start.elapsed() > WAIT {
+                panic!(
+                    "the active tab is {tab:?}, not {title:?}; the screen:\n{}",
+                    self.screen()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The exit status warroom returned, once it exited.
+    fn wait_exit(&self) -> i32 {
+        let path = self.path("exit");
+        let start = Instant::now();
+        while !path.exists() {
+            if start.elapsed() > WAIT {
+                panic!("warroom did not exit; the screen:\n{}", self.screen());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let text = std::fs::read_to_string(&path).expect("exit file");
+        text.trim().parse().expect("exit status")
+    }
+
+    /// The warroom process: the child of the pane's shell.
+    fn warroom_pid(&self) -> i32 {
+        let shell: i32 = self.display("#{pane_pid}").parse().expect("pane pid");
+        let start = Instant::now();
+        loop {
+            if let Some(pid) = child_of(shell) {
+                return pid;
+            }
+            if start.elapsed() > WAIT {
+                panic!("no child process of the pane shell {shell}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// After warroom exited: the terminal is the way it was.
+    fn assert_terminal_restored(&self) {
+        // The shell wrote `stty -a` after warroom: give it a moment.
+        let stty_path = self.path("stty");
+        let start = Instant::now();
+        while !stty_path.exists() && start.elapsed() < WAIT {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(
+            self.display("#{alternate_on}"),
+            "0",
+            "still on the alternate screen"
+        );
+        assert_eq!(self.display("#{cursor_flag}"), "1", "the cursor is hidden");
+        let stty = std::fs::read_to_string(&stty_path).expect("stty output");
+        let words: Vec<&str> = stty.split_whitespace().collect();
+        for flag in ["icanon", "echo", "isig"] {
+            assert!(
+                words.contains(&flag),
+                "raw mode left on ({flag} missing):\n{stty}"
+            );
+        }
+    }
+
+    fn audit_records(&self) -> Vec<serde_json::Value> {
+        let path = self.path("state/warroom/demo-audit.jsonl");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("no demo audit file {}: {e}", path.display()));
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("audit record is JSON"))
+            .collect()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
+}
+
+/// The child of `parent`, from /proc.
+fn child_of(parent: i32) -> Option<i32> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<i32>().ok());
+        if ppid == Some(parent) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// Text drawn with a background colour or in reverse video, from a line with SGR sequences.
+fn highlighted(line: &str) -> String {
+    let mut out = String::new();
+    let (mut reverse, mut background) = (false, false);
+    let mut rest = line;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix("\x1b[") {
+            let end = after.find('m').unwrap_or(after.len());
+            let params: Vec<&str> = after[..end].split(';').collect();
+            let mut i = 0;
+            while i < params.len() {
+                match params[i] {
+                    "" | "0" => (reverse, background) = (false, false),
+                    "7" => reverse = true,
+                    "27" => reverse = false,
+                    "49" => background = false,
+                    "48" => {
+                        background = true;
+                        // 48;5;n or 48;2;r;g;b
+                        i += if params.get(i + 1) == Some(&"5") {
+                            2
+                        } else {
+                            4
+                        };
+                    }
+                    "38" => {
+                        i += if params.get(i + 1) == Some(&"5") {
+                            2
+                        } else {
+                            4
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            rest = after.get(end + 1..).unwrap_or("");
+        } else {
+            let mut chars = rest.chars();
+            let c = chars.next().unwrap_or_default();
+            if reverse || background {
+                out.push(c);
+            }
+            rest = chars.as_str();
+        }
+    }
+    out
+}
+
+fn wait_for_sessions(t: &Tmux) -> String {
+    t.wait_for("the PostgreSQL pane with sessions", |s| {
+        s.contains("sessions ") && s.contains("PID") && s.contains("4242")
+    })
+}
+
+#[test]
+fn switch_panes_help_lock_view_terminate_and_quit() {
+    let t = Tmux::start(Run {
+        args: &["demo", "--speed", "10"],
+        ..Run::default()
+    });
+    wait_for_sessions(&t);
+    t.wait_tab("PostgreSQL");
+
+    // Panes by number, and back.
+    for (key, title) in [
+        ("2", "Kafka"),
+        ("3", "Pods"),
+        ("4", "Logs"),
+        ("1", "PostgreSQL"),
+    ] {
+        t.keys(&[key]);
+        t.wait_tab(title);
+    }
+    // And by the command line.
+    t.keys(&[":"]);
+    t.type_text("kafka");
+    t.keys(&["Enter"]);
+    t.wait_tab("Kafka");
+    t.keys(&[":"]);
+    t.type_text("pg");
+    t.keys(&["Enter"]);
+    t.wait_tab("PostgreSQL");
+
+    // Help opens and Esc closes it.
+    t.keys(&["?"]);
+    let help = t.wait_text("keys: PostgreSQL pane");
+    assert!(help.contains("terminate the backend"), "{help}");
+    t.keys(&["Escape"]);
+    t.wait_for("the help to close", |s| {
+        !s.contains("keys: PostgreSQL pane")
+    });
+
+    // The lock view: the migration is the root blocker, with waiters behind it.
+    t.keys(&["L"]);
+    let tree = t.wait_for("the blocking tree with waiters", |s| {
+        s.contains("blocking tree") && s.contains("└ ")
+    });
+    let root = tree
+        .lines()
+        .find(|l| l.starts_with("4242 "))
+        .unwrap_or_else(|| panic!("no root 4242:\n{tree}"));
+    let waiting: usize = root
+        .split_whitespace()
+        .nth(1)
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no waiting count in {root:?}"));
+    assert!(waiting >= 1, "{root}");
+
+    // Terminate the root blocker: reason, Tab to Confirm, Enter.
+    t.keys(&["x"]);
+    t.wait_text("reason required");
+    let reason = "INC-4711 migration holds the orders row lock";
+    t.type_text(reason);
+    t.keys(&["Enter"]);
+    let confirm = t.wait_text("confirm: this cannot be undone");
+    assert!(
+        confirm.contains("Terminate PostgreSQL backend 4242"),
+        "{confirm}"
+    );
+    t.keys(&["Tab", "Enter"]);
+    let done = t.wait_text("terminate backend 4242: done");
+    assert!(done.contains("returned true"), "{done}");
+
+    // The waiters drain once the lock is gone.
+    t.wait_text("no session waits on a lock");
+
+    // The demo audit trail: an intent, then its outcome, with the reason.
+    let records = t.audit_records();
+    assert_eq!(records.len(), 2, "{records:#?}");
+    let (intent, outcome) = (&records[0], &records[1]);
+    assert_eq!(intent["phase"], "intent");
+    assert_eq!(intent["action"], "pg.terminate");
+    assert_eq!(intent["reason"], reason);
+    assert_eq!(intent["target"]["pid"], 4242);
+    assert_eq!(intent["context"]["name"], "demo");
+    assert_eq!(outcome["phase"], "outcome");
+    assert_eq!(outcome["intent_id"], intent["id"]);
+    assert_eq!(outcome["outcome"]["ok"], true);
+    assert_eq!(outcome["prev_hash"], intent["hash"]);
+
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0, "warroom exit status");
+    t.assert_terminal_restored();
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let t = Tmux::start(Run {
+        args: &["demo", "--speed", "10"],
+        ..Run::default()
+    });
+    wait_for_sessions(&t);
+    // Leave a layer open: the terminal must be restored from anywhere.
+    t.keys(&["?"]);
+    t.wait_text("keys: PostgreSQL pane");
+    assert_eq!(
+        t.display("#{alternate_on}"),
+        "1",
+        "warroom uses the alternate screen"
+    );
+    let pid = t.warroom_pid();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let code = t.wait_exit();
+    t.assert_terminal_restored();
+    assert_eq!(code, 0, "SIGTERM is a clean shutdown");
+}
+
+#[test]
+fn read_only_shows_actions_disabled() {
+    let t = Tmux::start(Run {
+        args: &["--read-only", "demo", "--speed", "10"],
+        ..Run::default()
+    });
+    let screen = wait_for_sessions(&t);
+    let first = screen.lines().next().unwrap_or("");
+    assert!(first.contains("READ-ONLY"), "{first}");
+    assert!(screen.contains("disabled (read-only)"), "{screen}");
+    t.keys(&["L"]);
+    t.wait_text("blocking tree");
+    t.keys(&["x"]);
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(300));
+        eprintln!("DEBUG\n{}", t.screen());
+    }
+    let refused = t.wait_text("--read-only");
+    assert!(!refused.contains("reason required"), "{refused}");
+    assert!(
+        !t.path("state/warroom/demo-audit.jsonl").exists(),
+        "a refused action wrote an audit record"
+    );
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0);
+    t.assert_terminal_restored();
+}
+
+/// Colour codes in a styled capture: 38/48 with 5 (256 colours) or 2 (RGB), or 30-37/40-47.
+fn has_colour(styled: &str) -> bool {
+    styled.split("\x1b[").skip(1).any(|seq| {
+        let params = seq.split('m').next().unwrap_or("");
+        params.split(';').any(|p| {
+            matches!(p, "38" | "48")
+                || p.parse::<u8>().is_ok_and(|n| {
+                    (30..=37).contains(&n) || (40..=47).contains(&n) || (90..=107).contains(&n)
+                })
+        })
+    })
+}
+
+#[test]
+fn no_color_means_monochrome() {
+    let t = Tmux::start(Run {
+        args: &["demo", "--speed", "10"],
+        env: &[("NO_COLOR", "1")],
+        ..Run::default()
+    });
+    wait_for_sessions(&t);
+    let styled = t.screen_styled();
+    assert!(
+        !has_colour(&styled),
+        "colours despite NO_COLOR:\n{styled:?}"
+    );
+    // The active tab and the selected row are shown in reverse video instead.
+    assert_eq!(t.active_tab(), "1 PostgreSQL");
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0);
+}
+
+/// "#rrggbb" as it appears in an SGR sequence: "r;g;b".
+fn rgb(hex: &str) -> String {
+    let n = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex");
+    format!("{};{};{}", n(1), n(3), n(5))
+}
+
+#[test]
+fn theme_flag_selects_the_light_theme() {
+    let light_accent = rgb("#0969da");
+    let default_accent = rgb("#88c0d0");
+    let t = Tmux::start(Run {
+        args: &["--theme", "light", "demo", "--speed", "10"],
+        ..Run::default()
+    });
+    wait_for_sessions(&t);
+    let styled = t.screen_styled();
+    assert!(
+        styled.contains(&light_accent),
+        "no light accent:\n{styled:?}"
+    );
+    assert!(
+        !styled.contains(&default_accent),
+        "default accent:\n{styled:?}"
+    );
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0);
+}
+
+const USER_THEME: &str = r##"
+fg = "#d8dee9"
+bg = "reset"
+muted = "#7b8496"
+accent = "#123456"
+ok = "#a3be8c"
+warn = "#ebcb8b"
+danger = "#ff6b6b"
+selection_fg = "#0b0e14"
+selection_bg = "#654321"
+border = "#4c566a"
+header = "#e5e9f0"
+"##;
+
+#[test]
+fn user_theme_from_the_config_dir_named_in_config_toml() {
+    let t = Tmux::start(Run {
+        args: &["demo", "--speed", "10"],
+        config_files: &[
+            ("themes/mine.toml", USER_THEME),
+            ("config.toml", "theme = \"mine\"\n"),
+        ],
+        ..Run::default()
+    });
+    wait_for_sessions(&t);
+    let styled = t.screen_styled();
+    assert!(
+        styled.contains(&rgb("#123456")),
+        "no user accent:\n{styled:?}"
+    );
+    assert!(
+        styled.contains(&rgb("#654321")),
+        "no user selection:\n{styled:?}"
+    );
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0);
+}
+
+#[test]
+fn highlighted_reads_background_and_reverse() {
+    let line = "\x1b[1m\x1b[38;2;1;2;3m warroom \x1b[0m\x1b[38;2;11;14;20m\x1b[48;2;136;192;208m 1 PostgreSQL \x1b[38;2;1;2;3m\x1b[49m 2 Kafka ";
+    assert_eq!(highlighted(line).trim(), "1 PostgreSQL");
+    assert_eq!(highlighted("a \x1b[7m b \x1b[27m c").trim(), "b");
+    assert_eq!(
+        highlighted("a \x1b[0;7m\x1b[39m\x1b[49m b \x1b[0m c").trim(),
+        "b"
+    );
+    assert!(has_colour("\x1b[38;5;3mx"));
+    assert!(!has_colour("\x1b[1m\x1b[7mx\x1b[0m"));
+}

@@ -1,0 +1,122 @@
+//! Snapshots of every screen of the TUI at 80x24 and 120x40 (TestBackend + insta).
+//!
+//! The screens come from `support/ui.rs`: the demo world at a fixed seed and simulated time,
+//! the built-in default theme, a fixed actor and audit destination. Review a change with
+//! `cargo insta review` (or `INSTA_UPDATE=always cargo test --test ui_snapshots` and `git diff`).
+
+#[path = "support/ui.rs"]
+mod ui;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+
+fn check(name: &str) {
+    let app = ui::scene(name);
+    for (w, h) in SIZES {
+        let text = ui::screen(&app, w, h);
+        insta::with_settings!({
+            description => format!("{name} at {w}x{h}"),
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!(format!("{name}_{w}x{h}"), text);
+        });
+    }
+}
+
+#[test]
+fn pg_sessions() {
+    check("pg_sessions");
+}
+
+#[test]
+fn pg_locks() {
+    check("pg_locks");
+}
+
+#[test]
+fn pg_idle_shown() {
+    check("pg_idle_shown");
+}
+
+#[test]
+fn pg_filter_active() {
+    check("pg_filter_active");
+}
+
+#[test]
+fn pg_filter_typing() {
+    check("pg_filter_typing");
+}
+
+#[test]
+fn detail_layer() {
+    check("detail");
+}
+
+#[test]
+fn help_layer() {
+    check("help");
+}
+
+#[test]
+fn command_line() {
+    check("command_line");
+}
+
+#[test]
+fn reason_prompt_with_error() {
+    check("reason_error");
+}
+
+#[test]
+fn confirmation() {
+    check("confirm");
+}
+
+#[test]
+fn confirmation_protected_context() {
+    check("confirm_protected");
+}
+
+#[test]
+fn results_layer() {
+    check("results");
+}
+
+#[test]
+fn waiting_for_first_snapshot() {
+    check("waiting");
+}
+
+#[test]
+fn error_before_any_data() {
+    check("error_no_data");
+}
+
+#[test]
+fn error_with_stale_data() {
+    check("error_stale_data");
+}
+
+#[test]
+fn read_only_disables_actions() {
+    check("read_only");
+}
+
+#[test]
+fn placeholder_panes() {
+    check("placeholder_kafka");
+    check("placeholder_pods");
+    check("placeholder_logs");
+}
+
+/// Every scene has a snapshot test above: a new scene cannot be forgotten.
+#[test]
+fn every_scene_is_snapshotted() {
+    let source = include_str!("ui_snapshots.rs");
+    for (name, _) in ui::scenes() {
+        assert!(
+            source.contains(&format!("check(\"{name}\")")),
+            "scene {name} has no snapshot test"
+        );
+    }
+}
