@@ -8,7 +8,8 @@
 //! (`RealPg::activity`, the one statement per refresh) every `--interval` for `--seconds`,
 //! applying each snapshot to the App and drawing a 200x50 frame as the TUI would. It reports
 //! statements per refresh, server milliseconds per refresh (total_exec_time), rows, and the CPU
-//! time of the thread that did warroom's work.
+//! time of the thread that did warroom's work. At the end it terminates the sessions it opened
+//! (application_name `pg-cost-*`; sessions in pg_sleep would not notice their client left).
 //!
 //! warroom connects as `--monitor-role` (created with pg_monitor unless it exists), so every
 //! statement of that role in pg_stat_statements is warroom's.
@@ -70,6 +71,17 @@ struct Args {
 }
 
 const LOAD_APP: &str = "pg-cost-load";
+/// application_name of every session the load opens, for the clean-up at the end.
+const LOAD_APPS: [&str; 8] = [
+    LOAD_APP,
+    "pg-cost-idle-app",
+    "pg-cost-sleeper",
+    "pg-cost-migration",
+    "pg-cost-api-1",
+    "pg-cost-api-2",
+    "pg-cost-api-3",
+    "pg-cost-report",
+];
 
 async fn connect(url: &str, application_name: &str) -> anyhow::Result<Client> {
     let mut config: tokio_postgres::Config = url.parse().context("parse --url")?;
@@ -117,16 +129,16 @@ async fn open_load(args: &Args) -> anyhow::Result<Load> {
             let url = args.url.clone();
             async move { connect(&url, app).await.map(std::sync::Arc::new) }
         };
-        clients.push(open("idle-app").await?);
-        let sleeper = open("sleeper").await?;
+        clients.push(open("pg-cost-idle-app").await?);
+        let sleeper = open("pg-cost-sleeper").await?;
         background(&sleeper, "SELECT pg_sleep(3600)");
         clients.push(sleeper);
-        let migration = open("migration").await?;
+        let migration = open("pg-cost-migration").await?;
         migration
             .batch_execute("BEGIN; UPDATE pg_cost_accounts SET balance = balance WHERE id = 1")
             .await?;
         clients.push(migration);
-        for app in ["api-1", "api-2"] {
+        for app in ["pg-cost-api-1", "pg-cost-api-2"] {
             let c = open(app).await?;
             background(
                 &c,
@@ -141,7 +153,7 @@ async fn open_load(args: &Args) -> anyhow::Result<Load> {
             .await?;
             clients.push(c);
         }
-        let api3 = open("api-3").await?;
+        let api3 = open("pg-cost-api-3").await?;
         api3.batch_execute("BEGIN; UPDATE pg_cost_accounts SET balance = balance + 1 WHERE id = 2")
             .await?;
         background(
@@ -151,12 +163,12 @@ async fn open_load(args: &Args) -> anyhow::Result<Load> {
         wait_until(
             &admin,
             "application_name = $1 AND wait_event_type = 'Lock'",
-            "api-3",
+            "pg-cost-api-3",
             1,
         )
         .await?;
         clients.push(api3);
-        let report = open("report").await?;
+        let report = open("pg-cost-report").await?;
         background(
             &report,
             "UPDATE pg_cost_accounts SET balance = balance * 1 WHERE id = 2",
@@ -164,7 +176,7 @@ async fn open_load(args: &Args) -> anyhow::Result<Load> {
         wait_until(
             &admin,
             "application_name = $1 AND wait_event_type = 'Lock'",
-            "report",
+            "pg-cost-report",
             1,
         )
         .await?;
@@ -353,13 +365,14 @@ async fn main() -> anyhow::Result<()> {
     let load = open_load(&args).await?;
     let total: i64 = admin
         .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'",
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE backend_type = 'client backend' AND application_name <> 'pg-cost'",
             &[],
         )
         .await?
         .get(0);
     eprintln!(
-        "load ready in {:.1?}: {total} client sessions (warroom's will make {})",
+        "load ready in {:.1?}: {total} sessions (warroom's will make {})",
         load_started.elapsed(),
         total + 1
     );
@@ -396,6 +409,15 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .get(0);
     drop(load);
+    // Sessions in pg_sleep do not notice their client is gone: end the load explicitly.
+    admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = ANY($1) AND pid <> pg_backend_pid()",
+            &[&LOAD_APPS.to_vec()],
+        )
+        .await
+        .context("end the load sessions")?;
 
     let n = f64::from(client.refreshes.max(1));
     let mut wall = client.fetch_wall.clone();
@@ -410,11 +432,11 @@ async fn main() -> anyhow::Result<()> {
         client.refreshes, every, window
     );
     println!(
-        "server: {total} client sessions + warroom; last snapshot {} sessions, {} blocking root(s)",
+        "server: {total} load sessions + warroom; last snapshot {} sessions (this harness's own included), {} blocking root(s)",
         client.sessions_last, client.tree_roots_last
     );
     println!(
-        "statements from warroom: {calls} ({:.2} per refresh, {kinds} distinct); from everyone else in the window: {others}",
+        "statements from warroom: {calls} ({:.2} per refresh, {kinds} distinct); from others in the window: {others} (this harness's reset and read)",
         calls as f64 / n
     );
     println!(

@@ -58,6 +58,13 @@ pub enum Cmd {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Kafka: consumer groups, their lag, and guarded deletes and offset resets.
+    #[command(subcommand)]
+    Kafka(KafkaCmd),
+    /// Kubernetes: pods, logs, and guarded pod deletes and rollout restarts
+    /// (`--context` names a `[[kubernetes]]` context).
+    #[command(subcommand)]
+    Kube(KubeCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,5 +142,136 @@ pub enum AuditCmd {
         output: TimelineFormat,
         #[arg(long, value_name = "FILE")]
         file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KafkaCmd {
+    /// Consumer groups: list, describe, delete, reset offsets.
+    #[command(subcommand, name = "consumer-groups")]
+    ConsumerGroups(ConsumerGroupsCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConsumerGroupsCmd {
+    /// Every group with state, members, lag and status.
+    List {
+        /// The Kafka context (`[[kafka]] name`).
+        #[arg(long, value_name = "NAME")]
+        cluster: String,
+        #[arg(short, long, default_value = "table")]
+        output: Output,
+    },
+    /// One group, per partition: committed, log end, lag, owner.
+    Describe {
+        #[arg(long, value_name = "NAME")]
+        cluster: String,
+        #[arg(long)]
+        group: String,
+        #[arg(short, long, default_value = "table")]
+        output: Output,
+    },
+    /// Delete a group (only when it is Empty), through the guard.
+    Delete {
+        #[arg(long, value_name = "NAME")]
+        cluster: String,
+        #[arg(long)]
+        group: String,
+        /// Why: recorded in the audit trail.
+        #[arg(long)]
+        reason: String,
+        /// Protected contexts: the context name, typed again.
+        #[arg(long, value_name = "NAME")]
+        confirm_context: Option<String>,
+    },
+    /// Preview a reset of a group's offsets; with --execute, commit it through the guard.
+    #[command(group(clap::ArgGroup::new("target").required(true).args(["to_earliest", "to_latest", "to_datetime", "to_offset", "shift_by"])))]
+    ResetOffsets {
+        #[arg(long, value_name = "NAME")]
+        cluster: String,
+        #[arg(long)]
+        group: String,
+        /// Only this topic (default: every topic the group committed on).
+        #[arg(long)]
+        topic: Option<String>,
+        #[arg(long)]
+        to_earliest: bool,
+        #[arg(long)]
+        to_latest: bool,
+        /// RFC 3339, e.g. 2026-11-26T10:00:00Z.
+        #[arg(long, value_name = "TS")]
+        to_datetime: Option<String>,
+        #[arg(long, value_name = "N")]
+        to_offset: Option<i64>,
+        #[arg(long, value_name = "N", allow_hyphen_values = true)]
+        shift_by: Option<i64>,
+        /// Commit the offsets (without it: the preview only).
+        #[arg(long)]
+        execute: bool,
+        /// Why: recorded in the audit trail (required with --execute).
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long, value_name = "NAME")]
+        confirm_context: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KubeCmd {
+    /// Pods with ready x/y, status and reason, restarts, last termination and owner.
+    Pods {
+        /// Namespace (default: the context's namespaces, else all).
+        #[arg(short, long)]
+        namespace: Option<String>,
+        /// Label selector, e.g. app=api.
+        #[arg(short = 'l', long)]
+        selector: Option<String>,
+        #[arg(short, long, default_value = "table")]
+        output: Output,
+    },
+    /// Print (or follow) a container's log; a broken stream resumes without duplicates.
+    Logs {
+        #[arg(short, long)]
+        namespace: Option<String>,
+        pod: String,
+        #[arg(short, long)]
+        container: Option<String>,
+        /// The previous (terminated) container's log.
+        #[arg(long)]
+        previous: bool,
+        #[arg(short, long)]
+        follow: bool,
+        /// Only lines newer than this, e.g. 10m.
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// The last N lines.
+        #[arg(long, value_name = "N")]
+        tail: Option<i64>,
+    },
+    /// Delete a pod, through the guard (only the pod that was looked up: uid precondition).
+    DeletePod {
+        #[arg(short, long)]
+        namespace: Option<String>,
+        pod: String,
+        /// Why: recorded in the audit trail.
+        #[arg(long)]
+        reason: String,
+        /// Seconds before SIGKILL (default: the pod's own terminationGracePeriodSeconds).
+        #[arg(long, value_name = "SECONDS")]
+        grace_period: Option<i64>,
+        /// Protected contexts: the context name, typed again.
+        #[arg(long, value_name = "NAME")]
+        confirm_context: Option<String>,
+    },
+    /// Rollout restart of a Deployment, through the guard (restartedAt, reason and audit id
+    /// annotations on the pod template).
+    RolloutRestart {
+        #[arg(short, long)]
+        namespace: Option<String>,
+        deployment: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long, value_name = "NAME")]
+        confirm_context: Option<String>,
     },
 }

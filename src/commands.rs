@@ -17,6 +17,9 @@ use warroom::guard::{Executor, GuardRequest, GuardedAction, PgTarget};
 use warroom::panes::pg::view::Column;
 use warroom::setup::{self, Options};
 
+mod kafka;
+mod kube;
+
 /// Tracing goes to a file, never to the terminal the TUI draws on.
 pub fn init_logging(path: Option<&Path>) -> Option<()> {
     let path = match path {
@@ -74,12 +77,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             setup::check_context(&config, opts.context.as_deref())?;
             setup::theme(&config, &opts)?;
             setup::real_pg(&config)?;
+            setup::real_kafka(&config)?;
             print!("{}", config.summary());
             println!("ok");
             Ok(ExitCode::SUCCESS)
         }
         Some(Cmd::Pg(cmd)) => pg(&config, &opts, cmd).await,
         Some(Cmd::Audit(cmd)) => audit(&config, cmd).await,
+        Some(Cmd::Kafka(cmd)) => kafka::run(&config, &opts, cmd).await,
+        Some(Cmd::Kube(cmd)) => kube::run(&config, &opts, cmd).await,
     }
 }
 

@@ -68,6 +68,9 @@ pub fn policy(config: &Config, read_only: bool) -> Policy {
 /// Name of the demo's Kafka context.
 pub const DEMO_KAFKA_CONTEXT: &str = "demo-kafka";
 
+/// Name of the demo's Kubernetes context.
+pub const DEMO_KUBE_CONTEXT: &str = "demo-k8s";
+
 /// Clients for every Kafka context (built, not connected).
 pub fn real_kafka(
     config: &Config,
@@ -264,6 +267,14 @@ pub fn demo(
                     runbook_url: Some("https://runbooks.example/kafka/consumer-lag".into()),
                 },
             ),
+            (
+                DEMO_KUBE_CONTEXT.to_string(),
+                ContextPolicy {
+                    protected: false,
+                    read_only: false,
+                    runbook_url: Some("https://runbooks.example/kubernetes/oomkilled".into()),
+                },
+            ),
         ]),
     };
     let demo_kafka = crate::backends::demo::kafka::DemoKafka::new(
@@ -272,6 +283,11 @@ pub fn demo(
         crate::backends::demo::kafka::KafkaScenario::from_table(scenario.kafka.as_ref())
             .map_err(anyhow::Error::msg)?,
     );
+    let kube_scenario =
+        crate::backends::demo::kube::KubeScenario::from_table(scenario.kubernetes.as_ref())
+            .map_err(anyhow::Error::msg)?;
+    let kube_namespace = kube_scenario.namespace.clone();
+    let demo_kube = crate::backends::demo::kube::DemoKube::new(seed, clock.clone(), kube_scenario);
     let executor = Executor::new(
         audit.clone(),
         policy.clone(),
@@ -279,7 +295,8 @@ pub fn demo(
         config.terminate_wait,
     )
     .with_pg(DEMO_CONTEXT, Arc::new(demo_pg.clone()))
-    .with_kafka(DEMO_KAFKA_CONTEXT, Arc::new(demo_kafka.clone()));
+    .with_kafka(DEMO_KAFKA_CONTEXT, Arc::new(demo_kafka.clone()))
+    .with_kube(DEMO_KUBE_CONTEXT, Arc::new(demo_kube.clone()));
     let pane = PgPane::new(vec![DEMO_CONTEXT.to_string()], None, config.refresh);
     let info = GuardInfo {
         policy,
@@ -293,6 +310,10 @@ pub fn demo(
             None,
             config.refresh,
         ),
+    )
+    .with_kube(
+        crate::panes::pods::PodsPane::new(vec![DEMO_KUBE_CONTEXT.to_string()], None),
+        crate::panes::logs::LogsPane::new(config.logs.buffer_bytes as usize),
     );
     let kafka_sources: HashMap<String, Arc<dyn crate::backends::kafka::KafkaSource>> =
         HashMap::from([(
@@ -308,7 +329,16 @@ pub fn demo(
         Backends {
             pg: sources,
             kafka: kafka_sources,
-            kube: HashMap::new(),
+            kube: HashMap::from([(
+                DEMO_KUBE_CONTEXT.to_string(),
+                crate::workers::kube::KubeContext {
+                    source: Arc::new(demo_kube),
+                    scopes: vec![crate::backends::kube::PodScope {
+                        namespace: Some(kube_namespace),
+                        label_selector: None,
+                    }],
+                },
+            )]),
             executor: Arc::new(executor),
         },
         demo_pg,

@@ -43,14 +43,22 @@ fn broker_with_orders() -> Tansu {
     }
     // The watermarks first: everything below relies on them.
     for (p, n) in [(0, 10), (1, 20), (2, 30)] {
-        assert_eq!(high_watermark(&b, "orders", p), n, "high watermark of orders-{p}");
+        assert_eq!(
+            high_watermark(&b, "orders", p),
+            n,
+            "high watermark of orders-{p}"
+        );
     }
     t
 }
 
 fn group<'a>(snap: &'a KafkaSnapshot, id: &str) -> &'a ConsumerGroup {
-    snap.group(id)
-        .unwrap_or_else(|| panic!("group {id} not in the snapshot: {:?}", snap.groups.iter().map(|g| &g.id).collect::<Vec<_>>()))
+    snap.group(id).unwrap_or_else(|| {
+        panic!(
+            "group {id} not in the snapshot: {:?}",
+            snap.groups.iter().map(|g| &g.id).collect::<Vec<_>>()
+        )
+    })
 }
 
 fn offsets(g: &ConsumerGroup) -> Vec<(String, i32, Option<i64>, Option<i64>)> {
@@ -148,7 +156,11 @@ fn delete_target(g: &ConsumerGroup) -> GuardedAction {
 async fn lag_per_partition_for_empty_and_stable_groups() {
     let broker = broker_with_orders();
     let b = broker.bootstrap();
-    commit(&b, "billing", &[("orders", 0, 4), ("orders", 1, 20), ("orders", 2, 5)]);
+    commit(
+        &b,
+        "billing",
+        &[("orders", 0, 4), ("orders", 1, 20), ("orders", 2, 5)],
+    );
     let member = Member::join(&b, "search", "orders");
     let kafka = client(&b);
     let snap = wait_for(&kafka, "search to be Stable and caught up", |s| {
@@ -194,7 +206,8 @@ async fn lag_per_partition_for_empty_and_stable_groups() {
     assert_eq!(snap.cost.partitions, 3);
 
     // The pane over two refreshes: billing STOP (no members, lag), search OK.
-    let mut pane = warroom::panes::kafka::KafkaPane::new(vec![CTX.into()], None, Duration::from_secs(1));
+    let mut pane =
+        warroom::panes::kafka::KafkaPane::new(vec![CTX.into()], None, Duration::from_secs(1));
     pane.apply(CTX, Ok(snap.clone()), None);
     produce(&b, "orders", 2, 3);
     let snap2 = kafka.snapshot().await.expect("second snapshot");
@@ -202,7 +215,10 @@ async fn lag_per_partition_for_empty_and_stable_groups() {
     pane.apply(CTX, Ok(snap2), None);
     let h = pane.history().expect("history");
     let s = pane.snapshot().expect("snapshot");
-    assert_eq!(h.status(group(s, "billing")), warroom::backends::kafka::LagStatus::Stop);
+    assert_eq!(
+        h.status(group(s, "billing")),
+        warroom::backends::kafka::LagStatus::Stop
+    );
     assert_eq!(h.lag_series("billing"), vec![31, 34]);
     drop(member);
 }
@@ -215,7 +231,8 @@ async fn delete_an_empty_group_and_refuse_a_stable_one_with_audit_records() {
     let member = Member::join(&b, "live", "orders");
     let kafka = client(&b);
     let snap = wait_for(&kafka, "live to be Stable with commits", |s| {
-        s.group("live").is_some_and(|g| g.state == "Stable" && !g.partitions.is_empty())
+        s.group("live")
+            .is_some_and(|g| g.state == "Stable" && !g.partitions.is_empty())
             && s.group("old-reports").is_some()
     })
     .await;
@@ -224,14 +241,28 @@ async fn delete_an_empty_group_and_refuse_a_stable_one_with_audit_records() {
     // A Stable group: the executor re-reads its state and refuses; the group stays.
     let report = g.run(delete_target(group(&snap, "live"))).await;
     assert!(!report.ok, "{report:?}");
-    assert!(report.detail.contains("is Stable with"), "{}", report.detail);
-    assert!(kafka.snapshot().await.expect("snapshot").group("live").is_some());
+    assert!(
+        report.detail.contains("is Stable with"),
+        "{}",
+        report.detail
+    );
+    assert!(
+        kafka
+            .snapshot()
+            .await
+            .expect("snapshot")
+            .group("live")
+            .is_some()
+    );
 
     // An Empty group is deleted.
     let report = g.run(delete_target(group(&snap, "old-reports"))).await;
     assert!(report.ok, "{report:?}");
     let after = kafka.snapshot().await.expect("snapshot");
-    assert!(after.group("old-reports").is_none(), "deleted group still listed");
+    assert!(
+        after.group("old-reports").is_none(),
+        "deleted group still listed"
+    );
 
     // Audit: intent + outcome for each executed attempt, with the group in the target.
     let records = g.records();
@@ -255,7 +286,11 @@ async fn delete_an_empty_group_and_refuse_a_stable_one_with_audit_records() {
         ],
         "{records:#?}"
     );
-    assert!(records.iter().all(|r| r["action"] == "kafka.delete_group" && r["reason"] == REASON));
+    assert!(
+        records
+            .iter()
+            .all(|r| r["action"] == "kafka.delete_group" && r["reason"] == REASON)
+    );
     drop(member);
 }
 
@@ -263,7 +298,11 @@ async fn delete_an_empty_group_and_refuse_a_stable_one_with_audit_records() {
 async fn resets_to_earliest_latest_offset_and_shift_then_undo_with_audit_records() {
     let broker = broker_with_orders();
     let b = broker.bootstrap();
-    commit(&b, "billing", &[("orders", 0, 4), ("orders", 1, 15), ("orders", 2, 5)]);
+    commit(
+        &b,
+        "billing",
+        &[("orders", 0, 4), ("orders", 1, 15), ("orders", 2, 5)],
+    );
     let kafka = client(&b);
     let g = guard(&kafka);
     let committed = |s: &KafkaSnapshot| -> Vec<Option<i64>> {
@@ -273,25 +312,50 @@ async fn resets_to_earliest_latest_offset_and_shift_then_undo_with_audit_records
 
     for (spec, want_preview, want_after) in [
         ("earliest", vec![0, 0, 0], vec![Some(0), Some(0), Some(0)]),
-        ("latest", vec![10, 20, 30], vec![Some(10), Some(20), Some(30)]),
-        ("offset 12", vec![10, 12, 12], vec![Some(10), Some(12), Some(12)]),
+        (
+            "latest",
+            vec![10, 20, 30],
+            vec![Some(10), Some(20), Some(30)],
+        ),
+        (
+            "offset 12",
+            vec![10, 12, 12],
+            vec![Some(10), Some(12), Some(12)],
+        ),
         ("shift -5", vec![5, 7, 7], vec![Some(5), Some(7), Some(7)]),
         // After the undo below: back at 10, 12, 12; +3 is clamped to the log end of orders-0.
-        ("shift +3 topic orders", vec![10, 15, 15], vec![Some(10), Some(15), Some(15)]),
+        (
+            "shift +3 topic orders",
+            vec![10, 15, 15],
+            vec![Some(10), Some(15), Some(15)],
+        ),
     ] {
         let before = committed(&kafka.snapshot().await.expect("snapshot"));
         let plan = kafka
             .plan_reset("billing", &ResetSpec::parse(spec).expect("spec"))
             .await
             .expect("plan");
-        assert_eq!(plan.partitions.iter().map(|p| p.target).collect::<Vec<_>>(), want_preview, "{spec}");
-        assert_eq!(plan.partitions.iter().map(|p| p.current).collect::<Vec<_>>(), before, "{spec}");
+        assert_eq!(
+            plan.partitions.iter().map(|p| p.target).collect::<Vec<_>>(),
+            want_preview,
+            "{spec}"
+        );
+        assert_eq!(
+            plan.partitions
+                .iter()
+                .map(|p| p.current)
+                .collect::<Vec<_>>(),
+            before,
+            "{spec}"
+        );
         let report = g
-            .run(GuardedAction::Kafka(KafkaAction::ResetOffsets(KafkaResetTarget {
-                context: CTX.into(),
-                plan: plan.clone(),
-                undoes: None,
-            })))
+            .run(GuardedAction::Kafka(KafkaAction::ResetOffsets(
+                KafkaResetTarget {
+                    context: CTX.into(),
+                    plan: plan.clone(),
+                    undoes: None,
+                },
+            )))
             .await;
         assert!(report.ok, "{spec}: {report:?}");
         let after = committed(&kafka.snapshot().await.expect("snapshot"));
@@ -311,14 +375,19 @@ async fn resets_to_earliest_latest_offset_and_shift_then_undo_with_audit_records
         // Undo: back to the offsets before this reset, through the guard too.
         if spec == "shift -5" {
             let undo = g
-                .run(GuardedAction::Kafka(KafkaAction::UndoReset(KafkaResetTarget {
-                    context: CTX.into(),
-                    plan: plan.undo(),
-                    undoes: last_audit.clone(),
-                })))
+                .run(GuardedAction::Kafka(KafkaAction::UndoReset(
+                    KafkaResetTarget {
+                        context: CTX.into(),
+                        plan: plan.undo(),
+                        undoes: last_audit.clone(),
+                    },
+                )))
                 .await;
             assert!(undo.ok, "{undo:?}");
-            assert_eq!(committed(&kafka.snapshot().await.expect("snapshot")), before);
+            assert_eq!(
+                committed(&kafka.snapshot().await.expect("snapshot")),
+                before
+            );
             let records = g.records();
             let intent = &records[records.len() - 2];
             assert_eq!(intent["action"], "kafka.undo_reset");
@@ -328,20 +397,29 @@ async fn resets_to_earliest_latest_offset_and_shift_then_undo_with_audit_records
 
     // A member joins: the reset is refused at the re-check, offsets stay.
     let member = Member::join(&b, "billing", "orders");
-    wait_for(&kafka, "billing to be Stable", |s| s.group("billing").is_some_and(|g| g.state == "Stable")).await;
+    wait_for(&kafka, "billing to be Stable", |s| {
+        s.group("billing").is_some_and(|g| g.state == "Stable")
+    })
+    .await;
     let plan = kafka
         .plan_reset("billing", &ResetSpec::parse("earliest").expect("spec"))
         .await
         .expect("plan");
     let report = g
-        .run(GuardedAction::Kafka(KafkaAction::ResetOffsets(KafkaResetTarget {
-            context: CTX.into(),
-            plan,
-            undoes: None,
-        })))
+        .run(GuardedAction::Kafka(KafkaAction::ResetOffsets(
+            KafkaResetTarget {
+                context: CTX.into(),
+                plan,
+                undoes: None,
+            },
+        )))
         .await;
     assert!(!report.ok);
-    assert!(report.detail.contains("nothing was done"), "{}", report.detail);
+    assert!(
+        report.detail.contains("nothing was done"),
+        "{}",
+        report.detail
+    );
     drop(member);
 }
 
@@ -371,7 +449,8 @@ async fn broker_stopped_mid_refresh_then_back() {
         tx,
         ctl_rx,
     );
-    let mut pane = warroom::panes::kafka::KafkaPane::new(vec![CTX.into()], None, Duration::from_millis(200));
+    let mut pane =
+        warroom::panes::kafka::KafkaPane::new(vec![CTX.into()], None, Duration::from_millis(200));
     use warroom::panes::Pane;
     let (r, _) = next_update(&mut rx).await;
     pane.apply(CTX, r.clone(), None);
@@ -391,8 +470,17 @@ async fn broker_stopped_mid_refresh_then_back() {
     }
     assert!(saw_error, "the refresh failed while the broker was down");
     let status = pane.status();
-    assert!(status.error.as_deref().is_some_and(|e| e.contains("retrying in")), "{status:?}");
-    assert!(pane.snapshot().is_some(), "the last good data stays on screen");
+    assert!(
+        status
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("retrying in")),
+        "{status:?}"
+    );
+    assert!(
+        pane.snapshot().is_some(),
+        "the last good data stays on screen"
+    );
 
     // Back (empty: the memory engine starts afresh), with the group recreated.
     broker.restart();
@@ -402,7 +490,9 @@ async fn broker_stopped_mid_refresh_then_back() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (r, retry) = next_update(&mut rx).await;
-        let recovered = r.as_ref().is_ok_and(|s| s.group("billing").is_some_and(|g| g.total_lag() == 6));
+        let recovered = r
+            .as_ref()
+            .is_ok_and(|s| s.group("billing").is_some_and(|g| g.total_lag() == 6));
         pane.apply(CTX, r, retry);
         if recovered {
             break;

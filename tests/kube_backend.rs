@@ -21,8 +21,7 @@ use tokio::sync::{mpsc, watch};
 use warroom::app::Msg;
 use warroom::audit::{AuditLog, AuditSettings, OnUnreachable, new_session_id};
 use warroom::backends::kube::{
-    Health, KubeActor, KubeSource, LogRequest, PodChange, PodFeed, PodScope, RealKube,
-    StreamNote,
+    Health, KubeActor, KubeSource, LogRequest, PodChange, PodFeed, PodScope, RealKube, StreamNote,
 };
 use warroom::config::{KeyAction, Theme};
 use warroom::guard::kube::{DeploymentTarget, KubeAction, PodTarget};
@@ -40,7 +39,9 @@ fn real(emu: &KubeEmulator) -> Arc<RealKube> {
 }
 
 fn at(secs: u64, millis: u64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000 + secs) + Duration::from_millis(millis)
+    SystemTime::UNIX_EPOCH
+        + Duration::from_secs(1_790_000_000 + secs)
+        + Duration::from_millis(millis)
 }
 
 async fn next(rx: &mut mpsc::Receiver<Msg>, what: &str) -> Msg {
@@ -59,18 +60,35 @@ async fn next_feed(rx: &mut mpsc::Receiver<Msg>, what: &str) -> PodFeed {
 }
 
 fn oom_worker(emu: &KubeEmulator) {
-    emu.add_pod(bare_pod(NS, "worker-0", &["worker"], crash_looping("worker", 7, "OOMKilled", 137)));
+    emu.add_pod(bare_pod(
+        NS,
+        "worker-0",
+        &["worker"],
+        crash_looping("worker", 7, "OOMKilled", 137),
+    ));
     emu.add_logs(
         NS,
         "worker-0",
         "worker",
         true,
         &[
-            (at(0, 0), r#"{"level":"info","msg":"loading batch","rows":2000000}"#),
-            (at(1, 0), r#"{"level":"error","msg":"heap 1.9GiB of 2GiB limit"}"#),
+            (
+                at(0, 0),
+                r#"{"level":"info","msg":"loading batch","rows":2000000}"#,
+            ),
+            (
+                at(1, 0),
+                r#"{"level":"error","msg":"heap 1.9GiB of 2GiB limit"}"#,
+            ),
         ],
     );
-    emu.add_logs(NS, "worker-0", "worker", false, &[(at(60, 0), "starting worker")]);
+    emu.add_logs(
+        NS,
+        "worker-0",
+        "worker",
+        false,
+        &[(at(60, 0), "starting worker")],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,7 +97,13 @@ async fn a_crash_looping_pod_shows_oomkilled_and_its_previous_logs() {
     emu.add_deployment(NS, "api", 2);
     oom_worker(&emu);
     emu.add_event(NS, "worker-0", false, "Pulled", "image already present");
-    emu.add_event(NS, "worker-0", true, "BackOff", "Back-off restarting failed container");
+    emu.add_event(
+        NS,
+        "worker-0",
+        true,
+        "BackOff",
+        "Back-off restarting failed container",
+    );
     let kube = real(&emu);
     let scope = PodScope {
         namespace: Some(NS.into()),
@@ -87,12 +111,23 @@ async fn a_crash_looping_pod_shows_oomkilled_and_its_previous_logs() {
     };
     let list = kube.list_pods(&scope).await.expect("list");
     assert_eq!(list.pods.len(), 3);
-    let w = list.pods.iter().find(|p| p.name == "worker-0").expect("worker");
+    let w = list
+        .pods
+        .iter()
+        .find(|p| p.name == "worker-0")
+        .expect("worker");
     assert_eq!(w.status, "CrashLoopBackOff");
     assert_eq!(w.health, Health::Bad);
     assert_eq!(w.restarts, 7);
-    assert_eq!(w.last_termination.as_ref().map(|t| t.label()).as_deref(), Some("OOMKilled (exit 137)"));
-    let api = list.pods.iter().find(|p| p.name.starts_with("api-")).expect("api pod");
+    assert_eq!(
+        w.last_termination.as_ref().map(|t| t.label()).as_deref(),
+        Some("OOMKilled (exit 137)")
+    );
+    let api = list
+        .pods
+        .iter()
+        .find(|p| p.name.starts_with("api-"))
+        .expect("api pod");
     assert_eq!(api.deployment.as_deref(), Some("api"));
     assert_eq!(api.ready_text(), "1/1");
 
@@ -102,37 +137,59 @@ async fn a_crash_looping_pod_shows_oomkilled_and_its_previous_logs() {
 
     // The pane: `p` on the crash-looping pod opens the previous container's logs.
     let mut pods = PodsPane::new(vec![CTX.into()], None);
-    pods.apply(CTX, PodFeed::Listed { scope, pods: list.pods });
+    pods.apply(
+        CTX,
+        PodFeed::Listed {
+            scope,
+            pods: list.pods,
+        },
+    );
     pods.set_filter("worker");
-    let target = pods.log_target(KeyAction::PodPreviousLogs).expect("previous logs target");
+    let target = pods
+        .log_target(KeyAction::PodPreviousLogs)
+        .expect("previous logs target");
     assert!(target.requests[0].previous);
     let mut logs = LogsPane::new(1 << 20);
     let session = logs.open(&target);
     let (tx, mut rx) = mpsc::channel(16);
-    spawn_log(session, kube.clone(), target.requests[0].clone(), "worker".into(), tx);
+    spawn_log(
+        session,
+        kube.clone(),
+        target.requests[0].clone(),
+        "worker".into(),
+        tx,
+    );
     loop {
-        match next(&mut rx, "previous logs").await {
-            Msg::KubeLogs(b) => {
-                let done = b.note == Some(StreamNote::Ended);
-                logs.apply(b);
-                if done {
-                    break;
-                }
+        if let Msg::KubeLogs(b) = next(&mut rx, "previous logs").await {
+            let done = b.note == Some(StreamNote::Ended);
+            logs.apply(b);
+            if done {
+                break;
             }
-            _ => {}
         }
     }
     let texts: Vec<String> = logs.buffer().entries().map(|e| e.text.clone()).collect();
     assert_eq!(texts.len(), 3, "{texts:?}");
-    let json = logs.buffer().entries().nth(1).and_then(|e| e.json.clone()).expect("json line");
-    assert_eq!((json.level.as_deref(), json.message.as_str()), (Some("ERROR"), "heap 1.9GiB of 2GiB limit"));
+    let json = logs
+        .buffer()
+        .entries()
+        .nth(1)
+        .and_then(|e| e.json.clone())
+        .expect("json line");
+    assert_eq!(
+        (json.level.as_deref(), json.message.as_str()),
+        (Some("ERROR"), "heap 1.9GiB of 2GiB limit")
+    );
     assert!(
         texts[2].contains("previous container worker ended: OOMKilled (exit 137)"),
         "termination inline: {texts:?}"
     );
     // And on screen: level + message, the termination line, no escape.
     let screen = draw(&logs, 100, 10);
-    assert!(screen.contains("ERROR heap 1.9GiB of 2GiB limit"), "{screen}");
+    assert!(
+        screen.contains("ERROR heap 1.9GiB of 2GiB limit"),
+        "{screen}"
+    );
     assert!(screen.contains("OOMKilled (exit 137)"), "{screen}");
 }
 
@@ -152,12 +209,18 @@ async fn the_pod_watch_resumes_after_a_drop_and_relists_on_410_gone() {
     let mut pane = PodsPane::new(vec![CTX.into()], None);
 
     let first = next_feed(&mut rx, "the first listing").await;
-    assert!(matches!(&first, PodFeed::Listed { pods, .. } if pods.len() == 3), "{first:?}");
+    assert!(
+        matches!(&first, PodFeed::Listed { pods, .. } if pods.len() == 3),
+        "{first:?}"
+    );
     pane.apply(CTX, first);
 
     emu.set_pod_status(NS, "worker-0", running("worker"));
     let change = next_feed(&mut rx, "the status change").await;
-    assert!(matches!(&change, PodFeed::Changed(PodChange::Upsert(p)) if p.status == "Running"), "{change:?}");
+    assert!(
+        matches!(&change, PodFeed::Changed(PodChange::Upsert(p)) if p.status == "Running"),
+        "{change:?}"
+    );
     pane.apply(CTX, change);
 
     // The connection drops: the worker resumes from the last version, without a new list.
@@ -166,15 +229,26 @@ async fn the_pod_watch_resumes_after_a_drop_and_relists_on_410_gone() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     emu.set_pod_status(NS, "worker-0", crash_looping("worker", 8, "OOMKilled", 137));
     let change = next_feed(&mut rx, "the change after the drop").await;
-    assert!(matches!(&change, PodFeed::Changed(PodChange::Upsert(p)) if p.restarts == 8), "{change:?}");
+    assert!(
+        matches!(&change, PodFeed::Changed(PodChange::Upsert(p)) if p.restarts == 8),
+        "{change:?}"
+    );
     pane.apply(CTX, change);
     let requests = emu.requests();
-    let lists = requests.iter().filter(|r| r.contains("/pods?") && !r.contains("watch=true")).count();
-    let watches: Vec<&String> = requests.iter().filter(|r| r.contains("watch=true")).collect();
+    let lists = requests
+        .iter()
+        .filter(|r| r.contains("/pods?") && !r.contains("watch=true"))
+        .count();
+    let watches: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.contains("watch=true"))
+        .collect();
     assert_eq!(lists, 1, "resumed without a relist: {requests:#?}");
     assert!(watches.len() >= 2, "{requests:#?}");
     assert!(
-        watches.iter().all(|w| w.contains("resourceVersion=1") && w.contains("allowWatchBookmarks=true")),
+        watches
+            .iter()
+            .all(|w| w.contains("resourceVersion=1") && w.contains("allowWatchBookmarks=true")),
         "every watch resumes from a version: {watches:#?}"
     );
 
@@ -191,13 +265,20 @@ async fn the_pod_watch_resumes_after_a_drop_and_relists_on_410_gone() {
     pane.apply(CTX, relist);
     assert_eq!(pane.rows().len(), 3);
     assert_eq!(pane.selected_pod().map(|p| p.key()), selected_before);
-    let lists = emu.requests().iter().filter(|r| r.contains("/pods?") && !r.contains("watch=true")).count();
+    let lists = emu
+        .requests()
+        .iter()
+        .filter(|r| r.contains("/pods?") && !r.contains("watch=true"))
+        .count();
     assert_eq!(lists, 2);
 
     // Watching goes on after the relist.
     emu.add_pod(bare_pod(NS, "late", &["late"], running("late")));
     let added = next_feed(&mut rx, "a pod added after the relist").await;
-    assert!(matches!(&added, PodFeed::Changed(PodChange::Upsert(p)) if p.name == "late"), "{added:?}");
+    assert!(
+        matches!(&added, PodFeed::Changed(PodChange::Upsert(p)) if p.name == "late"),
+        "{added:?}"
+    );
 
     // Hidden pane: the watch closes.
     control.send(false).expect("control");
@@ -246,13 +327,25 @@ async fn a_log_stream_cut_mid_line_resumes_without_loss_or_duplicates() {
         }
     }
     assert_eq!(resumed, 1, "one cut, one resume");
-    let want: Vec<String> = (0..60).map(|i| format!("request {i:03} GET /orders 200")).collect();
+    let want: Vec<String> = (0..60)
+        .map(|i| format!("request {i:03} GET /orders 200"))
+        .collect();
     assert_eq!(got, want, "every line once, in order, the cut one whole");
-    let log_requests: Vec<String> = emu.requests().into_iter().filter(|r| r.contains("/log?")).collect();
+    let log_requests: Vec<String> = emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.contains("/log?"))
+        .collect();
     assert_eq!(log_requests.len(), 2, "{log_requests:#?}");
     assert!(log_requests[1].contains("sinceTime="), "{log_requests:#?}");
     // Lines written after the resume arrive once too.
-    emu.add_logs(NS, "web-0", "web", false, &[(at(13, 0), "request 060 after the cut")]);
+    emu.add_logs(
+        NS,
+        "web-0",
+        "web",
+        false,
+        &[(at(13, 0), "request 060 after the cut")],
+    );
     loop {
         if let Msg::KubeLogs(b) = next(&mut rx, "the line after the cut").await
             && !b.lines.is_empty()
@@ -272,7 +365,10 @@ async fn a_100000_line_burst_is_counted_exactly_and_memory_stays_bounded() {
     let lines: Vec<LogLine> = (0..N)
         .map(|i| LogLine {
             time: at(100 + (i / 1000) as u64, (i % 1000) as u64),
-            text: format!("{{\"level\":\"info\",\"msg\":\"burst line {i}\",\"user\":\"u{}\"}}", i % 97),
+            text: format!(
+                "{{\"level\":\"info\",\"msg\":\"burst line {i}\",\"user\":\"u{}\"}}",
+                i % 97
+            ),
         })
         .collect();
     emu.add_log_lines(NS, "chatty", "app", lines);
@@ -316,7 +412,11 @@ async fn a_100000_line_burst_is_counted_exactly_and_memory_stays_bounded() {
             tokio::time::sleep(Duration::from_millis(15)).await;
         }
     }
-    assert_eq!(delivered + undelivered, N as u64, "every line delivered or counted");
+    assert_eq!(
+        delivered + undelivered,
+        N as u64,
+        "every line delivered or counted"
+    );
     assert!(undelivered > 0, "the slow reader made the channel overflow");
     assert!(delivered > 0);
     let buf = pane.buffer();
@@ -327,7 +427,12 @@ async fn a_100000_line_burst_is_counted_exactly_and_memory_stays_bounded() {
     assert!(buf.evicted() > 0, "1 MiB cannot hold the burst");
     let screen = draw(&pane, 160, 8);
     assert!(
-        screen.contains(&format!("dropped {} ({} evicted, {} not delivered)", buf.dropped(), buf.evicted(), undelivered)),
+        screen.contains(&format!(
+            "dropped {} ({} evicted, {} not delivered)",
+            buf.dropped(),
+            buf.evicted(),
+            undelivered
+        )),
         "{screen}"
     );
 }
@@ -343,13 +448,28 @@ async fn escape_sequences_and_control_characters_never_reach_the_screen() {
         "evil",
         false,
         &[
-            (at(0, 0), "\u{1b}]0;pwned title\u{7}\u{1b}[2J\u{1b}[31mred\u{1b}[0m plain"),
-            (at(0, 1), "bell\u{7} backspace\u{8} cr\r csi\u{9b}31m bidi\u{202e}desrever"),
-            (at(0, 2), r#"{"level":"\u001b[5mwarn","msg":"json \u001b]8;;http://x\u001b\\link"}"#),
+            (
+                at(0, 0),
+                "\u{1b}]0;pwned title\u{7}\u{1b}[2J\u{1b}[31mred\u{1b}[0m plain",
+            ),
+            (
+                at(0, 1),
+                "bell\u{7} backspace\u{8} cr\r csi\u{9b}31m bidi\u{202e}desrever",
+            ),
+            (
+                at(0, 2),
+                r#"{"level":"\u001b[5mwarn","msg":"json \u001b]8;;http://x\u001b\\link"}"#,
+            ),
             (at(0, 3), &huge),
         ],
     );
-    emu.add_event(NS, "evil", true, "Evil\u{1b}[2J", "message \u{1b}]0;x\u{7} with escapes");
+    emu.add_event(
+        NS,
+        "evil",
+        true,
+        "Evil\u{1b}[2J",
+        "message \u{1b}]0;x\u{7} with escapes",
+    );
     let kube = real(&emu);
     let (tx, mut rx) = mpsc::channel(16);
     let request = LogRequest {
@@ -381,7 +501,11 @@ async fn escape_sequences_and_control_characters_never_reach_the_screen() {
     }
     assert_eq!(pane.buffer().len(), 5);
     for e in pane.buffer().entries() {
-        assert!(!e.text.chars().any(|c| c.is_control() || c == '\u{202e}'), "{:?}", e.text);
+        assert!(
+            !e.text.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "{:?}",
+            e.text
+        );
     }
     // A 10 MB line is cut at ingest and draws in no time.
     let started = std::time::Instant::now();
@@ -390,29 +514,52 @@ async fn escape_sequences_and_control_characters_never_reach_the_screen() {
             pane.on_action(KeyAction::LogsWrap);
         }
         let screen = draw(&pane, 120, 30);
-        assert!(!screen.chars().any(|c| c.is_control() && c != '\n'), "{screen:?}");
+        assert!(
+            !screen.chars().any(|c| c.is_control() && c != '\n'),
+            "{screen:?}"
+        );
         // Wrapped, the cut 10 MB line fills the screen above the last line.
         let expect = if wrap { "stream ended" } else { "red plain" };
         assert!(screen.contains(expect), "{screen}");
     }
-    assert!(started.elapsed() < Duration::from_secs(2), "drawing took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "drawing took {:?}",
+        started.elapsed()
+    );
 
     // Event messages in the Pods pane too.
     let mut pods = PodsPane::new(vec![CTX.into()], None);
-    let scope = PodScope { namespace: Some(NS.into()), label_selector: None };
+    let scope = PodScope {
+        namespace: Some(NS.into()),
+        label_selector: None,
+    };
     let list = kube.list_pods(&scope).await.expect("list");
-    pods.apply(CTX, PodFeed::Listed { scope, pods: list.pods });
+    pods.apply(
+        CTX,
+        PodFeed::Listed {
+            scope,
+            pods: list.pods,
+        },
+    );
     let events = kube.pod_events(NS, "evil").await.map_err(|e| e.to_string());
     pods.apply_events(CTX, NS, "evil", events);
     let screen = draw(&pods, 160, 30);
-    assert!(screen.contains("message  with escapes") || screen.contains("message with escapes"), "{screen}");
-    assert!(!screen.chars().any(|c| c.is_control() && c != '\n'), "{screen:?}");
+    assert!(
+        screen.contains("message  with escapes") || screen.contains("message with escapes"),
+        "{screen}"
+    );
+    assert!(
+        !screen.chars().any(|c| c.is_control() && c != '\n'),
+        "{screen:?}"
+    );
 }
 
 fn draw(pane: &dyn Pane, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
     let theme = Theme::builtin_default();
-    term.draw(|f| pane.render(f, f.area(), &theme, 0)).expect("draw");
+    term.draw(|f| pane.render(f, f.area(), &theme, 0))
+        .expect("draw");
     let buf = term.backend().buffer().clone();
     let mut out = String::new();
     for y in 0..h {
@@ -440,7 +587,10 @@ fn executor(emu: &KubeEmulator, audit: &AuditServer, dir: &std::path::Path) -> E
     Executor::new(
         AuditLog::new(settings, new_session_id()),
         policy,
-        ReasonRules { min_len: 10, pattern: None },
+        ReasonRules {
+            min_len: 10,
+            pattern: None,
+        },
         Duration::from_secs(5),
     )
     .with_kube(CTX, real(emu) as Arc<dyn KubeActor>)
@@ -457,10 +607,19 @@ async fn delete_pod_and_rollout_restart_go_through_the_guard_with_audit_records(
 
     // Build the actions as the pane does, from what the watch showed.
     let kube = real(&emu);
-    let scope = PodScope { namespace: Some(NS.into()), label_selector: None };
+    let scope = PodScope {
+        namespace: Some(NS.into()),
+        label_selector: None,
+    };
     let list = kube.list_pods(&scope).await.expect("list");
     let mut pane = PodsPane::new(vec![CTX.into()], None);
-    pane.apply(CTX, PodFeed::Listed { scope, pods: list.pods });
+    pane.apply(
+        CTX,
+        PodFeed::Listed {
+            scope,
+            pods: list.pods,
+        },
+    );
     pane.set_filter("worker-0");
     let warroom::panes::PaneOutcome::Guard(actions) = pane.on_action(KeyAction::PodDelete) else {
         panic!("ctrl-d gives a guarded action");
@@ -468,8 +627,16 @@ async fn delete_pod_and_rollout_restart_go_through_the_guard_with_audit_records(
     let GuardedAction::Kube(KubeAction::DeletePod(t)) = &actions[0] else {
         panic!("{actions:?}");
     };
-    assert_eq!((t.pod.as_str(), t.uid.as_str(), t.grace_period), ("worker-0", "uid-worker-0", Some(30)));
-    assert!(actions[0].describe().join("\n").contains("grace period: 30 s"));
+    assert_eq!(
+        (t.pod.as_str(), t.uid.as_str(), t.grace_period),
+        ("worker-0", "uid-worker-0", Some(30))
+    );
+    assert!(
+        actions[0]
+            .describe()
+            .join("\n")
+            .contains("grace period: 30 s")
+    );
 
     let reports = exec
         .run(GuardRequest {
@@ -487,7 +654,10 @@ async fn delete_pod_and_rollout_restart_go_through_the_guard_with_audit_records(
     assert_eq!(got.len(), 2, "intent then outcome");
     assert_eq!(got[0].body["action"], json!("kube.delete_pod"));
     assert_eq!(got[0].body["target"]["pod"], json!("worker-0"));
-    assert_eq!(got[0].body["reason"], json!("INC-42 worker OOM loop, recreate it"));
+    assert_eq!(
+        got[0].body["reason"],
+        json!("INC-42 worker OOM loop, recreate it")
+    );
     assert_eq!(got[1].body["intent_id"], got[0].body["id"]);
     assert_eq!(got[1].body["outcome"]["ok"], json!(true));
 
@@ -504,7 +674,11 @@ async fn delete_pod_and_rollout_restart_go_through_the_guard_with_audit_records(
         })
         .await;
     assert!(!reports[0].ok && reports[0].executed, "{reports:?}");
-    assert!(reports[0].detail.contains("nothing deleted"), "{}", reports[0].detail);
+    assert!(
+        reports[0].detail.contains("nothing deleted"),
+        "{}",
+        reports[0].detail
+    );
     assert!(emu.pod(NS, "worker-0").is_some());
 
     // Rollout restart of the api Deployment: restartedAt, the reason and the audit id.
@@ -525,17 +699,35 @@ async fn delete_pod_and_rollout_restart_go_through_the_guard_with_audit_records(
     assert!(reports[0].ok, "{reports:?}");
     let audit_id = reports[0].audit_id.clone().expect("audit id");
     let (ctype, patch) = emu.patches().pop().expect("a PATCH");
-    assert!(ctype.starts_with("application/strategic-merge-patch+json"), "{ctype}");
+    assert!(
+        ctype.starts_with("application/strategic-merge-patch+json"),
+        "{ctype}"
+    );
     let ann = &patch["spec"]["template"]["metadata"]["annotations"];
-    assert!(ann["kubectl.kubernetes.io/restartedAt"].as_str().is_some_and(|t| t.ends_with('Z')), "{patch}");
-    assert_eq!(ann["warroom.dev/restart-reason"], json!("INC-42 api holds stale config"));
+    assert!(
+        ann["kubectl.kubernetes.io/restartedAt"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{patch}"
+    );
+    assert_eq!(
+        ann["warroom.dev/restart-reason"],
+        json!("INC-42 api holds stale config")
+    );
     assert_eq!(ann["warroom.dev/audit-id"], json!(audit_id));
     let got = audit.accepted();
     assert_eq!(got[0].body["action"], json!("kube.rollout_restart"));
     assert_eq!(got[0].body["id"], json!(audit_id));
-    let now: Vec<String> = emu.pod_names(NS).into_iter().filter(|p| p.starts_with("api-")).collect();
+    let now: Vec<String> = emu
+        .pod_names(NS)
+        .into_iter()
+        .filter(|p| p.starts_with("api-"))
+        .collect();
     assert_eq!(now.len(), 2);
-    assert!(now.iter().all(|p| !api_pods.contains(p)), "the pods were replaced");
+    assert!(
+        now.iter().all(|p| !api_pods.contains(p)),
+        "the pods were replaced"
+    );
 
     // Policy: a read-only context refuses before any audit call.
     let _ = PodTarget {

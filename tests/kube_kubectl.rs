@@ -65,7 +65,10 @@ impl Streaming {
                 Ok(l) => return l,
                 Err(mpsc::TryRecvError::Disconnected) => panic!("kubectl ended before {what}"),
                 Err(mpsc::TryRecvError::Empty) => {
-                    assert!(std::time::Instant::now() < deadline, "no {what} within 20 s");
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "no {what} within 20 s"
+                    );
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             }
@@ -83,11 +86,10 @@ impl Drop for Streaming {
 async fn run(emu: &KubeEmulator, args: &[&str]) -> Output {
     let mut c = kubectl(emu);
     c.args(args);
-    let out = tokio::task::spawn_blocking(move || c.output())
+    tokio::task::spawn_blocking(move || c.output())
         .await
         .expect("join")
-        .expect("run kubectl");
-    out
+        .expect("run kubectl")
 }
 
 fn text(o: &Output) -> String {

@@ -131,3 +131,60 @@ fn resize_sequence() {
     assert_eq!(resized, ui::screen(&app, 90, 27));
     assert!(resized.contains("sessions"), "{resized}");
 }
+
+/// What a guarded action must always show, whatever the terminal and the number of targets:
+/// the reason prompt its rule and input, the confirmation the reason, the audit destination
+/// and the buttons (the body gives way first).
+#[test]
+fn guard_layers_keep_their_essentials_at_every_usable_size() {
+    let must: [(&str, &[&str]); 6] = [
+        (
+            "reason_error",
+            &["reason required", "Why?", "reason> slow", "too short"],
+        ),
+        ("reason_bulk", &["reason required", "Why?", "reason>"]),
+        (
+            "confirm",
+            &[
+                "reason: INC-4711",
+                "audit:",
+                "[ Cancel ]",
+                "[ Confirm 1 action ]",
+            ],
+        ),
+        (
+            "confirm_protected",
+            &[
+                "reason: INC-4711",
+                "audit:",
+                "type demo to confirm",
+                "[ Confirm 1 action ]",
+            ],
+        ),
+        (
+            "confirm_bulk",
+            &["reason: INC-4711", "audit:", "[ Confirm 6 actions ]"],
+        ),
+        ("results", &["results: 1 of 2 done", "NOT DONE"]),
+    ];
+    for (name, needles) in must {
+        let app = ui::scene(name);
+        for w in (44..=200).step_by(13) {
+            for h in (16..=60).step_by(6) {
+                let text = ui::screen(&app, w, h);
+                // Wrapped text may break anywhere: look at it without line breaks.
+                let flat: String = text
+                    .lines()
+                    .map(|l| l.trim_matches(|c| c == '│' || c == ' '))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                for needle in needles {
+                    assert!(
+                        flat.contains(needle),
+                        "{name} at {w}x{h}: {needle:?} not visible:\n{text}"
+                    );
+                }
+            }
+        }
+    }
+}

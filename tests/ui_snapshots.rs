@@ -78,6 +78,16 @@ fn confirmation_protected_context() {
 }
 
 #[test]
+fn reason_prompt_for_six_marked_sessions() {
+    check("reason_bulk");
+}
+
+#[test]
+fn confirmation_for_six_marked_sessions() {
+    check("confirm_bulk");
+}
+
+#[test]
 fn results_layer() {
     check("results");
 }
@@ -102,11 +112,12 @@ fn read_only_disables_actions() {
     check("read_only");
 }
 
+/// The other panes, as the shell shows them with nothing configured.
 #[test]
-fn placeholder_panes() {
-    check("placeholder_kafka");
-    check("placeholder_pods");
-    check("placeholder_logs");
+fn other_panes_without_contexts() {
+    check("kafka_no_context");
+    check("pods_no_context");
+    check("logs_no_stream");
 }
 
 /// Every scene has a snapshot test above: a new scene cannot be forgotten.

@@ -498,6 +498,10 @@ impl App {
                     .snapshot()
                     .and_then(|s| s.group(&plan.group))
                     .map_or(0, |g| g.members.len());
+                self.say(format!(
+                    "preview of the reset of {}: read it, Enter to go on, Esc to cancel",
+                    crate::widgets::sanitize::cell(&plan.group, 60)
+                ));
                 self.layers.push(Layer::KafkaResetPreview(
                     crate::panes::kafka::flow::ResetPreview {
                         context,

@@ -148,16 +148,16 @@ impl App {
         // Disabled keys are listed once, with why, so the line still fits 80 columns; the full
         // reason is in the help layer and in the toast when such a key is pressed.
         let mut off_keys = Vec::new();
-        let actions = self
-            .pane()
-            .hints()
-            .iter()
-            .map(|&a| (a, short_label(a)))
-            .chain([
+        let pane_hints = self.pane().hints();
+        let actions = pane_hints.iter().map(|&a| (a, short_label(a))).chain(
+            [
                 (KeyAction::Filter, "filter"),
                 (KeyAction::Help, "help"),
                 (KeyAction::Quit, "quit"),
-            ]);
+            ]
+            .into_iter()
+            .filter(|(a, _)| !pane_hints.contains(a)),
+        );
         for (action, label) in actions {
             if disabled.is_some() && matches!(action, KeyAction::Cancel | KeyAction::Terminate) {
                 off_keys.push(self.keymap.label_of(action));
@@ -266,10 +266,19 @@ impl App {
         text_body(frame, inner, lines, scroll.min(max_scroll));
     }
 
-    fn targets_lines(&self, actions: &[crate::guard::GuardedAction]) -> Vec<Line<'static>> {
+    /// One bullet per target: wrapped when `width` is `None`, else cut to one row each.
+    fn targets_lines(
+        &self,
+        actions: &[crate::guard::GuardedAction],
+        width: Option<u16>,
+    ) -> Vec<Line<'static>> {
         let mut lines = Vec::new();
         for a in actions.iter().take(6) {
-            lines.push(Line::raw(format!("  • {}", a.target_summary())));
+            let text = format!("  • {}", a.target_summary());
+            lines.push(Line::raw(match width {
+                Some(w) => cut(&text, w),
+                None => text,
+            }));
         }
         if actions.len() > 6 {
             lines.push(Line::raw(format!("  … and {} more", actions.len() - 6)));
@@ -278,40 +287,56 @@ impl App {
     }
 
     fn draw_reason(&self, frame: &mut Frame<'_>, area: Rect, p: &ReasonPrompt) {
-        let rect = centered(area, 90, 16 + p.actions.len().min(7) as u16);
+        let width = area.width.min(90);
+        let text_width = width.saturating_sub(2);
         let ctx = p.actions.first().map_or("-", |a| a.context());
-        let inner = popup(frame, rect, "reason required", self.theme.warn());
-        let mut lines = vec![
-            Line::from(vec![
-                Span::styled("actor    ", self.theme.muted()),
-                Span::raw(self.guard.actor.clone()),
-            ]),
-            Line::from(vec![
-                Span::styled("context  ", self.theme.muted()),
-                Span::raw(sanitize::cell(ctx, 60)),
-            ]),
-            Line::styled("targets", self.theme.muted()),
-        ];
-        lines.extend(self.targets_lines(&p.actions));
-        lines.push(Line::styled(
-            self.guard.audit_destination.clone(),
-            self.theme.muted(),
-        ));
-        if let Some(r) = &p.runbook {
+        let head = |targets: Vec<Line<'static>>| {
+            let mut lines = vec![
+                Line::from(vec![
+                    Span::styled("actor    ", self.theme.muted()),
+                    Span::raw(self.guard.actor.clone()),
+                ]),
+                Line::from(vec![
+                    Span::styled("context  ", self.theme.muted()),
+                    Span::raw(sanitize::cell(ctx, 60)),
+                ]),
+                Line::styled("targets", self.theme.muted()),
+            ];
+            lines.extend(targets);
             lines.push(Line::styled(
-                format!("runbook: {}", sanitize::cell(r, 200)),
-                self.theme.accent(),
+                self.guard.audit_destination.clone(),
+                self.theme.muted(),
             ));
-        }
-        lines.push(Line::styled(
+            if let Some(r) = &p.runbook {
+                lines.push(Line::styled(
+                    format!("runbook: {}", sanitize::cell(r, 200)),
+                    self.theme.accent(),
+                ));
+            }
+            lines
+        };
+        // The rule, the input and the error stay visible whatever the number of targets.
+        let why = vec![Line::styled(
             format!(
                 "Why? ({}; one audit record per target). Enter continues, Esc aborts.",
                 self.guard.rules.describe()
             ),
             self.theme.base(),
-        ));
-        let (text_area, rest) = take_top(inner, inner.height.saturating_sub(2));
+        )];
+        let why_rows = rows_of(&why, text_width);
+        let footer = why_rows + 2;
+        let room = area.height.saturating_sub(2 + footer);
+        let mut lines = head(self.targets_lines(&p.actions, None));
+        if rows_of(&lines, text_width) > room {
+            lines = head(self.targets_lines(&p.actions, Some(text_width)));
+        }
+        let body_rows = rows_of(&lines, text_width).min(room);
+        let rect = centered(area, width, body_rows + footer + 2);
+        let inner = popup(frame, rect, "reason required", self.theme.warn());
+        let (text_area, rest) = take_top(inner, inner.height.saturating_sub(footer));
         text_body(frame, text_area, lines, 0);
+        let (why_area, rest) = take_top(rest, why_rows);
+        text_body(frame, why_area, why, 0);
         let (input_line, error_line) = take_top(rest, 1);
         p.input
             .render(frame, input_line, "reason> ", self.theme.accent());
@@ -323,18 +348,13 @@ impl App {
         }
     }
 
-    fn draw_confirm(&self, frame: &mut Frame<'_>, area: Rect, c: &Confirmation) {
-        let rect = centered(area, 100, area.height.min(24));
-        let inner = popup(
-            frame,
-            rect,
-            "confirm: this cannot be undone",
-            self.theme.danger(),
-        );
-        let mut lines: Vec<Line<'static>> = Vec::new();
+    /// The effect of each action, in full when it fits; else the effect of the first and one
+    /// line per target, so that the reason, the audit destination and the buttons always show.
+    fn confirm_body(&self, c: &Confirmation, text_width: u16, room: u16) -> Vec<Line<'static>> {
+        let mut full: Vec<Line<'static>> = Vec::new();
         for a in c.actions.iter().take(4) {
             for (i, l) in a.describe().into_iter().enumerate() {
-                lines.push(if i == 0 {
+                full.push(if i == 0 {
                     Line::styled(l, self.theme.header())
                 } else {
                     Line::raw(l)
@@ -342,23 +362,57 @@ impl App {
             }
         }
         if c.actions.len() > 4 {
-            lines.push(Line::raw(format!(
+            full.push(Line::raw(format!(
                 "… and {} more targets, each checked the same way",
                 c.actions.len() - 4
             )));
         }
-        lines.push(Line::from(vec![
-            Span::styled("reason: ", self.theme.muted()),
-            Span::raw(sanitize::cell(&c.reason, 200)),
-        ]));
-        lines.push(Line::styled(
-            self.guard.audit_destination.clone(),
-            self.theme.muted(),
-        ));
-        let footer = if c.must_type.is_some() { 3 } else { 2 };
+        if c.actions.len() < 2 || rows_of(&full, text_width) <= room {
+            return full;
+        }
+        let mut compact: Vec<Line<'static>> = c
+            .actions
+            .first()
+            .and_then(|a| a.describe().into_iter().next())
+            .map(|l| Line::styled(l, self.theme.header()))
+            .into_iter()
+            .collect();
+        compact.push(Line::raw(format!(
+            "The same for each of these {} targets, each checked first and audited on its own:",
+            c.actions.len()
+        )));
+        compact.extend(self.targets_lines(&c.actions, Some(text_width)));
+        compact
+    }
+
+    fn draw_confirm(&self, frame: &mut Frame<'_>, area: Rect, c: &Confirmation) {
+        let width = area.width.min(100);
+        let text_width = width.saturating_sub(2);
+        let facts = vec![
+            Line::from(vec![
+                Span::styled("reason: ", self.theme.muted()),
+                Span::raw(sanitize::cell(&c.reason, 200)),
+            ]),
+            Line::styled(self.guard.audit_destination.clone(), self.theme.muted()),
+        ];
+        let facts_rows = rows_of(&facts, text_width);
+        let typed_rows = u16::from(c.must_type.is_some());
+        // facts, the typed name, the buttons, the error line.
+        let footer = facts_rows + typed_rows + 2;
+        let room = area.height.saturating_sub(2 + footer);
+        let lines = self.confirm_body(c, text_width, room);
+        let body_rows = rows_of(&lines, text_width).min(room);
+        let rect = centered(area, width, body_rows + footer + 2);
+        let inner = popup(
+            frame,
+            rect,
+            "confirm: this cannot be undone",
+            self.theme.danger(),
+        );
         let (text_area, rest) = take_top(inner, inner.height.saturating_sub(footer));
         text_body(frame, text_area, lines, 0);
-        let mut rest = rest;
+        let (facts_area, mut rest) = take_top(rest, facts_rows);
+        text_body(frame, facts_area, facts, 0);
         if let Some(name) = &c.must_type {
             let (line, r) = take_top(rest, 1);
             c.typed.render(
@@ -401,7 +455,14 @@ impl App {
     }
 
     fn draw_results(&self, frame: &mut Frame<'_>, area: Rect, reports: &[ActionReport]) {
-        let rect = centered(area, 110, (reports.len() as u16).saturating_add(4));
+        // Each summary wraps: size the popup to the wrapped lines (+1 for word breaks).
+        let text_width = usize::from(area.width.min(110).saturating_sub(2)).max(1);
+        let rows: usize = reports
+            .iter()
+            .map(|r| unicode_width::UnicodeWidthStr::width(r.summary().as_str()) / text_width + 1)
+            .sum();
+        let height = u16::try_from(rows + 3).unwrap_or(u16::MAX);
+        let rect = centered(area, 110, height);
         let ok = reports.iter().filter(|r| r.ok).count();
         let inner = popup(
             frame,
@@ -424,6 +485,55 @@ impl App {
             .collect();
         text_body(frame, inner, lines, 0);
     }
+}
+
+/// Rows `lines` take when word-wrapped at `width` (as `text_body` wraps them).
+fn rows_of(lines: &[Line<'_>], width: u16) -> u16 {
+    let width = usize::from(width).max(1);
+    let rows: usize = lines
+        .iter()
+        .map(|line| {
+            let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+            let (mut rows, mut col) = (1, 0);
+            for word in text.split_inclusive(' ') {
+                let w = unicode_width::UnicodeWidthStr::width(word);
+                let visible = unicode_width::UnicodeWidthStr::width(word.trim_end());
+                if col > 0 && col + visible > width {
+                    rows += 1;
+                    col = 0;
+                }
+                if visible > width {
+                    // A word longer than the line is broken across rows.
+                    rows += (visible - 1) / width;
+                    col = visible % width + (w - visible);
+                } else {
+                    col += w;
+                }
+            }
+            rows
+        })
+        .sum();
+    u16::try_from(rows).unwrap_or(u16::MAX)
+}
+
+/// `text` on one row of `width` columns, ending with "…" when cut.
+fn cut(text: &str, width: u16) -> String {
+    let width = usize::from(width);
+    if unicode_width::UnicodeWidthStr::width(text) <= width {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for ch in text.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(ch).unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        used += w;
+        out.push(ch);
+    }
+    out.push('…');
+    out
 }
 
 /// Cut a line of spans to `width` columns, ending with "…" when something was cut.
@@ -467,6 +577,28 @@ fn short_label(a: KeyAction) -> &'static str {
         KeyAction::ToggleIdle => "idle",
         KeyAction::SortNext => "sort",
         KeyAction::Mark => "mark",
+        KeyAction::SortReverse | KeyAction::PodSortReverse | KeyAction::KafkaSortReverse => {
+            "reverse"
+        }
+        KeyAction::PodSortNext | KeyAction::KafkaSortNext => "sort",
+        KeyAction::PodDelete | KeyAction::KafkaDeleteGroup => "delete",
+        KeyAction::PodRolloutRestart => "restart",
+        KeyAction::PodLogs => "logs",
+        KeyAction::PodPreviousLogs => "previous",
+        KeyAction::PodWorkloadLogs => "workload",
+        KeyAction::PodGroupByOwner => "group",
+        KeyAction::LogsFollow => "follow",
+        KeyAction::LogsWrap => "wrap",
+        KeyAction::LogsTimestamps => "time",
+        KeyAction::LogsJsonFields => "fields",
+        KeyAction::LogsPrefix => "prefix",
+        KeyAction::LogsSave => "save",
+        KeyAction::LogsClear => "clear",
+        KeyAction::KafkaResetOffsets => "reset",
+        KeyAction::KafkaUndoReset => "undo",
+        KeyAction::RefreshFaster | KeyAction::KafkaRefreshFaster => "faster",
+        KeyAction::RefreshSlower | KeyAction::KafkaRefreshSlower => "slower",
+        // Names in [keys] use underscores; hints read better with spaces.
         _ => a.name(),
     }
 }

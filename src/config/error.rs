@@ -176,6 +176,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn misspelt_names_get_a_suggestion_and_serde_words_are_plain() {
+        assert_eq!(
+            plain("unknown field `pasword_env`, expected one of `name`, `password_env`"),
+            "unknown field `pasword_env`; did you mean `password_env`?"
+        );
+        let far = "unknown field `zzz`, expected one of `name`, `url`";
+        assert_eq!(plain(far), far);
+        assert_eq!(
+            closest("min_reason_length", &["min_reason_len", "reason_pattern"]),
+            Some("min_reason_len")
+        );
+        assert_eq!(closest("kill", &["quit", "cancel"]), None);
+        assert_eq!(
+            plain("invalid value: integer `-5`, expected usize"),
+            "invalid value: integer `-5`, expected a whole number, 0 or more"
+        );
+        let src = "[[postgres]]\nname = \"a\"\n[[postgres]]\nname = \"b\"\n";
+        let second = src.rfind("[[").unwrap_or(0);
+        assert_eq!(field_at(src, second), "postgres[2]");
+    }
+
+    #[test]
     fn field_paths_name_array_entries_by_position() {
         let src =
             "theme = \"x\"\n[[postgres]]\nname = \"a\"\n[[postgres]]\nname = \"b\"\nurl = 5\n";

@@ -22,30 +22,46 @@ pub struct KafkaContext {
 }
 
 /// Properties warroom sets itself.
-const RESERVED: [&str; 4] = ["bootstrap.servers", "group.id", "enable.auto.commit", "client.id"];
+const RESERVED: [&str; 4] = [
+    "bootstrap.servers",
+    "group.id",
+    "enable.auto.commit",
+    "client.id",
+];
 
 impl KafkaContext {
     /// Check brokers and properties; the error names the key at fault.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         let brokers: Vec<&str> = self.brokers.split(',').map(str::trim).collect();
         if brokers.iter().any(|b| b.is_empty()) {
-            return Err(("brokers", "brokers must be \"host:port\" or \"host1:port,host2:port\"".into()));
+            return Err((
+                "brokers",
+                "brokers must be \"host:port\" or \"host1:port,host2:port\"".into(),
+            ));
         }
         for b in &brokers {
             let port = b.rsplit_once(':').map(|(_, p)| p);
             if port.is_none_or(|p| p.parse::<u16>().is_err()) {
-                return Err(("brokers", format!("{b:?} is not host:port (for example \"kafka1:9092\")")));
+                return Err((
+                    "brokers",
+                    format!("{b:?} is not host:port (for example \"kafka1:9092\")"),
+                ));
             }
         }
         for (k, v) in &self.properties {
             if RESERVED.contains(&k.as_str()) {
                 return Err((
                     "properties",
-                    format!("property {k:?} is set by warroom (brokers go in `brokers`; warroom never joins a group)"),
+                    format!(
+                        "property {k:?} is set by warroom (brokers go in `brokers`; warroom never joins a group)"
+                    ),
                 ));
             }
             if property_text(v).is_none() {
-                return Err(("properties", format!("property {k:?} must be a string, number or boolean")));
+                return Err((
+                    "properties",
+                    format!("property {k:?} must be a string, number or boolean"),
+                ));
             }
         }
         Ok(())
@@ -67,7 +83,11 @@ impl KafkaContext {
                 let secret = ["password", "secret", "key", "token", "jaas"]
                     .iter()
                     .any(|s| k.to_ascii_lowercase().contains(s));
-                let shown = if secret { "***".into() } else { property_text(v).unwrap_or_default() };
+                let shown = if secret {
+                    "***".into()
+                } else {
+                    property_text(v).unwrap_or_default()
+                };
                 format!("{k}={shown}")
             })
             .collect::<Vec<_>>()
@@ -93,7 +113,10 @@ mod tests {
         KafkaContext {
             name: "k".into(),
             brokers: brokers.into(),
-            properties: props.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            properties: props
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
             protected: false,
             read_only: false,
             runbook_url: None,
@@ -106,7 +129,12 @@ mod tests {
         assert_eq!(ctx("a", &[]).validate().map_err(|e| e.0), Err("brokers"));
         assert_eq!(ctx("a:x", &[]).validate().map_err(|e| e.0), Err("brokers"));
         let group = ctx("a:1", &[("group.id", toml::Value::String("g".into()))]);
-        assert!(group.validate().unwrap_err().1.contains("never joins"));
+        assert!(
+            group
+                .validate()
+                .err()
+                .is_some_and(|e| e.1.contains("never joins"))
+        );
         let c = ctx(
             "a:1",
             &[
@@ -114,7 +142,10 @@ mod tests {
                 ("socket.timeout.ms", toml::Value::Integer(3000)),
             ],
         );
-        assert_eq!(c.redacted_properties(), "sasl.password=*** socket.timeout.ms=3000");
+        assert_eq!(
+            c.redacted_properties(),
+            "sasl.password=*** socket.timeout.ms=3000"
+        );
         assert_eq!(c.property_strings()["socket.timeout.ms"], "3000");
     }
 }

@@ -37,7 +37,11 @@ impl KubernetesContext {
                 ));
             }
         }
-        if self.label_selector.as_deref().is_some_and(|s| s.trim().is_empty()) {
+        if self
+            .label_selector
+            .as_deref()
+            .is_some_and(|s| s.trim().is_empty())
+        {
             return Err(("label_selector", "label_selector must not be blank".into()));
         }
         Ok(())
@@ -64,5 +68,50 @@ impl Default for LogsConfig {
         LogsConfig {
             buffer_bytes: default_buffer_bytes(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::Config;
+
+    #[test]
+    fn kubernetes_contexts_and_the_log_buffer_parse() {
+        let text = r#"
+[[kubernetes]]
+name = "prod-k8s"
+kube_context = "gke_prod"
+namespaces = ["shop", "payments"]
+label_selector = "tier=backend"
+protected = true
+runbook_url = "https://runbooks.example/k8s"
+
+[logs]
+buffer_bytes = 1048576
+"#;
+        let c = Config::parse(Path::new("c.toml"), text).expect("valid");
+        let k = c.kubernetes_context("prod-k8s").expect("context");
+        assert_eq!(k.kube_context.as_deref(), Some("gke_prod"));
+        assert_eq!(k.namespaces, ["shop", "payments"]);
+        assert!(k.protected && !k.read_only);
+        assert_eq!(c.logs.buffer_bytes, 1_048_576);
+        assert!(c.summary().contains("prod-k8s  kube context gke_prod  namespaces shop,payments"));
+    }
+
+    #[test]
+    fn names_are_unique_across_kinds_and_errors_point_at_the_key() {
+        let dup = "[[postgres]]\nname = \"prod\"\nurl = \"postgres://h/db\"\n\n[[kubernetes]]\nname = \"prod\"\n";
+        let e = Config::parse(Path::new("c.toml"), dup).expect_err("duplicate");
+        assert!(e.to_string().contains("duplicate context name \"prod\""), "{e}");
+
+        let bad = "[[kubernetes]]\nname = \"k\"\nnamespaces = [\"Shop!\"]\n";
+        let e = Config::parse(Path::new("c.toml"), bad).expect_err("bad namespace");
+        assert!(e.to_string().contains("c.toml:3"), "{e}");
+
+        let small = "[logs]\nbuffer_bytes = 10\n";
+        let e = Config::parse(Path::new("c.toml"), small).expect_err("too small");
+        assert!(e.to_string().contains("buffer_bytes must be at least"), "{e}");
     }
 }

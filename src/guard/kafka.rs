@@ -60,14 +60,19 @@ impl KafkaAction {
 
     pub fn title(&self) -> String {
         match self {
-            KafkaAction::DeleteGroup(t) => format!("delete consumer group {}", sanitize(&t.group, 60)),
+            KafkaAction::DeleteGroup(t) => {
+                format!("delete consumer group {}", sanitize(&t.group, 60))
+            }
             KafkaAction::ResetOffsets(t) => format!(
                 "reset offsets of group {} to {}",
                 sanitize(&t.plan.group, 60),
                 t.plan.to.text()
             ),
             KafkaAction::UndoReset(t) => {
-                format!("undo the last reset of group {}", sanitize(&t.plan.group, 60))
+                format!(
+                    "undo the last reset of group {}",
+                    sanitize(&t.plan.group, 60)
+                )
             }
         }
     }
@@ -174,6 +179,57 @@ fn reset_to_json(to: &ResetTo) -> serde_json::Value {
     serde_json::to_value(to).unwrap_or_else(|_| json!(to.text()))
 }
 
+/// The destructive call, after the intent was recorded. Called only by the executor.
+/// Re-reads the group's state right before acting: a consumer that joined since the
+/// preview makes the action stop here, with nothing changed.
+pub(super) async fn act(
+    admin: &dyn crate::backends::kafka::KafkaAdmin,
+    action: &KafkaAction,
+) -> (bool, String) {
+    let group = action.group();
+    let state = match admin.group_state(group).await {
+        Ok(s) => s,
+        Err(e) => {
+            return (
+                false,
+                format!("cannot re-check the group's state, nothing was done: {e}"),
+            );
+        }
+    };
+    if !state.is_empty() {
+        return (
+            false,
+            format!(
+                "group {} is {} with {} member(s) now: nothing was done (stop its consumers first)",
+                sanitize(group, 60),
+                sanitize(&state.state, 20),
+                state.members
+            ),
+        );
+    }
+    match action {
+        KafkaAction::DeleteGroup(_) => match admin.delete_group(group).await {
+            Ok(()) => (true, format!("group {} deleted", sanitize(group, 60))),
+            Err(e) => (false, sanitize(&e.to_string(), 300).into_owned()),
+        },
+        KafkaAction::ResetOffsets(t) | KafkaAction::UndoReset(t) => {
+            match admin.commit_offsets(group, t.plan.commits()).await {
+                Ok(()) => (
+                    true,
+                    format!(
+                        "committed {} offset(s) for group {} ({} skipped, {} replayed)",
+                        t.plan.partitions.len(),
+                        sanitize(group, 60),
+                        t.plan.skipped(),
+                        t.plan.replayed()
+                    ),
+                ),
+                Err(e) => (false, sanitize(&e.to_string(), 300).into_owned()),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,7 +263,10 @@ mod tests {
         assert_eq!(audit["partitions"][0]["target"], 25);
         assert_eq!(audit["to"], "Latest");
         let text = a.describe().join("\n");
-        assert!(text.contains("orders[0]  10 -> 25  (skips 15 messages)"), "{text}");
+        assert!(
+            text.contains("orders[0]  10 -> 25  (skips 15 messages)"),
+            "{text}"
+        );
         assert!(text.contains("re-checked right before committing"));
     }
 
@@ -223,51 +282,5 @@ mod tests {
         });
         assert!(!a.describe().join("").contains('\u{1b}'));
         assert!(!a.title().contains('\u{1b}'));
-    }
-}
-
-/// The destructive call, after the intent was recorded. Called only by the executor.
-/// Re-reads the group's state right before acting: a consumer that joined since the
-/// preview makes the action stop here, with nothing changed.
-pub(super) async fn act(
-    admin: &dyn crate::backends::kafka::KafkaAdmin,
-    action: &KafkaAction,
-) -> (bool, String) {
-    let group = action.group();
-    let state = match admin.group_state(group).await {
-        Ok(s) => s,
-        Err(e) => return (false, format!("cannot re-check the group's state, nothing was done: {e}")),
-    };
-    if !state.is_empty() {
-        return (
-            false,
-            format!(
-                "group {} is {} with {} member(s) now: nothing was done (stop its consumers first)",
-                sanitize(group, 60),
-                sanitize(&state.state, 20),
-                state.members
-            ),
-        );
-    }
-    match action {
-        KafkaAction::DeleteGroup(_) => match admin.delete_group(group).await {
-            Ok(()) => (true, format!("group {} deleted", sanitize(group, 60))),
-            Err(e) => (false, sanitize(&e.to_string(), 300).into_owned()),
-        },
-        KafkaAction::ResetOffsets(t) | KafkaAction::UndoReset(t) => {
-            match admin.commit_offsets(group, t.plan.commits()).await {
-                Ok(()) => (
-                    true,
-                    format!(
-                        "committed {} offset(s) for group {} ({} skipped, {} replayed)",
-                        t.plan.partitions.len(),
-                        sanitize(group, 60),
-                        t.plan.skipped(),
-                        t.plan.replayed()
-                    ),
-                ),
-                Err(e) => (false, sanitize(&e.to_string(), 300).into_owned()),
-            }
-        }
     }
 }

@@ -75,7 +75,9 @@ impl KubeAction {
                 "{} — {} on {}",
                 self.title(),
                 sanitize(&t.status, 40),
-                t.node.as_deref().map_or("-".into(), |n| sanitize(n, 60).into_owned())
+                t.node
+                    .as_deref()
+                    .map_or("-".into(), |n| sanitize(n, 60).into_owned())
             ),
             KubeAction::RolloutRestart(t) => format!(
                 "{}{}",
@@ -180,8 +182,7 @@ pub async fn act(
                 .rollout_restart(RestartRequest {
                     namespace: t.namespace.clone(),
                     deployment: t.deployment.clone(),
-                    restarted_at: humantime::format_rfc3339_seconds(SystemTime::now())
-                        .to_string(),
+                    restarted_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
                     reason: reason.to_string(),
                     audit_id: audit_id.to_string(),
                 })

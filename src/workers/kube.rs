@@ -290,7 +290,12 @@ async fn stream_log(
             req.tail_lines = None;
             req.since_seconds = None;
             req.since_time = resume.since().or(request.since_time);
-            if !out.note(StreamNote::Resumed { from: resume.last() }).await {
+            if !out
+                .note(StreamNote::Resumed {
+                    from: resume.last(),
+                })
+                .await
+            {
                 return;
             }
         }

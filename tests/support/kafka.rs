@@ -32,7 +32,11 @@ pub const INSTALL_HINT: &str = "the tansu Kafka broker was not found: run script
 pub fn tansu_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("WARROOM_TANSU").filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
-        assert!(p.is_file(), "WARROOM_TANSU={} is not a file; {INSTALL_HINT}", p.display());
+        assert!(
+            p.is_file(),
+            "WARROOM_TANSU={} is not a file; {INSTALL_HINT}",
+            p.display()
+        );
         return p;
     }
     if let Some(path) = std::env::var_os("PATH") {
@@ -106,7 +110,12 @@ impl Tansu {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen on {} within 20 s: {}", self.port, self.log());
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen on {} within 20 s: {}",
+                self.port,
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -213,7 +222,8 @@ pub fn commit(bootstrap: &str, group: &str, offsets: &[(&str, i32, i64)]) {
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
     for (t, p, o) in offsets {
-        tpl.add_partition_offset(t, *p, Offset::Offset(*o)).expect("tpl");
+        tpl.add_partition_offset(t, *p, Offset::Offset(*o))
+            .expect("tpl");
     }
     c.commit(&tpl, CommitMode::Sync).expect("commit");
 }
@@ -292,6 +302,8 @@ pub mod api {
 pub struct Proxy {
     pub port: u16,
     counts: Arc<std::sync::Mutex<HashMap<i16, usize>>>,
+    /// Added latency in each direction, in microseconds; changeable while running.
+    delay_us: Arc<std::sync::atomic::AtomicU64>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -308,30 +320,43 @@ impl Proxy {
         let std_listener = TcpListener::bind(("127.0.0.1", port)).expect("proxy listen");
         std_listener.set_nonblocking(true).expect("nonblocking");
         let c = counts.clone();
+        let delay_us = Arc::new(std::sync::atomic::AtomicU64::new(
+            u64::try_from(delay.as_micros()).unwrap_or(u64::MAX),
+        ));
+        let d = delay_us.clone();
         runtime.spawn(async move {
             let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else {
                 return;
             };
             while let Ok((client, _)) = listener.accept().await {
-                let c = c.clone();
+                let (c, d) = (c.clone(), d.clone());
                 tokio::spawn(async move {
-                    let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else {
+                    let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    else {
                         return;
                     };
                     let _ = client.set_nodelay(true);
                     let _ = server.set_nodelay(true);
                     let (cr, cw) = client.into_split();
                     let (sr, sw) = server.into_split();
-                    tokio::spawn(pump(cr, sw, delay, Some(c)));
-                    tokio::spawn(pump(sr, cw, delay, None));
+                    tokio::spawn(pump(cr, sw, d.clone(), Some(c)));
+                    tokio::spawn(pump(sr, cw, d, None));
                 });
             }
         });
         Proxy {
             port,
             counts,
+            delay_us,
             runtime: Some(runtime),
         }
+    }
+
+    pub fn set_delay(&self, delay: Duration) {
+        self.delay_us.store(
+            u64::try_from(delay.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -345,7 +370,10 @@ impl Proxy {
     }
 
     pub fn count(&self, api_key: i16) -> usize {
-        self.counts.lock().map(|c| c.get(&api_key).copied().unwrap_or(0)).unwrap_or(0)
+        self.counts
+            .lock()
+            .map(|c| c.get(&api_key).copied().unwrap_or(0))
+            .unwrap_or(0)
     }
 
     pub fn total(&self) -> usize {
@@ -368,7 +396,7 @@ impl Drop for Proxy {
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
-    delay: Duration,
+    delay_us: Arc<std::sync::atomic::AtomicU64>,
     counts: Option<Arc<std::sync::Mutex<HashMap<i16, usize>>>>,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -395,7 +423,9 @@ async fn pump(
             frames.extend_from_slice(&chunk);
             while frames.len() >= 6 {
                 let size = i32::from_be_bytes([frames[0], frames[1], frames[2], frames[3]]);
-                let Ok(size) = usize::try_from(size) else { break };
+                let Ok(size) = usize::try_from(size) else {
+                    break;
+                };
                 if frames.len() < 4 + size {
                     break;
                 }
@@ -406,7 +436,14 @@ async fn pump(
                 frames.drain(..4 + size);
             }
         }
-        if tx.send((tokio::time::Instant::now() + delay, chunk)).is_err() {
+        if tx
+            .send((
+                tokio::time::Instant::now()
+                    + Duration::from_micros(delay_us.load(Ordering::Relaxed)),
+                chunk,
+            ))
+            .is_err()
+        {
             break;
         }
     }

@@ -1092,17 +1092,17 @@ async fn patch_deployment(
         match s.deployments.get(&key).cloned() {
             None => None,
             Some(mut d) => {
-        let before = d["spec"]["template"].clone();
-        merge(&mut d, &patch);
-        let rv = s.bump();
-        d["metadata"]["resourceVersion"] = json!(rv.to_string());
-        let template_changed = d["spec"]["template"] != before;
-        if template_changed {
-            let generation = d["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
-            d["metadata"]["generation"] = json!(generation);
-        }
-        s.deployments.insert(key, d.clone());
-        Some((d, template_changed))
+                let before = d["spec"]["template"].clone();
+                merge(&mut d, &patch);
+                let rv = s.bump();
+                d["metadata"]["resourceVersion"] = json!(rv.to_string());
+                let template_changed = d["spec"]["template"] != before;
+                if template_changed {
+                    let generation = d["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
+                    d["metadata"]["generation"] = json!(generation);
+                }
+                s.deployments.insert(key, d.clone());
+                Some((d, template_changed))
             }
         }
     };

@@ -157,6 +157,20 @@ pub fn results() -> App {
     app
 }
 
+/// Cancel the queries of six marked sessions: one reason for all, one record per target.
+pub fn bulk(confirm: bool) -> App {
+    let mut app = app();
+    for _ in 0..6 {
+        app.update(key(' '));
+    }
+    app.update(key('c'));
+    if confirm {
+        typed(&mut app, REASON);
+        app.update(code(KeyCode::Enter));
+    }
+    app
+}
+
 /// Every scene worth drawing: name and App.
 pub fn scenes() -> Vec<(&'static str, App)> {
     let mut out: Vec<(&'static str, App)> = Vec::new();
@@ -201,6 +215,8 @@ pub fn scenes() -> Vec<(&'static str, App)> {
     a.update(code(KeyCode::Enter));
     out.push(("confirm_protected", a));
     out.push(("results", results()));
+    out.push(("reason_bulk", bulk(false)));
+    out.push(("confirm_bulk", bulk(true)));
     let mut a = empty_app(Setup::default());
     for _ in 0..3 {
         a.update(Msg::Tick);
@@ -228,9 +244,9 @@ pub fn scenes() -> Vec<(&'static str, App)> {
         }),
     ));
     for (k, name) in [
-        ('2', "placeholder_kafka"),
-        ('3', "placeholder_pods"),
-        ('4', "placeholder_logs"),
+        ('2', "kafka_no_context"),
+        ('3', "pods_no_context"),
+        ('4', "logs_no_stream"),
     ] {
         let mut a = app();
         a.update(key(k));

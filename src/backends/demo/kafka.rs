@@ -94,7 +94,9 @@ impl DemoKafkaWorld {
         let topics = vec![
             Topic {
                 name: scenario.topic.clone(),
-                ends: (0..partitions).map(|p| 250_000.0 + 1000.0 * p as f64).collect(),
+                ends: (0..partitions)
+                    .map(|p| 250_000.0 + 1000.0 * p as f64)
+                    .collect(),
                 rate: scenario.produce_rate,
             },
             Topic {
@@ -109,18 +111,58 @@ impl DemoKafkaWorld {
             },
         ];
         let mut w = DemoKafkaWorld {
-            rng: Rng::new(seed ^ 0x6b61_666b_61),
+            rng: Rng::new(seed ^ 0x6b_6166_6b61),
             now: 0.0,
             topics,
             groups: Vec::new(),
             scenario: scenario.clone(),
         };
         let lag = scenario.initial_lag;
-        w.add_group(&scenario.lagging_group, &[0], 0, scenario.catch_up_rate, ("billing-worker", "10.0.3.14"), 2, lag);
-        w.add_group("search-indexer", &[1], 3, 30.0, ("search-indexer", "10.0.4.21"), 3, 20.0);
-        w.add_group("analytics-rollup", &[1], 2, 12.0, ("analytics", "10.0.5.9"), 2, 400.0);
-        w.add_group("audit-archiver", &[2], 0, 0.0, ("archiver", "10.0.6.2"), 1, 0.0);
-        w.add_group("legacy-reports", &[1], 0, 0.0, ("reports", "10.0.7.30"), 1, 52_000.0);
+        w.add_group(
+            &scenario.lagging_group,
+            &[0],
+            0,
+            scenario.catch_up_rate,
+            ("billing-worker", "10.0.3.14"),
+            2,
+            lag,
+        );
+        w.add_group(
+            "search-indexer",
+            &[1],
+            3,
+            30.0,
+            ("search-indexer", "10.0.4.21"),
+            3,
+            20.0,
+        );
+        w.add_group(
+            "analytics-rollup",
+            &[1],
+            2,
+            12.0,
+            ("analytics", "10.0.5.9"),
+            2,
+            400.0,
+        );
+        w.add_group(
+            "audit-archiver",
+            &[2],
+            0,
+            0.0,
+            ("archiver", "10.0.6.2"),
+            1,
+            0.0,
+        );
+        w.add_group(
+            "legacy-reports",
+            &[1],
+            0,
+            0.0,
+            ("reports", "10.0.7.30"),
+            1,
+            52_000.0,
+        );
         w
     }
 
@@ -223,7 +265,11 @@ impl DemoKafkaWorld {
     pub fn consumer_restarted(&mut self) {
         let id = self.scenario.lagging_group.clone();
         let now = self.now;
-        if let Some(g) = self.groups.iter_mut().find(|g| g.id == id && g.members.is_empty()) {
+        if let Some(g) = self
+            .groups
+            .iter_mut()
+            .find(|g| g.id == id && g.members.is_empty())
+        {
             g.joins_at = Some(now + 5.0);
         }
     }
@@ -234,7 +280,12 @@ impl DemoKafkaWorld {
             .iter()
             .map(|g| ConsumerGroup {
                 id: g.id.clone(),
-                state: if g.members.is_empty() { "Empty" } else { "Stable" }.into(),
+                state: if g.members.is_empty() {
+                    "Empty"
+                } else {
+                    "Stable"
+                }
+                .into(),
                 protocol_type: "consumer".into(),
                 members: g.members.clone(),
                 partitions: g
@@ -288,8 +339,15 @@ impl DemoKafkaWorld {
         }
     }
 
-    pub fn plan_reset(&self, id: &str, spec: &ResetSpec, epoch: SystemTime) -> Result<ResetPlan, String> {
-        let g = self.group(id).ok_or_else(|| format!("group {id} does not exist"))?;
+    pub fn plan_reset(
+        &self,
+        id: &str,
+        spec: &ResetSpec,
+        epoch: SystemTime,
+    ) -> Result<ResetPlan, String> {
+        let g = self
+            .group(id)
+            .ok_or_else(|| format!("group {id} does not exist"))?;
         let mut inputs = PlanInputs::default();
         let topic_index = |name: &str| self.topics.iter().position(|t| t.name == name);
         let keys: Vec<(usize, usize)> = match &spec.topic {
@@ -303,9 +361,11 @@ impl DemoKafkaWorld {
             let topic = &self.topics[t];
             let key = (topic.name.clone(), i32::try_from(p).unwrap_or(0));
             let end = topic.ends[p].floor() as i64;
-            inputs
-                .partitions
-                .push((key.0.clone(), key.1, g.committed.get(&(t, p)).map(|c| *c as i64)));
+            inputs.partitions.push((
+                key.0.clone(),
+                key.1,
+                g.committed.get(&(t, p)).map(|c| *c as i64),
+            ));
             // Seven days of retention at the current rate.
             let earliest = (end - (topic.rate * 7.0 * 86_400.0) as i64).max(0);
             inputs.earliest.insert(key.clone(), earliest);
@@ -322,10 +382,12 @@ impl DemoKafkaWorld {
 
     pub fn delete_group(&mut self, id: &str) -> Result<(), KafkaError> {
         match self.group(id) {
-            None => Err(KafkaError::Refused("GroupIdNotFound: Broker: The group id does not exist".into())),
-            Some(g) if !g.members.is_empty() => {
-                Err(KafkaError::Refused("NonEmptyGroup: Broker: The group is not empty".into()))
-            }
+            None => Err(KafkaError::Refused(
+                "GroupIdNotFound: Broker: The group id does not exist".into(),
+            )),
+            Some(g) if !g.members.is_empty() => Err(KafkaError::Refused(
+                "NonEmptyGroup: Broker: The group is not empty".into(),
+            )),
             Some(_) => {
                 self.groups.retain(|g| g.id != id);
                 Ok(())
@@ -336,15 +398,23 @@ impl DemoKafkaWorld {
     /// A reset of the lagging group also brings its consumer back: the poison message is
     /// behind it now.
     pub fn commit(&mut self, id: &str, offsets: &[(String, i32, i64)]) -> Result<(), KafkaError> {
-        let index: HashMap<String, usize> =
-            self.topics.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
+        let index: HashMap<String, usize> = self
+            .topics
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.clone(), i))
+            .collect();
         let now = self.now;
         let lagging = id == self.scenario.lagging_group;
         let Some(g) = self.groups.iter_mut().find(|g| g.id == id) else {
-            return Err(KafkaError::Refused("GroupIdNotFound: Broker: The group id does not exist".into()));
+            return Err(KafkaError::Refused(
+                "GroupIdNotFound: Broker: The group id does not exist".into(),
+            ));
         };
         if !g.members.is_empty() {
-            return Err(KafkaError::Refused("UnknownMemberId: Broker: The group is not empty".into()));
+            return Err(KafkaError::Refused(
+                "UnknownMemberId: Broker: The group is not empty".into(),
+            ));
         }
         for (topic, p, o) in offsets {
             if let (Some(t), Ok(p)) = (index.get(topic), usize::try_from(*p)) {
@@ -392,7 +462,11 @@ impl KafkaSource for DemoKafka {
         Box::pin(async move { snap.ok_or_else(DemoKafka::poisoned) })
     }
 
-    fn plan_reset(&self, group: &str, spec: &ResetSpec) -> BoxFuture<'_, Result<ResetPlan, KafkaError>> {
+    fn plan_reset(
+        &self,
+        group: &str,
+        spec: &ResetSpec,
+    ) -> BoxFuture<'_, Result<ResetPlan, KafkaError>> {
         let epoch = self.clock.epoch();
         let out = self.with_world(|w| w.plan_reset(group, spec, epoch));
         Box::pin(async move {
@@ -452,25 +526,57 @@ mod tests {
         let s = kafka.snapshot().await.expect("snapshot");
         let billing = s.group("billing-invoices").expect("group");
         assert_eq!(history.status(billing), LagStatus::Stop);
-        assert_eq!(history.status(s.group("search-indexer").expect("g")), LagStatus::Ok);
-        assert_eq!(history.status(s.group("analytics-rollup").expect("g")), LagStatus::Warn);
-        assert_eq!(history.status(s.group("audit-archiver").expect("g")), LagStatus::Empty);
+        assert_eq!(
+            history.status(s.group("search-indexer").expect("g")),
+            LagStatus::Ok
+        );
+        assert_eq!(
+            history.status(s.group("analytics-rollup").expect("g")),
+            LagStatus::Warn
+        );
+        assert_eq!(
+            history.status(s.group("audit-archiver").expect("g")),
+            LagStatus::Empty
+        );
 
         // Shift back the backlog except 1,000 per partition, then the consumer drains it.
         let plan = kafka
-            .plan_reset("billing-invoices", &ResetSpec::parse("latest").expect("spec"))
+            .plan_reset(
+                "billing-invoices",
+                &ResetSpec::parse("latest").expect("spec"),
+            )
             .await
             .expect("plan");
         assert!(plan.skipped() > 0);
-        kafka.commit_offsets("billing-invoices", plan.commits()).await.expect("commit");
+        kafka
+            .commit_offsets("billing-invoices", plan.commits())
+            .await
+            .expect("commit");
         let after_reset = lag_of(&kafka.snapshot().await.expect("s"), "billing-invoices");
         clock.advance(60.0);
         let s = kafka.snapshot().await.expect("s");
-        assert_eq!(s.group("billing-invoices").map(|g| g.members.len()), Some(2));
-        assert!(lag_of(&s, "billing-invoices") < lags[5] / 4, "{after_reset} then {}", lag_of(&s, "billing-invoices"));
+        assert_eq!(
+            s.group("billing-invoices").map(|g| g.members.len()),
+            Some(2)
+        );
+        assert!(
+            lag_of(&s, "billing-invoices") < lags[5] / 4,
+            "{after_reset} then {}",
+            lag_of(&s, "billing-invoices")
+        );
         // Members are back: no more resets or deletes.
         assert!(kafka.delete_group("billing-invoices").await.is_err());
-        kafka.delete_group("audit-archiver").await.expect("empty group deleted");
-        assert!(kafka.snapshot().await.expect("s").group("audit-archiver").is_none());
+        kafka
+            .delete_group("audit-archiver")
+            .await
+            .expect("empty group deleted");
+        assert!(
+            kafka
+                .snapshot()
+                .await
+                .expect("s")
+                .group("audit-archiver")
+                .is_none()
+        );
     }
 }

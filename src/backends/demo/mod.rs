@@ -2,6 +2,7 @@
 
 pub mod clock;
 pub mod kafka;
+pub mod kube;
 pub mod pg;
 pub mod rng;
 pub mod scenario;

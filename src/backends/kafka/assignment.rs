@@ -90,7 +90,10 @@ mod tests {
             ])
         );
         assert_eq!(
-            decode_assignment(&encode_assignment(&[("orders", &[0, 2]), ("payments", &[1])])),
+            decode_assignment(&encode_assignment(&[
+                ("orders", &[0, 2]),
+                ("payments", &[1])
+            ])),
             decode_assignment(&bytes)
         );
     }

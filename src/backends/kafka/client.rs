@@ -249,7 +249,8 @@ impl RealKafka {
                 .fetch_group_list(Some(name), timeout)
                 .map_err(|e| self.unreachable(e))?;
             cost.describe_groups_requests += 1;
-            let offsets = ffi::list_group_offsets(&self.monitor, std::slice::from_ref(name), 1, timeout);
+            let offsets =
+                ffi::list_group_offsets(&self.monitor, std::slice::from_ref(name), 1, timeout);
             cost.offset_fetch_requests += 1;
             let wanted: BTreeSet<(String, i32)> = offsets
                 .into_iter()
@@ -265,7 +266,11 @@ impl RealKafka {
         Ok(cost)
     }
 
-    pub fn plan_reset_blocking(&self, group: &str, spec: &ResetSpec) -> Result<ResetPlan, KafkaError> {
+    pub fn plan_reset_blocking(
+        &self,
+        group: &str,
+        spec: &ResetSpec,
+    ) -> Result<ResetPlan, KafkaError> {
         let timeout = self.spec.timeout;
         let committed = ffi::list_group_offsets(&self.monitor, &[group.to_string()], 1, timeout)
             .into_iter()
@@ -334,7 +339,11 @@ impl RealKafka {
 
     /// Commit as the group itself without joining it: the coordinator accepts this only
     /// while the group has no members (generation -1), a second guard after our re-check.
-    pub fn commit_blocking(&self, group: &str, offsets: &[(String, i32, i64)]) -> Result<(), KafkaError> {
+    pub fn commit_blocking(
+        &self,
+        group: &str,
+        offsets: &[(String, i32, i64)],
+    ) -> Result<(), KafkaError> {
         let consumer: BaseConsumer = self
             .spec
             .client_config(Some(group))
@@ -342,7 +351,8 @@ impl RealKafka {
             .map_err(|e| KafkaError::Config(e.to_string()))?;
         let mut tpl = TopicPartitionList::with_capacity(offsets.len());
         for (t, p, o) in offsets {
-            tpl.add_partition_offset(t, *p, Offset::Offset(*o)).map_err(rd_err)?;
+            tpl.add_partition_offset(t, *p, Offset::Offset(*o))
+                .map_err(rd_err)?;
         }
         consumer
             .commit(&tpl, CommitMode::Sync)

@@ -29,7 +29,10 @@ pub fn list_group_offsets(
     // SAFETY: rk is a live handle (borrowed from `consumer`); the queue is destroyed by Drop.
     let queue = Queue(unsafe { rd::rd_kafka_queue_new(rk) });
     if queue.0.is_null() {
-        return groups.iter().map(|_| Err("cannot create a result queue".into())).collect();
+        return groups
+            .iter()
+            .map(|_| Err("cannot create a result queue".into()))
+            .collect();
     }
     let deadline = Instant::now() + timeout;
     let window = window.max(1);
@@ -49,7 +52,9 @@ pub fn list_group_offsets(
         if remaining.is_zero() {
             break;
         }
-        let ms = c_int::try_from(remaining.as_millis()).unwrap_or(c_int::MAX).max(1);
+        let ms = c_int::try_from(remaining.as_millis())
+            .unwrap_or(c_int::MAX)
+            .max(1);
         // SAFETY: the queue is live; a non-null event is owned by us and destroyed by Drop.
         let ev = Event(unsafe { rd::rd_kafka_queue_poll(queue.0, ms) });
         if ev.0.is_null() {

@@ -232,10 +232,16 @@ impl GroupHistory {
             });
             trim(series, at, |q| q.at);
         }
-        self.partitions
-            .retain(|(t, n), _| g.partitions.iter().any(|p| &p.topic == t && p.partition == *n));
-        self.moved
-            .retain(|(t, n), _| g.partitions.iter().any(|p| &p.topic == t && p.partition == *n));
+        self.partitions.retain(|(t, n), _| {
+            g.partitions
+                .iter()
+                .any(|p| &p.topic == t && p.partition == *n)
+        });
+        self.moved.retain(|(t, n), _| {
+            g.partitions
+                .iter()
+                .any(|p| &p.topic == t && p.partition == *n)
+        });
     }
 
     fn status(&self, g: &ConsumerGroup) -> LagStatus {
@@ -247,10 +253,12 @@ impl GroupHistory {
         // REWIND: any committed offset went backwards inside the window.
         for series in self.partitions.values() {
             let w = window(series);
-            if w.windows(2).any(|pair| match (pair[0].committed, pair[1].committed) {
-                (Some(a), Some(b)) => b < a,
-                _ => false,
-            }) {
+            if w.windows(2)
+                .any(|pair| match (pair[0].committed, pair[1].committed) {
+                    (Some(a), Some(b)) => b < a,
+                    _ => false,
+                })
+            {
                 return LagStatus::Rewind;
             }
         }
@@ -283,7 +291,11 @@ impl GroupHistory {
             .iter()
             .skip(skip)
             .all(|p| p.members == g.members.len());
-        if w.len() >= 3 && w.windows(2).all(|p| p[1] >= p[0]) && w[w.len() - 1] > w[0] && members_steady {
+        if w.len() >= 3
+            && w.windows(2).all(|p| p[1] >= p[0])
+            && w[w.len() - 1] > w[0]
+            && members_steady
+        {
             return LagStatus::Warn;
         }
         LagStatus::Ok
@@ -396,7 +408,12 @@ mod tests {
 
     #[test]
     fn growing_lag_with_moving_offsets_is_warn() {
-        let (h, g) = run(&[(0, 10, 20, 1), (10, 20, 40, 1), (20, 30, 60, 1), (30, 40, 90, 1)]);
+        let (h, g) = run(&[
+            (0, 10, 20, 1),
+            (10, 20, 40, 1),
+            (20, 30, 60, 1),
+            (30, 40, 90, 1),
+        ]);
         assert_eq!(h.status(&g), LagStatus::Warn);
         assert_eq!(h.lag_series("billing"), vec![10, 20, 30, 50]);
     }
@@ -430,11 +447,22 @@ mod tests {
     #[test]
     fn time_lag_interpolates_log_end_history() {
         // The log end passed 15 at t=5 (10 at t=0, 20 at t=10); committed 15 seen at t=30.
-        let (h, g) = run(&[(0, 0, 10, 1), (10, 5, 20, 1), (20, 10, 30, 1), (30, 15, 40, 1)]);
-        assert_eq!(h.time_lag(&g, t(30)), TimeLag::About(Duration::from_secs(25)));
+        let (h, g) = run(&[
+            (0, 0, 10, 1),
+            (10, 5, 20, 1),
+            (20, 10, 30, 1),
+            (30, 15, 40, 1),
+        ]);
+        assert_eq!(
+            h.time_lag(&g, t(30)),
+            TimeLag::About(Duration::from_secs(25))
+        );
         // Older than anything seen: at least the history's length.
         let (h, g) = run(&[(0, 0, 10, 1), (10, 1, 20, 1)]);
-        assert_eq!(h.time_lag(&g, t(10)), TimeLag::AtLeast(Duration::from_secs(10)));
+        assert_eq!(
+            h.time_lag(&g, t(10)),
+            TimeLag::AtLeast(Duration::from_secs(10))
+        );
         let (h, g) = run(&[(0, 10, 10, 1)]);
         assert_eq!(h.time_lag(&g, t(0)), TimeLag::About(Duration::ZERO));
     }
@@ -444,6 +472,9 @@ mod tests {
         let (h, _) = run(&[(0, 1, 5, 1), (10, 1, 6, 1), (20, 3, 7, 1), (30, 3, 8, 1)]);
         assert_eq!(h.last_moved("billing", "orders", 0), Some(Moved::At(t(20))));
         let (h, _) = run(&[(0, 1, 5, 1), (10, 1, 6, 1)]);
-        assert_eq!(h.last_moved("billing", "orders", 0), Some(Moved::NotSince(t(0))));
+        assert_eq!(
+            h.last_moved("billing", "orders", 0),
+            Some(Moved::NotSince(t(0)))
+        );
     }
 }

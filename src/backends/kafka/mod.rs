@@ -13,8 +13,7 @@ pub use assignment::{decode_assignment, encode_assignment};
 pub use client::{KafkaSpec, RealKafka};
 pub use history::{History, LagStatus, Moved, TimeLag};
 pub use model::{
-    ConsumerGroup, GroupMember, GroupState, KafkaSnapshot, NO_OFFSET, PartitionOffsets,
-    RefreshCost,
+    ConsumerGroup, GroupMember, GroupState, KafkaSnapshot, NO_OFFSET, PartitionOffsets, RefreshCost,
 };
 pub use plan::{PartitionReset, PlanInputs, ResetPlan, ResetSpec, ResetTo};
 
@@ -39,8 +38,11 @@ pub trait KafkaSource: Send + Sync {
     /// Every consumer group with members, committed offsets and log end offsets.
     fn snapshot(&self) -> BoxFuture<'_, Result<KafkaSnapshot, KafkaError>>;
     /// The preview of a reset: per partition, current -> target.
-    fn plan_reset(&self, group: &str, spec: &ResetSpec)
-    -> BoxFuture<'_, Result<ResetPlan, KafkaError>>;
+    fn plan_reset(
+        &self,
+        group: &str,
+        spec: &ResetSpec,
+    ) -> BoxFuture<'_, Result<ResetPlan, KafkaError>>;
     /// Where this source points, without secrets.
     fn describe_target(&self) -> String;
 }

@@ -57,7 +57,10 @@ impl ConsumerGroup {
     }
 
     pub fn total_lag(&self) -> i64 {
-        self.partitions.iter().filter_map(PartitionOffsets::lag).sum()
+        self.partitions
+            .iter()
+            .filter_map(PartitionOffsets::lag)
+            .sum()
     }
 
     pub fn max_lag(&self) -> i64 {
@@ -81,9 +84,11 @@ impl ConsumerGroup {
 
     /// The member a partition is assigned to, if the broker reported assignments.
     pub fn owner(&self, topic: &str, partition: i32) -> Option<&GroupMember> {
-        self.members
-            .iter()
-            .find(|m| m.assignment.iter().any(|(t, p)| t == topic && *p == partition))
+        self.members.iter().find(|m| {
+            m.assignment
+                .iter()
+                .any(|(t, p)| t == topic && *p == partition)
+        })
     }
 }
 
@@ -133,7 +138,10 @@ impl RefreshCost {
 }
 
 mod millis {
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 }
@@ -153,7 +161,10 @@ impl KafkaSnapshot {
 }
 
 mod rfc3339 {
-    pub fn serialize<S: serde::Serializer>(t: &std::time::SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        t: &std::time::SystemTime,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_str(&humantime::format_rfc3339_millis(*t).to_string())
     }
 }

@@ -18,7 +18,10 @@ pub enum ResetTo {
 }
 
 mod rfc3339 {
-    pub fn serialize<S: serde::Serializer>(t: &std::time::SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        t: &std::time::SystemTime,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_str(&humantime::format_rfc3339_seconds(*t).to_string())
     }
 }
@@ -70,7 +73,11 @@ impl ResetSpec {
                     .map_err(|_| format!("{n:?} is not a number like -100 or +50"))?,
             ),
             ["datetime", ts] | ["to-datetime", ts] => ResetTo::Datetime(parse_time(ts)?),
-            [] => return Err("say where to: earliest | latest | offset N | shift N | datetime TS".into()),
+            [] => {
+                return Err(
+                    "say where to: earliest | latest | offset N | shift N | datetime TS".into(),
+                );
+            }
             _ => {
                 return Err(format!(
                     "unknown target {:?}: earliest | latest | offset N | shift N | datetime TS [topic NAME]",
@@ -127,11 +134,20 @@ pub struct ResetPlan {
 
 impl ResetPlan {
     pub fn skipped(&self) -> i64 {
-        self.partitions.iter().filter_map(PartitionReset::delta).filter(|d| *d > 0).sum()
+        self.partitions
+            .iter()
+            .filter_map(PartitionReset::delta)
+            .filter(|d| *d > 0)
+            .sum()
     }
 
     pub fn replayed(&self) -> i64 {
-        -self.partitions.iter().filter_map(PartitionReset::delta).filter(|d| *d < 0).sum::<i64>()
+        -self
+            .partitions
+            .iter()
+            .filter_map(PartitionReset::delta)
+            .filter(|d| *d < 0)
+            .sum::<i64>()
     }
 
     /// The (topic, partition, offset) triples to commit.
@@ -169,7 +185,9 @@ impl ResetPlan {
             "reset group {} to {}{}: {} partition(s), {} message(s) skipped, {} replayed",
             self.group,
             self.to.text(),
-            self.topic.as_ref().map_or(String::new(), |t| format!(" on topic {t}")),
+            self.topic
+                .as_ref()
+                .map_or(String::new(), |t| format!(" on topic {t}")),
             self.partitions.len(),
             self.skipped(),
             self.replayed()
@@ -257,7 +275,11 @@ mod tests {
 
     fn inputs() -> PlanInputs {
         let mut i = PlanInputs::default();
-        for (p, cur, lo, hi, at_time) in [(0, Some(40), 0, 100, 70), (1, Some(90), 10, 95, -1), (2, None, 0, 50, 5)] {
+        for (p, cur, lo, hi, at_time) in [
+            (0, Some(40), 0, 100, 70),
+            (1, Some(90), 10, 95, -1),
+            (2, None, 0, 50, 5),
+        ] {
             i.partitions.push(("orders".into(), p, cur));
             i.earliest.insert(("orders".into(), p), lo);
             i.latest.insert(("orders".into(), p), hi);
@@ -271,7 +293,12 @@ mod tests {
 
     fn targets(spec: &str) -> Vec<i64> {
         let s = ResetSpec::parse(spec).expect("spec");
-        plan("g", &s, &inputs()).expect("plan").partitions.iter().map(|p| p.target).collect()
+        plan("g", &s, &inputs())
+            .expect("plan")
+            .partitions
+            .iter()
+            .map(|p| p.target)
+            .collect()
     }
 
     #[test]
@@ -282,7 +309,10 @@ mod tests {
         assert_eq!(targets("shift -50 topic orders"), vec![0, 40, 0]);
         assert_eq!(targets("shift +20"), vec![60, 95, 50, 8]);
         // Datetime planning uses the offsets the broker found for the time; none: latest.
-        assert_eq!(targets("datetime 2026-11-26T10:00:00Z topic orders"), vec![70, 95, 5]);
+        assert_eq!(
+            targets("datetime 2026-11-26T10:00:00Z topic orders"),
+            vec![70, 95, 5]
+        );
     }
 
     #[test]
@@ -292,13 +322,26 @@ mod tests {
         // orders-0: 40 -> 60 skips 20; orders-1: 90 -> 60 replays 30; payments-0: 3 -> 8 skips 5.
         assert_eq!((p.skipped(), p.replayed()), (25, 30));
         let text = p.preview_lines().join("\n");
-        assert!(text.contains("orders[0]  40 -> 60  (skips 20 messages)"), "{text}");
-        assert!(text.contains("orders[1]  90 -> 60  (replays 30 messages)"), "{text}");
-        assert!(text.contains("orders[2]  - -> 50  (no commit before"), "{text}");
+        assert!(
+            text.contains("orders[0]  40 -> 60  (skips 20 messages)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("orders[1]  90 -> 60  (replays 30 messages)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("orders[2]  - -> 50  (no commit before"),
+            "{text}"
+        );
         let undo = p.undo();
         assert_eq!(
             undo.commits(),
-            vec![("orders".into(), 0, 40), ("orders".into(), 1, 90), ("payments".into(), 0, 3)]
+            vec![
+                ("orders".into(), 0, 40),
+                ("orders".into(), 1, 90),
+                ("payments".into(), 0, 3)
+            ]
         );
     }
 
@@ -306,12 +349,23 @@ mod tests {
     fn specs_parse_with_clear_errors() {
         assert_eq!(
             ResetSpec::parse("shift -100 topic orders"),
-            Ok(ResetSpec { to: ResetTo::ShiftBy(-100), topic: Some("orders".into()) })
+            Ok(ResetSpec {
+                to: ResetTo::ShiftBy(-100),
+                topic: Some("orders".into())
+            })
         );
-        assert!(ResetSpec::parse("offset -3").unwrap_err().contains("not an offset"));
-        assert!(ResetSpec::parse("datetime yesterday").unwrap_err().contains("not a time"));
-        assert!(ResetSpec::parse("sideways").unwrap_err().contains("unknown target"));
+        let err = |s: &str| ResetSpec::parse(s).err().unwrap_or_default();
+        assert!(err("offset -3").contains("not an offset"));
+        assert!(err("datetime yesterday").contains("not a time"));
+        assert!(err("sideways").contains("unknown target"));
         assert!(ResetSpec::parse("").is_err());
-        assert!(plan("g", &ResetSpec::parse("latest topic nope").expect("s"), &inputs()).is_err());
+        assert!(
+            plan(
+                "g",
+                &ResetSpec::parse("latest topic nope").expect("s"),
+                &inputs()
+            )
+            .is_err()
+        );
     }
 }

@@ -6,7 +6,10 @@ use std::time::SystemTime;
 use futures::{AsyncReadExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Pod};
-use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, Preconditions, WatchEvent, WatchParams};
+use kube::api::{
+    Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, Preconditions, WatchEvent,
+    WatchParams,
+};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use tokio::sync::OnceCell;
@@ -130,12 +133,10 @@ impl KubeSource for RealKube {
             let stream = api.watch(&wp, &rv).await.map_err(map_err)?;
             let changes = stream.map(|ev| match ev {
                 Ok(WatchEvent::Added(p)) | Ok(WatchEvent::Modified(p)) => {
-                    Ok(PodChange::Upsert(pod_row(&p)))
+                    Ok(PodChange::Upsert(Box::new(pod_row(&p))))
                 }
-                Ok(WatchEvent::Deleted(p)) => Ok(PodChange::Delete(pod_row(&p))),
-                Ok(WatchEvent::Bookmark(b)) => {
-                    Ok(PodChange::Bookmark(b.metadata.resource_version))
-                }
+                Ok(WatchEvent::Deleted(p)) => Ok(PodChange::Delete(Box::new(pod_row(&p)))),
+                Ok(WatchEvent::Bookmark(b)) => Ok(PodChange::Bookmark(b.metadata.resource_version)),
                 Ok(WatchEvent::Error(s)) => Err(status_error(s.code, s.message)),
                 Err(e) => Err(map_err(e)),
             });
@@ -169,7 +170,13 @@ impl KubeSource for RealKube {
                         .as_ref()
                         .or(e.first_timestamp.as_ref())
                         .map(to_system_time)
-                        .or_else(|| e.event_time.as_ref().map(|t| to_system_time(&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t.0)))),
+                        .or_else(|| {
+                            e.event_time.as_ref().map(|t| {
+                                to_system_time(
+                                    &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t.0),
+                                )
+                            })
+                        }),
                 })
                 .collect();
             sort_events(&mut events);
@@ -243,8 +250,7 @@ impl KubeActor for RealKube {
 
     fn rollout_restart(&self, request: RestartRequest) -> BoxFuture<'_, Result<String, KubeError>> {
         Box::pin(async move {
-            let api: Api<Deployment> =
-                Api::namespaced(self.client().await?, &request.namespace);
+            let api: Api<Deployment> = Api::namespaced(self.client().await?, &request.namespace);
             let pp = PatchParams::default();
             let d = api
                 .patch(&request.deployment, &pp, &Patch::Strategic(request.patch()))

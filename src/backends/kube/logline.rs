@@ -61,7 +61,8 @@ impl LineSplitter {
         let overflow = std::mem::take(&mut self.overflow);
         let mut line = parse_line(&String::from_utf8_lossy(&bytes));
         if overflow > 0 {
-            line.text.push_str(&format!(" … [{overflow} more bytes cut]"));
+            line.text
+                .push_str(&format!(" … [{overflow} more bytes cut]"));
         }
         line
     }
@@ -178,7 +179,10 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].text, "hello");
         assert_eq!(out[1].text, "bye");
-        assert_eq!(format_time(out[0].time.expect("t")), "2026-01-01T10:00:00.500000000Z");
+        assert_eq!(
+            format_time(out[0].time.expect("t")),
+            "2026-01-01T10:00:00.500000000Z"
+        );
         assert_eq!(s.pending_len(), 4);
     }
 

@@ -111,8 +111,8 @@ pub struct PodList {
 /// One change from a pod watch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PodChange {
-    Upsert(PodRow),
-    Delete(PodRow),
+    Upsert(Box<PodRow>),
+    Delete(Box<PodRow>),
     /// Nothing changed, but the watch may resume from here.
     Bookmark(String),
 }
@@ -166,7 +166,9 @@ impl LogSource {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamNote {
     /// Reconnected after a cut, from this time (lines already shown are skipped).
-    Resumed { from: Option<SystemTime> },
+    Resumed {
+        from: Option<SystemTime>,
+    },
     /// The server ended the stream (not following, or the container is gone).
     Ended,
     Failed(String),

@@ -34,10 +34,7 @@ pub fn pod_row(pod: &Pod) -> PodRow {
         .unwrap_or_default();
     let total = containers.len().max(statuses.len()) as u32;
     let ready = statuses.iter().filter(|c| c.ready).count() as u32;
-    let restarts = statuses
-        .iter()
-        .map(|c| c.restart_count.max(0) as u32)
-        .sum();
+    let restarts = statuses.iter().map(|c| c.restart_count.max(0) as u32).sum();
     let last_termination = last_termination(statuses);
     let last_restart = statuses
         .iter()
@@ -147,7 +144,10 @@ fn status_text(
         if let Some(t) = state.and_then(|s| s.terminated.as_ref())
             && t.exit_code != 0
         {
-            let r = t.reason.clone().unwrap_or_else(|| format!("ExitCode:{}", t.exit_code));
+            let r = t
+                .reason
+                .clone()
+                .unwrap_or_else(|| format!("ExitCode:{}", t.exit_code));
             return (format!("Init:{r}"), t.message.clone(), Health::Bad);
         }
         if let Some(w) = state.and_then(|s| s.waiting.as_ref())

@@ -162,7 +162,12 @@ impl ResetPreview {
     }
 
     pub fn draw(&self, frame: &mut Frame<'_>, area: Rect, theme: &Theme) {
-        let inner = popup(frame, area, "reset preview: read it, then Enter", theme.warn());
+        let inner = popup(
+            frame,
+            area,
+            "reset preview: read it, then Enter",
+            theme.warn(),
+        );
         let mut preview = self.plan.preview_lines().into_iter();
         let mut lines = vec![Line::styled(
             sanitize::cell(&preview.next().unwrap_or_default(), 300),
@@ -215,7 +220,10 @@ mod tests {
             PromptStep::Plan {
                 context: "k1".into(),
                 group: "billing".into(),
-                spec: ResetSpec { to: ResetTo::ShiftBy(-5), topic: None }
+                spec: ResetSpec {
+                    to: ResetTo::ShiftBy(-5),
+                    topic: None
+                }
             }
         );
         let plan = ResetPlan {
@@ -231,19 +239,35 @@ mod tests {
                 latest: 12,
             }],
         };
-        let preview = ResetPreview { context: "k1".into(), plan: plan.clone(), members: 0, scroll: 0 };
-        assert_eq!(preview.clone().on_key(&key(KeyCode::Esc)), PreviewStep::Cancel);
+        let preview = ResetPreview {
+            context: "k1".into(),
+            plan: plan.clone(),
+            members: 0,
+            scroll: 0,
+        };
+        assert_eq!(
+            preview.clone().on_key(&key(KeyCode::Esc)),
+            PreviewStep::Cancel
+        );
         assert_eq!(
             preview.on_key(&key(KeyCode::Enter)),
             PreviewStep::Acknowledged(GuardedAction::Kafka(KafkaAction::ResetOffsets(
-                KafkaResetTarget { context: "k1".into(), plan, undoes: None }
+                KafkaResetTarget {
+                    context: "k1".into(),
+                    plan,
+                    undoes: None
+                }
             )))
         );
     }
 
     #[test]
     fn a_bad_spec_stays_with_an_error() {
-        let mut p = ResetPrompt::new(ResetRequest { context: "k".into(), group: "g".into(), members: 0 });
+        let mut p = ResetPrompt::new(ResetRequest {
+            context: "k".into(),
+            group: "g".into(),
+            members: 0,
+        });
         p.input = TextInput::with_value("sideways");
         match p.on_key(&key(KeyCode::Enter)) {
             PromptStep::Stay(p) => assert!(p.error.is_some_and(|e| e.contains("unknown target"))),

@@ -146,7 +146,9 @@ impl KafkaPane {
         let Some(i) = self.contexts.iter().position(|c| c == context) else {
             return;
         };
-        let Some(d) = self.data.get_mut(i) else { return };
+        let Some(d) = self.data.get_mut(i) else {
+            return;
+        };
         match result {
             Ok(snap) => {
                 d.history.observe(&snap);
@@ -180,7 +182,8 @@ impl KafkaPane {
                     );
                 }
                 GuardedAction::Kafka(KafkaAction::UndoReset(t)) => {
-                    self.resets.remove(&(t.context.clone(), t.plan.group.clone()));
+                    self.resets
+                        .remove(&(t.context.clone(), t.plan.group.clone()));
                 }
                 _ => {}
             }
@@ -192,17 +195,26 @@ impl KafkaPane {
     }
 
     fn rebuild(&mut self) {
-        let now = SystemTime::now();
         self.rows = match self.data() {
+            // Time lag is measured at the snapshot's time, not the clock's: the demo's clock
+            // runs faster than the wall.
             Some(ContextData {
                 snapshot: Some(snap),
                 history,
                 ..
-            }) => view::visible_rows(snap, history, &self.filter, self.sort, self.descending, now),
+            }) => view::visible_rows(
+                snap,
+                history,
+                &self.filter,
+                self.sort,
+                self.descending,
+                snap.taken_at,
+            ),
             _ => Vec::new(),
         };
         if let Some(sel) = self.selected.clone()
-            && let Some(pos) = (0..self.rows.len()).find(|&i| self.group_at(i).is_some_and(|g| g.id == sel))
+            && let Some(pos) =
+                (0..self.rows.len()).find(|&i| self.group_at(i).is_some_and(|g| g.id == sel))
         {
             self.cursor = pos;
         }
@@ -260,7 +272,9 @@ impl KafkaPane {
         };
         let plan = done.plan.undo();
         if plan.partitions.is_empty() {
-            return PaneOutcome::Toast("the reset had no offsets before it: nothing to restore".into());
+            return PaneOutcome::Toast(
+                "the reset had no offsets before it: nothing to restore".into(),
+            );
         }
         PaneOutcome::Guard(vec![GuardedAction::Kafka(KafkaAction::UndoReset(
             KafkaResetTarget {
@@ -276,7 +290,7 @@ impl KafkaPane {
         let ctx = self.current_context()?;
         let history = self.history()?;
         let status = history.status(g);
-        let now = SystemTime::now();
+        let now = self.snapshot().map_or_else(SystemTime::now, |s| s.taken_at);
         let mut lines = vec![
             format!("group     {}", sanitize::cell(&g.id, 200)),
             format!(
@@ -294,7 +308,10 @@ impl KafkaPane {
             ),
         ];
         if let Some(e) = &g.error {
-            lines.push(format!("offsets   could not be read: {}", sanitize::cell(e, 200)));
+            lines.push(format!(
+                "offsets   could not be read: {}",
+                sanitize::cell(e, 200)
+            ));
         }
         if let Some(done) = self.last_reset(ctx, &g.id) {
             lines.push(format!(
@@ -305,7 +322,13 @@ impl KafkaPane {
         lines.push(String::new());
         lines.push(format!(
             "{:<24} {:>5} {:>12} {:>12} {:>10}  {:<28} {}",
-            "TOPIC", "PART", "COMMITTED", "LOG END", "LAG", "OWNER (client id, host)", "COMMIT MOVED"
+            "TOPIC",
+            "PART",
+            "COMMITTED",
+            "LOG END",
+            "LAG",
+            "OWNER (client id, host)",
+            "COMMIT MOVED"
         ));
         for p in &g.partitions {
             let owner = g.owner(&p.topic, p.partition).map_or("-".to_string(), |m| {
@@ -367,7 +390,9 @@ pub struct ResetRequest {
 impl KafkaPane {
     /// `R`: the selected group, for the reset prompt.
     pub fn reset_request(&self) -> Result<ResetRequest, String> {
-        let ctx = self.current_context().ok_or("no Kafka context configured")?;
+        let ctx = self
+            .current_context()
+            .ok_or("no Kafka context configured")?;
         let g = self.selected_group().ok_or("no group selected")?;
         Ok(ResetRequest {
             context: ctx.to_string(),
@@ -475,7 +500,10 @@ impl Pane for KafkaPane {
             context: self.current_context().map(str::to_string),
             last_refresh: d.and_then(|d| d.received_at),
             error,
-            note: Some(format!("every {}", humantime::format_duration(self.interval))),
+            note: Some(format!(
+                "every {}",
+                humantime::format_duration(self.interval)
+            )),
         }
     }
 
@@ -487,13 +515,24 @@ impl Pane for KafkaPane {
         ];
         if let (Some(g), Some(h)) = (self.selected_group(), self.history()) {
             let about = match h.status(g) {
-                crate::backends::kafka::LagStatus::Stop => "nobody consumes and messages wait: restart the consumers, or reset the offsets if the backlog is not worth processing",
-                crate::backends::kafka::LagStatus::Stall => "consumers are connected but stuck on a message: look at their logs before resetting",
-                crate::backends::kafka::LagStatus::Warn => "the consumers fall behind: add consumers or look at what slows them",
-                crate::backends::kafka::LagStatus::Rewind => "someone moved the offsets back: messages are being replayed",
+                crate::backends::kafka::LagStatus::Stop => {
+                    "nobody consumes and messages wait: restart the consumers, or reset the offsets if the backlog is not worth processing"
+                }
+                crate::backends::kafka::LagStatus::Stall => {
+                    "consumers are connected but stuck on a message: look at their logs before resetting"
+                }
+                crate::backends::kafka::LagStatus::Warn => {
+                    "the consumers fall behind: add consumers or look at what slows them"
+                }
+                crate::backends::kafka::LagStatus::Rewind => {
+                    "someone moved the offsets back: messages are being replayed"
+                }
                 _ => "nothing alarming",
             };
-            lines.push(format!("Selected group {}: {about}.", sanitize::cell(&g.id, 60)));
+            lines.push(format!(
+                "Selected group {}: {about}.",
+                sanitize::cell(&g.id, 60)
+            ));
         }
         lines
     }

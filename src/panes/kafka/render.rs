@@ -1,7 +1,5 @@
 //! Drawing of the Kafka pane. Reads state, never changes it, never waits.
 
-use std::time::SystemTime;
-
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
@@ -49,7 +47,11 @@ pub fn draw(pane: &KafkaPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, 
     let taken = humantime::format_rfc3339_seconds(snap.taken_at).to_string();
     let mut spans = vec![
         Span::styled("consumer groups", theme.accent()),
-        Span::raw(format!(" {} shown / {} total", pane.rows.len(), snap.groups.len())),
+        Span::raw(format!(
+            " {} shown / {} total",
+            pane.rows.len(),
+            snap.groups.len()
+        )),
         Span::styled(
             format!(
                 " · sort {} {} · snapshot {}",
@@ -79,7 +81,10 @@ pub fn draw(pane: &KafkaPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, 
             let series = history.lag_series(&g.id);
             let max = series.iter().copied().max().unwrap_or(0);
             let title = Line::from(vec![
-                Span::styled(format!("lag of {}", sanitize::cell(&g.id, 40)), theme.header()),
+                Span::styled(
+                    format!("lag of {}", sanitize::cell(&g.id, 40)),
+                    theme.header(),
+                ),
                 Span::styled(format!(" (max {max})"), theme.muted()),
             ]);
             let (label, line) = take_top(spark, 1);
@@ -97,31 +102,47 @@ pub fn draw(pane: &KafkaPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, 
     let page = body.height.saturating_sub(1).max(1) as usize;
     pane.page.set(page);
     let first = (pane.cursor + 1).saturating_sub(page);
-    let now = SystemTime::now();
-    let rows = pane.rows.iter().enumerate().skip(first).take(page).filter_map(|(i, r)| {
-        let g = snap.groups.get(r.index)?;
-        let status_style = match r.status {
-            LagStatus::Stop | LagStatus::Rewind => theme.danger(),
-            LagStatus::Stall | LagStatus::Warn => theme.warn(),
-            LagStatus::Empty => theme.muted(),
-            LagStatus::Ok => theme.ok(),
-        };
-        let cells = vec![
-            Span::raw(sanitize::cell(&g.id, 40)),
-            Span::raw(sanitize::cell(&g.state, 12)),
-            Span::raw(g.members.len().to_string()),
-            Span::raw(sanitize::cell(&g.topics().join(","), 30)),
-            Span::raw(if g.error.is_some() { "?".into() } else { g.total_lag().to_string() }),
-            Span::raw(g.max_lag().to_string()),
-            Span::raw(history.time_lag(g, now).text()),
-            Span::styled(r.status.label(), status_style),
-            Span::styled(trend(&history.lag_series(&g.id), 12), theme.warn()),
-        ];
-        let row = Row::new(cells);
-        Some(if i == pane.cursor { row.style(theme.selection()) } else { row })
-    });
-    let header = Row::new(["GROUP", "STATE", "MEMB", "TOPICS", "LAG", "MAX", "TIME LAG", "STATUS", "TREND"])
-        .style(theme.header());
+    let now = snap.taken_at;
+    let rows = pane
+        .rows
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(page)
+        .filter_map(|(i, r)| {
+            let g = snap.groups.get(r.index)?;
+            let status_style = match r.status {
+                LagStatus::Stop | LagStatus::Rewind => theme.danger(),
+                LagStatus::Stall | LagStatus::Warn => theme.warn(),
+                LagStatus::Empty => theme.muted(),
+                LagStatus::Ok => theme.ok(),
+            };
+            let cells = vec![
+                Span::raw(sanitize::cell(&g.id, 40)),
+                Span::raw(sanitize::cell(&g.state, 12)),
+                Span::raw(g.members.len().to_string()),
+                Span::raw(sanitize::cell(&g.topics().join(","), 30)),
+                Span::raw(if g.error.is_some() {
+                    "?".into()
+                } else {
+                    g.total_lag().to_string()
+                }),
+                Span::raw(g.max_lag().to_string()),
+                Span::raw(history.time_lag(g, now).text()),
+                Span::styled(r.status.label(), status_style),
+                Span::styled(trend(&history.lag_series(&g.id), 12), theme.warn()),
+            ];
+            let row = Row::new(cells);
+            Some(if i == pane.cursor {
+                row.style(theme.selection())
+            } else {
+                row
+            })
+        });
+    let header = Row::new([
+        "GROUP", "STATE", "MEMB", "TOPICS", "LAG", "MAX", "TIME LAG", "STATUS", "TREND",
+    ])
+    .style(theme.header());
     let widths = [
         Constraint::Min(16),
         Constraint::Length(12),
@@ -134,7 +155,9 @@ pub fn draw(pane: &KafkaPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, 
         Constraint::Length(12),
     ];
     frame.render_widget(
-        Table::new(rows.collect::<Vec<_>>(), widths).header(header).column_spacing(1),
+        Table::new(rows.collect::<Vec<_>>(), widths)
+            .header(header)
+            .column_spacing(1),
         body,
     );
     if pane.rows.is_empty() {

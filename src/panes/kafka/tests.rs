@@ -60,7 +60,10 @@ fn delete_only_for_empty_groups() {
     );
     p.on_action(KeyAction::Down);
     let out = p.on_action(KeyAction::KafkaDeleteGroup);
-    assert!(matches!(&out, PaneOutcome::Toast(t) if t.contains("only an Empty group")), "{out:?}");
+    assert!(
+        matches!(&out, PaneOutcome::Toast(t) if t.contains("only an Empty group")),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -74,7 +77,9 @@ fn reset_asks_for_a_target_and_undo_follows_a_done_reset() {
             members: 0
         })
     );
-    assert!(matches!(p.on_action(KeyAction::KafkaUndoReset), PaneOutcome::Toast(t) if t.contains("nothing to undo")));
+    assert!(
+        matches!(p.on_action(KeyAction::KafkaUndoReset), PaneOutcome::Toast(t) if t.contains("nothing to undo"))
+    );
     let plan = ResetPlan {
         group: "billing".into(),
         topic: None,
@@ -102,13 +107,17 @@ fn reset_asks_for_a_target_and_undo_follows_a_done_reset() {
         warnings: vec![],
     }]);
     let out = p.on_action(KeyAction::KafkaUndoReset);
-    let PaneOutcome::Guard(actions) = out else { panic!("guard expected: {out:?}") };
+    let PaneOutcome::Guard(actions) = out else {
+        panic!("guard expected: {out:?}")
+    };
     assert_eq!(
         actions,
-        vec![GuardedAction::Kafka(KafkaAction::UndoReset(KafkaResetTarget {
-            context: "k1".into(),
-            plan: plan.undo(),
-            undoes: Some("a-1".into()),
-        }))]
+        vec![GuardedAction::Kafka(KafkaAction::UndoReset(
+            KafkaResetTarget {
+                context: "k1".into(),
+                plan: plan.undo(),
+                undoes: Some("a-1".into()),
+            }
+        ))]
     );
 }

@@ -87,7 +87,11 @@ pub fn visible_rows(
             SortKey::TimeLag => time_key(a.time_lag).cmp(&time_key(b.time_lag)),
             SortKey::Name => gb.id.cmp(&ga.id),
         };
-        let primary = if descending { primary.reverse() } else { primary };
+        let primary = if descending {
+            primary.reverse()
+        } else {
+            primary
+        };
         primary.then_with(|| ga.id.cmp(&gb.id))
     });
     rows
@@ -100,12 +104,8 @@ pub fn trend(series: &[u64], width: usize) -> String {
     let max = tail.iter().copied().max().unwrap_or(0);
     tail.iter()
         .map(|v| {
-            if max == 0 {
-                BARS[0]
-            } else {
-                let i = (v.saturating_mul(7) / max) as usize;
-                BARS[i.min(7)]
-            }
+            let i = v.saturating_mul(7).checked_div(max).unwrap_or(0) as usize;
+            BARS[i.min(7)]
         })
         .collect()
 }
@@ -135,18 +135,36 @@ mod tests {
     fn sorts_by_lag_and_filters_by_topic_or_status() {
         let snap = KafkaSnapshot {
             taken_at: SystemTime::UNIX_EPOCH,
-            groups: vec![g("a", 5, "orders"), g("b", 50, "payments"), g("c", 0, "orders")],
+            groups: vec![
+                g("a", 5, "orders"),
+                g("b", 50, "payments"),
+                g("c", 0, "orders"),
+            ],
             cost: RefreshCost::default(),
         };
         let h = History::new();
         let ids = |rows: Vec<GroupRow>| -> Vec<String> {
-            rows.iter().map(|r| snap.groups[r.index].id.clone()).collect()
+            rows.iter()
+                .map(|r| snap.groups[r.index].id.clone())
+                .collect()
         };
         let now = SystemTime::UNIX_EPOCH;
-        assert_eq!(ids(visible_rows(&snap, &h, "", SortKey::Lag, true, now)), ["b", "a", "c"]);
-        assert_eq!(ids(visible_rows(&snap, &h, "ORDERS", SortKey::Lag, true, now)), ["a", "c"]);
-        assert_eq!(ids(visible_rows(&snap, &h, "stop", SortKey::Name, true, now)), ["a", "b"]);
-        assert_eq!(ids(visible_rows(&snap, &h, "", SortKey::Name, true, now)), ["a", "b", "c"]);
+        assert_eq!(
+            ids(visible_rows(&snap, &h, "", SortKey::Lag, true, now)),
+            ["b", "a", "c"]
+        );
+        assert_eq!(
+            ids(visible_rows(&snap, &h, "ORDERS", SortKey::Lag, true, now)),
+            ["a", "c"]
+        );
+        assert_eq!(
+            ids(visible_rows(&snap, &h, "stop", SortKey::Name, true, now)),
+            ["a", "b"]
+        );
+        assert_eq!(
+            ids(visible_rows(&snap, &h, "", SortKey::Name, true, now)),
+            ["a", "b", "c"]
+        );
     }
 
     #[test]

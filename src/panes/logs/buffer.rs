@@ -218,7 +218,8 @@ impl LogBuffer {
 
     fn by_seq(&self, seq: u64) -> Option<&LogEntry> {
         let first = self.entries.front()?.seq;
-        self.entries.get(usize::try_from(seq.checked_sub(first)?).ok()?)
+        self.entries
+            .get(usize::try_from(seq.checked_sub(first)?).ok()?)
     }
 
     pub fn entries(&self) -> impl Iterator<Item = &LogEntry> {
@@ -241,7 +242,9 @@ pub fn parse_json(raw: &str) -> Option<JsonView> {
     const MESSAGE: [&str; 5] = ["msg", "message", "@message", "event", "log"];
     let level_key = LEVEL.iter().find(|k| v.contains_key(**k));
     let msg_key = MESSAGE.iter().find(|k| v.contains_key(**k));
-    let level = level_key.and_then(|k| v.get(*k)).map(|l| sanitize(&text(l), 16).to_uppercase());
+    let level = level_key
+        .and_then(|k| v.get(*k))
+        .map(|l| sanitize(&text(l), 16).to_uppercase());
     let message = msg_key
         .and_then(|k| v.get(*k))
         .map(|m| sanitize(&text(m), MAX_LINE_CHARS).into_owned())
@@ -280,7 +283,13 @@ mod tests {
         }
         assert!(b.bytes() <= b.cap());
         assert_eq!(b.evicted() + b.len() as u64, 100_000);
-        assert_eq!(b.entries().last().map(|e| e.text.clone()).unwrap_or_default()[..11], *"line 099999");
+        assert_eq!(
+            b.entries()
+                .last()
+                .map(|e| e.text.clone())
+                .unwrap_or_default()[..11],
+            *"line 099999"
+        );
     }
 
     #[test]
@@ -294,7 +303,10 @@ mod tests {
         let shown: Vec<_> = (0..b.visible_len()).filter_map(|i| b.visible(i)).collect();
         assert!(!shown.is_empty());
         assert!(shown.iter().all(|e| e.text.contains("ERROR")));
-        assert_eq!(shown.last().map(|e| e.text.as_str()), Some("990 ERROR boom"));
+        assert_eq!(
+            shown.last().map(|e| e.text.as_str()),
+            Some("990 ERROR boom")
+        );
     }
 
     #[test]
@@ -311,12 +323,23 @@ mod tests {
     fn escape_sequences_never_enter_the_buffer() {
         let mut b = LogBuffer::new(1 << 20);
         b.push(0, None, "\u{1b}]0;pwned\u{07}\u{1b}[2Jhello\u{8}\r", false);
-        b.push(0, None, r#"{"msg":"a\u001b[31mb","level":"\u001b[5mwarn"}"#, false);
+        b.push(
+            0,
+            None,
+            r#"{"msg":"a\u001b[31mb","level":"\u001b[5mwarn"}"#,
+            false,
+        );
         for e in b.entries() {
             assert!(!e.text.chars().any(char::is_control), "{:?}", e.text);
             if let Some(j) = &e.json {
                 assert!(!j.message.chars().any(char::is_control));
-                assert!(!j.level.clone().unwrap_or_default().chars().any(char::is_control));
+                assert!(
+                    !j.level
+                        .clone()
+                        .unwrap_or_default()
+                        .chars()
+                        .any(char::is_control)
+                );
             }
         }
     }

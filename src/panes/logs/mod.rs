@@ -165,7 +165,10 @@ impl LogsPane {
             self.buffer.push(src, l.time, &l.text, false);
         }
         let Some(note) = batch.note else { return };
-        let state = self.streams.entry(label.clone()).or_insert(StreamState::Live);
+        let state = self
+            .streams
+            .entry(label.clone())
+            .or_insert(StreamState::Live);
         let text = match note {
             StreamNote::Resumed { from } => {
                 let n = match state {
@@ -175,7 +178,8 @@ impl LogsPane {
                 *state = StreamState::Resumed(n);
                 format!(
                     "── {label}: stream broke, resumed from {} (lines already shown are skipped)",
-                    from.map_or("the start".into(), |t| humantime::format_rfc3339_millis(t).to_string())
+                    from.map_or("the start".into(), |t| humantime::format_rfc3339_millis(t)
+                        .to_string())
                 )
             }
             StreamNote::Ended => {
@@ -185,8 +189,9 @@ impl LogsPane {
                         "── previous container {} ended: {} at {}",
                         t.container,
                         t.label(),
-                        t.finished_at
-                            .map_or("(unknown time)".into(), |f| humantime::format_rfc3339_seconds(f).to_string())
+                        t.finished_at.map_or("(unknown time)".into(), |f| {
+                            humantime::format_rfc3339_seconds(f).to_string()
+                        })
                     ),
                     _ => format!("── {label}: stream ended"),
                 }
@@ -235,7 +240,9 @@ impl LogsPane {
     }
 
     fn scroll(&mut self, delta: isize) {
-        let Some(bottom) = self.bottom_index() else { return };
+        let Some(bottom) = self.bottom_index() else {
+            return;
+        };
         let len = self.buffer.visible_len();
         let target = (bottom as isize + delta).clamp(0, len as isize - 1) as usize;
         if delta > 0 && target + 1 >= len {
@@ -256,13 +263,20 @@ impl LogsPane {
             .clone()
             .or_else(|| crate::config::state_dir().map(|d| d.join("logs")))
             .unwrap_or_else(std::env::temp_dir);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let name: String = self
             .title
             .as_deref()
             .unwrap_or("logs")
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .take(80)
             .collect();
         let stamp = humantime::format_rfc3339_seconds(SystemTime::now())

@@ -28,9 +28,9 @@ const POD_COLOURS: [Color; 8] = [
 pub fn pod_colour(label: &str) -> Color {
     let pod = label.split('/').next().unwrap_or(label);
     // FNV-1a: stable across runs, unlike the std hasher.
-    let h = pod
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let h = pod.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
     POD_COLOURS[(h % POD_COLOURS.len() as u64) as usize]
 }
 
@@ -66,17 +66,29 @@ pub fn draw(pane: &LogsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, _
                 buf.evicted(),
                 buf.undelivered()
             ),
-            if dropped > 0 { theme.warn() } else { theme.muted() },
+            if dropped > 0 {
+                theme.warn()
+            } else {
+                theme.muted()
+            },
         ),
     ];
-    let live = pane.streams().values().filter(|s| !matches!(s, StreamState::Ended | StreamState::Failed(_))).count();
+    let live = pane
+        .streams()
+        .values()
+        .filter(|s| !matches!(s, StreamState::Ended | StreamState::Failed(_)))
+        .count();
     spans.push(Span::styled(
         format!(" · {live}/{} streams live", pane.streams().len()),
         theme.muted(),
     ));
     if let Some(re) = buf.filter() {
         spans.push(Span::styled(
-            format!(" · /{}/ {} match", sanitize::cell(re.as_str(), 40), buf.visible_len()),
+            format!(
+                " · /{}/ {} match",
+                sanitize::cell(re.as_str(), 40),
+                buf.visible_len()
+            ),
             theme.warn(),
         ));
     }
@@ -105,7 +117,9 @@ pub fn draw(pane: &LogsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, _
     let mut used = 0usize;
     let mut i = bottom as isize;
     while i >= 0 && used < height {
-        let Some(e) = buf.visible(i as usize) else { break };
+        let Some(e) = buf.visible(i as usize) else {
+            break;
+        };
         i -= 1;
         let mut spans: Vec<Span<'static>> = Vec::new();
         if timestamps && let Some(t) = e.time {
@@ -147,19 +161,48 @@ pub fn draw(pane: &LogsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, _
                 highlight(&mut spans, &cut(&e.text, room), buf.filter(), style);
             }
         }
-        let line = Line::from(spans);
-        let w = line.width().max(1);
-        used += if wrap { w.div_ceil(width.max(1)) } else { 1 };
-        lines.push(line);
+        if wrap {
+            // Wrapped here, by character, so the height of each line is known exactly.
+            let rows = wrap_spans(spans, width.max(1));
+            used += rows.len();
+            lines.extend(rows.into_iter().rev());
+        } else {
+            used += 1;
+            lines.push(Line::from(spans));
+        }
     }
+    lines.truncate(height);
     lines.reverse();
-    let mut p = Paragraph::new(lines);
-    if wrap {
-        p = p.wrap(Wrap { trim: false });
-        let over = used.saturating_sub(height) as u16;
-        p = p.scroll((over, 0));
+    frame.render_widget(Paragraph::new(lines), body);
+}
+
+/// Cut spans into rows of at most `width` columns.
+fn wrap_spans(spans: Vec<Span<'static>>, width: usize) -> Vec<Line<'static>> {
+    let mut rows: Vec<Line<'static>> = Vec::new();
+    let mut row: Vec<Span<'static>> = Vec::new();
+    let mut col = 0;
+    for span in spans {
+        let mut piece = String::new();
+        for c in span.content.chars() {
+            let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+            if col + w > width {
+                if !piece.is_empty() {
+                    row.push(Span::styled(std::mem::take(&mut piece), span.style));
+                }
+                rows.push(Line::from(std::mem::take(&mut row)));
+                col = 0;
+            }
+            piece.push(c);
+            col += w;
+        }
+        if !piece.is_empty() {
+            row.push(Span::styled(piece, span.style));
+        }
     }
-    frame.render_widget(p, body);
+    if !row.is_empty() || rows.is_empty() {
+        rows.push(Line::from(row));
+    }
+    rows
 }
 
 fn cut(text: &str, chars: usize) -> String {

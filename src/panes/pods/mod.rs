@@ -199,7 +199,7 @@ impl PodsPane {
                 d.error = None;
             }
             PodFeed::Changed(PodChange::Upsert(p)) => {
-                d.pods.insert(p.key(), p);
+                d.pods.insert(p.key(), *p);
                 d.error = None;
             }
             PodFeed::Changed(PodChange::Delete(p)) => {
@@ -255,10 +255,7 @@ impl PodsPane {
         let (sort, desc) = (self.sort, self.descending);
         rows.sort_by(|a, b| {
             let ord = match sort {
-                PodSort::Status => a
-                    .health
-                    .cmp(&b.health)
-                    .then(a.restarts.cmp(&b.restarts)),
+                PodSort::Status => a.health.cmp(&b.health).then(a.restarts.cmp(&b.restarts)),
                 PodSort::Restarts => a.restarts.cmp(&b.restarts),
                 PodSort::Name => b.name.cmp(&a.name),
                 PodSort::Age => b.created.cmp(&a.created),
@@ -287,10 +284,10 @@ impl PodsPane {
         let key = self.rows.get(self.cursor).cloned();
         if key != self.selected {
             self.selected = key.clone();
-            if let (Some(k), Some(ctx)) = (key, self.current_context()) {
-                if let Some((ns, pod)) = k.split_once('/') {
-                    self.events_wanted = Some((ctx.to_string(), ns.to_string(), pod.to_string()));
-                }
+            if let (Some(k), Some(ctx)) = (key, self.current_context())
+                && let Some((ns, pod)) = k.split_once('/')
+            {
+                self.events_wanted = Some((ctx.to_string(), ns.to_string(), pod.to_string()));
             }
         }
     }
@@ -356,9 +353,10 @@ impl PodsPane {
                 })
             }
             KeyAction::PodWorkloadLogs => {
-                let owner = pod.owner.clone().ok_or_else(|| {
-                    format!("pod {} has no owner", sanitize::cell(&pod.name, 80))
-                })?;
+                let owner = pod
+                    .owner
+                    .clone()
+                    .ok_or_else(|| format!("pod {} has no owner", sanitize::cell(&pod.name, 80)))?;
                 let mut requests = Vec::new();
                 for p in self.pods().filter(|p| p.owner.as_ref() == Some(&owner)) {
                     for c in &p.containers {
@@ -393,8 +391,8 @@ impl PodsPane {
             return PaneOutcome::Toast("no pod selected".into());
         };
         match action {
-            KeyAction::PodDelete => {
-                PaneOutcome::Guard(vec![GuardedAction::Kube(KubeAction::DeletePod(PodTarget {
+            KeyAction::PodDelete => PaneOutcome::Guard(vec![GuardedAction::Kube(
+                KubeAction::DeletePod(PodTarget {
                     context: ctx.to_string(),
                     namespace: p.namespace.clone(),
                     pod: p.name.clone(),
@@ -403,8 +401,8 @@ impl PodsPane {
                     status: p.status.clone(),
                     node: p.node.clone(),
                     owner: p.owner.as_ref().map(|o| o.label()),
-                }))])
-            }
+                }),
+            )]),
             _ => match &p.deployment {
                 Some(d) => PaneOutcome::Guard(vec![GuardedAction::Kube(
                     KubeAction::RolloutRestart(DeploymentTarget {
@@ -417,7 +415,9 @@ impl PodsPane {
                 None => PaneOutcome::Toast(format!(
                     "pod {} is not managed by a Deployment (owner: {}): rollout restart needs one",
                     sanitize::cell(&p.name, 80),
-                    p.owner.as_ref().map_or("none".into(), |o| sanitize::cell(&o.label(), 80))
+                    p.owner
+                        .as_ref()
+                        .map_or("none".into(), |o| sanitize::cell(&o.label(), 80))
                 )),
             },
         }
@@ -427,11 +427,17 @@ impl PodsPane {
         let p = self.selected_pod()?;
         let s = |v: &str| sanitize::cell(v, 200);
         let when = |t: Option<SystemTime>| {
-            t.map_or("-".into(), |t| humantime::format_rfc3339_seconds(t).to_string())
+            t.map_or("-".into(), |t| {
+                humantime::format_rfc3339_seconds(t).to_string()
+            })
         };
         let mut lines = vec![
             format!("namespace   {}", s(&p.namespace)),
-            format!("status      {} {}", s(&p.status), p.status_detail.as_deref().map(s).unwrap_or_default()),
+            format!(
+                "status      {} {}",
+                s(&p.status),
+                p.status_detail.as_deref().map(s).unwrap_or_default()
+            ),
             format!("ready       {}", p.ready_text()),
             format!("restarts    {} (last {})", p.restarts, when(p.last_restart)),
             format!(
@@ -443,10 +449,22 @@ impl PodsPane {
                     when(t.finished_at)
                 ))
             ),
-            format!("node        {}", p.node.as_deref().map(s).unwrap_or("-".into())),
-            format!("pod IP      {}", p.pod_ip.as_deref().map(s).unwrap_or("-".into())),
-            format!("owner       {}", p.owner.as_ref().map_or("-".into(), |o| s(&o.label()))),
-            format!("deployment  {}", p.deployment.as_deref().map(s).unwrap_or("-".into())),
+            format!(
+                "node        {}",
+                p.node.as_deref().map(s).unwrap_or("-".into())
+            ),
+            format!(
+                "pod IP      {}",
+                p.pod_ip.as_deref().map(s).unwrap_or("-".into())
+            ),
+            format!(
+                "owner       {}",
+                p.owner.as_ref().map_or("-".into(), |o| s(&o.label()))
+            ),
+            format!(
+                "deployment  {}",
+                p.deployment.as_deref().map(s).unwrap_or("-".into())
+            ),
             format!("containers  {}", s(&p.containers.join(", "))),
             format!("created     {}", when(p.created)),
             format!("uid         {}", s(&p.uid)),
@@ -518,7 +536,10 @@ impl Pane for PodsPane {
                 }
             }
             KeyAction::PodSortNext => {
-                let i = PodSort::ALL.iter().position(|s| *s == self.sort).unwrap_or(0);
+                let i = PodSort::ALL
+                    .iter()
+                    .position(|s| *s == self.sort)
+                    .unwrap_or(0);
                 self.sort = PodSort::ALL[(i + 1) % PodSort::ALL.len()];
                 self.rebuild();
                 return PaneOutcome::Toast(format!("pods sorted by {}", self.sort.title()));

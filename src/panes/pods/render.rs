@@ -53,14 +53,22 @@ pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, t
         Span::raw(format!(" {} shown / {total} total", rows.len())),
         Span::styled(
             format!(" · {bad} failing"),
-            if bad > 0 { theme.danger() } else { theme.muted() },
+            if bad > 0 {
+                theme.danger()
+            } else {
+                theme.muted()
+            },
         ),
         Span::styled(
             format!(
                 " · sort {} {}{}",
                 sort.title(),
                 if desc { "↓" } else { "↑" },
-                if pane.group_by_owner() { " · grouped by owner" } else { "" }
+                if pane.group_by_owner() {
+                    " · grouped by owner"
+                } else {
+                    ""
+                }
             ),
             theme.muted(),
         ),
@@ -94,17 +102,31 @@ pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, t
         let mut cells = vec![
             Span::raw(format!(
                 "{}{}",
-                if group_head { "▸ " } else if pane.group_by_owner() { "  " } else { "" },
+                if group_head {
+                    "▸ "
+                } else if pane.group_by_owner() {
+                    "  "
+                } else {
+                    ""
+                },
                 sanitize::cell(&p.name, 63)
             )),
             Span::styled(
                 p.ready_text(),
-                if p.ready < p.total { theme.warn() } else { theme.ok() },
+                if p.ready < p.total {
+                    theme.warn()
+                } else {
+                    theme.ok()
+                },
             ),
             Span::styled(status_text(p), health_style(theme, p.health)),
             Span::styled(
                 p.restarts.to_string(),
-                if p.restarts > 0 { theme.warn() } else { theme.base() },
+                if p.restarts > 0 {
+                    theme.warn()
+                } else {
+                    theme.base()
+                },
             ),
             Span::raw(p.last_restart.map_or("-".into(), |t| ago(now, t))),
             Span::styled(
@@ -119,18 +141,36 @@ pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, t
             Span::raw(p.created.map_or("-".into(), |t| ago(now, t))),
         ];
         if wide {
-            cells.push(Span::raw(p.node.as_deref().map_or("-".into(), |n| sanitize::cell(n, 40))));
-            cells.push(Span::raw(p.pod_ip.as_deref().map_or("-".into(), |n| sanitize::cell(n, 40))));
+            cells.push(Span::raw(
+                p.node
+                    .as_deref()
+                    .map_or("-".into(), |n| sanitize::cell(n, 40)),
+            ));
+            cells.push(Span::raw(
+                p.pod_ip
+                    .as_deref()
+                    .map_or("-".into(), |n| sanitize::cell(n, 40)),
+            ));
         }
         cells.push(Span::styled(
-            p.owner.as_ref().map_or("-".into(), |o| sanitize::cell(&o.label(), 60)),
+            p.owner
+                .as_ref()
+                .map_or("-".into(), |o| sanitize::cell(&o.label(), 60)),
             theme.muted(),
         ));
         table_rows.push(Row::new(cells).style(style));
     }
-    let mut header = vec!["NAME", "READY", "STATUS", "RESTARTS", "LAST RESTART", "LAST END", "AGE"];
+    let mut header = vec![
+        "NAME",
+        "READY",
+        "STATUS",
+        "RESTARTS",
+        "LAST RESTART",
+        "LAST END",
+        "AGE",
+    ];
     let mut widths = vec![
-        Constraint::Min(24),
+        Constraint::Min(30),
         Constraint::Length(5),
         Constraint::Length(18),
         Constraint::Length(8),
@@ -176,7 +216,11 @@ fn draw_events(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme
             for e in ev.iter().take(area.height.saturating_sub(1) as usize) {
                 lines.push(Line::styled(
                     event_line(e),
-                    if e.warning { theme.warn() } else { theme.muted() },
+                    if e.warning {
+                        theme.warn()
+                    } else {
+                        theme.muted()
+                    },
                 ));
             }
         }

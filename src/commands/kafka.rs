@@ -1,0 +1,304 @@
+//! `warroom kafka consumer-groups ...`: the same snapshot, planning and guard executor as
+//! the TUI. Tables for people (sanitized), JSON for scripts.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+
+use warroom::audit::{AuditLog, new_session_id};
+use warroom::backends::kafka::{
+    ConsumerGroup, History, KafkaAdmin, KafkaSnapshot, KafkaSource, RealKafka, ResetSpec, ResetTo,
+    history::status_without_history, plan::parse_time,
+};
+use warroom::cli::{ConsumerGroupsCmd, KafkaCmd, Output};
+use warroom::config::Config;
+use warroom::guard::kafka::{KafkaAction, KafkaGroupTarget, KafkaResetTarget};
+use warroom::guard::{Executor, GuardRequest, GuardedAction};
+use warroom::setup::{self, Options};
+use warroom::widgets::sanitize;
+
+pub async fn run(config: &Config, opts: &Options, cmd: KafkaCmd) -> anyhow::Result<ExitCode> {
+    let KafkaCmd::ConsumerGroups(cmd) = cmd;
+    match cmd {
+        ConsumerGroupsCmd::List { cluster, output } => {
+            let kafka = client(config, &cluster)?;
+            let snap = snapshot(&kafka, &cluster).await?;
+            match output {
+                Output::Json => println!("{}", list_json(&snap)?),
+                Output::Table => print!("{}", list_table(&snap)),
+            }
+            eprintln!("{}", snap.cost.debug_line());
+            Ok(ExitCode::SUCCESS)
+        }
+        ConsumerGroupsCmd::Describe {
+            cluster,
+            group,
+            output,
+        } => {
+            let kafka = client(config, &cluster)?;
+            let snap = snapshot(&kafka, &cluster).await?;
+            let Some(g) = snap.group(&group) else {
+                bail!("no consumer group {group:?} on {cluster}");
+            };
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&group_json(g))?),
+                Output::Table => print!("{}", describe_table(g)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConsumerGroupsCmd::Delete {
+            cluster,
+            group,
+            reason,
+            confirm_context,
+        } => {
+            let kafka = client(config, &cluster)?;
+            let snap = snapshot(&kafka, &cluster).await?;
+            let Some(g) = snap.group(&group) else {
+                eprintln!("refused: no consumer group {group:?} on {cluster} (nothing was done)");
+                return Ok(ExitCode::FAILURE);
+            };
+            let action = GuardedAction::Kafka(KafkaAction::DeleteGroup(KafkaGroupTarget {
+                context: cluster.clone(),
+                group: g.id.clone(),
+                state: g.state.clone(),
+                members: g.members.len(),
+                topics: g.topics(),
+                total_lag: g.total_lag(),
+            }));
+            guarded(
+                config,
+                opts,
+                &cluster,
+                kafka,
+                action,
+                reason,
+                confirm_context,
+            )
+            .await
+        }
+        ConsumerGroupsCmd::ResetOffsets {
+            cluster,
+            group,
+            topic,
+            to_earliest,
+            to_latest,
+            to_datetime,
+            to_offset,
+            shift_by,
+            execute,
+            reason,
+            confirm_context,
+        } => {
+            let to = match (to_earliest, to_latest, to_datetime, to_offset, shift_by) {
+                (true, ..) => ResetTo::Earliest,
+                (_, true, ..) => ResetTo::Latest,
+                (_, _, Some(ts), ..) => {
+                    ResetTo::Datetime(parse_time(&ts).map_err(anyhow::Error::msg)?)
+                }
+                (_, _, _, Some(n), _) if n >= 0 => ResetTo::Offset(n),
+                (_, _, _, Some(n), _) => bail!("--to-offset {n}: an offset is >= 0"),
+                (_, _, _, _, Some(n)) => ResetTo::ShiftBy(n),
+                _ => bail!(
+                    "say where to: --to-earliest, --to-latest, --to-datetime, --to-offset or --shift-by"
+                ),
+            };
+            let kafka = client(config, &cluster)?;
+            let plan = kafka
+                .plan_reset(&group, &ResetSpec { to, topic })
+                .await
+                .with_context(|| format!("cannot preview the reset on {cluster}"))?;
+            for line in plan.preview_lines() {
+                println!("{}", sanitize::cell(&line, 400));
+            }
+            if !execute {
+                eprintln!(
+                    "preview only, nothing changed: add --execute --reason \"...\" to commit these offsets"
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let Some(reason) = reason else {
+                eprintln!("refused: --execute needs --reason \"why\" (nothing was done)");
+                return Ok(ExitCode::FAILURE);
+            };
+            let action = GuardedAction::Kafka(KafkaAction::ResetOffsets(KafkaResetTarget {
+                context: cluster.clone(),
+                plan,
+                undoes: None,
+            }));
+            guarded(
+                config,
+                opts,
+                &cluster,
+                kafka,
+                action,
+                reason,
+                confirm_context,
+            )
+            .await
+        }
+    }
+}
+
+fn client(config: &Config, cluster: &str) -> anyhow::Result<RealKafka> {
+    if config.kafka_context(cluster).is_none() {
+        let known: Vec<&str> = config.kafka.iter().map(|c| c.name.as_str()).collect();
+        bail!(
+            "unknown Kafka context {cluster:?}; configured: {}",
+            if known.is_empty() {
+                "(none)".into()
+            } else {
+                known.join(", ")
+            }
+        );
+    }
+    setup::real_kafka(config)?
+        .remove(cluster)
+        .context("context has no client")
+}
+
+async fn snapshot(kafka: &RealKafka, cluster: &str) -> anyhow::Result<KafkaSnapshot> {
+    kafka
+        .snapshot()
+        .await
+        .with_context(|| format!("context {cluster}"))
+}
+
+async fn guarded(
+    config: &Config,
+    opts: &Options,
+    cluster: &str,
+    kafka: RealKafka,
+    action: GuardedAction,
+    reason: String,
+    confirm_context: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let executor = Executor::new(
+        AuditLog::new(config.audit.clone(), new_session_id()),
+        setup::policy(config, opts.read_only),
+        setup::reason_rules(config),
+        config.terminate_wait,
+    )
+    .with_kafka(cluster, Arc::new(kafka) as Arc<dyn KafkaAdmin>);
+    for line in action.describe() {
+        eprintln!("{line}");
+    }
+    let reports = executor
+        .run(GuardRequest {
+            actions: vec![action],
+            reason,
+            typed_context: confirm_context,
+        })
+        .await;
+    let mut ok = true;
+    for r in &reports {
+        ok &= r.ok;
+        if r.ok {
+            println!("{}", r.summary());
+        } else {
+            eprintln!("{}", r.summary());
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn group_json(g: &ConsumerGroup) -> serde_json::Value {
+    serde_json::json!({
+        "group": g.id,
+        "state": g.state,
+        "protocol_type": g.protocol_type,
+        "members": g.members,
+        "total_lag": g.total_lag(),
+        "max_lag": g.max_lag(),
+        "status": status_without_history(g).label(),
+        "error": g.error,
+        "partitions": g.partitions.iter().map(|p| {
+            let owner = g.owner(&p.topic, p.partition);
+            serde_json::json!({
+                "topic": p.topic,
+                "partition": p.partition,
+                "committed": p.committed,
+                "log_end": p.log_end,
+                "lag": p.lag(),
+                "owner_client_id": owner.map(|m| &m.client_id),
+                "owner_host": owner.map(|m| &m.client_host),
+            })
+        }).collect::<Vec<_>>(),
+    })
+}
+
+fn list_json(snap: &KafkaSnapshot) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(&serde_json::json!({
+        "taken_at": humantime::format_rfc3339_millis(snap.taken_at).to_string(),
+        "groups": snap.groups.iter().map(group_json).collect::<Vec<_>>(),
+        "cost": snap.cost,
+    }))?)
+}
+
+fn list_table(snap: &KafkaSnapshot) -> String {
+    // One snapshot has no history: the status says only what membership and lag say.
+    let history = History::new();
+    let mut out = format!(
+        "{:<40} {:<20} {:>7} {:>10} {:>10} {:<7} TOPICS\n",
+        "GROUP", "STATE", "MEMBERS", "LAG", "MAX", "STATUS"
+    );
+    let mut groups: Vec<&ConsumerGroup> = snap.groups.iter().collect();
+    groups.sort_by(|a, b| b.total_lag().cmp(&a.total_lag()).then(a.id.cmp(&b.id)));
+    for g in groups {
+        out.push_str(&format!(
+            "{:<40} {:<20} {:>7} {:>10} {:>10} {:<7} {}\n",
+            sanitize::cell(&g.id, 40),
+            sanitize::cell(&g.state, 20),
+            g.members.len(),
+            if g.error.is_some() {
+                "?".to_string()
+            } else {
+                g.total_lag().to_string()
+            },
+            g.max_lag(),
+            history.status(g).label(),
+            sanitize::cell(&g.topics().join(","), 80)
+        ));
+    }
+    out
+}
+
+fn describe_table(g: &ConsumerGroup) -> String {
+    let mut out = format!(
+        "group {} · {} · {} member(s) · lag {} (max {})\n",
+        sanitize::cell(&g.id, 80),
+        sanitize::cell(&g.state, 20),
+        g.members.len(),
+        g.total_lag(),
+        g.max_lag()
+    );
+    out.push_str(&format!(
+        "{:<30} {:>5} {:>12} {:>12} {:>10}  {}\n",
+        "TOPIC", "PART", "COMMITTED", "LOG END", "LAG", "OWNER"
+    ));
+    let opt = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+    for p in &g.partitions {
+        let owner = g.owner(&p.topic, p.partition).map_or("-".to_string(), |m| {
+            format!(
+                "{} {}",
+                sanitize::cell(&m.client_id, 40),
+                sanitize::cell(&m.client_host, 40)
+            )
+        });
+        out.push_str(&format!(
+            "{:<30} {:>5} {:>12} {:>12} {:>10}  {}\n",
+            sanitize::cell(&p.topic, 30),
+            p.partition,
+            opt(p.committed),
+            opt(p.log_end),
+            opt(p.lag()),
+            owner
+        ));
+    }
+    out
+}
