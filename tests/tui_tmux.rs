@@ -663,3 +663,91 @@ fn highlighted_reads_background_and_reverse() {
     assert!(has_colour("\x1b[38;5;3mx"));
     assert!(!has_colour("\x1b[1m\x1b[7mx\x1b[0m"));
 }
+
+/// `--record FILE`: a valid asciicast v2 file, events in order, the action as markers, and the
+/// screen content in the output events; then `audit timeline` tells the same story.
+#[test]
+fn record_the_session_and_print_the_timeline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cast = dir.path().join("session.cast");
+    let cast_arg = cast.display().to_string();
+    let t = Tmux::start(Run {
+        args: &["demo", "--speed", "10", "--record", &cast_arg],
+        ..Run::default()
+    });
+    wait_for_sessions(&t);
+    t.keys(&["L"]);
+    t.wait_for("the blocking tree", |s| s.contains("└ "));
+    t.keys(&["x"]);
+    t.wait_text("reason required");
+    t.type_text("INC-5 recorded for training");
+    t.keys(&["Enter"]);
+    t.wait_text("confirm: this cannot be undone");
+    t.keys(&["Tab", "Enter"]);
+    t.wait_text("terminate backend 4242: done");
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0);
+
+    let text = std::fs::read_to_string(&cast).expect("the recording exists");
+    let mut lines = text.lines();
+    let header: serde_json::Value =
+        serde_json::from_str(lines.next().expect("header")).expect("header is JSON");
+    assert_eq!(header["version"], 2);
+    assert_eq!(
+        (header["width"].as_u64(), header["height"].as_u64()),
+        (Some(100), Some(30))
+    );
+    let events: Vec<serde_json::Value> = lines
+        .map(|l| serde_json::from_str(l).expect("event is JSON"))
+        .collect();
+    let times: Vec<f64> = events
+        .iter()
+        .map(|e| e[0].as_f64().expect("time"))
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "events out of order"
+    );
+    let output: String = events
+        .iter()
+        .filter(|e| e[1] == "o")
+        .filter_map(|e| e[2].as_str())
+        .collect();
+    // The first frame is drawn whole; later ones only where cells changed.
+    assert!(
+        output.contains("1 PostgreSQL") && output.contains("waiting"),
+        "the screen is in the output events"
+    );
+    assert!(events.iter().filter(|e| e[1] == "o").count() > 5);
+    let markers: Vec<&str> = events
+        .iter()
+        .filter(|e| e[1] == "m")
+        .filter_map(|e| e[2].as_str())
+        .collect();
+    assert!(
+        markers
+            .iter()
+            .any(|m| m.starts_with("confirmed: terminate backend 4242") && m.contains("INC-5")),
+        "{markers:?}"
+    );
+    assert!(
+        markers
+            .iter()
+            .any(|m| m.starts_with("terminate backend 4242: done")),
+        "{markers:?}"
+    );
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warroom"))
+        .args(["audit", "timeline", "--file"])
+        .arg(t.path("state").join("warroom/demo-audit.jsonl"))
+        .output()
+        .expect("run timeline");
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        md.contains("pg.terminate pid=4242")
+            && md.contains("INC-5 recorded for training")
+            && md.contains("ok: pg_terminate_backend(4242) returned true"),
+        "{md}"
+    );
+}

@@ -442,6 +442,14 @@ impl App {
                 return self.open_logs(action);
             }
             other => {
+                // Read-only says why before anything else, whatever is selected.
+                if other.is_guarded()
+                    && let Some(ctx) = self.pane().status().context
+                    && let Some(why) = self.guard.policy.disabled_reason(&ctx)
+                {
+                    self.warn(why);
+                    return Vec::new();
+                }
                 let outcome = self.pane_mut().on_action(other);
                 let mut commands = self.on_outcome(outcome);
                 if self.active == PaneId::Pods {

@@ -101,6 +101,20 @@ impl KeyAction {
         KeyAction::ALL.iter().copied().find(|a| a.name() == name)
     }
 
+    /// Destructive actions: they go through the guard, and are disabled in read-only mode.
+    pub fn is_guarded(self) -> bool {
+        matches!(
+            self,
+            KeyAction::Cancel
+                | KeyAction::Terminate
+                | KeyAction::PodDelete
+                | KeyAction::PodRolloutRestart
+                | KeyAction::KafkaDeleteGroup
+                | KeyAction::KafkaResetOffsets
+                | KeyAction::KafkaUndoReset
+        )
+    }
+
     pub fn names() -> Vec<&'static str> {
         KeyAction::ALL.iter().map(|a| a.name()).collect()
     }

@@ -59,10 +59,10 @@ impl Column {
             Column::Pid => 7,
             Column::Database => 10,
             Column::User => 10,
-            Column::Application => 14,
+            Column::Application => 18,
             Column::Client => 15,
             Column::State => 11,
-            Column::Wait => 16,
+            Column::Wait => 18,
             Column::QueryTime => 7,
             Column::XactTime => 7,
             Column::BlockedBy => 11,
@@ -78,9 +78,10 @@ impl Column {
             Column::State | Column::QueryTime => 1,
             Column::BlockedBy => 2,
             Column::Application => 3,
-            Column::User => 4,
+            // An old transaction is what holds locks: keep XACT longer than USER.
+            Column::XactTime => 4,
             Column::Wait => 5,
-            Column::XactTime => 6,
+            Column::User => 6,
             Column::Database => 7,
             Column::Client => 8,
         }
@@ -142,6 +143,19 @@ pub fn columns_for_width(width: u16) -> Vec<Column> {
             None => break,
         }
     }
+    // A narrower column dropped late may still fit where a wide one did not.
+    let mut dropped: Vec<Column> = Column::ALL
+        .iter()
+        .copied()
+        .filter(|c| !chosen.contains(c))
+        .collect();
+    dropped.sort_by_key(|c| c.priority());
+    for c in dropped {
+        if total(&chosen) + c.width() + 1 <= width {
+            chosen.push(c);
+        }
+    }
+    chosen.sort_by_key(|c| Column::ALL.iter().position(|x| x == c));
     chosen
 }
 
