@@ -113,7 +113,11 @@ fn ingest(c: &mut Criterion) {
     group.sample_size(10);
     for (name, filter, cap) in [
         ("100k_lines_filter_32MiB", "error|5[0-9][0-9] ", 32 << 20),
-        ("100k_lines_filter_4MiB_evicting", "error|5[0-9][0-9] ", 4 << 20),
+        (
+            "100k_lines_filter_4MiB_evicting",
+            "error|5[0-9][0-9] ",
+            4 << 20,
+        ),
         ("100k_lines_no_filter_32MiB", "", 32 << 20),
     ] {
         group.bench_function(name, |b| {
@@ -234,7 +238,10 @@ fn end_to_end(c: &mut Criterion) {
                         }
                     }
                 }
-                assert_eq!(pane.buffer().total() as usize + pane.buffer().undelivered() as usize, LINES + 1);
+                assert_eq!(
+                    pane.buffer().total() as usize + pane.buffer().undelivered() as usize,
+                    LINES + 1
+                );
                 black_box(pane.buffer().undelivered())
             })
         });

@@ -159,20 +159,27 @@ fn bench(c: &mut Criterion) {
         )
     });
 
-    for (view, lock_view) in [("sessions", false), ("locks", true)] {
+    // The same frames with 100 sessions: drawing costs what is visible, not what exists.
+    let mut small = snapshot.clone();
+    small.sessions.truncate(100);
+    for (size, data, view, lock_view) in [
+        ("10k", &snapshot, "sessions", false),
+        ("10k", &snapshot, "locks", true),
+        ("100", &small, "sessions", false),
+    ] {
         let mut app = app();
         app.pg.on_action(KeyAction::ToggleIdle);
         if lock_view {
             app.pg.on_action(KeyAction::LockView);
         }
-        app.update(update(snapshot.clone()));
+        app.update(update(data.clone()));
         // Cursor in the middle, so the visible window is not the first page.
         for _ in 0..20 {
             app.pg.on_action(KeyAction::PageDown);
         }
         for (w, h) in [(200u16, 50u16), (80, 24)] {
             let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
-            c.bench_function(&format!("pg/frame/{view}/{w}x{h}"), |b| {
+            c.bench_function(&format!("pg/frame/{size}/{view}/{w}x{h}"), |b| {
                 b.iter(|| {
                     terminal
                         .draw(|frame| app.render(frame))

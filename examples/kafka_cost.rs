@@ -6,7 +6,8 @@
 //! Starts its own tansu broker (tests/support/kafka.rs: $WARROOM_TANSU, else PATH, else
 //! ~/.cache/warroom/tansu-pkg; scripts/test installs it), creates `--topics` topics of
 //! `--partitions` partitions with one record each, and `--groups` groups, each committed on
-//! every partition of one topic.
+//! every partition of one topic. Also reports the CPU time per refresh of the broker and of
+//! this process (warroom's client), from /proc.
 //!
 //! ```sh
 //! cargo run --release --example kafka_cost -- --groups 1000 --partitions 12
@@ -112,8 +113,21 @@ fn setup(bootstrap: &str, a: &Args) {
     );
 }
 
+/// CPU seconds (user + system) of a process, from /proc (Linux).
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the file: 12 and 13 after the ')'.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 struct Measured {
     wall: Vec<Duration>,
+    /// CPU ms per refresh: (broker, warroom's process).
+    cpu_ms: (f64, f64),
     requests: f64,
     by_key: Vec<(i16, f64)>,
     reported: Option<RefreshCost>,
@@ -125,7 +139,13 @@ fn median(v: &[Duration]) -> Duration {
     s[s.len() / 2]
 }
 
-async fn measure_batched(kafka: &RealKafka, proxy: &Proxy, runs: usize, groups: usize) -> Measured {
+async fn measure_batched(
+    kafka: &RealKafka,
+    proxy: &Proxy,
+    runs: usize,
+    groups: usize,
+    broker_pid: &str,
+) -> Measured {
     let k = kafka.clone();
     let warm = tokio::task::spawn_blocking(move || k.snapshot_blocking())
         .await
@@ -133,6 +153,7 @@ async fn measure_batched(kafka: &RealKafka, proxy: &Proxy, runs: usize, groups: 
         .expect("warm-up");
     assert_eq!(warm.groups.len(), groups, "every group listed");
     proxy.reset();
+    let cpu_before = (cpu_seconds(broker_pid), cpu_seconds("self"));
     let mut wall = Vec::new();
     let mut reported = None;
     for _ in 0..runs {
@@ -151,16 +172,29 @@ async fn measure_batched(kafka: &RealKafka, proxy: &Proxy, runs: usize, groups: 
         );
         reported = Some(snap.cost);
     }
-    summarize(proxy, wall, runs, reported)
+    let cpu_ms = (
+        (cpu_seconds(broker_pid) - cpu_before.0) * 1000.0 / runs as f64,
+        (cpu_seconds("self") - cpu_before.1) * 1000.0 / runs as f64,
+    );
+    Measured {
+        cpu_ms,
+        ..summarize(proxy, wall, runs, reported)
+    }
 }
 
-async fn measure_naive(kafka: &RealKafka, proxy: &Proxy, runs: usize) -> Measured {
+async fn measure_naive(
+    kafka: &RealKafka,
+    proxy: &Proxy,
+    runs: usize,
+    broker_pid: &str,
+) -> Measured {
     let k = kafka.clone();
     tokio::task::spawn_blocking(move || k.naive_refresh_blocking())
         .await
         .expect("join")
         .expect("warm-up");
     proxy.reset();
+    let cpu_before = (cpu_seconds(broker_pid), cpu_seconds("self"));
     let mut wall = Vec::new();
     for _ in 0..runs {
         let k = kafka.clone();
@@ -171,7 +205,14 @@ async fn measure_naive(kafka: &RealKafka, proxy: &Proxy, runs: usize) -> Measure
             .expect("naive");
         wall.push(t.elapsed());
     }
-    summarize(proxy, wall, runs, None)
+    let cpu_ms = (
+        (cpu_seconds(broker_pid) - cpu_before.0) * 1000.0 / runs as f64,
+        (cpu_seconds("self") - cpu_before.1) * 1000.0 / runs as f64,
+    );
+    Measured {
+        cpu_ms,
+        ..summarize(proxy, wall, runs, None)
+    }
 }
 
 fn summarize(
@@ -187,6 +228,7 @@ fn summarize(
         .collect();
     by_key.sort_by_key(|(k, _)| *k);
     Measured {
+        cpu_ms: (0.0, 0.0),
         requests: proxy.total() as f64 / runs as f64,
         wall,
         by_key,
@@ -214,7 +256,7 @@ fn row(label: &str, m: &Measured) {
         .map(|(k, n)| format!("{} {n:.0}", name(*k)))
         .collect();
     println!(
-        "| {label} | {:.0} | {:.0} ms | {:.0} ms | {} |",
+        "| {label} | {:.0} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {} |",
         m.requests,
         median(&m.wall).as_secs_f64() * 1000.0,
         m.wall
@@ -224,6 +266,8 @@ fn row(label: &str, m: &Measured) {
             .unwrap_or_default()
             .as_secs_f64()
             * 1000.0,
+        m.cpu_ms.0,
+        m.cpu_ms.1,
         detail.join(", ")
     );
 }
@@ -242,8 +286,11 @@ async fn main() {
         "{} groups x {} partitions ({} topics), {} refreshes each, median and max wall time\n",
         a.groups, a.partitions, a.topics, a.runs
     );
-    println!("| refresh | requests | median | max | requests by kind |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| refresh | requests | median wall | max wall | broker CPU | warroom CPU | requests by kind |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let broker_pid = broker.pid().map(|p| p.to_string()).unwrap_or_default();
     for delay in [Duration::ZERO, Duration::from_millis(a.delay_ms)] {
         proxy.set_delay(delay);
         let where_ = if delay.is_zero() {
@@ -251,9 +298,9 @@ async fn main() {
         } else {
             format!("+{} ms each way", delay.as_millis())
         };
-        let batched = measure_batched(&kafka, &proxy, a.runs, a.groups).await;
+        let batched = measure_batched(&kafka, &proxy, a.runs, a.groups, &broker_pid).await;
         row(&format!("warroom, {where_}"), &batched);
-        let naive = measure_naive(&kafka, &proxy, a.runs.min(2)).await;
+        let naive = measure_naive(&kafka, &proxy, 1, &broker_pid).await;
         row(&format!("naive loop, {where_}"), &naive);
         if let Some(c) = &batched.reported {
             eprintln!("warroom's own debug line: {}", c.debug_line());

@@ -115,11 +115,14 @@ pub fn real_pg(config: &Config) -> anyhow::Result<HashMap<String, Arc<RealPg>>> 
     Ok(out)
 }
 
+/// A Kubernetes context's client and the scopes it watches.
+pub type KubeWiring = (
+    Arc<crate::backends::kube::RealKube>,
+    Vec<crate::backends::kube::PodScope>,
+);
+
 /// A kube-rs client per Kubernetes context (built on first use) and the scopes to watch.
-pub fn real_kube(
-    config: &Config,
-) -> HashMap<String, (Arc<crate::backends::kube::RealKube>, Vec<crate::backends::kube::PodScope>)>
-{
+pub fn real_kube(config: &Config) -> HashMap<String, KubeWiring> {
     config
         .kubernetes
         .iter()
@@ -139,7 +142,10 @@ pub fn kube_scopes(c: &crate::config::KubernetesContext) -> Vec<crate::backends:
     if c.namespaces.is_empty() {
         vec![scope(None)]
     } else {
-        c.namespaces.iter().map(|n| scope(Some(n.clone()))).collect()
+        c.namespaces
+            .iter()
+            .map(|n| scope(Some(n.clone())))
+            .collect()
     }
 }
 
@@ -220,6 +226,13 @@ pub fn real(config: &Config, opts: &Options) -> anyhow::Result<(App, Backends)> 
     let app = App::new(pane, config.keymap.clone(), theme(config, opts)?, info)
         .with_kafka(kafka_pane)
         .with_kube(pods_pane, logs_pane);
+    // `--context` naming a Kafka context opens on the Kafka pane.
+    let app = match opts.context.as_deref() {
+        Some(name) if config.kafka_context(name).is_some() => {
+            app.opening_on(crate::panes::PaneId::Kafka)
+        }
+        _ => app,
+    };
     Ok((
         app,
         Backends {

@@ -39,7 +39,12 @@ fn pod(name: &str, deployment: Option<&str>, crashing: bool) -> PodRow {
         resource_version: "1".into(),
         ready: u32::from(!crashing),
         total: 1,
-        status: if crashing { "CrashLoopBackOff" } else { "Running" }.into(),
+        status: if crashing {
+            "CrashLoopBackOff"
+        } else {
+            "Running"
+        }
+        .into(),
         status_detail: None,
         health: if crashing { Health::Bad } else { Health::Ok },
         restarts: if crashing { 5 } else { 0 },
@@ -88,7 +93,10 @@ fn app(read_only: bool) -> App {
         Theme::builtin_default(),
         info,
     )
-    .with_kube(PodsPane::new(vec![CTX.into()], None), LogsPane::new(1 << 20));
+    .with_kube(
+        PodsPane::new(vec![CTX.into()], None),
+        LogsPane::new(1 << 20),
+    );
     app.update(Msg::KubePods {
         context: CTX.into(),
         feed: PodFeed::Listed {
@@ -107,15 +115,28 @@ fn app(read_only: bool) -> App {
 fn the_pod_watch_follows_visibility_and_a_selection_fetches_events() {
     let mut app = app(false);
     let cmds = app.update(key('3'));
-    assert!(cmds.contains(&Command::KubeWatch { context: CTX.into(), active: true }), "{cmds:?}");
+    assert!(
+        cmds.contains(&Command::KubeWatch {
+            context: CTX.into(),
+            active: true
+        }),
+        "{cmds:?}"
+    );
     // The crash-looping pod sorts first and is selected; moving fetches the next one's events.
     let cmds = app.update(key('j'));
     assert!(
-        cmds.iter().any(|c| matches!(c, Command::KubeEvents { pod, .. } if pod != "worker-0")),
+        cmds.iter()
+            .any(|c| matches!(c, Command::KubeEvents { pod, .. } if pod != "worker-0")),
         "{cmds:?}"
     );
     let cmds = app.update(key('1'));
-    assert!(cmds.contains(&Command::KubeWatch { context: CTX.into(), active: false }), "{cmds:?}");
+    assert!(
+        cmds.contains(&Command::KubeWatch {
+            context: CTX.into(),
+            active: false
+        }),
+        "{cmds:?}"
+    );
 }
 
 #[test]
@@ -123,7 +144,10 @@ fn ctrl_d_asks_a_reason_then_confirms_the_exact_delete() {
     let mut app = app(false);
     app.update(key('3'));
     app.update(ctrl('d'));
-    assert!(matches!(app.layers().last(), Some(Layer::Reason(_))), "reason prompt first");
+    assert!(
+        matches!(app.layers().last(), Some(Layer::Reason(_))),
+        "reason prompt first"
+    );
     for c in "INC-3 worker OOM loop".chars() {
         app.update(key(c));
     }
@@ -139,7 +163,10 @@ fn ctrl_d_asks_a_reason_then_confirms_the_exact_delete() {
     let [GuardedAction::Kube(KubeAction::DeletePod(t))] = req.actions.as_slice() else {
         panic!("{:?}", req.actions);
     };
-    assert_eq!((t.pod.as_str(), t.uid.as_str(), t.grace_period), ("worker-0", "uid-worker-0", Some(45)));
+    assert_eq!(
+        (t.pod.as_str(), t.uid.as_str(), t.grace_period),
+        ("worker-0", "uid-worker-0", Some(45))
+    );
     assert_eq!(req.reason, "INC-3 worker OOM loop");
 }
 
@@ -154,13 +181,23 @@ fn rollout_restart_needs_a_deployment_and_read_only_refuses_before_the_prompt() 
     app.update(code(KeyCode::Enter));
     app.update(key('R'));
     assert!(app.layers().is_empty());
-    assert!(app.toast().is_some_and(|t| t.text.contains("not managed by a Deployment")), "{:?}", app.toast());
+    assert!(
+        app.toast()
+            .is_some_and(|t| t.text.contains("not managed by a Deployment")),
+        "{:?}",
+        app.toast()
+    );
 
     let mut app = app_read_only();
     app.update(key('3'));
     app.update(key('R'));
     assert!(app.layers().is_empty(), "no prompt on a read-only context");
-    assert!(app.toast().is_some_and(|t| t.error && t.text.contains("read_only")), "{:?}", app.toast());
+    assert!(
+        app.toast()
+            .is_some_and(|t| t.error && t.text.contains("read_only")),
+        "{:?}",
+        app.toast()
+    );
 }
 
 fn app_read_only() -> App {
@@ -173,14 +210,18 @@ fn l_and_p_open_log_sessions_and_batches_of_old_sessions_are_ignored() {
     app.update(key('3'));
     let cmds = app.update(key('p'));
     assert_eq!(app.active(), PaneId::Logs);
-    let Some(Command::KubeLogs { session, requests, .. }) =
-        cmds.iter().find(|c| matches!(c, Command::KubeLogs { .. }))
+    let Some(Command::KubeLogs {
+        session, requests, ..
+    }) = cmds.iter().find(|c| matches!(c, Command::KubeLogs { .. }))
     else {
         panic!("{cmds:?}");
     };
     assert!(requests[0].previous && requests[0].pod == "worker-0");
     let old = *session;
-    assert!(cmds.contains(&Command::KubeWatch { context: CTX.into(), active: false }));
+    assert!(cmds.contains(&Command::KubeWatch {
+        context: CTX.into(),
+        active: false
+    }));
     let batch = |session: u64, text: &str| {
         Msg::KubeLogs(LogBatch {
             session,
@@ -189,7 +230,10 @@ fn l_and_p_open_log_sessions_and_batches_of_old_sessions_are_ignored() {
                 pod: "worker-0".into(),
                 container: "app".into(),
             },
-            lines: vec![RawLogLine { time: None, text: text.into() }],
+            lines: vec![RawLogLine {
+                time: None,
+                text: text.into(),
+            }],
             undelivered: 3,
             note: None,
         })
@@ -200,8 +244,9 @@ fn l_and_p_open_log_sessions_and_batches_of_old_sessions_are_ignored() {
 
     app.update(key('3'));
     let cmds = app.update(key('l'));
-    let Some(Command::KubeLogs { session, requests, .. }) =
-        cmds.iter().find(|c| matches!(c, Command::KubeLogs { .. }))
+    let Some(Command::KubeLogs {
+        session, requests, ..
+    }) = cmds.iter().find(|c| matches!(c, Command::KubeLogs { .. }))
     else {
         panic!("{cmds:?}");
     };
@@ -210,6 +255,24 @@ fn l_and_p_open_log_sessions_and_batches_of_old_sessions_are_ignored() {
     assert_eq!(app.logs.buffer().len(), 0, "ignored");
     app.update(batch(*session, "new"));
     assert_eq!(app.logs.buffer().len(), 1);
+
+    // In the Logs pane, p switches to the previous container and back.
+    let cmds = app.update(key('p'));
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Command::KubeLogs { requests, .. } if requests[0].previous)),
+        "{cmds:?}"
+    );
+    assert!(app.logs.showing_previous());
+    let cmds = app.update(key('p'));
+    let Some(Command::KubeLogs { session, .. }) =
+        cmds.iter().find(|c| matches!(c, Command::KubeLogs { .. }))
+    else {
+        panic!("{cmds:?}");
+    };
+    assert!(!app.logs.showing_previous());
+    let session = *session;
+    let session = &session;
 
     // Pause: new lines are counted, not scrolled in.
     app.update(key('f'));

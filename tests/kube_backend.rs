@@ -24,7 +24,7 @@ use warroom::backends::kube::{
     Health, KubeActor, KubeSource, LogRequest, PodChange, PodFeed, PodScope, RealKube, StreamNote,
 };
 use warroom::config::{KeyAction, Theme};
-use warroom::guard::kube::{DeploymentTarget, KubeAction, PodTarget};
+use warroom::guard::kube::{DeploymentTarget, KubeAction};
 use warroom::guard::{ContextPolicy, Executor, GuardRequest, GuardedAction, Policy, ReasonRules};
 use warroom::panes::Pane;
 use warroom::panes::logs::LogsPane;
@@ -131,6 +131,8 @@ async fn a_crash_looping_pod_shows_oomkilled_and_its_previous_logs() {
     assert_eq!(api.deployment.as_deref(), Some("api"));
     assert_eq!(api.ready_text(), "1/1");
 
+    // kube-rs authenticated with the kubeconfig's token on every call.
+    assert_eq!(emu.authenticated(), emu.requests().len());
     let events = kube.pod_events(NS, "worker-0").await.expect("events");
     assert_eq!(events.len(), 2);
     assert!(events[0].warning, "warnings first: {events:?}");
@@ -728,16 +730,4 @@ async fn delete_pod_and_rollout_restart_go_through_the_guard_with_audit_records(
         now.iter().all(|p| !api_pods.contains(p)),
         "the pods were replaced"
     );
-
-    // Policy: a read-only context refuses before any audit call.
-    let _ = PodTarget {
-        context: CTX.into(),
-        namespace: NS.into(),
-        pod: "x".into(),
-        uid: "u".into(),
-        grace_period: None,
-        status: "Running".into(),
-        node: None,
-        owner: None,
-    };
 }

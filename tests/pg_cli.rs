@@ -120,10 +120,22 @@ fn pids(v: &Value) -> Vec<i64> {
     out
 }
 
+/// pid, application, state, wait_event_type, wait_event, blocked_by, query, in a transaction.
+type ExpectedRow = (
+    i32,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Vec<i32>,
+    &'static str,
+    bool,
+);
+
 /// Each session's JSON fields match what the lock chain set up.
 fn assert_chain_json(json: &Value, chain: &LockChain) {
     const ROW1: &str = "UPDATE accounts SET balance = balance - 1 WHERE id = 1";
-    let rows: [(i32, &str, &str, &str, &str, Vec<i32>, &str, bool); 7] = [
+    let rows: [ExpectedRow; 7] = [
         (
             chain.idle(),
             "idle-app",

@@ -46,7 +46,10 @@ pub enum Msg {
         result: Result<ResetPlan, String>,
     },
     /// A listing, a change or a broken watch from the pod worker of `context`.
-    KubePods { context: String, feed: PodFeed },
+    KubePods {
+        context: String,
+        feed: PodFeed,
+    },
     /// The events of one pod, warnings first.
     KubeEvents {
         context: String,
@@ -87,7 +90,10 @@ pub enum Command {
         spec: ResetSpec,
     },
     /// Keep a pod watch open on `context` while `active` (the Pods pane is shown).
-    KubeWatch { context: String, active: bool },
+    KubeWatch {
+        context: String,
+        active: bool,
+    },
     /// Read the events of one pod once.
     KubeEvents {
         context: String,
@@ -167,6 +173,12 @@ impl App {
     }
 
     /// The Kafka pane with its contexts (an App without one shows how to configure it).
+    /// Open on this pane (e.g. `--context` names a Kafka context).
+    pub fn opening_on(mut self, pane: PaneId) -> App {
+        self.active = pane;
+        self
+    }
+
     pub fn with_kafka(mut self, kafka: KafkaPane) -> App {
         self.kafka = kafka;
         self
@@ -441,6 +453,14 @@ impl App {
             {
                 return self.open_logs(action);
             }
+            KeyAction::LogsPrevious if self.active == PaneId::Logs => {
+                // The pod selected in the Pods pane: current <-> previous container.
+                return self.open_logs(if self.logs.showing_previous() {
+                    KeyAction::PodLogs
+                } else {
+                    KeyAction::PodPreviousLogs
+                });
+            }
             other => {
                 // Read-only says why before anything else, whatever is selected.
                 if other.is_guarded()
@@ -599,6 +619,10 @@ impl App {
                 Some(name) if self.pg.select_context(name) => {
                     self.say(format!("context {name}"));
                     return self.switch_to(PaneId::Postgres);
+                }
+                Some(name) if self.kafka.select_context(name) => {
+                    self.say(format!("context {name}"));
+                    return self.switch_to(PaneId::Kafka);
                 }
                 Some(name) => self.warn(format!(
                     "unknown context {:?}; known: {}",

@@ -124,6 +124,36 @@ mod tests {
     }
 
     #[test]
+    fn kafka_contexts_parse_and_errors_point_at_the_line() {
+        let path = std::path::Path::new("c.toml");
+        let ok = "[[kafka]]\nname = \"k1\"\nbrokers = \"a:9092,b:9092\"\nproperties = { \"security.protocol\" = \"SASL_SSL\", \"sasl.password\" = \"s3cret\" }\nprotected = true\nrunbook_url = \"https://r/k\"\n";
+        let c = crate::config::Config::parse(path, ok).expect("valid");
+        assert_eq!(c.kafka[0].brokers, "a:9092,b:9092");
+        assert!(c.kafka[0].protected);
+        let summary = c.summary();
+        assert!(
+            summary.contains("k1  a:9092,b:9092") && !summary.contains("s3cret"),
+            "{summary}"
+        );
+        // Names are unique across kinds.
+        let dup = "[[postgres]]\nname = \"x\"\nurl = \"postgres://h/db\"\n[[kafka]]\nname = \"x\"\nbrokers = \"a:1\"\n";
+        let e = crate::config::Config::parse(path, dup)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("duplicate context name \"x\"") && e.contains("c.toml:4"),
+            "{e}"
+        );
+        let bad = "[[kafka]]\nname = \"k\"\nbrokers = \"nohost\"\n";
+        let e = crate::config::Config::parse(path, bad)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("c.toml:3") && e.contains("not host:port"), "{e}");
+    }
+
+    #[test]
     fn brokers_and_properties_are_checked_and_secrets_hidden() {
         assert!(ctx("a:9092, b:9093", &[]).validate().is_ok());
         assert_eq!(ctx("a", &[]).validate().map_err(|e| e.0), Err("brokers"));

@@ -87,6 +87,7 @@ actions! {
     LogsPrefix => "logs_prefix", Logs, ["P"], "show the pod/container prefix of each line";
     LogsSave => "logs_save", Logs, ["ctrl-s"], "save the buffer to a file";
     LogsClear => "logs_clear", Logs, ["ctrl-l"], "clear the buffer (counters stay)";
+    LogsPrevious => "logs_previous", Logs, ["p"], "switch between the pod's current and previous container logs";
     KafkaDeleteGroup => "kafka_delete_group", Kafka, ["D"], "delete the selected consumer group (only when Empty)";
     KafkaResetOffsets => "kafka_reset_offsets", Kafka, ["R"], "reset the selected group's offsets: preview first";
     KafkaUndoReset => "kafka_undo_reset", Kafka, ["u"], "undo the last reset of the selected group";

@@ -97,14 +97,20 @@ buffer_bytes = 1048576
         assert_eq!(k.namespaces, ["shop", "payments"]);
         assert!(k.protected && !k.read_only);
         assert_eq!(c.logs.buffer_bytes, 1_048_576);
-        assert!(c.summary().contains("prod-k8s  kube context gke_prod  namespaces shop,payments"));
+        assert!(
+            c.summary()
+                .contains("prod-k8s  kube context gke_prod  namespaces shop,payments")
+        );
     }
 
     #[test]
     fn names_are_unique_across_kinds_and_errors_point_at_the_key() {
         let dup = "[[postgres]]\nname = \"prod\"\nurl = \"postgres://h/db\"\n\n[[kubernetes]]\nname = \"prod\"\n";
         let e = Config::parse(Path::new("c.toml"), dup).expect_err("duplicate");
-        assert!(e.to_string().contains("duplicate context name \"prod\""), "{e}");
+        assert!(
+            e.to_string().contains("duplicate context name \"prod\""),
+            "{e}"
+        );
 
         let bad = "[[kubernetes]]\nname = \"k\"\nnamespaces = [\"Shop!\"]\n";
         let e = Config::parse(Path::new("c.toml"), bad).expect_err("bad namespace");
@@ -112,6 +118,9 @@ buffer_bytes = 1048576
 
         let small = "[logs]\nbuffer_bytes = 10\n";
         let e = Config::parse(Path::new("c.toml"), small).expect_err("too small");
-        assert!(e.to_string().contains("buffer_bytes must be at least"), "{e}");
+        assert!(
+            e.to_string().contains("buffer_bytes must be at least"),
+            "{e}"
+        );
     }
 }

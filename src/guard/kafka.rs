@@ -270,6 +270,76 @@ mod tests {
         assert!(text.contains("re-checked right before committing"));
     }
 
+    /// A cluster whose state read says Empty but whose broker then refuses, as when a
+    /// consumer joins between the re-check and the call.
+    struct Racy;
+
+    impl crate::backends::kafka::KafkaAdmin for Racy {
+        fn group_state(
+            &self,
+            _group: &str,
+        ) -> crate::backends::BoxFuture<
+            '_,
+            Result<crate::backends::kafka::GroupState, crate::backends::kafka::KafkaError>,
+        > {
+            Box::pin(async {
+                Ok(crate::backends::kafka::GroupState {
+                    state: "Empty".into(),
+                    members: 0,
+                })
+            })
+        }
+        fn delete_group(
+            &self,
+            _group: &str,
+        ) -> crate::backends::BoxFuture<'_, Result<(), crate::backends::kafka::KafkaError>>
+        {
+            Box::pin(async {
+                Err(crate::backends::kafka::KafkaError::Refused(
+                    "NonEmptyGroup: Broker: The group is not empty".into(),
+                ))
+            })
+        }
+        fn commit_offsets(
+            &self,
+            _group: &str,
+            _offsets: Vec<(String, i32, i64)>,
+        ) -> crate::backends::BoxFuture<'_, Result<(), crate::backends::kafka::KafkaError>>
+        {
+            Box::pin(async {
+                Err(crate::backends::kafka::KafkaError::Refused(
+                    "UnknownMemberId: Broker: Unknown member".into(),
+                ))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn the_brokers_refusal_is_shown_plainly() {
+        let delete = KafkaAction::DeleteGroup(KafkaGroupTarget {
+            context: "k1".into(),
+            group: "billing".into(),
+            state: "Empty".into(),
+            members: 0,
+            topics: vec![],
+            total_lag: 0,
+        });
+        let (ok, detail) = act(&Racy, &delete).await;
+        assert!(!ok);
+        assert_eq!(
+            detail,
+            "the broker refused: NonEmptyGroup: Broker: The group is not empty"
+        );
+        let reset = KafkaAction::ResetOffsets(KafkaResetTarget {
+            context: "k1".into(),
+            plan: plan(),
+            undoes: None,
+        });
+        let (ok, detail) = act(&Racy, &reset).await;
+        assert!(!ok);
+        assert!(detail.contains("refused: UnknownMemberId"), "{detail}");
+    }
+
     #[test]
     fn group_names_are_sanitized() {
         let a = KafkaAction::DeleteGroup(KafkaGroupTarget {

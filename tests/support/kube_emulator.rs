@@ -57,6 +57,8 @@ struct State {
     /// The next log stream is cut after this many bytes.
     cut_log_after: Option<usize>,
     requests: Vec<String>,
+    /// Requests that carried the kubeconfig's bearer token.
+    authenticated: usize,
     deletes: Vec<Value>,
     patches: Vec<(String, Value)>,
     bookmark_every: Duration,
@@ -168,6 +170,11 @@ current-context: emulator\nusers:\n- name: tester\n  user:\n    token: {TOKEN}\n
     /// Every request line seen, "METHOD /path?query".
     pub fn requests(&self) -> Vec<String> {
         self.lock().requests.clone()
+    }
+
+    /// How many requests carried the kubeconfig's bearer token.
+    pub fn authenticated(&self) -> usize {
+        self.lock().authenticated
     }
 
     /// DeleteOptions bodies received.
@@ -655,6 +662,9 @@ async fn serve(mut sock: TcpStream, shared: Shared) -> std::io::Result<()> {
             .headers
             .get("authorization")
             .is_none_or(|a| a == &format!("Bearer {TOKEN}"));
+        if req.headers.contains_key("authorization") && authorized {
+            shared.lock().authenticated += 1;
+        }
         if !authorized {
             respond_json(&mut sock, 401, &status(401, "Unauthorized", "Unauthorized")).await?;
             continue;

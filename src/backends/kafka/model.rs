@@ -104,7 +104,9 @@ pub struct RefreshCost {
     pub describe_groups_requests: usize,
     /// ListOffsets: one batched request per partition leader.
     pub list_offsets_requests: usize,
-    /// OffsetFetch: one per group (librdkafka), sent concurrently.
+    /// OffsetFetch: one per group (librdkafka), sent concurrently. librdkafka also looks up
+    /// each group's coordinator (FindCoordinator) once its cache of about ten groups is full;
+    /// those lookups are not counted here (the proxy in tests/kafka_cost.rs counts them).
     pub offset_fetch_requests: usize,
     pub partitions: usize,
     #[serde(with = "millis")]
@@ -123,7 +125,7 @@ impl RefreshCost {
     /// The debug line under the table.
     pub fn debug_line(&self) -> String {
         format!(
-            "refresh {} ms, {} requests: metadata {}, ListGroups {}, DescribeGroups {}, ListOffsets {}, OffsetFetch {} ({} brokers, {} partitions)",
+            "refresh {} ms, {} requests: metadata {}, ListGroups {}, DescribeGroups {}, ListOffsets {}, OffsetFetch {} (+ coordinator lookups; {} brokers, {} partitions)",
             self.wall.as_millis(),
             self.total_requests(),
             self.metadata_requests,

@@ -121,3 +121,68 @@ fn reset_asks_for_a_target_and_undo_follows_a_done_reset() {
         ))]
     );
 }
+
+fn screen(p: &KafkaPane, w: u16, h: u16) -> String {
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h)).expect("term");
+    term.draw(|f| {
+        p.render(f, f.area(), &crate::config::Theme::builtin_default(), 0);
+    })
+    .expect("draw");
+    let buf = term.backend().buffer().clone();
+    (0..h)
+        .map(|y| {
+            (0..w)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn draws_lag_status_and_cost_with_names_sanitized() {
+    let mut p = KafkaPane::new(vec!["k1".into()], None, Duration::from_secs(2));
+    let mut evil = group("evil\u{1b}[2Jgroup", 0, 0, 7);
+    evil.partitions[0].topic = "t\u{7}opic".into();
+    let snap = KafkaSnapshot {
+        taken_at: SystemTime::now(),
+        groups: vec![group("billing", 0, 10, 500), evil],
+        cost: RefreshCost {
+            brokers: 3,
+            metadata_requests: 1,
+            list_groups_requests: 3,
+            describe_groups_requests: 3,
+            list_offsets_requests: 2,
+            offset_fetch_requests: 2,
+            partitions: 2,
+            wall: Duration::from_millis(12),
+        },
+    };
+    p.apply("k1", Ok(snap), None);
+    let text = screen(&p, 140, 30);
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "{text}"
+    );
+    assert!(
+        text.contains("billing") && text.contains("490") && text.contains("STOP"),
+        "{text}"
+    );
+    assert!(text.contains("evil"), "{text}");
+    assert!(text.contains("refresh 12 ms, 11 requests"), "{text}");
+    // A refresh error keeps the data and says so in the status.
+    p.apply(
+        "k1",
+        Err("broker down".into()),
+        Some(Duration::from_secs(2)),
+    );
+    assert!(
+        p.status()
+            .error
+            .is_some_and(|e| e.contains("retrying in 2s: broker down"))
+    );
+    assert!(screen(&p, 140, 30).contains("billing"));
+    // Narrow terminals draw without panicking.
+    let _ = screen(&p, 30, 6);
+    let _ = screen(&p, 1, 1);
+}

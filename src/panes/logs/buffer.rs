@@ -11,8 +11,9 @@ use crate::widgets::sanitize;
 
 /// Characters of a line kept for display (the rest is cut at ingest, never laid out).
 pub const MAX_LINE_CHARS: usize = 16 * 1024;
-/// Bookkeeping cost of a line beyond its text, so a flood of empty lines is bounded too.
-const LINE_OVERHEAD: usize = 64;
+/// What a line costs beyond its text: the entry itself and the allocator's share of its
+/// strings, so a flood of empty lines is bounded too.
+const LINE_OVERHEAD: usize = std::mem::size_of::<LogEntry>() + 32;
 
 /// A JSON log line, read as level + message + the other fields.
 #[derive(Debug, Clone, PartialEq)]

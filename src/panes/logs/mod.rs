@@ -35,8 +35,11 @@ pub struct LogsPane {
     context: Option<String>,
     title: Option<String>,
     termination: Option<Termination>,
+    previous: bool,
+    last_batch: Option<std::time::Instant>,
     streams: BTreeMap<String, StreamState>,
-    /// None: following the tail. Some(seq): paused with this line at the bottom.
+    /// None: following the tail. Some(b): paused; lines with seq < b are the ones that were
+    /// there (the last of them at the bottom), later ones are "new".
     paused_at: Option<u64>,
     wrap: bool,
     timestamps: bool,
@@ -50,6 +53,7 @@ pub struct LogsPane {
 
 const KEYS: &[KeyAction] = &[
     KeyAction::LogsFollow,
+    KeyAction::LogsPrevious,
     KeyAction::Filter,
     KeyAction::LogsWrap,
     KeyAction::LogsTimestamps,
@@ -81,6 +85,8 @@ impl LogsPane {
             context: None,
             title: None,
             termination: None,
+            previous: false,
+            last_batch: None,
             streams: BTreeMap::new(),
             paused_at: None,
             wrap: false,
@@ -116,6 +122,11 @@ impl LogsPane {
         &self.streams
     }
 
+    /// The session shows a previous (terminated) container's log.
+    pub fn showing_previous(&self) -> bool {
+        self.previous
+    }
+
     pub fn is_paused(&self) -> bool {
         self.paused_at.is_some()
     }
@@ -133,6 +144,7 @@ impl LogsPane {
         self.context = Some(target.context.clone());
         self.title = Some(target.title.clone());
         self.termination = target.termination.clone();
+        self.previous = target.requests.iter().any(|r| r.previous);
         self.streams = target
             .requests
             .iter()
@@ -158,6 +170,7 @@ impl LogsPane {
         if batch.session != self.session {
             return;
         }
+        self.last_batch = Some(std::time::Instant::now());
         self.buffer.add_undelivered(batch.undelivered);
         let label = batch.source.label();
         let src = self.buffer.source_index(&label);
@@ -212,18 +225,20 @@ impl LogsPane {
         }
         match self.paused_at {
             None => Some(len - 1),
-            Some(seq) => Some(self.position_of(seq).unwrap_or(0).min(len - 1)),
+            // When the paused lines were evicted meanwhile, the oldest one left is shown.
+            Some(b) => Some(self.position_of(b).unwrap_or(0).saturating_sub(1)),
         }
     }
 
-    /// Visible lines that arrived after the paused bottom line.
+    /// Visible lines that arrived after the pause (or after the line scrolled to).
     pub fn new_since_pause(&self) -> usize {
-        match (self.paused_at, self.bottom_index()) {
-            (Some(_), Some(i)) => self.buffer.visible_len() - 1 - i,
-            _ => 0,
+        match self.paused_at {
+            Some(b) => self.buffer.visible_len() - self.position_of(b).unwrap_or(0),
+            None => 0,
         }
     }
 
+    /// How many visible lines have a seq below `seq`.
     fn position_of(&self, seq: u64) -> Option<usize> {
         // Visible seqs are increasing: binary search.
         let (mut lo, mut hi) = (0, self.buffer.visible_len());
@@ -249,7 +264,7 @@ impl LogsPane {
             self.paused_at = None;
             return;
         }
-        self.paused_at = self.buffer.visible(target).map(|e| e.seq);
+        self.paused_at = self.buffer.visible(target).map(|e| e.seq + 1);
     }
 
     pub(crate) fn set_page(&self, rows: usize) {
@@ -333,10 +348,8 @@ impl Pane for LogsPane {
                 if self.paused_at.is_some() {
                     self.paused_at = None;
                 } else {
-                    self.paused_at = self
-                        .bottom_index()
-                        .and_then(|i| self.buffer.visible(i))
-                        .map(|e| e.seq);
+                    // Everything there now is "seen"; what comes next is counted.
+                    self.paused_at = Some(self.buffer.total());
                 }
             }
             KeyAction::LogsWrap => self.wrap = !self.wrap,
@@ -386,7 +399,7 @@ impl Pane for LogsPane {
     fn status(&self) -> PaneStatus {
         PaneStatus {
             context: self.context.clone(),
-            last_refresh: None,
+            last_refresh: self.last_batch,
             error: self.filter_error.clone(),
             note: Some(format!(
                 "{} lines · {} dropped",
@@ -403,5 +416,115 @@ impl Pane for LogsPane {
         tick: u64,
     ) {
         render::draw(self, frame, area, theme, tick);
+    }
+    fn explain(&self) -> Vec<String> {
+        vec![
+            "The log tail of a container, a pod or a workload (a colour per pod). JSON lines show their level and message; J shows every field. / filters with a regular expression and highlights the matches.".to_string(),
+            "The buffer keeps a bounded number of bytes: when it is full the oldest lines leave, and the header counts them (evicted), as well as lines the screen could not take in time (not delivered). Nothing disappears without being counted.".to_string(),
+            "Scrolling up (or f) pauses: new lines keep arriving and are counted in the marker at the bottom; G or f follows again. ctrl-s saves what the buffer holds to a file for the postmortem.".to_string(),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::kube::{LogRequest, LogSource, RawLogLine};
+
+    fn pane(dir: &std::path::Path) -> (LogsPane, u64) {
+        let mut p = LogsPane::new(4096).with_save_dir(dir.to_path_buf());
+        let session = p.open(&LogTarget {
+            context: "k".into(),
+            title: "api/app".into(),
+            requests: vec![LogRequest {
+                namespace: "ns".into(),
+                pod: "api".into(),
+                container: Some("app".into()),
+                previous: false,
+                follow: true,
+                since_time: None,
+                since_seconds: None,
+                tail_lines: None,
+            }],
+            termination: None,
+        });
+        (p, session)
+    }
+
+    fn batch(session: u64, lines: &[&str], undelivered: u64) -> LogBatch {
+        LogBatch {
+            session,
+            source: LogSource {
+                namespace: "ns".into(),
+                pod: "api".into(),
+                container: "app".into(),
+            },
+            lines: lines
+                .iter()
+                .map(|t| RawLogLine {
+                    time: None,
+                    text: t.to_string(),
+                })
+                .collect(),
+            undelivered,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn save_writes_the_buffer_and_says_what_was_dropped() {
+        let dir = std::env::temp_dir().join(format!("warroom-logs-{}", std::process::id()));
+        let (mut p, s) = pane(&dir);
+        let many: Vec<String> = (0..200).map(|i| format!("line {i:03}")).collect();
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        p.apply(batch(s, &refs, 7));
+        let path = p.save().expect("saved");
+        let text = std::fs::read_to_string(&path).expect("read");
+        let first = text.lines().next().unwrap_or_default();
+        assert!(
+            first.contains(&format!(
+                "{} earlier line(s) were dropped",
+                p.buffer().dropped()
+            )),
+            "{first}"
+        );
+        assert!(first.contains("7 not delivered"), "{first}");
+        assert!(text.ends_with("api/app line 199\n"), "{text}");
+        assert_eq!(text.lines().count(), p.buffer().len() + 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn scrolling_back_pauses_and_counts_new_lines_exactly() {
+        let (mut p, s) = pane(&std::env::temp_dir());
+        let lines: Vec<String> = (0..10).map(|i| format!("l{i}")).collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        p.apply(batch(s, &refs, 0));
+        p.on_action(KeyAction::Up);
+        p.on_action(KeyAction::Up);
+        assert!(p.is_paused());
+        assert_eq!(p.bottom_index(), Some(7));
+        assert_eq!(p.new_since_pause(), 2, "the two lines below the view");
+        p.apply(batch(s, &["n1", "n2", "n3"], 0));
+        assert_eq!(p.new_since_pause(), 5);
+        assert_eq!(p.bottom_index(), Some(7), "the view does not move");
+        p.on_action(KeyAction::PageDown);
+        assert!(!p.is_paused(), "scrolling to the end follows again");
+    }
+
+    #[test]
+    fn a_bad_regex_says_so_and_shows_everything() {
+        let dir = std::env::temp_dir();
+        let (mut p, s) = pane(&dir);
+        p.apply(batch(s, &["a", "b"], 0));
+        p.set_filter("(");
+        assert!(
+            p.status()
+                .error
+                .is_some_and(|e| e.contains("not a regular expression"))
+        );
+        assert_eq!(p.buffer().visible_len(), 2);
+        p.set_filter("b");
+        assert_eq!(p.buffer().visible_len(), 1);
     }
 }

@@ -151,7 +151,7 @@ pub fn columns_for_width(width: u16) -> Vec<Column> {
         .collect();
     dropped.sort_by_key(|c| c.priority());
     for c in dropped {
-        if total(&chosen) + c.width() + 1 <= width {
+        if total(&chosen) + c.width() < width {
             chosen.push(c);
         }
     }

@@ -199,6 +199,12 @@ impl PodsPane {
                 d.error = None;
             }
             PodFeed::Changed(PodChange::Upsert(p)) => {
+                // The selected pod changed (a restart, a new state): its events too.
+                if i == self.current && self.selected.as_deref() == Some(p.key().as_str()) {
+                    self.events_wanted =
+                        Some((context.to_string(), p.namespace.clone(), p.name.clone()));
+                }
+                let d = &mut self.data[i];
                 d.pods.insert(p.key(), *p);
                 d.error = None;
             }
@@ -581,6 +587,38 @@ impl Pane for PodsPane {
         tick: u64,
     ) {
         render::draw(self, frame, area, theme, tick);
+    }
+    fn explain(&self) -> Vec<String> {
+        let mut lines = vec![
+            "Each row is a pod. READY: ready containers / all. STATUS: what kubectl shows, with the reason that matters (CrashLoopBackOff: the container keeps dying and Kubernetes waits longer between restarts; OOMKilled: it used more memory than its limit; ImagePullBackOff: the image cannot be pulled; Pending: not scheduled yet, the detail says why).".to_string(),
+            "LAST END is how the previous container run ended: OOMKilled (exit 137) means the memory limit, Error with a code means the program exited on its own. p shows the logs of that previous run: the reason is usually in its last lines.".to_string(),
+            "ctrl-d deletes the pod: its owner (a ReplicaSet of a Deployment) makes a new one with the same settings, so a crash caused by the settings comes back. R restarts the whole Deployment (every pod replaced, following its rollout strategy). Both ask for a reason and write an audit record first.".to_string(),
+        ];
+        if let Some(p) = self.selected_pod() {
+            let about = match (&p.last_termination, p.health) {
+                (Some(t), crate::backends::kube::Health::Bad) if t.reason == "OOMKilled" => {
+                    format!(
+                        "Selected {}: killed for memory ({}), {} restarts. Look at p (previous logs) for what grew, then fix the limit or the leak; deleting the pod alone will not help.",
+                        sanitize::cell(&p.name, 60),
+                        t.label(),
+                        p.restarts
+                    )
+                }
+                (_, crate::backends::kube::Health::Bad) => format!(
+                    "Selected {}: {} — check the events below and its logs (l, p).",
+                    sanitize::cell(&p.name, 60),
+                    sanitize::cell(&p.status, 40)
+                ),
+                _ => format!(
+                    "Selected {}: {}, {} restarts.",
+                    sanitize::cell(&p.name, 60),
+                    sanitize::cell(&p.status, 40),
+                    p.restarts
+                ),
+            };
+            lines.push(about);
+        }
+        lines
     }
 }
 

@@ -88,6 +88,9 @@ pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, t
     let offset = pane.cursor().saturating_sub(body_rows.saturating_sub(1));
     let now = SystemTime::now();
     let wide = table_area.width >= 150;
+    // Several namespaces watched: say which one each pod is in.
+    let first_ns = rows.first().map(|p| p.namespace.as_str());
+    let many_ns = rows.iter().any(|p| Some(p.namespace.as_str()) != first_ns);
     let mut table_rows = Vec::new();
     let mut last_owner: Option<String> = None;
     for (i, p) in rows.iter().enumerate().skip(offset).take(body_rows) {
@@ -99,7 +102,14 @@ pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, t
         } else {
             Style::default()
         };
-        let mut cells = vec![
+        let mut cells = Vec::new();
+        if many_ns {
+            cells.push(Span::styled(
+                sanitize::cell(&p.namespace, 20),
+                theme.muted(),
+            ));
+        }
+        cells.extend([
             Span::raw(format!(
                 "{}{}",
                 if group_head {
@@ -139,7 +149,7 @@ pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, t
                 },
             ),
             Span::raw(p.created.map_or("-".into(), |t| ago(now, t))),
-        ];
+        ]);
         if wide {
             cells.push(Span::raw(
                 p.node
@@ -160,7 +170,13 @@ pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, t
         ));
         table_rows.push(Row::new(cells).style(style));
     }
-    let mut header = vec![
+    let mut header = Vec::new();
+    let mut widths = Vec::new();
+    if many_ns {
+        header.push("NAMESPACE");
+        widths.push(Constraint::Length(14));
+    }
+    header.extend([
         "NAME",
         "READY",
         "STATUS",
@@ -168,8 +184,8 @@ pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, t
         "LAST RESTART",
         "LAST END",
         "AGE",
-    ];
-    let mut widths = vec![
+    ]);
+    widths.extend([
         Constraint::Min(30),
         Constraint::Length(5),
         Constraint::Length(18),
@@ -177,7 +193,7 @@ pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, t
         Constraint::Length(12),
         Constraint::Length(22),
         Constraint::Length(6),
-    ];
+    ]);
     if wide {
         header.extend(["NODE", "IP"]);
         widths.extend([Constraint::Length(16), Constraint::Length(15)]);
