@@ -11,11 +11,11 @@ use warroom::audit::{AuditLog, new_session_id, render_tail_line, tail, verify};
 use warroom::backends::demo::DemoClock;
 use warroom::backends::postgres::{ActivitySnapshot, PgSignaller, PgSource, RealPg, blocking_tree};
 use warroom::cli::{AuditCmd, Cli, Cmd, ConfigCmd, Output, PgCmd, TimelineFormat};
-use warroom::tui::record::Recorder;
 use warroom::config::Config;
 use warroom::guard::{Executor, GuardRequest, GuardedAction, PgTarget};
 use warroom::panes::pg::view::Column;
 use warroom::setup::{self, Options};
+use warroom::tui::record::Recorder;
 
 mod kafka;
 mod kube;
@@ -90,11 +90,16 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// The TUI, recorded when asked; the recording is complete when this returns.
-async fn run_tui(app: warroom::app::App, backends: warroom::tui::Backends, record: Option<&Path>) -> anyhow::Result<ExitCode> {
+async fn run_tui(
+    app: warroom::app::App,
+    backends: warroom::tui::Backends,
+    record: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
     let recording = match record {
         Some(path) => {
             let (w, h) = crossterm::terminal::size().unwrap_or((80, 24));
-            let (rec, done) = Recorder::create(path, w, h).with_context(|| format!("cannot record to {}", path.display()))?;
+            let (rec, done) = Recorder::create(path, w, h)
+                .with_context(|| format!("cannot record to {}", path.display()))?;
             Some((rec, done))
         }
         None => None,
@@ -331,13 +336,20 @@ async fn audit(config: &Config, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        AuditCmd::Timeline { since, output, file } => {
+        AuditCmd::Timeline {
+            since,
+            output,
+            file,
+        } => {
             let path = file.unwrap_or_else(|| config.audit.file.clone());
-            let records = warroom::audit::timeline::read_records(&path).with_context(|| format!("reading {}", path.display()))?;
+            let records = warroom::audit::timeline::read_records(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
             let since = since.map(|d| std::time::SystemTime::now() - d);
             let entries = warroom::audit::timeline::timeline(&records, since);
             match output {
-                TimelineFormat::Markdown => print!("{}", warroom::audit::timeline::render_markdown(&entries)),
+                TimelineFormat::Markdown => {
+                    print!("{}", warroom::audit::timeline::render_markdown(&entries))
+                }
                 TimelineFormat::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
             }
             Ok(ExitCode::SUCCESS)

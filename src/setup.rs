@@ -317,17 +317,16 @@ pub fn demo(
         actor: actor_text(&audit),
         audit_destination: format!("{} (demo audit file)", settings.destination_text()),
     };
-    let app = App::new(pane, config.keymap.clone(), theme(config, opts)?, info).with_kafka(
-        crate::panes::kafka::KafkaPane::new(
+    let app = App::new(pane, config.keymap.clone(), theme(config, opts)?, info)
+        .with_kafka(crate::panes::kafka::KafkaPane::new(
             vec![DEMO_KAFKA_CONTEXT.to_string()],
             None,
             config.refresh,
-        ),
-    )
-    .with_kube(
-        crate::panes::pods::PodsPane::new(vec![DEMO_KUBE_CONTEXT.to_string()], None),
-        crate::panes::logs::LogsPane::new(config.logs.buffer_bytes as usize),
-    );
+        ))
+        .with_kube(
+            crate::panes::pods::PodsPane::new(vec![DEMO_KUBE_CONTEXT.to_string()], None),
+            crate::panes::logs::LogsPane::new(config.logs.buffer_bytes as usize),
+        );
     let kafka_sources: HashMap<String, Arc<dyn crate::backends::kafka::KafkaSource>> =
         HashMap::from([(
             DEMO_KAFKA_CONTEXT.to_string(),

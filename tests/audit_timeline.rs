@@ -13,7 +13,11 @@ fn timeline(args: &[&str]) -> String {
         .env("XDG_CONFIG_HOME", state.path())
         .output()
         .expect("run warroom");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
@@ -31,8 +35,16 @@ fn json_matches_the_fixture_and_pairs_outcomes_with_intents() {
     let v: serde_json::Value = serde_json::from_str(&got).expect("json");
     let entries = v.as_array().expect("array");
     assert_eq!(entries.len(), 3, "one entry per intent");
-    assert!(entries[0]["outcome"].as_str().is_some_and(|o| o.starts_with("ok:")));
-    assert!(entries[1]["outcome"].as_str().is_some_and(|o| o.starts_with("failed:")));
+    assert!(
+        entries[0]["outcome"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("ok:"))
+    );
+    assert!(
+        entries[1]["outcome"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("failed:"))
+    );
     assert_eq!(entries[2]["outcome"], "no outcome recorded");
     // The escape sequence in the fixture's reason never reaches the output.
     assert!(!got.contains('\u{1b}'));

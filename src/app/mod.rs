@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use crate::backends::kafka::{KafkaSnapshot, ResetPlan, ResetSpec};
+use crate::backends::kube::{LogBatch, LogRequest, PodEvent, PodFeed};
 use crate::backends::postgres::ActivitySnapshot;
 use crate::config::{KeyAction, KeyChord, Keymap, Theme};
 use crate::guard::{ActionReport, GuardRequest, GuardedAction, Policy, ReasonRules};
-use crate::backends::kafka::{KafkaSnapshot, ResetPlan, ResetSpec};
 use crate::panes::kafka::KafkaPane;
-use crate::backends::kube::{LogBatch, LogRequest, PodEvent, PodFeed};
 use crate::panes::logs::LogsPane;
-use crate::panes::pods::PodsPane;
 use crate::panes::pg::PgPane;
+use crate::panes::pods::PodsPane;
 use crate::panes::{Pane, PaneId, PaneOutcome};
 
 pub use layers::{Confirmation, Layer, ReasonPrompt};
@@ -64,7 +64,10 @@ pub enum Msg {
     /// SIGTERM, SIGHUP: leave cleanly.
     Shutdown,
     /// A message from the runtime for the status bar (e.g. audit records delivered).
-    Notice { text: String, error: bool },
+    Notice {
+        text: String,
+        error: bool,
+    },
 }
 
 /// What the runtime must do.
@@ -425,7 +428,11 @@ impl App {
             KeyAction::Help => self.layers.push(Layer::Help { scroll: 0 }),
             KeyAction::Explain => {
                 self.explain = !self.explain;
-                self.say(if self.explain { "explain on (e hides it)" } else { "explain off" });
+                self.say(if self.explain {
+                    "explain on (e hides it)"
+                } else {
+                    "explain off"
+                });
             }
             KeyAction::Command => self.layers.push(Layer::Command(Default::default())),
             KeyAction::Filter => {

@@ -2,8 +2,8 @@
 
 mod error;
 mod kafka;
-mod kubernetes;
 pub mod keymap;
+mod kubernetes;
 pub mod theme;
 
 use std::collections::BTreeMap;
@@ -15,8 +15,8 @@ use toml::Spanned;
 
 pub use error::{ConfigError, line_col};
 pub use kafka::KafkaContext;
-pub use kubernetes::{KubernetesContext, LogsConfig};
 pub use keymap::{KeyAction, KeyChord, Keymap, Scope};
+pub use kubernetes::{KubernetesContext, LogsConfig};
 pub use theme::Theme;
 
 use crate::audit::{AuditSettings, OnUnreachable};
@@ -291,7 +291,10 @@ impl Config {
                     let at = find_in(text, span.clone(), "buffer_bytes").unwrap_or(span);
                     return Err(err(
                         at,
-                        format!("buffer_bytes must be at least {}", kubernetes::MIN_BUFFER_BYTES),
+                        format!(
+                            "buffer_bytes must be at least {}",
+                            kubernetes::MIN_BUFFER_BYTES
+                        ),
                     ));
                 }
                 l
@@ -462,7 +465,11 @@ impl Config {
                 "  {}  kube context {}  namespaces {}",
                 c.name,
                 c.kube_context.as_deref().unwrap_or("(current)"),
-                if c.namespaces.is_empty() { "(all)".to_string() } else { c.namespaces.join(",") }
+                if c.namespaces.is_empty() {
+                    "(all)".to_string()
+                } else {
+                    c.namespaces.join(",")
+                }
             ));
             if let Some(sel) = &c.label_selector {
                 out.push_str(&format!("  -l {sel}"));
@@ -476,7 +483,10 @@ impl Config {
             }
             out.push('\n');
         }
-        out.push_str(&format!("logs: buffer_bytes = {}\n", self.logs.buffer_bytes));
+        out.push_str(&format!(
+            "logs: buffer_bytes = {}\n",
+            self.logs.buffer_bytes
+        ));
         out.push_str(&format!(
             "guard: min_reason_len = {}, reason_pattern = {}\n",
             self.min_reason_len,

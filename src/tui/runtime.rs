@@ -116,7 +116,11 @@ impl Runtime {
 
 /// Run the TUI until the user quits or a signal arrives. The terminal is restored on
 /// every way out (return, error, panic).
-pub async fn run(mut app: App, backends: Backends, recorder: Option<Recorder>) -> anyhow::Result<()> {
+pub async fn run(
+    mut app: App,
+    backends: Backends,
+    recorder: Option<Recorder>,
+) -> anyhow::Result<()> {
     let mut term = TerminalGuard::enter(recorder.clone())?;
     let (tx, mut rx) = mpsc::channel::<Msg>(256);
     let mut rt = Runtime {
@@ -161,7 +165,11 @@ pub async fn run(mut app: App, backends: Backends, recorder: Option<Recorder>) -
             for c in app.update(msg) {
                 if let (Some(rec), Command::Execute(req)) = (&recorder, &c) {
                     for a in &req.actions {
-                        rec.marker(&format!("confirmed: {} — reason: {}", a.title(), req.reason));
+                        rec.marker(&format!(
+                            "confirmed: {} — reason: {}",
+                            a.title(),
+                            req.reason
+                        ));
                     }
                 }
                 rt.perform(c);
@@ -186,7 +194,10 @@ fn deliver_pending_audit(rt: &Runtime) {
             return;
         }
         let (text, error) = match audit.flush().await {
-            Ok(r) if r.is_complete() => (format!("audit: delivered {} pending record(s)", r.delivered), false),
+            Ok(r) if r.is_complete() => (
+                format!("audit: delivered {} pending record(s)", r.delivered),
+                false,
+            ),
             Ok(r) => (
                 format!(
                     "audit: {} record(s) still pending ({}); run `warroom audit flush`",

@@ -34,7 +34,8 @@ impl TerminalGuard {
             restore();
             return Err(e);
         }
-        let terminal = Terminal::new(CrosstermBackend::new(TeeWriter::new(out, recorder))).inspect_err(|_| restore())?;
+        let terminal = Terminal::new(CrosstermBackend::new(TeeWriter::new(out, recorder)))
+            .inspect_err(|_| restore())?;
         Ok(TerminalGuard { terminal })
     }
 }

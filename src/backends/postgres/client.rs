@@ -369,8 +369,10 @@ impl RealPg {
             return Err(PgError::Query("no connection".into()));
         };
         let started = Instant::now();
+        // query_typed: parse, bind and execute in one round trip, with no named statement
+        // left on the server (so it also works behind PgBouncer in transaction mode).
         let result =
-            tokio::time::timeout(self.query_timeout, client.query(ACTIVITY_SQL, &[])).await;
+            tokio::time::timeout(self.query_timeout, client.query_typed(ACTIVITY_SQL, &[])).await;
         let rows = match result {
             Ok(Ok(rows)) => rows,
             Ok(Err(e)) => {

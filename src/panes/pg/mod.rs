@@ -561,13 +561,28 @@ impl Pane for PgPane {
         if let Some(s) = self.selected_session() {
             let state = s.state.as_deref().unwrap_or("");
             let about = if state.starts_with("idle in transaction") {
-                format!("Selected pid {}: idle in transaction, runs no query. Cancel does nothing here; terminate ends its transaction.", s.pid)
+                format!(
+                    "Selected pid {}: idle in transaction, runs no query. Cancel does nothing here; terminate ends its transaction.",
+                    s.pid
+                )
             } else if !s.blocked_by.is_empty() {
-                format!("Selected pid {}: waits on {} — a victim, not the cause. Look at the root of its tree (L).", s.pid, Column::BlockedBy.text(s))
+                format!(
+                    "Selected pid {}: waits on {} — a victim, not the cause. Look at the root of its tree (L).",
+                    s.pid,
+                    Column::BlockedBy.text(s)
+                )
             } else if state == "active" {
-                format!("Selected pid {}: running a query for {}. Cancel stops that query and keeps the session.", s.pid, opt_duration(s.query_seconds))
+                format!(
+                    "Selected pid {}: running a query for {}. Cancel stops that query and keeps the session.",
+                    s.pid,
+                    opt_duration(s.query_seconds)
+                )
             } else {
-                format!("Selected pid {}: {}.", s.pid, if state.is_empty() { "no state" } else { state })
+                format!(
+                    "Selected pid {}: {}.",
+                    s.pid,
+                    if state.is_empty() { "no state" } else { state }
+                )
             };
             lines.push(about);
         }
