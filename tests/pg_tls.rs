@@ -126,9 +126,10 @@ async fn sslmodes_behave_like_libpq() {
     let ca = ca.display();
 
     // require: encrypted, certificate not checked.
-    activity(&format!("{base}?sslmode=require"))
-        .await
-        .expect("require connects");
+    // The monitoring session stays open while another session looks at it.
+    let monitor =
+        RealPg::new(ConnectSpec::resolve(&format!("{base}?sslmode=require"), None).expect("spec"));
+    monitor.activity().await.expect("require connects");
     let probe = server.connect("postgres", "tls-check").await;
     let ssl: bool = probe
         .query_one(
@@ -139,6 +140,7 @@ async fn sslmodes_behave_like_libpq() {
         .expect("pg_stat_ssl")
         .get(0);
     assert!(ssl, "the warroom session must be encrypted");
+    drop(monitor);
 
     // verify-ca: the chain is checked against sslrootcert, the name (127.0.0.1) is not.
     activity(&format!("{base}?sslmode=verify-ca&sslrootcert={ca}"))

@@ -91,6 +91,15 @@ pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, t
     // Several namespaces watched: say which one each pod is in.
     let first_ns = rows.first().map(|p| p.namespace.as_str());
     let many_ns = rows.iter().any(|p| Some(p.namespace.as_str()) != first_ns);
+    // The name column is as wide as the longest visible name (plus a group marker), at most 45.
+    let name_width = rows
+        .iter()
+        .skip(offset)
+        .take(body_rows)
+        .map(|p| p.name.chars().count() + 2)
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 45) as u16;
     let mut table_rows = Vec::new();
     let mut last_owner: Option<String> = None;
     for (i, p) in rows.iter().enumerate().skip(offset).take(body_rows) {
@@ -185,8 +194,10 @@ pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, t
         "LAST END",
         "AGE",
     ]);
+    // Status and last end are what the user came for: they keep their width, the name is
+    // cut before them, and the owner takes what is left.
     widths.extend([
-        Constraint::Min(30),
+        Constraint::Length(name_width),
         Constraint::Length(5),
         Constraint::Length(18),
         Constraint::Length(8),
@@ -199,7 +210,7 @@ pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, t
         widths.extend([Constraint::Length(16), Constraint::Length(15)]);
     }
     header.push("OWNER");
-    widths.push(Constraint::Length(28));
+    widths.push(Constraint::Fill(1));
     let table = Table::new(table_rows, widths)
         .header(Row::new(header).style(theme.header()))
         .column_spacing(1);
