@@ -1,6 +1,7 @@
 //! App state and `update(Msg) -> Vec<Command>`. No I/O here: the runtime performs the
 //! commands and feeds results back as messages, so tests drive the App with values.
 
+mod kube_logs;
 mod layers;
 mod render;
 
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::backends::kafka::{KafkaSnapshot, ResetPlan, ResetSpec};
-use crate::backends::kube::{LogBatch, LogRequest, PodEvent, PodFeed};
+use crate::backends::kube::{LogBatch, LogRequest, LogSelection, PodEvent, PodFeed, PodRow};
 use crate::backends::postgres::ActivitySnapshot;
 use crate::config::{KeyAction, KeyChord, Keymap, Theme};
 use crate::guard::{ActionReport, GuardRequest, GuardedAction, Policy, ReasonRules};
@@ -59,6 +60,13 @@ pub enum Msg {
     },
     /// Lines (and notes, and a count of undelivered lines) from a log stream.
     KubeLogs(LogBatch),
+    /// The pods a `:logs` selection names (lookup `id`), or why they could not be listed.
+    KubeLogsLookup {
+        id: u64,
+        context: String,
+        selection: LogSelection,
+        result: Result<Vec<PodRow>, String>,
+    },
     /// The guard executor finished a request.
     GuardDone(Vec<ActionReport>),
     /// SIGTERM, SIGHUP: leave cleanly.
@@ -102,6 +110,12 @@ pub enum Command {
         context: String,
         namespace: String,
         pod: String,
+    },
+    /// List the pods of a `:logs` selection; answer with `Msg::KubeLogsLookup`.
+    KubeLogsLookup {
+        id: u64,
+        context: String,
+        selection: LogSelection,
     },
     /// Stop the previous log streams and follow these (one request per container).
     KubeLogs {
@@ -355,6 +369,12 @@ impl App {
                 self.pods.apply_events(&context, &namespace, &pod, result);
                 Vec::new()
             }
+            Msg::KubeLogsLookup {
+                id,
+                context,
+                selection,
+                result,
+            } => self.on_logs_lookup(id, context, selection, result),
             Msg::KubeLogs(batch) => {
                 self.logs.apply(batch);
                 Vec::new()
@@ -573,16 +593,7 @@ impl App {
                 self.warn(e);
                 Vec::new()
             }
-            Ok(target) => {
-                let session = self.logs.open(&target);
-                let mut commands = vec![Command::KubeLogs {
-                    session,
-                    context: target.context.clone(),
-                    requests: target.requests.clone(),
-                }];
-                commands.extend(self.switch_to(PaneId::Logs));
-                commands
-            }
+            Ok(target) => self.follow_logs(target),
         }
     }
 
@@ -642,6 +653,8 @@ impl App {
                 )),
             },
             "help" => self.layers.push(Layer::Help { scroll: 0 }),
+            // With arguments, what to follow; without, the pane (as :pg :kafka :pods).
+            "logs" => return self.logs_command(line.trim_start()["logs".len()..].trim()),
             other => {
                 if let Some(p) = PaneId::ALL.iter().find(|p| {
                     p.command() == other || (other == "postgres" && **p == PaneId::Postgres)

@@ -238,11 +238,7 @@ impl App {
                 .filter(|a| a.scope() == crate::config::Scope::Global),
             &mut lines,
         );
-        if let Some(ctx) = self
-            .pg
-            .current_context()
-            .filter(|_| self.active == PaneId::Postgres)
-        {
+        if let Some(ctx) = self.pane().status().context.as_deref() {
             if let Some(r) = self.guard.policy.runbook(ctx) {
                 lines.push(Line::styled(
                     format!("runbook for {ctx}: {}", sanitize::cell(r, 200)),

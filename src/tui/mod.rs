@@ -5,5 +5,5 @@ pub mod record;
 mod runtime;
 mod terminal;
 
-pub use runtime::{Backends, run};
+pub use runtime::{Backends, Driver, run};
 pub use terminal::TerminalGuard;

@@ -236,3 +236,73 @@ fn to_msg(ev: Event) -> Option<Msg> {
         _ => None,
     }
 }
+
+/// The same event loop without a terminal: workers, the guard executor and the App, driven
+/// by keys from code. For headless demo runs and end-to-end tests of the whole path.
+pub struct Driver {
+    app: App,
+    rt: Runtime,
+    rx: mpsc::Receiver<Msg>,
+}
+
+impl Driver {
+    /// Start the visible pane's workers, as the TUI does. Needs a tokio runtime.
+    pub fn start(app: App, backends: Backends) -> Driver {
+        let (tx, rx) = mpsc::channel::<Msg>(256);
+        let mut driver = Driver {
+            app,
+            rt: Runtime {
+                backends,
+                tx,
+                pollers: HashMap::new(),
+                kube: Default::default(),
+            },
+            rx,
+        };
+        let cmds = driver.app.startup();
+        driver.perform(cmds);
+        driver
+    }
+
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    fn perform(&mut self, cmds: Vec<Command>) {
+        for c in cmds {
+            self.rt.perform(c);
+        }
+    }
+
+    /// Feed one message (a key, a tick) to the App and run what it asks for.
+    pub fn send(&mut self, msg: Msg) {
+        let cmds = self.app.update(msg);
+        self.perform(cmds);
+    }
+
+    /// Let workers and actions deliver for `wait`, applying every message as it comes.
+    pub async fn run_for(&mut self, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            tokio::select! {
+                msg = self.rx.recv() => match msg {
+                    Some(m) => self.send(m),
+                    None => return,
+                },
+                _ = tokio::time::sleep_until(deadline) => return,
+            }
+        }
+    }
+
+    /// Run until `done` holds for the App, or `limit` passes; true when it held.
+    pub async fn run_until(&mut self, limit: Duration, done: impl Fn(&App) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while !done(&self.app) {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            self.run_for(Duration::from_millis(50)).await;
+        }
+        true
+    }
+}

@@ -10,8 +10,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::app::Msg;
 use crate::backends::kube::{
-    KubeError, KubeSource, LineSplitter, LogBatch, LogRequest, LogSource, PodChange, PodFeed,
-    PodScope, RawLogLine, ResumePoint, StreamNote,
+    KubeError, KubeSource, LineSplitter, LogBatch, LogRequest, LogSelection, LogSource, PodChange,
+    PodFeed, PodScope, RawLogLine, ResumePoint, StreamNote,
 };
 
 const BACKOFF_START: Duration = Duration::from_millis(500);
@@ -186,6 +186,39 @@ pub fn spawn_events(
                 namespace,
                 pod,
                 result,
+            })
+            .await;
+    });
+}
+
+/// List the pods a `:logs` selection names, within the context's scopes; the App resolves
+/// them into log requests and follows them like `l` or `w` would.
+pub fn spawn_log_lookup(
+    id: u64,
+    context: String,
+    source: Arc<dyn KubeSource>,
+    scopes: Vec<PodScope>,
+    selection: LogSelection,
+    tx: mpsc::Sender<Msg>,
+) {
+    tokio::spawn(async move {
+        let mut pods = Vec::new();
+        let mut result = Ok(());
+        for scope in selection.scopes(&scopes) {
+            match source.list_pods(&scope).await {
+                Ok(list) => pods.extend(list.pods),
+                Err(e) => {
+                    result = Err(e.to_string());
+                    break;
+                }
+            }
+        }
+        let _ = tx
+            .send(Msg::KubeLogsLookup {
+                id,
+                context,
+                selection,
+                result: result.map(|()| pods),
             })
             .await;
     });
@@ -418,6 +451,28 @@ impl KubeTasks {
                     spawn_events(context, k.source.clone(), namespace, pod, tx.clone());
                 }
             }
+            Command::KubeLogsLookup {
+                id,
+                context,
+                selection,
+            } => match contexts.get(&context) {
+                Some(k) => spawn_log_lookup(
+                    id,
+                    context,
+                    k.source.clone(),
+                    k.scopes.clone(),
+                    selection,
+                    tx.clone(),
+                ),
+                None => {
+                    let _ = tx.try_send(Msg::KubeLogsLookup {
+                        id,
+                        result: Err(format!("no Kubernetes context {context}")),
+                        context,
+                        selection,
+                    });
+                }
+            },
             Command::KubeLogs {
                 session,
                 context,

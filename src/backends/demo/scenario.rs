@@ -81,6 +81,13 @@ impl Scenario {
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, ConfigError> {
         let s: Scenario =
             toml::from_str(text).map_err(|e| ConfigError::from_toml(path, text, &e))?;
+        // The other sections are read by their own simulations: check them now, not later.
+        if let Err(e) = super::kafka::KafkaScenario::from_table(s.kafka.as_ref()) {
+            return Err(ConfigError::whole_file(path, e));
+        }
+        if let Err(e) = super::kube::KubeScenario::from_table(s.kubernetes.as_ref()) {
+            return Err(ConfigError::whole_file(path, e));
+        }
         if s.postgres.waiter_every.is_zero() {
             return Err(ConfigError::whole_file(
                 path,
@@ -125,6 +132,21 @@ mod tests {
     #[test]
     fn the_embedded_file_matches_the_defaults() {
         assert_eq!(Scenario::embedded().postgres, PgScenario::default());
+    }
+
+    #[test]
+    fn the_embedded_sections_match_their_defaults() {
+        let s = Scenario::embedded();
+        assert_eq!(
+            super::super::kafka::KafkaScenario::from_table(s.kafka.as_ref()),
+            Ok(super::super::kafka::KafkaScenario::default())
+        );
+        assert!(super::super::kube::KubeScenario::from_table(s.kubernetes.as_ref()).is_ok());
+        let bad = Scenario::parse(
+            Path::new("s.toml"),
+            "name = \"x\"\n[kafka]\nlaggin_group = \"g\"\n",
+        );
+        assert!(bad.expect_err("typo").message.contains("laggin_group"));
     }
 
     #[test]

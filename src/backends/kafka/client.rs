@@ -432,3 +432,31 @@ impl KafkaAdmin for RealKafka {
         Box::pin(blocking(move || me.commit_blocking(&group, &offsets)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_and_sasl_properties_reach_a_librdkafka_built_with_them() {
+        let mut spec = KafkaSpec::new("k", "127.0.0.1:1");
+        for (k, v) in [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", "monitor"),
+            ("sasl.password", "secret"),
+            ("ssl.endpoint.identification.algorithm", "https"),
+        ] {
+            spec.properties.insert(k.into(), v.into());
+        }
+        assert!(RealKafka::new(spec).is_ok());
+
+        let mut bad = KafkaSpec::new("k", "127.0.0.1:1");
+        bad.properties.insert("no.such.property".into(), "1".into());
+        match RealKafka::new(bad) {
+            Err(KafkaError::Config(e)) => assert!(e.contains("no.such.property"), "{e}"),
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("an unknown property must be refused"),
+        }
+    }
+}

@@ -185,3 +185,55 @@ pub struct LogBatch {
     pub undelivered: u64,
     pub note: Option<StreamNote>,
 }
+
+/// Where a log tail starts, besides its last N lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Since {
+    /// The last d (the API's sinceSeconds, whole seconds).
+    Ago(std::time::Duration),
+    /// From this time on (the API's sinceTime).
+    Time(SystemTime),
+}
+
+/// What `:logs` asks to follow, before it is resolved against the pods of a context: one
+/// pod (all its containers or one), or every pod matching a label selector.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct LogSelection {
+    pub pod: Option<String>,
+    pub namespace: Option<String>,
+    pub label_selector: Option<String>,
+    pub container: Option<String>,
+    pub previous: bool,
+    pub since: Option<Since>,
+    /// None: the default tail; Some(None): the whole log; Some(Some(n)): the last n lines.
+    pub tail_lines: Option<Option<i64>>,
+}
+
+impl LogSelection {
+    /// The listings that find the selected pods, within a context's scopes: its namespaces
+    /// (or the one asked for), its label selector and-ed with the one asked for.
+    pub fn scopes(&self, context: &[super::PodScope]) -> Vec<super::PodScope> {
+        let and = |base: Option<&String>| match (base, &self.label_selector) {
+            (Some(a), Some(b)) => Some(format!("{a},{b}")),
+            (a, b) => a.or(b.as_ref()).cloned(),
+        };
+        let base = context.first().and_then(|s| s.label_selector.as_ref());
+        match &self.namespace {
+            Some(ns) => vec![super::PodScope {
+                namespace: Some(ns.clone()),
+                label_selector: and(base),
+            }],
+            None if context.is_empty() => vec![super::PodScope {
+                namespace: None,
+                label_selector: and(None),
+            }],
+            None => context
+                .iter()
+                .map(|s| super::PodScope {
+                    namespace: s.namespace.clone(),
+                    label_selector: and(s.label_selector.as_ref()),
+                })
+                .collect(),
+        }
+    }
+}

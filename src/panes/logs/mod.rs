@@ -3,6 +3,7 @@
 //! message; wrap, timestamps, prefix; pause with an "N new lines" marker; save to a file.
 
 pub mod buffer;
+pub mod command;
 mod render;
 
 use std::cell::Cell;
@@ -34,6 +35,11 @@ pub struct LogsPane {
     session: u64,
     context: Option<String>,
     title: Option<String>,
+    /// What the session follows: pods, containers, since, tail.
+    follows: String,
+    /// The last `:logs` lookup asked for; an older answer is ignored.
+    lookup: u64,
+    lookup_pending: bool,
     termination: Option<Termination>,
     previous: bool,
     last_batch: Option<std::time::Instant>,
@@ -84,6 +90,9 @@ impl LogsPane {
             session: 0,
             context: None,
             title: None,
+            follows: String::new(),
+            lookup: 0,
+            lookup_pending: false,
             termination: None,
             previous: false,
             last_batch: None,
@@ -118,6 +127,28 @@ impl LogsPane {
         self.title.as_deref()
     }
 
+    /// "2 pods in shop · container app · since 10m · tail 5".
+    pub fn follows(&self) -> &str {
+        &self.follows
+    }
+
+    /// A `:logs` lookup starts: its id tags the answer.
+    pub fn begin_lookup(&mut self) -> u64 {
+        self.lookup += 1;
+        self.lookup_pending = true;
+        self.lookup
+    }
+
+    /// True when `id` is the lookup still awaited (a newer one, or a session opened
+    /// meanwhile with `l`/`w`, makes it stale).
+    pub fn finish_lookup(&mut self, id: u64) -> bool {
+        let current = self.lookup_pending && id == self.lookup;
+        if current {
+            self.lookup_pending = false;
+        }
+        current
+    }
+
     pub fn streams(&self) -> &BTreeMap<String, StreamState> {
         &self.streams
     }
@@ -143,6 +174,8 @@ impl LogsPane {
         self.buffer.set_filter(filter);
         self.context = Some(target.context.clone());
         self.title = Some(target.title.clone());
+        self.follows = command::describe(&target.requests);
+        self.lookup_pending = false;
         self.termination = target.termination.clone();
         self.previous = target.requests.iter().any(|r| r.previous);
         self.streams = target

@@ -50,12 +50,27 @@ pub fn draw(pane: &LogsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, _
         return;
     };
     let buf = pane.buffer();
-    let (head, rest) = take_top(area, 1);
+    // Two header lines: what is followed, then the counters (never pushed off by a long title).
+    let (head, rest) = take_top(area, 2);
+    let (what_row, counts_row) = take_top(head, 1);
+    let live = pane
+        .streams()
+        .values()
+        .filter(|s| !matches!(s, StreamState::Ended | StreamState::Failed(_)))
+        .count();
+    let what = vec![
+        Span::styled(sanitize::cell(title, 80), theme.accent()),
+        Span::styled(format!(" · {}", pane.follows()), theme.muted()),
+        Span::styled(
+            format!(" · {live}/{} streams live", pane.streams().len()),
+            theme.muted(),
+        ),
+    ];
+    frame.render_widget(Paragraph::new(Line::from(what)), what_row);
     let dropped = buf.dropped();
     let mut spans = vec![
-        Span::styled(sanitize::cell(title, 80), theme.accent()),
         Span::raw(format!(
-            " · {} lines · {:.1}/{:.1} MiB",
+            "{} lines · {:.1}/{:.1} MiB",
             buf.len(),
             buf.bytes() as f64 / 1048576.0,
             buf.cap() as f64 / 1048576.0
@@ -73,15 +88,6 @@ pub fn draw(pane: &LogsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, _
             },
         ),
     ];
-    let live = pane
-        .streams()
-        .values()
-        .filter(|s| !matches!(s, StreamState::Ended | StreamState::Failed(_)))
-        .count();
-    spans.push(Span::styled(
-        format!(" · {live}/{} streams live", pane.streams().len()),
-        theme.muted(),
-    ));
     if let Some(re) = buf.filter() {
         spans.push(Span::styled(
             format!(
@@ -92,7 +98,7 @@ pub fn draw(pane: &LogsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, _
             theme.warn(),
         ));
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), head);
+    frame.render_widget(Paragraph::new(Line::from(spans)), counts_row);
 
     let paused = pane.is_paused();
     let (body, marker) = take_bottom(rest, if paused { 1 } else { 0 });

@@ -1,0 +1,477 @@
+//! `:logs [POD | -l SELECTOR] [-n NAMESPACE] [-c CONTAINER] [--since D] [--tail N] [--previous]`:
+//! parsed here into a `LogSelection`, then resolved against a listing of the context's pods
+//! into one log request per container (the same requests `l`, `p` and `w` make).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::backends::kube::{LogRequest, LogSelection, PodRow, Since};
+use crate::panes::pods::LogTarget;
+use crate::widgets::sanitize;
+
+pub const USAGE: &str = "usage: :logs [POD | -l SELECTOR] [-n NAMESPACE] [-c CONTAINER] [--since 10m] [--tail N] [--previous]";
+
+/// The tails `l` and `p` use when neither --tail nor --since says otherwise.
+pub const DEFAULT_TAIL: i64 = 200;
+pub const DEFAULT_PREVIOUS_TAIL: i64 = 1000;
+
+/// Parse the arguments after `:logs` (not empty: no arguments means "show the pane").
+pub fn parse(args: &str) -> Result<LogSelection, String> {
+    let mut sel = LogSelection::default();
+    let mut words = split(args)?.into_iter();
+    while let Some(word) = words.next() {
+        if !word.starts_with('-') {
+            if let Some(first) = &sel.pod {
+                return Err(format!(
+                    "one pod at a time: {} and {} (use -l SELECTOR for several)",
+                    shown(first),
+                    shown(&word)
+                ));
+            }
+            let name = word
+                .strip_prefix("pod/")
+                .or_else(|| word.strip_prefix("pods/"))
+                .unwrap_or(&word);
+            sel.pod = Some(name_arg("pod", name)?);
+            continue;
+        }
+        // --flag=value or --flag value.
+        let (flag, inline) = match word.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (word.clone(), None),
+        };
+        let mut value = |what: &str| -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| words.next())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| format!("{flag} needs {what}"))
+        };
+        match flag.as_str() {
+            "-l" | "--selector" => {
+                let v = value("a label selector, e.g. -l app=api")?;
+                if v.chars().any(char::is_control) {
+                    return Err("the label selector has control characters".into());
+                }
+                set(&mut sel.label_selector, v, "-l")?;
+            }
+            "-n" | "--namespace" => {
+                let v = name_arg("namespace", &value("a namespace")?)?;
+                set(&mut sel.namespace, v, "-n")?;
+            }
+            "-c" | "--container" => {
+                let v = name_arg("container", &value("a container name")?)?;
+                set(&mut sel.container, v, "-c")?;
+            }
+            "--since" => {
+                let v = since(&value("a duration like 10m, or a time like 2026-01-31T10:00:00Z")?)?;
+                if sel.since.replace(v).is_some() {
+                    return Err("--since given twice".into());
+                }
+            }
+            "--tail" => {
+                let v = tail(&value("a number of lines (-1: the whole log)")?)?;
+                if sel.tail_lines.replace(v).is_some() {
+                    return Err("--tail given twice".into());
+                }
+            }
+            "-p" | "--previous" => sel.previous = true,
+            // Following is what the pane does; accepted so kubectl habits do not error.
+            "-f" | "--follow" => {}
+            other => return Err(format!("unknown flag {}; {USAGE}", shown(other))),
+        }
+    }
+    match (&sel.pod, &sel.label_selector) {
+        (Some(_), Some(_)) => Err("give a POD or -l SELECTOR, not both".into()),
+        (None, None) if sel.container.is_some() => {
+            Err("-c needs a pod: :logs POD -c CONTAINER (or -l SELECTOR -c CONTAINER)".into())
+        }
+        (None, None) => Err(format!("which pods? give a POD or -l SELECTOR; {USAGE}")),
+        _ => Ok(sel),
+    }
+}
+
+/// What the selection is called in the header and in messages.
+pub fn title(sel: &LogSelection) -> String {
+    let mut t = match (&sel.pod, &sel.label_selector) {
+        (Some(p), _) => p.clone(),
+        (None, Some(l)) => format!("-l {l}"),
+        (None, None) => "logs".into(),
+    };
+    if let Some(ns) = &sel.namespace {
+        t.push_str(&format!(" -n {ns}"));
+    }
+    t
+}
+
+/// The pods of `listing` the selection names, as one request per container.
+pub fn resolve(sel: &LogSelection, context: &str, listing: &[PodRow]) -> Result<LogTarget, String> {
+    // Scopes may overlap: a pod once.
+    let pods: BTreeMap<String, &PodRow> = listing
+        .iter()
+        .filter(|p| sel.pod.as_ref().is_none_or(|name| &p.name == name))
+        .map(|p| (p.key(), p))
+        .collect();
+    let place = match &sel.namespace {
+        Some(ns) => format!("namespace {}", shown(ns)),
+        None => format!("the namespaces of context {}", shown(context)),
+    };
+    if pods.is_empty() {
+        return Err(match (&sel.pod, &sel.label_selector) {
+            (Some(p), _) => format!("no pod {} in {place}", shown(p)),
+            (None, Some(l)) => format!("no pod matches -l {} in {place}", shown(l)),
+            (None, None) => format!("no pod in {place}"),
+        });
+    }
+    if sel.pod.is_some() && pods.len() > 1 {
+        let namespaces: Vec<String> = pods.values().map(|p| shown(&p.namespace)).collect();
+        return Err(format!(
+            "pod {} is in namespaces {}: add -n NAMESPACE",
+            shown(&title(sel)),
+            namespaces.join(", ")
+        ));
+    }
+    let tail_lines = match sel.tail_lines {
+        Some(t) => t,
+        None if sel.since.is_some() => None,
+        None if sel.previous => Some(DEFAULT_PREVIOUS_TAIL),
+        None => Some(DEFAULT_TAIL),
+    };
+    let (since_seconds, since_time) = match sel.since {
+        // Whole seconds, at least one: the API takes nothing finer.
+        Some(Since::Ago(d)) => (Some(d.as_secs().max(1) as i64), None),
+        Some(Since::Time(t)) => (None, Some(t)),
+        None => (None, None),
+    };
+    let mut requests = Vec::new();
+    let mut termination = None;
+    for pod in pods.values() {
+        let containers: Vec<&String> = match (&sel.container, &pod.last_termination) {
+            (Some(c), _) => pod.containers.iter().filter(|x| *x == c).collect(),
+            // The previous run of the container that ended, as `p` does.
+            (None, Some(t)) if sel.previous => {
+                pod.containers.iter().filter(|x| **x == t.container).collect()
+            }
+            (None, _) => pod.containers.iter().collect(),
+        };
+        if containers.is_empty() && sel.pod.is_some() {
+            return Err(format!(
+                "pod {} has no container {} (it has: {})",
+                shown(&pod.name),
+                shown(sel.container.as_deref().unwrap_or("")),
+                pod.containers
+                    .iter()
+                    .map(|c| shown(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if sel.previous && pod.restarts == 0 && pod.last_termination.is_none() {
+            if sel.pod.is_some() {
+                return Err(format!(
+                    "pod {} has not restarted: there is no previous container",
+                    shown(&pod.name)
+                ));
+            }
+            continue;
+        }
+        if sel.previous && sel.pod.is_some() {
+            termination = pod
+                .last_termination
+                .clone()
+                .filter(|t| containers.contains(&&t.container));
+        }
+        requests.extend(containers.into_iter().map(|c| LogRequest {
+            namespace: pod.namespace.clone(),
+            pod: pod.name.clone(),
+            container: Some(c.clone()),
+            previous: sel.previous,
+            follow: !sel.previous,
+            since_time,
+            since_seconds,
+            tail_lines,
+        }));
+    }
+    if requests.is_empty() {
+        let what = format!("-l {}", shown(sel.label_selector.as_deref().unwrap_or("")));
+        return Err(match (&sel.container, sel.previous) {
+            (Some(c), _) => format!("no pod matching {what} has a container {}", shown(c)),
+            (None, true) => {
+                format!("no pod matching {what} has restarted: there are no previous containers")
+            }
+            (None, false) => format!("the pods matching {what} have no containers"),
+        });
+    }
+    Ok(LogTarget {
+        context: context.to_string(),
+        title: title(sel),
+        requests,
+        termination,
+    })
+}
+
+/// What a session follows, for the header: "2 pods in shop · container app · since 10m · tail 5".
+pub fn describe(requests: &[LogRequest]) -> String {
+    let mut pods: Vec<(&str, &str)> = requests
+        .iter()
+        .map(|r| (r.namespace.as_str(), r.pod.as_str()))
+        .collect();
+    pods.dedup();
+    let mut namespaces: Vec<&str> = pods.iter().map(|(ns, _)| *ns).collect();
+    namespaces.sort_unstable();
+    namespaces.dedup();
+    let mut containers: Vec<&str> = requests
+        .iter()
+        .filter_map(|r| r.container.as_deref())
+        .collect();
+    containers.sort_unstable();
+    containers.dedup();
+    let mut parts = vec![match namespaces.as_slice() {
+        [ns] => format!("{} in {}", plural(pods.len(), "pod"), shown(ns)),
+        _ => plural(pods.len(), "pod"),
+    }];
+    parts.push(match containers.as_slice() {
+        [c] => format!("container {}", shown(c)),
+        _ => plural(requests.len(), "container"),
+    });
+    let first = requests.first();
+    if let Some(s) = first.and_then(|r| r.since_seconds) {
+        parts.push(format!(
+            "since {}",
+            humantime::format_duration(Duration::from_secs(s.max(0) as u64))
+        ));
+    }
+    if let Some(t) = first.and_then(|r| r.since_time) {
+        parts.push(format!("since {}", humantime::format_rfc3339_seconds(t)));
+    }
+    match first.map(|r| r.tail_lines) {
+        Some(Some(n)) => parts.push(format!("tail {n}")),
+        Some(None) if first.is_some_and(|r| r.since_seconds.is_none() && r.since_time.is_none()) => {
+            parts.push("whole log".into())
+        }
+        _ => {}
+    }
+    if requests.iter().any(|r| r.previous) {
+        parts.push("previous".into());
+    }
+    parts.join(" · ")
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+fn shown(s: &str) -> String {
+    sanitize::cell(s, 80)
+}
+
+fn set(slot: &mut Option<String>, v: String, flag: &str) -> Result<(), String> {
+    if slot.replace(v).is_some() {
+        return Err(format!("{flag} given twice"));
+    }
+    Ok(())
+}
+
+/// Pod, namespace and container names are DNS labels or subdomains.
+fn name_arg(what: &str, v: &str) -> Result<String, String> {
+    let ok = !v.is_empty()
+        && v.len() <= 253
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(format!(
+            "{} is not a {what} name (lower-case letters, digits, - and .)",
+            shown(v)
+        ))
+    }
+}
+
+fn since(v: &str) -> Result<Since, String> {
+    if let Ok(d) = humantime::parse_duration(v) {
+        if d.is_zero() {
+            return Err("--since 0: give a duration above zero, e.g. 10m".into());
+        }
+        return Ok(Since::Ago(d));
+    }
+    humantime::parse_rfc3339_weak(v)
+        .map(Since::Time)
+        .map_err(|_| {
+            format!(
+                "--since {}: not a duration like 10m or 1h30m, nor a time like 2026-01-31T10:00:00Z",
+                shown(v)
+            )
+        })
+}
+
+fn tail(v: &str) -> Result<Option<i64>, String> {
+    match v.parse::<i64>() {
+        Ok(-1) => Ok(None),
+        Ok(n) if n >= 0 => Ok(Some(n)),
+        _ => Err(format!(
+            "--tail {}: not a number of lines (-1: the whole log)",
+            shown(v)
+        )),
+    }
+}
+
+/// Words, with '...' or "..." grouping (set-based selectors have spaces: "env in (a, b)").
+fn split(args: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut started = false;
+    let mut quote: Option<char> = None;
+    for c in args.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                started = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if started {
+                    words.push(std::mem::take(&mut word));
+                    started = false;
+                }
+            }
+            (None, c) => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    if let Some(q) = quote {
+        return Err(format!("unclosed {q}"));
+    }
+    if started {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::kube::{Health, Termination};
+
+    fn pod(ns: &str, name: &str, containers: &[&str], restarts: u32) -> PodRow {
+        PodRow {
+            namespace: ns.into(),
+            name: name.into(),
+            uid: format!("uid-{name}"),
+            resource_version: "1".into(),
+            ready: 1,
+            total: containers.len() as u32,
+            status: "Running".into(),
+            status_detail: None,
+            health: Health::Ok,
+            restarts,
+            last_restart: None,
+            last_termination: (restarts > 0).then(|| Termination {
+                container: containers[0].into(),
+                reason: "OOMKilled".into(),
+                exit_code: 137,
+                signal: None,
+                finished_at: None,
+            }),
+            created: None,
+            node: None,
+            pod_ip: None,
+            owner: None,
+            deployment: None,
+            containers: containers.iter().map(|c| c.to_string()).collect(),
+            grace_period: None,
+            deleting: false,
+        }
+    }
+
+    #[test]
+    fn parses_every_flag_and_both_value_forms() {
+        let s = parse("api-1 -n shop -c app --since=90s --tail 5 -p").expect("valid");
+        assert_eq!(s.pod.as_deref(), Some("api-1"));
+        assert_eq!(s.namespace.as_deref(), Some("shop"));
+        assert_eq!(s.container.as_deref(), Some("app"));
+        assert_eq!(s.since, Some(Since::Ago(Duration::from_secs(90))));
+        assert_eq!(s.tail_lines, Some(Some(5)));
+        assert!(s.previous);
+        let s = parse("-l 'env in (a, b)' --tail=-1 --since 2026-01-31T10:00:00Z").expect("valid");
+        assert_eq!(s.label_selector.as_deref(), Some("env in (a, b)"));
+        assert_eq!(s.tail_lines, Some(None));
+        assert!(matches!(s.since, Some(Since::Time(_))));
+        assert_eq!(parse("pod/api-1").expect("valid").pod.as_deref(), Some("api-1"));
+    }
+
+    #[test]
+    fn bad_input_says_why() {
+        for (args, why) in [
+            ("api -x", "unknown flag -x"),
+            ("api --since soon", "--since soon: not a duration"),
+            ("api --since 0s", "above zero"),
+            ("api --tail five", "--tail five: not a number"),
+            ("api --tail -2", "not a number"),
+            ("-c app", "-c needs a pod"),
+            ("-n shop", "which pods?"),
+            ("api -l app=api", "not both"),
+            ("api web", "one pod at a time"),
+            ("api -n", "-n needs a namespace"),
+            ("API", "not a pod name"),
+            ("api -c 'a b'", "not a container name"),
+            ("-l 'app=api", "unclosed '"),
+            ("api --tail 1 --tail 2", "--tail given twice"),
+        ] {
+            let e = parse(args).expect_err(args);
+            assert!(e.contains(why), "{args}: {e}");
+        }
+    }
+
+    #[test]
+    fn resolves_a_pod_a_container_or_a_selector() {
+        let listing = vec![
+            pod("shop", "api-1", &["app", "proxy"], 0),
+            pod("shop", "api-2", &["app", "proxy"], 2),
+            pod("ops", "api-1", &["app"], 0),
+        ];
+        let sel = parse("api-1 -n shop").expect("valid");
+        let t = resolve(&sel, "k", &listing[..2]).expect("resolves");
+        assert_eq!(t.requests.len(), 2, "all containers");
+        assert_eq!(t.requests[0].tail_lines, Some(DEFAULT_TAIL));
+        assert_eq!(describe(&t.requests), "1 pod in shop · 2 containers · tail 200");
+
+        let e = resolve(&parse("api-1").expect("valid"), "k", &listing).expect_err("ambiguous");
+        assert!(e.contains("namespaces ops, shop"), "{e}");
+
+        let t = resolve(&parse("-l app=api -c proxy --since 10m").expect("v"), "k", &listing[..2])
+            .expect("resolves");
+        assert_eq!(t.requests.len(), 2);
+        assert!(t.requests.iter().all(|r| r.container.as_deref() == Some("proxy")
+            && r.since_seconds == Some(600)
+            && r.tail_lines.is_none()));
+        assert_eq!(
+            describe(&t.requests),
+            "2 pods in shop · container proxy · since 10m"
+        );
+
+        let e = resolve(&parse("api-1 -c db").expect("v"), "k", &listing[..1]).expect_err("no db");
+        assert!(e.contains("no container db (it has: app, proxy)"), "{e}");
+        let e = resolve(&parse("api-1 -p").expect("v"), "k", &listing[..1]).expect_err("fresh");
+        assert!(e.contains("has not restarted"), "{e}");
+
+        // Previous over a selector: only pods that restarted, the container that ended.
+        let t = resolve(&parse("-l app=api -p").expect("v"), "k", &listing[..2]).expect("one");
+        assert_eq!(t.requests.len(), 1);
+        assert_eq!(
+            (t.requests[0].pod.as_str(), t.requests[0].previous, t.requests[0].follow),
+            ("api-2", true, false)
+        );
+        assert_eq!(t.requests[0].tail_lines, Some(DEFAULT_PREVIOUS_TAIL));
+
+        let e = resolve(&parse("-l app=none").expect("v"), "k", &[]).expect_err("none");
+        assert_eq!(e, "no pod matches -l app=none in the namespaces of context k");
+    }
+}

@@ -1,0 +1,213 @@
+//! The whole demo incident through the real event loop (workers, guard, audit), without a
+//! terminal: a class finds the blocker, the lagging group and the crash-looping pod, acts on
+//! each with a reason, and the simulation recovers. Simulated time runs 30 times faster.
+
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use warroom::app::{App, Layer, Msg};
+use warroom::backends::demo::{DemoClock, Scenario};
+use warroom::config::Config;
+use warroom::setup::{self, Options};
+use warroom::tui::Driver;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn press(d: &mut Driver, code: KeyCode) {
+    d.send(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+}
+
+fn type_text(d: &mut Driver, text: &str) {
+    for c in text.chars() {
+        press(d, KeyCode::Char(c));
+    }
+}
+
+/// Reason, Tab to Confirm, Enter.
+fn confirm_with(d: &mut Driver, reason: &str) {
+    assert!(
+        matches!(d.app().layers().last(), Some(Layer::Reason(_))),
+        "{:?}",
+        d.app().layers()
+    );
+    type_text(d, reason);
+    press(d, KeyCode::Enter);
+    assert!(
+        matches!(d.app().layers().last(), Some(Layer::Confirm(_))),
+        "{:?}",
+        d.app().layers()
+    );
+    press(d, KeyCode::Tab);
+    press(d, KeyCode::Enter);
+}
+
+fn toast(app: &App) -> String {
+    app.toast().map(|t| t.text.clone()).unwrap_or_default()
+}
+
+fn billing_lag(app: &App) -> Option<i64> {
+    Some(app.kafka.snapshot()?.group("billing-invoices")?.total_lag())
+}
+
+fn resizer(app: &App) -> Option<warroom::backends::kube::PodRow> {
+    app.pods
+        .pods()
+        .find(|p| p.name.starts_with("image-resizer"))
+        .cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_incident_is_found_acted_on_and_recovers() {
+    let state = tempfile::tempdir().expect("tempdir");
+    // SAFETY: the only test in this binary; set before any thread reads the environment.
+    unsafe { std::env::set_var("XDG_STATE_HOME", state.path()) };
+    let (app, backends, _pg) = setup::demo(
+        &Config::default(),
+        &Options::default(),
+        &Scenario::embedded(),
+        11,
+        DemoClock::wall(30.0),
+    )
+    .expect("demo");
+    let mut d = Driver::start(app, backends);
+
+    // PostgreSQL: the migration blocks a growing queue; terminate it from the lock view.
+    assert!(
+        d.run_until(LIMIT, |a| a.pg.snapshot().is_some_and(|s| s
+            .sessions
+            .iter()
+            .filter(|s| !s.blocked_by.is_empty())
+            .count()
+            >= 5))
+            .await,
+        "waiters pile up"
+    );
+    type_text(&mut d, "L");
+    assert_eq!(d.app().pg.selected_session().map(|s| s.pid), Some(4242));
+    type_text(&mut d, "x");
+    confirm_with(
+        &mut d,
+        "INC-9 migration idle in transaction blocks checkout",
+    );
+    assert!(
+        d.run_until(LIMIT, |a| toast(a)
+            .contains("pg_terminate_backend(4242) returned true"))
+            .await,
+        "{}",
+        toast(d.app())
+    );
+    assert!(
+        d.run_until(LIMIT, |a| a
+            .pg
+            .snapshot()
+            .is_some_and(|s| s.sessions.iter().all(|s| s.blocked_by.is_empty())))
+            .await,
+        "the waiters drain"
+    );
+
+    // Kafka: billing-invoices is Empty and falls behind; reset it to latest.
+    type_text(&mut d, "2");
+    assert!(
+        d.run_until(LIMIT, |a| billing_lag(a).is_some_and(|l| l > 0))
+            .await,
+        "lagging group shown"
+    );
+    for _ in 0..10 {
+        if d.app()
+            .kafka
+            .selected_group()
+            .is_some_and(|g| g.id == "billing-invoices")
+        {
+            break;
+        }
+        type_text(&mut d, "j");
+    }
+    assert_eq!(
+        d.app()
+            .kafka
+            .selected_group()
+            .map(|g| g.id.clone())
+            .as_deref(),
+        Some("billing-invoices")
+    );
+    let before = billing_lag(d.app()).unwrap_or(0);
+    type_text(&mut d, "R");
+    type_text(&mut d, "latest");
+    press(&mut d, KeyCode::Enter);
+    assert!(
+        d.run_until(LIMIT, |a| matches!(
+            a.layers().last(),
+            Some(Layer::KafkaResetPreview(_))
+        ))
+        .await,
+        "the preview comes back: {:?}",
+        d.app().layers()
+    );
+    press(&mut d, KeyCode::Enter);
+    confirm_with(&mut d, "INC-9 skip the backlog, invoices are regenerated");
+    assert!(
+        d.run_until(LIMIT, |a| toast(a).contains("done")).await,
+        "{}",
+        toast(d.app())
+    );
+    assert!(
+        d.run_until(LIMIT, |a| billing_lag(a).is_some_and(|l| l < before / 4))
+            .await,
+        "the lag falls: before {before}, now {:?}",
+        billing_lag(d.app())
+    );
+
+    // Pods: image-resizer is OOMKilled again and again; restart its Deployment.
+    type_text(&mut d, "3");
+    assert!(
+        d.run_until(LIMIT, |a| resizer(a).is_some_and(|p| p.restarts > 0
+            && p.last_termination
+                .as_ref()
+                .is_some_and(|t| format!("{t:?}").contains("OOMKilled"))))
+            .await,
+        "the crash loop is visible: {:?}",
+        resizer(d.app())
+    );
+    for _ in 0..10 {
+        if d.app()
+            .pods
+            .selected_pod()
+            .is_some_and(|p| p.name.starts_with("image-resizer"))
+        {
+            break;
+        }
+        type_text(&mut d, "j");
+    }
+    type_text(&mut d, "R");
+    confirm_with(
+        &mut d,
+        "INC-9 restart image-resizer with the fixed batch size",
+    );
+    assert!(
+        d.run_until(LIMIT, |a| toast(a).contains("done")).await,
+        "{}",
+        toast(d.app())
+    );
+    assert!(
+        d.run_until(LIMIT, |a| resizer(a)
+            .is_some_and(|p| p.restarts == 0 && p.ready == p.total))
+            .await,
+        "the pod comes back healthy: {:?}",
+        resizer(d.app())
+    );
+
+    // The demo audit trail: three intents, three outcomes, chain intact, in the timeline.
+    let file = state.path().join("warroom/demo-audit.jsonl");
+    assert_eq!(warroom::audit::verify(&file).expect("chain").records, 6);
+    let records = warroom::audit::timeline::read_records(&file).expect("read");
+    let entries = warroom::audit::timeline::timeline(&records, None);
+    let actions: Vec<&str> = entries
+        .iter()
+        .map(|e| e.what.split(' ').next().unwrap_or(""))
+        .collect();
+    assert_eq!(actions.len(), 3, "{entries:#?}");
+    assert!(
+        entries.iter().all(|e| e.outcome.starts_with("ok")),
+        "{entries:#?}"
+    );
+}
