@@ -481,6 +481,10 @@ impl App {
                 return self.open_logs(action);
             }
             KeyAction::LogsPrevious if self.active == PaneId::Logs => {
+                // A `:logs` session toggles its own --previous.
+                if let Some((context, selection)) = self.logs.selection_toggled_previous() {
+                    return self.lookup_logs(context, selection);
+                }
                 // The pod selected in the Pods pane: current <-> previous container.
                 return self.open_logs(if self.logs.showing_previous() {
                     KeyAction::PodLogs
@@ -593,7 +597,7 @@ impl App {
                 self.warn(e);
                 Vec::new()
             }
-            Ok(target) => self.follow_logs(target),
+            Ok(target) => self.follow_logs(target, None),
         }
     }
 

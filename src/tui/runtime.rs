@@ -78,7 +78,10 @@ impl Runtime {
                     self.pollers.insert(context, sender);
                 }
             }
-            Command::KubeWatch { .. } | Command::KubeEvents { .. } | Command::KubeLogs { .. } => {
+            Command::KubeWatch { .. }
+            | Command::KubeEvents { .. }
+            | Command::KubeLogsLookup { .. }
+            | Command::KubeLogs { .. } => {
                 self.kube.perform(cmd, &self.backends.kube, &self.tx);
             }
             Command::KafkaPlanReset {

@@ -318,11 +318,15 @@ async fn stream_log(
     loop {
         let mut req = request.clone();
         if !first {
-            // After a cut: from the last timestamp seen, not the original tail/since.
+            // After a cut: from the last timestamp seen, not the original tail/since. Before
+            // any line was seen, the original request again: without its tail or since it
+            // would replay the whole log.
             resume.begin_resume();
-            req.tail_lines = None;
-            req.since_seconds = None;
-            req.since_time = resume.since().or(request.since_time);
+            if let Some(since) = resume.since() {
+                req.tail_lines = None;
+                req.since_seconds = None;
+                req.since_time = Some(since);
+            }
             if !out
                 .note(StreamNote::Resumed {
                     from: resume.last(),

@@ -64,7 +64,9 @@ pub fn parse(args: &str) -> Result<LogSelection, String> {
                 set(&mut sel.container, v, "-c")?;
             }
             "--since" => {
-                let v = since(&value("a duration like 10m, or a time like 2026-01-31T10:00:00Z")?)?;
+                let v = since(&value(
+                    "a duration like 10m, or a time like 2026-01-31T10:00:00Z",
+                )?)?;
                 if sel.since.replace(v).is_some() {
                     return Err("--since given twice".into());
                 }
@@ -149,9 +151,11 @@ pub fn resolve(sel: &LogSelection, context: &str, listing: &[PodRow]) -> Result<
         let containers: Vec<&String> = match (&sel.container, &pod.last_termination) {
             (Some(c), _) => pod.containers.iter().filter(|x| *x == c).collect(),
             // The previous run of the container that ended, as `p` does.
-            (None, Some(t)) if sel.previous => {
-                pod.containers.iter().filter(|x| **x == t.container).collect()
-            }
+            (None, Some(t)) if sel.previous => pod
+                .containers
+                .iter()
+                .filter(|x| **x == t.container)
+                .collect(),
             (None, _) => pod.containers.iter().collect(),
         };
         if containers.is_empty() && sel.pod.is_some() {
@@ -246,7 +250,9 @@ pub fn describe(requests: &[LogRequest]) -> String {
     }
     match first.map(|r| r.tail_lines) {
         Some(Some(n)) => parts.push(format!("tail {n}")),
-        Some(None) if first.is_some_and(|r| r.since_seconds.is_none() && r.since_time.is_none()) => {
+        Some(None)
+            if first.is_some_and(|r| r.since_seconds.is_none() && r.since_time.is_none()) =>
+        {
             parts.push("whole log".into())
         }
         _ => {}
@@ -404,7 +410,10 @@ mod tests {
         assert_eq!(s.label_selector.as_deref(), Some("env in (a, b)"));
         assert_eq!(s.tail_lines, Some(None));
         assert!(matches!(s.since, Some(Since::Time(_))));
-        assert_eq!(parse("pod/api-1").expect("valid").pod.as_deref(), Some("api-1"));
+        assert_eq!(
+            parse("pod/api-1").expect("valid").pod.as_deref(),
+            Some("api-1")
+        );
     }
 
     #[test]
@@ -441,17 +450,28 @@ mod tests {
         let t = resolve(&sel, "k", &listing[..2]).expect("resolves");
         assert_eq!(t.requests.len(), 2, "all containers");
         assert_eq!(t.requests[0].tail_lines, Some(DEFAULT_TAIL));
-        assert_eq!(describe(&t.requests), "1 pod in shop · 2 containers · tail 200");
+        assert_eq!(
+            describe(&t.requests),
+            "1 pod in shop · 2 containers · tail 200"
+        );
 
         let e = resolve(&parse("api-1").expect("valid"), "k", &listing).expect_err("ambiguous");
         assert!(e.contains("namespaces ops, shop"), "{e}");
 
-        let t = resolve(&parse("-l app=api -c proxy --since 10m").expect("v"), "k", &listing[..2])
-            .expect("resolves");
+        let t = resolve(
+            &parse("-l app=api -c proxy --since 10m").expect("v"),
+            "k",
+            &listing[..2],
+        )
+        .expect("resolves");
         assert_eq!(t.requests.len(), 2);
-        assert!(t.requests.iter().all(|r| r.container.as_deref() == Some("proxy")
-            && r.since_seconds == Some(600)
-            && r.tail_lines.is_none()));
+        assert!(
+            t.requests
+                .iter()
+                .all(|r| r.container.as_deref() == Some("proxy")
+                    && r.since_seconds == Some(600)
+                    && r.tail_lines.is_none())
+        );
         assert_eq!(
             describe(&t.requests),
             "2 pods in shop · container proxy · since 10m"
@@ -466,12 +486,19 @@ mod tests {
         let t = resolve(&parse("-l app=api -p").expect("v"), "k", &listing[..2]).expect("one");
         assert_eq!(t.requests.len(), 1);
         assert_eq!(
-            (t.requests[0].pod.as_str(), t.requests[0].previous, t.requests[0].follow),
+            (
+                t.requests[0].pod.as_str(),
+                t.requests[0].previous,
+                t.requests[0].follow
+            ),
             ("api-2", true, false)
         );
         assert_eq!(t.requests[0].tail_lines, Some(DEFAULT_PREVIOUS_TAIL));
 
         let e = resolve(&parse("-l app=none").expect("v"), "k", &[]).expect_err("none");
-        assert_eq!(e, "no pod matches -l app=none in the namespaces of context k");
+        assert_eq!(
+            e,
+            "no pod matches -l app=none in the namespaces of context k"
+        );
     }
 }

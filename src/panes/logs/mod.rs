@@ -13,7 +13,7 @@ use std::time::SystemTime;
 
 use regex::Regex;
 
-use crate::backends::kube::{LogBatch, StreamNote, Termination};
+use crate::backends::kube::{LogBatch, LogSelection, StreamNote, Termination};
 use crate::config::{KeyAction, Scope};
 use crate::panes::pods::LogTarget;
 use crate::widgets::sanitize;
@@ -40,6 +40,8 @@ pub struct LogsPane {
     /// The last `:logs` lookup asked for; an older answer is ignored.
     lookup: u64,
     lookup_pending: bool,
+    /// The context and `:logs` selection of this session (None: opened from the Pods pane).
+    selection: Option<(String, LogSelection)>,
     termination: Option<Termination>,
     previous: bool,
     last_batch: Option<std::time::Instant>,
@@ -93,6 +95,7 @@ impl LogsPane {
             follows: String::new(),
             lookup: 0,
             lookup_pending: false,
+            selection: None,
             termination: None,
             previous: false,
             last_batch: None,
@@ -149,6 +152,21 @@ impl LogsPane {
         current
     }
 
+    /// Open a session for a resolved `:logs` selection (so `p` can toggle its --previous).
+    pub fn open_selection(&mut self, target: &LogTarget, selection: LogSelection) -> u64 {
+        let session = self.open(target);
+        self.selection = Some((target.context.clone(), selection));
+        session
+    }
+
+    /// The session's `:logs` selection with --previous switched, if it came from `:logs`.
+    pub fn selection_toggled_previous(&self) -> Option<(String, LogSelection)> {
+        let (context, selection) = self.selection.as_ref()?;
+        let mut s = selection.clone();
+        s.previous = !s.previous;
+        Some((context.clone(), s))
+    }
+
     pub fn streams(&self) -> &BTreeMap<String, StreamState> {
         &self.streams
     }
@@ -176,6 +194,7 @@ impl LogsPane {
         self.title = Some(target.title.clone());
         self.follows = command::describe(&target.requests);
         self.lookup_pending = false;
+        self.selection = None;
         self.termination = target.termination.clone();
         self.previous = target.requests.iter().any(|r| r.previous);
         self.streams = target
