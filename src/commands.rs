@@ -204,14 +204,28 @@ async fn act(
         return Ok(ExitCode::FAILURE);
     };
     let action = make(PgTarget::from_session(ctx, session));
-    let audit = AuditLog::new(config.audit.clone(), new_session_id());
-    let executor = Executor::new(
-        audit,
+    let executor = cli_executor(config, opts).with_pg(ctx, pg as Arc<dyn PgSignaller>);
+    Ok(run_guarded(&executor, action, reason, confirm_context).await)
+}
+
+/// The executor every CLI action uses: the configured audit, policy and reason rules.
+fn cli_executor(config: &Config, opts: &Options) -> Executor {
+    Executor::new(
+        AuditLog::new(config.audit.clone(), new_session_id()),
         setup::policy(config, opts.read_only),
         setup::reason_rules(config),
         config.terminate_wait,
     )
-    .with_pg(ctx, pg as Arc<dyn PgSignaller>);
+}
+
+/// Show the exact effect, run the action through the guard, print one line per target;
+/// non-zero when anything was refused or failed.
+async fn run_guarded(
+    executor: &Executor,
+    action: GuardedAction,
+    reason: String,
+    confirm_context: Option<String>,
+) -> ExitCode {
     for line in action.describe() {
         eprintln!("{line}");
     }
@@ -231,11 +245,11 @@ async fn act(
             eprintln!("{}", r.summary());
         }
     }
-    Ok(if ok {
+    if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
+    }
 }
 
 /// The `-o json` shape: sessions and the blocking tree.

@@ -6,15 +6,14 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 
-use warroom::audit::{AuditLog, new_session_id};
 use warroom::backends::kafka::{
     ConsumerGroup, History, KafkaAdmin, KafkaSnapshot, KafkaSource, RealKafka, ResetSpec, ResetTo,
     history::status_without_history, plan::parse_time,
 };
 use warroom::cli::{ConsumerGroupsCmd, KafkaCmd, Output};
 use warroom::config::Config;
+use warroom::guard::GuardedAction;
 use warroom::guard::kafka::{KafkaAction, KafkaGroupTarget, KafkaResetTarget};
-use warroom::guard::{Executor, GuardRequest, GuardedAction};
 use warroom::setup::{self, Options};
 use warroom::widgets::sanitize;
 
@@ -174,37 +173,9 @@ async fn guarded(
     reason: String,
     confirm_context: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    let executor = Executor::new(
-        AuditLog::new(config.audit.clone(), new_session_id()),
-        setup::policy(config, opts.read_only),
-        setup::reason_rules(config),
-        config.terminate_wait,
-    )
-    .with_kafka(cluster, Arc::new(kafka) as Arc<dyn KafkaAdmin>);
-    for line in action.describe() {
-        eprintln!("{line}");
-    }
-    let reports = executor
-        .run(GuardRequest {
-            actions: vec![action],
-            reason,
-            typed_context: confirm_context,
-        })
-        .await;
-    let mut ok = true;
-    for r in &reports {
-        ok &= r.ok;
-        if r.ok {
-            println!("{}", r.summary());
-        } else {
-            eprintln!("{}", r.summary());
-        }
-    }
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    let executor = super::cli_executor(config, opts)
+        .with_kafka(cluster, Arc::new(kafka) as Arc<dyn KafkaAdmin>);
+    Ok(super::run_guarded(&executor, action, reason, confirm_context).await)
 }
 
 fn group_json(g: &ConsumerGroup) -> serde_json::Value {

@@ -8,14 +8,13 @@ use std::time::SystemTime;
 use anyhow::{Context as _, bail};
 
 use warroom::app::Msg;
-use warroom::audit::{AuditLog, new_session_id};
 use warroom::backends::kube::{
     KubeActor, KubeSource, LogRequest, PodRow, PodScope, RealKube, StreamNote,
 };
 use warroom::cli::{KubeCmd, Output};
 use warroom::config::{Config, KubernetesContext};
+use warroom::guard::GuardedAction;
 use warroom::guard::kube::{DeploymentTarget, KubeAction, PodTarget};
-use warroom::guard::{Executor, GuardRequest, GuardedAction};
 use warroom::setup::{self, Options};
 use warroom::widgets::sanitize;
 
@@ -219,37 +218,9 @@ async fn act(
     reason: String,
     confirm_context: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    let executor = Executor::new(
-        AuditLog::new(config.audit.clone(), new_session_id()),
-        setup::policy(config, opts.read_only),
-        setup::reason_rules(config),
-        config.terminate_wait,
-    )
-    .with_kube(&ctx.name, kube as Arc<dyn KubeActor>);
-    for line in action.describe() {
-        eprintln!("{line}");
-    }
-    let reports = executor
-        .run(GuardRequest {
-            actions: vec![action],
-            reason,
-            typed_context: confirm_context,
-        })
-        .await;
-    let mut ok = true;
-    for r in &reports {
-        ok &= r.ok;
-        if r.ok {
-            println!("{}", r.summary());
-        } else {
-            eprintln!("{}", r.summary());
-        }
-    }
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    let executor =
+        super::cli_executor(config, opts).with_kube(&ctx.name, kube as Arc<dyn KubeActor>);
+    Ok(super::run_guarded(&executor, action, reason, confirm_context).await)
 }
 
 fn time(t: Option<SystemTime>) -> serde_json::Value {

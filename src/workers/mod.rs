@@ -3,3 +3,4 @@
 pub mod kafka;
 pub mod kube;
 pub mod pg;
+pub mod poller;
