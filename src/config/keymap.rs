@@ -47,7 +47,7 @@ macro_rules! actions {
 actions! {
     Quit => "quit", Global, ["q", "ctrl-c"], "quit warroom";
     Help => "help", Global, ["?"], "show the keys of this pane";
-    Command => "command", Global, [":"], "command line (:pg :kafka :pods :logs :ctx NAME :q)";
+    Command => "command", Global, [":"], "command line (:pg :kafka :pods :logs [ARGS] :ctx NAME :q)";
     Filter => "filter", Global, ["/"], "filter rows";
     Up => "up", Global, ["k", "up"], "move up";
     Down => "down", Global, ["j", "down"], "move down";

@@ -45,6 +45,10 @@ pub fn draw(pane: &LogsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, _
                 "In the Pods pane (3), select a pod and press l for its logs, p for the previous container's logs, w for every pod of its workload.",
                 theme.muted(),
             ),
+            Line::styled(
+                "Or type :logs POD | -l SELECTOR [-n NS] [-c CONTAINER] [--since 10m] [--tail N] [--previous].",
+                theme.muted(),
+            ),
         ];
         frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
         return;
