@@ -77,6 +77,16 @@ impl PodRow {
     }
 
     /// "ready/total".
+    /// The workload people think in: the Deployment behind a ReplicaSet, else the direct
+    /// owner (StatefulSet/x, Job/x, ...).
+    pub fn workload_label(&self) -> Option<String> {
+        match (&self.deployment, &self.owner) {
+            (Some(d), _) => Some(format!("Deployment/{d}")),
+            (None, Some(o)) => Some(o.label()),
+            (None, None) => None,
+        }
+    }
+
     pub fn ready_text(&self) -> String {
         format!("{}/{}", self.ready, self.total)
     }

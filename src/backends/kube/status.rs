@@ -250,6 +250,7 @@ mod tests {
         assert_eq!(t.label(), "OOMKilled (exit 137)");
         assert!(row.last_restart.is_some());
         assert_eq!(row.deployment.as_deref(), Some("api"));
+        assert_eq!(row.workload_label().as_deref(), Some("Deployment/api"));
         assert_eq!(row.owner.expect("owner").label(), "ReplicaSet/api-7c9d");
         assert_eq!(row.grace_period, Some(30));
     }

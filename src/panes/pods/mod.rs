@@ -273,7 +273,7 @@ impl PodsPane {
         });
         if self.group_by_owner {
             // Stable: the chosen order stays within each owner.
-            rows.sort_by_key(|p| p.owner.as_ref().map(|o| o.label()));
+            rows.sort_by_key(|p| p.workload_label());
         }
         self.rows = rows.iter().map(|p| p.key()).collect();
         if let Some(sel) = &self.selected

@@ -103,7 +103,7 @@ pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, t
     let mut table_rows = Vec::new();
     let mut last_owner: Option<String> = None;
     for (i, p) in rows.iter().enumerate().skip(offset).take(body_rows) {
-        let owner = p.owner.as_ref().map(|o| o.label());
+        let owner = p.workload_label();
         let group_head = pane.group_by_owner() && owner != last_owner;
         last_owner = owner.clone();
         let style = if i == pane.cursor() {
@@ -172,9 +172,8 @@ pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, t
             ));
         }
         cells.push(Span::styled(
-            p.owner
-                .as_ref()
-                .map_or("-".into(), |o| sanitize::cell(&o.label(), 60)),
+            p.workload_label()
+                .map_or("-".into(), |o| sanitize::cell(&o, 60)),
             theme.muted(),
         ));
         table_rows.push(Row::new(cells).style(style));
