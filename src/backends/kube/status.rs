@@ -246,11 +246,11 @@ mod tests {
         assert_eq!(row.health, Health::Bad);
         assert_eq!(row.ready_text(), "0/1");
         assert_eq!(row.restarts, 7);
+        assert_eq!(row.workload_label().as_deref(), Some("Deployment/api"));
         let t = row.last_termination.expect("termination");
         assert_eq!(t.label(), "OOMKilled (exit 137)");
         assert!(row.last_restart.is_some());
         assert_eq!(row.deployment.as_deref(), Some("api"));
-        assert_eq!(row.workload_label().as_deref(), Some("Deployment/api"));
         assert_eq!(row.owner.expect("owner").label(), "ReplicaSet/api-7c9d");
         assert_eq!(row.grace_period, Some(30));
     }
