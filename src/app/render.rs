@@ -44,7 +44,22 @@ impl App {
         if explanation.is_empty() {
             self.pane().render(frame, body, &self.theme, self.tick);
         } else {
-            let (pane_area, explain_area) = take_bottom(body, (body.height / 2).min(9));
+            // As tall as the wrapped text needs, at most half the pane.
+            let inner_width = usize::from(body.width.saturating_sub(2).max(1));
+            let needed: usize = explanation
+                .iter()
+                // Word wrapping leaves ends of lines empty: estimate with a narrower width.
+                .map(|l| {
+                    l.chars()
+                        .count()
+                        .div_ceil(inner_width.saturating_sub(12).max(1))
+                        .max(1)
+                })
+                .sum();
+            let height = u16::try_from(needed + 2)
+                .unwrap_or(u16::MAX)
+                .min(body.height / 2);
+            let (pane_area, explain_area) = take_bottom(body, height);
             self.pane().render(frame, pane_area, &self.theme, self.tick);
             let inner = popup(
                 frame,

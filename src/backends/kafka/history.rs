@@ -71,6 +71,8 @@ impl TimeLag {
     pub fn text(self) -> String {
         match self {
             TimeLag::About(d) => short_duration(d),
+            // Under a second of history says nothing yet.
+            TimeLag::AtLeast(d) if d < Duration::from_secs(1) => "-".into(),
             TimeLag::AtLeast(d) => format!(">{}", short_duration(d)),
             TimeLag::Unknown => "-".into(),
         }

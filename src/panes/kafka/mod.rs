@@ -321,32 +321,31 @@ impl KafkaPane {
         }
         lines.push(String::new());
         lines.push(format!(
-            "{:<24} {:>5} {:>12} {:>12} {:>10}  {:<28} {}",
-            "TOPIC",
-            "PART",
-            "COMMITTED",
-            "LOG END",
-            "LAG",
-            "OWNER (client id, host)",
-            "COMMIT MOVED"
+            "{:<20} {:>4} {:>11} {:>11} {:>9}  {:<30} {}",
+            "TOPIC", "PART", "COMMITTED", "LOG END", "LAG", "OWNER (client, host)", "COMMIT MOVED"
         ));
         for p in &g.partitions {
             let owner = g.owner(&p.topic, p.partition).map_or("-".to_string(), |m| {
                 format!(
                     "{} {}",
-                    sanitize::cell(&m.client_id, 20),
-                    sanitize::cell(&m.client_host, 20)
+                    sanitize::cell(&m.client_id, 16),
+                    sanitize::cell(&m.client_host, 15)
                 )
             });
             let moved = match history.last_moved(&g.id, &p.topic, p.partition) {
                 Some(Moved::At(t)) => format!("{} ago", ago(now, t)),
-                Some(Moved::NotSince(t)) => format!("not in the last {}", ago(now, t)),
+                Some(Moved::NotSince(t))
+                    if now.duration_since(t).unwrap_or_default().as_secs() == 0 =>
+                {
+                    "not seen yet".into()
+                }
+                Some(Moved::NotSince(t)) => format!("not in {}", ago(now, t)),
                 None => "-".into(),
             };
             let opt = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
             lines.push(format!(
-                "{:<24} {:>5} {:>12} {:>12} {:>10}  {:<28} {}",
-                sanitize::cell(&p.topic, 24),
+                "{:<20} {:>4} {:>11} {:>11} {:>9}  {:<30} {}",
+                sanitize::cell(&p.topic, 20),
                 p.partition,
                 opt(p.committed),
                 opt(p.log_end),
