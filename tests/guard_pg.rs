@@ -371,7 +371,7 @@ async fn terminating_the_root_blocker_frees_its_waiters() {
 
     // The backend is gone (terminate waited for it to exit).
     assert_eq!(scene.activity_of(target.pid).await, None, "still there");
-    assert_waiters_proceeded(&scene.pg, &chain).await;
+    chain.assert_waiters_proceeded(&scene.pg).await;
     let snapshot = scene.real.activity().await.expect("snapshot");
     let tree = blocking_tree(&snapshot.sessions);
     assert!(tree.iter().all(|n| n.pid != chain.migration()), "{tree:?}");
@@ -396,66 +396,6 @@ async fn terminating_the_root_blocker_frees_its_waiters() {
         "the terminate statement is in the server log"
     );
     assert_eq!(verify(&settings.file).expect("chain").records, 2);
-}
-
-/// After the root blocker is gone, its waiters proceed. api-1 (first in the row-1 queue) updates
-/// and commits; api-3 updates row 1 inside its own open transaction. api-2 raced api-3 for row 1:
-/// it either won and committed, or it now waits on api-3 (the scenario's second open
-/// transaction), never on the migration.
-async fn assert_waiters_proceeded(pg: &PgServer, chain: &pg::LockChain) {
-    pg.wait_for_state(&[chain.api1()], "state = 'idle'", "done with its UPDATE")
-        .await;
-    pg.wait_for_state(
-        &[chain.api3()],
-        "state = 'idle in transaction'",
-        "done with its UPDATE",
-    )
-    .await;
-    pg.wait_for_state(
-        &[chain.api2()],
-        &format!(
-            "state = 'idle' OR pg_blocking_pids(pid) = ARRAY[{}]",
-            chain.api3()
-        ),
-        "done, or waiting on api-3 only",
-    )
-    .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !(chain.query_finished("api-1") && chain.query_finished("api-3")) {
-        assert!(
-            Instant::now() < deadline,
-            "the waiters' UPDATEs did not return after the terminate"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let client = pg.connect("postgres", HARNESS_APP).await;
-    let behind_root: i64 = client
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
-            &[&chain.migration()],
-        )
-        .await
-        .expect("pg_blocking_pids")
-        .get(0);
-    assert_eq!(behind_root, 0, "nobody waits on the terminated root");
-    let api2_done: bool = client
-        .query_one(
-            "SELECT state = 'idle' FROM pg_stat_activity WHERE pid = $1",
-            &[&chain.api2()],
-        )
-        .await
-        .expect("api-2")
-        .get(0);
-    let balance: i32 = client
-        .query_one("SELECT balance FROM accounts WHERE id = 1", &[])
-        .await
-        .expect("read row 1")
-        .get(0);
-    let expected = if api2_done { 98 } else { 99 };
-    assert_eq!(
-        balance, expected,
-        "the committed UPDATEs of api-1 (and api-2)"
-    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@
 pub mod kafka;
 pub mod logs;
 pub mod pg;
-pub mod placeholder;
 pub mod pods;
 
 use ratatui::Frame;

@@ -63,3 +63,34 @@ pub fn text_body(frame: &mut Frame<'_>, area: Rect, lines: Vec<Line<'static>>, s
         area,
     );
 }
+
+/// A pane with nothing to show yet: what is missing, then how to get it.
+pub fn empty_state(frame: &mut Frame<'_>, area: Rect, title: &str, hints: &[&str], theme: &Theme) {
+    let mut text = vec![Line::styled(title.to_string(), theme.header())];
+    text.extend(
+        hints
+            .iter()
+            .map(|h| Line::styled(h.to_string(), theme.muted())),
+    );
+    frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+}
+
+/// Waiting for the first data: a spinner, what it waits for (already sanitized by the caller),
+/// and the last error, if any.
+pub fn waiting(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    tick: u64,
+    what: &str,
+    error: Option<String>,
+    theme: &Theme,
+) {
+    let mut text = vec![Line::from(vec![
+        Span::styled(format!("{} ", spinner(tick)), theme.accent()),
+        Span::raw(what.to_string()),
+    ])];
+    if let Some(err) = error {
+        text.push(Line::styled(err, theme.danger()));
+    }
+    frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+}

@@ -3,14 +3,14 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Sparkline, Table, Wrap};
+use ratatui::widgets::{Paragraph, Row, Sparkline, Table};
 
 use super::KafkaPane;
 use super::view::trend;
 use crate::backends::kafka::LagStatus;
 use crate::config::Theme;
 use crate::panes::Pane;
-use crate::widgets::chrome::spinner;
+use crate::widgets::chrome::{empty_state, waiting};
 use crate::widgets::layout::{take_bottom, take_top};
 use crate::widgets::sanitize;
 
@@ -19,28 +19,23 @@ pub fn draw(pane: &KafkaPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, 
         return;
     }
     let Some(ctx) = pane.current_context() else {
-        let text = vec![
-            Line::styled("No Kafka context is configured.", theme.header()),
-            Line::styled(
+        empty_state(
+            frame,
+            area,
+            "No Kafka context is configured.",
+            &[
                 "Add a [[kafka]] section (name, brokers) to the configuration, check it with `warroom config check`, or try `warroom demo`.",
-                theme.muted(),
-            ),
-        ];
-        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+            ],
+            theme,
+        );
         return;
     };
     let (Some(snap), Some(history)) = (pane.snapshot(), pane.history()) else {
-        let mut text = vec![Line::from(vec![
-            Span::styled(format!("{} ", spinner(tick)), theme.accent()),
-            Span::raw(format!(
-                "waiting for the first snapshot of {}…",
-                sanitize::cell(ctx, 64)
-            )),
-        ])];
-        if let Some(err) = pane.status().error {
-            text.push(Line::styled(err, theme.danger()));
-        }
-        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+        let what = format!(
+            "waiting for the first snapshot of {}…",
+            sanitize::cell(ctx, 64)
+        );
+        waiting(frame, area, tick, &what, pane.status().error, theme);
         return;
     };
     let (info, rest) = take_top(area, 1);

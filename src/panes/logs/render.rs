@@ -5,11 +5,12 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::Paragraph;
 use unicode_width::UnicodeWidthStr;
 
 use super::{LogsPane, StreamState};
 use crate::config::Theme;
+use crate::widgets::chrome::empty_state;
 use crate::widgets::layout::{take_bottom, take_top};
 use crate::widgets::sanitize;
 
@@ -39,18 +40,16 @@ pub fn draw(pane: &LogsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, _
         return;
     }
     let Some(title) = pane.title() else {
-        let text = vec![
-            Line::styled("No log stream yet.", theme.header()),
-            Line::styled(
+        empty_state(
+            frame,
+            area,
+            "No log stream yet.",
+            &[
                 "In the Pods pane (3), select a pod and press l for its logs, p for the previous container's logs, w for every pod of its workload.",
-                theme.muted(),
-            ),
-            Line::styled(
                 "Or type :logs POD | -l SELECTOR [-n NS] [-c CONTAINER] [--since 10m] [--tail N] [--previous].",
-                theme.muted(),
-            ),
-        ];
-        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+            ],
+            theme,
+        );
         return;
     };
     let buf = pane.buffer();

@@ -4,14 +4,14 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Row, Sparkline, Table, Wrap};
+use ratatui::widgets::{Block, Paragraph, Row, Sparkline, Table};
 
 use super::view::{Column, columns_for_width};
 use super::{PgPane, PgView, StateCounts};
 use crate::backends::postgres::PgSession;
 use crate::config::Theme;
 use crate::panes::Pane;
-use crate::widgets::chrome::spinner;
+use crate::widgets::chrome::{empty_state, waiting};
 use crate::widgets::format::opt_duration;
 use crate::widgets::layout::take_top;
 use crate::widgets::sanitize;
@@ -21,28 +21,23 @@ pub fn draw(pane: &PgPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, tic
         return;
     }
     let Some(ctx) = pane.current_context() else {
-        let text = vec![
-            Line::styled("No PostgreSQL context is configured.", theme.header()),
-            Line::styled(
+        empty_state(
+            frame,
+            area,
+            "No PostgreSQL context is configured.",
+            &[
                 "Add a [[postgres]] section to the configuration (see README), check it with `warroom config check`, or try `warroom demo`.",
-                theme.muted(),
-            ),
-        ];
-        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+            ],
+            theme,
+        );
         return;
     };
     let Some(snap) = pane.snapshot() else {
-        let mut text = vec![Line::from(vec![
-            Span::styled(format!("{} ", spinner(tick)), theme.accent()),
-            Span::raw(format!(
-                "waiting for the first snapshot of {}…",
-                sanitize::cell(ctx, 64)
-            )),
-        ])];
-        if let Some(err) = pane.status().error {
-            text.push(Line::styled(err, theme.danger()));
-        }
-        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+        let what = format!(
+            "waiting for the first snapshot of {}…",
+            sanitize::cell(ctx, 64)
+        );
+        waiting(frame, area, tick, &what, pane.status().error, theme);
         return;
     };
     let (info, rest) = take_top(area, 1);

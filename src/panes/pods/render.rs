@@ -6,13 +6,13 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Paragraph, Row, Table};
 
 use super::{PodsPane, event_line};
 use crate::backends::kube::{Health, PodRow};
 use crate::config::Theme;
 use crate::panes::Pane;
-use crate::widgets::chrome::spinner;
+use crate::widgets::chrome::{empty_state, waiting};
 use crate::widgets::format::duration_short;
 use crate::widgets::layout::{take_bottom, take_top};
 use crate::widgets::sanitize;
@@ -22,25 +22,20 @@ pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, t
         return;
     }
     let Some(ctx) = pane.current_context() else {
-        let text = vec![
-            Line::styled("No Kubernetes context is configured.", theme.header()),
-            Line::styled(
+        empty_state(
+            frame,
+            area,
+            "No Kubernetes context is configured.",
+            &[
                 "Add a [[kubernetes]] section (name, kube_context, namespaces) to the configuration, check it with `warroom config check`, or try `warroom demo`.",
-                theme.muted(),
-            ),
-        ];
-        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+            ],
+            theme,
+        );
         return;
     };
     if !pane.listed() {
-        let mut text = vec![Line::from(vec![
-            Span::styled(format!("{} ", spinner(tick)), theme.accent()),
-            Span::raw(format!("listing pods of {}…", sanitize::cell(ctx, 64))),
-        ])];
-        if let Some(err) = pane.status().error {
-            text.push(Line::styled(err, theme.danger()));
-        }
-        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+        let what = format!("listing pods of {}…", sanitize::cell(ctx, 64));
+        waiting(frame, area, tick, &what, pane.status().error, theme);
         return;
     }
     let rows = pane.rows();
