@@ -142,7 +142,8 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(
-            e.contains("duplicate context name \"x\"") && e.contains("c.toml:4"),
+            e.contains("duplicate context name \"x\" (first used at line 1)")
+                && e.contains("c.toml:5:1: kafka[1].name"),
             "{e}"
         );
         let bad = "[[kafka]]\nname = \"k\"\nbrokers = \"nohost\"\n";

@@ -230,20 +230,7 @@ impl Config {
         for ctx in raw.postgres {
             let span = ctx.span();
             let c = ctx.into_inner();
-            let name_span = find_in(text, span.clone(), "name").unwrap_or(span.clone());
-            if c.name.trim().is_empty() {
-                return Err(err(name_span, "context name must not be empty".into()));
-            }
-            if let Some(first) = names.insert(c.name.clone(), span.clone()) {
-                return Err(err(
-                    name_span,
-                    format!(
-                        "duplicate context name {:?} (first used at line {})",
-                        c.name,
-                        line_col(text, first.start).0
-                    ),
-                ));
-            }
+            claim_context_name(path, text, &mut names, &c.name, &span)?;
             if let Err(e) = crate::backends::postgres::ConnectSpec::resolve(&c.url, None) {
                 let url_span = find_in(text, span.clone(), "url").unwrap_or(span);
                 return Err(err(url_span, e));
@@ -254,13 +241,7 @@ impl Config {
         for ctx in raw.kafka {
             let span = ctx.span();
             let c = ctx.into_inner();
-            if c.name.trim().is_empty() {
-                return Err(err(span, "context name must not be empty".into()));
-            }
-            // One namespace for every kind: `--context NAME` and `:ctx NAME` must be unambiguous.
-            if names.insert(c.name.clone(), span.clone()).is_some() {
-                return Err(err(span, format!("duplicate context name {:?}", c.name)));
-            }
+            claim_context_name(path, text, &mut names, &c.name, &span)?;
             if let Err((key, msg)) = c.validate() {
                 let key_span = find_in(text, span.clone(), key).unwrap_or(span);
                 return Err(err(key_span, msg));
@@ -271,12 +252,7 @@ impl Config {
         for ctx in raw.kubernetes {
             let span = ctx.span();
             let c = ctx.into_inner();
-            if c.name.trim().is_empty() {
-                return Err(err(span, "context name must not be empty".into()));
-            }
-            if names.insert(c.name.clone(), span.clone()).is_some() {
-                return Err(err(span, format!("duplicate context name {:?}", c.name)));
-            }
+            claim_context_name(path, text, &mut names, &c.name, &span)?;
             if let Err((key, msg)) = c.validate() {
                 let key_span = find_in(text, span.clone(), key).unwrap_or(span);
                 return Err(err(key_span, msg));
@@ -497,6 +473,38 @@ impl Config {
         out.push_str(&format!("{}\n", self.audit.destination_text()));
         out
     }
+}
+
+/// Every context, of any kind, needs a name that is not empty and unique across all kinds, so
+/// that `--context NAME` and `:ctx NAME` are unambiguous. Errors point at the `name` key.
+fn claim_context_name(
+    path: &Path,
+    text: &str,
+    names: &mut BTreeMap<String, std::ops::Range<usize>>,
+    name: &str,
+    span: &std::ops::Range<usize>,
+) -> Result<(), ConfigError> {
+    let name_span = find_in(text, span.clone(), "name").unwrap_or(span.clone());
+    if name.trim().is_empty() {
+        return Err(ConfigError::at(
+            path,
+            text,
+            name_span,
+            "context name must not be empty",
+        ));
+    }
+    if let Some(first) = names.insert(name.to_string(), span.clone()) {
+        return Err(ConfigError::at(
+            path,
+            text,
+            name_span,
+            format!(
+                "duplicate context name {name:?} (first used at line {})",
+                line_col(text, first.start).0
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// $XDG_CONFIG_HOME/warroom, else ~/.config/warroom.

@@ -51,6 +51,22 @@ pub struct Detail {
     pub lines: Vec<String>,
 }
 
+/// Where a movement key takes the cursor of a list of `len` rows with `page` rows on screen;
+/// `None` for any other key. Shared by every pane that selects rows.
+pub fn moved_cursor(action: KeyAction, cursor: usize, len: usize, page: usize) -> Option<usize> {
+    let page = page.max(1);
+    let row = match action {
+        KeyAction::Up => cursor.saturating_sub(1),
+        KeyAction::Down => cursor.saturating_add(1),
+        KeyAction::PageUp => cursor.saturating_sub(page),
+        KeyAction::PageDown => cursor.saturating_add(page),
+        KeyAction::Top => 0,
+        KeyAction::Bottom => usize::MAX,
+        _ => return None,
+    };
+    Some(row.min(len.saturating_sub(1)))
+}
+
 /// What a key did in a pane, for the App to act on.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PaneOutcome {
@@ -94,5 +110,21 @@ pub trait Pane {
     /// use them, including a word about the selected row.
     fn explain(&self) -> Vec<String> {
         Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moved_cursor_stays_inside_the_list() {
+        assert_eq!(moved_cursor(KeyAction::Down, 4, 5, 10), Some(4));
+        assert_eq!(moved_cursor(KeyAction::Up, 0, 5, 10), Some(0));
+        assert_eq!(moved_cursor(KeyAction::PageDown, 1, 50, 10), Some(11));
+        assert_eq!(moved_cursor(KeyAction::Bottom, 0, 50, 10), Some(49));
+        assert_eq!(moved_cursor(KeyAction::Top, 30, 50, 10), Some(0));
+        assert_eq!(moved_cursor(KeyAction::Down, 0, 0, 10), Some(0));
+        assert_eq!(moved_cursor(KeyAction::Open, 3, 50, 10), None);
     }
 }

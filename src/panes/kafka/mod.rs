@@ -419,14 +419,13 @@ impl Pane for KafkaPane {
     }
 
     fn on_action(&mut self, action: KeyAction) -> PaneOutcome {
-        let page = self.page.get().max(1);
+        if let Some(row) =
+            super::moved_cursor(action, self.cursor, self.rows.len(), self.page.get())
+        {
+            self.move_to(row);
+            return PaneOutcome::Handled;
+        }
         match action {
-            KeyAction::Up => self.move_to(self.cursor.saturating_sub(1)),
-            KeyAction::Down => self.move_to(self.cursor + 1),
-            KeyAction::PageUp => self.move_to(self.cursor.saturating_sub(page)),
-            KeyAction::PageDown => self.move_to(self.cursor + page),
-            KeyAction::Top => self.move_to(0),
-            KeyAction::Bottom => self.move_to(usize::MAX),
             KeyAction::Open => {
                 return match self.detail() {
                     Some(d) => PaneOutcome::OpenDetail(d),

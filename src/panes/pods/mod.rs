@@ -298,15 +298,6 @@ impl PodsPane {
         }
     }
 
-    fn move_cursor(&mut self, delta: isize) {
-        if self.rows.is_empty() {
-            return;
-        }
-        let max = self.rows.len() as isize - 1;
-        self.cursor = (self.cursor as isize + delta).clamp(0, max) as usize;
-        self.select_cursor();
-    }
-
     pub fn group_by_owner(&self) -> bool {
         self.group_by_owner
     }
@@ -518,14 +509,16 @@ impl Pane for PodsPane {
         HINTS
     }
     fn on_action(&mut self, action: KeyAction) -> PaneOutcome {
-        let page = self.page.get() as isize;
+        if let Some(row) =
+            super::moved_cursor(action, self.cursor, self.rows.len(), self.page.get())
+        {
+            if !self.rows.is_empty() {
+                self.cursor = row;
+                self.select_cursor();
+            }
+            return PaneOutcome::Handled;
+        }
         match action {
-            KeyAction::Up => self.move_cursor(-1),
-            KeyAction::Down => self.move_cursor(1),
-            KeyAction::PageUp => self.move_cursor(-page),
-            KeyAction::PageDown => self.move_cursor(page),
-            KeyAction::Top => self.move_cursor(isize::MIN / 2),
-            KeyAction::Bottom => self.move_cursor(isize::MAX / 2),
             KeyAction::Open => {
                 return self
                     .detail()
