@@ -196,6 +196,29 @@ async fn the_whole_incident_is_found_acted_on_and_recovers() {
         resizer(d.app())
     );
 
+    // Logs of the restarted pod, saved to a file by the runtime (never on the UI task).
+    type_text(&mut d, "l");
+    assert!(
+        d.run_until(LIMIT, |a| a.logs.buffer().len() > 0).await,
+        "log lines arrive"
+    );
+    d.send(Msg::Key(KeyEvent::new(
+        KeyCode::Char('s'),
+        KeyModifiers::CONTROL,
+    )));
+    assert!(
+        d.run_until(LIMIT, |a| toast(a).starts_with("saved ")).await,
+        "{}",
+        toast(d.app())
+    );
+    let saved: Vec<_> = std::fs::read_dir(state.path().join("warroom/logs"))
+        .expect("logs dir")
+        .flatten()
+        .collect();
+    assert_eq!(saved.len(), 1);
+    let text = std::fs::read_to_string(saved[0].path()).expect("saved file");
+    assert!(text.lines().count() >= 1, "{text}");
+
     // The demo audit trail: three intents, three outcomes, chain intact, in the timeline.
     let file = state.path().join("warroom/demo-audit.jsonl");
     assert_eq!(warroom::audit::verify(&file).expect("chain").records, 6);

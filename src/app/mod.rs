@@ -125,6 +125,12 @@ pub enum Command {
     },
     /// Run confirmed actions through the guard executor.
     Execute(GuardRequest),
+    /// Write a file (e.g. the saved log buffer) off the UI task; answer with `Msg::Notice`.
+    WriteFile {
+        path: std::path::PathBuf,
+        contents: String,
+        what: String,
+    },
 }
 
 /// Static facts the App shows: who acts, where audit records go.
@@ -522,6 +528,18 @@ impl App {
                 scroll: 0,
             }),
             PaneOutcome::Toast(t) => self.say(t),
+            PaneOutcome::WriteFile {
+                path,
+                contents,
+                what,
+            } => {
+                self.say(format!("saving {what} to {}…", path.display()));
+                return vec![Command::WriteFile {
+                    path,
+                    contents,
+                    what,
+                }];
+            }
             PaneOutcome::PollChanged => {
                 let (ctx, every) = match self.active {
                     PaneId::Kafka => (self.kafka.current_context(), self.kafka.interval()),

@@ -67,6 +67,15 @@ pub fn moved_cursor(action: KeyAction, cursor: usize, len: usize, page: usize) -
     Some(row.min(len.saturating_sub(1)))
 }
 
+/// Write a file, creating its directory: for the runtime's blocking pool, not the UI task.
+pub fn write_file(path: &std::path::Path, contents: &str) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, contents).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
 /// What a key did in a pane, for the App to act on.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PaneOutcome {
@@ -79,6 +88,13 @@ pub enum PaneOutcome {
     Guard(Vec<GuardedAction>),
     /// A short message for the status bar.
     Toast(String),
+    /// Save `contents` to `path` (done by the runtime, never on the UI task); `what` names it
+    /// in the confirmation message.
+    WriteFile {
+        path: std::path::PathBuf,
+        contents: String,
+        what: String,
+    },
     /// Polling settings changed (context, interval).
     PollChanged,
     /// `R` in the Kafka pane: ask where to reset the group's offsets, then preview.

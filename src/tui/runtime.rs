@@ -105,6 +105,26 @@ impl Runtime {
                     });
                 }
             },
+            Command::WriteFile {
+                path,
+                contents,
+                what,
+            } => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let target = path.clone();
+                    let written = tokio::task::spawn_blocking(move || {
+                        crate::panes::write_file(&target, &contents)
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(format!("the writer failed: {e}")));
+                    let (text, error) = match written {
+                        Ok(()) => (format!("saved {what} to {}", path.display()), false),
+                        Err(e) => (e, true),
+                    };
+                    let _ = tx.send(Msg::Notice { text, error }).await;
+                });
+            }
             Command::Execute(request) => {
                 let executor = self.backends.executor.clone();
                 let tx = self.tx.clone();

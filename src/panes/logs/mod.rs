@@ -323,15 +323,14 @@ impl LogsPane {
         self.page.set(rows.max(1));
     }
 
-    /// Write every buffered line to a file; returns its path.
-    pub fn save(&self) -> Result<PathBuf, String> {
+    /// Where to save the buffer and what to write: every buffered line, after a line saying how
+    /// many were dropped. The runtime writes it, off the UI task.
+    pub fn save_request(&self) -> (PathBuf, String) {
         let dir = self
             .save_dir
             .clone()
             .or_else(|| crate::config::state_dir().map(|d| d.join("logs")))
             .unwrap_or_else(std::env::temp_dir);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let name: String = self
             .title
             .as_deref()
@@ -369,8 +368,7 @@ impl LogsPane {
             out.push_str(&e.text);
             out.push('\n');
         }
-        std::fs::write(&path, out).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        Ok(path)
+        (path, out)
     }
 }
 
@@ -413,10 +411,12 @@ impl Pane for LogsPane {
                 self.paused_at = None;
             }
             KeyAction::LogsSave => {
-                return PaneOutcome::Toast(match self.save() {
-                    Ok(p) => format!("saved {} lines to {}", self.buffer.len(), p.display()),
-                    Err(e) => e,
-                });
+                let (path, contents) = self.save_request();
+                return PaneOutcome::WriteFile {
+                    path,
+                    contents,
+                    what: format!("{} lines", self.buffer.len()),
+                };
             }
             _ => return PaneOutcome::Ignored,
         }
@@ -530,7 +530,9 @@ mod tests {
         let many: Vec<String> = (0..200).map(|i| format!("line {i:03}")).collect();
         let refs: Vec<&str> = many.iter().map(String::as_str).collect();
         p.apply(batch(s, &refs, 7));
-        let path = p.save().expect("saved");
+        let (path, contents) = p.save_request();
+        assert!(path.starts_with(&dir));
+        crate::panes::write_file(&path, &contents).expect("saved");
         let text = std::fs::read_to_string(&path).expect("read");
         let first = text.lines().next().unwrap_or_default();
         assert!(
