@@ -199,7 +199,7 @@ async fn the_whole_incident_is_found_acted_on_and_recovers() {
     // Logs of the restarted pod, saved to a file by the runtime (never on the UI task).
     type_text(&mut d, "l");
     assert!(
-        d.run_until(LIMIT, |a| a.logs.buffer().len() > 0).await,
+        d.run_until(LIMIT, |a| !a.logs.buffer().is_empty()).await,
         "log lines arrive"
     );
     d.send(Msg::Key(KeyEvent::new(
