@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-/// Where a binding applies. Pane scopes are looked up first, then `Global`.
+/// Where a binding applies. Pane scopes are looked up first, then `Global`. Layer scopes
+/// (prompt, confirm, scroll) apply only while such a layer is on top, and nothing else then.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
     Global,
@@ -12,6 +13,25 @@ pub enum Scope {
     Kafka,
     Pods,
     Logs,
+    /// Text lines: command, filter, reason, reset target.
+    Prompt,
+    /// The confirmation and the reset preview.
+    Confirm,
+    /// Views that scroll: help, detail, results, reset preview.
+    Scroll,
+}
+
+impl Scope {
+    /// The scopes of layers, with a title for the help layer.
+    pub const LAYERS: [(Scope, &'static str); 3] = [
+        (Scope::Prompt, "in prompts (command, filter, reason)"),
+        (Scope::Confirm, "in confirmations"),
+        (Scope::Scroll, "in help, details and results"),
+    ];
+
+    pub fn is_layer(self) -> bool {
+        matches!(self, Scope::Prompt | Scope::Confirm | Scope::Scroll)
+    }
 }
 
 macro_rules! actions {
@@ -95,6 +115,16 @@ actions! {
     KafkaSortReverse => "kafka_sort_reverse", Kafka, ["S"], "reverse the sort order";
     KafkaRefreshFaster => "kafka_refresh_faster", Kafka, ["+"], "refresh more often";
     KafkaRefreshSlower => "kafka_refresh_slower", Kafka, ["-"], "refresh less often";
+    PromptSubmit => "prompt_submit", Prompt, ["enter"], "submit the line";
+    PromptAbort => "prompt_abort", Prompt, ["esc"], "abort: nothing runs (a filter goes back)";
+    ConfirmSwitch => "confirm_switch", Confirm, ["tab", "backtab", "left", "right"], "switch between Cancel and Confirm";
+    ConfirmPress => "confirm_press", Confirm, ["enter"], "press the focused button (acknowledge a preview)";
+    ConfirmAbort => "confirm_abort", Confirm, ["esc"], "abort: nothing runs";
+    ScrollDown => "scroll_down", Scroll, ["j", "down"], "scroll down";
+    ScrollUp => "scroll_up", Scroll, ["k", "up"], "scroll up";
+    ScrollPageDown => "scroll_page_down", Scroll, ["pagedown"], "scroll one page down";
+    ScrollPageUp => "scroll_page_up", Scroll, ["pageup"], "scroll one page up";
+    ScrollClose => "scroll_close", Scroll, ["esc", "q", "enter"], "close";
 }
 
 impl KeyAction {
@@ -309,6 +339,25 @@ impl Keymap {
         find(Scope::Global)
     }
 
+    /// The action of `chord` in the first of `scopes` that binds it (layers: no fallback).
+    pub fn lookup_in(&self, scopes: &[Scope], chord: KeyChord) -> Option<KeyAction> {
+        scopes.iter().find_map(|&s| {
+            KeyAction::ALL
+                .iter()
+                .copied()
+                .find(|a| a.scope() == s && self.keys_of(*a).contains(&chord))
+        })
+    }
+
+    /// "j/k": the first key of each action, for a hint.
+    pub fn labels_of(&self, actions: &[KeyAction]) -> String {
+        actions
+            .iter()
+            .map(|a| self.label_of(*a))
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
     /// Two actions that could both fire on one key in one pane are a configuration error.
     pub fn check_conflicts(&self) -> Result<(), String> {
         let mut seen: HashMap<(Scope, KeyChord), KeyAction> = HashMap::new();
@@ -325,7 +374,8 @@ impl Keymap {
             }
         }
         // A pane key hiding a global one would make the global action unreachable there.
-        for &a in KeyAction::ALL.iter().filter(|a| a.scope() != Scope::Global) {
+        let pane_scoped = |a: &&KeyAction| a.scope() != Scope::Global && !a.scope().is_layer();
+        for &a in KeyAction::ALL.iter().filter(pane_scoped) {
             for &k in self.keys_of(a) {
                 if let Some(g) = seen.get(&(Scope::Global, k)) {
                     return Err(format!(
@@ -372,5 +422,32 @@ mod tests {
         assert_eq!(km.lookup(Scope::Postgres, c), None);
         km.rebind(KeyAction::Terminate, vec![KeyChord::parse("C").expect("C")]);
         assert!(km.check_conflicts().is_err());
+    }
+
+    #[test]
+    fn layer_keys_are_looked_up_in_their_scopes_only() {
+        let mut km = Keymap::default();
+        let enter = KeyChord::parse("enter").expect("enter");
+        assert_eq!(
+            km.lookup_in(&[Scope::Confirm, Scope::Scroll], enter),
+            Some(KeyAction::ConfirmPress)
+        );
+        assert_eq!(
+            km.lookup_in(&[Scope::Scroll], enter),
+            Some(KeyAction::ScrollClose)
+        );
+        let j = KeyChord::parse("j").expect("j");
+        assert_eq!(km.lookup_in(&[Scope::Prompt], j), None);
+        km.rebind(
+            KeyAction::PromptSubmit,
+            vec![KeyChord::parse("ctrl-j").expect("ctrl-j")],
+        );
+        assert_eq!(km.lookup_in(&[Scope::Prompt], enter), None);
+        assert_eq!(
+            km.labels_of(&[KeyAction::ScrollDown, KeyAction::ScrollUp]),
+            "j/k"
+        );
+        // A layer key never hides a global or pane key.
+        assert_eq!(km.check_conflicts(), Ok(()));
     }
 }

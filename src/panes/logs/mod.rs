@@ -5,6 +5,7 @@
 pub mod buffer;
 pub mod command;
 mod render;
+mod session;
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -18,7 +19,7 @@ use crate::config::{KeyAction, Scope};
 use crate::panes::pods::LogTarget;
 use crate::widgets::sanitize;
 
-use super::{Pane, PaneId, PaneOutcome, PaneStatus};
+use super::{Effect, Pane, PaneId, PaneMsg, PaneStatus};
 pub use buffer::{JsonView, LogBuffer, LogEntry};
 
 /// How a stream is doing, for the header.
@@ -385,7 +386,7 @@ impl Pane for LogsPane {
     fn hints(&self) -> &'static [KeyAction] {
         HINTS
     }
-    fn on_action(&mut self, action: KeyAction) -> PaneOutcome {
+    fn on_action(&mut self, action: KeyAction) -> Vec<Effect> {
         let page = self.page.get() as isize;
         match action {
             KeyAction::Up => self.scroll(-1),
@@ -410,17 +411,18 @@ impl Pane for LogsPane {
                 self.buffer.clear();
                 self.paused_at = None;
             }
+            KeyAction::LogsPrevious => return self.toggle_previous(),
             KeyAction::LogsSave => {
                 let (path, contents) = self.save_request();
-                return PaneOutcome::WriteFile {
+                return vec![Effect::WriteFile {
                     path,
                     contents,
                     what: format!("{} lines", self.buffer.len()),
-                };
+                }];
             }
-            _ => return PaneOutcome::Ignored,
+            _ => return Vec::new(),
         }
-        PaneOutcome::Handled
+        Vec::new()
     }
     fn filter(&self) -> &str {
         &self.filter
@@ -464,10 +466,18 @@ impl Pane for LogsPane {
         &self,
         frame: &mut ratatui::Frame<'_>,
         area: ratatui::layout::Rect,
-        theme: &crate::config::Theme,
-        tick: u64,
+        ctx: &super::Ctx<'_>,
     ) {
-        render::draw(self, frame, area, theme, tick);
+        render::draw(self, frame, area, ctx.theme, ctx.tick);
+    }
+    fn update(&mut self, msg: PaneMsg) -> Vec<Effect> {
+        self.on_msg(msg)
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
     }
     fn explain(&self) -> Vec<String> {
         vec![

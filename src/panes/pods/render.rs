@@ -17,7 +17,14 @@ use crate::widgets::format::duration_short;
 use crate::widgets::layout::{take_bottom, take_top};
 use crate::widgets::sanitize;
 
-pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, tick: u64) {
+pub fn draw(
+    pane: &PodsPane,
+    frame: &mut Frame<'_>,
+    area: Rect,
+    theme: &Theme,
+    tick: u64,
+    now: SystemTime,
+) {
     if area.width == 0 || area.height == 0 {
         return;
     }
@@ -81,7 +88,6 @@ pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, t
     let body_rows = table_area.height.saturating_sub(1) as usize;
     pane.set_page(body_rows);
     let offset = pane.cursor().saturating_sub(body_rows.saturating_sub(1));
-    let now = SystemTime::now();
     let wide = table_area.width >= 150;
     // Several namespaces watched: say which one each pod is in.
     let first_ns = rows.first().map(|p| p.namespace.as_str());
