@@ -130,6 +130,26 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Poll a PostgreSQL context (a constructor for `ContextSet::polls`).
+    pub fn pg_poll(context: String, active: bool, interval: Duration) -> Command {
+        Command::PgPoll {
+            context,
+            active,
+            interval,
+        }
+    }
+
+    /// Poll a Kafka context (a constructor for `ContextSet::polls`).
+    pub fn kafka_poll(context: String, active: bool, interval: Duration) -> Command {
+        Command::KafkaPoll {
+            context,
+            active,
+            interval,
+        }
+    }
+}
+
 /// Static facts the App shows: who acts, where audit records go.
 #[derive(Debug, Clone, Default)]
 pub struct GuardInfo {
@@ -256,14 +276,14 @@ impl App {
     pub fn pane_of<T: Pane>(&self) -> Option<&T> {
         self.panes
             .iter()
-            .find_map(|p| p.as_any().downcast_ref::<T>())
+            .find_map(|p| (**p).as_any().downcast_ref::<T>())
     }
 
     /// The pane of type `T`, mutable.
     pub fn pane_of_mut<T: Pane>(&mut self) -> Option<&mut T> {
         self.panes
             .iter_mut()
-            .find_map(|p| p.as_any_mut().downcast_mut::<T>())
+            .find_map(|p| (**p).as_any_mut().downcast_mut::<T>())
     }
 
     fn index_of(&self, id: PaneId) -> usize {
@@ -594,7 +614,7 @@ impl App {
         let known = |panes: &[Box<dyn Pane>]| {
             panes
                 .iter()
-                .flat_map(|p| p.context_names())
+                .flat_map(|p| p.contexts().to_vec())
                 .collect::<Vec<_>>()
                 .join(", ")
         };

@@ -242,10 +242,7 @@ fn short_label(a: KeyAction) -> &'static str {
         KeyAction::ToggleIdle => "idle",
         KeyAction::SortNext => "sort",
         KeyAction::Mark => "mark",
-        KeyAction::SortReverse | KeyAction::PodSortReverse | KeyAction::KafkaSortReverse => {
-            "reverse"
-        }
-        KeyAction::PodSortNext | KeyAction::KafkaSortNext => "sort",
+        KeyAction::SortReverse => "reverse",
         KeyAction::PodDelete | KeyAction::KafkaDeleteGroup => "delete",
         KeyAction::PodRolloutRestart => "restart",
         KeyAction::PodLogs => "logs",
@@ -261,8 +258,8 @@ fn short_label(a: KeyAction) -> &'static str {
         KeyAction::LogsClear => "clear",
         KeyAction::KafkaResetOffsets => "reset",
         KeyAction::KafkaUndoReset => "undo",
-        KeyAction::RefreshFaster | KeyAction::KafkaRefreshFaster => "faster",
-        KeyAction::RefreshSlower | KeyAction::KafkaRefreshSlower => "slower",
+        KeyAction::RefreshFaster => "faster",
+        KeyAction::RefreshSlower => "slower",
         // Names in [keys] use underscores; hints read better with spaces.
         _ => a.name(),
     }

@@ -13,6 +13,9 @@ pub enum Scope {
     Kafka,
     Pods,
     Logs,
+    /// Every pane that has the feature (sorting, polling): looked up after the pane's own
+    /// scope and before `Global`.
+    Panes,
     /// Text lines: command, filter, reason, reset target.
     Prompt,
     /// The confirmation and the reset preview.
@@ -83,12 +86,12 @@ actions! {
     PaneLogs => "pane_logs", Global, ["4"], "Logs pane";
     NextContext => "next_context", Global, ["tab"], "next context of this pane";
     Explain => "explain", Global, ["e"], "explain what this pane shows and when to use its actions";
-    RefreshFaster => "refresh_faster", Postgres, ["+"], "refresh more often";
-    RefreshSlower => "refresh_slower", Postgres, ["-"], "refresh less often";
+    RefreshFaster => "refresh_faster", Panes, ["+"], "refresh more often";
+    RefreshSlower => "refresh_slower", Panes, ["-"], "refresh less often";
+    SortNext => "sort_next", Panes, ["s"], "sort by the next column";
+    SortReverse => "sort_reverse", Panes, ["S"], "reverse the sort order";
     ToggleIdle => "toggle_idle", Postgres, ["i"], "show or hide idle sessions";
     LockView => "lock_view", Postgres, ["L"], "switch between sessions and the blocking tree";
-    SortNext => "sort_next", Postgres, ["s"], "sort by the next column";
-    SortReverse => "sort_reverse", Postgres, ["S"], "reverse the sort order";
     Cancel => "cancel", Postgres, ["c"], "cancel the query of the selected (or marked) sessions";
     Terminate => "terminate", Postgres, ["x"], "terminate the backend of the selected (or marked) sessions";
     Mark => "mark", Postgres, ["space"], "mark or unmark the session for a bulk action";
@@ -97,8 +100,6 @@ actions! {
     PodLogs => "pod_logs", Pods, ["l"], "follow the logs of the selected pod (all containers)";
     PodPreviousLogs => "previous_logs", Pods, ["p"], "logs of the previous (crashed) container of the selected pod";
     PodWorkloadLogs => "workload_logs", Pods, ["w"], "follow the logs of every pod of the selected pod's workload";
-    PodSortNext => "pods_sort_next", Pods, ["s"], "sort pods by the next column";
-    PodSortReverse => "pods_sort_reverse", Pods, ["S"], "reverse the sort order";
     PodGroupByOwner => "group_by_owner", Pods, ["o"], "group pods by owner (Deployment, StatefulSet, Job)";
     LogsFollow => "logs_follow", Logs, ["f", "space"], "pause or follow the tail (scrolling up pauses too)";
     LogsWrap => "logs_wrap", Logs, ["w"], "wrap long lines";
@@ -111,10 +112,6 @@ actions! {
     KafkaDeleteGroup => "kafka_delete_group", Kafka, ["D"], "delete the selected consumer group (only when Empty)";
     KafkaResetOffsets => "kafka_reset_offsets", Kafka, ["R"], "reset the selected group's offsets: preview first";
     KafkaUndoReset => "kafka_undo_reset", Kafka, ["u"], "undo the last reset of the selected group";
-    KafkaSortNext => "kafka_sort_next", Kafka, ["s"], "sort groups by the next column (lag, status, time lag, name)";
-    KafkaSortReverse => "kafka_sort_reverse", Kafka, ["S"], "reverse the sort order";
-    KafkaRefreshFaster => "kafka_refresh_faster", Kafka, ["+"], "refresh more often";
-    KafkaRefreshSlower => "kafka_refresh_slower", Kafka, ["-"], "refresh less often";
     PromptSubmit => "prompt_submit", Prompt, ["enter"], "submit the line";
     PromptAbort => "prompt_abort", Prompt, ["esc"], "abort: nothing runs (a filter goes back)";
     ConfirmSwitch => "confirm_switch", Confirm, ["tab", "backtab", "left", "right"], "switch between Cancel and Confirm";
@@ -129,6 +126,14 @@ actions! {
 
 impl KeyAction {
     pub fn from_name(name: &str) -> Option<KeyAction> {
+        // Names from before sorting and refreshing were one action for every pane.
+        let name = match name {
+            "pods_sort_next" | "kafka_sort_next" => "sort_next",
+            "pods_sort_reverse" | "kafka_sort_reverse" => "sort_reverse",
+            "kafka_refresh_faster" => "refresh_faster",
+            "kafka_refresh_slower" => "refresh_slower",
+            other => other,
+        };
         KeyAction::ALL.iter().copied().find(|a| a.name() == name)
     }
 
@@ -323,20 +328,12 @@ impl Keymap {
             .map_or_else(|| "(unbound)".into(), KeyChord::label)
     }
 
-    /// The pane's own binding wins over a global one.
+    /// The pane's own binding wins over a shared one (`Panes`), which wins over a global one.
     pub fn lookup(&self, scope: Scope, chord: KeyChord) -> Option<KeyAction> {
-        let find = |s: Scope| {
-            KeyAction::ALL
-                .iter()
-                .copied()
-                .find(|a| a.scope() == s && self.keys_of(*a).contains(&chord))
-        };
-        if scope != Scope::Global
-            && let Some(a) = find(scope)
-        {
-            return Some(a);
+        if scope == Scope::Global {
+            return self.lookup_in(&[Scope::Global], chord);
         }
-        find(Scope::Global)
+        self.lookup_in(&[scope, Scope::Panes, Scope::Global], chord)
     }
 
     /// The action of `chord` in the first of `scopes` that binds it (layers: no fallback).

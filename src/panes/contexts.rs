@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::Effect;
 use crate::app::Command;
+use crate::config::KeyAction;
 use crate::widgets::sanitize;
 
 const MIN_INTERVAL: Duration = Duration::from_millis(500);
@@ -119,6 +120,25 @@ impl<T> ContextSet<T> {
             self.interval * 2
         };
         self.interval = next.clamp(MIN_INTERVAL, MAX_INTERVAL);
+    }
+
+    /// `+`, `-` and `tab`: the effects when the key is about contexts or polling, and
+    /// whether the shown context changed (the pane then resets its selection).
+    pub fn on_action(&mut self, action: KeyAction, kind: &str) -> Option<(Vec<Effect>, bool)> {
+        match action {
+            KeyAction::RefreshFaster | KeyAction::RefreshSlower => {
+                self.step_interval(action == KeyAction::RefreshFaster);
+                Some((self.poll_changed(), false))
+            }
+            KeyAction::NextContext => Some(match self.next_name(kind) {
+                Ok(next) => {
+                    let changed = self.select(&next).unwrap_or(false);
+                    (self.poll_changed(), changed)
+                }
+                Err(e) => (Effect::toast(e), false),
+            }),
+            _ => None,
+        }
     }
 
     /// The interval or the shown context changed: say so, and poll accordingly.

@@ -6,6 +6,7 @@ pub mod kafka;
 pub mod logs;
 pub mod pg;
 pub mod pods;
+pub mod table;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -76,6 +77,14 @@ pub fn moved_cursor(action: KeyAction, cursor: usize, len: usize, page: usize) -
         _ => return None,
     };
     Some(row.min(len.saturating_sub(1)))
+}
+
+/// "waiting for the first snapshot of CONTEXT…" (sanitized).
+pub fn first_snapshot(context: &str) -> String {
+    format!(
+        "waiting for the first snapshot of {}…",
+        crate::widgets::sanitize::cell(context, 64)
+    )
 }
 
 /// Write a file, creating its directory: for the runtime's blocking pool, not the UI task.
@@ -168,7 +177,7 @@ pub type Hint = (&'static [KeyAction], &'static str);
 /// A modal a pane pushes on the layer stack (e.g. the Kafka reset prompt and preview).
 /// Keys come translated through the keymap: `action` is the key's action in the dialog's
 /// scope, if any; `key` is the raw key for text input.
-pub trait Dialog: std::fmt::Debug + std::any::Any + Send {
+pub trait Dialog: std::fmt::Debug + AsAny + Send {
     /// The keymap scopes of this dialog's keys, looked up in this order.
     fn scopes(&self) -> &'static [Scope];
     /// Handle a key: `None` keeps the dialog open, `Some(effects)` closes it with them.
@@ -176,7 +185,6 @@ pub trait Dialog: std::fmt::Debug + std::any::Any + Send {
     /// Hints for the bottom row, labelled with the keys the keymap binds.
     fn hints(&self) -> &'static [Hint];
     fn draw(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>);
-    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 /// Status for the bar at the bottom.
@@ -188,15 +196,48 @@ pub struct PaneStatus {
     pub note: Option<String>,
 }
 
+/// What a pane is: its tab, its keymap scope, its keys for `?` and the few for the hints row.
+#[derive(Debug)]
+pub struct PaneMeta {
+    pub id: PaneId,
+    pub scope: Scope,
+    /// Every key of this pane, for the help layer.
+    pub keys: &'static [KeyAction],
+    /// The few keys worth showing in the hints bar.
+    pub hints: &'static [KeyAction],
+}
+
+/// Downcasting for panes and dialogs (tests and tools look inside one pane).
+pub trait AsAny: std::any::Any {
+    fn as_any(&self) -> &dyn std::any::Any;
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
+}
+
+impl<T: std::any::Any> AsAny for T {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
 /// The contract between the App (a router) and a pane. The App knows panes only through
 /// this trait: keys and messages go in, effects come out.
-pub trait Pane: std::any::Any + Send {
-    fn id(&self) -> PaneId;
-    fn scope(&self) -> Scope;
-    /// Every key of this pane, for the help layer.
-    fn keys(&self) -> &'static [KeyAction];
-    /// The few keys worth showing in the hints bar.
-    fn hints(&self) -> &'static [KeyAction];
+pub trait Pane: AsAny + Send {
+    fn meta(&self) -> &'static PaneMeta;
+    fn id(&self) -> PaneId {
+        self.meta().id
+    }
+    fn scope(&self) -> Scope {
+        self.meta().scope
+    }
+    fn keys(&self) -> &'static [KeyAction] {
+        self.meta().keys
+    }
+    fn hints(&self) -> &'static [KeyAction] {
+        self.meta().hints
+    }
     fn on_action(&mut self, action: KeyAction) -> Vec<Effect>;
     /// A worker message or a message from another pane.
     fn update(&mut self, _msg: PaneMsg) -> Vec<Effect> {
@@ -212,8 +253,8 @@ pub trait Pane: std::any::Any + Send {
         false
     }
     /// The context names of this pane (for `:ctx` errors).
-    fn context_names(&self) -> Vec<String> {
-        Vec::new()
+    fn contexts(&self) -> &[String] {
+        &[]
     }
     /// `:NAME ARGS` lines the App does not know; `None` when this pane does not either.
     fn command_line(&mut self, _name: &str, _args: &str) -> Option<Vec<Effect>> {
@@ -234,8 +275,6 @@ pub trait Pane: std::any::Any + Send {
     fn explain(&self) -> Vec<String> {
         Vec::new()
     }
-    fn as_any(&self) -> &dyn std::any::Any;
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
 }
 
 #[cfg(test)]

@@ -75,7 +75,7 @@ impl Layer {
     /// The pane dialog of type `T`, if this layer is one.
     pub fn dialog<T: Dialog>(&self) -> Option<&T> {
         match self {
-            Layer::Dialog(d) => d.as_any().downcast_ref::<T>(),
+            Layer::Dialog(d) => (**d).as_any().downcast_ref::<T>(),
             _ => None,
         }
     }

@@ -233,10 +233,6 @@ impl Dialog for ResetPrompt {
     fn draw(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         ResetPrompt::draw(self, frame, area, ctx.theme);
     }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 /// The preview as a layer: acknowledging hands the action to the guard flow.
@@ -266,10 +262,6 @@ impl Dialog for ResetPreview {
 
     fn draw(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         ResetPreview::draw(self, frame, area, ctx.theme);
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }
 

@@ -16,8 +16,13 @@ use crate::guard::kafka::{KafkaAction, KafkaGroupTarget, KafkaResetTarget};
 use crate::guard::{ActionReport, GuardedAction};
 use crate::widgets::sanitize;
 
+use ratatui::Frame;
+use ratatui::layout::Rect;
+
+use super::Ctx;
 use super::contexts::ContextSet;
-use super::{Detail, Effect, Pane, PaneId, PaneMsg, PaneStatus};
+use super::table::Sort;
+use super::{Detail, Effect, Pane, PaneId, PaneMeta, PaneMsg, PaneStatus};
 use crate::app::{Command, Msg};
 use view::{GroupRow, SortKey};
 
@@ -36,8 +41,7 @@ pub struct DoneReset {
 
 pub struct KafkaPane {
     contexts: ContextSet<ContextData>,
-    sort: SortKey,
-    descending: bool,
+    sort: Sort<SortKey>,
     filter: String,
     cursor: usize,
     selected: Option<String>,
@@ -47,33 +51,37 @@ pub struct KafkaPane {
     page: Cell<usize>,
 }
 
-const KEYS: &[KeyAction] = &[
-    KeyAction::Open,
-    KeyAction::KafkaDeleteGroup,
-    KeyAction::KafkaResetOffsets,
-    KeyAction::KafkaUndoReset,
-    KeyAction::KafkaSortNext,
-    KeyAction::KafkaSortReverse,
-    KeyAction::KafkaRefreshFaster,
-    KeyAction::KafkaRefreshSlower,
-    KeyAction::NextContext,
-    KeyAction::Filter,
-];
+const META: PaneMeta = PaneMeta {
+    id: PaneId::Kafka,
+    scope: Scope::Kafka,
+    keys: &[
+        KeyAction::Open,
+        KeyAction::KafkaDeleteGroup,
+        KeyAction::KafkaResetOffsets,
+        KeyAction::KafkaUndoReset,
+        KeyAction::SortNext,
+        KeyAction::SortReverse,
+        KeyAction::RefreshFaster,
+        KeyAction::RefreshSlower,
+        KeyAction::NextContext,
+        KeyAction::Filter,
+    ],
+    hints: HINTS,
+};
 
 const HINTS: &[KeyAction] = &[
     KeyAction::Open,
     KeyAction::KafkaResetOffsets,
     KeyAction::KafkaUndoReset,
     KeyAction::KafkaDeleteGroup,
-    KeyAction::KafkaSortNext,
+    KeyAction::SortNext,
 ];
 
 impl KafkaPane {
     pub fn new(contexts: Vec<String>, initial: Option<&str>, interval: Duration) -> KafkaPane {
         KafkaPane {
             contexts: ContextSet::new(contexts, initial, interval),
-            sort: SortKey::Lag,
-            descending: true,
+            sort: Sort::new(SortKey::Lag),
             filter: String::new(),
             cursor: 0,
             selected: None,
@@ -87,26 +95,15 @@ impl KafkaPane {
         self.contexts.current_name()
     }
 
-    pub fn contexts(&self) -> &[String] {
-        self.contexts.names()
-    }
-
     pub fn interval(&self) -> Duration {
         self.contexts.interval()
     }
 
-    pub fn select_context(&mut self, name: &str) -> bool {
-        match self.contexts.select(name) {
-            Some(changed) => {
-                if changed {
-                    self.cursor = 0;
-                    self.selected = None;
-                    self.rebuild();
-                }
-                true
-            }
-            None => false,
-        }
+    /// Another context is shown: the cursor and the selection belong to the old one.
+    fn context_changed(&mut self) {
+        self.cursor = 0;
+        self.selected = None;
+        self.rebuild();
     }
 
     fn data(&self) -> Option<&ContextData> {
@@ -175,8 +172,8 @@ impl KafkaPane {
                 snap,
                 history,
                 &self.filter,
-                self.sort,
-                self.descending,
+                self.sort.by,
+                self.sort.descending,
                 snap.taken_at,
             ),
             _ => Vec::new(),
@@ -399,20 +396,8 @@ impl KafkaPane {
 }
 
 impl Pane for KafkaPane {
-    fn id(&self) -> PaneId {
-        PaneId::Kafka
-    }
-
-    fn scope(&self) -> Scope {
-        Scope::Kafka
-    }
-
-    fn keys(&self) -> &'static [KeyAction] {
-        KEYS
-    }
-
-    fn hints(&self) -> &'static [KeyAction] {
-        HINTS
+    fn meta(&self) -> &'static PaneMeta {
+        &META
     }
 
     fn on_action(&mut self, action: KeyAction) -> Vec<Effect> {
@@ -422,47 +407,29 @@ impl Pane for KafkaPane {
             self.move_to(row);
             return Vec::new();
         }
-        match action {
-            KeyAction::Open => {
-                return match self.detail() {
-                    Some(d) => vec![Effect::Detail(d)],
-                    None => Effect::toast("no group selected".into()),
-                };
-            }
-            KeyAction::KafkaSortNext => {
-                self.sort = self.sort.next();
-                self.rebuild();
-                return Effect::toast(format!("sorted by {}", self.sort.title()));
-            }
-            KeyAction::KafkaSortReverse => {
-                self.descending = !self.descending;
-                self.rebuild();
-            }
-            KeyAction::KafkaRefreshFaster | KeyAction::KafkaRefreshSlower => {
-                self.contexts
-                    .step_interval(action == KeyAction::KafkaRefreshFaster);
-                return self.contexts.poll_changed();
-            }
-            KeyAction::NextContext => {
-                return match self.contexts.next_name("Kafka") {
-                    Ok(next) => {
-                        self.select_context(&next);
-                        self.contexts.poll_changed()
-                    }
-                    Err(e) => Effect::toast(e),
-                };
-            }
-            KeyAction::KafkaDeleteGroup => return self.delete(),
-            KeyAction::KafkaUndoReset => return self.undo(),
-            KeyAction::KafkaResetOffsets => {
-                return match self.reset_request() {
-                    Ok(r) => vec![Effect::Dialog(Box::new(flow::ResetPrompt::new(r)))],
-                    Err(e) => Effect::toast(e),
-                };
-            }
-            _ => return Vec::new(),
+        if let Some(effects) = self.sort.on_action(action, "sorted") {
+            self.rebuild();
+            return effects;
         }
-        Vec::new()
+        if let Some((effects, changed)) = self.contexts.on_action(action, "Kafka") {
+            if changed {
+                self.context_changed();
+            }
+            return effects;
+        }
+        match action {
+            KeyAction::Open => match self.detail() {
+                Some(d) => vec![Effect::Detail(d)],
+                None => Effect::toast("no group selected".into()),
+            },
+            KeyAction::KafkaDeleteGroup => self.delete(),
+            KeyAction::KafkaUndoReset => self.undo(),
+            KeyAction::KafkaResetOffsets => match self.reset_request() {
+                Ok(r) => vec![Effect::Dialog(Box::new(flow::ResetPrompt::new(r)))],
+                Err(e) => Effect::toast(e),
+            },
+            _ => Vec::new(),
+        }
     }
 
     fn update(&mut self, msg: PaneMsg) -> Vec<Effect> {
@@ -481,20 +448,23 @@ impl Pane for KafkaPane {
     }
 
     fn subscriptions(&self, visible: bool) -> Vec<Command> {
-        self.contexts
-            .polls(visible, |context, active, interval| Command::KafkaPoll {
-                context,
-                active,
-                interval,
-            })
+        self.contexts.polls(visible, Command::kafka_poll)
     }
 
     fn select_context(&mut self, name: &str) -> bool {
-        KafkaPane::select_context(self, name)
+        match self.contexts.select(name) {
+            Some(changed) => {
+                if changed {
+                    self.context_changed();
+                }
+                true
+            }
+            None => false,
+        }
     }
 
-    fn context_names(&self) -> Vec<String> {
-        self.contexts.names().to_vec()
+    fn contexts(&self) -> &[String] {
+        self.contexts.names()
     }
 
     fn on_reports(&mut self, reports: &[ActionReport]) {
@@ -553,19 +523,8 @@ impl Pane for KafkaPane {
         lines
     }
 
-    fn render(
-        &self,
-        frame: &mut ratatui::Frame<'_>,
-        area: ratatui::layout::Rect,
-        ctx: &super::Ctx<'_>,
-    ) {
-        render::draw(self, frame, area, ctx.theme, ctx.tick);
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
+    fn render(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
+        render::draw(self, frame, area, ctx);
     }
 }
 

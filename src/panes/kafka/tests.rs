@@ -74,7 +74,8 @@ fn reset_asks_for_a_target_and_undo_follows_a_done_reset() {
         panic!("the reset prompt expected: {out:?}")
     };
     assert_eq!(
-        d.as_any()
+        (**d)
+            .as_any()
             .downcast_ref::<flow::ResetPrompt>()
             .map(|p| &p.request),
         Some(&ResetRequest {

@@ -19,7 +19,11 @@ use crate::config::{KeyAction, Scope};
 use crate::panes::pods::LogTarget;
 use crate::widgets::sanitize;
 
-use super::{Effect, Pane, PaneId, PaneMsg, PaneStatus};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+
+use super::Ctx;
+use super::{Effect, Pane, PaneId, PaneMeta, PaneMsg, PaneStatus};
 pub use buffer::{JsonView, LogBuffer, LogEntry};
 
 /// How a stream is doing, for the header.
@@ -60,23 +64,28 @@ pub struct LogsPane {
     page: Cell<usize>,
 }
 
-const KEYS: &[KeyAction] = &[
-    KeyAction::LogsFollow,
-    KeyAction::LogsPrevious,
-    KeyAction::Filter,
-    KeyAction::LogsWrap,
-    KeyAction::LogsTimestamps,
-    KeyAction::LogsJsonFields,
-    KeyAction::LogsPrefix,
-    KeyAction::LogsSave,
-    KeyAction::LogsClear,
-    KeyAction::Up,
-    KeyAction::Down,
-    KeyAction::PageUp,
-    KeyAction::PageDown,
-    KeyAction::Top,
-    KeyAction::Bottom,
-];
+const META: PaneMeta = PaneMeta {
+    id: PaneId::Logs,
+    scope: Scope::Logs,
+    keys: &[
+        KeyAction::LogsFollow,
+        KeyAction::LogsPrevious,
+        KeyAction::Filter,
+        KeyAction::LogsWrap,
+        KeyAction::LogsTimestamps,
+        KeyAction::LogsJsonFields,
+        KeyAction::LogsPrefix,
+        KeyAction::LogsSave,
+        KeyAction::LogsClear,
+        KeyAction::Up,
+        KeyAction::Down,
+        KeyAction::PageUp,
+        KeyAction::PageDown,
+        KeyAction::Top,
+        KeyAction::Bottom,
+    ],
+    hints: HINTS,
+};
 
 const HINTS: &[KeyAction] = &[
     KeyAction::LogsFollow,
@@ -374,17 +383,8 @@ impl LogsPane {
 }
 
 impl Pane for LogsPane {
-    fn id(&self) -> PaneId {
-        PaneId::Logs
-    }
-    fn scope(&self) -> Scope {
-        Scope::Logs
-    }
-    fn keys(&self) -> &'static [KeyAction] {
-        KEYS
-    }
-    fn hints(&self) -> &'static [KeyAction] {
-        HINTS
+    fn meta(&self) -> &'static PaneMeta {
+        &META
     }
     fn on_action(&mut self, action: KeyAction) -> Vec<Effect> {
         let page = self.page.get() as isize;
@@ -462,22 +462,11 @@ impl Pane for LogsPane {
             )),
         }
     }
-    fn render(
-        &self,
-        frame: &mut ratatui::Frame<'_>,
-        area: ratatui::layout::Rect,
-        ctx: &super::Ctx<'_>,
-    ) {
-        render::draw(self, frame, area, ctx.theme, ctx.tick);
+    fn render(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
+        render::draw(self, frame, area, ctx);
     }
     fn update(&mut self, msg: PaneMsg) -> Vec<Effect> {
         self.on_msg(msg)
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
     }
     fn explain(&self) -> Vec<String> {
         vec![

@@ -14,8 +14,13 @@ use crate::guard::{GuardedAction, PgTarget};
 use crate::widgets::format::opt_duration;
 use crate::widgets::sanitize;
 
+use ratatui::Frame;
+use ratatui::layout::Rect;
+
+use super::Ctx;
 use super::contexts::ContextSet;
-use super::{Detail, Effect, Pane, PaneId, PaneMsg, PaneStatus};
+use super::table::Sort;
+use super::{Detail, Effect, Pane, PaneId, PaneMeta, PaneMsg, PaneStatus};
 use crate::app::{Command, Msg};
 use view::Column;
 
@@ -76,8 +81,7 @@ struct ContextData {
 pub struct PgPane {
     contexts: ContextSet<ContextData>,
     view: PgView,
-    sort: Column,
-    descending: bool,
+    sort: Sort<Column>,
     show_idle: bool,
     filter: String,
     cursor: usize,
@@ -90,20 +94,25 @@ pub struct PgPane {
     page: Cell<usize>,
 }
 
-const KEYS: &[KeyAction] = &[
-    KeyAction::Cancel,
-    KeyAction::Terminate,
-    KeyAction::Mark,
-    KeyAction::LockView,
-    KeyAction::ToggleIdle,
-    KeyAction::SortNext,
-    KeyAction::SortReverse,
-    KeyAction::RefreshFaster,
-    KeyAction::RefreshSlower,
-    KeyAction::NextContext,
-    KeyAction::Open,
-    KeyAction::Filter,
-];
+const META: PaneMeta = PaneMeta {
+    id: PaneId::Postgres,
+    scope: Scope::Postgres,
+    keys: &[
+        KeyAction::Cancel,
+        KeyAction::Terminate,
+        KeyAction::Mark,
+        KeyAction::LockView,
+        KeyAction::ToggleIdle,
+        KeyAction::SortNext,
+        KeyAction::SortReverse,
+        KeyAction::RefreshFaster,
+        KeyAction::RefreshSlower,
+        KeyAction::NextContext,
+        KeyAction::Open,
+        KeyAction::Filter,
+    ],
+    hints: HINTS,
+};
 
 const HINTS: &[KeyAction] = &[
     KeyAction::LockView,
@@ -118,8 +127,7 @@ impl PgPane {
         PgPane {
             contexts: ContextSet::new(contexts, initial, interval),
             view: PgView::Sessions,
-            sort: Column::QueryTime,
-            descending: true,
+            sort: Sort::new(Column::QueryTime),
             show_idle: false,
             filter: String::new(),
             cursor: 0,
@@ -135,10 +143,6 @@ impl PgPane {
         self.contexts.current_name()
     }
 
-    pub fn contexts(&self) -> &[String] {
-        self.contexts.names()
-    }
-
     pub fn interval(&self) -> Duration {
         self.contexts.interval()
     }
@@ -147,19 +151,12 @@ impl PgPane {
         self.view
     }
 
-    pub fn select_context(&mut self, name: &str) -> bool {
-        match self.contexts.select(name) {
-            Some(changed) => {
-                if changed {
-                    self.marked.clear();
-                    self.cursor = 0;
-                    self.selected_pid = None;
-                    self.rebuild();
-                }
-                true
-            }
-            None => false,
-        }
+    /// Another context is shown: marks, cursor and selection belong to the old one.
+    fn context_changed(&mut self) {
+        self.marked.clear();
+        self.cursor = 0;
+        self.selected_pid = None;
+        self.rebuild();
     }
 
     fn data(&self) -> Option<&ContextData> {
@@ -214,8 +211,8 @@ impl PgPane {
                     &snap.sessions,
                     &self.filter,
                     self.show_idle,
-                    self.sort,
-                    self.descending,
+                    self.sort.by,
+                    self.sort.descending,
                 );
                 let index: std::collections::HashMap<i32, usize> = snap
                     .sessions
@@ -381,20 +378,8 @@ impl PgPane {
 }
 
 impl Pane for PgPane {
-    fn id(&self) -> PaneId {
-        PaneId::Postgres
-    }
-
-    fn scope(&self) -> Scope {
-        Scope::Postgres
-    }
-
-    fn keys(&self) -> &'static [KeyAction] {
-        KEYS
-    }
-
-    fn hints(&self) -> &'static [KeyAction] {
-        HINTS
+    fn meta(&self) -> &'static PaneMeta {
+        &META
     }
 
     fn on_action(&mut self, action: KeyAction) -> Vec<Effect> {
@@ -403,6 +388,16 @@ impl Pane for PgPane {
         {
             self.move_to(row);
             return Vec::new();
+        }
+        if let Some(effects) = self.sort.on_action(action, "sorted") {
+            self.rebuild();
+            return effects;
+        }
+        if let Some((effects, changed)) = self.contexts.on_action(action, "PostgreSQL") {
+            if changed {
+                self.context_changed();
+            }
+            return effects;
         }
         match action {
             KeyAction::Open => {
@@ -431,29 +426,6 @@ impl Pane for PgPane {
                 self.cursor = 0;
                 self.rebuild();
                 self.move_to(0);
-            }
-            KeyAction::SortNext => {
-                self.sort = self.sort.next();
-                self.rebuild();
-                return Effect::toast(format!("sorted by {}", self.sort.title()));
-            }
-            KeyAction::SortReverse => {
-                self.descending = !self.descending;
-                self.rebuild();
-            }
-            KeyAction::RefreshFaster | KeyAction::RefreshSlower => {
-                self.contexts
-                    .step_interval(action == KeyAction::RefreshFaster);
-                return self.contexts.poll_changed();
-            }
-            KeyAction::NextContext => {
-                return match self.contexts.next_name("PostgreSQL") {
-                    Ok(next) => {
-                        self.select_context(&next);
-                        self.contexts.poll_changed()
-                    }
-                    Err(e) => Effect::toast(e),
-                };
             }
             KeyAction::Mark => {
                 if let Some(s) = self.selected_session() {
@@ -484,20 +456,23 @@ impl Pane for PgPane {
     }
 
     fn subscriptions(&self, visible: bool) -> Vec<Command> {
-        self.contexts
-            .polls(visible, |context, active, interval| Command::PgPoll {
-                context,
-                active,
-                interval,
-            })
+        self.contexts.polls(visible, Command::pg_poll)
     }
 
     fn select_context(&mut self, name: &str) -> bool {
-        PgPane::select_context(self, name)
+        match self.contexts.select(name) {
+            Some(changed) => {
+                if changed {
+                    self.context_changed();
+                }
+                true
+            }
+            None => false,
+        }
     }
 
-    fn context_names(&self) -> Vec<String> {
-        self.contexts.names().to_vec()
+    fn contexts(&self) -> &[String] {
+        self.contexts.names()
     }
 
     fn on_reports(&mut self, _reports: &[crate::guard::ActionReport]) {
@@ -583,18 +558,7 @@ impl Pane for PgPane {
         lines
     }
 
-    fn render(
-        &self,
-        frame: &mut ratatui::Frame<'_>,
-        area: ratatui::layout::Rect,
-        ctx: &super::Ctx<'_>,
-    ) {
-        render::draw(self, frame, area, ctx.theme, ctx.tick);
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
+    fn render(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
+        render::draw(self, frame, area, ctx);
     }
 }

@@ -16,7 +16,12 @@ use crate::guard::GuardedAction;
 use crate::guard::kube::{DeploymentTarget, KubeAction, PodTarget};
 use crate::widgets::sanitize;
 
-use super::{Detail, Effect, Pane, PaneId, PaneMsg, PaneStatus};
+use super::table::Sort;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+
+use super::Ctx;
+use super::{Detail, Effect, Pane, PaneId, PaneMeta, PaneMsg, PaneStatus};
 use crate::app::{Command, Msg};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +32,13 @@ pub enum PodSort {
     Age,
     LastRestart,
     Node,
+}
+
+impl crate::panes::table::Column for PodSort {
+    const SORTABLE: &'static [PodSort] = &PodSort::ALL;
+    fn title(self) -> &'static str {
+        PodSort::title(self)
+    }
 }
 
 impl PodSort {
@@ -74,8 +86,7 @@ pub struct PodsPane {
     contexts: Vec<String>,
     current: usize,
     data: Vec<ContextData>,
-    sort: PodSort,
-    descending: bool,
+    sort: Sort<PodSort>,
     group_by_owner: bool,
     filter: String,
     /// Keys (namespace/name) in display order.
@@ -87,26 +98,31 @@ pub struct PodsPane {
     page: Cell<usize>,
 }
 
-const KEYS: &[KeyAction] = &[
-    KeyAction::PodLogs,
-    KeyAction::PodPreviousLogs,
-    KeyAction::PodWorkloadLogs,
-    KeyAction::PodDelete,
-    KeyAction::PodRolloutRestart,
-    KeyAction::PodSortNext,
-    KeyAction::PodSortReverse,
-    KeyAction::PodGroupByOwner,
-    KeyAction::NextContext,
-    KeyAction::Open,
-    KeyAction::Filter,
-];
+const META: PaneMeta = PaneMeta {
+    id: PaneId::Pods,
+    scope: Scope::Pods,
+    keys: &[
+        KeyAction::PodLogs,
+        KeyAction::PodPreviousLogs,
+        KeyAction::PodWorkloadLogs,
+        KeyAction::PodDelete,
+        KeyAction::PodRolloutRestart,
+        KeyAction::SortNext,
+        KeyAction::SortReverse,
+        KeyAction::PodGroupByOwner,
+        KeyAction::NextContext,
+        KeyAction::Open,
+        KeyAction::Filter,
+    ],
+    hints: HINTS,
+};
 
 const HINTS: &[KeyAction] = &[
     KeyAction::PodLogs,
     KeyAction::PodPreviousLogs,
     KeyAction::PodDelete,
     KeyAction::PodRolloutRestart,
-    KeyAction::PodSortNext,
+    KeyAction::SortNext,
 ];
 
 impl PodsPane {
@@ -119,8 +135,7 @@ impl PodsPane {
             contexts,
             current,
             data,
-            sort: PodSort::Status,
-            descending: true,
+            sort: Sort::new(PodSort::Status),
             group_by_owner: false,
             filter: String::new(),
             rows: Vec::new(),
@@ -283,7 +298,7 @@ impl PodsPane {
     /// Recompute the row order and keep the selection on the same pod.
     fn rebuild(&mut self) {
         let mut rows: Vec<&PodRow> = self.pods().filter(|p| self.matches_filter(p)).collect();
-        let (sort, desc) = (self.sort, self.descending);
+        let (sort, desc) = (self.sort.by, self.sort.descending);
         rows.sort_by(|a, b| {
             let ord = match sort {
                 PodSort::Status => a.health.cmp(&b.health).then(a.restarts.cmp(&b.restarts)),
@@ -328,7 +343,7 @@ impl PodsPane {
     }
 
     pub fn sort(&self) -> (PodSort, bool) {
-        (self.sort, self.descending)
+        (self.sort.by, self.sort.descending)
     }
 
     pub(crate) fn cursor(&self) -> usize {
@@ -521,17 +536,8 @@ fn in_scope(scope: &PodScope, p: &PodRow) -> bool {
 }
 
 impl Pane for PodsPane {
-    fn id(&self) -> PaneId {
-        PaneId::Pods
-    }
-    fn scope(&self) -> Scope {
-        Scope::Pods
-    }
-    fn keys(&self) -> &'static [KeyAction] {
-        KEYS
-    }
-    fn hints(&self) -> &'static [KeyAction] {
-        HINTS
+    fn meta(&self) -> &'static PaneMeta {
+        &META
     }
     fn on_action(&mut self, action: KeyAction) -> Vec<Effect> {
         let effects = self.act(action);
@@ -571,8 +577,8 @@ impl Pane for PodsPane {
     fn select_context(&mut self, name: &str) -> bool {
         PodsPane::select_context(self, name)
     }
-    fn context_names(&self) -> Vec<String> {
-        self.contexts.clone()
+    fn contexts(&self) -> &[String] {
+        &self.contexts
     }
     /// `:logs ARGS`: parse (errors change nothing), then the Logs pane looks the pods up in
     /// this pane's context.
@@ -594,12 +600,6 @@ impl Pane for PodsPane {
             PaneMsg::LookupLogs { context, selection },
         )])
     }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
     fn filter(&self) -> &str {
         &self.filter
     }
@@ -616,13 +616,8 @@ impl Pane for PodsPane {
             note: Some("live (watch)".into()),
         }
     }
-    fn render(
-        &self,
-        frame: &mut ratatui::Frame<'_>,
-        area: ratatui::layout::Rect,
-        ctx: &super::Ctx<'_>,
-    ) {
-        render::draw(self, frame, area, ctx.theme, ctx.tick, ctx.wall);
+    fn render(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
+        render::draw(self, frame, area, ctx);
     }
     fn explain(&self) -> Vec<String> {
         let mut lines = vec![
@@ -660,6 +655,10 @@ impl Pane for PodsPane {
 
 impl PodsPane {
     fn act(&mut self, action: KeyAction) -> Vec<Effect> {
+        if let Some(effects) = self.sort.on_action(action, "pods sorted") {
+            self.rebuild();
+            return effects;
+        }
         if let Some(row) =
             super::moved_cursor(action, self.cursor, self.rows.len(), self.page.get())
         {
@@ -684,19 +683,6 @@ impl PodsPane {
                         self.current_context().unwrap_or("-")
                     ));
                 }
-            }
-            KeyAction::PodSortNext => {
-                let i = PodSort::ALL
-                    .iter()
-                    .position(|s| *s == self.sort)
-                    .unwrap_or(0);
-                self.sort = PodSort::ALL[(i + 1) % PodSort::ALL.len()];
-                self.rebuild();
-                return Effect::toast(format!("pods sorted by {}", self.sort.title()));
-            }
-            KeyAction::PodSortReverse => {
-                self.descending = !self.descending;
-                self.rebuild();
             }
             KeyAction::PodGroupByOwner => {
                 self.group_by_owner = !self.group_by_owner;
