@@ -26,42 +26,30 @@ pub struct Options {
 }
 
 pub fn policy(config: &Config, read_only: bool) -> Policy {
+    // The same three settings on every kind of context.
+    let entry = |name: &String, protected: bool, read_only: bool, runbook: &Option<String>| {
+        let policy = ContextPolicy {
+            protected,
+            read_only,
+            runbook_url: runbook.clone(),
+        };
+        (name.clone(), policy)
+    };
+    let pg = config
+        .postgres
+        .iter()
+        .map(|c| entry(&c.name, c.protected, c.read_only, &c.runbook_url));
+    let kafka = config
+        .kafka
+        .iter()
+        .map(|c| entry(&c.name, c.protected, c.read_only, &c.runbook_url));
+    let kube = config
+        .kubernetes
+        .iter()
+        .map(|c| entry(&c.name, c.protected, c.read_only, &c.runbook_url));
     Policy {
         global_read_only: read_only,
-        contexts: config
-            .postgres
-            .iter()
-            .map(|c| {
-                (
-                    c.name.clone(),
-                    ContextPolicy {
-                        protected: c.protected,
-                        read_only: c.read_only,
-                        runbook_url: c.runbook_url.clone(),
-                    },
-                )
-            })
-            .chain(config.kafka.iter().map(|c| {
-                (
-                    c.name.clone(),
-                    ContextPolicy {
-                        protected: c.protected,
-                        read_only: c.read_only,
-                        runbook_url: c.runbook_url.clone(),
-                    },
-                )
-            }))
-            .chain(config.kubernetes.iter().map(|c| {
-                (
-                    c.name.clone(),
-                    ContextPolicy {
-                        protected: c.protected,
-                        read_only: c.read_only,
-                        runbook_url: c.runbook_url.clone(),
-                    },
-                )
-            }))
-            .collect(),
+        contexts: pg.chain(kafka).chain(kube).collect(),
     }
 }
 

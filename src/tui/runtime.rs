@@ -32,6 +32,28 @@ struct Runtime {
 }
 
 impl Runtime {
+    /// Start, change or pause the poller of `context`. Context names are unique across
+    /// kinds: one map of pollers serves them all. Only a real change wakes a worker (an
+    /// immediate refresh); a poller is spawned the first time its context is shown.
+    fn poll(
+        &mut self,
+        context: String,
+        ctl: PollControl,
+        spawn: impl FnOnce(String, mpsc::Sender<Msg>, watch::Receiver<PollControl>),
+    ) {
+        if let Some(sender) = self.pollers.get(&context) {
+            sender.send_if_modified(|c| {
+                let changed = *c != ctl;
+                *c = ctl;
+                changed
+            });
+        } else if ctl.active {
+            let (sender, receiver) = watch::channel(ctl);
+            spawn(context.clone(), self.tx.clone(), receiver);
+            self.pollers.insert(context, sender);
+        }
+    }
+
     fn perform(&mut self, cmd: Command) {
         match cmd {
             Command::Quit => {}
@@ -40,43 +62,26 @@ impl Runtime {
                 active,
                 interval,
             } => {
+                let Some(source) = self.backends.pg.get(&context).cloned() else {
+                    return;
+                };
                 let ctl = PollControl { active, interval };
-                if let Some(sender) = self.pollers.get(&context) {
-                    // Only a real change wakes the worker (an immediate refresh).
-                    sender.send_if_modified(|c| {
-                        let changed = *c != ctl;
-                        *c = ctl;
-                        changed
-                    });
-                } else if active && let Some(source) = self.backends.pg.get(&context) {
-                    let (sender, receiver) = watch::channel(ctl);
-                    pg_worker::spawn(context.clone(), source.clone(), self.tx.clone(), receiver);
-                    self.pollers.insert(context, sender);
-                }
+                self.poll(context, ctl, |ctx, tx, rx| {
+                    pg_worker::spawn(ctx, source, tx, rx);
+                });
             }
             Command::KafkaPoll {
                 context,
                 active,
                 interval,
             } => {
-                // Context names are unique across kinds: one map of pollers serves both.
+                let Some(source) = self.backends.kafka.get(&context).cloned() else {
+                    return;
+                };
                 let ctl = PollControl { active, interval };
-                if let Some(sender) = self.pollers.get(&context) {
-                    sender.send_if_modified(|c| {
-                        let changed = *c != ctl;
-                        *c = ctl;
-                        changed
-                    });
-                } else if active && let Some(source) = self.backends.kafka.get(&context) {
-                    let (sender, receiver) = watch::channel(ctl);
-                    crate::workers::kafka::spawn(
-                        context.clone(),
-                        source.clone(),
-                        self.tx.clone(),
-                        receiver,
-                    );
-                    self.pollers.insert(context, sender);
-                }
+                self.poll(context, ctl, |ctx, tx, rx| {
+                    crate::workers::kafka::spawn(ctx, source, tx, rx);
+                });
             }
             Command::KubeWatch { .. }
             | Command::KubeEvents { .. }
