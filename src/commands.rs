@@ -121,7 +121,7 @@ fn pick_context<'a>(config: &'a Config, opts: &'a Options) -> anyhow::Result<&'a
         (None, []) => bail!("no PostgreSQL context is configured (see `warroom config check`)"),
         (None, _) => bail!(
             "several contexts are configured: choose one with --context ({})",
-            config.context_names().join(", ")
+            config.postgres_names().join(", ")
         ),
     }
 }

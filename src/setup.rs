@@ -145,10 +145,9 @@ pub fn check_context(config: &Config, name: Option<&str>) -> anyhow::Result<()> 
     {
         bail!(
             "unknown context {n:?}; configured: {}",
-            if config.postgres.is_empty() {
-                "(none)".into()
-            } else {
-                config.context_names().join(", ")
+            match config.context_names() {
+                names if names.is_empty() => "(none)".into(),
+                names => names.join(", "),
             }
         );
     }
@@ -176,7 +175,7 @@ pub fn real(config: &Config, opts: &Options) -> anyhow::Result<(App, Backends)> 
         executor = executor.with_pg(name, pg.clone() as Arc<dyn PgSignaller>);
         sources.insert(name.clone(), pg.clone() as Arc<dyn PgSource>);
     }
-    let names = config.context_names();
+    let names = config.postgres_names();
     let pane = PgPane::new(names, opts.context.as_deref(), config.refresh);
     let info = GuardInfo {
         policy: policy(config, opts.read_only),

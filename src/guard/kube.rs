@@ -165,7 +165,7 @@ impl KubeAction {
 }
 
 /// The destructive call, after the intent was recorded: (ok, what happened).
-pub async fn act(
+pub(super) async fn act(
     actor: &dyn KubeActor,
     action: &KubeAction,
     audit_id: &str,
