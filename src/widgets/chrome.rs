@@ -95,6 +95,23 @@ pub fn waiting(
     frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
 }
 
+/// A pane's info line: `spans`, then the filter when one is set.
+pub fn info_line(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    mut spans: Vec<Span<'static>>,
+    filter: &str,
+    theme: &Theme,
+) {
+    if !filter.is_empty() {
+        spans.push(Span::styled(
+            format!(" · filter: {}", crate::widgets::sanitize::cell(filter, 40)),
+            theme.warn(),
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
 /// The first step of drawing a pane: the shown context, or `None` after drawing how to
 /// configure one (`title` and `hints`); `None` too for an area with no room.
 pub fn configured<'a>(

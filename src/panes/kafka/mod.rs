@@ -452,15 +452,11 @@ impl Pane for KafkaPane {
     }
 
     fn select_context(&mut self, name: &str) -> bool {
-        match self.contexts.select(name) {
-            Some(changed) => {
-                if changed {
-                    self.context_changed();
-                }
-                true
-            }
-            None => false,
+        let known = self.contexts.select(name);
+        if known == Some(true) {
+            self.context_changed();
         }
+        known.is_some()
     }
 
     fn contexts(&self) -> &[String] {

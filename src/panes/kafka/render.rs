@@ -10,7 +10,7 @@ use super::view::trend;
 use crate::backends::kafka::LagStatus;
 use crate::panes::Pane;
 use crate::panes::{Ctx, first_snapshot};
-use crate::widgets::chrome::{configured, loaded};
+use crate::widgets::chrome::{configured, info_line, loaded};
 use crate::widgets::layout::{take_bottom, take_top};
 use crate::widgets::sanitize;
 
@@ -41,7 +41,7 @@ pub fn draw(pane: &KafkaPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) 
     };
     let (info, rest) = take_top(area, 1);
     let taken = humantime::format_rfc3339_seconds(snap.taken_at).to_string();
-    let mut spans = vec![
+    let spans = vec![
         Span::styled("consumer groups", theme.accent()),
         Span::raw(format!(
             " {} shown / {} total",
@@ -50,21 +50,14 @@ pub fn draw(pane: &KafkaPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) 
         )),
         Span::styled(
             format!(
-                " · sort {} {} · snapshot {}",
-                pane.sort.by.title(),
-                if pane.sort.descending { "↓" } else { "↑" },
+                " · sort {} · snapshot {}",
+                pane.sort.label(),
                 taken.get(11..19).unwrap_or(&taken)
             ),
             theme.muted(),
         ),
     ];
-    if !pane.filter.is_empty() {
-        spans.push(Span::styled(
-            format!(" · filter: {}", sanitize::cell(&pane.filter, 40)),
-            theme.warn(),
-        ));
-    }
-    frame.render_widget(Paragraph::new(Line::from(spans)), info);
+    info_line(frame, info, spans, &pane.filter, theme);
     // The debug line: what the last refresh cost the cluster.
     let (rest, debug) = take_bottom(rest, 1);
     frame.render_widget(

@@ -12,7 +12,7 @@ use crate::backends::postgres::PgSession;
 use crate::config::Theme;
 use crate::panes::Pane;
 use crate::panes::{Ctx, first_snapshot};
-use crate::widgets::chrome::{configured, loaded};
+use crate::widgets::chrome::{configured, info_line, loaded};
 use crate::widgets::format::opt_duration;
 use crate::widgets::layout::take_top;
 use crate::widgets::sanitize;
@@ -61,9 +61,8 @@ pub fn draw(pane: &PgPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     if pane.view == PgView::Sessions {
         info_spans.push(Span::styled(
             format!(
-                " · sort {} {}{}",
-                pane.sort.by.title(),
-                if pane.sort.descending { "↓" } else { "↑" },
+                " · sort {}{}",
+                pane.sort.label(),
                 if pane.show_idle {
                     ""
                 } else {
@@ -73,13 +72,7 @@ pub fn draw(pane: &PgPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
             theme.muted(),
         ));
     }
-    if !pane.filter.is_empty() {
-        info_spans.push(Span::styled(
-            format!(" · filter: {}", sanitize::cell(&pane.filter, 40)),
-            theme.warn(),
-        ));
-    }
-    frame.render_widget(Paragraph::new(Line::from(info_spans)), info);
+    info_line(frame, info, info_spans, &pane.filter, theme);
 
     let body = if rest.height >= 12 {
         let (spark, body) = take_top(rest, 3);
