@@ -86,7 +86,8 @@ impl Harness {
     fn perform(&mut self, commands: Vec<Command>) {
         for c in commands {
             self.performed.push(c.clone());
-            self.tasks.perform(c, &self.contexts, &self.tx);
+            // Not a Kubernetes command: nothing to do here (no PostgreSQL or Kafka).
+            let _ = warroom::tui::perform_kube(&mut self.tasks, c, &self.contexts, &self.tx);
         }
     }
 

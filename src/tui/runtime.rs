@@ -14,6 +14,7 @@ use super::terminal::TerminalGuard;
 use crate::app::{App, Command, Msg};
 use crate::backends::postgres::PgSource;
 use crate::guard::Executor;
+use crate::workers::kube::{KubeContexts, KubeTasks};
 use crate::workers::pg::{self as pg_worker, PollControl};
 
 /// What the runtime needs to serve the App's commands.
@@ -87,7 +88,7 @@ impl Runtime {
             | Command::KubeEvents { .. }
             | Command::KubeLogsLookup { .. }
             | Command::KubeLogs { .. } => {
-                self.kube.perform(cmd, &self.backends.kube, &self.tx);
+                let _ = perform_kube(&mut self.kube, cmd, &self.backends.kube, &self.tx);
             }
             Command::KafkaPlanReset {
                 context,
@@ -140,6 +141,36 @@ impl Runtime {
             }
         }
     }
+}
+
+/// Perform a Kubernetes command with `tasks` (the runtime's; test harnesses that stand in
+/// for the runtime use it too). Any other command comes back unperformed.
+pub fn perform_kube(
+    tasks: &mut KubeTasks,
+    cmd: Command,
+    contexts: &KubeContexts,
+    tx: &mpsc::Sender<Msg>,
+) -> Result<(), Command> {
+    match cmd {
+        Command::KubeWatch { context, active } => tasks.watch(context, active, contexts, tx),
+        Command::KubeEvents {
+            context,
+            namespace,
+            pod,
+        } => tasks.events(context, namespace, pod, contexts, tx),
+        Command::KubeLogsLookup {
+            id,
+            context,
+            selection,
+        } => tasks.lookup(id, context, selection, contexts, tx),
+        Command::KubeLogs {
+            session,
+            context,
+            requests,
+        } => tasks.follow(session, context, requests, contexts, tx),
+        other => return Err(other),
+    }
+    Ok(())
 }
 
 /// Run the TUI until the user quits or a signal arrives. The terminal is restored on
