@@ -8,7 +8,9 @@ use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, SystemTime};
 
-use crate::backends::postgres::{ActivitySnapshot, BlockingNode, PgSession, blocking_tree};
+use crate::backends::postgres::{
+    ActivitySnapshot, BlockingNode, PgSession, SessionState, blocking_tree,
+};
 use crate::config::{KeyAction, Scope};
 use crate::guard::{GuardedAction, PgTarget};
 use crate::widgets::format::opt_duration;
@@ -46,11 +48,11 @@ impl StateCounts {
     fn of(sessions: &[PgSession]) -> StateCounts {
         let mut c = StateCounts::default();
         for s in sessions {
-            match s.state.as_deref() {
-                Some("active") => c.active += 1,
-                Some("idle") => c.idle += 1,
-                Some(st) if st.starts_with("idle in transaction") => c.idle_in_transaction += 1,
-                _ => {}
+            match s.session_state() {
+                SessionState::Active => c.active += 1,
+                SessionState::Idle => c.idle += 1,
+                SessionState::IdleInTransaction => c.idle_in_transaction += 1,
+                SessionState::Other => {}
             }
             if s.waits_on_lock() {
                 c.waiting += 1;
@@ -525,7 +527,7 @@ impl Pane for PgPane {
         lines.push("c cancels the running query (the session stays connected); x terminates the session (its transaction rolls back, its locks are released). Both ask for a reason and write an audit record first.".to_string());
         if let Some(s) = self.selected_session() {
             let state = s.state.as_deref().unwrap_or("");
-            let about = if state.starts_with("idle in transaction") {
+            let about = if s.session_state() == SessionState::IdleInTransaction {
                 format!(
                     "Selected pid {}: idle in transaction, runs no query. Cancel does nothing here; terminate ends its transaction.",
                     s.pid
@@ -536,7 +538,7 @@ impl Pane for PgPane {
                     s.pid,
                     Column::BlockedBy.text(s)
                 )
-            } else if state == "active" {
+            } else if s.session_state() == SessionState::Active {
                 format!(
                     "Selected pid {}: running a query for {}. Cancel stops that query and keeps the session.",
                     s.pid,

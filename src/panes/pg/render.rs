@@ -172,9 +172,8 @@ fn draw_sessions(
                 let style = match c {
                     Column::BlockedBy if !s.blocked_by.is_empty() => theme.danger(),
                     Column::State
-                        if s.state
-                            .as_deref()
-                            .is_some_and(|st| st.starts_with("idle in transaction")) =>
+                        if s.session_state()
+                            == crate::backends::postgres::SessionState::IdleInTransaction =>
                     {
                         theme.warn()
                     }
