@@ -235,7 +235,7 @@ async fn a_label_selector_follows_the_matching_pods_only_a_colour_each() {
             if context == CTX && selection.label_selector.as_deref() == Some("app=api")),
         "{commands:?}"
     );
-    h.pump_until("the six api lines", |app| logs(&app).buffer().len() >= 6)
+    h.pump_until("the six api lines", |app| logs(app).buffer().len() >= 6)
         .await;
     assert_eq!(h.app.active(), PaneId::Logs);
     assert!(
@@ -258,7 +258,7 @@ async fn a_label_selector_follows_the_matching_pods_only_a_colour_each() {
     h.emu
         .add_logs(NS, &api[1], "api", false, &[(ago(1), "api late line")]);
     h.pump_until("the late api line", |app| {
-        logs(&app)
+        logs(app)
             .buffer()
             .entries()
             .any(|e| e.text == "api late line")
@@ -298,7 +298,7 @@ async fn dash_c_follows_one_container_and_without_it_every_container() {
     shop(&h.emu);
 
     h.type_command("logs multi -c sidecar");
-    h.pump_until("the sidecar line", |app| !logs(&app).buffer().is_empty())
+    h.pump_until("the sidecar line", |app| !logs(app).buffer().is_empty())
         .await;
     h.pump_for(Duration::from_millis(300)).await;
     assert_eq!(
@@ -318,7 +318,7 @@ async fn dash_c_follows_one_container_and_without_it_every_container() {
     );
 
     h.type_command("logs multi");
-    h.pump_until("both containers", |app| logs(&app).buffer().len() >= 2)
+    h.pump_until("both containers", |app| logs(app).buffer().len() >= 2)
         .await;
     let mut sources: Vec<String> = h.shown().into_iter().map(|(s, _)| s).collect();
     sources.sort();
@@ -346,7 +346,7 @@ async fn tail_n_gives_n_lines_and_since_is_sent_as_since_seconds_or_since_time()
     let from = |first: u64| -> Vec<String> { (first..20).map(|i| format!("chatty {i}")).collect() };
 
     h.type_command("logs chatty --tail 5");
-    h.pump_until("five lines", |app| logs(&app).buffer().len() >= 5)
+    h.pump_until("five lines", |app| logs(app).buffer().len() >= 5)
         .await;
     h.pump_for(Duration::from_millis(300)).await;
     assert_eq!(texts(&h), from(15));
@@ -359,7 +359,7 @@ async fn tail_n_gives_n_lines_and_since_is_sent_as_since_seconds_or_since_time()
     // --since 2m: what the last two minutes logged (115 s ago and later), and no tail.
     h.type_command("logs chatty --since 2m");
     h.pump_until("the last two minutes", |app| {
-        logs(&app).buffer().entries().any(|e| e.text == "chatty 19")
+        logs(app).buffer().entries().any(|e| e.text == "chatty 19")
     })
     .await;
     h.pump_for(Duration::from_millis(300)).await;
@@ -379,7 +379,7 @@ async fn tail_n_gives_n_lines_and_since_is_sent_as_since_seconds_or_since_time()
     let since = humantime::format_rfc3339_seconds(base - Duration::from_secs(150)).to_string();
     h.type_command(&format!("logs chatty --since {since}"));
     h.pump_until("the lines since the time", |app| {
-        logs(&app).buffer().entries().any(|e| e.text == "chatty 19")
+        logs(app).buffer().entries().any(|e| e.text == "chatty 19")
     })
     .await;
     h.pump_for(Duration::from_millis(300)).await;
@@ -413,7 +413,7 @@ async fn bad_input_says_why_and_changes_nothing() {
 
     // A session to keep.
     h.type_command("logs multi -n shop -c app");
-    h.pump_until("the app line", |app| !logs(&app).buffer().is_empty())
+    h.pump_until("the app line", |app| !logs(app).buffer().is_empty())
         .await;
     h.pump_for(Duration::from_millis(200)).await;
     let session = logs(&h.app).session();
@@ -518,7 +518,7 @@ async fn a_stream_cut_before_any_line_resumes_with_its_since_not_the_whole_log()
     h.emu
         .add_logs(NS, "quiet", "quiet", false, &[(ago(0), "fresh")]);
     h.pump_until("the fresh line after the resume", |app| {
-        logs(&app).buffer().entries().any(|e| e.text == "fresh")
+        logs(app).buffer().entries().any(|e| e.text == "fresh")
     })
     .await;
     let texts: Vec<String> = h.shown().into_iter().map(|(_, t)| t).collect();
@@ -546,7 +546,7 @@ async fn p_toggles_the_previous_container_of_a_logs_command_session() {
         .add_logs(NS, "crashy", "crashy", false, &[(ago(5), "starting again")]);
 
     h.type_command("logs crashy --tail 10");
-    h.pump_until("the current run", |app| !logs(&app).buffer().is_empty())
+    h.pump_until("the current run", |app| !logs(app).buffer().is_empty())
         .await;
     assert!(!logs(&h.app).showing_previous());
 
@@ -558,7 +558,7 @@ async fn p_toggles_the_previous_container_of_a_logs_command_session() {
     );
     h.perform(commands);
     h.pump_until("the previous run and how it ended", |app| {
-        logs(&app)
+        logs(app)
             .buffer()
             .entries()
             .any(|e| e.text.contains("OOMKilled (exit 137)"))
@@ -578,7 +578,7 @@ async fn p_toggles_the_previous_container_of_a_logs_command_session() {
     let commands = h.app.update(key('p'));
     h.perform(commands);
     h.pump_until("the current run again", |app| {
-        !logs(&app).showing_previous() && !logs(&app).buffer().is_empty()
+        !logs(app).showing_previous() && !logs(app).buffer().is_empty()
     })
     .await;
     assert_eq!(

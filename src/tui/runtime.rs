@@ -144,13 +144,13 @@ impl Runtime {
 }
 
 /// Perform a Kubernetes command with `tasks` (the runtime's; test harnesses that stand in
-/// for the runtime use it too). Any other command comes back unperformed.
+/// for the runtime use it too). Any other command comes back, not performed.
 pub fn perform_kube(
     tasks: &mut KubeTasks,
     cmd: Command,
     contexts: &KubeContexts,
     tx: &mpsc::Sender<Msg>,
-) -> Result<(), Command> {
+) -> Option<Command> {
     match cmd {
         Command::KubeWatch { context, active } => tasks.watch(context, active, contexts, tx),
         Command::KubeEvents {
@@ -168,9 +168,9 @@ pub fn perform_kube(
             context,
             requests,
         } => tasks.follow(session, context, requests, contexts, tx),
-        other => return Err(other),
+        other => return Some(other),
     }
-    Ok(())
+    None
 }
 
 /// Run the TUI until the user quits or a signal arrives. The terminal is restored on
