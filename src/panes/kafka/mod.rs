@@ -215,14 +215,7 @@ impl KafkaPane {
             ));
         }
         vec![Effect::Guard(vec![GuardedAction::Kafka(
-            KafkaAction::DeleteGroup(KafkaGroupTarget {
-                context: ctx.to_string(),
-                group: g.id.clone(),
-                state: g.state.clone(),
-                members: g.members.len(),
-                topics: g.topics(),
-                total_lag: g.total_lag(),
-            }),
+            KafkaAction::DeleteGroup(KafkaGroupTarget::of(ctx, g)),
         )])]
     }
 

@@ -429,16 +429,7 @@ impl PodsPane {
         };
         match action {
             KeyAction::PodDelete => vec![Effect::Guard(vec![GuardedAction::Kube(
-                KubeAction::DeletePod(PodTarget {
-                    context: ctx.to_string(),
-                    namespace: p.namespace.clone(),
-                    pod: p.name.clone(),
-                    uid: p.uid.clone(),
-                    grace_period: p.grace_period,
-                    status: p.status.clone(),
-                    node: p.node.clone(),
-                    owner: p.owner.as_ref().map(|o| o.label()),
-                }),
+                KubeAction::DeletePod(PodTarget::of(ctx, p)),
             )])],
             _ => match &p.deployment {
                 Some(d) => vec![Effect::Guard(vec![GuardedAction::Kube(
