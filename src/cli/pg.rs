@@ -134,6 +134,10 @@ async fn pg(config: &Config, opts: &Options, cmd: PgCmd) -> anyhow::Result<ExitC
         .activity()
         .await
         .with_context(|| format!("context {ctx}"))?;
+    let make_action: fn(PgTarget) -> GuardedAction = match cmd {
+        PgCmd::Terminate { .. } => GuardedAction::PgTerminate,
+        _ => GuardedAction::PgCancel,
+    };
     match cmd {
         PgCmd::Activity { output, all } => {
             match output {
@@ -149,21 +153,8 @@ async fn pg(config: &Config, opts: &Options, cmd: PgCmd) -> anyhow::Result<ExitC
             pid,
             reason,
             confirm_context,
-        } => {
-            act(
-                config,
-                opts,
-                &ctx,
-                pg,
-                &snapshot,
-                pid,
-                reason,
-                confirm_context,
-                GuardedAction::PgCancel,
-            )
-            .await
         }
-        PgCmd::Terminate {
+        | PgCmd::Terminate {
             pid,
             reason,
             confirm_context,
@@ -177,7 +168,7 @@ async fn pg(config: &Config, opts: &Options, cmd: PgCmd) -> anyhow::Result<ExitC
                 pid,
                 reason,
                 confirm_context,
-                GuardedAction::PgTerminate,
+                make_action,
             )
             .await
         }
