@@ -378,13 +378,6 @@ impl Config {
         ));
         out.push_str(&format!("postgres contexts: {}\n", self.postgres.len()));
         for c in &self.postgres {
-            let mut flags = Vec::new();
-            if c.protected {
-                flags.push("protected");
-            }
-            if c.read_only {
-                flags.push("read-only");
-            }
             out.push_str(&format!("  {}  {}", c.name, c.redacted_url()));
             if let Some(env) = &c.password_env {
                 let set = std::env::var_os(env).is_some_and(|v| !v.is_empty());
@@ -393,10 +386,7 @@ impl Config {
                     if set { "set" } else { "NOT SET" }
                 ));
             }
-            if !flags.is_empty() {
-                out.push_str(&format!("  [{}]", flags.join(", ")));
-            }
-            out.push('\n');
+            out.push_str(&flags_text(c.protected, c.read_only));
         }
         out.push_str(&format!("kafka contexts: {}\n", self.kafka.len()));
         for c in &self.kafka {
@@ -404,14 +394,7 @@ impl Config {
             if !c.properties.is_empty() {
                 out.push_str(&format!("  {}", c.redacted_properties()));
             }
-            let flags: Vec<&str> = [(c.protected, "protected"), (c.read_only, "read-only")]
-                .iter()
-                .filter_map(|(on, f)| on.then_some(*f))
-                .collect();
-            if !flags.is_empty() {
-                out.push_str(&format!("  [{}]", flags.join(", ")));
-            }
-            out.push('\n');
+            out.push_str(&flags_text(c.protected, c.read_only));
         }
         out.push_str(&format!("kubernetes contexts: {}\n", self.kubernetes.len()));
         for c in &self.kubernetes {
@@ -428,14 +411,7 @@ impl Config {
             if let Some(sel) = &c.label_selector {
                 out.push_str(&format!("  -l {sel}"));
             }
-            let flags: Vec<&str> = [(c.protected, "protected"), (c.read_only, "read-only")]
-                .iter()
-                .filter_map(|(on, f)| on.then_some(*f))
-                .collect();
-            if !flags.is_empty() {
-                out.push_str(&format!("  [{}]", flags.join(", ")));
-            }
-            out.push('\n');
+            out.push_str(&flags_text(c.protected, c.read_only));
         }
         out.push_str(&format!(
             "logs: buffer_bytes = {}\n",
@@ -450,6 +426,19 @@ impl Config {
         ));
         out.push_str(&format!("{}\n", self.audit.destination_text()));
         out
+    }
+}
+
+/// "  [protected, read-only]" (the flags that are set) and the end of the line, for `describe`.
+fn flags_text(protected: bool, read_only: bool) -> String {
+    let flags: Vec<&str> = [(protected, "protected"), (read_only, "read-only")]
+        .iter()
+        .filter_map(|(on, f)| on.then_some(*f))
+        .collect();
+    if flags.is_empty() {
+        "\n".into()
+    } else {
+        format!("  [{}]\n", flags.join(", "))
     }
 }
 
@@ -472,23 +461,21 @@ impl ContextConfig for PostgresContext {
     }
 }
 
-impl ContextConfig for KafkaContext {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn check(&self) -> Result<(), (&'static str, String)> {
-        self.validate()
-    }
+/// The kinds whose own `validate` already says which key is wrong.
+macro_rules! context_config {
+    ($($kind:ty),*) => {$(
+        impl ContextConfig for $kind {
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn check(&self) -> Result<(), (&'static str, String)> {
+                self.validate()
+            }
+        }
+    )*};
 }
 
-impl ContextConfig for KubernetesContext {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn check(&self) -> Result<(), (&'static str, String)> {
-        self.validate()
-    }
-}
+context_config!(KafkaContext, KubernetesContext);
 
 /// The contexts of one kind, in file order: each claims its name (see `claim_context_name`)
 /// and is checked; the first error points at its key.

@@ -275,13 +275,7 @@ impl KafkaPane {
             "TOPIC", "PART", "COMMITTED", "LOG END", "LAG", "OWNER (client, host)", "COMMIT MOVED"
         ));
         for p in &g.partitions {
-            let owner = g.owner(&p.topic, p.partition).map_or("-".to_string(), |m| {
-                format!(
-                    "{} {}",
-                    sanitize::cell(&m.client_id, 16),
-                    sanitize::cell(&m.client_host, 15)
-                )
-            });
+            let owner = view::owner_text(g, &p.topic, p.partition, (16, 15));
             let moved = match history.last_moved(&g.id, &p.topic, p.partition) {
                 Some(Moved::At(t)) => format!("{} ago", ago(now, t)),
                 Some(Moved::NotSince(t))
@@ -292,16 +286,11 @@ impl KafkaPane {
                 Some(Moved::NotSince(t)) => format!("not in {}", ago(now, t)),
                 None => "-".into(),
             };
-            let opt = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+            let [committed, end, lag] = view::offset_cells(p);
+            let topic = sanitize::cell(&p.topic, 20);
             lines.push(format!(
-                "{:<20} {:>4} {:>11} {:>11} {:>9}  {:<30} {}",
-                sanitize::cell(&p.topic, 20),
+                "{topic:<20} {:>4} {committed:>11} {end:>11} {lag:>9}  {owner:<30} {moved}",
                 p.partition,
-                opt(p.committed),
-                opt(p.log_end),
-                opt(p.lag()),
-                owner,
-                moved
             ));
         }
         if !g.members.is_empty() {

@@ -16,6 +16,18 @@ use crate::guard::kube::{DeploymentTarget, KubeAction, PodTarget};
 use crate::widgets::sanitize;
 
 use super::contexts::ContextSet;
+
+/// The titles of the pod columns between the namespace and the owner (the pane and
+/// `warroom kube pods`).
+pub const POD_COLUMNS: [&str; 7] = [
+    "NAME",
+    "READY",
+    "STATUS",
+    "RESTARTS",
+    "LAST RESTART",
+    "LAST END",
+    "AGE",
+];
 use super::table::{ListCursor, Sort};
 use ratatui::Frame;
 use ratatui::layout::Rect;

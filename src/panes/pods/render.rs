@@ -178,15 +178,7 @@ pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         header.push("NAMESPACE");
         widths.push(Constraint::Length(14));
     }
-    header.extend([
-        "NAME",
-        "READY",
-        "STATUS",
-        "RESTARTS",
-        "LAST RESTART",
-        "LAST END",
-        "AGE",
-    ]);
+    header.extend(super::POD_COLUMNS);
     // Status and last end are what the user came for: they keep their width, the name is
     // cut before them, and the owner takes what is left.
     widths.extend(Constraint::from_lengths([name_width, 5, 18, 8, 12, 22, 6]));
