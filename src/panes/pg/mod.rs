@@ -79,6 +79,18 @@ struct ContextData {
     tree: Vec<BlockingNode>,
 }
 
+impl ContextData {
+    /// A new snapshot: counted into the history, its blocking tree built once.
+    fn keep(&mut self, snap: ActivitySnapshot) {
+        self.history.push_back(StateCounts::of(&snap.sessions));
+        while self.history.len() > HISTORY {
+            self.history.pop_front();
+        }
+        self.tree = blocking_tree(&snap.sessions);
+        self.snapshot = Some(snap);
+    }
+}
+
 pub struct PgPane {
     contexts: ContextSet<ContextData>,
     view: PgView,
@@ -159,27 +171,6 @@ impl PgPane {
 
     pub fn snapshot(&self) -> Option<&ActivitySnapshot> {
         self.contexts.data()?.snapshot.as_ref()
-    }
-
-    /// A new snapshot (or error) from the worker for `context`.
-    pub fn apply(
-        &mut self,
-        context: &str,
-        result: Result<ActivitySnapshot, String>,
-        retry_in: Option<Duration>,
-    ) {
-        let shown = self.contexts.apply(context, result, retry_in, |d, snap| {
-            d.history.push_back(StateCounts::of(&snap.sessions));
-            while d.history.len() > HISTORY {
-                d.history.pop_front();
-            }
-            d.tree = blocking_tree(&snap.sessions);
-            d.snapshot = Some(snap);
-        });
-        if shown == Some(true) {
-            self.prune_marks();
-            self.rebuild();
-        }
     }
 
     fn prune_marks(&mut self) {
@@ -434,7 +425,14 @@ impl Pane for PgPane {
             retry_in,
         }) = msg
         {
-            self.apply(&context, result, retry_in);
+            // A snapshot of the shown context: marks of gone sessions go, rows follow.
+            let shown = self
+                .contexts
+                .apply(&context, result, retry_in, ContextData::keep);
+            if shown == Some(true) {
+                self.prune_marks();
+                self.rebuild();
+            }
         }
         Vec::new()
     }
