@@ -86,6 +86,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Audit(cmd)) => audit(&config, cmd).await,
         Some(Cmd::Kafka(cmd)) => kafka::run(&config, &opts, cmd).await,
         Some(Cmd::Kube(cmd)) => kube::run(&config, &opts, cmd).await,
+        Some(Cmd::Server { .. }) => bail!("`warroom server` runs before the client configuration is read"),
     }
 }
 
@@ -325,8 +326,26 @@ fn activity_table(snapshot: &ActivitySnapshot, all: bool) -> String {
 }
 
 async fn audit(config: &Config, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
+    use warroom::server_client::commands as from_server;
+    let token_env = config.audit.token_env.as_deref();
     match cmd {
-        AuditCmd::Verify { file } => {
+        AuditCmd::Verify {
+            server: Some(url),
+            session: Some(session),
+            ..
+        } => from_server::verify(&url, token_env, &session).await,
+        AuditCmd::Tail {
+            n,
+            server: Some(url),
+            ..
+        } => from_server::tail(&url, token_env, n).await,
+        AuditCmd::Timeline {
+            since,
+            output,
+            server: Some(url),
+            ..
+        } => from_server::timeline_cmd(&url, token_env, since, output).await,
+        AuditCmd::Verify { file, .. } => {
             let path = file.unwrap_or_else(|| config.audit.file.clone());
             match verify(&path) {
                 Ok(report) => {
@@ -343,7 +362,7 @@ async fn audit(config: &Config, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        AuditCmd::Tail { n, file } => {
+        AuditCmd::Tail { n, file, .. } => {
             let path = file.unwrap_or_else(|| config.audit.file.clone());
             for r in tail(&path, n).with_context(|| format!("reading {}", path.display()))? {
                 println!("{}", render_tail_line(&r));
@@ -354,6 +373,7 @@ async fn audit(config: &Config, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             since,
             output,
             file,
+            ..
         } => {
             let path = file.unwrap_or_else(|| config.audit.file.clone());
             let records = warroom::audit::timeline::read_records(&path)
