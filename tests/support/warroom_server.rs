@@ -140,9 +140,10 @@ impl ServerProcess {
         let Some(mut child) = self.child.take() else {
             return false;
         };
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
+        // `kill` as the shell builtin: no procps needed.
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(format!("kill -TERM {}", child.id()))
             .status();
         let deadline = Instant::now() + limit;
         loop {
