@@ -290,6 +290,7 @@ fn resolve(config: &Path, value: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::Digest as _;
 
     const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
@@ -346,6 +347,15 @@ identity_claim = "email"
         .expect_err("typo");
         assert!(e.contains(":4:1: "), "{e}");
         assert!(e.contains("did you mean `retention_days`?"), "{e}");
+    }
+
+    #[test]
+    fn the_example_in_deploy_parses() {
+        let c = parse(include_str!("../../deploy/server.example.toml")).expect("example");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8470");
+        assert_eq!(c.tokens[0].identity, "you@example.com");
+        let digest: [u8; 32] = sha2::Sha256::digest(b"warroom-try-token").into();
+        assert_eq!(c.tokens[0].sha256, digest);
     }
 
     #[test]
