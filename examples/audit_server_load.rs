@@ -88,12 +88,27 @@ fn identity(i: usize) -> String {
     format!("dev{i:02}@example.com")
 }
 
-fn record(id: String, time: SystemTime, who: usize, ctx: usize, action: &str, session: &str, prev: &str, n: u64) -> AuditRecord {
+/// Who did what where: identity index, context index, action.
+type Pick<'a> = (usize, usize, &'a str);
+
+fn record(
+    id: String,
+    time: SystemTime,
+    pick: Pick<'_>,
+    session: &str,
+    prev: &str,
+    n: u64,
+) -> AuditRecord {
+    let (who, ctx, action) = pick;
     let mut r = AuditRecord {
         version: RECORD_VERSION,
         id,
         time: humantime::format_rfc3339_millis(time).to_string(),
-        phase: if n % 2 == 0 { Phase::Intent } else { Phase::Outcome },
+        phase: if n.is_multiple_of(2) {
+            Phase::Intent
+        } else {
+            Phase::Outcome
+        },
         intent_id: None,
         actor: Actor {
             user: format!("dev{who:02}"),
@@ -107,7 +122,10 @@ fn record(id: String, time: SystemTime, who: usize, ctx: usize, action: &str, se
         action: action.to_string(),
         target: json!({"pid": 10_000 + n % 50_000, "backend_start": "2026-03-01T09:00:00.000Z",
                        "query": "SELECT * FROM orders WHERE customer_id = $1 FOR UPDATE"}),
-        reason: format!("INC-{} runaway report query blocks checkout", 1000 + n % 9000),
+        reason: format!(
+            "INC-{} runaway report query blocks checkout",
+            1000 + n % 9000
+        ),
         outcome: (n % 2 == 1).then(|| Outcome {
             ok: true,
             detail: "pg_cancel_backend returned true".into(),
@@ -150,7 +168,14 @@ async fn bulk_load(db: &tokio_postgres::Client, n: usize, day0: SystemTime) -> a
             let action = ACTIONS[rng.below(ACTIONS.len() as u64) as usize];
             let time = day0 + Duration::from_millis(rng.below(span));
             let session = format!("bulk-session-{who:02}");
-            let r = record(format!("bulk-{i:07}"), time, who, ctx, action, &session, &prev[who], i as u64);
+            let r = record(
+                format!("bulk-{i:07}"),
+                time,
+                (who, ctx, action),
+                &session,
+                &prev[who],
+                i as u64,
+            );
             prev[who] = r.hash.clone();
             let line = serde_json::to_value(&r).map(|v| warroom::audit::canonical_json(&v))?;
             times.push(time);
@@ -171,7 +196,9 @@ async fn bulk_load(db: &tokio_postgres::Client, n: usize, day0: SystemTime) -> a
         let [ids, who, phase, action, ctx, session, prevs, hash, record] = &cols;
         db.execute(
             &insert,
-            &[ids, &times, who, phase, action, ctx, session, prevs, hash, record],
+            &[
+                ids, &times, who, phase, action, ctx, session, prevs, hash, record,
+            ],
         )
         .await?;
         done += batch;
@@ -210,7 +237,9 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("connect to --url")?;
     tokio::spawn(conn);
-    admin.batch_execute("DROP DATABASE IF EXISTS warroom_load").await?;
+    admin
+        .batch_execute("DROP DATABASE IF EXISTS warroom_load")
+        .await?;
     admin.batch_execute("CREATE DATABASE warroom_load").await?;
     let load_url = match args.url.rsplit_once('/') {
         Some((base, _)) => format!("{base}/warroom_load"),
@@ -218,7 +247,9 @@ async fn main() -> anyhow::Result<()> {
     };
 
     // The server, in this process, on loopback.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\ndatabase_url = \"{load_url}?sslmode=disable\"\n\
          pool_size = 16\n[[server.token]]\nidentity = \"load@example.com\"\nsha256 = \"{}\"\n",
@@ -235,7 +266,13 @@ async fn main() -> anyhow::Result<()> {
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while http.get(format!("{base}/readyz")).send().await.map(|r| r.status() != 200).unwrap_or(true) {
+    while http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
         if Instant::now() > deadline {
             bail!("the server did not become ready");
         }
@@ -249,12 +286,21 @@ async fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     bulk_load(&db, args.records, day0).await?;
     db.batch_execute("ANALYZE audit_records").await?;
-    let count: i64 = db.query_one("SELECT count(*) FROM audit_records", &[]).await?.get(0);
-    let size: String = db
-        .query_one("SELECT pg_size_pretty(pg_total_relation_size('audit_records'))", &[])
+    let count: i64 = db
+        .query_one("SELECT count(*) FROM audit_records", &[])
         .await?
         .get(0);
-    println!("loaded {count} records in {:.1} s (table + indexes: {size})", t.elapsed().as_secs_f64());
+    let size: String = db
+        .query_one(
+            "SELECT pg_size_pretty(pg_total_relation_size('audit_records'))",
+            &[],
+        )
+        .await?
+        .get(0);
+    println!(
+        "loaded {count} records in {:.1} s (table + indexes: {size})",
+        t.elapsed().as_secs_f64()
+    );
 
     // 2. Query: one day, one identity.
     let mut rng = Rng(7);
@@ -266,7 +312,8 @@ async fn main() -> anyhow::Result<()> {
             let who = identity(rng.below(IDENTITIES as u64) as usize);
             let since = humantime::format_rfc3339(day0 + Duration::from_secs(day * 86_400));
             let until = humantime::format_rfc3339(day0 + Duration::from_secs((day + 1) * 86_400));
-            let url = format!("{base}/v1/audit?since={since}&until={until}&actor={who}&limit={limit}");
+            let url =
+                format!("{base}/v1/audit?since={since}&until={until}&actor={who}&limit={limit}");
             let t = Instant::now();
             let r = http.get(&url).bearer_auth(TOKEN).send().await?;
             if r.status() != 200 {
@@ -277,7 +324,10 @@ async fn main() -> anyhow::Result<()> {
             rows += v["records"].as_array().map_or(0, Vec::len);
         }
         show(
-            &format!("query one day + one actor, limit {limit} (avg {} records)", rows / args.queries.max(1)),
+            &format!(
+                "query one day + one actor, limit {limit} (avg {} records)",
+                rows / args.queries.max(1)
+            ),
             times,
         );
     }
@@ -310,9 +360,7 @@ async fn main() -> anyhow::Result<()> {
                 let r = record(
                     format!("ingest-{c:02}-{n:07}"),
                     SystemTime::now(),
-                    c % IDENTITIES,
-                    c % CONTEXTS,
-                    ACTIONS[c % ACTIONS.len()],
+                    (c % IDENTITIES, c % CONTEXTS, ACTIONS[c % ACTIONS.len()]),
                     &format!("ingest-session-{c:02}"),
                     &prev,
                     n,

@@ -86,7 +86,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Audit(cmd)) => audit(&config, cmd).await,
         Some(Cmd::Kafka(cmd)) => kafka::run(&config, &opts, cmd).await,
         Some(Cmd::Kube(cmd)) => kube::run(&config, &opts, cmd).await,
-        Some(Cmd::Server { .. }) => bail!("`warroom server` runs before the client configuration is read"),
+        Some(Cmd::Server { .. }) => {
+            bail!("`warroom server` runs before the client configuration is read")
+        }
     }
 }
 

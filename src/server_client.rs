@@ -241,7 +241,9 @@ impl ServerClient {
     }
 
     pub async fn record(&self, id: &str) -> Result<ServerRecord, String> {
-        let value = self.get(&format!("v1/audit/{}", path_segment(id)), &[]).await?;
+        let value = self
+            .get(&format!("v1/audit/{}", path_segment(id)), &[])
+            .await?;
         serde_json::from_value(value)
             .map_err(|e| format!("{}: unexpected answer: {e}", self.display))
     }

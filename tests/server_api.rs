@@ -15,14 +15,22 @@ use serde_json::{Value, json};
 use warroom::audit::{
     Actor, AuditRecord, ContextRef, Delivery, GENESIS_HASH, Phase, RECORD_VERSION,
 };
-use warroom_server::{ALICE, ALICE_TOKEN, Api, BOB, BOB_TOKEN, ServerProcess, config_text, free_port};
+use warroom_server::{
+    ALICE, ALICE_TOKEN, Api, BOB, BOB_TOKEN, ServerProcess, config_text, free_port,
+};
 
 fn db_url(pg: &PgServer) -> String {
     format!("{}?sslmode=disable", pg.url("postgres", "postgres"))
 }
 
 /// A record as the client seals it, chained after `prev`; returns (record, JSON line).
-fn sealed(id: &str, session: &str, time: &str, prev: &str, identity: Option<&str>) -> (AuditRecord, String) {
+fn sealed(
+    id: &str,
+    session: &str,
+    time: &str,
+    prev: &str,
+    identity: Option<&str>,
+) -> (AuditRecord, String) {
     let mut r = AuditRecord {
         version: RECORD_VERSION,
         id: id.to_string(),
@@ -104,14 +112,19 @@ async fn a_record_posted_to_one_replica_is_read_from_the_other_stamped_with_the_
     let (a, b) = two_replicas(&pg).await;
     let (record, line) = chain("s-read", 1).remove(0);
 
-    let (status, answer) = Api::new(&a.url(), Some(ALICE_TOKEN)).post(line.clone()).await;
+    let (status, answer) = Api::new(&a.url(), Some(ALICE_TOKEN))
+        .post(line.clone())
+        .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer, json!({"id": record.id, "accepted": true}));
 
     let from_b = Api::new(&b.url(), Some(BOB_TOKEN));
     let (status, got) = from_b.get(&format!("/v1/audit/{}", record.id)).await;
     assert_eq!(status, 200, "{got}");
-    assert_eq!(got["record"], serde_json::from_str::<Value>(&line).expect("json"));
+    assert_eq!(
+        got["record"],
+        serde_json::from_str::<Value>(&line).expect("json")
+    );
     assert_eq!(got["received_from"], json!(ALICE));
     assert_eq!(got["identity_mismatch"], json!(false));
     assert_eq!(got["hash_ok"], json!(true));
@@ -170,11 +183,22 @@ async fn a_different_body_under_an_existing_id_is_409_and_the_first_stays() {
     let changed = line.replace("INC-42 runaway report query", "INC-42 something else");
     let (status, answer) = api.post(changed).await;
     assert_eq!(status, 409, "{answer}");
-    assert!(answer["error"].as_str().expect("error").contains(&record.id));
+    assert!(
+        answer["error"]
+            .as_str()
+            .expect("error")
+            .contains(&record.id)
+    );
     let (_, got) = api.get(&format!("/v1/audit/{}", record.id)).await;
-    assert_eq!(got["record"]["reason"], json!("INC-42 runaway report query"));
+    assert_eq!(
+        got["record"]["reason"],
+        json!("INC-42 runaway report query")
+    );
     // The original again: still the same answer.
-    assert_eq!(api.post(line).await, (200, json!({"id": record.id, "accepted": true})));
+    assert_eq!(
+        api.post(line).await,
+        (200, json!({"id": record.id, "accepted": true}))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,12 +229,22 @@ async fn garbage_wrong_version_and_oversize_bodies_are_refused_and_nothing_is_st
 
     let (status, answer) = api.post("{not json").await;
     assert_eq!(status, 400, "{answer}");
-    assert!(answer["error"].as_str().expect("error").contains("not JSON"));
+    assert!(
+        answer["error"]
+            .as_str()
+            .expect("error")
+            .contains("not JSON")
+    );
 
     let v2 = line.replace("\"version\":1", "\"version\":2");
     let (status, answer) = api.post(v2).await;
     assert_eq!(status, 400, "{answer}");
-    assert!(answer["error"].as_str().expect("e").contains("unsupported record version 2"));
+    assert!(
+        answer["error"]
+            .as_str()
+            .expect("e")
+            .contains("unsupported record version 2")
+    );
 
     let (status, _) = api.post("{\"version\":1,\"id\":\"x\"}").await;
     assert_eq!(status, 400);
@@ -233,7 +267,13 @@ async fn a_self_declared_identity_that_differs_is_stored_with_both_and_flagged()
     let pg = PgServer::start();
     let port = free_port();
     let server = ServerProcess::start(port, &config_text(port, &db_url(&pg), "")).await;
-    let (record, line) = sealed("claims-bob", "s-id", "2026-03-01T10:00:00.000Z", GENESIS_HASH, Some(BOB));
+    let (record, line) = sealed(
+        "claims-bob",
+        "s-id",
+        "2026-03-01T10:00:00.000Z",
+        GENESIS_HASH,
+        Some(BOB),
+    );
     let api = Api::new(&server.url(), Some(ALICE_TOKEN));
     assert_eq!(api.post(line).await.0, 200);
     let (_, got) = api.get(&format!("/v1/audit/{}", record.id)).await;
@@ -289,13 +329,20 @@ async fn verify_reports_a_chain_gap_and_an_edited_record_and_the_cli_says_so() {
     let out = cli(&["audit", "verify", "--server", &url, "--session", "s-gap"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("record s-gap-r3") && err.contains("gap"), "{err}");
+    assert!(
+        err.contains("record s-gap-r3") && err.contains("gap"),
+        "{err}"
+    );
 
     // The late record arrives (e.g. `audit flush`): the chain is whole again.
     assert_eq!(api.post(records[2].1.clone()).await.0, 200);
     let out = cli(&["audit", "verify", "--server", &url, "--session", "s-gap"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("chain intact, 4 record(s)"), "{text}");
 
     // tail --server prints the same lines as for a file, oldest first.
@@ -307,11 +354,21 @@ async fn verify_reports_a_chain_gap_and_an_edited_record_and_the_cli_says_so() {
     assert_eq!(lines[1], warroom::audit::render_tail_line(&records[3].0));
 
     // An edited record is stored, flagged, and breaks verify.
-    let (_, edited) = sealed("s-edit-r0", "s-edit", "2026-03-01T11:00:00.000Z", GENESIS_HASH, Some(ALICE));
+    let (_, edited) = sealed(
+        "s-edit-r0",
+        "s-edit",
+        "2026-03-01T11:00:00.000Z",
+        GENESIS_HASH,
+        Some(ALICE),
+    );
     let edited = edited.replace("INC-42 runaway report query", "INC-42 nothing to see");
     assert_eq!(api.post(edited).await.0, 200);
     let (_, report) = api.get("/v1/sessions/s-edit/verify").await;
-    assert_eq!(report["first_break"]["problem"], json!("hash_mismatch"), "{report}");
+    assert_eq!(
+        report["first_break"]["problem"],
+        json!("hash_mismatch"),
+        "{report}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,7 +413,9 @@ async fn the_list_filters_and_pages_newest_first_with_a_cursor() {
     assert_eq!(got, ["s-list-r5", "s-list-r3"]);
     let (_, none) = alice.get("/v1/audit?context=other&action=pg.cancel").await;
     assert_eq!(none["records"], json!([]));
-    let (_, some) = alice.get("/v1/audit?context=prod-main&action=pg.cancel&limit=1").await;
+    let (_, some) = alice
+        .get("/v1/audit?context=prod-main&action=pg.cancel&limit=1")
+        .await;
     assert_eq!(some["records"].as_array().expect("r").len(), 1);
     assert_eq!(alice.get("/v1/audit?since=yesterday").await.0, 400);
     assert_eq!(alice.get("/v1/audit?limit=0").await.0, 400);
@@ -368,7 +427,8 @@ async fn chunked_post(port: u16, chunks: usize, size: usize) -> String {
     use std::io::{Read, Write};
     tokio::task::spawn_blocking(move || {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
         let head = format!(
             "POST /v1/audit HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ALICE_TOKEN}\r\n\
              Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -383,7 +443,11 @@ async fn chunked_post(port: u16, chunks: usize, size: usize) -> String {
         let _ = s.write_all(b"0\r\n\r\n");
         let mut answer = vec![0u8; 256];
         let n = s.read(&mut answer).unwrap_or(0);
-        String::from_utf8_lossy(&answer[..n]).lines().next().unwrap_or_default().to_string()
+        String::from_utf8_lossy(&answer[..n])
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
     })
     .await
     .expect("join")
@@ -428,25 +492,44 @@ async fn logs_are_json_lines_without_secrets_and_sigterm_stops_cleanly() {
     let pg = PgServer::start();
     let port = free_port();
     let password = "db-secret-pw-91x";
-    pg.exec(&format!("ALTER ROLE postgres PASSWORD '{password}'")).await;
+    pg.exec(&format!("ALTER ROLE postgres PASSWORD '{password}'"))
+        .await;
     let config = config_text(
         port,
         &db_url(&pg),
         "database_password_env = \"WARROOM_TEST_DB_PASSWORD\"",
     );
-    let mut server = ServerProcess::spawn_with_env(port, &config, &[("WARROOM_TEST_DB_PASSWORD", password)]);
+    let mut server =
+        ServerProcess::spawn_with_env(port, &config, &[("WARROOM_TEST_DB_PASSWORD", password)]);
     server.wait_ready(Duration::from_secs(30)).await;
     let api = Api::new(&server.url(), Some(ALICE_TOKEN));
     assert_eq!(api.post(chain("s-log", 1).remove(0).1).await.0, 200);
-    assert_eq!(Api::new(&server.url(), Some("wrong")).get("/v1/audit").await.0, 401);
+    assert_eq!(
+        Api::new(&server.url(), Some("wrong"))
+            .get("/v1/audit")
+            .await
+            .0,
+        401
+    );
 
-    assert!(server.terminate(Duration::from_secs(15)), "exit 0 on SIGTERM");
+    assert!(
+        server.terminate(Duration::from_secs(15)),
+        "exit 0 on SIGTERM"
+    );
     let log = server.log();
-    assert!(!log.contains(password) && !log.contains(ALICE_TOKEN), "{log}");
+    assert!(
+        !log.contains(password) && !log.contains(ALICE_TOKEN),
+        "{log}"
+    );
     let mut messages = Vec::new();
     for line in log.lines() {
         let v: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
-        messages.push(v["fields"]["message"].as_str().unwrap_or_default().to_string());
+        messages.push(
+            v["fields"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
     }
     for expected in [
         "warroom server ready",
@@ -455,7 +538,10 @@ async fn logs_are_json_lines_without_secrets_and_sigterm_stops_cleanly() {
         "shutdown signal received",
         "warroom server stopped",
     ] {
-        assert!(messages.iter().any(|m| m == expected), "{expected}: {messages:?}");
+        assert!(
+            messages.iter().any(|m| m == expected),
+            "{expected}: {messages:?}"
+        );
     }
 }
 
@@ -482,7 +568,11 @@ fn check_config_names_file_line_and_field() {
     );
     std::fs::write(
         &path,
-        config_text(8470, "postgres://warroom@db:5432/warroom", "retention_days = 30"),
+        config_text(
+            8470,
+            "postgres://warroom@db:5432/warroom",
+            "retention_days = 30",
+        ),
     )
     .expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_warroom"))
@@ -491,7 +581,14 @@ fn check_config_names_file_line_and_field() {
         .output()
         .expect("run");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("retention: 30 day(s)") && text.contains("static tokens: 2"), "{text}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("retention: 30 day(s)") && text.contains("static tokens: 2"),
+        "{text}"
+    );
     assert!(!text.contains(&warroom_server::sha256_hex(ALICE_TOKEN)));
 }

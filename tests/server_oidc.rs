@@ -22,7 +22,9 @@ use pg::PgServer;
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 use serde_json::{Value, json};
-use warroom::audit::{Actor, AuditRecord, ContextRef, Delivery, GENESIS_HASH, Phase, RECORD_VERSION};
+use warroom::audit::{
+    Actor, AuditRecord, ContextRef, Delivery, GENESIS_HASH, Phase, RECORD_VERSION,
+};
 use warroom_server::{Api, ServerProcess, config_text, free_port};
 
 const AUDIENCE: &str = "warroom";
@@ -161,9 +163,7 @@ async fn jwts_from_the_issuers_keys_are_accepted_and_others_refused() {
         config_text(port, &db, "")
     );
     let server = ServerProcess::start(port, &config).await;
-    let claims = |exp: u64, aud: &str, iss: &str| {
-        json!({"iss": iss, "aud": aud, "sub": "u-123", "email": CAROL, "exp": exp, "iat": now()})
-    };
+    let claims = |exp: u64, aud: &str, iss: &str| json!({"iss": iss, "aud": aud, "sub": "u-123", "email": CAROL, "exp": exp, "iat": now()});
     let good = claims(now() + 300, AUDIENCE, &issuer);
     let post = |token: String, id: &str| {
         let api = Api::new(&server.url(), Some(&token));
@@ -186,12 +186,21 @@ async fn jwts_from_the_issuers_keys_are_accepted_and_others_refused() {
     let cases = [
         ("expired", k1.sign("k1", &expired)),
         ("foreign key", foreign.sign("k1", &good)),
-        ("wrong audience", k1.sign("k1", &claims(now() + 300, "other", &issuer))),
+        (
+            "wrong audience",
+            k1.sign("k1", &claims(now() + 300, "other", &issuer)),
+        ),
         (
             "wrong issuer",
             k1.sign("k1", &claims(now() + 300, AUDIENCE, "https://evil.example")),
         ),
-        ("no email claim", k1.sign("k1", &json!({"iss": issuer, "aud": AUDIENCE, "exp": now() + 300}))),
+        (
+            "no email claim",
+            k1.sign(
+                "k1",
+                &json!({"iss": issuer, "aud": AUDIENCE, "exp": now() + 300}),
+            ),
+        ),
     ];
     for (what, token) in cases {
         let (status, answer) = post(token, &format!("jwt-{}", what.replace(' ', "-"))).await;
@@ -217,5 +226,8 @@ async fn jwts_from_the_issuers_keys_are_accepted_and_others_refused() {
     let (status, answer) = post(k2.sign("k2", &good), "jwt-rotated").await;
     assert_eq!(status, 200, "{answer}");
     let log = server.log();
-    assert!(!log.contains(&k1.sign("k1", &good)[..40]), "no token in the log");
+    assert!(
+        !log.contains(&k1.sign("k1", &good)[..40]),
+        "no token in the log"
+    );
 }

@@ -11,7 +11,9 @@ use std::time::{Duration, SystemTime};
 
 use pg::PgServer;
 use serde_json::json;
-use warroom::audit::{Actor, AuditRecord, ContextRef, Delivery, GENESIS_HASH, Phase, RECORD_VERSION};
+use warroom::audit::{
+    Actor, AuditRecord, ContextRef, Delivery, GENESIS_HASH, Phase, RECORD_VERSION,
+};
 use warroom_server::{ALICE, ALICE_TOKEN, Api, ServerProcess, config_text, free_port};
 
 fn record(id: &str, time: SystemTime) -> String {
@@ -52,23 +54,76 @@ async fn tls_serves_https_and_refuses_plain_http() {
     let pg = PgServer::start();
     let dir = tempfile::tempdir().expect("dir");
     let (cert, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
     let openssl = |args: &[&str]| {
         let out = Command::new("openssl")
             .args(args)
             .current_dir(dir.path())
             .output()
             .expect("the openssl command (apt-get install openssl)");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     // A CA, and a server certificate it signs for 127.0.0.1.
-    openssl(&[&["req", "-x509"][..], &ec, &["-days", "1", "-subj", "/CN=warroom test CA",
-        "-keyout", "ca.key", "-out", "ca.crt"]].concat());
-    openssl(&[&["req"][..], &ec, &["-subj", "/CN=127.0.0.1", "-keyout", "server.key",
-        "-out", "server.csr"]].concat());
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-days",
+                "1",
+                "-subj",
+                "/CN=warroom test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+            ],
+        ]
+        .concat(),
+    );
     std::fs::write(dir.path().join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").expect("ext");
-    openssl(&["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-        "-CAcreateserial", "-days", "1", "-extfile", "ext.cnf", "-out", "server.crt"]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "server.crt",
+    ]);
     let port = free_port();
     let extra = format!(
         "tls = {{ cert = \"{}\", key = \"{}\" }}",
@@ -110,7 +165,10 @@ async fn tls_serves_https_and_refuses_plain_http() {
         .timeout(Duration::from_secs(5))
         .build()
         .expect("client");
-    let r = plain.get(format!("http://127.0.0.1:{port}/healthz")).send().await;
+    let r = plain
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await;
     assert!(r.is_err() || r.is_ok_and(|r| r.status() != 200));
 }
 

@@ -56,7 +56,9 @@ identity = "{ALICE}"
     // SAFETY: the only test in this binary; set before the runtime reads the environment.
     unsafe { std::env::set_var("WARROOM_TUI_TEST_TOKEN", ALICE_TOKEN) };
     let config = Config::load(Some(&config_path)).expect("config loads");
-    let sleeper = target.spawn_query("report-job", "SELECT pg_sleep(600)").await;
+    let sleeper = target
+        .spawn_query("report-job", "SELECT pg_sleep(600)")
+        .await;
     let pid = sleeper.pid();
     let (app, backends) = setup::real(&config, &Options::default()).expect("setup");
     let mut d = Driver::start(app, backends);
@@ -91,10 +93,9 @@ identity = "{ALICE}"
     press(&mut d, KeyCode::Enter);
     let toast = |a: &warroom::app::App| a.toast().map(|t| t.text.clone()).unwrap_or_default();
     assert!(
-        d.run_until(LIMIT, |a| toast(a).contains(&format!(
-            "pg_cancel_backend({pid}) returned true"
-        )))
-        .await,
+        d.run_until(LIMIT, |a| toast(a)
+            .contains(&format!("pg_cancel_backend({pid}) returned true")))
+            .await,
         "{}",
         toast(d.app())
     );

@@ -58,7 +58,10 @@ fn store_error(e: StoreError) -> Response {
         }
         StoreError::Failed(why) => {
             tracing::error!(error = %why, "database statement failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "the audit database failed")
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the audit database failed",
+            )
         }
     }
 }

@@ -37,14 +37,18 @@ impl Authenticator {
     /// Checks the value of the Authorization header.
     pub async fn authenticate(&self, header: Option<&str>) -> Result<Identity, Unauthenticated> {
         let Some(header) = header else {
-            return Err(Unauthenticated("missing Authorization: Bearer token".into()));
+            return Err(Unauthenticated(
+                "missing Authorization: Bearer token".into(),
+            ));
         };
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| Unauthenticated("the Authorization header is not a Bearer token".into()))?;
+            .ok_or_else(|| {
+                Unauthenticated("the Authorization header is not a Bearer token".into())
+            })?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         // Look at every entry so the time taken does not depend on which one matches.
         let mut found: Option<&StaticToken> = None;

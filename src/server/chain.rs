@@ -136,7 +136,10 @@ mod tests {
 
     #[test]
     fn an_unseen_start_is_reported_but_not_a_break_and_edits_and_forks_are() {
-        let r = check_session("s", &[row("a", 1, "h-before", false), row("b", 2, "h-a", true)]);
+        let r = check_session(
+            "s",
+            &[row("a", 1, "h-before", false), row("b", 2, "h-a", true)],
+        );
         assert_eq!(r.status, "intact");
         assert!(r.starts_after_unseen_record);
 
@@ -147,7 +150,11 @@ mod tests {
 
         let r = check_session(
             "s",
-            &[row("a", 1, "genesis", true), row("b", 2, "h-a", true), row("x", 3, "h-a", true)],
+            &[
+                row("a", 1, "genesis", true),
+                row("b", 2, "h-a", true),
+                row("x", 3, "h-a", true),
+            ],
         );
         let b = r.first_break.expect("break");
         assert_eq!((b.id.as_str(), b.problem), ("x", "fork"));

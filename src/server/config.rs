@@ -127,7 +127,10 @@ impl ServerConfig {
             )
         })?;
 
-        let password_env = raw.database_password_env.as_ref().map(|s| s.get_ref().as_str());
+        let password_env = raw
+            .database_password_env
+            .as_ref()
+            .map(|s| s.get_ref().as_str());
         if let Some(env) = &raw.database_password_env
             && std::env::var_os(env.get_ref()).is_none()
         {
@@ -325,13 +328,15 @@ identity_claim = "email"
 
     #[test]
     fn errors_name_file_line_column_and_field() {
-        let e = parse(&format!(
+        let e = parse(
             "[server]\nlisten = \"127.0.0.1:8470\"\ndatabase_url = \"postgres://db/w\"\n\
-             [[server.token]]\nidentity = \"a@b\"\nsha256 = \"secret-token\"\n"
-        ))
+             [[server.token]]\nidentity = \"a@b\"\nsha256 = \"secret-token\"\n",
+        )
         .expect_err("plain token");
         assert!(
-            e.starts_with("/etc/warroom/server.toml:6:10: server.token[1].sha256: must be the SHA-256"),
+            e.starts_with(
+                "/etc/warroom/server.toml:6:10: server.token[1].sha256: must be the SHA-256"
+            ),
             "{e}"
         );
         let e = parse("[server]\nlisten = \"nowhere\"\ndatabase_url = \"postgres://db/w\"\n")

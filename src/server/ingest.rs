@@ -129,8 +129,18 @@ pub(crate) mod tests {
 
     #[test]
     fn garbage_wrong_version_and_bad_fields_are_refused_with_a_reason() {
-        assert!(check(b"not json").expect_err("garbage").0.contains("not JSON"));
-        assert!(check(b"[1]").expect_err("array").0.contains("not a JSON object"));
+        assert!(
+            check(b"not json")
+                .expect_err("garbage")
+                .0
+                .contains("not JSON")
+        );
+        assert!(
+            check(b"[1]")
+                .expect_err("array")
+                .0
+                .contains("not a JSON object")
+        );
         let (_, line) = sealed("r1", GENESIS_HASH);
         let v2 = line.replace("\"version\":1", "\"version\":2");
         assert!(
@@ -147,6 +157,11 @@ pub(crate) mod tests {
                 .contains("missing field `reason`")
         );
         let bad_time = line.replace("2026-03-01T09:30:12.345Z", "yesterday");
-        assert!(check(bad_time.as_bytes()).expect_err("time").0.contains("time"));
+        assert!(
+            check(bad_time.as_bytes())
+                .expect_err("time")
+                .0
+                .contains("time")
+        );
     }
 }

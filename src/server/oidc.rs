@@ -66,9 +66,7 @@ impl Oidc {
         let kid = header.kid.clone();
         let stale = {
             let cache = self.cache.read().await;
-            cache
-                .fetched_at
-                .is_none_or(|t| t.elapsed() > MAX_KEY_AGE)
+            cache.fetched_at.is_none_or(|t| t.elapsed() > MAX_KEY_AGE)
                 || !has_key(&cache, kid.as_deref())
         };
         if stale {

@@ -28,7 +28,10 @@ pub fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, String> {
         .and_then(|it| it.collect::<Result<_, _>>())
         .map_err(|e| format!("{}: no PEM certificate chain ({e})", files.cert.display()))?;
     if certs.is_empty() {
-        return Err(format!("{}: no certificate in the file", files.cert.display()));
+        return Err(format!(
+            "{}: no certificate in the file",
+            files.cert.display()
+        ));
     }
     let key = PrivateKeyDer::from_pem_file(&files.key)
         .map_err(|e| format!("{}: no PEM private key ({e})", files.key.display()))?;
@@ -107,7 +110,10 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("shutting down: no new connections, finishing requests in flight");
-    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("requests still in flight after {DRAIN:?}; stopping anyway");
     }
 }

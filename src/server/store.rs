@@ -199,7 +199,9 @@ impl Store {
             .query_opt("SELECT record FROM audit_records WHERE id = $1", &[&r.id])
             .await?;
         match existing {
-            Some(row) if row.try_get::<_, String>(0)? == incoming.canonical => Ok(Stored::Duplicate),
+            Some(row) if row.try_get::<_, String>(0)? == incoming.canonical => {
+                Ok(Stored::Duplicate)
+            }
             Some(_) => Ok(Stored::Conflict),
             // Deleted by retention between the two statements: nothing to compare with.
             None => Ok(Stored::Conflict),

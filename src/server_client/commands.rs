@@ -37,11 +37,7 @@ pub async fn timeline_cmd(
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn verify(
-    url: &str,
-    token_env: Option<&str>,
-    session: &str,
-) -> anyhow::Result<ExitCode> {
+pub async fn verify(url: &str, token_env: Option<&str>, session: &str) -> anyhow::Result<ExitCode> {
     let client = ServerClient::new(url, token_env).map_err(anyhow::Error::msg)?;
     let report = client
         .verify_session(session)
@@ -55,10 +51,7 @@ pub async fn verify(
             } else {
                 ""
             };
-            println!(
-                "{place}: chain intact, {} record(s){start}",
-                report.records
-            );
+            println!("{place}: chain intact, {} record(s){start}", report.records);
             Ok(ExitCode::SUCCESS)
         }
         ("empty", _) => {
