@@ -488,6 +488,26 @@ async fn database_down_is_503_and_readyz_says_so_until_it_is_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_started_while_the_database_is_down_is_live_not_ready_until_it_is_up() {
+    let pg = PgServer::start();
+    pg.stop();
+    let port = free_port();
+    let server = ServerProcess::spawn(port, &config_text(port, &db_url(&pg), ""));
+    let api = Api::new(&server.url(), Some(ALICE_TOKEN));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while Api::new(&server.url(), None).http_status("/healthz").await != Some(200) {
+        assert!(std::time::Instant::now() < deadline, "{}", server.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(api.get("/readyz").await.0, 503);
+    let (status, answer) = api.post(chain("s-start", 1).remove(0).1).await;
+    assert_eq!(status, 503, "{answer}");
+    pg.start_again();
+    server.wait_ready(Duration::from_secs(20)).await;
+    assert_eq!(api.post(chain("s-start", 1).remove(0).1).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_are_json_lines_without_secrets_and_sigterm_stops_cleanly() {
     let pg = PgServer::start();
     let port = free_port();
@@ -532,7 +552,8 @@ async fn logs_are_json_lines_without_secrets_and_sigterm_stops_cleanly() {
         );
     }
     for expected in [
-        "warroom server ready",
+        "warroom server listening",
+        "ready: schema up to date",
         "audit record stored",
         "request refused: not authenticated",
         "shutdown signal received",

@@ -26,6 +26,19 @@ const MAX_LIMIT: usize = 1000;
 pub struct AppState {
     pub store: Store,
     pub auth: Authenticator,
+    /// Set once the schema is migrated; until then `/readyz` and the API answer 503.
+    pub ready: std::sync::atomic::AtomicBool,
+}
+
+impl AppState {
+    fn starting(&self) -> Option<Response> {
+        (!self.ready.load(std::sync::atomic::Ordering::Acquire)).then(|| {
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is starting: the database is not reachable or not migrated yet",
+            )
+        })
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -66,11 +79,12 @@ fn store_error(e: StoreError) -> Response {
     }
 }
 
+/// Authenticates the caller (401 otherwise); 503 while the server is starting.
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Identity, Response> {
     let header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    state.auth.authenticate(header).await.map_err(|e| {
+    let identity = state.auth.authenticate(header).await.map_err(|e| {
         tracing::info!(reason = %e, "request refused: not authenticated");
         let mut response = error(StatusCode::UNAUTHORIZED, e.0);
         response.headers_mut().insert(
@@ -78,7 +92,11 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Identity,
             header::HeaderValue::from_static("Bearer"),
         );
         response
-    })
+    })?;
+    match state.starting() {
+        Some(r) => Err(r),
+        None => Ok(identity),
+    }
 }
 
 async fn healthz() -> Response {
@@ -86,6 +104,9 @@ async fn healthz() -> Response {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if let Some(r) = state.starting() {
+        return r;
+    }
     match tokio::time::timeout(Duration::from_secs(3), state.store.ping()).await {
         Ok(Ok(())) => axum::Json(json!({"status": "ready"})).into_response(),
         Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),

@@ -17,13 +17,12 @@ pub mod store;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use config::ServerConfig;
 use store::Store;
 
-/// How long the server keeps trying to reach the database at start before giving up.
-const START_WAIT: Duration = Duration::from_secs(60);
 /// How often retention runs (it deletes whole days, so hourly is plenty).
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
@@ -82,7 +81,8 @@ fn init_json_logging() {
         .try_init();
 }
 
-/// Migrates, binds, serves until `shutdown`, then drains.
+/// Binds, migrates (in the background: `/healthz` answers meanwhile, `/readyz` says 503),
+/// serves until `shutdown`, then drains.
 pub async fn run(
     config: ServerConfig,
     shutdown: impl std::future::Future<Output = ()>,
@@ -90,47 +90,69 @@ pub async fn run(
     let store = Store::new(&config)?;
     let tls = config.tls.as_ref().map(serve::tls_acceptor).transpose()?;
     let auth = auth::Authenticator::new(&config)?;
-    migrate_when_reachable(&store, &config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let state = Arc::new(api::AppState {
+        store: store.clone(),
+        auth,
+        ready: AtomicBool::new(false),
+    });
+    // A migration that fails for good (not "database unreachable") stops the server.
+    let (fatal_tx, fatal_rx) = tokio::sync::oneshot::channel::<String>();
+    let startup = {
+        let (state, database) = (Arc::clone(&state), config.database.display().to_string());
+        let retention_days = config.retention_days;
+        tokio::spawn(async move {
+            if let Err(e) = migrate_when_reachable(&state.store, &database).await {
+                let _ = fatal_tx.send(e);
+                return;
+            }
+            state.ready.store(true, Ordering::Release);
+            tracing::info!("ready: schema up to date");
+            if let Some(days) = retention_days {
+                retention_loop(state.store.clone(), days).await;
+            }
+        })
+    };
     tracing::info!(
         listen = %config.listen,
         tls = tls.is_some(),
         static_tokens = config.tokens.len(),
         oidc = config.oidc.is_some(),
         retention_days = config.retention_days,
-        "warroom server ready"
+        "warroom server listening"
     );
-    let retention = config
-        .retention_days
-        .map(|days| tokio::spawn(retention_loop(store.clone(), days)));
-    let state = Arc::new(api::AppState {
-        store: store.clone(),
-        auth,
-    });
-    serve::serve(listener, api::router(state), tls, shutdown).await;
-    if let Some(task) = retention {
-        task.abort();
+    let fatal = Arc::new(tokio::sync::Mutex::new(None::<String>));
+    let stop = {
+        let fatal = Arc::clone(&fatal);
+        async move {
+            tokio::select! {
+                () = shutdown => {},
+                Ok(e) = fatal_rx => *fatal.lock().await = Some(e),
+            }
+        }
+    };
+    serve::serve(listener, api::router(state), tls, stop).await;
+    startup.abort();
+    if let Some(e) = fatal.lock().await.take() {
+        return Err(e);
     }
     tracing::info!("warroom server stopped");
     Ok(())
 }
 
-async fn migrate_when_reachable(store: &Store, config: &ServerConfig) -> Result<(), String> {
-    let deadline = tokio::time::Instant::now() + START_WAIT;
+/// Retries while the database is unreachable (readiness stays false meanwhile; an orchestrator
+/// decides how long to wait); any other failure is fatal.
+async fn migrate_when_reachable(store: &Store, database: &str) -> Result<(), String> {
     loop {
         match migrations::migrate(store).await {
             Ok(applied) => {
-                tracing::info!(
-                    database = %config.database.display(),
-                    applied = ?applied,
-                    "schema up to date"
-                );
+                tracing::info!(database, applied = ?applied, "schema up to date");
                 return Ok(());
             }
-            Err(store::StoreError::Unavailable(e)) if tokio::time::Instant::now() < deadline => {
-                tracing::warn!(database = %config.database.display(), error = %e, "database not reachable yet; retrying");
+            Err(store::StoreError::Unavailable(e)) => {
+                tracing::warn!(database, error = %e, "database not reachable yet; retrying");
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
             Err(e) => return Err(format!("schema migration failed: {e}")),

@@ -243,10 +243,12 @@ impl Store {
         } else {
             format!("WHERE {}", clauses.join(" AND "))
         };
+        // The limit is a parameter too, so each filter combination is one cached statement.
+        params.push(Box::new((query.limit + 1) as i64));
         let sql = format!(
             "SELECT {ROW_COLUMNS} FROM audit_records {filter} \
-             ORDER BY time DESC, id DESC LIMIT {}",
-            query.limit + 1
+             ORDER BY time DESC, id DESC LIMIT ${}",
+            params.len()
         );
         let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
             .iter()

@@ -214,6 +214,15 @@ impl Api {
         )
     }
 
+    /// The status of GET `path`, or `None` when nothing answers.
+    pub async fn http_status(&self, path: &str) -> Option<u16> {
+        let r = self
+            .auth(self.http.get(format!("{}{path}", self.base)))
+            .send()
+            .await;
+        r.ok().map(|r| r.status().as_u16())
+    }
+
     /// GET a path; (status, JSON answer).
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let r = self
