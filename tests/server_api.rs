@@ -566,6 +566,40 @@ async fn logs_are_json_lines_without_secrets_and_sigterm_stops_cleanly() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_request_in_flight_finish_and_be_stored() {
+    use std::io::{Read, Write};
+    let pg = PgServer::start();
+    let port = free_port();
+    let mut server = ServerProcess::start(port, &config_text(port, &db_url(&pg), "")).await;
+    let (record, line) = chain("s-term", 1).remove(0);
+    // Half of the body, then SIGTERM, then the rest: the answer still comes.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let head = format!(
+        "POST /v1/audit HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ALICE_TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        line.len()
+    );
+    let (first, rest) = line.split_at(line.len() / 2);
+    s.write_all(head.as_bytes()).expect("head");
+    s.write_all(first.as_bytes()).expect("first half");
+    std::thread::sleep(Duration::from_millis(200));
+    let pid_exit = std::thread::spawn(move || server.terminate(Duration::from_secs(15)));
+    std::thread::sleep(Duration::from_millis(300));
+    s.write_all(rest.as_bytes()).expect("second half");
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains(&format!("\"id\":\"{}\"", record.id)),
+        "{answer}"
+    );
+    assert!(pid_exit.join().expect("join"), "exit 0 after draining");
+    assert_eq!(rows_with_id(&pg, &record.id).await, 1);
+}
+
 #[test]
 fn check_config_names_file_line_and_field() {
     let dir = tempfile::tempdir().expect("dir");
