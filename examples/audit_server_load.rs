@@ -67,6 +67,10 @@ struct Args {
     seconds: u64,
     #[arg(long, default_value_t = 200_000)]
     max_ingest: usize,
+    /// Keep `warroom_load` from an earlier run when it holds `--records` bulk records (skips
+    /// the load; the records of earlier ingest runs are deleted first).
+    #[arg(long)]
+    keep_data: bool,
 }
 
 /// Splitmix64: reproducible choices without a dependency.
@@ -284,8 +288,23 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(conn);
     let day0 = humantime::parse_rfc3339("2026-01-01T00:00:00Z")?;
     let t = Instant::now();
-    bulk_load(&db, args.records, day0).await?;
-    db.batch_execute("ANALYZE audit_records").await?;
+    let bulk: i64 = db
+        .query_one(
+            "SELECT count(*) FROM audit_records WHERE id LIKE 'bulk-%'",
+            &[],
+        )
+        .await?
+        .get(0);
+    if args.keep_data && bulk as usize == args.records {
+        db.batch_execute(
+            "DELETE FROM audit_records WHERE id LIKE 'ingest-%'; VACUUM ANALYZE audit_records",
+        )
+        .await?;
+        println!("kept the {bulk} bulk records of an earlier run");
+    } else {
+        bulk_load(&db, args.records, day0).await?;
+        db.batch_execute("ANALYZE audit_records").await?;
+    }
     let count: i64 = db
         .query_one("SELECT count(*) FROM audit_records", &[])
         .await?
