@@ -241,10 +241,19 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("connect to --url")?;
     tokio::spawn(conn);
-    admin
-        .batch_execute("DROP DATABASE IF EXISTS warroom_load")
-        .await?;
-    admin.batch_execute("CREATE DATABASE warroom_load").await?;
+    let exists = admin
+        .query_opt(
+            "SELECT 1 FROM pg_database WHERE datname = 'warroom_load'",
+            &[],
+        )
+        .await?
+        .is_some();
+    if !(args.keep_data && exists) {
+        admin
+            .batch_execute("DROP DATABASE IF EXISTS warroom_load")
+            .await?;
+        admin.batch_execute("CREATE DATABASE warroom_load").await?;
+    }
     let load_url = match args.url.rsplit_once('/') {
         Some((base, _)) => format!("{base}/warroom_load"),
         None => bail!("--url must end with /DATABASE"),
