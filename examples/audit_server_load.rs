@@ -305,10 +305,10 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .get(0);
     if args.keep_data && bulk as usize == args.records {
-        db.batch_execute(
-            "DELETE FROM audit_records WHERE id LIKE 'ingest-%'; VACUUM ANALYZE audit_records",
-        )
-        .await?;
+        // VACUUM cannot share a (multi-statement, implicit) transaction with the DELETE.
+        db.batch_execute("DELETE FROM audit_records WHERE id LIKE 'ingest-%'")
+            .await?;
+        db.batch_execute("VACUUM ANALYZE audit_records").await?;
         println!("kept the {bulk} bulk records of an earlier run");
     } else {
         bulk_load(&db, args.records, day0).await?;
