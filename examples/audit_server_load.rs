@@ -326,7 +326,7 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .get(0);
     println!(
-        "loaded {count} records in {:.1} s (table + indexes: {size})",
+        "{count} records ready in {:.1} s (table + indexes: {size})",
         t.elapsed().as_secs_f64()
     );
 
