@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use warroom::cli::{Cli, Cmd, dispatch, init_logging};
+use warroom::cli::{Cli, Cmd, ServerCmd, dispatch, init_logging};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -17,6 +17,11 @@ fn main() -> ExitCode {
             &mut std::io::stdout(),
         );
         return ExitCode::SUCCESS;
+    }
+    if let Some(Cmd::Server { cmd }) = &cli.command {
+        // Its own config file, runtime and JSON logs on stderr.
+        let check_only = matches!(cmd, Some(ServerCmd::CheckConfig));
+        return warroom::server::main(cli.config.as_deref(), check_only);
     }
     let _log = init_logging(cli.log_file.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()

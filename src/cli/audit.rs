@@ -9,8 +9,26 @@ use crate::cli::{AuditCmd, TimelineFormat};
 use crate::config::Config;
 
 pub async fn audit(config: &Config, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
+    use crate::server_client::commands as from_server;
+    let token_env = config.audit.token_env.as_deref();
     match cmd {
-        AuditCmd::Verify { file } => {
+        AuditCmd::Verify {
+            server: Some(url),
+            session: Some(session),
+            ..
+        } => from_server::verify(&url, token_env, &session).await,
+        AuditCmd::Tail {
+            n,
+            server: Some(url),
+            ..
+        } => from_server::tail(&url, token_env, n).await,
+        AuditCmd::Timeline {
+            since,
+            output,
+            server: Some(url),
+            ..
+        } => from_server::timeline_cmd(&url, token_env, since, output).await,
+        AuditCmd::Verify { file, .. } => {
             let path = file.unwrap_or_else(|| config.audit.file.clone());
             match verify(&path) {
                 Ok(report) => {
@@ -27,7 +45,7 @@ pub async fn audit(config: &Config, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        AuditCmd::Tail { n, file } => {
+        AuditCmd::Tail { n, file, .. } => {
             let path = file.unwrap_or_else(|| config.audit.file.clone());
             for r in tail(&path, n).with_context(|| format!("reading {}", path.display()))? {
                 println!("{}", render_tail_line(&r));
@@ -38,6 +56,7 @@ pub async fn audit(config: &Config, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             since,
             output,
             file,
+            ..
         } => {
             let path = file.unwrap_or_else(|| config.audit.file.clone());
             let records = crate::audit::timeline::read_records(&path)

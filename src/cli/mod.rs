@@ -74,6 +74,17 @@ pub enum Cmd {
     /// (`--context` names a `[[kubernetes]]` context).
     #[command(subcommand)]
     Kube(KubeCmd),
+    /// The audit server for a team: `warroom server --config FILE` (its own TOML `[server]`).
+    Server {
+        #[command(subcommand)]
+        cmd: Option<ServerCmd>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServerCmd {
+    /// Validate the server's configuration file and print a summary, secrets left out.
+    CheckConfig,
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,15 +138,24 @@ pub struct PgActArgs {
 pub enum AuditCmd {
     /// Check the hash chain; names the first broken record.
     Verify {
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "server")]
         file: Option<PathBuf>,
+        /// Check a session's chain at a `warroom server` instead (token from `[audit] token_env`).
+        #[arg(long, value_name = "URL", requires = "session")]
+        server: Option<String>,
+        /// The session id (from a record's `session_id`), with --server.
+        #[arg(long, value_name = "ID")]
+        session: Option<String>,
     },
     /// Print the last records.
     Tail {
         #[arg(short = 'n', default_value_t = 20)]
         n: usize,
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "server")]
         file: Option<PathBuf>,
+        /// Read from a `warroom server` instead of the file (token from `[audit] token_env`).
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
     },
     /// Deliver records that the endpoint has not accepted yet.
     Flush,
@@ -146,8 +166,11 @@ pub enum AuditCmd {
         since: Option<std::time::Duration>,
         #[arg(short, long, default_value = "markdown")]
         output: TimelineFormat,
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "server")]
         file: Option<PathBuf>,
+        /// Read from a `warroom server` instead of the file (token from `[audit] token_env`).
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
     },
 }
 

@@ -83,6 +83,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Audit(cmd)) => super::audit::audit(&config, cmd).await,
         Some(Cmd::Kafka(cmd)) => super::kafka::run(&config, &opts, cmd).await,
         Some(Cmd::Kube(cmd)) => super::kube::run(&config, &opts, cmd).await,
+        Some(Cmd::Server { .. }) => {
+            bail!("`warroom server` runs before the client configuration is read")
+        }
     }
 }
 

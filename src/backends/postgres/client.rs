@@ -159,6 +159,24 @@ impl ConnectSpec {
         &self.display
     }
 
+    /// Sets the password (read from a secret file by the caller); never displayed.
+    pub fn set_password(&mut self, password: &str) {
+        self.config.password(password);
+    }
+
+    /// The resolved config and a TLS connector honouring sslmode, for a connection pool (the
+    /// audit server). With sslmode=disable the config says so and the connector is not used.
+    pub fn pool_parts(&self) -> Result<(Config, tokio_postgres_rustls::MakeRustlsConnect), String> {
+        let mut config = self.config.clone();
+        config.ssl_mode(match self.ssl {
+            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            SslMode::Allow | SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+            _ => tokio_postgres::config::SslMode::Require,
+        });
+        let tls = tls::connector(self.ssl, self.root_cert.as_deref())?;
+        Ok((config, tls))
+    }
+
     pub fn user(&self) -> &str {
         self.config.get_user().unwrap_or_default()
     }

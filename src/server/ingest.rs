@@ -1,0 +1,167 @@
+//! Checking one POSTed record before it is stored: JSON, schema version, fields, own hash.
+//!
+//! The hash is checked with the client's own code ([`chain_hash`]), over the record exactly as
+//! sent (unknown keys included), so the server and `warroom audit verify` agree by construction.
+
+use std::time::SystemTime;
+
+use serde_json::Value;
+
+use crate::audit::{AuditRecord, RECORD_VERSION, canonical_json, chain_hash};
+
+/// Largest body the audit endpoint takes.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Longest id accepted (client ids are UUIDs).
+const MAX_ID_LEN: usize = 200;
+
+/// A record that passed the checks, ready to store.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub record: AuditRecord,
+    /// Canonical JSON of the record as sent: what is stored and compared for idempotency.
+    pub canonical: String,
+    pub time: SystemTime,
+    /// The record's `hash` is the hash of its content after its `prev_hash`.
+    pub hash_ok: bool,
+}
+
+/// Why a body is not an audit record (answered with 400).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRecord(pub String);
+
+/// Parses and checks one body.
+pub fn check(body: &[u8]) -> Result<Incoming, BadRecord> {
+    let bad = |m: String| BadRecord(m);
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+    let Value::Object(map) = &value else {
+        return Err(bad("the body is not a JSON object".into()));
+    };
+    match map.get("version").and_then(Value::as_u64) {
+        Some(v) if v == u64::from(RECORD_VERSION) => {}
+        Some(v) => {
+            return Err(bad(format!(
+                "unsupported record version {v}; this server takes version {RECORD_VERSION}"
+            )));
+        }
+        None => return Err(bad("\"version\" is missing or not a number".into())),
+    }
+    let record: AuditRecord = serde_json::from_value(value.clone())
+        .map_err(|e| bad(format!("not an audit record: {e}")))?;
+    if record.id.is_empty() || record.id.len() > MAX_ID_LEN || has_control(&record.id) {
+        return Err(bad(format!(
+            "\"id\" must be 1 to {MAX_ID_LEN} characters without control characters"
+        )));
+    }
+    if record.session_id.is_empty() || has_control(&record.session_id) {
+        return Err(bad(
+            "\"session_id\" must be non-empty without control characters".into(),
+        ));
+    }
+    let time = humantime::parse_rfc3339_weak(&record.time)
+        .map_err(|e| bad(format!("\"time\" is not an RFC 3339 time: {e}")))?;
+    let hash_ok = chain_hash(&record.prev_hash, &value) == record.hash;
+    Ok(Incoming {
+        canonical: canonical_json(&value),
+        record,
+        time,
+        hash_ok,
+    })
+}
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::audit::{Actor, ContextRef, Delivery, GENESIS_HASH, Phase};
+    use serde_json::json;
+
+    pub(crate) fn sealed(id: &str, prev: &str) -> (AuditRecord, String) {
+        let mut r = AuditRecord {
+            version: RECORD_VERSION,
+            id: id.into(),
+            time: "2026-03-01T09:30:12.345Z".into(),
+            phase: Phase::Intent,
+            intent_id: None,
+            actor: Actor {
+                user: "alice".into(),
+                host: "laptop".into(),
+                identity: Some("alice@example.com".into()),
+            },
+            context: ContextRef {
+                kind: "postgres".into(),
+                name: "prod".into(),
+            },
+            action: "pg.cancel".into(),
+            target: json!({"pid": 1}),
+            reason: "INC-1 test".into(),
+            outcome: None,
+            delivery: Delivery::Remote,
+            tool_version: "0.1.0".into(),
+            session_id: "s1".into(),
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        let line = r.seal(prev).expect("seal");
+        (r, line)
+    }
+
+    #[test]
+    fn a_sealed_client_record_passes_with_its_hash() {
+        let (r, line) = sealed("r1", GENESIS_HASH);
+        let got = check(line.as_bytes()).expect("valid");
+        assert!(got.hash_ok);
+        assert_eq!(got.record, r);
+        assert_eq!(got.canonical, line);
+    }
+
+    #[test]
+    fn an_edited_record_is_taken_but_its_hash_is_flagged() {
+        let (_, line) = sealed("r1", GENESIS_HASH);
+        let edited = line.replace("INC-1 test", "INC-1 edited");
+        let got = check(edited.as_bytes()).expect("still a record");
+        assert!(!got.hash_ok);
+    }
+
+    #[test]
+    fn garbage_wrong_version_and_bad_fields_are_refused_with_a_reason() {
+        assert!(
+            check(b"not json")
+                .expect_err("garbage")
+                .0
+                .contains("not JSON")
+        );
+        assert!(
+            check(b"[1]")
+                .expect_err("array")
+                .0
+                .contains("not a JSON object")
+        );
+        let (_, line) = sealed("r1", GENESIS_HASH);
+        let v2 = line.replace("\"version\":1", "\"version\":2");
+        assert!(
+            check(v2.as_bytes())
+                .expect_err("v2")
+                .0
+                .contains("unsupported record version 2")
+        );
+        let no_reason = line.replace("\"reason\":", "\"why\":");
+        assert!(
+            check(no_reason.as_bytes())
+                .expect_err("field")
+                .0
+                .contains("missing field `reason`")
+        );
+        let bad_time = line.replace("2026-03-01T09:30:12.345Z", "yesterday");
+        assert!(
+            check(bad_time.as_bytes())
+                .expect_err("time")
+                .0
+                .contains("time")
+        );
+    }
+}

@@ -1,0 +1,347 @@
+//! The server's state, all of it in PostgreSQL: the pool, inserts and queries.
+
+use std::time::{Duration, SystemTime};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use serde_json::{Value, json};
+
+use super::config::ServerConfig;
+use super::ingest::Incoming;
+use crate::audit::GENESIS_HASH;
+
+/// How long a request waits for a pooled connection (or a new one) before answering 503.
+const POOL_WAIT: Duration = Duration::from_secs(3);
+
+/// The database cannot be used right now (answered with 503), or a statement failed (500).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the audit database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the audit database failed: {0}")]
+    Failed(String),
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        // Errors with an SQLSTATE came from a working server, except the connection and
+        // shutdown classes (08, 57P): those, and errors without a code (I/O), mean "down".
+        match e.code().map(|c| c.code().to_string()) {
+            Some(code) if !code.starts_with("08") && !code.starts_with("57P") => {
+                StoreError::Failed(e.to_string())
+            }
+            _ => StoreError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+/// What became of a POSTed record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// Inserted now (committed).
+    New { prev_seen: bool },
+    /// The same record was already stored: same answer, nothing written.
+    Duplicate,
+    /// A different record is stored under this id.
+    Conflict,
+}
+
+/// One stored record with what the server knows about it.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub id: String,
+    pub time: SystemTime,
+    pub record: String,
+    pub received_from: String,
+    pub received_at: SystemTime,
+    pub identity_mismatch: bool,
+    pub hash_ok: bool,
+    pub prev_seen: bool,
+}
+
+impl Row {
+    /// The JSON served by the read API: the record as sent, plus the server's stamps.
+    pub fn to_json(&self) -> Value {
+        let record: Value = serde_json::from_str(&self.record).unwrap_or(Value::Null);
+        json!({
+            "record": record,
+            "received_from": self.received_from,
+            "received_at": humantime::format_rfc3339_millis(self.received_at).to_string(),
+            "identity_mismatch": self.identity_mismatch,
+            "hash_ok": self.hash_ok,
+            "prev_seen": self.prev_seen,
+        })
+    }
+}
+
+/// Filters of `GET /v1/audit`.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub since: Option<SystemTime>,
+    pub until: Option<SystemTime>,
+    /// The authenticated identity (`received_from`).
+    pub actor: Option<String>,
+    pub context: Option<String>,
+    pub action: Option<String>,
+    /// Keyset cursor: records strictly older than this (time, id).
+    pub before: Option<(SystemTime, String)>,
+    pub limit: usize,
+}
+
+/// One record of a session, for the chain check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainRow {
+    pub id: String,
+    pub time: SystemTime,
+    pub hash: String,
+    pub prev_hash: String,
+    pub hash_ok: bool,
+    /// `prev_hash` is genesis or the hash of a stored record (of any session).
+    pub prev_known: bool,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+impl Store {
+    /// A pool for `config.database`; connects lazily.
+    pub fn new(config: &ServerConfig) -> Result<Store, String> {
+        let (mut pg, tls) = config.database.pool_parts()?;
+        pg.connect_timeout(Duration::from_secs(3));
+        pg.application_name("warroom-server");
+        let manager = Manager::from_config(
+            pg,
+            tls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(POOL_WAIT))
+            .recycle_timeout(Some(POOL_WAIT))
+            .build()
+            .map_err(|e| format!("database pool: {e}"))?;
+        Ok(Store { pool })
+    }
+
+    pub async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// The database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.client().await?.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// Inserts `incoming` unless its id is taken; committed when this returns `New`.
+    pub async fn insert(
+        &self,
+        incoming: &Incoming,
+        received_from: &str,
+    ) -> Result<Stored, StoreError> {
+        let client = self.client().await?;
+        let r = &incoming.record;
+        let mismatch = r
+            .actor
+            .identity
+            .as_deref()
+            .is_some_and(|declared| declared != received_from);
+        let statement = client
+            .prepare_cached(
+                "INSERT INTO audit_records (id, time, received_from, actor_identity, \
+                 identity_mismatch, phase, action, context_kind, context_name, session_id, \
+                 prev_hash, hash, hash_ok, prev_seen, record) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+                   ($11 = $14 OR EXISTS (SELECT 1 FROM audit_records p WHERE p.hash = $11)), $15 \
+                 ON CONFLICT (id) DO NOTHING \
+                 RETURNING prev_seen",
+            )
+            .await?;
+        let inserted = client
+            .query_opt(
+                &statement,
+                &[
+                    &r.id,
+                    &incoming.time,
+                    &received_from,
+                    &r.actor.identity,
+                    &mismatch,
+                    &r.phase.as_str(),
+                    &r.action,
+                    &r.context.kind,
+                    &r.context.name,
+                    &r.session_id,
+                    &r.prev_hash,
+                    &r.hash,
+                    &incoming.hash_ok,
+                    &GENESIS_HASH,
+                    &incoming.canonical,
+                ],
+            )
+            .await?;
+        if let Some(row) = inserted {
+            return Ok(Stored::New {
+                prev_seen: row.try_get(0)?,
+            });
+        }
+        let existing = client
+            .query_opt("SELECT record FROM audit_records WHERE id = $1", &[&r.id])
+            .await?;
+        match existing {
+            Some(row) if row.try_get::<_, String>(0)? == incoming.canonical => {
+                Ok(Stored::Duplicate)
+            }
+            Some(_) => Ok(Stored::Conflict),
+            // Deleted by retention between the two statements: nothing to compare with.
+            None => Ok(Stored::Conflict),
+        }
+    }
+
+    /// Newest first; at most `query.limit + 1` rows (the extra one says there is a next page).
+    pub async fn list(&self, query: &Query) -> Result<Vec<Row>, StoreError> {
+        let client = self.client().await?;
+        let mut clauses: Vec<String> = Vec::new();
+        let mut params: Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> = Vec::new();
+        let mut add = |clause: &str, value: Box<dyn tokio_postgres::types::ToSql + Sync + Send>| {
+            params.push(value);
+            clauses.push(clause.replace('?', &format!("${}", params.len())));
+        };
+        if let Some(t) = query.since {
+            add("time >= ?", Box::new(t));
+        }
+        if let Some(t) = query.until {
+            add("time < ?", Box::new(t));
+        }
+        if let Some(a) = &query.actor {
+            add("received_from = ?", Box::new(a.clone()));
+        }
+        if let Some(c) = &query.context {
+            add("context_name = ?", Box::new(c.clone()));
+        }
+        if let Some(a) = &query.action {
+            add("action = ?", Box::new(a.clone()));
+        }
+        if let Some((t, id)) = &query.before {
+            params.push(Box::new(*t));
+            params.push(Box::new(id.clone()));
+            let n = params.len();
+            clauses.push(format!("(time, id) < (${}, ${n})", n - 1));
+        }
+        let filter = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        // The limit is a parameter too, so each filter combination is one cached statement.
+        params.push(Box::new((query.limit + 1) as i64));
+        let sql = format!(
+            "SELECT {ROW_COLUMNS} FROM audit_records {filter} \
+             ORDER BY time DESC, id DESC LIMIT ${}",
+            params.len()
+        );
+        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        let statement = client.prepare_cached(&sql).await?;
+        let rows = client.query(&statement, &refs).await?;
+        rows.iter().map(row_of).collect()
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<Row>, StoreError> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {ROW_COLUMNS} FROM audit_records WHERE id = $1");
+        match client.query_opt(&sql, &[&id]).await? {
+            Some(row) => Ok(Some(row_of(&row)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The records of one session in time order, for the chain check.
+    pub async fn session_chain(&self, session_id: &str) -> Result<Vec<ChainRow>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT r.id, r.time, r.hash, r.prev_hash, r.hash_ok, \
+                   (r.prev_hash = $2 OR EXISTS \
+                     (SELECT 1 FROM audit_records p WHERE p.hash = r.prev_hash)) \
+                 FROM audit_records r WHERE r.session_id = $1 ORDER BY r.time, r.id",
+                &[&session_id, &GENESIS_HASH],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ChainRow {
+                    id: row.try_get(0)?,
+                    time: row.try_get(1)?,
+                    hash: row.try_get(2)?,
+                    prev_hash: row.try_get(3)?,
+                    hash_ok: row.try_get(4)?,
+                    prev_known: row.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes the whole (UTC) days older than `days`, once across replicas: the replica that
+    /// gets the transaction-scoped advisory lock does it, the others skip. Returns the number of
+    /// records deleted and the cutoff, or `None` when another replica holds the lock.
+    pub async fn apply_retention(
+        &self,
+        days: u32,
+    ) -> Result<Option<(u64, SystemTime)>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let locked: bool = tx
+            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&RETENTION_LOCK])
+            .await?
+            .try_get(0)?;
+        if !locked {
+            return Ok(None);
+        }
+        let cutoff: SystemTime = tx
+            .query_one(
+                "SELECT (date_trunc('day', now() AT TIME ZONE 'UTC') \
+                   - make_interval(days => $1)) AT TIME ZONE 'UTC'",
+                &[&(days as i32)],
+            )
+            .await?
+            .try_get(0)?;
+        let deleted = tx
+            .execute("DELETE FROM audit_records WHERE time < $1", &[&cutoff])
+            .await?;
+        tx.commit().await?;
+        Ok(Some((deleted, cutoff)))
+    }
+}
+
+/// Advisory lock keys (arbitrary constants, "warroom" in ASCII + a number).
+pub const MIGRATION_LOCK: i64 = 0x7761_7272_6f6f_6d01;
+const RETENTION_LOCK: i64 = 0x7761_7272_6f6f_6d02;
+
+const ROW_COLUMNS: &str = "id, time, record, received_from, received_at, identity_mismatch, \
+                           hash_ok, prev_seen";
+
+fn row_of(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
+    Ok(Row {
+        id: row.try_get(0)?,
+        time: row.try_get(1)?,
+        record: row.try_get(2)?,
+        received_from: row.try_get(3)?,
+        received_at: row.try_get(4)?,
+        identity_mismatch: row.try_get(5)?,
+        hash_ok: row.try_get(6)?,
+        prev_seen: row.try_get(7)?,
+    })
+}

@@ -1,0 +1,280 @@
+//! The one client module through which the CLI and the TUI talk to `warroom server` (besides the
+//! audit call itself, which is `crate::audit`): reading audit records back and checking a
+//! session's chain.
+
+pub mod commands;
+
+use std::time::{Duration, SystemTime};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::audit::AuditRecord;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// Page size used when reading many records.
+const PAGE: usize = 1000;
+/// Largest answer read from the server.
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// One record as the server holds it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerRecord {
+    pub record: AuditRecord,
+    /// The authenticated identity that sent it.
+    pub received_from: String,
+    pub received_at: String,
+    pub identity_mismatch: bool,
+    pub hash_ok: bool,
+    pub prev_seen: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Page {
+    records: Vec<ServerRecord>,
+    next_cursor: Option<String>,
+}
+
+/// `GET /v1/sessions/{id}/verify`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionVerify {
+    pub session_id: String,
+    pub records: usize,
+    pub status: String,
+    pub first_break: Option<ChainBreak>,
+    pub starts_after_unseen_record: bool,
+    pub last_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChainBreak {
+    pub id: String,
+    pub time: String,
+    pub problem: String,
+    pub detail: String,
+}
+
+/// Filters of `GET /v1/audit`.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub since: Option<SystemTime>,
+    pub until: Option<SystemTime>,
+    pub actor: Option<String>,
+    pub context: Option<String>,
+    pub action: Option<String>,
+}
+
+pub struct ServerClient {
+    base: reqwest::Url,
+    display: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl ServerClient {
+    /// `url` is the server's base URL (a trailing `/v1/audit` is accepted too); the bearer token
+    /// is read from the environment variable `token_env`, and never shown.
+    pub fn new(url: &str, token_env: Option<&str>) -> Result<ServerClient, String> {
+        let trimmed = url.trim_end_matches('/');
+        let trimmed = trimmed.strip_suffix("/v1/audit").unwrap_or(trimmed);
+        let base = reqwest::Url::parse(&format!("{trimmed}/"))
+            .map_err(|e| format!("server URL {url:?} is not valid: {e}"))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(format!("server URL {url:?} must be http(s)"));
+        }
+        let mut display = base.clone();
+        let _ = display.set_password(None);
+        let _ = display.set_username("");
+        let token = match token_env {
+            Some(var) => Some(std::env::var(var).map_err(|_| {
+                format!("the server token variable ${var} ([audit] token_env) is not set")
+            })?),
+            None => None,
+        };
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("warroom/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(ServerClient {
+            base,
+            display: display.as_str().trim_end_matches('/').to_string(),
+            token,
+            http,
+        })
+    }
+
+    /// The server URL as shown to people.
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+
+    async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, String> {
+        let mut url = self
+            .base
+            .join(path)
+            .map_err(|e| format!("{}: bad path {path}: {e}", self.display))?;
+        if !query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        let mut request = self.http.get(url);
+        if let Some(token) = &self.token {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| "the server token is not a valid header value".to_string())?;
+            value.set_sensitive(true);
+            request = request.header(reqwest::header::AUTHORIZATION, value);
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| format!("{} could not be reached: {e}", self.display))?;
+        let status = response.status();
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| format!("{}: reading the answer: {e}", self.display))?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_BODY {
+                return Err(format!("{}: the answer is too large", self.display));
+            }
+        }
+        let value: Value = serde_json::from_slice(&body).map_err(|_| {
+            format!(
+                "{} answered {status} with a body that is not JSON",
+                self.display
+            )
+        })?;
+        if !status.is_success() {
+            let why = value
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("no reason given");
+            return Err(sanitize(&format!(
+                "{} answered {status}: {why}",
+                self.display
+            )));
+        }
+        Ok(value)
+    }
+
+    async fn page(
+        &self,
+        query: &ListQuery,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page, String> {
+        let mut params: Vec<(&str, String)> = vec![("limit", limit.to_string())];
+        let time = |t: SystemTime| humantime::format_rfc3339_micros(t).to_string();
+        if let Some(t) = query.since {
+            params.push(("since", time(t)));
+        }
+        if let Some(t) = query.until {
+            params.push(("until", time(t)));
+        }
+        for (key, value) in [
+            ("actor", &query.actor),
+            ("context", &query.context),
+            ("action", &query.action),
+        ] {
+            if let Some(v) = value {
+                params.push((key, v.clone()));
+            }
+        }
+        if let Some(c) = cursor {
+            params.push(("cursor", c.to_string()));
+        }
+        let value = self.get("v1/audit", &params).await?;
+        serde_json::from_value(value)
+            .map_err(|e| format!("{}: unexpected answer: {e}", self.display))
+    }
+
+    /// Newest first, following the cursor, at most `max` records.
+    pub async fn list(&self, query: &ListQuery, max: usize) -> Result<Vec<ServerRecord>, String> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        while out.len() < max {
+            let page = self
+                .page(query, PAGE.min(max - out.len()), cursor.as_deref())
+                .await?;
+            out.extend(page.records);
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// The last `n` records, oldest first (like `audit::tail` for a file).
+    pub async fn tail(&self, n: usize) -> Result<Vec<AuditRecord>, String> {
+        let mut records: Vec<AuditRecord> = self
+            .list(&ListQuery::default(), n)
+            .await?
+            .into_iter()
+            .map(|r| r.record)
+            .collect();
+        records.reverse();
+        Ok(records)
+    }
+
+    /// Every record since `since` (all when `None`), oldest first, for the timeline.
+    pub async fn records_since(
+        &self,
+        since: Option<SystemTime>,
+    ) -> Result<Vec<AuditRecord>, String> {
+        let query = ListQuery {
+            since,
+            ..ListQuery::default()
+        };
+        let mut records: Vec<AuditRecord> = self
+            .list(&query, usize::MAX)
+            .await?
+            .into_iter()
+            .map(|r| r.record)
+            .collect();
+        records.reverse();
+        Ok(records)
+    }
+
+    pub async fn record(&self, id: &str) -> Result<ServerRecord, String> {
+        let value = self
+            .get(&format!("v1/audit/{}", path_segment(id)), &[])
+            .await?;
+        serde_json::from_value(value)
+            .map_err(|e| format!("{}: unexpected answer: {e}", self.display))
+    }
+
+    pub async fn verify_session(&self, session_id: &str) -> Result<SessionVerify, String> {
+        let value = self
+            .get(
+                &format!("v1/sessions/{}/verify", path_segment(session_id)),
+                &[],
+            )
+            .await?;
+        serde_json::from_value(value)
+            .map_err(|e| format!("{}: unexpected answer: {e}", self.display))
+    }
+}
+
+/// Percent-encodes everything but unreserved characters, for one path segment.
+fn path_segment(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn sanitize(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
