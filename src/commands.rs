@@ -133,6 +133,17 @@ async fn pg(config: &Config, opts: &Options, cmd: PgCmd) -> anyhow::Result<ExitC
         .get(&ctx)
         .cloned()
         .context("context has no connection")?;
+    match cmd {
+        PgCmd::Statements {
+            interval,
+            sort,
+            output,
+        } => return warroom::cli::pg_slow::statements(&pg, interval, sort.into(), output).await,
+        PgCmd::Explain { pid, output } => {
+            return warroom::cli::pg_slow::explain(&pg, pid, output).await;
+        }
+        _ => {}
+    }
     let snapshot = pg
         .activity()
         .await
@@ -184,6 +195,8 @@ async fn pg(config: &Config, opts: &Options, cmd: PgCmd) -> anyhow::Result<ExitC
             )
             .await
         }
+        // Handled before the snapshot.
+        PgCmd::Statements { .. } | PgCmd::Explain { .. } => Ok(ExitCode::SUCCESS),
     }
 }
 
@@ -258,6 +271,7 @@ pub fn activity_json(snapshot: &ActivitySnapshot) -> anyhow::Result<String> {
         "sessions": snapshot.sessions,
         "blocking_tree": blocking_tree(&snapshot.sessions),
         "hidden_sessions": snapshot.hidden_sessions,
+        "server": snapshot.header,
     });
     Ok(serde_json::to_string_pretty(&value)?)
 }
@@ -312,8 +326,16 @@ fn activity_table(snapshot: &ActivitySnapshot, all: bool) -> String {
         out.push_str("\nblocking tree (waiting behind, directly or transitively):\n");
         for root in &tree {
             for (depth, node) in root.walk() {
+                let lock = snapshot
+                    .sessions
+                    .iter()
+                    .find(|s| s.pid == node.pid)
+                    .and_then(|s| s.lock.as_ref())
+                    .map_or(String::new(), |l| {
+                        format!(": {}", warroom::widgets::sanitize::cell(&l.describe(), 200))
+                    });
                 out.push_str(&format!(
-                    "{}{} ({} waiting)\n",
+                    "{}{} ({} waiting){lock}\n",
                     "  ".repeat(depth + 1),
                     node.pid,
                     node.waiting_count

@@ -245,6 +245,8 @@ impl DemoPgWorld {
                 query: s.query.clone(),
                 backend_start: Some(at(s.backend_start)),
                 query_start: Some(at(s.query_start)),
+                query_id: None,
+                lock: None,
             })
             .collect();
         ActivitySnapshot {
@@ -253,6 +255,7 @@ impl DemoPgWorld {
             monitor_role: "monitor".into(),
             statements: 1,
             elapsed: Duration::from_millis(3),
+            header: None,
         }
     }
 

@@ -1,11 +1,18 @@
 //! PostgreSQL: the activity snapshot model, the blocking tree, and the real client.
 
+mod activity;
 mod blocking;
 mod client;
+pub mod explain;
+pub mod header;
+pub mod locks;
 mod model;
+pub mod statements;
 mod tls;
+pub mod waits;
 
 pub use blocking::{BlockingNode, blocking_tree};
+pub use activity::ACTIVITY_MARK;
 pub use client::{ConnectSpec, RealPg, SessionLimits, SslMode};
 pub use model::{
     ActivitySnapshot, PgSession, SignalKind, SignalOutcome, SignalRequest, is_idle_state,
