@@ -12,7 +12,7 @@ mod tls;
 pub mod waits;
 
 pub use blocking::{BlockingNode, blocking_tree};
-pub use activity::ACTIVITY_MARK;
+pub use activity::{ACTIVITY_MARK, activity_sql};
 pub use client::{ConnectSpec, RealPg, SessionLimits, SslMode};
 pub use model::{
     ActivitySnapshot, PgSession, SignalKind, SignalOutcome, SignalRequest, is_idle_state,
