@@ -1,12 +1,15 @@
 //! The one statement per refresh: the sessions, the lock each waiter waits for, and the server
 //! header figures, in one round trip.
 //!
-//! Rows with a pid are sessions; the one row without a pid carries the header as JSON.
-//! pg_blocking_pids runs only for sessions waiting on a lock, and pg_locks is read only when
-//! at least one session waits: its scan sits under a one-time filter (an InitPlan), so with
-//! nobody waiting it is never executed. Without pg_monitor, other roles' sessions have a NULL
-//! backend_type: they are kept (and counted as hidden) when they belong to a database, so the
-//! privilege note can say so.
+//! * pg_stat_activity is read once, into the CTE `a`; the standbys come from
+//!   pg_stat_get_wal_senders() joined to it, not from the pg_stat_replication view, which
+//!   would read all of pg_stat_activity a second time.
+//! * pg_blocking_pids runs once per session waiting on a lock (CTE `b`), and pg_locks is read
+//!   only when at least one session waits: its scan sits under a one-time filter (an
+//!   InitPlan), so with nobody waiting it is never executed.
+//! * Rows with a pid are sessions; the one row without a pid carries the header as JSON.
+//! * Without pg_monitor, other roles' sessions have a NULL backend_type: they are kept (and
+//!   counted as hidden) when they belong to a database, so the privilege note can say so.
 
 use std::time::SystemTime;
 
@@ -18,8 +21,8 @@ use super::PgSession;
 pub const ACTIVITY_MARK: &str = "/* warroom: activity */";
 
 /// Client sessions as the pane shows them.
-const CLIENT_FILTER: &str = "(a.backend_type IN ('client backend', 'autovacuum worker') \
-       OR (a.backend_type IS NULL AND a.datid IS NOT NULL))";
+const CLIENT_FILTER: &str = "(s.backend_type IN ('client backend', 'autovacuum worker') \
+       OR (s.backend_type IS NULL AND s.datid IS NOT NULL))";
 
 /// The activity statement for a server of this major version (10 and later).
 pub fn activity_sql(server_major: u32) -> String {
@@ -29,7 +32,7 @@ pub fn activity_sql(server_major: u32) -> String {
         ""
     };
     let query_id = if server_major >= 14 {
-        "s.query_id"
+        "query_id"
     } else {
         "NULL::int8"
     };
@@ -52,14 +55,16 @@ pub fn activity_sql(server_major: u32) -> String {
     .join(" AND ");
     format!(
         "{ACTIVITY_MARK} \
-WITH a AS {materialized} (SELECT * FROM pg_stat_activity), \
-s AS {materialized} ( \
-  SELECT a.*, CASE WHEN a.wait_event_type = 'Lock' THEN pg_blocking_pids(a.pid) ELSE '{{}}'::int[] END AS blockers \
-  FROM a WHERE a.pid <> pg_backend_pid() AND {CLIENT_FILTER}), \
-l AS {materialized} ( \
-  SELECT * FROM pg_locks WHERE EXISTS (SELECT 1 FROM s WHERE s.wait_event_type = 'Lock')), \
+WITH a AS {materialized} ( \
+  SELECT pid, datid, datname, usename, application_name, client_addr, client_port, state, \
+    wait_event_type, wait_event, query_start, xact_start, backend_start, query, backend_type, \
+    backend_xid, backend_xmin, {query_id} AS query_id FROM pg_stat_activity), \
+b AS {materialized} ( \
+  SELECT a.pid, pg_blocking_pids(a.pid) AS blockers FROM a \
+  WHERE a.wait_event_type = 'Lock' AND a.pid <> pg_backend_pid()), \
+l AS {materialized} (SELECT * FROM pg_locks WHERE EXISTS (SELECT 1 FROM b)), \
 lk AS ( \
-  SELECT s.pid, json_build_object( \
+  SELECT b.pid, json_build_object( \
     'locktype', w.locktype, 'mode', w.mode, \
     'relation', CASE WHEN r.relation IS NULL THEN NULL \
       WHEN r.database = 0 OR r.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
@@ -71,17 +76,16 @@ lk AS ( \
     'transactionid', w.transactionid::text, \
     'tuple', CASE WHEN r.tuple IS NOT NULL THEN format('(%s,%s)', r.page, r.tuple) END, \
     'granted_mode_of_blocker', (SELECT string_agg(DISTINCT h.mode, ', ') FROM l h \
-       WHERE h.granted AND h.pid = ANY(s.blockers) AND {same_object}) \
+       WHERE h.granted AND h.pid = ANY(b.blockers) AND {same_object}) \
   )::text AS lock \
-  FROM s \
-  JOIN LATERAL (SELECT * FROM l WHERE l.pid = s.pid AND NOT l.granted LIMIT 1) w ON true \
+  FROM b \
+  JOIN LATERAL (SELECT * FROM l WHERE l.pid = b.pid AND NOT l.granted LIMIT 1) w ON true \
   LEFT JOIN LATERAL ( \
     SELECT w.database, w.relation, w.page, w.tuple WHERE w.relation IS NOT NULL \
     UNION ALL \
     SELECT t.database, t.relation, t.page, t.tuple FROM l t \
-    WHERE w.relation IS NULL AND t.pid = s.pid AND t.granted AND t.locktype = 'tuple' \
-    LIMIT 1) r ON true \
-  WHERE s.wait_event_type = 'Lock'), \
+    WHERE w.relation IS NULL AND t.pid = b.pid AND t.granted AND t.locktype = 'tuple' \
+    LIMIT 1) r ON true), \
 h AS ( \
   SELECT json_build_object( \
     'server_time', EXTRACT(EPOCH FROM now())::float8, \
@@ -112,14 +116,14 @@ h AS ( \
         FROM pg_replication_slots r WHERE r.xmin IS NOT NULL OR r.catalog_xmin IS NOT NULL \
       ) x ORDER BY age DESC NULLS LAST, since ASC NULLS LAST LIMIT 1), \
     'replicas', (SELECT coalesce(json_agg(json_build_object( \
-        'application', r.application_name, 'client_addr', host(r.client_addr), \
+        'application', sa.application_name, 'client_addr', host(sa.client_addr), \
         'state', r.state, 'sync_state', r.sync_state, \
         'lag_bytes', pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
                                           ELSE pg_current_wal_lsn() END, r.replay_lsn)::int8, \
         'write_lag', EXTRACT(EPOCH FROM r.write_lag)::float8, \
         'flush_lag', EXTRACT(EPOCH FROM r.flush_lag)::float8, \
-        'replay_lag', EXTRACT(EPOCH FROM r.replay_lag)::float8) ORDER BY r.application_name, r.pid), '[]'::json) \
-      FROM pg_stat_replication r), \
+        'replay_lag', EXTRACT(EPOCH FROM r.replay_lag)::float8) ORDER BY sa.application_name, r.pid), '[]'::json) \
+      FROM pg_stat_get_wal_senders() r LEFT JOIN a sa ON sa.pid = r.pid), \
     'standby', CASE WHEN pg_is_in_recovery() THEN json_build_object( \
         'receive_lsn', pg_last_wal_receive_lsn()::text, 'replay_lsn', pg_last_wal_replay_lsn()::text, \
         'lag_bytes', pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::int8, \
@@ -137,9 +141,10 @@ SELECT s.pid, s.datname::text, s.usename::text, s.application_name, \
   s.state, s.wait_event_type, s.wait_event, \
   EXTRACT(EPOCH FROM (now() - s.query_start))::float8, \
   EXTRACT(EPOCH FROM (now() - s.xact_start))::float8, \
-  s.blockers, coalesce(s.query, ''), s.backend_start, s.query_start, \
-  {query_id}, lk.lock, NULL::text \
-FROM s LEFT JOIN lk ON lk.pid = s.pid \
+  coalesce(b.blockers, '{{}}'::int[]), coalesce(s.query, ''), s.backend_start, s.query_start, \
+  s.query_id, lk.lock, NULL::text \
+FROM a s LEFT JOIN b ON b.pid = s.pid LEFT JOIN lk ON lk.pid = s.pid \
+WHERE s.pid <> pg_backend_pid() AND {CLIENT_FILTER} \
 UNION ALL \
 SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, h.header FROM h"
     )
@@ -213,8 +218,8 @@ mod tests {
 
     #[test]
     fn query_id_only_from_14_and_materialized_only_from_12() {
-        assert!(activity_sql(15).contains("s.query_id"));
-        assert!(!activity_sql(13).contains("s.query_id"));
+        assert!(activity_sql(15).contains("backend_xmin, query_id AS query_id"));
+        assert!(activity_sql(13).contains("NULL::int8 AS query_id"));
         assert!(activity_sql(12).contains("AS MATERIALIZED ("));
         assert!(!activity_sql(11).contains("MATERIALIZED"));
         assert!(activity_sql(15).starts_with(ACTIVITY_MARK));
