@@ -107,8 +107,8 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..args.entries {
         load.batch_execute(&statement(i)).await?;
     }
-    let spec = ConnectSpec::resolve(&replace_user(&args.url, role), None)
-        .map_err(anyhow::Error::msg)?;
+    let spec =
+        ConnectSpec::resolve(&replace_user(&args.url, role), None).map_err(anyhow::Error::msg)?;
     let pg = RealPg::new(spec);
     let mut tracker = StatementsTracker::default();
     let every = Duration::from_secs_f64(args.interval);

@@ -62,8 +62,15 @@ async fn statements_of(server: &PgServer, role: &str) -> Vec<(String, i64)> {
         .collect()
 }
 
-async fn sample(pg: &RealPg, tracker: &StatementsTracker) -> warroom::backends::postgres::statements::StatementsSample {
-    match pg.statements(tracker).await.expect("read pg_stat_statements") {
+async fn sample(
+    pg: &RealPg,
+    tracker: &StatementsTracker,
+) -> warroom::backends::postgres::statements::StatementsSample {
+    match pg
+        .statements(tracker)
+        .await
+        .expect("read pg_stat_statements")
+    {
         StatementsRead::Sample { sample, .. } => sample,
         StatementsRead::Unavailable(why) => panic!("statements unavailable: {why}"),
     }
@@ -109,12 +116,17 @@ async fn the_expensive_statement_is_first_by_time_with_its_call_rate() {
 
     let mut tracker = StatementsTracker::default();
     let first = sample(&pg, &tracker).await;
-    assert!(tracker.apply(first).is_none(), "the first sample is the baseline");
+    assert!(
+        tracker.apply(first).is_none(),
+        "the first sample is the baseline"
+    );
     let started = Instant::now();
     let ran = workload(&load, Duration::from_secs(2)).await;
     let wall = started.elapsed().as_secs_f64();
     let second = sample(&pg, &tracker).await;
-    let delta = tracker.apply(second).expect("deltas from the second sample");
+    let delta = tracker
+        .apply(second)
+        .expect("deltas from the second sample");
 
     let top = &delta.statements[0];
     assert!(
@@ -122,7 +134,10 @@ async fn the_expensive_statement_is_first_by_time_with_its_call_rate() {
         "first by time: {:#?}",
         delta.statements.iter().take(5).collect::<Vec<_>>()
     );
-    assert_eq!(top.calls, ran, "calls in the interval: exactly what the workload ran");
+    assert_eq!(
+        top.calls, ran,
+        "calls in the interval: exactly what the workload ran"
+    );
     let expected_rate = ran as f64 / wall;
     assert!(
         (top.calls_per_s - expected_rate).abs() / expected_rate < 0.10,
@@ -155,7 +170,15 @@ async fn pg_statements_cli_prints_the_deltas_as_json() {
     let background = tokio::spawn(async move { workload(&load, Duration::from_secs(6)).await });
     let out = tokio::task::spawn_blocking(move || {
         let out = setup.run(&[
-            "pg", "statements", "--context", "test", "--interval", "2s", "--sort", "time", "-o",
+            "pg",
+            "statements",
+            "--context",
+            "test",
+            "--interval",
+            "2s",
+            "--sort",
+            "time",
+            "-o",
             "json",
         ]);
         (setup, out)
@@ -169,7 +192,9 @@ async fn pg_statements_cli_prints_the_deltas_as_json() {
     assert!((1.9..3.0).contains(&interval), "{interval}");
     let first = &json["statements"][0];
     assert!(
-        first["query"].as_str().is_some_and(|q| q.contains("generate_series")),
+        first["query"]
+            .as_str()
+            .is_some_and(|q| q.contains("generate_series")),
         "{json:#}"
     );
     for field in [
@@ -216,7 +241,11 @@ async fn statements_view_costs_one_statement_per_refresh_and_says_what_is_missin
         .map(|(_, c)| c)
         .sum();
     assert_eq!(refreshes, 4, "{seen:#?}");
-    assert_eq!(seen.len(), 2, "the probe and the statement, nothing else: {seen:#?}");
+    assert_eq!(
+        seen.len(),
+        2,
+        "the probe and the statement, nothing else: {seen:#?}"
+    );
 
     // A database without the extension: the view says what to install, nothing breaks.
     server
@@ -235,7 +264,9 @@ async fn statements_view_costs_one_statement_per_refresh_and_says_what_is_missin
         other => panic!("expected unavailable, got {other:?}"),
     }
     // The sessions view still works there.
-    bare.activity().await.expect("activity without the extension");
+    bare.activity()
+        .await
+        .expect("activity without the extension");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -268,27 +299,49 @@ async fn waiters_show_what_they_wait_for_and_the_blockers_mode() {
     assert_eq!(snapshot.statements, 1);
 
     // api-1: first in line for row 1, holds the tuple lock, waits for the migration's xid.
-    let api1 = session(&snapshot, chain.api1()).lock.clone().expect("api-1 waits");
+    let api1 = session(&snapshot, chain.api1())
+        .lock
+        .clone()
+        .expect("api-1 waits");
     assert_eq!(api1.locktype, "transactionid");
     assert_eq!(api1.mode, "ShareLock");
     assert_eq!(api1.transactionid.as_deref(), Some(migration_xid.as_str()));
     assert_eq!(api1.relation.as_deref(), Some("public.accounts"));
     assert_eq!(api1.tuple.as_deref(), Some("(0,1)"));
-    assert_eq!(api1.granted_mode_of_blocker.as_deref(), Some("ExclusiveLock"));
+    assert_eq!(
+        api1.granted_mode_of_blocker.as_deref(),
+        Some("ExclusiveLock")
+    );
     // api-2: queued for the tuple lock api-1 holds.
-    let api2 = session(&snapshot, chain.api2()).lock.clone().expect("api-2 waits");
+    let api2 = session(&snapshot, chain.api2())
+        .lock
+        .clone()
+        .expect("api-2 waits");
     assert_eq!(api2.locktype, "tuple");
     assert_eq!(api2.relation.as_deref(), Some("public.accounts"));
     assert_eq!(api2.tuple.as_deref(), Some("(0,1)"));
-    assert_eq!(api2.granted_mode_of_blocker.as_deref(), Some(api2.mode.as_str()));
+    assert_eq!(
+        api2.granted_mode_of_blocker.as_deref(),
+        Some(api2.mode.as_str())
+    );
     // report: row 2, held by api-3's open transaction.
-    let report = session(&snapshot, chain.report()).lock.clone().expect("report waits");
+    let report = session(&snapshot, chain.report())
+        .lock
+        .clone()
+        .expect("report waits");
     assert_eq!(report.locktype, "transactionid");
     assert_eq!(report.transactionid.as_deref(), Some(api3_xid.as_str()));
     assert_eq!(report.relation.as_deref(), Some("public.accounts"));
-    assert_eq!(report.granted_mode_of_blocker.as_deref(), Some("ExclusiveLock"));
+    assert_eq!(
+        report.granted_mode_of_blocker.as_deref(),
+        Some("ExclusiveLock")
+    );
     for pid in [chain.idle(), chain.sleeper(), chain.migration()] {
-        assert_eq!(session(&snapshot, pid).lock, None, "pid {pid} waits on nothing");
+        assert_eq!(
+            session(&snapshot, pid).lock,
+            None,
+            "pid {pid} waits on nothing"
+        );
     }
     drop(chain);
 
@@ -322,18 +375,31 @@ async fn waiters_show_what_they_wait_for_and_the_blockers_mode() {
         )
         .await;
     let snapshot = pg.activity().await.expect("activity");
-    let read = session(&snapshot, reader.pid()).lock.clone().expect("reader waits");
+    let read = session(&snapshot, reader.pid())
+        .lock
+        .clone()
+        .expect("reader waits");
     assert_eq!(read.locktype, "relation");
     assert_eq!(read.mode, "AccessShareLock");
     assert_eq!(read.relation.as_deref(), Some("app.\"Orders\""));
-    assert_eq!(read.granted_mode_of_blocker.as_deref(), Some("AccessExclusiveLock"));
-    let alt = session(&snapshot, alter_waiter.pid()).lock.clone().expect("ALTER waits");
+    assert_eq!(
+        read.granted_mode_of_blocker.as_deref(),
+        Some("AccessExclusiveLock")
+    );
+    let alt = session(&snapshot, alter_waiter.pid())
+        .lock
+        .clone()
+        .expect("ALTER waits");
     assert_eq!(alt.locktype, "relation");
     assert_eq!(alt.mode, "AccessExclusiveLock");
     assert_eq!(alt.relation.as_deref(), Some("app.items"));
-    assert_eq!(alt.granted_mode_of_blocker.as_deref(), Some("AccessShareLock"));
+    assert_eq!(
+        alt.granted_mode_of_blocker.as_deref(),
+        Some("AccessShareLock")
+    );
     assert!(
-        alt.describe().contains("AccessExclusiveLock on app.items, blocker holds AccessShareLock"),
+        alt.describe()
+            .contains("AccessExclusiveLock on app.items, blocker holds AccessShareLock"),
         "{}",
         alt.describe()
     );
@@ -354,7 +420,10 @@ async fn sessions_view_stays_one_statement_per_refresh_and_reads_no_locks_withou
     for _ in 0..5 {
         let snapshot = pg.activity().await.expect("activity");
         assert_eq!(snapshot.statements, 1);
-        assert!(snapshot.header.is_some(), "the header comes in the same statement");
+        assert!(
+            snapshot.header.is_some(),
+            "the header comes in the same statement"
+        );
     }
     let seen = statements_of(&server, "watcher").await;
     assert_eq!(seen.len(), 1, "{seen:#?}");
@@ -366,7 +435,10 @@ async fn sessions_view_stays_one_statement_per_refresh_and_reads_no_locks_withou
     let plan = explain_analyze(&admin).await;
     let loops = lock_status_loops(&plan);
     assert!(!loops.is_empty(), "pg_lock_status is in the plan: {plan:#}");
-    assert!(loops.iter().all(|&l| l == 0), "never executed without waiters: {loops:?}");
+    assert!(
+        loops.iter().all(|&l| l == 0),
+        "never executed without waiters: {loops:?}"
+    );
 
     // With a waiter, it is read, still in the one statement.
     let chain = server.lock_chain().await;
@@ -402,7 +474,11 @@ fn lock_status_loops(plan: &Value) -> Vec<i64> {
         match v {
             Value::Object(map) => {
                 if map.get("Function Name").and_then(Value::as_str) == Some("pg_lock_status") {
-                    out.push(map.get("Actual Loops").and_then(Value::as_i64).unwrap_or(-1));
+                    out.push(
+                        map.get("Actual Loops")
+                            .and_then(Value::as_i64)
+                            .unwrap_or(-1),
+                    );
                 }
                 stack.extend(map.values());
             }
@@ -437,7 +513,10 @@ async fn header_counts_connections_and_gives_rates_between_refreshes() {
         header.figures.connections
     );
     assert_eq!(
-        header.figures.connections_by_state.get("idle in transaction"),
+        header
+            .figures
+            .connections_by_state
+            .get("idle in transaction"),
         Some(&1),
         "the migration: {:?}",
         header.figures.connections_by_state
@@ -462,7 +541,9 @@ async fn header_counts_connections_and_gives_rates_between_refreshes() {
     {
         let work = server.connect("postgres", "work").await;
         for _ in 0..60 {
-            work.batch_execute("SELECT txid_current()").await.expect("commit");
+            work.batch_execute("SELECT txid_current()")
+                .await
+                .expect("commit");
         }
         for _ in 0..5 {
             work.batch_execute("BEGIN; SELECT txid_current(); ROLLBACK")
@@ -485,7 +566,9 @@ async fn header_counts_connections_and_gives_rates_between_refreshes() {
     assert!(rollbacks >= 5.0, "{rates:?}");
     assert!(rates.temp_bytes_per_s > 0.0, "{rates:?}");
     assert!(
-        rates.cache_hit_ratio.is_some_and(|r| (0.0..=1.0).contains(&r)),
+        rates
+            .cache_hit_ratio
+            .is_some_and(|r| (0.0..=1.0).contains(&r)),
         "{rates:?}"
     );
 }
@@ -496,7 +579,9 @@ async fn oldest_xmin_holder_is_the_idle_transaction_then_a_prepared_one() {
     // Prepared transactions need max_prepared_transactions > 0 (a restart).
     append_conf(&server, "max_prepared_transactions = 5\n");
     server.restart();
-    server.exec("CREATE TABLE t (id int); INSERT INTO t VALUES (1)").await;
+    server
+        .exec("CREATE TABLE t (id int); INSERT INTO t VALUES (1)")
+        .await;
     let holder = server.connect("postgres", "report-tx").await;
     holder
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM t")
@@ -587,7 +672,10 @@ async fn a_standby_shows_replay_lag_and_its_primary_shows_the_standby() {
         if rows == 1 {
             break;
         }
-        assert!(Instant::now() < deadline, "the standby never replayed the first commit");
+        assert!(
+            Instant::now() < deadline,
+            "the standby never replayed the first commit"
+        );
         primary.exec("INSERT INTO events (payload) VALUES ('tick'); DELETE FROM events WHERE payload = 'tick'").await;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -629,7 +717,12 @@ async fn a_standby_shows_replay_lag_and_its_primary_shows_the_standby() {
     assert_eq!(status.receiver.as_deref(), Some("streaming"), "{status:?}");
     let lag = status.replay_lag_seconds().expect("replay lag");
     assert!(lag >= 1.0, "replay stopped over a second ago: {status:?}");
-    assert!(header.lines().iter().any(|l| l.starts_with("in recovery: replay lag")));
+    assert!(
+        header
+            .lines()
+            .iter()
+            .any(|l| l.starts_with("in recovery: replay lag"))
+    );
 
     let on_primary = real_pg(&primary, "postgres")
         .activity()
@@ -677,7 +770,10 @@ async fn explain_a_running_update_without_running_it() {
         .await
         .expect("lock row 1");
     let literal = server
-        .spawn_query("literal", "UPDATE accounts SET balance = balance + 1000 WHERE id = 1")
+        .spawn_query(
+            "literal",
+            "UPDATE accounts SET balance = balance + 1000 WHERE id = 1",
+        )
         .await;
     // With parameters: the extended protocol, as drivers send it.
     let param_client = Arc::new(server.connect("postgres", "with-params").await);
@@ -716,7 +812,10 @@ async fn explain_a_running_update_without_running_it() {
     assert_eq!(planned.refused, None, "{planned:?}");
     assert!(!planned.generic_plan);
     assert!(
-        planned.plan.iter().any(|l| l.contains("Update on accounts")),
+        planned
+            .plan
+            .iter()
+            .any(|l| l.contains("Update on accounts")),
         "{:#?}",
         planned.plan
     );
@@ -738,12 +837,23 @@ async fn explain_a_running_update_without_running_it() {
     // The CLI: JSON with the plan, and a non-zero exit with the reason.
     let setup = Setup::new(&server);
     let pid = literal.pid().to_string();
-    let out = setup.run(&["pg", "explain", "--context", "test", "--pid", &pid, "-o", "json"]);
+    let out = setup.run(&[
+        "pg",
+        "explain",
+        "--context",
+        "test",
+        "--pid",
+        &pid,
+        "-o",
+        "json",
+    ]);
     let json: Value = serde_json::from_str(&succeed(&out, "pg explain -o json")).expect("json");
-    assert!(json["plan"]
-        .as_array()
-        .is_some_and(|p| p.iter().any(|l| l.as_str().is_some_and(|l| l.contains("Update on accounts")))),
-        "{json:#}");
+    assert!(
+        json["plan"].as_array().is_some_and(|p| p
+            .iter()
+            .any(|l| l.as_str().is_some_and(|l| l.contains("Update on accounts")))),
+        "{json:#}"
+    );
     let pid = param_pid.to_string();
     let out = setup.run(&["pg", "explain", "--context", "test", "--pid", &pid]);
     assert!(!out.status.success());
@@ -786,7 +896,14 @@ impl Setup {
             .env("XDG_CONFIG_HOME", self.dir.path().join("xdg-config"))
             .env("HOME", self.dir.path())
             .env_remove("WARROOM_CONFIG");
-        for var in ["PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGSSLMODE"] {
+        for var in [
+            "PGHOST",
+            "PGPORT",
+            "PGUSER",
+            "PGDATABASE",
+            "PGPASSWORD",
+            "PGSSLMODE",
+        ] {
             cmd.env_remove(var);
         }
         cmd.output().expect("run the warroom binary")

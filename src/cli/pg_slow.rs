@@ -124,9 +124,16 @@ pub fn statements_table(delta: &StatementsDelta, sort: StatementsSort) -> String
         );
     }
     if delta.not_shown > 0 {
-        let _ = writeln!(out, "... and {} more statement(s) not shown", delta.not_shown);
+        let _ = writeln!(
+            out,
+            "... and {} more statement(s) not shown",
+            delta.not_shown
+        );
     }
-    let _ = writeln!(out, "MAX*: largest single execution since the entry was created or reset");
+    let _ = writeln!(
+        out,
+        "MAX*: largest single execution since the entry was created or reset"
+    );
     out
 }
 
@@ -155,7 +162,10 @@ pub fn explain_text(result: &ExplainResult) -> String {
     );
     let _ = writeln!(out, "  {}", sanitize::sanitize(&result.query, 4000));
     if result.generic_plan {
-        let _ = writeln!(out, "generic plan (EXPLAIN (GENERIC_PLAN): the $n values are not known):");
+        let _ = writeln!(
+            out,
+            "generic plan (EXPLAIN (GENERIC_PLAN): the $n values are not known):"
+        );
     }
     for line in &result.plan {
         let _ = writeln!(out, "{}", sanitize::sanitize(line, 4000));

@@ -13,9 +13,9 @@
 
 use std::time::SystemTime;
 
+use super::PgSession;
 use super::header::ServerFigures;
 use super::locks::LockDetail;
-use super::PgSession;
 
 /// The text every activity statement starts with (tests find it in pg_stat_statements).
 pub const ACTIVITY_MARK: &str = "/* warroom: activity */";
@@ -201,12 +201,8 @@ fn session_from_row(row: &tokio_postgres::Row) -> Result<PgSession, String> {
             .map_err(get_err)?
             .unwrap_or_default(),
         query: row.try_get(11).map_err(get_err)?,
-        backend_start: row
-            .try_get::<_, Option<SystemTime>>(12)
-            .map_err(get_err)?,
-        query_start: row
-            .try_get::<_, Option<SystemTime>>(13)
-            .map_err(get_err)?,
+        backend_start: row.try_get::<_, Option<SystemTime>>(12).map_err(get_err)?,
+        query_start: row.try_get::<_, Option<SystemTime>>(13).map_err(get_err)?,
         query_id: row.try_get(14).map_err(get_err)?,
         lock,
     })

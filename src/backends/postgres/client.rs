@@ -410,7 +410,7 @@ impl RealPg {
         };
         let elapsed = started.elapsed();
         let (sessions, figures) = decode(&rows).map_err(PgError::Query)?;
-        let header = figures.map(|f| guard.header.update(f, &sessions));
+        let header = figures.map(|f| Box::new(guard.header.update(f, &sessions)));
         let hidden_sessions = sessions
             .iter()
             .filter(|s| s.query == "<insufficient privilege>")

@@ -129,7 +129,8 @@ fn scan(text: &str) -> Result<Scan, Refusal> {
     let mut has_parameters = false;
     let mut after_semicolon = false;
     let mut more_after_semicolon = false;
-    let unterminated = || Refusal("the query text ends inside a comment or string: it is cut".into());
+    let unterminated =
+        || Refusal("the query text ends inside a comment or string: it is cut".into());
     while i < b.len() {
         let c = b[i];
         let next = b.get(i + 1).copied();
@@ -257,15 +258,21 @@ mod tests {
 
     #[test]
     fn plain_statements_are_explained_directly() {
-        let c = check("  /* app */ -- x\n update accounts set b = 1 where id = 2;", 15)
-            .expect("explainable");
+        let c = check(
+            "  /* app */ -- x\n update accounts set b = 1 where id = 2;",
+            15,
+        )
+        .expect("explainable");
         assert_eq!(c.keyword, "UPDATE");
         assert!(!c.has_parameters);
         assert_eq!(
             explain_sql(" update accounts set b = 1 where id = 2;", &c),
             "EXPLAIN update accounts set b = 1 where id = 2"
         );
-        assert_eq!(check("(SELECT 1)", 15).map(|c| c.keyword), Ok("SELECT".into()));
+        assert_eq!(
+            check("(SELECT 1)", 15).map(|c| c.keyword),
+            Ok("SELECT".into())
+        );
         assert_eq!(
             check("WITH x AS (SELECT 1) SELECT * FROM x", 15).map(|c| c.keyword),
             Ok("WITH".into())
@@ -300,20 +307,28 @@ mod tests {
 
     #[test]
     fn other_statements_several_statements_and_cut_texts_are_refused() {
-        assert!(check("VACUUM t", 15).expect_err("refused").contains("VACUUM"));
+        assert!(
+            check("VACUUM t", 15)
+                .expect_err("refused")
+                .contains("VACUUM")
+        );
         assert!(check("COMMIT", 15).is_err());
-        assert!(check("SELECT 1; DROP TABLE t", 15)
-            .expect_err("refused")
-            .contains("more than one statement"));
+        assert!(
+            check("SELECT 1; DROP TABLE t", 15)
+                .expect_err("refused")
+                .contains("more than one statement")
+        );
         assert!(check("SELECT ';'; -- done", 15).is_ok());
         assert!(check("SELECT 'unterminated", 15).is_err());
         let long = format!("SELECT {}", "1 + ".repeat(300));
         let e = check_text(&long[..1023], 15, 1024).expect_err("cut");
         assert!(e.0.contains("track_activity_query_size"), "{}", e.0);
         assert!(check("", 15).is_err());
-        assert!(check("<insufficient privilege>", 15)
-            .expect_err("hidden")
-            .contains("pg_monitor"));
+        assert!(
+            check("<insufficient privilege>", 15)
+                .expect_err("hidden")
+                .contains("pg_monitor")
+        );
     }
 }
 
@@ -353,8 +368,8 @@ impl super::RealPg {
     /// a short-lived read-only session in the session's database for BEGIN READ ONLY,
     /// EXPLAIN and ROLLBACK. The query itself is never executed.
     pub async fn explain(&self, pid: i32) -> Result<ExplainResult, super::PgError> {
-        use super::client::{SessionLimits, error_text, redact};
         use super::PgError;
+        use super::client::{SessionLimits, error_text, redact};
         use tokio_postgres::types::{ToSql, Type};
         let run = |e: tokio_postgres::Error| PgError::Query(redact(&error_text(&e)));
         let (row, major) = {

@@ -198,7 +198,8 @@ impl ServerHeader {
         if let Some(s) = &f.standby {
             out.push(format!(
                 "in recovery: replay lag {} ({} received, not replayed){}{}",
-                s.replay_lag_seconds().map_or("?".to_string(), short_duration),
+                s.replay_lag_seconds()
+                    .map_or("?".to_string(), short_duration),
                 s.lag_bytes
                     .map_or("?".to_string(), |b| human_bytes(b as f64)),
                 if s.replay_paused {
@@ -238,7 +239,7 @@ impl HeaderTracker {
 /// (statistics reset, server restarted): a negative rate would be a lie.
 pub fn rates(previous: &ServerFigures, current: &ServerFigures) -> Option<Rates> {
     let dt = current.server_time - previous.server_time;
-    if !(dt > 0.0) {
+    if dt.is_nan() || dt <= 0.0 {
         return None;
     }
     let delta = |a: i64, b: i64| (b >= a).then_some((b - a) as f64);
@@ -295,7 +296,11 @@ pub fn short_duration(seconds: f64) -> String {
     } else if s < 3600.0 {
         format!("{}m{:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
     } else {
-        format!("{}h{:02}m", (s / 3600.0) as u64, ((s % 3600.0) / 60.0) as u64)
+        format!(
+            "{}h{:02}m",
+            (s / 3600.0) as u64,
+            ((s % 3600.0) / 60.0) as u64
+        )
     }
 }
 
@@ -303,7 +308,14 @@ pub fn short_duration(seconds: f64) -> String {
 mod tests {
     use super::*;
 
-    fn figures(t: f64, commit: i64, rollback: i64, read: i64, hit: i64, temp: i64) -> ServerFigures {
+    fn figures(
+        t: f64,
+        commit: i64,
+        rollback: i64,
+        read: i64,
+        hit: i64,
+        temp: i64,
+    ) -> ServerFigures {
         ServerFigures {
             server_time: t,
             xact_commit: commit,

@@ -28,10 +28,7 @@ impl LockDetail {
     /// `ShareLock on transaction 745 (row (0,1) of public.accounts), blocker holds ExclusiveLock`
     pub fn describe(&self) -> String {
         let target = match self.locktype.as_str() {
-            "relation" => self
-                .relation
-                .clone()
-                .unwrap_or_else(|| "a relation".into()),
+            "relation" => self.relation.clone().unwrap_or_else(|| "a relation".into()),
             "transactionid" => {
                 let mut t = format!(
                     "transaction {}",

@@ -65,7 +65,7 @@ pub struct ActivitySnapshot {
     /// Server-side wall time of the statement, as seen by the client.
     pub elapsed: std::time::Duration,
     /// Server-wide figures read in the same statement, rates against the previous refresh.
-    pub header: Option<ServerHeader>,
+    pub header: Option<Box<ServerHeader>>,
 }
 
 impl ActivitySnapshot {

@@ -359,7 +359,8 @@ pub fn statements_sql(server_major: u32, schema: &str) -> String {
     } else {
         ""
     };
-    let same_key = "(p.queryid, p.userid, p.dbid, p.toplevel) = (c.queryid, c.userid, c.dbid, c.toplevel)";
+    let same_key =
+        "(p.queryid, p.userid, p.dbid, p.toplevel) = (c.queryid, c.userid, c.dbid, c.toplevel)";
     format!(
         "{STATEMENTS_MARK} \
 WITH p AS {materialized} (SELECT * FROM unnest($1::int8[], $2::oid[], $3::oid[], $4::bool[], $5::int8[], $6::float8[], $7::bool[]) \
@@ -532,15 +533,15 @@ mod tests {
             .apply(StatementsSample {
                 server_time: 1.0,
                 // 1 was reset (calls went down to 3), 2 appeared.
-                changed: vec![
-                    entry(1, 3, 6.0, 2, None),
-                    entry(2, 4, 40.0, 1, Some("b")),
-                ],
+                changed: vec![entry(1, 3, 6.0, 2, None), entry(2, 4, 40.0, 1, Some("b"))],
                 ..Default::default()
             })
             .expect("deltas");
-        let by_text: HashMap<&str, i64> =
-            d.statements.iter().map(|s| (s.query.as_str(), s.calls)).collect();
+        let by_text: HashMap<&str, i64> = d
+            .statements
+            .iter()
+            .map(|s| (s.query.as_str(), s.calls))
+            .collect();
         assert_eq!(by_text, HashMap::from([("a", 3), ("b", 4)]));
         t.apply(StatementsSample {
             server_time: 2.0,
@@ -611,8 +612,11 @@ mod tests {
     fn errors_say_what_to_do() {
         assert!(not_installed("app").contains("CREATE EXTENSION pg_stat_statements"));
         assert!(
-            explain_error("pg_stat_statements must be loaded via shared_preload_libraries", "m")
-                .contains("restart")
+            explain_error(
+                "pg_stat_statements must be loaded via shared_preload_libraries",
+                "m"
+            )
+            .contains("restart")
         );
         assert!(
             explain_error("permission denied for function pg_stat_statements", "mon")

@@ -23,7 +23,10 @@ pub struct WaitSample {
 impl WaitSample {
     pub fn from_sessions(at: f64, sessions: &[PgSession]) -> WaitSample {
         let mut counts = BTreeMap::new();
-        for s in sessions.iter().filter(|s| s.state.as_deref() == Some("active")) {
+        for s in sessions
+            .iter()
+            .filter(|s| s.state.as_deref() == Some("active"))
+        {
             let key = match (&s.wait_event_type, &s.wait_event) {
                 (Some(t), Some(e)) => (t.clone(), e.clone()),
                 (Some(t), None) => (t.clone(), t.clone()),
@@ -131,7 +134,12 @@ impl WaitProfile {
             .into_iter()
             .map(|(t, v)| (t.to_string(), v))
             .collect();
-        out.sort_by_key(|(t, v)| (std::cmp::Reverse(v.iter().map(|&x| u64::from(x)).sum::<u64>()), t.clone()));
+        out.sort_by_key(|(t, v)| {
+            (
+                std::cmp::Reverse(v.iter().map(|&x| u64::from(x)).sum::<u64>()),
+                t.clone(),
+            )
+        });
         out
     }
 }
@@ -212,7 +220,10 @@ mod tests {
         assert_eq!(events[0].peak_sessions, 2);
         assert_eq!(
             p.series_by_type(),
-            vec![("CPU".to_string(), vec![0, 2, 2]), ("Lock".to_string(), vec![1, 0, 0])]
+            vec![
+                ("CPU".to_string(), vec![0, 2, 2]),
+                ("Lock".to_string(), vec![1, 0, 0])
+            ]
         );
         p.push(WaitSample::from_sessions(91.0, &two_cpu));
         assert_eq!(p.len(), 2, "samples before 31 s dropped");
