@@ -734,3 +734,61 @@ impl super::RealPg {
         })
     }
 }
+
+/// What the statements view shows after one read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatementsUpdate {
+    /// The first sample: deltas come with the next one.
+    Baseline,
+    Deltas(StatementsDelta),
+    /// Missing extension or privilege: what to install or grant.
+    Unavailable(String),
+}
+
+/// One read of the statements view, with what the view should say about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatementsReport {
+    pub update: StatementsUpdate,
+    /// `compute_query_id = off`: sessions carry no query_id, Enter cannot find them.
+    pub compute_query_id_off: bool,
+    /// Statements of other roles the monitoring role may not see.
+    pub hidden: i64,
+}
+
+impl StatementsTracker {
+    /// Fold a read into the tracker and say what the view shows.
+    pub fn report(&mut self, read: StatementsRead) -> StatementsReport {
+        match read {
+            StatementsRead::Unavailable(why) => StatementsReport {
+                update: StatementsUpdate::Unavailable(why),
+                compute_query_id_off: false,
+                hidden: 0,
+            },
+            StatementsRead::Sample {
+                sample,
+                compute_query_id,
+                ..
+            } => {
+                let hidden = sample.hidden;
+                let update = match self.apply(sample) {
+                    Some(d) => StatementsUpdate::Deltas(d),
+                    None => StatementsUpdate::Baseline,
+                };
+                StatementsReport {
+                    update,
+                    compute_query_id_off: compute_query_id.as_deref() == Some("off"),
+                    hidden,
+                }
+            }
+        }
+    }
+}
+
+/// The sessions running a statement now (PostgreSQL 14+ query_id).
+pub fn sessions_running(sessions: &[super::PgSession], queryid: i64) -> Vec<i32> {
+    sessions
+        .iter()
+        .filter(|s| s.query_id == Some(queryid))
+        .map(|s| s.pid)
+        .collect()
+}
