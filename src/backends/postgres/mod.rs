@@ -15,7 +15,8 @@ pub use activity::{ACTIVITY_MARK, activity_sql};
 pub use blocking::{BlockingNode, blocking_tree};
 pub use client::{ConnectSpec, RealPg, SessionLimits, SslMode};
 pub use model::{
-    ActivitySnapshot, PgSession, SignalKind, SignalOutcome, SignalRequest, is_idle_state,
+    ActivitySnapshot, PgSession, SessionState, SignalKind, SignalOutcome, SignalRequest,
+    is_idle_state,
 };
 
 use super::BoxFuture;

@@ -16,7 +16,13 @@ use crate::guard::GuardedAction;
 use crate::guard::kube::{DeploymentTarget, KubeAction, PodTarget};
 use crate::widgets::sanitize;
 
-use super::{Detail, Pane, PaneId, PaneOutcome, PaneStatus};
+use super::table::Sort;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+
+use super::Ctx;
+use super::{Detail, Effect, Pane, PaneId, PaneMeta, PaneMsg, PaneStatus};
+use crate::app::{Command, Msg};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PodSort {
@@ -26,6 +32,13 @@ pub enum PodSort {
     Age,
     LastRestart,
     Node,
+}
+
+impl crate::panes::table::Column for PodSort {
+    const SORTABLE: &'static [PodSort] = &PodSort::ALL;
+    fn title(self) -> &'static str {
+        PodSort::title(self)
+    }
 }
 
 impl PodSort {
@@ -73,8 +86,7 @@ pub struct PodsPane {
     contexts: Vec<String>,
     current: usize,
     data: Vec<ContextData>,
-    sort: PodSort,
-    descending: bool,
+    sort: Sort<PodSort>,
     group_by_owner: bool,
     filter: String,
     /// Keys (namespace/name) in display order.
@@ -86,26 +98,31 @@ pub struct PodsPane {
     page: Cell<usize>,
 }
 
-const KEYS: &[KeyAction] = &[
-    KeyAction::PodLogs,
-    KeyAction::PodPreviousLogs,
-    KeyAction::PodWorkloadLogs,
-    KeyAction::PodDelete,
-    KeyAction::PodRolloutRestart,
-    KeyAction::PodSortNext,
-    KeyAction::PodSortReverse,
-    KeyAction::PodGroupByOwner,
-    KeyAction::NextContext,
-    KeyAction::Open,
-    KeyAction::Filter,
-];
+const META: PaneMeta = PaneMeta {
+    id: PaneId::Pods,
+    scope: Scope::Pods,
+    keys: &[
+        KeyAction::PodLogs,
+        KeyAction::PodPreviousLogs,
+        KeyAction::PodWorkloadLogs,
+        KeyAction::PodDelete,
+        KeyAction::PodRolloutRestart,
+        KeyAction::SortNext,
+        KeyAction::SortReverse,
+        KeyAction::PodGroupByOwner,
+        KeyAction::NextContext,
+        KeyAction::Open,
+        KeyAction::Filter,
+    ],
+    hints: HINTS,
+};
 
 const HINTS: &[KeyAction] = &[
     KeyAction::PodLogs,
     KeyAction::PodPreviousLogs,
     KeyAction::PodDelete,
     KeyAction::PodRolloutRestart,
-    KeyAction::PodSortNext,
+    KeyAction::SortNext,
 ];
 
 impl PodsPane {
@@ -118,8 +135,7 @@ impl PodsPane {
             contexts,
             current,
             data,
-            sort: PodSort::Status,
-            descending: true,
+            sort: Sort::new(PodSort::Status),
             group_by_owner: false,
             filter: String::new(),
             rows: Vec::new(),
@@ -177,9 +193,33 @@ impl PodsPane {
         (Some(key) == self.selected.as_ref()).then_some(ev)
     }
 
-    /// The events the pane wants fetched (context, namespace, pod), once.
-    pub fn take_events_request(&mut self) -> Option<(String, String, String)> {
-        self.events_wanted.take()
+    /// The selected pod changed: fetch its events once (the command, if any).
+    fn events_command(&mut self) -> Option<Effect> {
+        self.events_wanted.take().map(|(context, namespace, pod)| {
+            Effect::Command(Command::KubeEvents {
+                context,
+                namespace,
+                pod,
+            })
+        })
+    }
+
+    /// After a key: the events of a new selection, and the watch that shows the context.
+    fn with_follow_ups(&mut self, mut effects: Vec<Effect>) -> Vec<Effect> {
+        effects.extend(self.events_command());
+        effects.push(Effect::Resubscribe);
+        effects
+    }
+
+    /// `l`, `p` or `w` on a pod: a new log session in the Logs pane.
+    fn open_logs(&self, action: KeyAction) -> Vec<Effect> {
+        match self.log_target(action) {
+            Err(e) => vec![Effect::Warn(e)],
+            Ok(target) => vec![Effect::Send(
+                PaneId::Logs,
+                PaneMsg::FollowLogs(target, None),
+            )],
+        }
     }
 
     pub fn apply(&mut self, context: &str, feed: PodFeed) {
@@ -258,7 +298,7 @@ impl PodsPane {
     /// Recompute the row order and keep the selection on the same pod.
     fn rebuild(&mut self) {
         let mut rows: Vec<&PodRow> = self.pods().filter(|p| self.matches_filter(p)).collect();
-        let (sort, desc) = (self.sort, self.descending);
+        let (sort, desc) = (self.sort.by, self.sort.descending);
         rows.sort_by(|a, b| {
             let ord = match sort {
                 PodSort::Status => a.health.cmp(&b.health).then(a.restarts.cmp(&b.restarts)),
@@ -303,7 +343,7 @@ impl PodsPane {
     }
 
     pub fn sort(&self) -> (PodSort, bool) {
-        (self.sort, self.descending)
+        (self.sort.by, self.sort.descending)
     }
 
     pub(crate) fn cursor(&self) -> usize {
@@ -383,33 +423,24 @@ impl PodsPane {
         }
     }
 
-    fn guard(&self, action: KeyAction) -> PaneOutcome {
+    fn guard(&self, action: KeyAction) -> Vec<Effect> {
         let (Some(ctx), Some(p)) = (self.current_context(), self.selected_pod()) else {
-            return PaneOutcome::Toast("no pod selected".into());
+            return Effect::toast("no pod selected".into());
         };
         match action {
-            KeyAction::PodDelete => PaneOutcome::Guard(vec![GuardedAction::Kube(
-                KubeAction::DeletePod(PodTarget {
-                    context: ctx.to_string(),
-                    namespace: p.namespace.clone(),
-                    pod: p.name.clone(),
-                    uid: p.uid.clone(),
-                    grace_period: p.grace_period,
-                    status: p.status.clone(),
-                    node: p.node.clone(),
-                    owner: p.owner.as_ref().map(|o| o.label()),
-                }),
-            )]),
+            KeyAction::PodDelete => vec![Effect::Guard(vec![GuardedAction::Kube(
+                KubeAction::DeletePod(PodTarget::of(ctx, p)),
+            )])],
             _ => match &p.deployment {
-                Some(d) => PaneOutcome::Guard(vec![GuardedAction::Kube(
+                Some(d) => vec![Effect::Guard(vec![GuardedAction::Kube(
                     KubeAction::RolloutRestart(DeploymentTarget {
                         context: ctx.to_string(),
                         namespace: p.namespace.clone(),
                         deployment: d.clone(),
                         from_pod: Some(p.name.clone()),
                     }),
-                )]),
-                None => PaneOutcome::Toast(format!(
+                )])],
+                None => Effect::toast(format!(
                     "pod {} is not managed by a Deployment (owner: {}): rollout restart needs one",
                     sanitize::cell(&p.name, 80),
                     p.owner
@@ -496,65 +527,69 @@ fn in_scope(scope: &PodScope, p: &PodRow) -> bool {
 }
 
 impl Pane for PodsPane {
-    fn id(&self) -> PaneId {
-        PaneId::Pods
+    fn meta(&self) -> &'static PaneMeta {
+        &META
     }
-    fn scope(&self) -> Scope {
-        Scope::Pods
+    fn on_action(&mut self, action: KeyAction) -> Vec<Effect> {
+        let effects = self.act(action);
+        self.with_follow_ups(effects)
     }
-    fn keys(&self) -> &'static [KeyAction] {
-        KEYS
-    }
-    fn hints(&self) -> &'static [KeyAction] {
-        HINTS
-    }
-    fn on_action(&mut self, action: KeyAction) -> PaneOutcome {
-        if let Some(row) =
-            super::moved_cursor(action, self.cursor, self.rows.len(), self.page.get())
-        {
-            if !self.rows.is_empty() {
-                self.cursor = row;
-                self.select_cursor();
+    fn update(&mut self, msg: PaneMsg) -> Vec<Effect> {
+        match msg {
+            PaneMsg::Worker(Msg::KubePods { context, feed }) => {
+                self.apply(&context, feed);
+                self.events_command().into_iter().collect()
             }
-            return PaneOutcome::Handled;
+            PaneMsg::Worker(Msg::KubeEvents {
+                context,
+                namespace,
+                pod,
+                result,
+            }) => {
+                self.apply_events(&context, &namespace, &pod, result);
+                Vec::new()
+            }
+            // Another pane (Logs) asks for the logs of the selected pod.
+            PaneMsg::Action(action) => self.on_action(action),
+            _ => Vec::new(),
         }
-        match action {
-            KeyAction::Open => {
-                return self
-                    .detail()
-                    .map_or(PaneOutcome::Ignored, PaneOutcome::OpenDetail);
-            }
-            KeyAction::NextContext => {
-                if self.contexts.len() > 1 {
-                    self.current = (self.current + 1) % self.contexts.len();
-                    self.rebuild();
-                    return PaneOutcome::Toast(format!(
-                        "context {}",
-                        self.current_context().unwrap_or("-")
-                    ));
-                }
-            }
-            KeyAction::PodSortNext => {
-                let i = PodSort::ALL
-                    .iter()
-                    .position(|s| *s == self.sort)
-                    .unwrap_or(0);
-                self.sort = PodSort::ALL[(i + 1) % PodSort::ALL.len()];
-                self.rebuild();
-                return PaneOutcome::Toast(format!("pods sorted by {}", self.sort.title()));
-            }
-            KeyAction::PodSortReverse => {
-                self.descending = !self.descending;
-                self.rebuild();
-            }
-            KeyAction::PodGroupByOwner => {
-                self.group_by_owner = !self.group_by_owner;
-                self.rebuild();
-            }
-            KeyAction::PodDelete | KeyAction::PodRolloutRestart => return self.guard(action),
-            _ => return PaneOutcome::Ignored,
+    }
+    fn subscriptions(&self, visible: bool) -> Vec<Command> {
+        // Pods come by watch: open while the pane shows the context, closed otherwise.
+        let current = self.current_context();
+        self.contexts
+            .iter()
+            .map(|c| Command::KubeWatch {
+                context: c.clone(),
+                active: visible && Some(c.as_str()) == current,
+            })
+            .collect()
+    }
+    fn select_context(&mut self, name: &str) -> bool {
+        PodsPane::select_context(self, name)
+    }
+    fn contexts(&self) -> &[String] {
+        &self.contexts
+    }
+    /// `:logs ARGS`: parse (errors change nothing), then the Logs pane looks the pods up in
+    /// this pane's context.
+    fn command_line(&mut self, name: &str, args: &str) -> Option<Vec<Effect>> {
+        if name != "logs" || args.is_empty() {
+            return None;
         }
-        PaneOutcome::Handled
+        let selection = match crate::panes::logs::command::parse(args) {
+            Ok(s) => s,
+            Err(e) => return Some(vec![Effect::Warn(format!(":logs: {e}"))]),
+        };
+        let Some(context) = self.current_context().map(str::to_string) else {
+            return Some(vec![Effect::Warn(
+                ":logs: no Kubernetes context; add a [[kubernetes]] section to the config".into(),
+            )]);
+        };
+        Some(vec![Effect::Send(
+            PaneId::Logs,
+            PaneMsg::LookupLogs { context, selection },
+        )])
     }
     fn filter(&self) -> &str {
         &self.filter
@@ -572,14 +607,8 @@ impl Pane for PodsPane {
             note: Some("live (watch)".into()),
         }
     }
-    fn render(
-        &self,
-        frame: &mut ratatui::Frame<'_>,
-        area: ratatui::layout::Rect,
-        theme: &crate::config::Theme,
-        tick: u64,
-    ) {
-        render::draw(self, frame, area, theme, tick);
+    fn render(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
+        render::draw(self, frame, area, ctx);
     }
     fn explain(&self) -> Vec<String> {
         let mut lines = vec![
@@ -616,6 +645,49 @@ impl Pane for PodsPane {
 }
 
 impl PodsPane {
+    fn act(&mut self, action: KeyAction) -> Vec<Effect> {
+        if let Some(effects) = self.sort.on_action(action, "pods sorted") {
+            self.rebuild();
+            return effects;
+        }
+        if let Some(row) =
+            super::moved_cursor(action, self.cursor, self.rows.len(), self.page.get())
+        {
+            if !self.rows.is_empty() {
+                self.cursor = row;
+                self.select_cursor();
+            }
+            return Vec::new();
+        }
+        match action {
+            KeyAction::Open => {
+                return self
+                    .detail()
+                    .map_or_else(Vec::new, |d| vec![Effect::Detail(d)]);
+            }
+            KeyAction::NextContext => {
+                if self.contexts.len() > 1 {
+                    self.current = (self.current + 1) % self.contexts.len();
+                    self.rebuild();
+                    return Effect::toast(format!(
+                        "context {}",
+                        self.current_context().unwrap_or("-")
+                    ));
+                }
+            }
+            KeyAction::PodGroupByOwner => {
+                self.group_by_owner = !self.group_by_owner;
+                self.rebuild();
+            }
+            KeyAction::PodDelete | KeyAction::PodRolloutRestart => return self.guard(action),
+            KeyAction::PodLogs | KeyAction::PodPreviousLogs | KeyAction::PodWorkloadLogs => {
+                return self.open_logs(action);
+            }
+            _ => return Vec::new(),
+        }
+        Vec::new()
+    }
+
     pub(crate) fn listed(&self) -> bool {
         self.data().is_some_and(|d| d.listed)
     }
