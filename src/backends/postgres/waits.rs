@@ -49,6 +49,13 @@ pub struct WaitLoad {
     pub peak_sessions: u32,
 }
 
+impl Default for WaitProfile {
+    /// The last 10 minutes.
+    fn default() -> Self {
+        WaitProfile::new(600.0)
+    }
+}
+
 /// A bounded history of samples.
 #[derive(Debug, Clone)]
 pub struct WaitProfile {
