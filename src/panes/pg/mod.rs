@@ -2,6 +2,8 @@
 //! sessions by state, several contexts. State only; drawing is in `render`.
 
 mod render;
+#[cfg(test)]
+mod tests;
 pub mod view;
 
 use std::cell::Cell;
