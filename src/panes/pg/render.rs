@@ -119,17 +119,18 @@ pub fn draw(pane: &PgPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         PgView::Sessions => draw_sessions(pane, &snap.sessions, frame, body, theme),
         PgView::Locks => draw_tree(pane, &snap.sessions, frame, body, theme),
         PgView::Statements => draw_statements(pane, frame, body, theme),
-        PgView::Waits => match pane.wait_profile() {
-            Some(profile) => crate::widgets::pg_slow::draw_wait_profile(
-                frame,
-                body,
-                profile,
-                &pane.wait_events(),
-                pane.wait_cursor,
-                theme,
-            ),
-            None => {}
-        },
+        PgView::Waits => {
+            if let Some(profile) = pane.wait_profile() {
+                crate::widgets::pg_slow::draw_wait_profile(
+                    frame,
+                    body,
+                    profile,
+                    &pane.wait_events(),
+                    pane.wait_cursor,
+                    theme,
+                );
+            }
+        }
     }
 }
 
