@@ -480,6 +480,9 @@ impl App {
     }
 
     fn on_action(&mut self, action: KeyAction) -> Vec<Command> {
+        if let Some(tab) = PaneId::of_key(action) {
+            return self.switch_to(tab);
+        }
         match action {
             KeyAction::Quit => {
                 self.quit = true;
@@ -505,10 +508,6 @@ impl App {
                     before,
                 });
             }
-            KeyAction::PanePostgres => return self.switch_to(PaneId::Postgres),
-            KeyAction::PaneKafka => return self.switch_to(PaneId::Kafka),
-            KeyAction::PanePods => return self.switch_to(PaneId::Pods),
-            KeyAction::PaneLogs => return self.switch_to(PaneId::Logs),
             KeyAction::Back => {
                 let Some(pane) = self.shown_mut() else {
                     return Vec::new();

@@ -282,3 +282,40 @@ fn worker_errors_keep_the_last_data_and_show_the_retry() {
     );
     assert!(pg(&app).snapshot().is_some());
 }
+
+/// Layer keys come from the keymap: rebinding `prompt_submit` moves "continue" in the reason
+/// prompt to the new key (Enter then only edits the line), and the hints follow.
+#[test]
+fn layer_keys_are_rebindable() {
+    let mut app = app_with(false, false, false);
+    app.keymap.rebind(
+        KeyAction::PromptSubmit,
+        vec![crate::config::KeyChord::parse("ctrl-j").expect("key")],
+    );
+    app.update(key('L'));
+    app.update(key('x'));
+    typed(&mut app, "INC-1 the migration holds the lock");
+    app.update(code(KeyCode::Enter));
+    assert!(
+        matches!(top(&app), Some(Layer::Reason(_))),
+        "Enter is not bound any more"
+    );
+    let hints: Vec<String> = top(&app)
+        .map(|l| {
+            l.hints()
+                .iter()
+                .map(|(keys, label)| format!("{} {label}", app.keymap.labels_of(keys)))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(hints, vec!["ctrl-j continue", "esc abort: nothing runs"]);
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('j'),
+        KeyModifiers::CONTROL,
+    )));
+    assert!(
+        matches!(top(&app), Some(Layer::Confirm(_))),
+        "{:?}",
+        app.layers()
+    );
+}

@@ -38,6 +38,17 @@ impl PaneId {
         }
     }
 
+    /// The pane a tab key (`1`-`4`) shows.
+    pub fn of_key(action: KeyAction) -> Option<PaneId> {
+        match action {
+            KeyAction::PanePostgres => Some(PaneId::Postgres),
+            KeyAction::PaneKafka => Some(PaneId::Kafka),
+            KeyAction::PanePods => Some(PaneId::Pods),
+            KeyAction::PaneLogs => Some(PaneId::Logs),
+            _ => None,
+        }
+    }
+
     /// The pane a command-line word names (`:pg`, `:postgres`, `:logs`).
     pub fn named(word: &str) -> Option<PaneId> {
         PaneId::ALL
@@ -85,6 +96,19 @@ pub fn first_snapshot(context: &str) -> String {
         "waiting for the first snapshot of {}…",
         crate::widgets::sanitize::cell(context, 64)
     )
+}
+
+/// The scroll position of a scrolling view after a key of the `scroll` scope; `None` for
+/// the key that closes it. Shared by the App's layers and pane dialogs.
+pub fn scrolled(action: Option<KeyAction>, scroll: u16) -> Option<u16> {
+    Some(match action {
+        Some(KeyAction::ScrollClose) => return None,
+        Some(KeyAction::ScrollDown) => scroll.saturating_add(1),
+        Some(KeyAction::ScrollUp) => scroll.saturating_sub(1),
+        Some(KeyAction::ScrollPageDown) => scroll.saturating_add(10),
+        Some(KeyAction::ScrollPageUp) => scroll.saturating_sub(10),
+        _ => scroll,
+    })
 }
 
 /// Write a file, creating its directory: for the runtime's blocking pool, not the UI task.

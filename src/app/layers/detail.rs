@@ -15,18 +15,6 @@ pub(super) const HINTS: &[Hint] = &[
     (&[KeyAction::ScrollClose], "close"),
 ];
 
-/// The scroll position after a scroll key; `None` for a key that closes.
-pub(super) fn scrolled(action: Option<KeyAction>, scroll: u16) -> Option<u16> {
-    Some(match action {
-        Some(KeyAction::ScrollClose) => return None,
-        Some(KeyAction::ScrollDown) => scroll.saturating_add(1),
-        Some(KeyAction::ScrollUp) => scroll.saturating_sub(1),
-        Some(KeyAction::ScrollPageDown) => scroll.saturating_add(10),
-        Some(KeyAction::ScrollPageUp) => scroll.saturating_sub(10),
-        _ => scroll,
-    })
-}
-
 impl App {
     pub(super) fn detail_key(
         &mut self,
@@ -34,7 +22,7 @@ impl App {
         scroll: u16,
         key: LayerKey,
     ) -> Vec<Command> {
-        if let Some(scroll) = scrolled(key.action, scroll) {
+        if let Some(scroll) = crate::panes::scrolled(key.action, scroll) {
             self.layers.push(Layer::Detail { detail, scroll });
         }
         Vec::new()

@@ -18,7 +18,7 @@ impl App {
     pub(super) fn help_key(&mut self, scroll: u16, key: LayerKey, chord: KeyChord) -> Vec<Command> {
         // The help key closes what it opened.
         let help = self.keymap.lookup(Scope::Global, chord) == Some(KeyAction::Help);
-        match super::detail::scrolled(key.action, scroll) {
+        match crate::panes::scrolled(key.action, scroll) {
             Some(scroll) if !help => self.layers.push(Layer::Help { scroll }),
             _ => {}
         }

@@ -142,23 +142,10 @@ impl ResetPreview {
                     undoes: None,
                 }),
             )),
-            Some(KeyAction::ScrollDown) => {
-                self.scroll = self.scroll.saturating_add(1);
+            other => {
+                self.scroll = crate::panes::scrolled(other, self.scroll).unwrap_or(self.scroll);
                 PreviewStep::Stay(self)
             }
-            Some(KeyAction::ScrollUp) => {
-                self.scroll = self.scroll.saturating_sub(1);
-                PreviewStep::Stay(self)
-            }
-            Some(KeyAction::ScrollPageDown) => {
-                self.scroll = self.scroll.saturating_add(10);
-                PreviewStep::Stay(self)
-            }
-            Some(KeyAction::ScrollPageUp) => {
-                self.scroll = self.scroll.saturating_sub(10);
-                PreviewStep::Stay(self)
-            }
-            _ => PreviewStep::Stay(self),
         }
     }
 

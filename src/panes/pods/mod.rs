@@ -16,6 +16,7 @@ use crate::guard::GuardedAction;
 use crate::guard::kube::{DeploymentTarget, KubeAction, PodTarget};
 use crate::widgets::sanitize;
 
+use super::contexts::ContextSet;
 use super::table::Sort;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -78,14 +79,11 @@ pub struct LogTarget {
 struct ContextData {
     pods: BTreeMap<String, PodRow>,
     listed: bool,
-    updated_at: Option<Instant>,
-    error: Option<String>,
 }
 
 pub struct PodsPane {
-    contexts: Vec<String>,
-    current: usize,
-    data: Vec<ContextData>,
+    /// Pods come by watch: the interval is unused; `received_at` is the last event.
+    contexts: ContextSet<ContextData>,
     sort: Sort<PodSort>,
     group_by_owner: bool,
     filter: String,
@@ -127,14 +125,8 @@ const HINTS: &[KeyAction] = &[
 
 impl PodsPane {
     pub fn new(contexts: Vec<String>, initial: Option<&str>) -> PodsPane {
-        let current = initial
-            .and_then(|n| contexts.iter().position(|c| c == n))
-            .unwrap_or(0);
-        let data = contexts.iter().map(|_| ContextData::default()).collect();
         PodsPane {
-            contexts,
-            current,
-            data,
+            contexts: ContextSet::new(contexts, initial, std::time::Duration::ZERO),
             sort: Sort::new(PodSort::Status),
             group_by_owner: false,
             filter: String::new(),
@@ -147,27 +139,12 @@ impl PodsPane {
         }
     }
 
-    pub fn contexts(&self) -> &[String] {
-        &self.contexts
-    }
-
     pub fn current_context(&self) -> Option<&str> {
-        self.contexts.get(self.current).map(String::as_str)
-    }
-
-    pub fn select_context(&mut self, name: &str) -> bool {
-        match self.contexts.iter().position(|c| c == name) {
-            Some(i) => {
-                self.current = i;
-                self.rebuild();
-                true
-            }
-            None => false,
-        }
+        self.contexts.current_name()
     }
 
     fn data(&self) -> Option<&ContextData> {
-        self.data.get(self.current)
+        self.contexts.current().map(|p| &p.data)
     }
 
     /// Pods of the current context, by key.
@@ -223,11 +200,12 @@ impl PodsPane {
     }
 
     pub fn apply(&mut self, context: &str, feed: PodFeed) {
-        let Some(i) = self.contexts.iter().position(|c| c == context) else {
+        let selected = self.selected.clone();
+        let Some((entry, shown)) = self.contexts.entry_mut(context) else {
             return;
         };
-        let d = &mut self.data[i];
-        d.updated_at = Some(Instant::now());
+        entry.received_at = Some(Instant::now());
+        let d = &mut entry.data;
         match feed {
             PodFeed::Listed { scope, pods } => {
                 // One step: the old set of this scope goes and the new one comes.
@@ -236,31 +214,30 @@ impl PodsPane {
                     d.pods.insert(p.key(), p);
                 }
                 d.listed = true;
-                d.error = None;
+                entry.error = None;
             }
             PodFeed::Changed(PodChange::Upsert(p)) => {
                 // The selected pod changed (a restart, a new state): its events too.
-                if i == self.current && self.selected.as_deref() == Some(p.key().as_str()) {
+                if shown && selected.as_deref() == Some(p.key().as_str()) {
                     self.events_wanted =
                         Some((context.to_string(), p.namespace.clone(), p.name.clone()));
                 }
-                let d = &mut self.data[i];
                 d.pods.insert(p.key(), *p);
-                d.error = None;
+                entry.error = None;
             }
             PodFeed::Changed(PodChange::Delete(p)) => {
                 d.pods.remove(&p.key());
             }
             PodFeed::Changed(PodChange::Bookmark(_)) => {}
             PodFeed::Broken { error, retry_in } => {
-                d.error = Some(format!(
+                entry.error = Some(format!(
                     "{} (retrying in {})",
                     sanitize::cell(&error, 200),
                     humantime::format_duration(retry_in)
                 ));
             }
         }
-        if i == self.current {
+        if shown {
             self.rebuild();
         }
     }
@@ -556,20 +533,21 @@ impl Pane for PodsPane {
     }
     fn subscriptions(&self, visible: bool) -> Vec<Command> {
         // Pods come by watch: open while the pane shows the context, closed otherwise.
-        let current = self.current_context();
         self.contexts
-            .iter()
-            .map(|c| Command::KubeWatch {
-                context: c.clone(),
-                active: visible && Some(c.as_str()) == current,
+            .polls(visible, |context, active, _| Command::KubeWatch {
+                context,
+                active,
             })
-            .collect()
     }
     fn select_context(&mut self, name: &str) -> bool {
-        PodsPane::select_context(self, name)
+        let known = self.contexts.select(name).is_some();
+        if known {
+            self.rebuild();
+        }
+        known
     }
     fn contexts(&self) -> &[String] {
-        &self.contexts
+        self.contexts.names()
     }
     /// `:logs ARGS`: parse (errors change nothing), then the Logs pane looks the pods up in
     /// this pane's context.
@@ -599,11 +577,10 @@ impl Pane for PodsPane {
         self.rebuild();
     }
     fn status(&self) -> PaneStatus {
-        let d = self.data();
         PaneStatus {
             context: self.current_context().map(str::to_string),
-            last_refresh: d.and_then(|d| d.updated_at),
-            error: d.and_then(|d| d.error.clone()),
+            last_refresh: self.contexts.current().and_then(|p| p.received_at),
+            error: self.contexts.current().and_then(|p| p.error.clone()),
             note: Some("live (watch)".into()),
         }
     }
@@ -666,13 +643,10 @@ impl PodsPane {
                     .map_or_else(Vec::new, |d| vec![Effect::Detail(d)]);
             }
             KeyAction::NextContext => {
-                if self.contexts.len() > 1 {
-                    self.current = (self.current + 1) % self.contexts.len();
+                if let Ok(next) = self.contexts.next_name("Kubernetes") {
+                    self.contexts.select(&next);
                     self.rebuild();
-                    return Effect::toast(format!(
-                        "context {}",
-                        self.current_context().unwrap_or("-")
-                    ));
+                    return Effect::toast(format!("context {next}"));
                 }
             }
             KeyAction::PodGroupByOwner => {
