@@ -597,6 +597,15 @@ impl Pane for PgPane {
                     "E plans a session's query: select one in the sessions view".into(),
                 );
             }
+            // No session is shown in these views: never act on one selected elsewhere.
+            (
+                PgView::Statements | PgView::Waits,
+                KeyAction::Cancel | KeyAction::Terminate | KeyAction::Mark,
+            ) => {
+                return Effect::toast(
+                    "cancel, terminate and mark act on sessions: enter lists the sessions of the selected row".into(),
+                );
+            }
             (PgView::Statements, KeyAction::Open) => return self.sessions_of_statement(),
             (PgView::Waits, KeyAction::Open) => return self.sessions_in_wait(),
             (PgView::Statements, KeyAction::SortNext | KeyAction::SortReverse) => {

@@ -218,3 +218,21 @@ fn waiters_show_their_lock_in_the_column_and_the_detail() {
         d.lines
     );
 }
+
+#[test]
+fn no_action_on_a_session_from_the_statements_or_wait_views() {
+    let (mut pane, _) = pane();
+    assert!(pane.selected_session().is_some());
+    for view in [KeyAction::StatementsView, KeyAction::WaitView] {
+        pane.on_action(view);
+        for key in [KeyAction::Cancel, KeyAction::Terminate] {
+            let effects = pane.on_action(key);
+            assert!(
+                effects.iter().all(|e| !matches!(e, Effect::Guard(_))),
+                "{key:?} in {:?}: {effects:?}",
+                pane.view()
+            );
+        }
+        pane.on_action(view);
+    }
+}
