@@ -106,6 +106,7 @@ async fn the_expensive_statement_is_first_by_time_with_its_call_rate() {
     server.create_role("watcher", true).await;
     let pg = real_pg(&server, "watcher");
     let load = server.connect("postgres", "workload").await;
+    let load_pid = one_i64(&load, "SELECT pg_backend_pid()::int8").await as i32;
     // The cheap statements have run far more often before: by totals since the reset they
     // would lead, by the interval's time they must not.
     for _ in 0..300 {
@@ -160,6 +161,27 @@ async fn the_expensive_statement_is_first_by_time_with_its_call_rate() {
     let mut by_calls = delta.statements.clone();
     StatementsSort::Calls.sort(&mut by_calls);
     assert!(!by_calls[0].query.contains("generate_series"));
+
+    // query_id links a session to its statement (PostgreSQL 14+): the workload session's
+    // last statement was `SELECT length('warroom')`.
+    let last = delta
+        .statements
+        .iter()
+        .find(|s| s.query.starts_with("SELECT length("))
+        .expect("the last cheap statement");
+    let snapshot = pg.activity().await.expect("activity");
+    let running =
+        warroom::backends::postgres::statements::sessions_running(&snapshot.sessions, last.queryid);
+    assert_eq!(
+        running,
+        vec![load_pid],
+        "{:?}",
+        snapshot
+            .sessions
+            .iter()
+            .map(|s| (s.pid, s.query_id, &s.query))
+            .collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
@@ -246,6 +268,26 @@ async fn statements_view_costs_one_statement_per_refresh_and_says_what_is_missin
         2,
         "the probe and the statement, nothing else: {seen:#?}"
     );
+
+    // Without pg_read_all_stats, other roles' statements are counted as hidden.
+    server.create_role("plain", false).await;
+    let plain = real_pg(&server, "plain");
+    match plain
+        .statements(&StatementsTracker::default())
+        .await
+        .expect("statements as a plain role")
+    {
+        StatementsRead::Sample {
+            sample, all_stats, ..
+        } => {
+            assert!(!all_stats);
+            assert!(
+                sample.hidden > 0,
+                "postgres's and watcher's statements are hidden"
+            );
+        }
+        other => panic!("expected a sample, got {other:?}"),
+    }
 
     // A database without the extension: the view says what to install, nothing breaks.
     server

@@ -139,15 +139,13 @@ const META: PaneMeta = PaneMeta {
     hints: HINTS,
 };
 
+/// The hints row must fit 80 columns with the global hints: `E`, `i` and `s` are in `?`.
 const HINTS: &[KeyAction] = &[
     KeyAction::LockView,
     KeyAction::StatementsView,
     KeyAction::WaitView,
-    KeyAction::PlanOfQuery,
     KeyAction::Cancel,
     KeyAction::Terminate,
-    KeyAction::ToggleIdle,
-    KeyAction::SortNext,
 ];
 
 impl PgPane {
