@@ -6,7 +6,6 @@ mod render;
 mod tests;
 pub mod view;
 
-use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, SystemTime};
 
@@ -27,7 +26,7 @@ use ratatui::layout::Rect;
 
 use super::Ctx;
 use super::contexts::ContextSet;
-use super::table::Sort;
+use super::table::{ListCursor, Sort};
 use super::{Detail, Effect, Pane, PaneId, PaneMeta, PaneMsg, PaneStatus};
 use crate::app::{Command, Msg};
 use view::Column;
@@ -93,23 +92,44 @@ struct ContextData {
     statements_error: Option<String>,
 }
 
+impl ContextData {
+    /// A new snapshot: counted into the history, its blocking tree built once.
+    fn keep(&mut self, snap: ActivitySnapshot) {
+        // The server's clock when it says; else this machine's (samples only need an order).
+        let at = snap.header.as_ref().map_or_else(
+            || {
+                SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64())
+            },
+            |h| h.figures.server_time,
+        );
+        self.waits
+            .push(WaitSample::from_sessions(at, &snap.sessions));
+        self.history.push_back(StateCounts::of(&snap.sessions));
+        while self.history.len() > HISTORY {
+            self.history.pop_front();
+        }
+        self.tree = blocking_tree(&snap.sessions);
+        self.snapshot = Some(snap);
+    }
+}
+
 pub struct PgPane {
     contexts: ContextSet<ContextData>,
     view: PgView,
     sort: Sort<Column>,
     show_idle: bool,
     filter: String,
-    cursor: usize,
+    cursor: ListCursor,
     selected_pid: Option<i32>,
     /// pid -> backend_start of marked sessions: a recycled pid is not the marked session.
     marked: BTreeMap<i32, Option<SystemTime>>,
     rows: Vec<usize>,
     tree_rows: Vec<TreeRow>,
-    /// Rows that fit on screen at the last draw, for page up/down.
-    page: Cell<usize>,
     stmt_sort: StatementsSort,
-    stmt_cursor: usize,
-    wait_cursor: usize,
+    stmt_cursor: ListCursor,
+    wait_cursor: ListCursor,
     /// Sessions limited to one wait event (Enter in the wait profile).
     wait_filter: Option<(String, String)>,
     /// Sessions limited to one statement (Enter in the statements view, PostgreSQL 14+).
@@ -156,15 +176,14 @@ impl PgPane {
             sort: Sort::new(Column::QueryTime),
             show_idle: false,
             filter: String::new(),
-            cursor: 0,
+            cursor: ListCursor::new(10),
             selected_pid: None,
             marked: BTreeMap::new(),
             rows: Vec::new(),
             tree_rows: Vec::new(),
-            page: Cell::new(10),
             stmt_sort: StatementsSort::Time,
-            stmt_cursor: 0,
-            wait_cursor: 0,
+            stmt_cursor: ListCursor::new(10),
+            wait_cursor: ListCursor::new(10),
             wait_filter: None,
             query_id_filter: None,
         }
@@ -185,49 +204,13 @@ impl PgPane {
     /// Another context is shown: marks, cursor and selection belong to the old one.
     fn context_changed(&mut self) {
         self.marked.clear();
-        self.cursor = 0;
+        self.cursor.row = 0;
         self.selected_pid = None;
         self.rebuild();
     }
 
-    fn data(&self) -> Option<&ContextData> {
-        self.contexts.current().map(|p| &p.data)
-    }
-
     pub fn snapshot(&self) -> Option<&ActivitySnapshot> {
-        self.data()?.snapshot.as_ref()
-    }
-
-    /// A new snapshot (or error) from the worker for `context`.
-    pub fn apply(
-        &mut self,
-        context: &str,
-        result: Result<ActivitySnapshot, String>,
-        retry_in: Option<Duration>,
-    ) {
-        let shown = self.contexts.apply(context, result, retry_in, |d, snap| {
-            // The server's clock when it says; else this machine's (the sample only needs
-            // to be ordered).
-            let at = snap.header.as_ref().map_or_else(
-                || {
-                    SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0.0, |d| d.as_secs_f64())
-                },
-                |h| h.figures.server_time,
-            );
-            d.waits.push(WaitSample::from_sessions(at, &snap.sessions));
-            d.history.push_back(StateCounts::of(&snap.sessions));
-            while d.history.len() > HISTORY {
-                d.history.pop_front();
-            }
-            d.tree = blocking_tree(&snap.sessions);
-            d.snapshot = Some(snap);
-        });
-        if shown == Some(true) {
-            self.prune_marks();
-            self.rebuild();
-        }
+        self.contexts.data()?.snapshot.as_ref()
     }
 
     fn prune_marks(&mut self) {
@@ -243,7 +226,7 @@ impl PgPane {
 
     /// Recompute the visible rows, keeping the selection on the same pid.
     fn rebuild(&mut self) {
-        let (rows, tree_rows) = match self.data() {
+        let (rows, tree_rows) = match self.contexts.data() {
             Some(ContextData {
                 snapshot: Some(snap),
                 tree,
@@ -292,10 +275,10 @@ impl PgPane {
         if let Some(pid) = self.selected_pid
             && let Some(pos) = (0..len).find(|&i| self.pid_at(i) == Some(pid))
         {
-            self.cursor = pos;
+            self.cursor.row = pos;
         }
-        self.cursor = self.cursor.min(len.saturating_sub(1));
-        self.selected_pid = self.pid_at(self.cursor);
+        self.cursor.row = self.cursor.row.min(len.saturating_sub(1));
+        self.selected_pid = self.pid_at(self.cursor.row);
     }
 
     fn row_count(&self) -> usize {
@@ -312,7 +295,7 @@ impl PgPane {
         let Some(StatementsReport {
             update: StatementsUpdate::Deltas(d),
             ..
-        }) = self.data().and_then(|d| d.statements.as_ref())
+        }) = self.contexts.data().and_then(|d| d.statements.as_ref())
         else {
             return Vec::new();
         };
@@ -330,15 +313,15 @@ impl PgPane {
     }
 
     pub fn statements_report(&self) -> Option<&StatementsReport> {
-        self.data()?.statements.as_ref()
+        self.contexts.data()?.statements.as_ref()
     }
 
     pub fn statements_error(&self) -> Option<&str> {
-        self.data()?.statements_error.as_deref()
+        self.contexts.data()?.statements_error.as_deref()
     }
 
     pub fn wait_profile(&self) -> Option<&WaitProfile> {
-        self.data().map(|d| &d.waits)
+        self.contexts.data().map(|d| &d.waits)
     }
 
     /// Wait events over the window, heaviest first.
@@ -363,7 +346,7 @@ impl PgPane {
         } else {
             view
         };
-        self.cursor = 0;
+        self.cursor.row = 0;
         self.rebuild();
         self.move_to(0);
         // The statements poll runs only while its view is shown.
@@ -392,7 +375,7 @@ impl PgPane {
     /// Enter in the statements view: the sessions running the selected statement now.
     fn sessions_of_statement(&mut self) -> Vec<Effect> {
         let rows = self.statement_rows();
-        let Some(q) = rows.get(self.stmt_cursor).map(|s| s.queryid) else {
+        let Some(q) = rows.get(self.stmt_cursor.row).map(|s| s.queryid) else {
             return Effect::toast("no statement selected".into());
         };
         let off = self
@@ -423,7 +406,7 @@ impl PgPane {
 
     /// Enter in the wait profile: the sessions in the selected wait event.
     fn sessions_in_wait(&mut self) -> Vec<Effect> {
-        let Some(e) = self.wait_events().get(self.wait_cursor).cloned() else {
+        let Some(e) = self.wait_events().get(self.wait_cursor.row).cloned() else {
             return Effect::toast("no wait event selected".into());
         };
         let text = format!("sessions in {}:{}", e.wait_event_type, e.wait_event);
@@ -454,8 +437,8 @@ impl PgPane {
 
     fn move_to(&mut self, row: usize) {
         let len = self.row_count();
-        self.cursor = row.min(len.saturating_sub(1));
-        self.selected_pid = self.pid_at(self.cursor);
+        self.cursor.row = row.min(len.saturating_sub(1));
+        self.selected_pid = self.pid_at(self.cursor.row);
     }
 
     /// Targets of c/x: the marked sessions, else the selected one.
@@ -567,7 +550,10 @@ impl PgPane {
 
     /// Counts for the sparkline, oldest first.
     pub fn history(&self) -> impl Iterator<Item = &StateCounts> {
-        self.data().into_iter().flat_map(|d| d.history.iter())
+        self.contexts
+            .data()
+            .into_iter()
+            .flat_map(|d| d.history.iter())
     }
 }
 
@@ -619,37 +605,20 @@ impl Pane for PgPane {
                 ));
             }
             (PgView::Statements, _) => {
-                if let Some(row) =
-                    super::moved_cursor(action, self.stmt_cursor, self.row_count(), self.page.get())
-                {
-                    self.stmt_cursor = row.min(self.row_count().saturating_sub(1));
+                if let Some(row) = self.stmt_cursor.moved(action, self.row_count()) {
+                    self.stmt_cursor.row = row.min(self.row_count().saturating_sub(1));
                     return Vec::new();
                 }
             }
             (PgView::Waits, _) => {
-                if let Some(row) =
-                    super::moved_cursor(action, self.wait_cursor, self.row_count(), self.page.get())
-                {
-                    self.wait_cursor = row.min(self.row_count().saturating_sub(1));
+                if let Some(row) = self.wait_cursor.moved(action, self.row_count()) {
+                    self.wait_cursor.row = row.min(self.row_count().saturating_sub(1));
                     return Vec::new();
                 }
             }
             _ => {}
         }
-        if let Some(row) =
-            super::moved_cursor(action, self.cursor, self.row_count(), self.page.get())
-        {
-            self.move_to(row);
-            return Vec::new();
-        }
-        if let Some(effects) = self.sort.on_action(action, "sorted") {
-            self.rebuild();
-            return effects;
-        }
-        if let Some((effects, changed)) = self.contexts.on_action(action, "PostgreSQL") {
-            if changed {
-                self.context_changed();
-            }
+        if let Some(effects) = table_keys!(self, action, self.row_count(), "PostgreSQL") {
             return effects;
         }
         match action {
@@ -678,7 +647,7 @@ impl Pane for PgPane {
                     if self.marked.remove(&pid).is_none() {
                         self.marked.insert(pid, start);
                     }
-                    self.move_to(self.cursor + 1);
+                    self.move_to(self.cursor.row + 1);
                 }
             }
             KeyAction::Cancel => return self.guard(GuardedAction::PgCancel),
@@ -694,7 +663,16 @@ impl Pane for PgPane {
                 context,
                 result,
                 retry_in,
-            }) => self.apply(&context, result, retry_in),
+            }) => {
+                // A snapshot of the shown context: marks of gone sessions go, rows follow.
+                let shown = self
+                    .contexts
+                    .apply(&context, result, retry_in, ContextData::keep);
+                if shown == Some(true) {
+                    self.prune_marks();
+                    self.rebuild();
+                }
+            }
             PaneMsg::Worker(Msg::PgStatements {
                 context, result, ..
             }) => {
@@ -708,7 +686,7 @@ impl Pane for PgPane {
                         Err(e) => d.statements_error = Some(e),
                     }
                 }
-                self.stmt_cursor = self.stmt_cursor.min(self.row_count().saturating_sub(1));
+                self.stmt_cursor.row = self.stmt_cursor.row.min(self.row_count().saturating_sub(1));
             }
             PaneMsg::Worker(Msg::PgPlan { context, result }) => {
                 return match result {
@@ -756,17 +734,7 @@ impl Pane for PgPane {
         }
     }
 
-    fn select_context(&mut self, name: &str) -> bool {
-        let known = self.contexts.select(name);
-        if known == Some(true) {
-            self.context_changed();
-        }
-        known.is_some()
-    }
-
-    fn contexts(&self) -> &[String] {
-        self.contexts.names()
-    }
+    context_pane_methods!(context_changed);
 
     fn on_reports(&mut self, _reports: &[crate::guard::ActionReport]) {
         self.clear_marks();
@@ -786,17 +754,7 @@ impl Pane for PgPane {
         Some("marks cleared".into())
     }
 
-    fn filter(&self) -> &str {
-        &self.filter
-    }
-
-    fn set_filter(&mut self, filter: &str) {
-        self.filter = filter.to_string();
-        self.rebuild();
-    }
-
     fn status(&self) -> PaneStatus {
-        let error = self.contexts.error_text();
         let mut note = vec![format!(
             "every {}",
             humantime::format_duration(self.interval())
@@ -807,12 +765,7 @@ impl Pane for PgPane {
         if let Some(p) = self.snapshot().and_then(ActivitySnapshot::privilege_note) {
             note.push(p);
         }
-        PaneStatus {
-            context: self.current_context().map(str::to_string),
-            last_refresh: self.contexts.current().and_then(|p| p.received_at),
-            error,
-            note: Some(note.join(" · ")),
-        }
+        self.contexts.status(Some(note.join(" · ")))
     }
 
     fn explain(&self) -> Vec<String> {

@@ -24,7 +24,11 @@ fn pane() -> (PgPane, ActivitySnapshot) {
         true,
     );
     let mut pane = PgPane::new(vec!["pg1".into()], None, Duration::from_secs(2));
-    pane.apply("pg1", Ok(snap.clone()), None);
+    pane.update(PaneMsg::Worker(Msg::PgUpdate {
+        context: "pg1".into(),
+        result: Ok(snap.clone()),
+        retry_in: None,
+    }));
     (pane, snap)
 }
 
