@@ -105,6 +105,8 @@ fn synthetic_snapshot() -> ActivitySnapshot {
             query: QUERIES[rng.below(QUERIES.len() as u64) as usize].to_string(),
             backend_start: Some(now - Duration::from_secs(7200)),
             query_start: Some(now - Duration::from_secs_f64(query_seconds)),
+            query_id: None,
+            lock: None,
         });
     }
     ActivitySnapshot {
@@ -113,6 +115,7 @@ fn synthetic_snapshot() -> ActivitySnapshot {
         monitor_role: "monitor".into(),
         statements: 1,
         elapsed: Duration::from_millis(5),
+        header: None,
     }
 }
 

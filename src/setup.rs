@@ -8,7 +8,7 @@ use anyhow::{Context as _, bail};
 use crate::app::{App, GuardInfo};
 use crate::audit::{AuditLog, AuditSettings, new_session_id};
 use crate::backends::demo::{DemoClock, DemoPg, Scenario};
-use crate::backends::postgres::{ConnectSpec, PgSignaller, PgSource, RealPg};
+use crate::backends::postgres::{ConnectSpec, PgInsight, PgSignaller, PgSource, RealPg};
 use crate::config::{Config, Theme};
 use crate::guard::{ContextPolicy, Executor, Policy, ReasonRules};
 use crate::panes::pg::PgPane;
@@ -171,9 +171,11 @@ pub fn real(config: &Config, opts: &Options) -> anyhow::Result<(App, Backends)> 
         config.terminate_wait,
     );
     let mut sources: HashMap<String, Arc<dyn PgSource>> = HashMap::new();
+    let mut insight: HashMap<String, Arc<dyn PgInsight>> = HashMap::new();
     for (name, pg) in &pgs {
         executor = executor.with_pg(name, pg.clone() as Arc<dyn PgSignaller>);
         sources.insert(name.clone(), pg.clone() as Arc<dyn PgSource>);
+        insight.insert(name.clone(), pg.clone() as Arc<dyn PgInsight>);
     }
     let names = config.postgres_names();
     let pane = PgPane::new(names, opts.context.as_deref(), config.refresh);
@@ -224,6 +226,7 @@ pub fn real(config: &Config, opts: &Options) -> anyhow::Result<(App, Backends)> 
         app,
         Backends {
             pg: sources,
+            pg_insight: insight,
             kafka: kafka_sources,
             kube,
             executor: Arc::new(executor),
@@ -327,6 +330,10 @@ pub fn demo(
         app,
         Backends {
             pg: sources,
+            pg_insight: HashMap::from([(
+                DEMO_CONTEXT.to_string(),
+                Arc::new(demo_pg.clone()) as Arc<dyn PgInsight>,
+            )]),
             kafka: kafka_sources,
             kube: HashMap::from([(
                 DEMO_KUBE_CONTEXT.to_string(),

@@ -215,24 +215,30 @@ fn assert_chain_json(json: &Value, chain: &LockChain) {
             .keys()
             .map(String::as_str)
             .collect();
-        assert_eq!(
-            fields,
-            BTreeSet::from([
-                "pid",
-                "database",
-                "user",
-                "application",
-                "client_addr",
-                "state",
-                "wait_event_type",
-                "wait_event",
-                "query_seconds",
-                "xact_seconds",
-                "blocked_by",
-                "query",
-            ]),
-            "{s}"
-        );
+        let mut expected_fields = BTreeSet::from([
+            "pid",
+            "database",
+            "user",
+            "application",
+            "client_addr",
+            "state",
+            "wait_event_type",
+            "wait_event",
+            "query_seconds",
+            "xact_seconds",
+            "blocked_by",
+            "query",
+            "query_id",
+        ]);
+        // Waiters say what they wait for: {locktype, mode, relation, granted_mode_of_blocker}.
+        if wait_type == "Lock" {
+            expected_fields.insert("lock");
+            assert_eq!(s["lock"]["relation"], "public.accounts", "{s}");
+            assert_eq!(s["lock"]["locktype"], wait, "{s}");
+            assert!(s["lock"]["mode"].is_string(), "{s}");
+            assert!(s["lock"]["granted_mode_of_blocker"].is_string(), "{s}");
+        }
+        assert_eq!(fields, expected_fields, "{s}");
         assert_eq!(s["application"], app, "{s}");
         assert_eq!(s["database"], "postgres", "{s}");
         assert_eq!(s["user"], "postgres", "{s}");

@@ -120,6 +120,26 @@ fn other_panes_without_contexts() {
     check("logs_no_stream");
 }
 
+#[test]
+fn pg_slow_header() {
+    check("pg_slow_header");
+}
+
+#[test]
+fn pg_statements() {
+    check("pg_statements");
+}
+
+#[test]
+fn pg_waits() {
+    check("pg_waits");
+}
+
+#[test]
+fn pg_locks_detail() {
+    check("pg_locks_detail");
+}
+
 /// Every scene has a snapshot test above: a new scene cannot be forgotten.
 #[test]
 fn every_scene_is_snapshotted() {

@@ -32,6 +32,17 @@ pub enum Msg {
         result: Result<ActivitySnapshot, String>,
         retry_in: Option<Duration>,
     },
+    /// Statement deltas (or why there are none) from the statements worker of `context`.
+    PgStatements {
+        context: String,
+        result: Result<crate::backends::postgres::statements::StatementsReport, String>,
+        retry_in: Option<Duration>,
+    },
+    /// The plan of a session's query, or why there is none.
+    PgPlan {
+        context: String,
+        result: Result<crate::backends::postgres::explain::ExplainResult, String>,
+    },
     /// A snapshot or an error from the Kafka worker of `context`.
     KafkaUpdate {
         context: String,
@@ -85,6 +96,17 @@ pub enum Command {
         active: bool,
         interval: Duration,
     },
+    /// Poll pg_stat_statements of `context` while `active` (the statements view is shown).
+    PgStatementsPoll {
+        context: String,
+        active: bool,
+        interval: Duration,
+    },
+    /// EXPLAIN (never ANALYZE) what session `pid` of `context` runs; answer with `Msg::PgPlan`.
+    PgExplain {
+        context: String,
+        pid: i32,
+    },
     /// Poll Kafka `context` every `interval` while `active`; stop polling otherwise.
     KafkaPoll {
         context: String,
@@ -132,6 +154,14 @@ pub enum Command {
 
 impl Command {
     /// Poll a PostgreSQL context (a constructor for `ContextSet::polls`).
+    pub fn pg_statements_poll(context: String, active: bool, interval: Duration) -> Command {
+        Command::PgStatementsPoll {
+            context,
+            active,
+            interval,
+        }
+    }
+
     pub fn pg_poll(context: String, active: bool, interval: Duration) -> Command {
         Command::PgPoll {
             context,

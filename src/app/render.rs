@@ -237,6 +237,9 @@ fn ellipsize(spans: Vec<Span<'static>>, width: u16) -> Vec<Span<'static>> {
 fn short_label(a: KeyAction) -> &'static str {
     match a {
         KeyAction::LockView => "locks",
+        KeyAction::StatementsView => "top sql",
+        KeyAction::WaitView => "waits",
+        KeyAction::PlanOfQuery => "plan",
         KeyAction::Cancel => "cancel",
         KeyAction::Terminate => "terminate",
         KeyAction::ToggleIdle => "idle",

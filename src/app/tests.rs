@@ -199,8 +199,10 @@ fn hidden_pane_stops_polling_and_context_switch_moves_it() {
     let mut app = app_with(false, false, false);
     let cmds = app.update(key('2'));
     assert!(
-        cmds.iter()
-            .all(|c| matches!(c, Command::PgPoll { active: false, .. })),
+        cmds.iter().all(|c| matches!(
+            c,
+            Command::PgPoll { active: false, .. } | Command::PgStatementsPoll { active: false, .. }
+        )),
         "{cmds:?}"
     );
     app.update(key(':'));

@@ -44,7 +44,9 @@ impl App {
 /// The pane a worker message is for (`None` for messages the App handles itself).
 pub(super) fn owner(msg: &Msg) -> Option<PaneId> {
     match msg {
-        Msg::PgUpdate { .. } => Some(PaneId::Postgres),
+        Msg::PgUpdate { .. } | Msg::PgStatements { .. } | Msg::PgPlan { .. } => {
+            Some(PaneId::Postgres)
+        }
         Msg::KafkaUpdate { .. } | Msg::KafkaPlan { .. } => Some(PaneId::Kafka),
         Msg::KubePods { .. } | Msg::KubeEvents { .. } => Some(PaneId::Pods),
         Msg::KubeLogs(_) | Msg::KubeLogsLookup { .. } => Some(PaneId::Logs),

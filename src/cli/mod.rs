@@ -13,6 +13,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub mod pg_slow;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "warroom",
@@ -99,6 +101,27 @@ pub enum Output {
     Json,
 }
 
+/// `--sort` of `pg statements`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum StatementsSortArg {
+    Time,
+    Calls,
+    Mean,
+    Io,
+}
+
+impl From<StatementsSortArg> for crate::backends::postgres::statements::StatementsSort {
+    fn from(s: StatementsSortArg) -> Self {
+        use crate::backends::postgres::statements::StatementsSort as S;
+        match s {
+            StatementsSortArg::Time => S::Time,
+            StatementsSortArg::Calls => S::Calls,
+            StatementsSortArg::Mean => S::Mean,
+            StatementsSortArg::Io => S::Io,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum TimelineFormat {
     Markdown,
@@ -117,6 +140,23 @@ pub enum PgCmd {
     },
     /// Cancel the query of a session (pg_cancel_backend), through the guard.
     CancelQuery(PgActArgs),
+    /// The statements that take the time now: pg_stat_statements deltas over an interval.
+    Statements {
+        /// Time between the two samples, e.g. 5s, 1m.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+        #[arg(long, default_value = "time")]
+        sort: StatementsSortArg,
+        #[arg(short, long, default_value = "table")]
+        output: Output,
+    },
+    /// EXPLAIN (never ANALYZE) of the query a session runs now.
+    Explain {
+        #[arg(long)]
+        pid: i32,
+        #[arg(short, long, default_value = "table")]
+        output: Output,
+    },
     /// Terminate a backend (pg_terminate_backend), through the guard.
     Terminate(PgActArgs),
 }

@@ -9,6 +9,7 @@ pub fn activity_json(snapshot: &ActivitySnapshot) -> anyhow::Result<String> {
         "sessions": snapshot.sessions,
         "blocking_tree": blocking_tree(&snapshot.sessions),
         "hidden_sessions": snapshot.hidden_sessions,
+        "server": snapshot.header,
     });
     Ok(serde_json::to_string_pretty(&value)?)
 }
@@ -52,8 +53,16 @@ pub fn activity_table(snapshot: &ActivitySnapshot, all: bool) -> String {
         out.push_str("\nblocking tree (waiting behind, directly or transitively):\n");
         for root in &tree {
             for (depth, node) in root.walk() {
+                let lock = snapshot
+                    .sessions
+                    .iter()
+                    .find(|s| s.pid == node.pid)
+                    .and_then(|s| s.lock.as_ref())
+                    .map_or(String::new(), |l| {
+                        format!(": {}", crate::widgets::sanitize::cell(&l.describe(), 200))
+                    });
                 out.push_str(&format!(
-                    "{}{} ({} waiting)\n",
+                    "{}{} ({} waiting){lock}\n",
                     "  ".repeat(depth + 1),
                     node.pid,
                     node.waiting_count

@@ -133,6 +133,17 @@ async fn pg(config: &Config, opts: &Options, cmd: PgCmd) -> anyhow::Result<ExitC
         .get(&ctx)
         .cloned()
         .context("context has no connection")?;
+    match cmd {
+        PgCmd::Statements {
+            interval,
+            sort,
+            output,
+        } => return super::pg_slow::statements(&pg, interval, sort.into(), output).await,
+        PgCmd::Explain { pid, output } => {
+            return super::pg_slow::explain(&pg, pid, output).await;
+        }
+        _ => {}
+    }
     let snapshot = pg
         .activity()
         .await
@@ -175,6 +186,8 @@ async fn pg(config: &Config, opts: &Options, cmd: PgCmd) -> anyhow::Result<ExitC
             )
             .await
         }
+        // Handled before the snapshot.
+        PgCmd::Statements { .. } | PgCmd::Explain { .. } => Ok(ExitCode::SUCCESS),
     }
 }
 

@@ -92,6 +92,9 @@ actions! {
     SortReverse => "sort_reverse", Panes, ["S"], "reverse the sort order";
     ToggleIdle => "toggle_idle", Postgres, ["i"], "show or hide idle sessions";
     LockView => "lock_view", Postgres, ["L"], "switch between sessions and the blocking tree";
+    StatementsView => "statements_view", Postgres, ["T"], "top statements now: pg_stat_statements deltas (also :statements)";
+    WaitView => "wait_view", Postgres, ["W"], "wait profile: active sessions per wait event over the last minutes";
+    PlanOfQuery => "plan", Postgres, ["E"], "EXPLAIN (never ANALYZE) the selected session's query";
     Cancel => "cancel", Postgres, ["c"], "cancel the query of the selected (or marked) sessions";
     Terminate => "terminate", Postgres, ["x"], "terminate the backend of the selected (or marked) sessions";
     Mark => "mark", Postgres, ["space"], "mark or unmark the session for a bulk action";

@@ -20,6 +20,8 @@ use crate::workers::pg::{self as pg_worker, PollControl};
 /// What the runtime needs to serve the App's commands.
 pub struct Backends {
     pub pg: HashMap<String, Arc<dyn PgSource>>,
+    /// The statements view and EXPLAIN, per PostgreSQL context.
+    pub pg_insight: HashMap<String, Arc<dyn crate::backends::postgres::PgInsight>>,
     pub kafka: HashMap<String, Arc<dyn crate::backends::kafka::KafkaSource>>,
     pub kube: HashMap<String, crate::workers::kube::KubeContext>,
     pub executor: Arc<Executor>,
@@ -69,6 +71,41 @@ impl Runtime {
                 let ctl = PollControl { active, interval };
                 self.poll(context, ctl, |ctx, tx, rx| {
                     pg_worker::spawn(ctx, source, tx, rx);
+                });
+            }
+            Command::PgStatementsPoll {
+                context,
+                active,
+                interval,
+            } => {
+                let Some(source) = self.backends.pg_insight.get(&context).cloned() else {
+                    return;
+                };
+                let ctl = PollControl { active, interval };
+                // Its own poller, next to the sessions one: a key no context name has.
+                self.poll(format!("{context}\u{0}statements"), ctl, |_, tx, rx| {
+                    crate::workers::pg_slow::spawn_statements(
+                        context,
+                        source,
+                        tx,
+                        rx,
+                        |context, result, retry_in| Msg::PgStatements {
+                            context,
+                            result,
+                            retry_in,
+                        },
+                    );
+                });
+            }
+            Command::PgExplain { context, pid } => {
+                let tx = self.tx.clone();
+                let source = self.backends.pg_insight.get(&context).cloned();
+                tokio::spawn(async move {
+                    let result = match source {
+                        Some(source) => crate::workers::pg_slow::explain(source, pid).await,
+                        None => Err(format!("no connection for context {context}")),
+                    };
+                    let _ = tx.send(Msg::PgPlan { context, result }).await;
                 });
             }
             Command::KafkaPoll {

@@ -3,4 +3,5 @@
 pub mod kafka;
 pub mod kube;
 pub mod pg;
+pub mod pg_slow;
 pub mod poller;

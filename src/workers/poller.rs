@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::app::Msg;
-
 /// What the App wants from a poller right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PollControl {
@@ -20,17 +18,18 @@ const BACKOFF_START: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// Poll with `fetch`, wrap each result with `to_msg` (context, result, retry_in) and send it
-/// to the App. The task ends when the control sender or the App's receiver is dropped.
-pub fn spawn<T, F, Fut>(
+/// to the App (the message type is the caller's). The task ends when the control sender or the App's receiver is dropped.
+pub fn spawn<T, F, Fut, M>(
     context: String,
     what: &'static str,
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<M>,
     mut control: watch::Receiver<PollControl>,
     fetch: F,
-    to_msg: fn(String, Result<T, String>, Option<Duration>) -> Msg,
+    to_msg: fn(String, Result<T, String>, Option<Duration>) -> M,
 ) -> tokio::task::JoinHandle<()>
 where
     T: Send + 'static,
+    M: Send + 'static,
     F: Fn() -> Fut + Send + 'static,
     Fut: Future<Output = Result<T, String>> + Send,
 {

@@ -469,6 +469,56 @@ impl PgServer {
             Command::new("cp").arg("-a").arg(&template.data).arg(&data),
             "copy the template cluster",
         );
+        PgServer::start_on_free_port(tempdir, watchdog, data, started)
+    }
+
+    /// A standby of this server: `pg_basebackup -R -X stream` into its own temp dir, started
+    /// on its own free port, streaming from this one (hot standby, read-only sessions).
+    /// Stopped and removed on drop like any [`PgServer`].
+    pub fn start_standby(&self) -> PgServer {
+        let started = Instant::now();
+        let tempdir = tempfile::Builder::new()
+            .prefix("warroom-pg-standby-")
+            .tempdir_in(temp_base())
+            .expect("create a temp dir for the standby");
+        let dir = tempdir.path().to_path_buf();
+        let watchdog = Watchdog::spawn(&dir);
+        hand_over(&dir);
+        let data = dir.join("data");
+        let port = self.port.to_string();
+        run(
+            &mut server_command(
+                "pg_basebackup",
+                &[
+                    "-D",
+                    path_str(&data),
+                    "-R",
+                    "-X",
+                    "stream",
+                    "-c",
+                    "fast",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port,
+                    "-U",
+                    "postgres",
+                    "--no-sync",
+                ],
+                &dir,
+            ),
+            "pg_basebackup of the primary (the standby's copy)",
+        );
+        PgServer::start_on_free_port(tempdir, watchdog, data, started)
+    }
+
+    fn start_on_free_port(
+        tempdir: tempfile::TempDir,
+        watchdog: Watchdog,
+        data: PathBuf,
+        started: Instant,
+    ) -> PgServer {
+        let dir = tempdir.path().to_path_buf();
         let mut server = PgServer {
             port: 0,
             log: dir.join("server.log"),

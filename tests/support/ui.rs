@@ -89,6 +89,55 @@ pub fn feed(app: &mut App) {
     }
 }
 
+/// Like [`feed`], with what the real statement adds (the server header with its rates, the
+/// lock each waiter waits for, query ids), then two reads of the demo's pg_stat_statements.
+pub fn feed_slow(app: &mut App) {
+    use warroom::backends::demo::pg_slow::{DemoStatements, enrich};
+    use warroom::backends::postgres::header::HeaderTracker;
+    use warroom::backends::postgres::statements::{StatementsRead, StatementsTracker};
+    let mut world = DemoPgWorld::new(SEED);
+    let mut header = HeaderTracker::default();
+    let mut t = 4.0;
+    while t <= AT {
+        world.advance_to(t);
+        let mut snap = world.snapshot();
+        enrich(
+            &mut snap,
+            &mut header,
+            world.now(),
+            t,
+            world.scenario().blocker_pid,
+            world.migration_alive(),
+        );
+        app.update(Msg::PgUpdate {
+            context: CONTEXT.into(),
+            result: Ok(snap),
+            retry_in: None,
+        });
+        t += 4.0;
+    }
+    let mut demo = DemoStatements::default();
+    let mut tracker = StatementsTracker::default();
+    for at in [AT - 5.0, AT] {
+        let read = StatementsRead::Sample {
+            sample: demo.sample(
+                at,
+                at,
+                &world.scenario().waiter_query,
+                world.waiting_count(),
+            ),
+            compute_query_id: Some("auto".into()),
+            all_stats: true,
+            statements: 1,
+        };
+        app.update(Msg::PgStatements {
+            context: CONTEXT.into(),
+            result: Ok(tracker.report(read)),
+            retry_in: None,
+        });
+    }
+}
+
 pub fn app_with(setup: Setup) -> App {
     let mut app = empty_app(setup);
     feed(&mut app);
@@ -243,6 +292,21 @@ pub fn scenes() -> Vec<(&'static str, App)> {
             ..Setup::default()
         }),
     ));
+    let mut a = empty_app(Setup::default());
+    feed_slow(&mut a);
+    out.push(("pg_slow_header", a));
+    let mut a = empty_app(Setup::default());
+    feed_slow(&mut a);
+    a.update(key('T'));
+    out.push(("pg_statements", a));
+    let mut a = empty_app(Setup::default());
+    feed_slow(&mut a);
+    a.update(key('W'));
+    out.push(("pg_waits", a));
+    let mut a = empty_app(Setup::default());
+    feed_slow(&mut a);
+    a.update(key('L'));
+    out.push(("pg_locks_detail", a));
     for (k, name) in [
         ('2', "kafka_no_context"),
         ('3', "pods_no_context"),

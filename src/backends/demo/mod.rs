@@ -4,6 +4,7 @@ pub mod clock;
 pub mod kafka;
 pub mod kube;
 pub mod pg;
+pub mod pg_slow;
 pub mod rng;
 pub mod scenario;
 

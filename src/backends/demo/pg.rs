@@ -6,12 +6,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::clock::{DemoClock, epoch};
+use super::pg_slow::{self, DemoStatements};
 use super::rng::Rng;
 use super::scenario::PgScenario;
 use crate::backends::BoxFuture;
+use crate::backends::postgres::explain::ExplainResult;
+use crate::backends::postgres::header::HeaderTracker;
+use crate::backends::postgres::statements::{StatementsRead, StatementsTracker};
 use crate::backends::postgres::{
-    ActivitySnapshot, PgError, PgSession, PgSignaller, PgSource, SignalKind, SignalOutcome,
-    SignalRequest,
+    ActivitySnapshot, PgError, PgInsight, PgSession, PgSignaller, PgSource, SignalKind,
+    SignalOutcome, SignalRequest,
 };
 
 #[derive(Debug, Clone)]
@@ -232,6 +236,22 @@ impl DemoPgWorld {
         self.migration_alive
     }
 
+    /// Seconds since the incident started.
+    pub fn now(&self) -> f64 {
+        self.now
+    }
+
+    /// The simulated server's clock, as epoch seconds (what now() would say).
+    pub fn server_time(&self) -> f64 {
+        sim_time(self.epoch, self.now)
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    }
+
+    pub fn scenario(&self) -> &PgScenario {
+        &self.scenario
+    }
+
     pub fn snapshot(&self) -> ActivitySnapshot {
         let at = |secs: f64| sim_time(self.epoch, secs);
         let sessions = self
@@ -252,6 +272,8 @@ impl DemoPgWorld {
                 query: s.query.clone(),
                 backend_start: Some(at(s.backend_start)),
                 query_start: Some(at(s.query_start)),
+                query_id: None,
+                lock: None,
             })
             .collect();
         ActivitySnapshot {
@@ -260,6 +282,7 @@ impl DemoPgWorld {
             monitor_role: "monitor".into(),
             statements: 1,
             elapsed: Duration::from_millis(3),
+            header: None,
         }
     }
 
@@ -315,6 +338,8 @@ fn sim_time(epoch: SystemTime, secs: f64) -> SystemTime {
 pub struct DemoPg {
     world: Arc<Mutex<DemoPgWorld>>,
     clock: DemoClock,
+    /// What the slow-database views keep between reads (header rates, statement counters).
+    slow: Arc<Mutex<(HeaderTracker, DemoStatements)>>,
 }
 
 impl DemoPg {
@@ -329,6 +354,7 @@ impl DemoPg {
                 ..DemoPgWorld::from_scenario(seed, scenario)
             })),
             clock,
+            slow: Arc::new(Mutex::new(Default::default())),
         }
     }
 
@@ -341,12 +367,60 @@ impl DemoPg {
 
 impl PgSource for DemoPg {
     fn activity(&self) -> BoxFuture<'_, Result<ActivitySnapshot, PgError>> {
-        let snap = self.with_world(|w| w.snapshot());
+        let snap = self.with_world(|w| {
+            let mut snap = w.snapshot();
+            if let Ok(mut slow) = self.slow.lock() {
+                pg_slow::enrich(
+                    &mut snap,
+                    &mut slow.0,
+                    w.now(),
+                    w.server_time(),
+                    w.scenario().blocker_pid,
+                    w.migration_alive(),
+                );
+            }
+            snap
+        });
         Box::pin(async move { snap.ok_or_else(|| PgError::Query("demo world poisoned".into())) })
     }
 
     fn describe_target(&self) -> String {
         "demo@shop (simulated)".into()
+    }
+}
+
+impl PgInsight for DemoPg {
+    fn statements<'a>(
+        &'a self,
+        _tracker: &'a StatementsTracker,
+    ) -> BoxFuture<'a, Result<StatementsRead, PgError>> {
+        let read = self.with_world(|w| {
+            let mut slow = self.slow.lock().ok()?;
+            let sample = slow.1.sample(
+                w.now(),
+                w.server_time(),
+                &w.scenario().waiter_query,
+                w.waiting_count(),
+            );
+            Some(StatementsRead::Sample {
+                sample,
+                compute_query_id: Some("auto".into()),
+                all_stats: true,
+                statements: 1,
+            })
+        });
+        Box::pin(async move {
+            read.flatten()
+                .ok_or_else(|| PgError::Query("demo world poisoned".into()))
+        })
+    }
+
+    fn explain(&self, pid: i32) -> BoxFuture<'_, Result<ExplainResult, PgError>> {
+        let result = self.with_world(|w| {
+            let snap = w.snapshot();
+            pg_slow::explain(pid, snap.sessions.iter().find(|s| s.pid == pid))
+        });
+        Box::pin(async move { result.ok_or_else(|| PgError::Query("demo world poisoned".into())) })
     }
 }
 

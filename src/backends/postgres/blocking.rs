@@ -152,6 +152,8 @@ mod tests {
             query: String::new(),
             backend_start: None,
             query_start: None,
+            query_id: None,
+            lock: None,
         }
     }
 

@@ -1,15 +1,16 @@
 //! The real PostgreSQL client: libpq-style connection settings, one statement per refresh,
 //! and the identity-checked signalling statement.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, Config, NoTls};
 
+use super::activity::{activity_sql, decode};
+use super::header::HeaderTracker;
 use super::tls;
 use super::{
-    ActivitySnapshot, PgError, PgSession, PgSignaller, PgSource, SignalKind, SignalOutcome,
-    SignalRequest,
+    ActivitySnapshot, PgError, PgSignaller, PgSource, SignalKind, SignalOutcome, SignalRequest,
 };
 use crate::backends::{BoxFuture, pgpass};
 
@@ -177,6 +178,21 @@ impl ConnectSpec {
         Ok((config, tls))
     }
 
+    /// The same server and credentials, another database (EXPLAIN must plan in the
+    /// database of the session it explains).
+    pub fn with_dbname(&self, dbname: &str) -> ConnectSpec {
+        let mut other = self.clone();
+        other.config.dbname(dbname);
+        if let Some((base, _)) = other.display.rsplit_once('/') {
+            other.display = format!("{base}/{dbname}");
+        }
+        other
+    }
+
+    pub fn dbname(&self) -> &str {
+        self.config.get_dbname().unwrap_or_default()
+    }
+
     pub fn user(&self) -> &str {
         self.config.get_user().unwrap_or_default()
     }
@@ -311,7 +327,7 @@ pub(crate) fn error_text(e: &tokio_postgres::Error) -> String {
 }
 
 /// Strip anything that looks like a password from an error text.
-fn redact(text: &str) -> String {
+pub(super) fn redact(text: &str) -> String {
     static PATTERN: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
     let re = PATTERN.get_or_init(|| {
         regex::Regex::new(r"(?i)(password\s*=\s*)\S+|(://[^:/@\s]*:)[^@\s]*@").ok()
@@ -330,28 +346,23 @@ fn redact(text: &str) -> String {
     }
 }
 
-/// The one statement per refresh. pg_blocking_pids runs only for sessions waiting on a lock.
-/// Without pg_monitor, other roles' sessions have a NULL backend_type: they are kept (and
-/// counted as hidden) when they belong to a database, so the privilege note can say so.
-const ACTIVITY_SQL: &str = "/* warroom: activity */ \
-SELECT a.pid, a.datname::text, a.usename::text, a.application_name, \
-  CASE WHEN a.client_port = -1 THEN 'local' ELSE host(a.client_addr) END, \
-  a.state, a.wait_event_type, a.wait_event, \
-  EXTRACT(EPOCH FROM (now() - a.query_start))::float8, \
-  EXTRACT(EPOCH FROM (now() - a.xact_start))::float8, \
-  CASE WHEN a.wait_event_type = 'Lock' THEN pg_blocking_pids(a.pid) ELSE '{}'::int[] END, \
-  coalesce(a.query, ''), a.backend_start, a.query_start \
-FROM pg_stat_activity a \
-WHERE a.pid <> pg_backend_pid() \
-  AND (a.backend_type IN ('client backend', 'autovacuum worker') \
-       OR (a.backend_type IS NULL AND a.datid IS NOT NULL))";
-
 /// The real backend: one long-lived read-only monitoring session, reconnected on demand.
 pub struct RealPg {
-    spec: ConnectSpec,
+    pub(super) spec: ConnectSpec,
     limits: SessionLimits,
-    query_timeout: Duration,
-    client: Mutex<Option<Client>>,
+    pub(super) query_timeout: Duration,
+    pub(super) monitor: Mutex<Monitor>,
+}
+
+/// The monitoring session and what warroom keeps between refreshes.
+#[derive(Default)]
+pub(super) struct Monitor {
+    pub(super) client: Option<Client>,
+    pub(super) server_major: u32,
+    activity_sql: String,
+    header: HeaderTracker,
+    /// Where pg_stat_statements lives on this connection (probed once per connection).
+    pub(super) statements_probe: Option<super::statements::Probe>,
 }
 
 impl RealPg {
@@ -363,7 +374,7 @@ impl RealPg {
             spec,
             limits,
             query_timeout,
-            client: Mutex::new(None),
+            monitor: Mutex::new(Monitor::default()),
         }
     }
 
@@ -371,43 +382,53 @@ impl RealPg {
         &self.spec
     }
 
-    async fn fetch(&self) -> Result<ActivitySnapshot, PgError> {
-        let mut guard = self.client.lock().await;
-        if guard.as_ref().is_none_or(|c| c.is_closed()) {
-            let (client, _) =
+    /// The monitoring session, connected if it is not (or no longer) open.
+    pub(super) async fn monitor(&self) -> Result<tokio::sync::MutexGuard<'_, Monitor>, PgError> {
+        let mut guard = self.monitor.lock().await;
+        if guard.client.as_ref().is_none_or(|c| c.is_closed()) {
+            let (client, major) =
                 tokio::time::timeout(self.query_timeout, self.spec.connect(&self.limits, true))
                     .await
                     .map_err(|_| PgError::Connect {
                         target: self.spec.display.clone(),
                         detail: format!("no answer within {:?}", self.query_timeout),
                     })??;
-            *guard = Some(client);
+            guard.client = Some(client);
+            guard.server_major = major;
+            guard.activity_sql = activity_sql(major);
+            guard.statements_probe = None;
         }
-        let Some(client) = guard.as_ref() else {
+        Ok(guard)
+    }
+
+    async fn fetch(&self) -> Result<ActivitySnapshot, PgError> {
+        let mut guard = self.monitor().await?;
+        let Some(client) = guard.client.as_ref() else {
             return Err(PgError::Query("no connection".into()));
         };
         let started = Instant::now();
         // query_typed: parse, bind and execute in one round trip, with no named statement
         // left on the server (so it also works behind PgBouncer in transaction mode).
-        let result =
-            tokio::time::timeout(self.query_timeout, client.query_typed(ACTIVITY_SQL, &[])).await;
+        let result = tokio::time::timeout(
+            self.query_timeout,
+            client.query_typed(&guard.activity_sql, &[]),
+        )
+        .await;
         let rows = match result {
             Ok(Ok(rows)) => rows,
             Ok(Err(e)) => {
                 // A broken session is rebuilt on the next refresh.
-                *guard = None;
+                guard.client = None;
                 return Err(PgError::Query(redact(&error_text(&e))));
             }
             Err(_) => {
-                *guard = None;
+                guard.client = None;
                 return Err(PgError::Timeout(self.query_timeout));
             }
         };
         let elapsed = started.elapsed();
-        let mut sessions = Vec::with_capacity(rows.len());
-        for row in &rows {
-            sessions.push(session_from_row(row).map_err(|e| PgError::Query(e.to_string()))?);
-        }
+        let (sessions, figures) = decode(&rows).map_err(PgError::Query)?;
+        let header = figures.map(|f| Box::new(guard.header.update(f, &sessions)));
         let hidden_sessions = sessions
             .iter()
             .filter(|s| s.query == "<insufficient privilege>")
@@ -418,6 +439,7 @@ impl RealPg {
             monitor_role: self.spec.user().to_string(),
             statements: 1,
             elapsed,
+            header,
         })
     }
 
@@ -481,25 +503,6 @@ fn comment_safe(text: &str) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     format!("{:?}", one_line.replace("*/", "* /").replace("/*", "/ *"))
-}
-
-fn session_from_row(row: &tokio_postgres::Row) -> Result<PgSession, tokio_postgres::Error> {
-    Ok(PgSession {
-        pid: row.try_get(0)?,
-        database: row.try_get(1)?,
-        user: row.try_get(2)?,
-        application: row.try_get::<_, Option<String>>(3)?.unwrap_or_default(),
-        client_addr: row.try_get(4)?,
-        state: row.try_get(5)?,
-        wait_event_type: row.try_get(6)?,
-        wait_event: row.try_get(7)?,
-        query_seconds: row.try_get(8)?,
-        xact_seconds: row.try_get(9)?,
-        blocked_by: row.try_get::<_, Option<Vec<i32>>>(10)?.unwrap_or_default(),
-        query: row.try_get(11)?,
-        backend_start: row.try_get::<_, Option<SystemTime>>(12)?,
-        query_start: row.try_get::<_, Option<SystemTime>>(13)?,
-    })
 }
 
 impl PgSource for RealPg {

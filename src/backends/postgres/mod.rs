@@ -1,10 +1,17 @@
 //! PostgreSQL: the activity snapshot model, the blocking tree, and the real client.
 
+mod activity;
 mod blocking;
 mod client;
+pub mod explain;
+pub mod header;
+pub mod locks;
 mod model;
+pub mod statements;
 mod tls;
+pub mod waits;
 
+pub use activity::{ACTIVITY_MARK, activity_sql};
 pub use blocking::{BlockingNode, blocking_tree};
 pub use client::{ConnectSpec, RealPg, SessionLimits, SslMode};
 pub use model::{
@@ -35,4 +42,29 @@ pub trait PgSource: Send + Sync {
 /// Signals sessions. Only the guard executor holds one of these.
 pub trait PgSignaller: Send + Sync {
     fn signal(&self, request: SignalRequest) -> BoxFuture<'_, Result<SignalOutcome, PgError>>;
+}
+
+/// The slow-database views' own reads: the statements view (only while it is visible) and
+/// the plan of a running query (on demand). Neither is destructive.
+pub trait PgInsight: Send + Sync {
+    /// One pg_stat_statements sample against the tracker's baseline.
+    fn statements<'a>(
+        &'a self,
+        tracker: &'a statements::StatementsTracker,
+    ) -> BoxFuture<'a, Result<statements::StatementsRead, PgError>>;
+    /// EXPLAIN (never ANALYZE) of what `pid` runs now, or why not.
+    fn explain(&self, pid: i32) -> BoxFuture<'_, Result<explain::ExplainResult, PgError>>;
+}
+
+impl PgInsight for RealPg {
+    fn statements<'a>(
+        &'a self,
+        tracker: &'a statements::StatementsTracker,
+    ) -> BoxFuture<'a, Result<statements::StatementsRead, PgError>> {
+        Box::pin(RealPg::statements(self, tracker))
+    }
+
+    fn explain(&self, pid: i32) -> BoxFuture<'_, Result<explain::ExplainResult, PgError>> {
+        Box::pin(RealPg::explain(self, pid))
+    }
 }

@@ -4,6 +4,9 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use super::header::ServerHeader;
+use super::locks::LockDetail;
+
 /// One row of pg_stat_activity, as warroom needs it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PgSession {
@@ -26,6 +29,12 @@ pub struct PgSession {
     pub backend_start: Option<SystemTime>,
     #[serde(skip)]
     pub query_start: Option<SystemTime>,
+    /// pg_stat_activity.query_id (PostgreSQL 14+, with compute_query_id on): links the
+    /// session to its pg_stat_statements entry.
+    pub query_id: Option<i64>,
+    /// For a session waiting on a lock: what it waits for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<LockDetail>,
 }
 
 /// What a session is doing, from pg_stat_activity's `state` text.
@@ -81,6 +90,8 @@ pub struct ActivitySnapshot {
     pub statements: u32,
     /// Server-side wall time of the statement, as seen by the client.
     pub elapsed: std::time::Duration,
+    /// Server-wide figures read in the same statement, rates against the previous refresh.
+    pub header: Option<Box<ServerHeader>>,
 }
 
 impl ActivitySnapshot {

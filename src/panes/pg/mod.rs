@@ -2,11 +2,17 @@
 //! sessions by state, several contexts. State only; drawing is in `render`.
 
 mod render;
+#[cfg(test)]
+mod tests;
 pub mod view;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, SystemTime};
 
+use crate::backends::postgres::statements::{
+    StatementDelta, StatementsReport, StatementsSort, StatementsUpdate, sessions_running,
+};
+use crate::backends::postgres::waits::{WaitLoad, WaitProfile, WaitSample, session_in_wait};
 use crate::backends::postgres::{
     ActivitySnapshot, BlockingNode, PgSession, SessionState, blocking_tree,
 };
@@ -32,6 +38,10 @@ const HISTORY: usize = 150;
 pub enum PgView {
     Sessions,
     Locks,
+    /// pg_stat_statements deltas (polled only while shown).
+    Statements,
+    /// Active sessions per wait event over the last minutes.
+    Waits,
 }
 
 /// Sessions by state at one refresh.
@@ -77,11 +87,25 @@ struct ContextData {
     snapshot: Option<ActivitySnapshot>,
     history: VecDeque<StateCounts>,
     tree: Vec<BlockingNode>,
+    waits: WaitProfile,
+    statements: Option<StatementsReport>,
+    statements_error: Option<String>,
 }
 
 impl ContextData {
     /// A new snapshot: counted into the history, its blocking tree built once.
     fn keep(&mut self, snap: ActivitySnapshot) {
+        // The server's clock when it says; else this machine's (samples only need an order).
+        let at = snap.header.as_ref().map_or_else(
+            || {
+                SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64())
+            },
+            |h| h.figures.server_time,
+        );
+        self.waits
+            .push(WaitSample::from_sessions(at, &snap.sessions));
         self.history.push_back(StateCounts::of(&snap.sessions));
         while self.history.len() > HISTORY {
             self.history.pop_front();
@@ -103,6 +127,13 @@ pub struct PgPane {
     marked: BTreeMap<i32, Option<SystemTime>>,
     rows: Vec<usize>,
     tree_rows: Vec<TreeRow>,
+    stmt_sort: StatementsSort,
+    stmt_cursor: ListCursor,
+    wait_cursor: ListCursor,
+    /// Sessions limited to one wait event (Enter in the wait profile).
+    wait_filter: Option<(String, String)>,
+    /// Sessions limited to one statement (Enter in the statements view, PostgreSQL 14+).
+    query_id_filter: Option<i64>,
 }
 
 const META: PaneMeta = PaneMeta {
@@ -113,6 +144,9 @@ const META: PaneMeta = PaneMeta {
         KeyAction::Terminate,
         KeyAction::Mark,
         KeyAction::LockView,
+        KeyAction::StatementsView,
+        KeyAction::WaitView,
+        KeyAction::PlanOfQuery,
         KeyAction::ToggleIdle,
         KeyAction::SortNext,
         KeyAction::SortReverse,
@@ -125,12 +159,13 @@ const META: PaneMeta = PaneMeta {
     hints: HINTS,
 };
 
+/// The hints row must fit 80 columns with the global hints: `E`, `i` and `s` are in `?`.
 const HINTS: &[KeyAction] = &[
     KeyAction::LockView,
+    KeyAction::StatementsView,
+    KeyAction::WaitView,
     KeyAction::Cancel,
     KeyAction::Terminate,
-    KeyAction::ToggleIdle,
-    KeyAction::SortNext,
 ];
 
 impl PgPane {
@@ -146,6 +181,11 @@ impl PgPane {
             marked: BTreeMap::new(),
             rows: Vec::new(),
             tree_rows: Vec::new(),
+            stmt_sort: StatementsSort::Time,
+            stmt_cursor: ListCursor::new(10),
+            wait_cursor: ListCursor::new(10),
+            wait_filter: None,
+            query_id_filter: None,
         }
     }
 
@@ -192,13 +232,23 @@ impl PgPane {
                 tree,
                 ..
             }) => {
-                let rows = view::visible_rows(
+                let mut rows = view::visible_rows(
                     &snap.sessions,
                     &self.filter,
-                    self.show_idle,
+                    self.show_idle || self.wait_filter.is_some() || self.query_id_filter.is_some(),
                     self.sort.by,
                     self.sort.descending,
                 );
+                if let Some((t, e)) = &self.wait_filter {
+                    rows.retain(|&i| {
+                        snap.sessions
+                            .get(i)
+                            .is_some_and(|s| session_in_wait(s, t, e))
+                    });
+                }
+                if let Some(q) = self.query_id_filter {
+                    rows.retain(|&i| snap.sessions.get(i).is_some_and(|s| s.query_id == Some(q)));
+                }
                 let index: std::collections::HashMap<i32, usize> = snap
                     .sessions
                     .iter()
@@ -235,7 +285,138 @@ impl PgPane {
         match self.view {
             PgView::Sessions => self.rows.len(),
             PgView::Locks => self.tree_rows.len(),
+            PgView::Statements => self.statement_rows().len(),
+            PgView::Waits => self.wait_events().len(),
         }
+    }
+
+    /// The statements of the last interval, sorted and filtered as shown.
+    pub fn statement_rows(&self) -> Vec<&StatementDelta> {
+        let Some(StatementsReport {
+            update: StatementsUpdate::Deltas(d),
+            ..
+        }) = self.contexts.data().and_then(|d| d.statements.as_ref())
+        else {
+            return Vec::new();
+        };
+        let needle = self.filter.to_lowercase();
+        let mut rows: Vec<&StatementDelta> = d
+            .statements
+            .iter()
+            .filter(|s| needle.is_empty() || s.query.to_lowercase().contains(&needle))
+            .collect();
+        let mut owned: Vec<StatementDelta> = rows.iter().map(|s| (*s).clone()).collect();
+        self.stmt_sort.sort(&mut owned);
+        let order: Vec<i64> = owned.iter().map(|s| s.queryid).collect();
+        rows.sort_by_key(|s| order.iter().position(|q| *q == s.queryid));
+        rows
+    }
+
+    pub fn statements_report(&self) -> Option<&StatementsReport> {
+        self.contexts.data()?.statements.as_ref()
+    }
+
+    pub fn statements_error(&self) -> Option<&str> {
+        self.contexts.data()?.statements_error.as_deref()
+    }
+
+    pub fn wait_profile(&self) -> Option<&WaitProfile> {
+        self.contexts.data().map(|d| &d.waits)
+    }
+
+    /// Wait events over the window, heaviest first.
+    pub fn wait_events(&self) -> Vec<WaitLoad> {
+        self.wait_profile()
+            .map(WaitProfile::events)
+            .unwrap_or_default()
+    }
+
+    /// The sessions are limited (wait event, statement): what to say about it.
+    pub fn session_limit(&self) -> Option<String> {
+        if let Some((t, e)) = &self.wait_filter {
+            return Some(format!("only {t}:{e} (esc clears)"));
+        }
+        self.query_id_filter
+            .map(|q| format!("only statement {q} (esc clears)"))
+    }
+
+    fn set_view(&mut self, view: PgView) -> Vec<Effect> {
+        self.view = if self.view == view {
+            PgView::Sessions
+        } else {
+            view
+        };
+        self.cursor.row = 0;
+        self.rebuild();
+        self.move_to(0);
+        // The statements poll runs only while its view is shown.
+        vec![Effect::Resubscribe]
+    }
+
+    fn plan(&self) -> Vec<Effect> {
+        let Some(ctx) = self.current_context() else {
+            return Effect::toast("no PostgreSQL context configured".into());
+        };
+        match self.selected_session() {
+            Some(s) => vec![
+                Effect::Command(Command::PgExplain {
+                    context: ctx.to_string(),
+                    pid: s.pid,
+                }),
+                Effect::Toast(format!(
+                    "planning the query of pid {} (EXPLAIN, not run)",
+                    s.pid
+                )),
+            ],
+            None => Effect::toast("select a session to see the plan of its query".into()),
+        }
+    }
+
+    /// Enter in the statements view: the sessions running the selected statement now.
+    fn sessions_of_statement(&mut self) -> Vec<Effect> {
+        let rows = self.statement_rows();
+        let Some(q) = rows.get(self.stmt_cursor.row).map(|s| s.queryid) else {
+            return Effect::toast("no statement selected".into());
+        };
+        let off = self
+            .statements_report()
+            .is_some_and(|r| r.compute_query_id_off);
+        let running = self
+            .snapshot()
+            .map(|s| sessions_running(&s.sessions, q).len())
+            .unwrap_or(0);
+        self.query_id_filter = Some(q);
+        let mut effects = self.set_view(PgView::Sessions);
+        if self.view != PgView::Sessions {
+            effects = self.set_view(PgView::Sessions);
+        }
+        effects.push(Effect::Toast(if off {
+            "compute_query_id is off: sessions carry no query_id, none can be matched".into()
+        } else if self
+            .snapshot()
+            .is_some_and(|s| s.sessions.iter().all(|x| x.query_id.is_none()))
+        {
+            "sessions show no query_id (PostgreSQL 14+ with compute_query_id): none can be matched"
+                .into()
+        } else {
+            format!("{running} session(s) run statement {q} now")
+        }));
+        effects
+    }
+
+    /// Enter in the wait profile: the sessions in the selected wait event.
+    fn sessions_in_wait(&mut self) -> Vec<Effect> {
+        let Some(e) = self.wait_events().get(self.wait_cursor.row).cloned() else {
+            return Effect::toast("no wait event selected".into());
+        };
+        let text = format!("sessions in {}:{}", e.wait_event_type, e.wait_event);
+        self.wait_filter = Some((e.wait_event_type, e.wait_event));
+        let mut effects = self.set_view(PgView::Sessions);
+        if self.view != PgView::Sessions {
+            effects = self.set_view(PgView::Sessions);
+        }
+        effects.push(Effect::Toast(text));
+        effects
     }
 
     fn pid_at(&self, row: usize) -> Option<i32> {
@@ -245,6 +426,7 @@ impl PgPane {
                 Some(snap.sessions.get(*self.rows.get(row)?)?.pid)
             }
             PgView::Locks => Some(self.tree_rows.get(row)?.pid),
+            PgView::Statements | PgView::Waits => None,
         }
     }
 
@@ -345,6 +527,16 @@ impl PgPane {
                     Column::BlockedBy.text(s)
                 }
             ),
+            format!(
+                "waits for        {}",
+                s.lock
+                    .as_ref()
+                    .map_or("-".into(), |l| sanitize::cell(&l.describe(), 300))
+            ),
+            format!(
+                "query_id         {}",
+                s.query_id.map_or("-".into(), |q| q.to_string())
+            ),
             String::new(),
             "query:".into(),
         ];
@@ -365,12 +557,67 @@ impl PgPane {
     }
 }
 
+fn sort_name(s: StatementsSort) -> &'static str {
+    match s {
+        StatementsSort::Time => "time",
+        StatementsSort::Calls => "calls",
+        StatementsSort::Mean => "mean time",
+        StatementsSort::Io => "blocks read + temp",
+    }
+}
+
 impl Pane for PgPane {
     fn meta(&self) -> &'static PaneMeta {
         &META
     }
 
     fn on_action(&mut self, action: KeyAction) -> Vec<Effect> {
+        match (self.view, action) {
+            (_, KeyAction::StatementsView) => return self.set_view(PgView::Statements),
+            (_, KeyAction::WaitView) => return self.set_view(PgView::Waits),
+            (PgView::Sessions | PgView::Locks, KeyAction::PlanOfQuery) => return self.plan(),
+            (PgView::Statements | PgView::Waits, KeyAction::PlanOfQuery) => {
+                return Effect::toast(
+                    "E plans a session's query: select one in the sessions view".into(),
+                );
+            }
+            // No session is shown in these views: never act on one selected elsewhere.
+            (
+                PgView::Statements | PgView::Waits,
+                KeyAction::Cancel | KeyAction::Terminate | KeyAction::Mark,
+            ) => {
+                return Effect::toast(
+                    "cancel, terminate and mark act on sessions: enter lists the sessions of the selected row".into(),
+                );
+            }
+            (PgView::Statements, KeyAction::Open) => return self.sessions_of_statement(),
+            (PgView::Waits, KeyAction::Open) => return self.sessions_in_wait(),
+            (PgView::Statements, KeyAction::SortNext | KeyAction::SortReverse) => {
+                self.stmt_sort = match self.stmt_sort {
+                    StatementsSort::Time => StatementsSort::Calls,
+                    StatementsSort::Calls => StatementsSort::Mean,
+                    StatementsSort::Mean => StatementsSort::Io,
+                    StatementsSort::Io => StatementsSort::Time,
+                };
+                return Effect::toast(format!(
+                    "statements sorted by {}",
+                    sort_name(self.stmt_sort)
+                ));
+            }
+            (PgView::Statements, _) => {
+                if let Some(row) = self.stmt_cursor.moved(action, self.row_count()) {
+                    self.stmt_cursor.row = row.min(self.row_count().saturating_sub(1));
+                    return Vec::new();
+                }
+            }
+            (PgView::Waits, _) => {
+                if let Some(row) = self.wait_cursor.moved(action, self.row_count()) {
+                    self.wait_cursor.row = row.min(self.row_count().saturating_sub(1));
+                    return Vec::new();
+                }
+            }
+            _ => {}
+        }
         if let Some(effects) = table_keys!(self, action, self.row_count(), "PostgreSQL") {
             return effects;
         }
@@ -393,15 +640,7 @@ impl Pane for PgPane {
                     .into(),
                 );
             }
-            KeyAction::LockView => {
-                self.view = match self.view {
-                    PgView::Sessions => PgView::Locks,
-                    PgView::Locks => PgView::Sessions,
-                };
-                self.cursor.row = 0;
-                self.rebuild();
-                self.move_to(0);
-            }
+            KeyAction::LockView => return self.set_view(PgView::Locks),
             KeyAction::Mark => {
                 if let Some(s) = self.selected_session() {
                     let (pid, start) = (s.pid, s.backend_start);
@@ -419,26 +658,80 @@ impl Pane for PgPane {
     }
 
     fn update(&mut self, msg: PaneMsg) -> Vec<Effect> {
-        if let PaneMsg::Worker(Msg::PgUpdate {
-            context,
-            result,
-            retry_in,
-        }) = msg
-        {
-            // A snapshot of the shown context: marks of gone sessions go, rows follow.
-            let shown = self
-                .contexts
-                .apply(&context, result, retry_in, ContextData::keep);
-            if shown == Some(true) {
-                self.prune_marks();
-                self.rebuild();
+        match msg {
+            PaneMsg::Worker(Msg::PgUpdate {
+                context,
+                result,
+                retry_in,
+            }) => {
+                // A snapshot of the shown context: marks of gone sessions go, rows follow.
+                let shown = self
+                    .contexts
+                    .apply(&context, result, retry_in, ContextData::keep);
+                if shown == Some(true) {
+                    self.prune_marks();
+                    self.rebuild();
+                }
             }
+            PaneMsg::Worker(Msg::PgStatements {
+                context, result, ..
+            }) => {
+                if let Some((p, _)) = self.contexts.entry_mut(&context) {
+                    let d = &mut p.data;
+                    match result {
+                        Ok(report) => {
+                            d.statements = Some(report);
+                            d.statements_error = None;
+                        }
+                        Err(e) => d.statements_error = Some(e),
+                    }
+                }
+                self.stmt_cursor.row = self.stmt_cursor.row.min(self.row_count().saturating_sub(1));
+            }
+            PaneMsg::Worker(Msg::PgPlan { context, result }) => {
+                return match result {
+                    Ok(plan) => {
+                        let (title, lines) = crate::widgets::pg_slow::plan_detail(&plan);
+                        vec![Effect::Detail(Detail {
+                            title: format!("{title} ({})", sanitize::cell(&context, 40)),
+                            lines,
+                        })]
+                    }
+                    Err(e) => vec![Effect::Warn(format!("no plan: {e}"))],
+                };
+            }
+            _ => {}
         }
         Vec::new()
     }
 
     fn subscriptions(&self, visible: bool) -> Vec<Command> {
-        self.contexts.polls(visible, Command::pg_poll)
+        let mut polls = self.contexts.polls(visible, Command::pg_poll);
+        polls.extend(self.contexts.polls(
+            visible && self.view == PgView::Statements,
+            Command::pg_statements_poll,
+        ));
+        polls
+    }
+
+    fn command_line(&mut self, name: &str, _args: &str) -> Option<Vec<Effect>> {
+        match name {
+            "statements" => {
+                let mut effects = vec![Effect::Show(PaneId::Postgres)];
+                if self.view != PgView::Statements {
+                    effects.extend(self.set_view(PgView::Statements));
+                }
+                Some(effects)
+            }
+            "waits" => {
+                let mut effects = vec![Effect::Show(PaneId::Postgres)];
+                if self.view != PgView::Waits {
+                    effects.extend(self.set_view(PgView::Waits));
+                }
+                Some(effects)
+            }
+            _ => None,
+        }
     }
 
     context_pane_methods!(context_changed);
@@ -448,6 +741,12 @@ impl Pane for PgPane {
     }
 
     fn on_back(&mut self) -> Option<String> {
+        if self.wait_filter.is_some() || self.query_id_filter.is_some() {
+            self.wait_filter = None;
+            self.query_id_filter = None;
+            self.rebuild();
+            return Some("showing all sessions".into());
+        }
         if self.marked.is_empty() {
             return None;
         }
@@ -477,8 +776,19 @@ impl Pane for PgPane {
             ],
             PgView::Locks => vec![
                 "The blocking tree: roots hold locks and wait on nobody; WAITING counts every session queued behind them, directly or behind another waiter. Acting on the root frees the whole queue; acting on a waiter frees nobody else.".to_string(),
+                "LOCK says what each waiter waits for: the lock type and mode it asked for, the table (or the transaction and row), and the mode its blocker holds.".to_string(),
+            ],
+            PgView::Statements => vec![
+                "Statements from pg_stat_statements, counted over the last refresh interval only (not since the last reset): CALLS/S, TIME% (share of all statements' execution time), MS/S (execution milliseconds per second: 1000 = one core busy), MEAN, MAX* (since the entry was reset), ROWS/C, shared blocks READ from outside shared buffers and HIT in them, TEMP blocks, WAL.".to_string(),
+                "Read it top down: the first rows are what eats the server now. A high MEAN with few calls is one slow query (E on a session running it shows its plan); many calls with a low MEAN is an application loop. enter lists the sessions running the statement now (PostgreSQL 14+, compute_query_id).".to_string(),
+                "Polled only while this view is shown: one statement per refresh, the top 500 by time in the interval.".to_string(),
+            ],
+            PgView::Waits => vec![
+                "The wait profile: how many active sessions were in each wait event, on average over the refreshes of the last 10 minutes, with one sparkline per wait type. CPU means active with no wait: working, or waiting for a CPU.".to_string(),
+                "Lock: sessions queue behind another's lock (look at the blocking tree, L). LWLock: contention inside the server. IO: reading or writing data files or WAL. Client: the server waits for the application. enter shows the sessions in the selected wait now.".to_string(),
             ],
         };
+        lines.push("The header: connections used / max_connections and per state; commits, rollbacks, cache hit ratio and temp bytes over the last interval; the longest transaction; the oldest xmin holder (what keeps vacuum from cleaning: a session, a prepared transaction or a replication slot); each standby's lag, or the replay lag of this standby.".to_string());
         lines.push("c cancels the running query (the session stays connected); x terminates the session (its transaction rolls back, its locks are released). Both ask for a reason and write an audit record first.".to_string());
         if let Some(s) = self.selected_session() {
             let state = s.state.as_deref().unwrap_or("");

@@ -43,17 +43,36 @@ pub fn draw(pane: &PgPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     let shown = match pane.view {
         PgView::Sessions => pane.rows.len(),
         PgView::Locks => pane.tree_rows.len(),
+        PgView::Statements => pane.statement_rows().len(),
+        PgView::Waits => pane.wait_events().len(),
     };
     let mut info_spans = vec![
         Span::styled(
             match pane.view {
                 PgView::Sessions => "sessions",
                 PgView::Locks => "blocking tree",
+                PgView::Statements => "statements",
+                PgView::Waits => "wait profile",
             },
             theme.accent(),
         ),
-        Span::raw(format!(" {shown} shown / {total} total")),
+        match pane.view {
+            PgView::Statements => Span::raw(format!(" {shown} shown")),
+            PgView::Waits => Span::raw(format!(
+                " {shown} wait events over {} refreshes (last {} min)",
+                pane.wait_profile().map_or(0, |w| w.len()),
+                pane.wait_profile()
+                    .map_or(0.0, |w| w.window_seconds() / 60.0)
+                    .round()
+            )),
+            _ => Span::raw(format!(" {shown} shown / {total} total")),
+        },
     ];
+    if let Some(limit) = pane.session_limit()
+        && matches!(pane.view, PgView::Sessions | PgView::Locks)
+    {
+        info_spans.push(Span::styled(format!(" · {limit}"), theme.warn()));
+    }
     if pane.view == PgView::Sessions {
         info_spans.push(Span::styled(
             format!(
@@ -70,7 +89,17 @@ pub fn draw(pane: &PgPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     }
     info_line(frame, info, info_spans, &pane.filter, theme);
 
-    let body = if rest.height >= 12 {
+    // The server header: connections, rates, longest transaction, oldest xmin, replication.
+    let rest = match snap.header.as_deref() {
+        Some(header) if rest.height >= 16 => {
+            let lines = crate::widgets::pg_slow::header_lines(header, theme);
+            let (top, rest) = take_top(rest, lines.len() as u16);
+            frame.render_widget(ratatui::widgets::Paragraph::new(lines), top);
+            rest
+        }
+        _ => rest,
+    };
+    let body = if rest.height >= 12 && matches!(pane.view, PgView::Sessions | PgView::Locks) {
         let (spark, body) = take_top(rest, 3);
         draw_sparklines(pane, frame, spark, theme);
         body
@@ -86,6 +115,105 @@ pub fn draw(pane: &PgPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     match pane.view {
         PgView::Sessions => draw_sessions(pane, &snap.sessions, frame, body, theme),
         PgView::Locks => draw_tree(pane, &snap.sessions, frame, body, theme),
+        PgView::Statements => draw_statements(pane, frame, body, theme),
+        PgView::Waits => {
+            if let Some(profile) = pane.wait_profile() {
+                crate::widgets::pg_slow::draw_wait_profile(
+                    frame,
+                    body,
+                    profile,
+                    &pane.wait_events(),
+                    pane.wait_cursor.row,
+                    theme,
+                );
+            }
+        }
+    }
+}
+
+fn draw_statements(pane: &PgPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme) {
+    use crate::backends::postgres::statements::StatementsUpdate;
+    let say = |frame: &mut Frame<'_>, lines: Vec<Line<'static>>| {
+        frame.render_widget(
+            ratatui::widgets::Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: true }),
+            area,
+        );
+    };
+    if let Some(e) = pane.statements_error() {
+        say(
+            frame,
+            vec![Line::styled(
+                format!("pg_stat_statements: {}", sanitize::cell(e, 400)),
+                theme.danger(),
+            )],
+        );
+        return;
+    }
+    let Some(report) = pane.statements_report() else {
+        say(
+            frame,
+            vec![Line::styled("reading pg_stat_statements…", theme.muted())],
+        );
+        return;
+    };
+    match &report.update {
+        StatementsUpdate::Unavailable(why) => say(
+            frame,
+            vec![
+                Line::styled(
+                    "The statements view needs pg_stat_statements.",
+                    theme.warn(),
+                ),
+                Line::raw(sanitize::cell(why, 600)),
+            ],
+        ),
+        StatementsUpdate::Baseline => say(
+            frame,
+            vec![Line::styled(
+                "first sample taken: the statements of the interval show at the next refresh",
+                theme.muted(),
+            )],
+        ),
+        StatementsUpdate::Deltas(d) => {
+            let (note, table) = take_top(area, 1);
+            let mut spans = vec![Span::styled(
+                format!(
+                    "last {:.1} s: {:.0} ms of execution in all",
+                    d.interval_seconds, d.total_ms_all
+                ),
+                theme.muted(),
+            )];
+            if d.not_shown > 0 {
+                spans.push(Span::styled(
+                    format!(" · {} more not shown", d.not_shown),
+                    theme.muted(),
+                ));
+            }
+            if report.hidden > 0 {
+                spans.push(Span::styled(
+                    format!(
+                        " · {} of other roles hidden: grant pg_read_all_stats",
+                        report.hidden
+                    ),
+                    theme.warn(),
+                ));
+            }
+            if report.compute_query_id_off {
+                spans.push(Span::styled(
+                    " · compute_query_id is off: enter cannot find the sessions",
+                    theme.warn(),
+                ));
+            }
+            frame.render_widget(ratatui::widgets::Paragraph::new(Line::from(spans)), note);
+            crate::widgets::pg_slow::draw_statements(
+                frame,
+                table,
+                &pane.statement_rows(),
+                pane.stmt_cursor.row,
+                pane.stmt_sort,
+                theme,
+            );
+        }
     }
 }
 
@@ -246,9 +374,11 @@ fn draw_tree(
             }),
             ratatui::widgets::Cell::from(s.map_or("-".into(), |s| opt_duration(s.xact_seconds))),
             ratatui::widgets::Cell::from(who),
-            ratatui::widgets::Cell::from(
-                s.map_or(String::new(), |s| sanitize::cell(&s.query, 400)),
-            ),
+            // What a waiter waits for (mode and table or xid), else its query.
+            ratatui::widgets::Cell::from(s.map_or(String::new(), |s| match &s.lock {
+                Some(l) => sanitize::cell(&l.describe(), 400),
+                None => sanitize::cell(&s.query, 400),
+            })),
         ];
         let row = Row::new(cells);
         if i == pane.cursor.row {
@@ -268,7 +398,8 @@ fn draw_tree(
         Constraint::Length(who),
         Constraint::Min(10),
     ];
-    let header = Row::new(["PID", "WAITING", "XACT", "WHO", "QUERY TEXT"]).style(theme.header());
+    let header =
+        Row::new(["PID", "WAITING", "XACT", "WHO", "WAITS FOR / QUERY TEXT"]).style(theme.header());
     let empty = pane
         .tree_rows
         .is_empty()

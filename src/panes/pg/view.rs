@@ -18,6 +18,8 @@ pub enum Column {
     QueryTime,
     XactTime,
     BlockedBy,
+    /// What a waiter waits for: lock mode and table (or xid).
+    Lock,
     Query,
 }
 
@@ -30,7 +32,7 @@ impl crate::panes::table::Column for Column {
 
 impl Column {
     /// Sort order of `s`; also the order of columns on screen.
-    pub const ALL: [Column; 11] = [
+    pub const ALL: [Column; 12] = [
         Column::Pid,
         Column::Database,
         Column::User,
@@ -41,6 +43,7 @@ impl Column {
         Column::QueryTime,
         Column::XactTime,
         Column::BlockedBy,
+        Column::Lock,
         Column::Query,
     ];
 
@@ -56,6 +59,7 @@ impl Column {
             Column::QueryTime => "QUERY",
             Column::XactTime => "XACT",
             Column::BlockedBy => "BLOCKED BY",
+            Column::Lock => "LOCK",
             Column::Query => "QUERY TEXT",
         }
     }
@@ -73,6 +77,7 @@ impl Column {
             Column::QueryTime => 7,
             Column::XactTime => 7,
             Column::BlockedBy => 11,
+            Column::Lock => 24,
             // The query text keeps at least this much; other columns give way first.
             Column::Query => 30,
         }
@@ -84,6 +89,7 @@ impl Column {
             Column::Pid | Column::Query => 0,
             Column::State | Column::QueryTime => 1,
             Column::BlockedBy => 2,
+            Column::Lock => 5,
             Column::Application => 3,
             // An old transaction is what holds locks: keep XACT longer than USER.
             Column::XactTime => 4,
@@ -125,6 +131,10 @@ impl Column {
                         .join(",")
                 }
             }
+            Column::Lock => s
+                .lock
+                .as_ref()
+                .map_or_else(String::new, |l| sanitize::cell(&l.short(), 64)),
             Column::Query => sanitize::cell(&s.query, 400),
         }
     }
@@ -184,6 +194,11 @@ pub fn compare(col: Column, a: &PgSession, b: &PgSession) -> Ordering {
         Column::QueryTime => cmp_opt(&a.query_seconds, &b.query_seconds),
         Column::XactTime => cmp_opt(&a.xact_seconds, &b.xact_seconds),
         Column::BlockedBy => a.blocked_by.len().cmp(&b.blocked_by.len()),
+        Column::Lock => a
+            .lock
+            .as_ref()
+            .map(|l| &l.mode)
+            .cmp(&b.lock.as_ref().map(|l| &l.mode)),
         Column::Query => a.query.cmp(&b.query),
     };
     // Ties broken by pid so the order is stable across refreshes.

@@ -1,0 +1,93 @@
+//! The statements view's poller (only while the view is visible: the caller's `PollControl`)
+//! and the one-shot plan of a running query.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::backends::postgres::PgInsight;
+use crate::backends::postgres::explain::ExplainResult;
+use crate::backends::postgres::statements::{StatementsReport, StatementsTracker};
+
+use super::poller::PollControl;
+
+/// Poll pg_stat_statements for `context`; the baseline lives in the worker, so each message
+/// carries the deltas since the previous read.
+pub fn spawn_statements<M: Send + 'static>(
+    context: String,
+    source: Arc<dyn PgInsight>,
+    tx: mpsc::Sender<M>,
+    control: watch::Receiver<PollControl>,
+    to_msg: fn(String, Result<StatementsReport, String>, Option<Duration>) -> M,
+) -> tokio::task::JoinHandle<()> {
+    let tracker = Arc::new(tokio::sync::Mutex::new(StatementsTracker::default()));
+    super::poller::spawn(
+        context,
+        "pg_stat_statements",
+        tx,
+        control,
+        move || {
+            let source = source.clone();
+            let tracker = tracker.clone();
+            async move {
+                let mut tracker = tracker.lock().await;
+                let read = source
+                    .statements(&tracker)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(tracker.report(read))
+            }
+        },
+        to_msg,
+    )
+}
+
+/// EXPLAIN of what `pid` runs now, as text for the UI.
+pub async fn explain(source: Arc<dyn PgInsight>, pid: i32) -> Result<ExplainResult, String> {
+    source.explain(pid).await.map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::demo::{DemoClock, DemoPg};
+    use crate::backends::postgres::statements::StatementsUpdate;
+
+    #[tokio::test]
+    async fn first_read_is_the_baseline_then_deltas_and_nothing_while_hidden() {
+        let clock = DemoClock::wall(50.0);
+        let demo: Arc<dyn PgInsight> = Arc::new(DemoPg::new(1, clock));
+        let (tx, mut rx) = mpsc::channel(4);
+        let (control_tx, control) = watch::channel(PollControl {
+            active: true,
+            interval: Duration::from_millis(100),
+        });
+        let task = spawn_statements("demo".into(), demo, tx, control, |c, r, retry| {
+            (c, r, retry)
+        });
+        let (context, first, _) = rx.recv().await.expect("first read");
+        assert_eq!(context, "demo");
+        assert_eq!(first.expect("ok").update, StatementsUpdate::Baseline);
+        let (_, second, _) = rx.recv().await.expect("second read");
+        match second.expect("ok").update {
+            StatementsUpdate::Deltas(d) => assert!(!d.statements.is_empty()),
+            other => panic!("expected deltas, got {other:?}"),
+        }
+        control_tx
+            .send(PollControl {
+                active: false,
+                interval: Duration::from_millis(100),
+            })
+            .expect("control");
+        // At most the read already in flight arrives; then nothing.
+        let _ = tokio::time::timeout(Duration::from_millis(150), rx.recv()).await;
+        assert!(
+            tokio::time::timeout(Duration::from_millis(400), rx.recv())
+                .await
+                .is_err(),
+            "hidden: no reads"
+        );
+        task.abort();
+    }
+}
