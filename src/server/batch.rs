@@ -53,14 +53,19 @@ async fn writer(store: Store, rx: Arc<Mutex<mpsc::UnboundedReceiver<Pending>>>) 
     let mut held: Vec<Pending> = Vec::new();
     loop {
         let mut batch: Vec<Pending> = std::mem::take(&mut held);
-        {
+        // With records held back, never wait for the queue (another writer may sit on it,
+        // waiting for new records): take what is there if the queue is free, else go.
+        let queue = if batch.is_empty() {
             let mut rx = rx.lock().await;
-            if batch.is_empty() {
-                match rx.recv().await {
-                    Some(p) => batch.push(p),
-                    None => return,
-                }
+            match rx.recv().await {
+                Some(p) => batch.push(p),
+                None => return,
             }
+            Some(rx)
+        } else {
+            rx.try_lock().ok()
+        };
+        if let Some(mut rx) = queue {
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
                     Ok(p) => batch.push(p),
@@ -68,6 +73,9 @@ async fn writer(store: Store, rx: Arc<Mutex<mpsc::UnboundedReceiver<Pending>>>) 
                 }
             }
         }
+        // The same order in every statement: concurrent batches (other writers, other
+        // replicas) with ids in common then wait for each other instead of deadlocking.
+        batch.sort_by(|a, b| a.incoming.record.id.cmp(&b.incoming.record.id));
         let (now, later) = split_dependent(batch);
         held = later;
         write(&store, now).await;
@@ -212,7 +220,10 @@ mod tests {
     }
 
     fn ids(batch: &[Pending]) -> Vec<&str> {
-        batch.iter().map(|p| p.incoming.record.id.as_str()).collect()
+        batch
+            .iter()
+            .map(|p| p.incoming.record.id.as_str())
+            .collect()
     }
 
     #[test]
