@@ -2,9 +2,9 @@
 //! commit, and each request is answered only after that commit.
 //!
 //! Per record, the single-row path paid one statement (parse, plan, executor start), one
-//! round trip and one commit (WAL flush) on PostgreSQL; under 50 concurrent clients that, not the
-//! index maintenance, is most of the work. A few writer tasks take whatever is queued (up to
-//! [`MAX_BATCH`]) and insert it through `unnest`; while one batch is at the database the next one
+//! round trip and one commit (WAL flush) on PostgreSQL. A few writer tasks take whatever is
+//! queued (up to [`MAX_BATCH`]) and insert it through `unnest`; while one batch is at the
+//! database the next one
 //! fills up, so batches grow with the load and stay at one record when the server is idle.
 //!
 //! Guarantees kept, per record, exactly as [`Store::insert_one`] gives them:
