@@ -25,6 +25,8 @@ const MAX_LIMIT: usize = 1000;
 
 pub struct AppState {
     pub store: Store,
+    /// Records to insert, by the group-commit writers ([`super::batch`]).
+    pub ingest: super::batch::Queue,
     pub auth: Authenticator,
     /// Set once the schema is migrated; until then `/readyz` and the API answer 503.
     pub ready: std::sync::atomic::AtomicBool,
@@ -160,21 +162,30 @@ async fn post_audit(
         }
     };
     let id = incoming.record.id.clone();
-    match state.store.insert(&incoming, &identity.0).await {
+    let session_id = incoming.record.session_id.clone();
+    let action = incoming.record.action.clone();
+    let mismatch = super::batch::mismatch(&incoming, &identity.0);
+    let hash_ok = incoming.hash_ok;
+    let (answer, stored) = tokio::sync::oneshot::channel();
+    let pending = super::batch::Pending {
+        incoming,
+        received_from: identity.0.clone(),
+        answer,
+    };
+    let writer_gone = || Err(StoreError::Failed("the ingest writer stopped".into()));
+    let result = match state.ingest.send(pending) {
+        Ok(()) => stored.await.unwrap_or_else(|_| writer_gone()),
+        Err(_) => writer_gone(),
+    };
+    match result {
         Ok(Stored::New { prev_seen }) => {
-            let mismatch = incoming
-                .record
-                .actor
-                .identity
-                .as_deref()
-                .is_some_and(|d| d != identity.0);
             tracing::info!(
                 id = %id,
                 received_from = %identity.0,
-                session_id = %incoming.record.session_id,
-                action = %incoming.record.action,
+                session_id = %session_id,
+                action = %action,
                 identity_mismatch = mismatch,
-                hash_ok = incoming.hash_ok,
+                hash_ok,
                 prev_seen,
                 "audit record stored"
             );

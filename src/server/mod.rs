@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod batch;
 pub mod chain;
 pub mod config;
 pub mod ingest;
@@ -24,6 +25,9 @@ use config::ServerConfig;
 use store::Store;
 
 /// How often retention runs (it deletes whole days, so hourly is plenty).
+/// Group-commit writer tasks (each holds one pooled connection while it writes a batch).
+const WRITERS: usize = 4;
+
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
 /// `warroom server [check-config] --config FILE`. Logs are JSON lines on stderr.
@@ -95,6 +99,8 @@ pub async fn run(
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let state = Arc::new(api::AppState {
         store: store.clone(),
+        // Writers beyond the pool would only wait for a connection.
+        ingest: batch::start(store.clone(), config.pool_size.clamp(1, WRITERS)),
         auth,
         ready: AtomicBool::new(false),
     });

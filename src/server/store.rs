@@ -1,5 +1,6 @@
 //! The server's state, all of it in PostgreSQL: the pool, inserts and queries.
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -144,19 +145,16 @@ impl Store {
         Ok(())
     }
 
-    /// Inserts `incoming` unless its id is taken; committed when this returns `New`.
-    pub async fn insert(
+    /// Inserts `incoming` unless its id is taken; committed when this returns `New`. One
+    /// statement per record: the fallback of [`Store::insert_batch`].
+    pub async fn insert_one(
         &self,
         incoming: &Incoming,
         received_from: &str,
     ) -> Result<Stored, StoreError> {
         let client = self.client().await?;
         let r = &incoming.record;
-        let mismatch = r
-            .actor
-            .identity
-            .as_deref()
-            .is_some_and(|declared| declared != received_from);
+        let mismatch = super::batch::mismatch(incoming, received_from);
         let statement = client
             .prepare_cached(
                 "INSERT INTO audit_records (id, time, received_from, actor_identity, \
@@ -206,6 +204,88 @@ impl Store {
             // Deleted by retention between the two statements: nothing to compare with.
             None => Ok(Stored::Conflict),
         }
+    }
+
+    /// Inserts the records whose ids are not taken, in one statement and one commit; answers
+    /// per record, in order. The caller keeps records that follow one another (or repeat an
+    /// id) out of one batch: the statement does not see its own rows.
+    pub async fn insert_batch(
+        &self,
+        rows: &[(&Incoming, &str)],
+    ) -> Result<Vec<Stored>, StoreError> {
+        let client = self.client().await?;
+        let c = super::batch::Columns::of(rows);
+        let statement = client
+            .prepare_cached(
+                "INSERT INTO audit_records (id, time, received_from, actor_identity, \
+                 identity_mismatch, phase, action, context_kind, context_name, session_id, \
+                 prev_hash, hash, hash_ok, prev_seen, record) \
+                 SELECT t.id, t.time, t.who, t.ident, t.mismatch, t.phase, t.action, t.kind, \
+                   t.ctx, t.session, t.prev, t.hash, t.hash_ok, \
+                   (t.prev = $15 OR EXISTS \
+                     (SELECT 1 FROM audit_records p WHERE p.hash = t.prev)), t.record \
+                 FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], \
+                   $5::bool[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
+                   $11::text[], $12::text[], $13::bool[], $14::text[]) \
+                   AS t(id, time, who, ident, mismatch, phase, action, kind, ctx, session, \
+                   prev, hash, hash_ok, record) \
+                 ON CONFLICT (id) DO NOTHING \
+                 RETURNING id, prev_seen",
+            )
+            .await?;
+        let inserted = client
+            .query(
+                &statement,
+                &[
+                    &c.id,
+                    &c.time,
+                    &c.received_from,
+                    &c.actor_identity,
+                    &c.mismatch,
+                    &c.phase,
+                    &c.action,
+                    &c.context_kind,
+                    &c.context_name,
+                    &c.session_id,
+                    &c.prev_hash,
+                    &c.hash,
+                    &c.hash_ok,
+                    &c.record,
+                    &GENESIS_HASH,
+                ],
+            )
+            .await?;
+        let mut new: HashMap<String, bool> = HashMap::with_capacity(inserted.len());
+        for row in &inserted {
+            new.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+        let taken: Vec<&String> = c.id.iter().filter(|id| !new.contains_key(*id)).collect();
+        let mut existing: HashMap<String, String> = HashMap::new();
+        if !taken.is_empty() {
+            for row in client
+                .query(
+                    "SELECT id, record FROM audit_records WHERE id = ANY($1)",
+                    &[&taken],
+                )
+                .await?
+            {
+                existing.insert(row.try_get(0)?, row.try_get(1)?);
+            }
+        }
+        Ok(rows
+            .iter()
+            .map(|(incoming, _)| {
+                let id = &incoming.record.id;
+                match (new.get(id), existing.get(id)) {
+                    (Some(prev_seen), _) => Stored::New {
+                        prev_seen: *prev_seen,
+                    },
+                    (None, Some(record)) if *record == incoming.canonical => Stored::Duplicate,
+                    // A different body, or deleted by retention in between: nothing to match.
+                    _ => Stored::Conflict,
+                }
+            })
+            .collect())
     }
 
     /// Newest first; at most `query.limit + 1` rows (the extra one says there is a next page).
