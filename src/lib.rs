@@ -10,6 +10,8 @@ pub mod cli;
 pub mod config;
 pub mod guard;
 pub mod panes;
+pub mod redact;
+pub mod sanitize;
 pub mod setup;
 pub mod tui;
 pub mod widgets;

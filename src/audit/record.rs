@@ -17,6 +17,7 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 
 /// One line of the audit JSONL file, and the body POSTed to the audit endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuditRecord {
     pub version: u32,
     /// UUID v4; the "audit id" shown to the user and carried in the SQL comment.
@@ -63,6 +64,7 @@ impl Phase {
 
 /// Who acted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Actor {
     /// OS user name.
     pub user: String,
@@ -85,6 +87,7 @@ impl Actor {
 
 /// Which configured context the action targets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ContextRef {
     /// e.g. "postgres", "kafka", "kube".
     pub kind: String,
@@ -93,9 +96,32 @@ pub struct ContextRef {
 
 /// What happened, on outcome records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Outcome {
     pub ok: bool,
     pub detail: String,
+    /// Whether the action took effect is not known: it timed out, or warroom stopped before its
+    /// outcome was recorded (`warroom audit reconcile`). Always with `ok: false`. Absent (false)
+    /// on records where the result is known.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub unknown: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl Outcome {
+    /// "ok", "FAILED" or "UNKNOWN", for one-line renderings.
+    pub fn verdict(&self) -> &'static str {
+        if self.unknown {
+            "UNKNOWN"
+        } else if self.ok {
+            "ok"
+        } else {
+            "FAILED"
+        }
+    }
 }
 
 /// The route the record was written for.

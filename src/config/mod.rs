@@ -52,6 +52,9 @@ pub struct GuardConfig {
     pub reason_pattern: Option<Spanned<String>>,
     /// How long pg_terminate_backend waits for the backend to exit (PostgreSQL 14+).
     pub terminate_wait: Option<Spanned<String>>,
+    /// Bound on every destructive call (PostgreSQL signal, Kafka delete/commit, Kubernetes
+    /// delete/patch); a call cut off is recorded as outcome `unknown`.
+    pub action_timeout: Option<Spanned<String>>,
 }
 
 fn default_min_reason() -> usize {
@@ -64,6 +67,7 @@ impl Default for GuardConfig {
             min_reason_len: default_min_reason(),
             reason_pattern: None,
             terminate_wait: None,
+            action_timeout: None,
         }
     }
 }
@@ -131,6 +135,8 @@ pub struct Config {
     pub min_reason_len: usize,
     pub reason_pattern: Option<regex::Regex>,
     pub terminate_wait: Duration,
+    /// `[guard] action_timeout`, default 15s.
+    pub action_timeout: Duration,
     pub audit: AuditSettings,
     pub keymap: Keymap,
 }
@@ -148,6 +154,7 @@ impl Default for Config {
             min_reason_len: default_min_reason(),
             reason_pattern: None,
             terminate_wait: Duration::from_secs(5),
+            action_timeout: crate::guard::executor::DEFAULT_ACTION_TIMEOUT,
             audit: AuditSettings::local(AuditSettings::default_file()),
             keymap: Keymap::default(),
         }
@@ -290,6 +297,27 @@ impl Config {
             Some(w) => duration(w, Duration::from_millis(100))?,
             None => Duration::from_secs(5),
         };
+        let action_timeout = match &raw.guard.action_timeout {
+            Some(t) => duration(t, Duration::from_secs(1))?,
+            None => crate::guard::executor::DEFAULT_ACTION_TIMEOUT,
+        };
+        if action_timeout <= terminate_wait {
+            let at = raw
+                .guard
+                .action_timeout
+                .as_ref()
+                .or(raw.guard.terminate_wait.as_ref())
+                .map_or(0..0, |s| s.span());
+            return Err(err(
+                at,
+                format!(
+                    "action_timeout ({}) must be longer than terminate_wait ({}): a terminate \
+                     waits that long on the server",
+                    humantime::format_duration(action_timeout),
+                    humantime::format_duration(terminate_wait)
+                ),
+            ));
+        }
         let mut audit = AuditSettings::local(
             raw.audit
                 .file
@@ -300,6 +328,18 @@ impl Config {
             let url = ep.get_ref();
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return Err(err(ep.span(), "must be an http:// or https:// URL".into()));
+            }
+            if raw.audit.token_env.is_some()
+                && let Ok(parsed) = reqwest::Url::parse(url)
+                && parsed.scheme() == "http"
+                && !crate::audit::is_loopback(&parsed)
+            {
+                return Err(err(
+                    ep.span(),
+                    "plain http:// to a host that is not loopback, with token_env set: the \
+                     bearer token would cross the network in clear text; use https://"
+                        .into(),
+                ));
             }
             audit.endpoint = Some(url.clone());
         }
@@ -361,6 +401,7 @@ impl Config {
             min_reason_len: raw.guard.min_reason_len,
             reason_pattern,
             terminate_wait,
+            action_timeout,
             audit,
             keymap,
         })
@@ -526,20 +567,7 @@ fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
 
 /// Replace the password in a URL or conninfo string.
 pub fn redact_url(url: &str) -> String {
-    static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
-    let re = RE.get_or_init(|| {
-        regex::Regex::new(r"(?i)(://[^:/@\s]*:)[^@\s]*@|(password\s*=\s*)('[^']*'|\S+)").ok()
-    });
-    match re {
-        Some(re) => re
-            .replace_all(url, |c: &regex::Captures<'_>| match (c.get(1), c.get(2)) {
-                (Some(k), _) => format!("{}***@", k.as_str()),
-                (_, Some(k)) => format!("{}***", k.as_str()),
-                _ => String::new(),
-            })
-            .into_owned(),
-        None => "(redacted)".into(),
-    }
+    crate::redact::redact_secrets(url).into_owned()
 }
 
 /// The regex crate's message is a multi-line drawing; keep its last line, the problem itself.

@@ -8,6 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Default bound on one destructive call (`[guard] action_timeout`).
+pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(15);
+
 use crate::audit::{AuditLog, IntentDraft};
 use crate::backends::postgres::{PgSignaller, SignalKind, SignalRequest};
 
@@ -30,6 +33,9 @@ pub struct ActionReport {
     pub ok: bool,
     /// Anything was executed at all (false when refused before acting).
     pub executed: bool,
+    /// Whether it took effect is not known: the call timed out after it may have reached the
+    /// server (recorded as outcome `unknown`). Always with `ok: false` and `executed: true`.
+    pub unknown: bool,
     pub detail: String,
     pub audit_id: Option<String>,
     /// Break-glass or undelivered-outcome warnings.
@@ -43,6 +49,8 @@ impl ActionReport {
             self.action.title(),
             if self.ok {
                 "done"
+            } else if self.unknown {
+                "UNKNOWN (it may have happened: check the target)"
             } else if self.executed {
                 "FAILED"
             } else {
@@ -68,6 +76,7 @@ pub struct Executor {
     kafka: HashMap<String, Arc<dyn crate::backends::kafka::KafkaAdmin>>,
     kube: HashMap<String, Arc<dyn crate::backends::kube::KubeActor>>,
     terminate_wait: Duration,
+    action_timeout: Duration,
 }
 
 impl Executor {
@@ -85,7 +94,14 @@ impl Executor {
             kafka: HashMap::new(),
             kube: HashMap::new(),
             terminate_wait,
+            action_timeout: DEFAULT_ACTION_TIMEOUT,
         }
+    }
+
+    /// Bounds every destructive call (connect, TLS, auth and the statement or API call).
+    pub fn with_action_timeout(mut self, timeout: Duration) -> Self {
+        self.action_timeout = timeout;
+        self
     }
 
     pub fn with_pg(mut self, context: &str, signaller: Arc<dyn PgSignaller>) -> Self {
@@ -137,6 +153,7 @@ impl Executor {
             action: action.clone(),
             ok: false,
             executed: false,
+            unknown: false,
             detail,
             audit_id: None,
             warnings: Vec::new(),
@@ -159,6 +176,10 @@ impl Executor {
         if let Err(why) = self.can_act(action) {
             return refused(format!("{why} (nothing was done)"));
         }
+        // Fail closed before any record: a hidden backend_start makes the identity check void.
+        if let Some(why) = action.pg_target().and_then(|t| t.identity_refusal(None)) {
+            return refused(why);
+        }
         let draft = IntentDraft {
             context_kind: action.context_kind().into(),
             context_name: action.context().into(),
@@ -175,11 +196,33 @@ impl Executor {
             }
         };
         let mut warnings: Vec<String> = receipt.warning().map(str::to_string).into_iter().collect();
-        let (ok, detail) = self.act(action, receipt.audit_id(), reason).await;
-        let delivery = self
-            .audit
-            .record_outcome(&receipt, ok, detail.clone())
-            .await;
+        let acted = tokio::time::timeout(
+            self.action_timeout,
+            self.act(action, receipt.audit_id(), reason),
+        )
+        .await;
+        let (ok, unknown, detail, delivery) = match acted {
+            Ok((ok, detail)) => {
+                let delivery = self
+                    .audit
+                    .record_outcome(&receipt, ok, detail.clone())
+                    .await;
+                (ok, false, detail, delivery)
+            }
+            Err(_) => {
+                // The call was cut off: it may or may not have reached the server.
+                let detail = format!(
+                    "no answer within the action timeout of {}: the request may or may not have \
+                     taken effect; check the target ([guard] action_timeout)",
+                    humantime::format_duration(self.action_timeout)
+                );
+                let delivery = self
+                    .audit
+                    .record_unknown_outcome(&receipt, detail.clone())
+                    .await;
+                (false, true, detail, delivery)
+            }
+        };
         if !delivery.delivered && self.audit.settings().endpoint.is_some() {
             warnings.push(delivery.note.clone());
         }
@@ -187,6 +230,7 @@ impl Executor {
             action: action.clone(),
             ok,
             executed: true,
+            unknown,
             detail,
             audit_id: Some(receipt.audit_id().to_string()),
             warnings,

@@ -144,6 +144,7 @@ pub fn results() -> App {
             action,
             ok,
             executed: ok,
+            unknown: false,
             detail: if ok {
                 "pg_terminate_backend returned true; the backend exited".into()
             } else {

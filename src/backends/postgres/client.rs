@@ -294,22 +294,7 @@ pub(crate) fn error_text(e: &tokio_postgres::Error) -> String {
 
 /// Strip anything that looks like a password from an error text.
 fn redact(text: &str) -> String {
-    static PATTERN: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
-    let re = PATTERN.get_or_init(|| {
-        regex::Regex::new(r"(?i)(password\s*=\s*)\S+|(://[^:/@\s]*:)[^@\s]*@").ok()
-    });
-    match re {
-        Some(re) => re
-            .replace_all(text, |c: &regex::Captures<'_>| {
-                if let Some(k) = c.get(1) {
-                    format!("{}***", k.as_str())
-                } else {
-                    format!("{}***@", c.get(2).map_or("", |m| m.as_str()))
-                }
-            })
-            .into_owned(),
-        None => text.to_string(),
-    }
+    crate::redact::redact_secrets(text).into_owned()
 }
 
 /// The one statement per refresh. pg_blocking_pids runs only for sessions waiting on a lock.
@@ -404,6 +389,13 @@ impl RealPg {
     }
 
     async fn signal_once(&self, req: SignalRequest) -> Result<SignalOutcome, PgError> {
+        // Without backend_start the identity check cannot tell sessions apart (NULL = NULL).
+        if req.backend_start.is_none() {
+            return Err(PgError::Refused(super::hidden_session_refusal(
+                req.pid,
+                Some(self.spec.user()),
+            )));
+        }
         // Actions use their own short-lived session, never the monitoring one.
         let limits = SessionLimits {
             statement_timeout: req.terminate_wait + Duration::from_secs(5),
@@ -445,7 +437,8 @@ pub fn signal_sql(req: &SignalRequest, server_major: u32) -> String {
         SignalKind::Terminate if server_major >= 14 => "pg_terminate_backend(t.pid, $4::int8)",
         SignalKind::Terminate => "pg_terminate_backend(t.pid)",
     };
-    let same = "t.backend_start IS NOT DISTINCT FROM $2::timestamptz";
+    // Plain equality: a NULL (hidden) backend_start never matches anything.
+    let same = "coalesce(t.backend_start = $2::timestamptz, false)";
     let same_query = "t.query_start IS NOT DISTINCT FROM $3::timestamptz";
     format!(
         "/* warroom audit_id={} reason={} */ \
@@ -478,7 +471,9 @@ fn session_from_row(row: &tokio_postgres::Row) -> Result<PgSession, tokio_postgr
         query_seconds: row.try_get(8)?,
         xact_seconds: row.try_get(9)?,
         blocked_by: row.try_get::<_, Option<Vec<i32>>>(10)?.unwrap_or_default(),
-        query: row.try_get(11)?,
+        // Redacted at the source: every place that shows, prints or records query text gets it
+        // without passwords (sessions table, detail, `pg activity`, -o json, audit records).
+        query: crate::redact::redact_secrets(&row.try_get::<_, String>(11)?).into_owned(),
         backend_start: row.try_get::<_, Option<SystemTime>>(12)?,
         query_start: row.try_get::<_, Option<SystemTime>>(13)?,
     })

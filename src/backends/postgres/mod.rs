@@ -8,7 +8,8 @@ mod tls;
 pub use blocking::{BlockingNode, blocking_tree};
 pub use client::{ConnectSpec, RealPg, SessionLimits, SslMode};
 pub use model::{
-    ActivitySnapshot, PgSession, SignalKind, SignalOutcome, SignalRequest, is_idle_state,
+    ActivitySnapshot, PgSession, SignalKind, SignalOutcome, SignalRequest, hidden_session_refusal,
+    is_idle_state,
 };
 
 use super::BoxFuture;
@@ -22,6 +23,9 @@ pub enum PgError {
     Query(String),
     #[error("timed out after {0:?}")]
     Timeout(std::time::Duration),
+    /// Refused before anything was sent to the server; the text says why.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Reads activity. One call = one SQL statement on the watched server.
