@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod guard;
 pub mod panes;
+pub mod private_fs;
 pub mod redact;
 pub mod sanitize;
 pub mod setup;

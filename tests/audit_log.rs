@@ -468,23 +468,32 @@ async fn break_glass_runs_warns_and_marks_the_record() {
     let delivery = log.record_outcome(&receipt, true, "cancelled".into()).await;
     assert!(!delivery.delivered && delivery.spooled, "{delivery:?}");
     let lines = json_lines(&s.file);
-    assert_eq!(lines.len(), 2);
+    assert_eq!(lines.len(), 4, "{lines:#?}");
     assert_eq!(
         lines[0]["delivery"],
         json!("remote"),
-        "intent: the route it was written for"
+        "first intent: the route it was written for"
     );
-    assert_eq!(lines[1]["delivery"], json!("break-glass"));
-    assert_eq!(lines[1]["intent_id"], json!(receipt.audit_id()));
+    assert_eq!(lines[1]["intent_id"], lines[0]["id"]);
+    assert_eq!(lines[1]["outcome"]["ok"], json!(false));
+    // Issue 10 item 5: the intent the action runs under is itself marked break-glass.
+    assert_eq!(lines[2]["phase"], json!("intent"));
+    assert_eq!(lines[2]["id"], json!(receipt.audit_id()));
+    assert_eq!(lines[2]["delivery"], json!("break-glass"));
+    assert_eq!(lines[2]["intent_id"], lines[0]["id"]);
+    assert_eq!(lines[3]["delivery"], json!("break-glass"));
+    assert_eq!(lines[3]["intent_id"], json!(receipt.audit_id()));
+    assert!(log.orphan_intents().await.expect("read").is_empty());
     let pending = json_lines(&log.pending_file());
-    assert_eq!(pending, lines, "intent then outcome wait in the spool");
+    assert_eq!(pending, lines, "all four wait in the spool, in order");
 
     server.set_mode(Mode::Ok);
     let report = log.flush().await.expect("flush");
-    assert_eq!((report.delivered, report.remaining), (2, 0));
+    assert_eq!((report.delivered, report.remaining), (4, 0));
     let got = server.accepted();
     assert_eq!(got[0].body["phase"], json!("intent"));
-    assert_eq!(got[1].body["delivery"], json!("break-glass"));
+    assert_eq!(got[2].body["delivery"], json!("break-glass"));
+    assert_eq!(got[3].body["delivery"], json!("break-glass"));
     assert_token_absent(&[&s.file], warning);
 }
 
@@ -518,10 +527,10 @@ async fn break_glass_outcome_follows_its_intent_when_the_endpoint_is_back() {
         .await;
     assert!(delivery.delivered && !delivery.spooled, "{delivery:?}");
     let got = server.accepted();
-    assert_eq!(got.len(), 2);
-    assert_eq!(got[0].id(), Some(receipt.audit_id()), "intent first");
-    assert_eq!(got[1].id(), Some(delivery.id.as_str()));
-    assert_eq!(got[1].body["delivery"], json!("break-glass"));
+    assert_eq!(got.len(), 4);
+    assert_eq!(got[2].id(), Some(receipt.audit_id()), "its intent first");
+    assert_eq!(got[3].id(), Some(delivery.id.as_str()));
+    assert_eq!(got[3].body["delivery"], json!("break-glass"));
     assert!(json_lines(&log.pending_file()).is_empty());
 }
 
@@ -727,9 +736,10 @@ async fn reconciled_outcome_of_a_spooled_intent_follows_it() {
     let mut s2 = s.clone();
     s2.endpoint = Some(server.url());
     let report = AuditLog::new(s2, "session-2").flush().await.expect("flush");
-    assert_eq!(report.delivered, 2, "{report:?}");
+    // The unaccepted first intent, its "not executed", the break-glass intent, its outcome.
+    assert_eq!(report.delivered, 4, "{report:?}");
     let got = server.accepted();
-    assert_eq!(got[0].body["id"], json!(receipt.audit_id()));
-    assert_eq!(got[1].body["intent_id"], json!(receipt.audit_id()));
-    assert_eq!(got[1].body["outcome"]["unknown"], json!(true));
+    assert_eq!(got[2].body["id"], json!(receipt.audit_id()));
+    assert_eq!(got[3].body["intent_id"], json!(receipt.audit_id()));
+    assert_eq!(got[3].body["outcome"]["unknown"], json!(true));
 }

@@ -972,15 +972,20 @@ async fn break_glass_runs_warns_loudly_and_marks_the_record() {
         report.summary()
     );
 
+    // The unaccepted intent is closed as not executed; the action ran under a second intent
+    // marked break-glass (issue 10 item 5), and its outcome is break-glass too.
     let lines = json_lines(&settings.file);
-    assert_eq!(lines.len(), 2);
-    assert_eq!(lines[1]["phase"], json!("outcome"));
-    assert_eq!(lines[1]["delivery"], json!("break-glass"));
-    assert_eq!(lines[1]["outcome"]["ok"], json!(true));
-    assert_eq!(verify(&settings.file).expect("chain").records, 2);
-    // Both records wait for the endpoint.
-    assert_eq!(json_lines(&executor.audit().pending_file()), lines);
+    assert_eq!(lines.len(), 4);
     let audit_id = report.audit_id.expect("audit id");
+    assert_eq!(lines[2]["phase"], json!("intent"));
+    assert_eq!(lines[2]["id"], json!(audit_id));
+    assert_eq!(lines[2]["delivery"], json!("break-glass"));
+    assert_eq!(lines[3]["phase"], json!("outcome"));
+    assert_eq!(lines[3]["delivery"], json!("break-glass"));
+    assert_eq!(lines[3]["outcome"]["ok"], json!(true));
+    assert_eq!(verify(&settings.file).expect("chain").records, 4);
+    // Every record waits for the endpoint.
+    assert_eq!(json_lines(&executor.audit().pending_file()), lines);
     assert!(
         scene
             .pg

@@ -294,28 +294,70 @@ impl AuditLog {
                 })
             }
             OnUnreachable::LocalOnly => {
-                // Break-glass. The intent was fsynced locally before the POST, with delivery
-                // "remote" (the route it was meant to take); we do not rewrite history. It goes to
-                // the spool for later delivery, and the OUTCOME record of this action carries
-                // delivery "break-glass" so both trails show that it ran unapproved by the endpoint.
-                let spooled = self.spool(vec![line_of(&intent)]).await;
+                // Break-glass. The first intent was fsynced before the POST with delivery
+                // "remote" (the route it was meant to take), and a chained line cannot be
+                // rewritten. So it is closed ("not executed under this record") and the action
+                // runs under a second intent marked "break-glass", linked to the first by
+                // `intent_id`. All three lines go to the spool for later delivery.
+                let closed = self.outcome_record(
+                    &intent,
+                    Delivery::Remote,
+                    Outcome {
+                        ok: false,
+                        detail: format!(
+                            "not executed under this record: audit endpoint {} {why}; \
+                             re-recorded as a break-glass intent",
+                            endpoint.display
+                        ),
+                        unknown: false,
+                    },
+                );
+                let mut glass = self.new_record(
+                    Phase::Intent,
+                    Some(intent.id.clone()),
+                    intent.context.clone(),
+                    intent.action.clone(),
+                    intent.target.clone(),
+                    intent.reason.clone(),
+                    None,
+                    Delivery::BreakGlass,
+                );
+                let written = self
+                    .append_local(vec![closed, glass.clone()])
+                    .await
+                    .map_err(|e| AuditRefusal {
+                        message: format!(
+                            "audit endpoint {} {why}, and the break-glass record could not be \
+                             written ({e}); nothing was done",
+                            endpoint.display
+                        ),
+                        kind: RefusalKind::LocalWrite,
+                        audit_id: Some(intent.id.clone()),
+                    })?;
+                if let Some(w) = written.last() {
+                    glass = w.clone();
+                }
+                let mut lines = vec![line_of(&intent)];
+                lines.extend(written.iter().map(line_of));
+                let spooled = self.spool(lines).await;
                 let spool_note = match &spooled {
                     Ok(()) => format!(
-                        "the record waits in {} for `warroom audit flush`",
+                        "the records wait in {} for `warroom audit flush`",
                         pending.display()
                     ),
                     Err(e) => {
-                        format!("the record could not be spooled for later delivery either ({e})")
+                        format!("the records could not be spooled for later delivery either ({e})")
                     }
                 };
                 let warning = format!(
                     "BREAK-GLASS: audit endpoint {} {why}. Proceeding with the local audit file \
-                     only because [audit] on_unreachable = \"local-only\"; {spool_note}",
+                     only because [audit] on_unreachable = \"local-only\"; the intent is marked \
+                     break-glass; {spool_note}",
                     endpoint.display
                 );
-                tracing::warn!(audit_id = %intent.id, "{warning}");
+                tracing::warn!(audit_id = %glass.id, "{warning}");
                 Ok(IntentReceipt {
-                    record: intent,
+                    record: glass,
                     warning: Some(warning),
                     destination,
                     intent_spooled: true,

@@ -25,7 +25,8 @@ pub struct AuditRecord {
     /// RFC 3339 UTC with milliseconds.
     pub time: String,
     pub phase: Phase,
-    /// Set on outcome records: the id of the intent they close.
+    /// On outcome records: the id of the intent they close. On a break-glass intent: the id of
+    /// the intent it replaces (the one the endpoint did not accept).
     #[serde(default)]
     pub intent_id: Option<String>,
     pub actor: Actor,
@@ -128,8 +129,9 @@ impl Outcome {
 ///
 /// On an intent this is decided before the POST (the record is fsynced locally first), so it says
 /// where the record was required to go: "remote" when an endpoint is configured. If the endpoint then
-/// turns out to be unreachable under `on_unreachable = "local-only"`, the intent stays "remote" (it is
-/// spooled and delivered later) and the OUTCOME record of that action says "break-glass".
+/// does not accept it under `on_unreachable = "local-only"`, that intent is closed as "not executed"
+/// and the action runs under a second intent with delivery "break-glass" (its `intent_id` names the
+/// first); the outcome says "break-glass" too. All of them are spooled and delivered later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Delivery {

@@ -223,7 +223,10 @@ impl Executor {
                 (false, true, detail, delivery)
             }
         };
-        if !delivery.delivered && self.audit.settings().endpoint.is_some() {
+        // A lost or undelivered outcome is always reported, with or without an endpoint.
+        if !delivery.written_locally
+            || (!delivery.delivered && self.audit.settings().endpoint.is_some())
+        {
             warnings.push(delivery.note.clone());
         }
         ActionReport {

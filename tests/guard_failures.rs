@@ -1,8 +1,12 @@
-//! Issue 10 item 4: every destructive call runs under `[guard] action_timeout`. Servers that
+//! Guarded actions whose call or record goes wrong, without a database (issue 10).
+//!
+//! Item 4: every destructive call runs under `[guard] action_timeout`. Servers that
 //! accept a connection and never answer (a PostgreSQL port that never finishes the startup
 //! handshake, a Kubernetes API server that never answers the DELETE/PATCH) must not hang the
 //! action: it is cut off and recorded as outcome `unknown` (never success, never "not done"),
 //! in the local file and at a real audit receiver on loopback.
+//!
+//! Item 5: an outcome that cannot be written is reported even when no endpoint is configured.
 
 #[path = "support/audit_server.rs"]
 mod audit_server;
@@ -17,8 +21,11 @@ use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 use warroom::audit::{AuditLog, AuditSettings, OnUnreachable, new_session_id, verify};
+use warroom::backends::BoxFuture;
 use warroom::backends::kube::{KubeActor, RealKube};
-use warroom::backends::postgres::{ConnectSpec, PgSignaller, RealPg};
+use warroom::backends::postgres::{
+    ConnectSpec, PgError, PgSignaller, RealPg, SignalOutcome, SignalRequest,
+};
 use warroom::guard::kube::{DeploymentTarget, KubeAction, PodTarget};
 use warroom::guard::{
     ActionReport, ContextPolicy, Executor, GuardRequest, GuardedAction, PgTarget, Policy,
@@ -208,4 +215,73 @@ async fn kubernetes_delete_and_restart_to_an_api_that_never_answers_are_recorded
         let report = run_one(&executor, GuardedAction::Kube(action)).await;
         assert_unknown(&report, &settings, &audit);
     }
+}
+
+/// A signaller that "succeeds" after making the audit file unwritable (a directory takes its
+/// place), so the outcome cannot be written.
+struct BreaksTheAuditFile(std::path::PathBuf);
+
+impl PgSignaller for BreaksTheAuditFile {
+    fn signal(&self, _request: SignalRequest) -> BoxFuture<'_, Result<SignalOutcome, PgError>> {
+        Box::pin(async move {
+            std::fs::remove_file(&self.0).expect("remove the audit file");
+            std::fs::create_dir(&self.0).expect("a directory in its place");
+            Ok(SignalOutcome::Signalled { returned: true })
+        })
+    }
+}
+
+#[tokio::test]
+async fn lost_outcome_is_reported_without_an_endpoint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = AuditSettings::local(dir.path().join("audit.jsonl"));
+    let executor = Executor::new(
+        AuditLog::new(settings.clone(), new_session_id()),
+        Policy {
+            global_read_only: false,
+            contexts: HashMap::from([(CTX.to_string(), ContextPolicy::default())]),
+        },
+        ReasonRules {
+            min_len: 10,
+            pattern: None,
+        },
+        Duration::from_millis(200),
+    )
+    .with_pg(
+        CTX,
+        Arc::new(BreaksTheAuditFile(settings.file.clone())) as Arc<dyn PgSignaller>,
+    );
+    let target = PgTarget {
+        context: CTX.into(),
+        pid: 4242,
+        backend_start: Some(SystemTime::now()),
+        query_start: None,
+        user: None,
+        application: String::new(),
+        database: None,
+        state: None,
+        query: String::new(),
+    };
+    let report = run_one_quick(&executor, GuardedAction::PgCancel(target)).await;
+    assert!(report.ok, "{}", report.summary());
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("audit outcome LOST")),
+        "the lost outcome is not reported: {}",
+        report.summary()
+    );
+    assert!(report.summary().contains("audit outcome LOST"));
+}
+
+async fn run_one_quick(executor: &Executor, action: GuardedAction) -> ActionReport {
+    let reports = executor
+        .run(GuardRequest {
+            actions: vec![action],
+            reason: "INC-10 the disk filled up".into(),
+            typed_context: None,
+        })
+        .await;
+    reports.into_iter().next().expect("one report")
 }
