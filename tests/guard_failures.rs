@@ -285,3 +285,50 @@ async fn run_one_quick(executor: &Executor, action: GuardedAction) -> ActionRepo
         .await;
     reports.into_iter().next().expect("one report")
 }
+
+/// Issue 10 item 10: a grace period the API cannot take is refused before any record, never
+/// replaced by the server default.
+#[tokio::test]
+async fn out_of_range_grace_period_is_refused_before_any_record() {
+    let (addr, _server) = silent_server().await;
+    let audit = AuditServer::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: hung\n  cluster:\n    server: http://{addr}\n\
+             contexts:\n- name: hung\n  context:\n    cluster: hung\n    user: u\ncurrent-context: hung\n\
+             users:\n- name: u\n  user:\n    token: t\n"
+        ),
+    )
+    .expect("kubeconfig");
+    let kube = RealKube::new(Some("hung".into())).with_kubeconfig(kubeconfig);
+    let (executor, settings) = executor(dir.path(), &audit);
+    let executor = executor.with_kube(CTX, Arc::new(kube) as Arc<dyn KubeActor>);
+    for grace in [-1_i64, i64::from(u32::MAX) + 1] {
+        let action = GuardedAction::Kube(KubeAction::DeletePod(PodTarget {
+            context: CTX.into(),
+            namespace: "shop".into(),
+            pod: "api-1".into(),
+            uid: "uid-api-1".into(),
+            grace_period: Some(grace),
+            status: "Running".into(),
+            node: None,
+            owner: None,
+        }));
+        let report = tokio::time::timeout(HANG_LIMIT, run_one_quick(&executor, action))
+            .await
+            .expect("refused at once, not sent");
+        assert!(!report.executed && !report.ok, "{}", report.summary());
+        assert!(
+            report
+                .detail
+                .contains(&format!("grace period {grace} s is out of range")),
+            "{}",
+            report.detail
+        );
+    }
+    assert!(!settings.file.exists(), "nothing recorded");
+    assert!(audit.received().is_empty());
+}

@@ -176,6 +176,11 @@ impl Executor {
         if let Err(why) = self.can_act(action) {
             return refused(format!("{why} (nothing was done)"));
         }
+        if let GuardedAction::Kube(k) = action
+            && let Some(why) = k.problem()
+        {
+            return refused(format!("{why} (nothing was done)"));
+        }
         // Fail closed before any record: a hidden backend_start makes the identity check void.
         if let Some(why) = action.pg_target().and_then(|t| t.identity_refusal(None)) {
             return refused(why);
