@@ -512,7 +512,8 @@ impl Config {
                 .map_or("(none)".to_string(), |r| r.as_str().to_string())
         ));
         out.push_str(&format!("{}\n", self.audit.destination_text()));
-        out
+        // Names and URLs come from the file: one sanitizer for all of it.
+        crate::sanitize::lines(&out, 2000)
     }
 }
 
@@ -621,6 +622,25 @@ mod tests {
             "host=h password=*** user=u"
         );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn hostile_text_in_the_file_never_reaches_the_terminal() {
+        // An unknown key and a context name carrying escape sequences and bidi controls.
+        let text = "\"\\u001b]0;pwned\\u0007x\\u202e\" = 1\n";
+        let err = Config::parse(Path::new("c.toml"), text).expect_err("unknown key");
+        let shown = err.to_string();
+        assert!(!shown.chars().any(crate::sanitize::is_unsafe), "{shown:?}");
+        let text = "[[postgres]]\nname = \"pg\\u001b[2J\\u200b1\"\nurl = \"postgres://u@h/db\"\n";
+        let config = Config::parse(Path::new("c.toml"), text).expect("valid");
+        let summary = config.summary();
+        assert!(
+            summary
+                .lines()
+                .all(|l| !l.chars().any(crate::sanitize::is_unsafe)),
+            "{summary:?}"
+        );
+        assert!(summary.contains("pg1"), "{summary}");
     }
 
     #[test]

@@ -77,6 +77,7 @@ pub struct Executor {
     kube: HashMap<String, Arc<dyn crate::backends::kube::KubeActor>>,
     terminate_wait: Duration,
     action_timeout: Duration,
+    in_flight: super::InFlight,
 }
 
 impl Executor {
@@ -95,6 +96,7 @@ impl Executor {
             kube: HashMap::new(),
             terminate_wait,
             action_timeout: DEFAULT_ACTION_TIMEOUT,
+            in_flight: super::InFlight::default(),
         }
     }
 
@@ -139,8 +141,19 @@ impl Executor {
         &self.rules
     }
 
+    /// The actions running now (a quit waits for them).
+    pub fn in_flight(&self) -> &super::InFlight {
+        &self.in_flight
+    }
+
+    /// The configured bound on one destructive call.
+    pub fn action_timeout(&self) -> Duration {
+        self.action_timeout
+    }
+
     /// Run every action of the request, one audit record pair per target, in order.
     pub async fn run(&self, request: GuardRequest) -> Vec<ActionReport> {
+        let _running = self.in_flight.start();
         let mut reports = Vec::with_capacity(request.actions.len());
         for action in &request.actions {
             reports.push(self.run_one(action, &request).await);

@@ -3,6 +3,7 @@
 
 mod action;
 pub mod executor;
+mod inflight;
 pub mod kafka;
 pub mod kube;
 mod policy;
@@ -10,5 +11,6 @@ mod reason;
 
 pub use action::{GuardedAction, PgTarget};
 pub use executor::{ActionReport, Executor, GuardRequest};
+pub use inflight::{InFlight, Running};
 pub use policy::{ContextPolicy, Policy, Refusal};
 pub use reason::ReasonRules;

@@ -244,10 +244,9 @@ async fn serve(mut stream: TcpStream, state: Arc<State>) {
         return;
     }
     let response = match mode {
-        Mode::Redirect => format!(
-            "HTTP/1.1 301 Moved Permanently\r\nLocation: /redirected\r\nContent-Length: 0\r\n\
-             Connection: close\r\n\r\n"
-        ),
+        Mode::Redirect => "HTTP/1.1 301 Moved Permanently\r\nLocation: /redirected\r\n\
+                           Content-Length: 0\r\nConnection: close\r\n\r\n"
+            .to_string(),
         Mode::Body(code, body) => response(code, "application/json", &body),
         Mode::Ok => response(200, "application/json", &id_body),
         Mode::Status(code) => response(
