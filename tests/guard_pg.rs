@@ -1049,7 +1049,7 @@ async fn session_hidden_from_an_unprivileged_monitor_is_refused_before_any_recor
         GuardedAction::PgTerminate(target.clone()),
     ] {
         let report = only(executor.run(request(vec![action], REASON)).await);
-        assert_refused(&report, "GRANT pg_read_all_stats");
+        assert_refused(&report, "GRANT pg_read_all_stats TO nomon;");
         assert!(report.detail.contains("cannot check"), "{}", report.detail);
         assert_eq!(report.audit_id, None);
     }

@@ -195,8 +195,11 @@ impl Executor {
             return refused(format!("{why} (nothing was done)"));
         }
         // Fail closed before any record: a hidden backend_start makes the identity check void.
-        if let Some(why) = action.pg_target().and_then(|t| t.identity_refusal(None)) {
-            return refused(why);
+        if let Some(t) = action.pg_target() {
+            let role = self.pg.get(&t.context).and_then(|pg| pg.role());
+            if let Some(why) = t.identity_refusal(role.as_deref()) {
+                return refused(why);
+            }
         }
         let draft = IntentDraft {
             context_kind: action.context_kind().into(),

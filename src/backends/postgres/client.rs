@@ -493,6 +493,10 @@ impl PgSignaller for RealPg {
     fn signal(&self, request: SignalRequest) -> BoxFuture<'_, Result<SignalOutcome, PgError>> {
         Box::pin(self.signal_once(request))
     }
+
+    fn role(&self) -> Option<String> {
+        Some(self.spec.user().to_string())
+    }
 }
 
 #[cfg(test)]

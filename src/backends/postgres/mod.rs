@@ -38,4 +38,9 @@ pub trait PgSource: Send + Sync {
 /// Signals sessions. Only the guard executor holds one of these.
 pub trait PgSignaller: Send + Sync {
     fn signal(&self, request: SignalRequest) -> BoxFuture<'_, Result<SignalOutcome, PgError>>;
+
+    /// The role warroom connects as, to name in "grant ... to ROLE" advice.
+    fn role(&self) -> Option<String> {
+        None
+    }
 }
