@@ -545,7 +545,10 @@ async fn without_endpoint_the_file_is_the_only_trail_and_says_so() {
         .expect("local only");
     assert_eq!(
         receipt.destination(),
-        format!("audit: {} only (no endpoint configured)", s.file.display())
+        format!(
+            "no audit endpoint: this record stays on this machine (audit: {})",
+            s.file.display()
+        )
     );
     assert_eq!(receipt.warning(), None);
     let delivery = log.record_outcome(&receipt, true, "done".into()).await;

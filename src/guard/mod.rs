@@ -8,6 +8,7 @@ pub mod kafka;
 pub mod kube;
 mod policy;
 mod reason;
+pub mod status;
 
 pub use action::{GuardedAction, PgTarget};
 pub use executor::{ActionReport, Executor, GuardRequest};
