@@ -119,10 +119,14 @@ pub enum PgCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCmd {
-    /// Check the hash chain; names the first broken record.
+    /// Check the hash chain; names the first broken record; prints the count and head hash.
     Verify {
         #[arg(long, value_name = "FILE")]
         file: Option<PathBuf>,
+        /// Fail unless the file ends at this hash (a head noted earlier, e.g. by the endpoint):
+        /// records cut off the end are invisible otherwise.
+        #[arg(long, value_name = "HASH")]
+        expect_head: Option<String>,
     },
     /// Print the last records.
     Tail {
@@ -133,6 +137,8 @@ pub enum AuditCmd {
     },
     /// Deliver records that the endpoint has not accepted yet.
     Flush,
+    /// Record an outcome `unknown` for each intent that has none (warroom stopped mid-action).
+    Reconcile,
     /// A postmortem timeline: time, who, context, what, why, outcome.
     Timeline {
         /// Only actions in this window, e.g. 2h, 30m, 1d.

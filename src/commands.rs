@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 
-use warroom::audit::{AuditLog, new_session_id, render_tail_line, tail, verify};
+use warroom::audit::{AuditLog, new_session_id};
 use warroom::backends::demo::DemoClock;
 use warroom::backends::postgres::{ActivitySnapshot, PgSignaller, PgSource, RealPg, blocking_tree};
 use warroom::cli::{AuditCmd, Cli, Cmd, ConfigCmd, Output, PgCmd, TimelineFormat};
@@ -324,31 +324,25 @@ fn activity_table(snapshot: &ActivitySnapshot, all: bool) -> String {
     out
 }
 
+/// Prints a command's output (already sanitized) and turns its status into the exit code.
+fn print_output(o: warroom::audit::commands::CommandOutput) -> ExitCode {
+    print!("{}", o.stdout);
+    eprint!("{}", o.stderr);
+    ExitCode::from(o.code)
+}
+
 async fn audit(config: &Config, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
     match cmd {
-        AuditCmd::Verify { file } => {
+        AuditCmd::Verify { file, expect_head } => {
             let path = file.unwrap_or_else(|| config.audit.file.clone());
-            match verify(&path) {
-                Ok(report) => {
-                    println!(
-                        "{}: chain intact, {} record(s)",
-                        path.display(),
-                        report.records
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    eprintln!("{}: {e}", path.display());
-                    Ok(ExitCode::FAILURE)
-                }
-            }
+            Ok(print_output(warroom::audit::commands::verify(
+                &path,
+                expect_head.as_deref(),
+            )))
         }
         AuditCmd::Tail { n, file } => {
             let path = file.unwrap_or_else(|| config.audit.file.clone());
-            for r in tail(&path, n).with_context(|| format!("reading {}", path.display()))? {
-                println!("{}", render_tail_line(&r));
-            }
-            Ok(ExitCode::SUCCESS)
+            Ok(print_output(warroom::audit::commands::tail(&path, n)))
         }
         AuditCmd::Timeline {
             since,
@@ -356,17 +350,16 @@ async fn audit(config: &Config, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             file,
         } => {
             let path = file.unwrap_or_else(|| config.audit.file.clone());
-            let records = warroom::audit::timeline::read_records(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let since = since.map(|d| std::time::SystemTime::now() - d);
-            let entries = warroom::audit::timeline::timeline(&records, since);
-            match output {
-                TimelineFormat::Markdown => {
-                    print!("{}", warroom::audit::timeline::render_markdown(&entries))
-                }
-                TimelineFormat::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
-            }
-            Ok(ExitCode::SUCCESS)
+            let json = matches!(output, TimelineFormat::Json);
+            Ok(print_output(warroom::audit::commands::timeline(
+                &path, since, json,
+            )))
+        }
+        AuditCmd::Reconcile => {
+            let log = AuditLog::new(config.audit.clone(), new_session_id());
+            Ok(print_output(
+                warroom::audit::commands::reconcile(&log).await,
+            ))
         }
         AuditCmd::Flush => {
             let log = AuditLog::new(config.audit.clone(), new_session_id());

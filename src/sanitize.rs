@@ -80,15 +80,17 @@ pub fn is_unsafe(c: char) -> bool {
 
 /// JSON output (`-o json`) for a terminal: serde_json escapes only C0; this also escapes every
 /// other [`is_unsafe`] character (C1, DEL, bidi, zero-width, separators, tags) as `\uXXXX`
-/// (a surrogate pair above U+FFFF). Outside strings JSON text is ASCII, so this stays valid JSON
-/// that parses back to the same value.
+/// (a surrogate pair above U+FFFF). Outside strings JSON text is ASCII (its whitespace, line
+/// breaks included, is kept: inside strings serde_json already escapes those), so this stays
+/// valid JSON that parses back to the same value.
 pub fn escape_json_output(json: &str) -> Cow<'_, str> {
-    if !json.chars().any(is_unsafe) {
+    let must_escape = |c: char| is_unsafe(c) && !matches!(c, '\n' | '\r' | '\t');
+    if !json.chars().any(must_escape) {
         return Cow::Borrowed(json);
     }
     let mut out = String::with_capacity(json.len() + 16);
     for c in json.chars() {
-        if is_unsafe(c) {
+        if must_escape(c) {
             let mut units = [0u16; 2];
             for unit in c.encode_utf16(&mut units) {
                 out.push_str(&format!("\\u{unit:04x}"));
@@ -255,6 +257,14 @@ mod tests {
         assert!(out.contains("\\u007f"), "{out}");
         let back: serde_json::Value = serde_json::from_str(&out).expect("still JSON");
         assert_eq!(back, value);
+        // Pretty output keeps its layout.
+        let pretty = serde_json::to_string_pretty(&value).expect("json");
+        let out = escape_json_output(&pretty);
+        assert_eq!(out.lines().count(), pretty.lines().count());
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&out).expect("JSON"),
+            value
+        );
         assert!(matches!(
             escape_json_output("{\"a\":\"é\"}"),
             Cow::Borrowed(_)
@@ -336,9 +346,9 @@ mod tests {
 
             #[test]
             fn json_escaping_is_lossless_and_safe(s in hostile()) {
-                let text = serde_json::to_string(&serde_json::json!({ "s": s })).unwrap_or_default();
+                let text = serde_json::to_string_pretty(&serde_json::json!({ "s": s })).unwrap_or_default();
                 let out = escape_json_output(&text);
-                prop_assert!(!out.chars().any(is_unsafe));
+                prop_assert!(!out.chars().any(|c| is_unsafe(c) && c != '\n'));
                 let back: serde_json::Value = serde_json::from_str(&out).map_err(|e| TestCaseError::fail(e.to_string()))?;
                 prop_assert_eq!(back["s"].as_str(), Some(s.as_str()));
             }

@@ -7,6 +7,7 @@
 //!   it in `<file>.pending`; [`AuditLog::flush`] (`warroom audit flush`) delivers the spool.
 //! - [`verify`], [`tail`] and [`render_tail_line`] back `warroom audit verify|tail`.
 
+pub mod commands;
 mod log;
 mod read;
 mod record;
