@@ -167,7 +167,7 @@ fn frame(c: &mut Criterion) {
         let mut term = Terminal::new(TestBackend::new(200, 50)).expect("terminal");
         group.bench_function(name, |b| {
             b.iter(|| {
-                term.draw(|f| pane.render(f, f.area(), &theme, 0))
+                term.draw(|f| pane.render(f, f.area(), &warroom::panes::Ctx::now(&theme)))
                     .expect("draw");
             });
         });

@@ -150,7 +150,10 @@ fn bench(c: &mut Criterion) {
 
     // Applying a snapshot: state counts, tree, sort and filter (idle shown: all 10k sorted).
     let mut applied = app();
-    applied.pg.on_action(KeyAction::ToggleIdle);
+    applied
+        .pane_of_mut::<PgPane>()
+        .expect("the PostgreSQL pane")
+        .on_action(KeyAction::ToggleIdle);
     c.bench_function("pg/apply/10k", |b| {
         b.iter_batched(
             || update(snapshot.clone()),
@@ -168,14 +171,20 @@ fn bench(c: &mut Criterion) {
         ("100", &small, "sessions", false),
     ] {
         let mut app = app();
-        app.pg.on_action(KeyAction::ToggleIdle);
+        app.pane_of_mut::<PgPane>()
+            .expect("the PostgreSQL pane")
+            .on_action(KeyAction::ToggleIdle);
         if lock_view {
-            app.pg.on_action(KeyAction::LockView);
+            app.pane_of_mut::<PgPane>()
+                .expect("the PostgreSQL pane")
+                .on_action(KeyAction::LockView);
         }
         app.update(update(data.clone()));
         // Cursor in the middle, so the visible window is not the first page.
         for _ in 0..20 {
-            app.pg.on_action(KeyAction::PageDown);
+            app.pane_of_mut::<PgPane>()
+                .expect("the PostgreSQL pane")
+                .on_action(KeyAction::PageDown);
         }
         for (w, h) in [(200u16, 50u16), (80, 24)] {
             let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test terminal");

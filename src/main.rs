@@ -5,9 +5,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use warroom::cli::{Cli, Cmd};
-
-mod commands;
+use warroom::cli::{Cli, Cmd, dispatch, init_logging};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -20,7 +18,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let _log = commands::init_logging(cli.log_file.as_deref());
+    let _log = init_logging(cli.log_file.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -32,7 +30,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::dispatch(cli)) {
+    match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("warroom: {e:#}");

@@ -26,42 +26,30 @@ pub struct Options {
 }
 
 pub fn policy(config: &Config, read_only: bool) -> Policy {
+    // The same three settings on every kind of context.
+    let entry = |name: &String, protected: bool, read_only: bool, runbook: &Option<String>| {
+        let policy = ContextPolicy {
+            protected,
+            read_only,
+            runbook_url: runbook.clone(),
+        };
+        (name.clone(), policy)
+    };
+    let pg = config
+        .postgres
+        .iter()
+        .map(|c| entry(&c.name, c.protected, c.read_only, &c.runbook_url));
+    let kafka = config
+        .kafka
+        .iter()
+        .map(|c| entry(&c.name, c.protected, c.read_only, &c.runbook_url));
+    let kube = config
+        .kubernetes
+        .iter()
+        .map(|c| entry(&c.name, c.protected, c.read_only, &c.runbook_url));
     Policy {
         global_read_only: read_only,
-        contexts: config
-            .postgres
-            .iter()
-            .map(|c| {
-                (
-                    c.name.clone(),
-                    ContextPolicy {
-                        protected: c.protected,
-                        read_only: c.read_only,
-                        runbook_url: c.runbook_url.clone(),
-                    },
-                )
-            })
-            .chain(config.kafka.iter().map(|c| {
-                (
-                    c.name.clone(),
-                    ContextPolicy {
-                        protected: c.protected,
-                        read_only: c.read_only,
-                        runbook_url: c.runbook_url.clone(),
-                    },
-                )
-            }))
-            .chain(config.kubernetes.iter().map(|c| {
-                (
-                    c.name.clone(),
-                    ContextPolicy {
-                        protected: c.protected,
-                        read_only: c.read_only,
-                        runbook_url: c.runbook_url.clone(),
-                    },
-                )
-            }))
-            .collect(),
+        contexts: pg.chain(kafka).chain(kube).collect(),
     }
 }
 
@@ -157,10 +145,9 @@ pub fn check_context(config: &Config, name: Option<&str>) -> anyhow::Result<()> 
     {
         bail!(
             "unknown context {n:?}; configured: {}",
-            if config.postgres.is_empty() {
-                "(none)".into()
-            } else {
-                config.context_names().join(", ")
+            match config.context_names() {
+                names if names.is_empty() => "(none)".into(),
+                names => names.join(", "),
             }
         );
     }
@@ -188,7 +175,7 @@ pub fn real(config: &Config, opts: &Options) -> anyhow::Result<(App, Backends)> 
         executor = executor.with_pg(name, pg.clone() as Arc<dyn PgSignaller>);
         sources.insert(name.clone(), pg.clone() as Arc<dyn PgSource>);
     }
-    let names = config.context_names();
+    let names = config.postgres_names();
     let pane = PgPane::new(names, opts.context.as_deref(), config.refresh);
     let info = GuardInfo {
         policy: policy(config, opts.read_only),

@@ -6,6 +6,17 @@ use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use warroom::app::{App, Layer, Msg};
+use warroom::panes::Pane;
+use warroom::panes::kafka::KafkaPane;
+use warroom::panes::kafka::flow::ResetPreview;
+use warroom::panes::logs::LogsPane;
+use warroom::panes::pg::PgPane;
+use warroom::panes::pods::PodsPane;
+
+/// One pane inside the App.
+fn pane<T: Pane>(app: &App) -> &T {
+    app.pane_of::<T>().expect("the pane")
+}
 use warroom::backends::demo::{DemoClock, Scenario};
 use warroom::config::Config;
 use warroom::setup::{self, Options};
@@ -46,11 +57,16 @@ fn toast(app: &App) -> String {
 }
 
 fn billing_lag(app: &App) -> Option<i64> {
-    Some(app.kafka.snapshot()?.group("billing-invoices")?.total_lag())
+    Some(
+        app.pane_of::<KafkaPane>()?
+            .snapshot()?
+            .group("billing-invoices")?
+            .total_lag(),
+    )
 }
 
 fn resizer(app: &App) -> Option<warroom::backends::kube::PodRow> {
-    app.pods
+    app.pane_of::<PodsPane>()?
         .pods()
         .find(|p| p.name.starts_with("image-resizer"))
         .cloned()
@@ -73,7 +89,7 @@ async fn the_whole_incident_is_found_acted_on_and_recovers() {
 
     // PostgreSQL: the migration blocks a growing queue; terminate it from the lock view.
     assert!(
-        d.run_until(LIMIT, |a| a.pg.snapshot().is_some_and(|s| s
+        d.run_until(LIMIT, |a| pane::<PgPane>(a).snapshot().is_some_and(|s| s
             .sessions
             .iter()
             .filter(|s| !s.blocked_by.is_empty())
@@ -83,7 +99,10 @@ async fn the_whole_incident_is_found_acted_on_and_recovers() {
         "waiters pile up"
     );
     type_text(&mut d, "L");
-    assert_eq!(d.app().pg.selected_session().map(|s| s.pid), Some(4242));
+    assert_eq!(
+        pane::<PgPane>(d.app()).selected_session().map(|s| s.pid),
+        Some(4242)
+    );
     type_text(&mut d, "x");
     confirm_with(
         &mut d,
@@ -97,8 +116,7 @@ async fn the_whole_incident_is_found_acted_on_and_recovers() {
         toast(d.app())
     );
     assert!(
-        d.run_until(LIMIT, |a| a
-            .pg
+        d.run_until(LIMIT, |a| pane::<PgPane>(a)
             .snapshot()
             .is_some_and(|s| s.sessions.iter().all(|s| s.blocked_by.is_empty())))
             .await,
@@ -113,8 +131,7 @@ async fn the_whole_incident_is_found_acted_on_and_recovers() {
         "lagging group shown"
     );
     for _ in 0..10 {
-        if d.app()
-            .kafka
+        if pane::<KafkaPane>(d.app())
             .selected_group()
             .is_some_and(|g| g.id == "billing-invoices")
         {
@@ -123,8 +140,7 @@ async fn the_whole_incident_is_found_acted_on_and_recovers() {
         type_text(&mut d, "j");
     }
     assert_eq!(
-        d.app()
-            .kafka
+        pane::<KafkaPane>(d.app())
             .selected_group()
             .map(|g| g.id.clone())
             .as_deref(),
@@ -135,11 +151,12 @@ async fn the_whole_incident_is_found_acted_on_and_recovers() {
     type_text(&mut d, "latest");
     press(&mut d, KeyCode::Enter);
     assert!(
-        d.run_until(LIMIT, |a| matches!(
-            a.layers().last(),
-            Some(Layer::KafkaResetPreview(_))
-        ))
-        .await,
+        d.run_until(LIMIT, |a| a
+            .layers()
+            .last()
+            .and_then(|l| l.dialog::<ResetPreview>())
+            .is_some())
+            .await,
         "the preview comes back: {:?}",
         d.app().layers()
     );
@@ -169,8 +186,7 @@ async fn the_whole_incident_is_found_acted_on_and_recovers() {
         resizer(d.app())
     );
     for _ in 0..10 {
-        if d.app()
-            .pods
+        if pane::<PodsPane>(d.app())
             .selected_pod()
             .is_some_and(|p| p.name.starts_with("image-resizer"))
         {
@@ -199,7 +215,8 @@ async fn the_whole_incident_is_found_acted_on_and_recovers() {
     // Logs of the restarted pod, saved to a file by the runtime (never on the UI task).
     type_text(&mut d, "l");
     assert!(
-        d.run_until(LIMIT, |a| !a.logs.buffer().is_empty()).await,
+        d.run_until(LIMIT, |a| !pane::<LogsPane>(a).buffer().is_empty())
+            .await,
         "log lines arrive"
     );
     d.send(Msg::Key(KeyEvent::new(

@@ -126,7 +126,8 @@ fn a_class_finds_the_blocker_terminates_it_and_the_queue_drains() {
     h.keys("L");
     let root = h
         .app
-        .pg
+        .pane_of::<warroom::panes::pg::PgPane>()
+        .expect("the PostgreSQL pane")
         .selected_session()
         .map(|s| (s.pid, s.state.clone()));
     assert_eq!(root, Some((4242, Some("idle in transaction".to_string()))));

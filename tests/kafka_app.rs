@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use warroom::app::{App, Command, GuardInfo, Layer, Msg};
+use warroom::panes::kafka::flow::{ResetPreview, ResetPrompt};
+
+#[path = "support/ui.rs"]
+mod ui;
 use warroom::backends::demo::DemoClock;
 use warroom::backends::demo::kafka::{DemoKafka, KafkaScenario};
 use warroom::backends::kafka::{KafkaSource, ResetSpec, ResetTo};
@@ -17,6 +21,12 @@ use warroom::guard::{ContextPolicy, GuardedAction, Policy, ReasonRules};
 use warroom::panes::PaneId;
 use warroom::panes::kafka::KafkaPane;
 use warroom::panes::pg::PgPane;
+
+/// The Kafka pane inside the App.
+fn kafka_pane(app: &App) -> &warroom::panes::kafka::KafkaPane {
+    app.pane_of::<warroom::panes::kafka::KafkaPane>()
+        .expect("the Kafka pane")
+}
 
 fn key(c: KeyCode) -> Msg {
     Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
@@ -105,15 +115,17 @@ async fn reset_goes_through_prompt_preview_reason_and_confirmation() {
     // Sorted by lag: legacy-reports first, then the billing group.
     app.update(key(KeyCode::Char('j')));
     assert_eq!(
-        app.kafka.selected_group().map(|g| g.id.as_str()),
+        kafka_pane(&app).selected_group().map(|g| g.id.as_str()),
         Some("billing-invoices")
     );
 
     app.update(key(KeyCode::Char('R')));
-    assert!(matches!(
-        app.layers().last(),
-        Some(Layer::KafkaResetPrompt(_))
-    ));
+    assert!(
+        app.layers()
+            .last()
+            .and_then(|l| l.dialog::<ResetPrompt>())
+            .is_some()
+    );
     typed(&mut app, "shift -100");
     let cmds = app.update(key(KeyCode::Enter));
     let spec = ResetSpec {
@@ -138,7 +150,12 @@ async fn reset_goes_through_prompt_preview_reason_and_confirmation() {
         context: "k1".into(),
         result: Ok(plan.clone()),
     });
-    assert!(matches!(app.layers().last(), Some(Layer::KafkaResetPreview(p)) if p.plan == plan));
+    assert!(
+        app.layers()
+            .last()
+            .and_then(|l| l.dialog::<ResetPreview>())
+            .is_some_and(|p| p.plan == plan)
+    );
     app.update(key(KeyCode::Enter));
     let Some(Layer::Reason(prompt)) = app.layers().last() else {
         panic!("reason prompt expected: {:?}", app.layers());
@@ -192,4 +209,26 @@ async fn app_ro(kafka: &DemoKafka) -> App {
     a.update(key(KeyCode::Char('2')));
     feed(&mut a, kafka).await;
     a
+}
+
+/// On a read-only context the guarded keys of the Kafka pane are greyed (crossed out) in the
+/// hints row, with why; on a writable one they are live.
+#[tokio::test]
+async fn read_only_greys_the_guarded_kafka_keys_with_the_reason() {
+    let clock = DemoClock::manual();
+    let kafka = DemoKafka::new(3, clock.clone(), KafkaScenario::default());
+    let mut live = app(false);
+    live.update(key(KeyCode::Char('2')));
+    feed(&mut live, &kafka).await;
+    let (row, crossed) = ui::hints_row(&live, 140, 30);
+    assert!(crossed.is_empty(), "nothing disabled: {row}");
+    assert!(row.contains("R reset") && row.contains("D delete"), "{row}");
+
+    let mut ro = app(true);
+    ro.update(key(KeyCode::Char('2')));
+    feed(&mut ro, &kafka).await;
+    let (row, crossed) = ui::hints_row(&ro, 140, 30);
+    assert_eq!(crossed, "R u D", "{row}");
+    assert!(row.contains("disabled (read-only)"), "{row}");
+    assert!(!row.contains("R reset"), "{row}");
 }

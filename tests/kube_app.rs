@@ -17,6 +17,14 @@ use warroom::panes::logs::LogsPane;
 use warroom::panes::pg::PgPane;
 use warroom::panes::pods::PodsPane;
 
+/// The Logs pane inside the App.
+fn logs(app: &App) -> &LogsPane {
+    app.pane_of::<LogsPane>().expect("the Logs pane")
+}
+
+#[path = "support/ui.rs"]
+mod ui;
+
 const CTX: &str = "k8s";
 
 fn key(c: char) -> Msg {
@@ -239,8 +247,8 @@ fn l_and_p_open_log_sessions_and_batches_of_old_sessions_are_ignored() {
         })
     };
     app.update(batch(old, "from the previous container"));
-    assert_eq!(app.logs.buffer().len(), 1);
-    assert_eq!(app.logs.buffer().undelivered(), 3);
+    assert_eq!(logs(&app).buffer().len(), 1);
+    assert_eq!(logs(&app).buffer().undelivered(), 3);
 
     app.update(key('3'));
     let cmds = app.update(key('l'));
@@ -252,9 +260,9 @@ fn l_and_p_open_log_sessions_and_batches_of_old_sessions_are_ignored() {
     };
     assert!(*session > old && !requests[0].previous && requests[0].follow);
     app.update(batch(old, "a late line of the old session"));
-    assert_eq!(app.logs.buffer().len(), 0, "ignored");
+    assert_eq!(logs(&app).buffer().len(), 0, "ignored");
     app.update(batch(*session, "new"));
-    assert_eq!(app.logs.buffer().len(), 1);
+    assert_eq!(logs(&app).buffer().len(), 1);
 
     // In the Logs pane, p switches to the previous container and back.
     let cmds = app.update(key('p'));
@@ -263,14 +271,14 @@ fn l_and_p_open_log_sessions_and_batches_of_old_sessions_are_ignored() {
             .any(|c| matches!(c, Command::KubeLogs { requests, .. } if requests[0].previous)),
         "{cmds:?}"
     );
-    assert!(app.logs.showing_previous());
+    assert!(logs(&app).showing_previous());
     let cmds = app.update(key('p'));
     let Some(Command::KubeLogs { session, .. }) =
         cmds.iter().find(|c| matches!(c, Command::KubeLogs { .. }))
     else {
         panic!("{cmds:?}");
     };
-    assert!(!app.logs.showing_previous());
+    assert!(!logs(&app).showing_previous());
     let session = *session;
     let session = &session;
 
@@ -278,8 +286,29 @@ fn l_and_p_open_log_sessions_and_batches_of_old_sessions_are_ignored() {
     app.update(key('f'));
     app.update(batch(*session, "while paused 1"));
     app.update(batch(*session, "while paused 2"));
-    assert!(app.logs.is_paused());
-    assert_eq!(app.logs.new_since_pause(), 2);
+    assert!(logs(&app).is_paused());
+    assert_eq!(logs(&app).new_since_pause(), 2);
     app.update(key('G'));
-    assert!(!app.logs.is_paused());
+    assert!(!logs(&app).is_paused());
+}
+
+/// On a read-only context the guarded keys of the Pods pane are greyed (crossed out) in the
+/// hints row, with why; on a writable one they are live.
+#[test]
+fn read_only_greys_the_guarded_pod_keys_with_the_reason() {
+    let mut live = app(false);
+    live.update(key('3'));
+    let (row, crossed) = ui::hints_row(&live, 140, 30);
+    assert!(crossed.is_empty(), "nothing disabled: {row}");
+    assert!(
+        row.contains("ctrl-d delete") && row.contains("R restart"),
+        "{row}"
+    );
+
+    let mut ro = app(true);
+    ro.update(key('3'));
+    let (row, crossed) = ui::hints_row(&ro, 140, 30);
+    assert_eq!(crossed, "ctrl-d R", "{row}");
+    assert!(row.contains("disabled (read-only)"), "{row}");
+    assert!(!row.contains("ctrl-d delete"), "{row}");
 }

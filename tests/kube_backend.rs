@@ -560,7 +560,7 @@ async fn escape_sequences_and_control_characters_never_reach_the_screen() {
 fn draw(pane: &dyn Pane, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
     let theme = Theme::builtin_default();
-    term.draw(|f| pane.render(f, f.area(), &theme, 0))
+    term.draw(|f| pane.render(f, f.area(), &warroom::panes::Ctx::now(&theme)))
         .expect("draw");
     let buf = term.backend().buffer().clone();
     let mut out = String::new();
@@ -623,7 +623,11 @@ async fn delete_pod_and_rollout_restart_go_through_the_guard_with_audit_records(
         },
     );
     pane.set_filter("worker-0");
-    let warroom::panes::PaneOutcome::Guard(actions) = pane.on_action(KeyAction::PodDelete) else {
+    let effects = pane.on_action(KeyAction::PodDelete);
+    let Some(warroom::panes::Effect::Guard(actions)) = effects
+        .into_iter()
+        .find(|e| matches!(e, warroom::panes::Effect::Guard(_)))
+    else {
         panic!("ctrl-d gives a guarded action");
     };
     let GuardedAction::Kube(KubeAction::DeletePod(t)) = &actions[0] else {

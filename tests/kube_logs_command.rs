@@ -24,6 +24,11 @@ use warroom::panes::pods::PodsPane;
 use warroom::panes::{Pane, PaneId};
 use warroom::workers::kube::{KubeContext, KubeTasks};
 
+/// The Logs pane inside the App.
+fn logs(app: &App) -> &LogsPane {
+    app.pane_of::<LogsPane>().expect("the Logs pane")
+}
+
 const CTX: &str = "emu";
 const NS: &str = "shop";
 
@@ -81,7 +86,8 @@ impl Harness {
     fn perform(&mut self, commands: Vec<Command>) {
         for c in commands {
             self.performed.push(c.clone());
-            self.tasks.perform(c, &self.contexts, &self.tx);
+            // Not a Kubernetes command: nothing to do here (no PostgreSQL or Kafka).
+            let _ = warroom::tui::perform_kube(&mut self.tasks, c, &self.contexts, &self.tx);
         }
     }
 
@@ -140,7 +146,7 @@ impl Harness {
 
     /// Log lines the container sent (not warroom's own notes), oldest first.
     fn shown(&self) -> Vec<(String, String)> {
-        let buf = self.app.logs.buffer();
+        let buf = logs(&self.app).buffer();
         buf.entries()
             .filter(|e| !e.system)
             .map(|e| (buf.source_label(e.source).to_string(), e.text.clone()))
@@ -164,7 +170,7 @@ fn ago(secs: u64) -> SystemTime {
 fn draw(pane: &dyn Pane, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
     let theme = Theme::builtin_default();
-    term.draw(|f| pane.render(f, f.area(), &theme, 0))
+    term.draw(|f| pane.render(f, f.area(), &warroom::panes::Ctx::now(&theme)))
         .expect("draw");
     let buf = term.backend().buffer().clone();
     let mut out = String::new();
@@ -229,7 +235,7 @@ async fn a_label_selector_follows_the_matching_pods_only_a_colour_each() {
             if context == CTX && selection.label_selector.as_deref() == Some("app=api")),
         "{commands:?}"
     );
-    h.pump_until("the six api lines", |app| app.logs.buffer().len() >= 6)
+    h.pump_until("the six api lines", |app| logs(app).buffer().len() >= 6)
         .await;
     assert_eq!(h.app.active(), PaneId::Logs);
     assert!(
@@ -252,7 +258,7 @@ async fn a_label_selector_follows_the_matching_pods_only_a_colour_each() {
     h.emu
         .add_logs(NS, &api[1], "api", false, &[(ago(1), "api late line")]);
     h.pump_until("the late api line", |app| {
-        app.logs
+        logs(app)
             .buffer()
             .entries()
             .any(|e| e.text == "api late line")
@@ -272,8 +278,8 @@ async fn a_label_selector_follows_the_matching_pods_only_a_colour_each() {
 
     // Two pods: the pod/container prefix is on, each pod its own colour; the header says
     // what is followed.
-    assert!(h.app.logs.options().3, "prefix on for several pods");
-    let screen = draw(&h.app.logs, 120, 12);
+    assert!(logs(&h.app).options().3, "prefix on for several pods");
+    let screen = draw(logs(&h.app), 120, 12);
     let header = screen.lines().next().unwrap_or_default();
     assert!(header.contains("-l app=api"), "{screen}");
     assert!(
@@ -292,7 +298,7 @@ async fn dash_c_follows_one_container_and_without_it_every_container() {
     shop(&h.emu);
 
     h.type_command("logs multi -c sidecar");
-    h.pump_until("the sidecar line", |app| !app.logs.buffer().is_empty())
+    h.pump_until("the sidecar line", |app| !logs(app).buffer().is_empty())
         .await;
     h.pump_for(Duration::from_millis(300)).await;
     assert_eq!(
@@ -305,14 +311,14 @@ async fn dash_c_follows_one_container_and_without_it_every_container() {
     let session = h.last_session();
     assert_eq!(session.len(), 1);
     assert_eq!(session[0].container.as_deref(), Some("sidecar"));
-    let screen = draw(&h.app.logs, 120, 6);
+    let screen = draw(logs(&h.app), 120, 6);
     assert!(
         screen.contains("multi · 1 pod in shop · container sidecar · tail 200"),
         "{screen}"
     );
 
     h.type_command("logs multi");
-    h.pump_until("both containers", |app| app.logs.buffer().len() >= 2)
+    h.pump_until("both containers", |app| logs(app).buffer().len() >= 2)
         .await;
     let mut sources: Vec<String> = h.shown().into_iter().map(|(s, _)| s).collect();
     sources.sort();
@@ -340,7 +346,7 @@ async fn tail_n_gives_n_lines_and_since_is_sent_as_since_seconds_or_since_time()
     let from = |first: u64| -> Vec<String> { (first..20).map(|i| format!("chatty {i}")).collect() };
 
     h.type_command("logs chatty --tail 5");
-    h.pump_until("five lines", |app| app.logs.buffer().len() >= 5)
+    h.pump_until("five lines", |app| logs(app).buffer().len() >= 5)
         .await;
     h.pump_for(Duration::from_millis(300)).await;
     assert_eq!(texts(&h), from(15));
@@ -353,7 +359,7 @@ async fn tail_n_gives_n_lines_and_since_is_sent_as_since_seconds_or_since_time()
     // --since 2m: what the last two minutes logged (115 s ago and later), and no tail.
     h.type_command("logs chatty --since 2m");
     h.pump_until("the last two minutes", |app| {
-        app.logs.buffer().entries().any(|e| e.text == "chatty 19")
+        logs(app).buffer().entries().any(|e| e.text == "chatty 19")
     })
     .await;
     h.pump_for(Duration::from_millis(300)).await;
@@ -373,7 +379,7 @@ async fn tail_n_gives_n_lines_and_since_is_sent_as_since_seconds_or_since_time()
     let since = humantime::format_rfc3339_seconds(base - Duration::from_secs(150)).to_string();
     h.type_command(&format!("logs chatty --since {since}"));
     h.pump_until("the lines since the time", |app| {
-        app.logs.buffer().entries().any(|e| e.text == "chatty 19")
+        logs(app).buffer().entries().any(|e| e.text == "chatty 19")
     })
     .await;
     h.pump_for(Duration::from_millis(300)).await;
@@ -383,7 +389,7 @@ async fn tail_n_gives_n_lines_and_since_is_sent_as_since_seconds_or_since_time()
         last.contains(&format!("sinceTime={since}")) && !last.contains("sinceSeconds"),
         "{last}"
     );
-    let screen = draw(&h.app.logs, 140, 6);
+    let screen = draw(logs(&h.app), 140, 6);
     assert!(screen.contains(&format!("since {since}")), "{screen}");
 }
 
@@ -407,11 +413,11 @@ async fn bad_input_says_why_and_changes_nothing() {
 
     // A session to keep.
     h.type_command("logs multi -n shop -c app");
-    h.pump_until("the app line", |app| !app.logs.buffer().is_empty())
+    h.pump_until("the app line", |app| !logs(app).buffer().is_empty())
         .await;
     h.pump_for(Duration::from_millis(200)).await;
-    let session = h.app.logs.session();
-    let lines = h.app.logs.buffer().len();
+    let session = logs(&h.app).session();
+    let lines = logs(&h.app).buffer().len();
     let requests_before = h.emu.requests().len();
 
     for (line, why) in [
@@ -476,9 +482,9 @@ async fn bad_input_says_why_and_changes_nothing() {
         .await;
     }
     h.pump_for(Duration::from_millis(200)).await;
-    assert_eq!(h.app.logs.session(), session);
-    assert_eq!(h.app.logs.buffer().len(), lines);
-    assert_eq!(h.app.logs.title(), Some("multi -n shop"));
+    assert_eq!(logs(&h.app).session(), session);
+    assert_eq!(logs(&h.app).buffer().len(), lines);
+    assert_eq!(logs(&h.app).title(), Some("multi -n shop"));
     assert!(
         !h.performed
             .iter()
@@ -512,7 +518,7 @@ async fn a_stream_cut_before_any_line_resumes_with_its_since_not_the_whole_log()
     h.emu
         .add_logs(NS, "quiet", "quiet", false, &[(ago(0), "fresh")]);
     h.pump_until("the fresh line after the resume", |app| {
-        app.logs.buffer().entries().any(|e| e.text == "fresh")
+        logs(app).buffer().entries().any(|e| e.text == "fresh")
     })
     .await;
     let texts: Vec<String> = h.shown().into_iter().map(|(_, t)| t).collect();
@@ -540,9 +546,9 @@ async fn p_toggles_the_previous_container_of_a_logs_command_session() {
         .add_logs(NS, "crashy", "crashy", false, &[(ago(5), "starting again")]);
 
     h.type_command("logs crashy --tail 10");
-    h.pump_until("the current run", |app| !app.logs.buffer().is_empty())
+    h.pump_until("the current run", |app| !logs(app).buffer().is_empty())
         .await;
-    assert!(!h.app.logs.showing_previous());
+    assert!(!logs(&h.app).showing_previous());
 
     let commands = h.app.update(key('p'));
     assert!(
@@ -552,13 +558,13 @@ async fn p_toggles_the_previous_container_of_a_logs_command_session() {
     );
     h.perform(commands);
     h.pump_until("the previous run and how it ended", |app| {
-        app.logs
+        logs(app)
             .buffer()
             .entries()
             .any(|e| e.text.contains("OOMKilled (exit 137)"))
     })
     .await;
-    assert!(h.app.logs.showing_previous());
+    assert!(logs(&h.app).showing_previous());
     assert_eq!(
         h.shown(),
         vec![("crashy/crashy".to_string(), "out of memory".to_string())]
@@ -572,7 +578,7 @@ async fn p_toggles_the_previous_container_of_a_logs_command_session() {
     let commands = h.app.update(key('p'));
     h.perform(commands);
     h.pump_until("the current run again", |app| {
-        !app.logs.showing_previous() && !app.logs.buffer().is_empty()
+        !logs(app).showing_previous() && !logs(app).buffer().is_empty()
     })
     .await;
     assert_eq!(

@@ -793,7 +793,9 @@ async fn the_pane_shows_the_chain_live() {
     let mut terminal =
         ratatui::Terminal::new(ratatui::backend::TestBackend::new(200, 50)).expect("terminal");
 
-    app.pg.on_action(KeyAction::ToggleIdle);
+    app.pane_of_mut::<PgPane>()
+        .expect("the PostgreSQL pane")
+        .on_action(KeyAction::ToggleIdle);
     terminal.draw(|f| app.render(f)).expect("draw");
     let screen = screen_lines(&terminal);
     for (app_name, pid) in chain.pids() {
@@ -806,7 +808,9 @@ async fn the_pane_shows_the_chain_live() {
         );
     }
 
-    app.pg.on_action(KeyAction::LockView);
+    app.pane_of_mut::<PgPane>()
+        .expect("the PostgreSQL pane")
+        .on_action(KeyAction::LockView);
     terminal.draw(|f| app.render(f)).expect("draw");
     let screen = screen_lines(&terminal);
     let text = screen.join("\n");

@@ -131,3 +131,23 @@ fn every_scene_is_snapshotted() {
         );
     }
 }
+
+/// On a read-only context the guarded keys of the PostgreSQL pane are greyed (crossed out)
+/// in the hints row, with why; elsewhere they are live.
+#[test]
+fn pg_read_only_greys_the_guarded_keys_with_the_reason() {
+    let (row, crossed) = ui::hints_row(&ui::app(), 120, 40);
+    assert!(crossed.is_empty(), "nothing disabled: {row}");
+    assert!(
+        row.contains("c cancel") && row.contains("x terminate"),
+        "{row}"
+    );
+    let read_only = ui::app_with(ui::Setup {
+        read_only: true,
+        ..ui::Setup::default()
+    });
+    let (row, crossed) = ui::hints_row(&read_only, 120, 40);
+    assert_eq!(crossed, "c x", "{row}");
+    assert!(row.contains("disabled (read-only)"), "{row}");
+    assert!(!row.contains("c cancel"), "{row}");
+}

@@ -1,9 +1,9 @@
 //! App state and `update(Msg) -> Vec<Command>`. No I/O here: the runtime performs the
 //! commands and feeds results back as messages, so tests drive the App with values.
 
-mod kube_logs;
-mod layers;
+pub mod layers;
 mod render;
+mod wiring;
 
 use std::time::{Duration, Instant};
 
@@ -14,11 +14,8 @@ use crate::backends::kube::{LogBatch, LogRequest, LogSelection, PodEvent, PodFee
 use crate::backends::postgres::ActivitySnapshot;
 use crate::config::{KeyAction, KeyChord, Keymap, Theme};
 use crate::guard::{ActionReport, GuardRequest, GuardedAction, Policy, ReasonRules};
-use crate::panes::kafka::KafkaPane;
-use crate::panes::logs::LogsPane;
-use crate::panes::pg::PgPane;
-use crate::panes::pods::PodsPane;
-use crate::panes::{Pane, PaneId, PaneOutcome};
+use crate::panes::{Ctx, Effect, Pane, PaneId, PaneMsg};
+use crate::widgets::sanitize;
 
 pub use layers::{Confirmation, Layer, ReasonPrompt};
 
@@ -133,6 +130,26 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Poll a PostgreSQL context (a constructor for `ContextSet::polls`).
+    pub fn pg_poll(context: String, active: bool, interval: Duration) -> Command {
+        Command::PgPoll {
+            context,
+            active,
+            interval,
+        }
+    }
+
+    /// Poll a Kafka context (a constructor for `ContextSet::polls`).
+    pub fn kafka_poll(context: String, active: bool, interval: Duration) -> Command {
+        Command::KafkaPoll {
+            context,
+            active,
+            interval,
+        }
+    }
+}
+
 /// Static facts the App shows: who acts, where audit records go.
 #[derive(Debug, Clone, Default)]
 pub struct GuardInfo {
@@ -152,12 +169,12 @@ pub struct Toast {
 
 const TOAST_FOR: Duration = Duration::from_secs(8);
 
+/// The router: tabs, the status bar, the layer stack, the guard flow and the keymap are
+/// shared; everything else belongs to the panes, reached only through the `Pane` trait.
 pub struct App {
     active: PaneId,
-    pub pg: PgPane,
-    pub kafka: KafkaPane,
-    pub pods: PodsPane,
-    pub logs: LogsPane,
+    /// In tab order (wiring decides which panes exist).
+    panes: Vec<Box<dyn Pane>>,
     layers: Vec<Layer>,
     keymap: Keymap,
     theme: Theme,
@@ -167,6 +184,8 @@ pub struct App {
     /// The time of the last update: render reads it instead of the clock, so a frame is a
     /// pure function of the state (and snapshot tests see "refreshed just now").
     now: Instant,
+    /// The wall-clock time of the last update, for ages ("5m") drawn by panes.
+    wall: std::time::SystemTime,
     quit: bool,
     /// Training aid: the explanation panel under the pane.
     explain: bool,
@@ -175,13 +194,16 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(pg: PgPane, keymap: Keymap, theme: Theme, guard: GuardInfo) -> App {
+    /// An App over `panes` (in tab order), showing the first.
+    pub fn with_panes(
+        panes: Vec<Box<dyn Pane>>,
+        keymap: Keymap,
+        theme: Theme,
+        guard: GuardInfo,
+    ) -> App {
         App {
-            active: PaneId::Postgres,
-            pg,
-            kafka: KafkaPane::new(Vec::new(), None, Duration::from_secs(2)),
-            pods: PodsPane::new(Vec::new(), None),
-            logs: LogsPane::new(crate::config::LogsConfig::default().buffer_bytes as usize),
+            active: panes.first().map_or(PaneId::Postgres, |p| p.id()),
+            panes,
             layers: Vec::new(),
             keymap,
             theme,
@@ -189,28 +211,25 @@ impl App {
             toast: None,
             tick: 0,
             now: Instant::now(),
+            wall: std::time::SystemTime::now(),
             quit: false,
             explain: false,
             executing: false,
         }
     }
 
-    /// The Kafka pane with its contexts (an App without one shows how to configure it).
     /// Open on this pane (e.g. `--context` names a Kafka context).
     pub fn opening_on(mut self, pane: PaneId) -> App {
         self.active = pane;
         self
     }
 
-    pub fn with_kafka(mut self, kafka: KafkaPane) -> App {
-        self.kafka = kafka;
-        self
-    }
-
-    /// The Pods and Logs panes with their Kubernetes contexts.
-    pub fn with_kube(mut self, pods: PodsPane, logs: LogsPane) -> App {
-        self.pods = pods;
-        self.logs = logs;
+    /// Replace the pane with the same id (wiring: a pane with its contexts).
+    pub fn with_pane(mut self, pane: Box<dyn Pane>) -> App {
+        match self.panes.iter_mut().find(|p| p.id() == pane.id()) {
+            Some(slot) => *slot = pane,
+            None => self.panes.push(pane),
+        }
         self
     }
 
@@ -253,26 +272,51 @@ impl App {
         &self.guard
     }
 
-    fn pane(&self) -> &dyn Pane {
-        match self.active {
-            PaneId::Postgres => &self.pg,
-            PaneId::Kafka => &self.kafka,
-            PaneId::Pods => &self.pods,
-            PaneId::Logs => &self.logs,
-        }
+    /// The pane of type `T`, for tests and tools that look inside one pane.
+    pub fn pane_of<T: Pane>(&self) -> Option<&T> {
+        self.panes
+            .iter()
+            .find_map(|p| (**p).as_any().downcast_ref::<T>())
     }
 
-    fn pane_mut(&mut self) -> &mut dyn Pane {
-        match self.active {
-            PaneId::Postgres => &mut self.pg,
-            PaneId::Kafka => &mut self.kafka,
-            PaneId::Pods => &mut self.pods,
-            PaneId::Logs => &mut self.logs,
-        }
+    /// The pane of type `T`, mutable.
+    pub fn pane_of_mut<T: Pane>(&mut self) -> Option<&mut T> {
+        self.panes
+            .iter_mut()
+            .find_map(|p| (**p).as_any_mut().downcast_mut::<T>())
     }
 
-    pub fn active_pane(&self) -> &dyn Pane {
-        self.pane()
+    fn index_of(&self, id: PaneId) -> usize {
+        self.panes.iter().position(|p| p.id() == id).unwrap_or(0)
+    }
+
+    /// The shown pane; `None` only for an App built without panes.
+    fn shown(&self) -> Option<&dyn Pane> {
+        self.panes.get(self.index_of(self.active)).map(|p| &**p)
+    }
+
+    fn shown_mut(&mut self) -> Option<&mut (dyn Pane + 'static)> {
+        let i = self.index_of(self.active);
+        self.panes.get_mut(i).map(|p| &mut **p)
+    }
+
+    pub fn active_pane(&self) -> Option<&dyn Pane> {
+        self.shown()
+    }
+
+    /// The context of the shown pane, if it has one.
+    fn shown_context(&self) -> Option<String> {
+        self.shown().and_then(|p| p.status().context)
+    }
+
+    /// What a pane draws with.
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            theme: &self.theme,
+            tick: self.tick,
+            now: self.now,
+            wall: self.wall,
+        }
     }
 
     fn say(&mut self, text: impl Into<String>) {
@@ -291,39 +335,18 @@ impl App {
         });
     }
 
-    /// Polling follows visibility: only the shown pane's current context polls.
+    /// Polling follows visibility: every pane says what to keep running, given whether it
+    /// is shown.
     fn poll_commands(&self) -> Vec<Command> {
-        let visible = self.active == PaneId::Postgres;
-        let current = self.pg.current_context();
-        let mut out: Vec<Command> = self
-            .pg
-            .contexts()
+        self.panes
             .iter()
-            .map(|c| Command::PgPoll {
-                context: c.clone(),
-                active: visible && Some(c.as_str()) == current,
-                interval: self.pg.interval(),
-            })
-            .collect();
-        let kafka_visible = self.active == PaneId::Kafka;
-        let kafka_current = self.kafka.current_context();
-        out.extend(self.kafka.contexts().iter().map(|c| Command::KafkaPoll {
-            context: c.clone(),
-            active: kafka_visible && Some(c.as_str()) == kafka_current,
-            interval: self.kafka.interval(),
-        }));
-        // Pods come by watch: open while the Pods pane shows the context, closed otherwise.
-        let pods_visible = self.active == PaneId::Pods;
-        let pods_current = self.pods.current_context();
-        out.extend(self.pods.contexts().iter().map(|c| Command::KubeWatch {
-            context: c.clone(),
-            active: pods_visible && Some(c.as_str()) == pods_current,
-        }));
-        out
+            .flat_map(|p| p.subscriptions(p.id() == self.active))
+            .collect()
     }
 
     pub fn update(&mut self, msg: Msg) -> Vec<Command> {
         self.now = Instant::now();
+        self.wall = std::time::SystemTime::now();
         match msg {
             Msg::Tick => {
                 self.tick = self.tick.wrapping_add(1);
@@ -342,58 +365,30 @@ impl App {
                 self.quit = true;
                 vec![Command::Quit]
             }
-            Msg::PgUpdate {
-                context,
-                result,
-                retry_in,
-            } => {
-                self.pg.apply(&context, result, retry_in);
-                Vec::new()
-            }
-            Msg::KafkaUpdate {
-                context,
-                result,
-                retry_in,
-            } => {
-                self.kafka.apply(&context, result, retry_in);
-                Vec::new()
-            }
-            Msg::KafkaPlan { context, result } => {
-                self.on_kafka_plan(context, result);
-                Vec::new()
-            }
-            Msg::KubePods { context, feed } => {
-                self.pods.apply(&context, feed);
-                self.pod_events_command()
-            }
-            Msg::KubeEvents {
-                context,
-                namespace,
-                pod,
-                result,
-            } => {
-                self.pods.apply_events(&context, &namespace, &pod, result);
-                Vec::new()
-            }
-            Msg::KubeLogsLookup {
-                id,
-                context,
-                selection,
-                result,
-            } => self.on_logs_lookup(id, context, selection, result),
-            Msg::KubeLogs(batch) => {
-                self.logs.apply(batch);
-                Vec::new()
-            }
             Msg::GuardDone(reports) => {
                 self.executing = false;
-                self.pg.clear_marks();
-                self.kafka.on_reports(&reports);
+                for p in &mut self.panes {
+                    p.on_reports(&reports);
+                }
                 self.show_reports(reports);
                 Vec::new()
             }
             Msg::Key(key) => self.on_key(key),
+            data => match wiring::owner(&data) {
+                Some(id) => self.send(id, PaneMsg::Worker(data)),
+                None => Vec::new(),
+            },
         }
+    }
+
+    /// Hand `msg` to the pane `id` and perform what it asks.
+    fn send(&mut self, id: PaneId, msg: PaneMsg) -> Vec<Command> {
+        let i = self.index_of(id);
+        let effects = match self.panes.get_mut(i) {
+            Some(p) => p.update(msg),
+            None => return Vec::new(),
+        };
+        self.perform(effects)
     }
 
     fn show_reports(&mut self, reports: Vec<ActionReport>) {
@@ -434,7 +429,10 @@ impl App {
             return self.on_layer_key(layer, key);
         }
         let chord = KeyChord::from_event(&key);
-        let Some(action) = self.keymap.lookup(self.pane().scope(), chord) else {
+        let Some(scope) = self.shown().map(|p| p.scope()) else {
+            return Vec::new();
+        };
+        let Some(action) = self.keymap.lookup(scope, chord) else {
             return Vec::new();
         };
         self.on_action(action)
@@ -445,7 +443,16 @@ impl App {
         self.poll_commands()
     }
 
+    /// Why a guarded key does nothing on the shown pane's context, if it does nothing.
+    fn disabled_reason(&self) -> Option<String> {
+        self.shown_context()
+            .and_then(|ctx| self.guard.policy.disabled_reason(&ctx))
+    }
+
     fn on_action(&mut self, action: KeyAction) -> Vec<Command> {
+        if let Some(tab) = PaneId::of_key(action) {
+            return self.switch_to(tab);
+        }
         match action {
             KeyAction::Quit => {
                 self.quit = true;
@@ -462,161 +469,81 @@ impl App {
             }
             KeyAction::Command => self.layers.push(Layer::Command(Default::default())),
             KeyAction::Filter => {
-                let before = self.pane().filter().to_string();
+                let before = self
+                    .shown()
+                    .map(|p| p.filter().to_string())
+                    .unwrap_or_default();
                 self.layers.push(Layer::Filter {
                     input: crate::widgets::input::TextInput::with_value(&before),
                     before,
                 });
             }
-            KeyAction::PanePostgres => return self.switch_to(PaneId::Postgres),
-            KeyAction::PaneKafka => return self.switch_to(PaneId::Kafka),
-            KeyAction::PanePods => return self.switch_to(PaneId::Pods),
-            KeyAction::PaneLogs => return self.switch_to(PaneId::Logs),
             KeyAction::Back => {
-                if !self.pane().filter().is_empty() {
-                    self.pane_mut().set_filter("");
+                let Some(pane) = self.shown_mut() else {
+                    return Vec::new();
+                };
+                if !pane.filter().is_empty() {
+                    pane.set_filter("");
                     self.say("filter cleared");
-                } else if self.active == PaneId::Postgres && self.pg.marked_count() > 0 {
-                    self.pg.clear_marks();
-                    self.say("marks cleared");
+                } else if let Some(dropped) = pane.on_back() {
+                    self.say(dropped);
                 }
-            }
-            KeyAction::PodLogs | KeyAction::PodPreviousLogs | KeyAction::PodWorkloadLogs
-                if self.active == PaneId::Pods =>
-            {
-                return self.open_logs(action);
-            }
-            KeyAction::LogsPrevious if self.active == PaneId::Logs => {
-                // A `:logs` session toggles its own --previous.
-                if let Some((context, selection)) = self.logs.selection_toggled_previous() {
-                    return self.lookup_logs(context, selection);
-                }
-                // The pod selected in the Pods pane: current <-> previous container.
-                return self.open_logs(if self.logs.showing_previous() {
-                    KeyAction::PodLogs
-                } else {
-                    KeyAction::PodPreviousLogs
-                });
             }
             other => {
                 // Read-only says why before anything else, whatever is selected.
                 if other.is_guarded()
-                    && let Some(ctx) = self.pane().status().context
-                    && let Some(why) = self.guard.policy.disabled_reason(&ctx)
+                    && let Some(why) = self.disabled_reason()
                 {
                     self.warn(why);
                     return Vec::new();
                 }
-                let outcome = self.pane_mut().on_action(other);
-                let mut commands = self.on_outcome(outcome);
-                if self.active == PaneId::Pods {
-                    // A new selection or context: its events, and the watch that shows it.
-                    commands.extend(self.pod_events_command());
-                    commands.extend(self.poll_commands());
-                }
-                return commands;
+                let effects = match self.shown_mut() {
+                    Some(p) => p.on_action(other),
+                    None => return Vec::new(),
+                };
+                return self.perform(effects);
             }
         }
         Vec::new()
     }
 
-    fn on_outcome(&mut self, outcome: PaneOutcome) -> Vec<Command> {
-        match outcome {
-            PaneOutcome::Handled | PaneOutcome::Ignored => {}
-            PaneOutcome::OpenDetail(d) => self.layers.push(Layer::Detail {
-                detail: d,
-                scroll: 0,
-            }),
-            PaneOutcome::Toast(t) => self.say(t),
-            PaneOutcome::WriteFile {
-                path,
-                contents,
-                what,
-            } => {
-                self.say(format!("saving {what} to {}…", path.display()));
-                return vec![Command::WriteFile {
+    /// Do what panes and dialogs ask. Polls are asked for once, at the end, if anything
+    /// changed what should poll.
+    fn perform(&mut self, effects: Vec<Effect>) -> Vec<Command> {
+        let mut commands = Vec::new();
+        let mut resubscribe = false;
+        for effect in effects {
+            match effect {
+                Effect::Command(c) => commands.push(c),
+                Effect::Guard(actions) => self.begin_guard(actions),
+                Effect::Toast(t) => self.say(t),
+                Effect::Warn(t) => self.warn(t),
+                Effect::Detail(detail) => self.layers.push(Layer::Detail { detail, scroll: 0 }),
+                Effect::Dialog(d) => self.layers.push(Layer::Dialog(d)),
+                Effect::WriteFile {
                     path,
                     contents,
                     what,
-                }];
-            }
-            PaneOutcome::PollChanged => {
-                let (ctx, every) = match self.active {
-                    PaneId::Kafka => (self.kafka.current_context(), self.kafka.interval()),
-                    _ => (self.pg.current_context(), self.pg.interval()),
-                };
-                self.say(format!(
-                    "{}: refresh every {}",
-                    ctx.unwrap_or("-"),
-                    humantime::format_duration(every)
-                ));
-                return self.poll_commands();
-            }
-            PaneOutcome::KafkaReset(request) => {
-                // Policy first: a read-only context never gets as far as a preview.
-                match self.guard.policy.disabled_reason(&request.context) {
-                    Some(why) => self.warn(format!("reset offsets: {why}")),
-                    None => self.layers.push(Layer::KafkaResetPrompt(
-                        crate::panes::kafka::flow::ResetPrompt::new(request),
-                    )),
+                } => {
+                    self.say(format!("saving {what} to {}…", path.display()));
+                    commands.push(Command::WriteFile {
+                        path,
+                        contents,
+                        what,
+                    });
                 }
+                Effect::Show(id) => {
+                    self.active = id;
+                    resubscribe = true;
+                }
+                Effect::Send(id, msg) => commands.extend(self.send(id, msg)),
+                Effect::Resubscribe => resubscribe = true,
             }
-            PaneOutcome::Guard(actions) => self.begin_guard(actions),
         }
-        Vec::new()
-    }
-
-    /// The preview arrived: show it for acknowledgement (or say why there is none).
-    fn on_kafka_plan(&mut self, context: String, result: Result<ResetPlan, String>) {
-        match result {
-            Ok(plan) => {
-                let members = self
-                    .kafka
-                    .snapshot()
-                    .and_then(|s| s.group(&plan.group))
-                    .map_or(0, |g| g.members.len());
-                self.say(format!(
-                    "preview of the reset of {}: read it, Enter to go on, Esc to cancel",
-                    crate::widgets::sanitize::cell(&plan.group, 60)
-                ));
-                self.layers.push(Layer::KafkaResetPreview(
-                    crate::panes::kafka::flow::ResetPreview {
-                        context,
-                        plan,
-                        members,
-                        scroll: 0,
-                    },
-                ));
-            }
-            Err(e) => self.warn(format!(
-                "no preview, nothing changed: {}",
-                crate::widgets::sanitize::cell(&e, 200)
-            )),
+        if resubscribe {
+            commands.extend(self.poll_commands());
         }
-    }
-
-    /// The selected pod changed: fetch its events once.
-    fn pod_events_command(&mut self) -> Vec<Command> {
-        self.pods
-            .take_events_request()
-            .map(|(context, namespace, pod)| Command::KubeEvents {
-                context,
-                namespace,
-                pod,
-            })
-            .into_iter()
-            .collect()
-    }
-
-    /// `l`, `p` or `w` on a pod: a new log session in the Logs pane.
-    fn open_logs(&mut self, action: KeyAction) -> Vec<Command> {
-        match self.pods.log_target(action) {
-            Err(e) => {
-                self.warn(e);
-                Vec::new()
-            }
-            Ok(target) => self.follow_logs(target, None),
-        }
+        commands
     }
 
     /// Policy first: a refused action never reaches the reason prompt.
@@ -650,46 +577,69 @@ impl App {
         let Some(cmd) = words.next() else {
             return Vec::new();
         };
+        let args = line.trim_start()[cmd.len()..].trim();
         match cmd {
             "q" | "quit" | "q!" => {
                 self.quit = true;
                 return vec![Command::Quit];
             }
-            "ctx" | "context" => match words.next() {
-                Some(name) if self.pg.select_context(name) => {
-                    self.say(format!("context {name}"));
-                    return self.switch_to(PaneId::Postgres);
-                }
-                Some(name) if self.kafka.select_context(name) => {
-                    self.say(format!("context {name}"));
-                    return self.switch_to(PaneId::Kafka);
-                }
-                Some(name) => self.warn(format!(
-                    "unknown context {:?}; known: {}",
-                    crate::widgets::sanitize::cell(name, 40),
-                    self.pg.contexts().join(", ")
-                )),
-                None => self.warn(format!(
-                    "usage: :ctx NAME (known: {})",
-                    self.pg.contexts().join(", ")
-                )),
-            },
+            "ctx" | "context" => return self.select_context(words.next()),
             "help" => self.layers.push(Layer::Help { scroll: 0 }),
-            // With arguments, what to follow; without, the pane (as :pg :kafka :pods).
-            "logs" => return self.logs_command(line.trim_start()["logs".len()..].trim()),
             other => {
-                if let Some(p) = PaneId::ALL.iter().find(|p| {
-                    p.command() == other || (other == "postgres" && **p == PaneId::Postgres)
-                }) {
-                    return self.switch_to(*p);
+                // A pane's own command (`:logs ARGS`), else a pane by name (`:pg`, `:logs`).
+                for i in 0..self.panes.len() {
+                    let effects = self
+                        .panes
+                        .get_mut(i)
+                        .and_then(|p| p.command_line(other, args));
+                    if let Some(effects) = effects {
+                        return self.perform(effects);
+                    }
+                }
+                if let Some(p) = PaneId::named(other) {
+                    return self.switch_to(p);
                 }
                 self.warn(format!(
                     "unknown command :{}; try :pg :kafka :pods :logs :ctx NAME :q",
-                    crate::widgets::sanitize::cell(other, 40)
+                    sanitize::cell(other, 40)
                 ));
             }
         }
         Vec::new()
+    }
+
+    /// `:ctx NAME`: the first pane that has a context of that name shows it.
+    fn select_context(&mut self, name: Option<&str>) -> Vec<Command> {
+        let known = |panes: &[Box<dyn Pane>]| {
+            panes
+                .iter()
+                .flat_map(|p| p.contexts().to_vec())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let Some(name) = name else {
+            let known = known(&self.panes);
+            self.warn(format!("usage: :ctx NAME (known: {known})"));
+            return Vec::new();
+        };
+        let found = self
+            .panes
+            .iter_mut()
+            .find_map(|p| p.select_context(name).then(|| p.id()));
+        match found {
+            Some(id) => {
+                self.say(format!("context {name}"));
+                self.switch_to(id)
+            }
+            None => {
+                let known = known(&self.panes);
+                self.warn(format!(
+                    "unknown context {:?}; known: {known}",
+                    sanitize::cell(name, 40),
+                ));
+                Vec::new()
+            }
+        }
     }
 }
 

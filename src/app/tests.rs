@@ -8,6 +8,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::*;
 use crate::backends::demo::DemoPgWorld;
 use crate::guard::{ContextPolicy, GuardedAction};
+use crate::panes::pg::PgPane;
 
 fn key(c: char) -> Msg {
     Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
@@ -58,6 +59,10 @@ fn app_with(protected: bool, read_only: bool, global_read_only: bool) -> App {
         retry_in: None,
     });
     app
+}
+
+fn pg(app: &App) -> &PgPane {
+    app.pane_of::<PgPane>().expect("the PostgreSQL pane")
 }
 
 fn top(app: &App) -> Option<&Layer> {
@@ -226,7 +231,7 @@ fn refresh_keys_change_the_interval_within_bounds() {
     for _ in 0..10 {
         app.update(key('-'));
     }
-    assert_eq!(app.pg.interval(), Duration::from_secs(60));
+    assert_eq!(pg(&app).interval(), Duration::from_secs(60));
 }
 
 #[test]
@@ -251,11 +256,11 @@ fn filter_narrows_rows_and_esc_restores() {
     let mut app = app_with(false, false, false);
     app.update(key('/'));
     typed(&mut app, "migrate");
-    assert_eq!(app.pg.filter(), "migrate");
+    assert_eq!(pg(&app).filter(), "migrate");
     app.update(code(KeyCode::Enter));
-    assert_eq!(app.pg.selected_session().map(|s| s.pid), Some(4242));
+    assert_eq!(pg(&app).selected_session().map(|s| s.pid), Some(4242));
     app.update(code(KeyCode::Esc));
-    assert_eq!(app.pg.filter(), "");
+    assert_eq!(pg(&app).filter(), "");
 }
 
 #[test]
@@ -266,12 +271,49 @@ fn worker_errors_keep_the_last_data_and_show_the_retry() {
         result: Err("cannot connect".into()),
         retry_in: Some(Duration::from_secs(4)),
     });
-    let st = app.active_pane().status();
+    let st = app.active_pane().expect("a pane").status();
     assert!(
         st.error
             .as_deref()
             .is_some_and(|e| e.contains("cannot connect") && e.contains("retrying in 4s")),
         "{st:?}"
     );
-    assert!(app.pg.snapshot().is_some());
+    assert!(pg(&app).snapshot().is_some());
+}
+
+/// Layer keys come from the keymap: rebinding `prompt_submit` moves "continue" in the reason
+/// prompt to the new key (Enter then only edits the line), and the hints follow.
+#[test]
+fn layer_keys_are_rebindable() {
+    let mut app = app_with(false, false, false);
+    app.keymap.rebind(
+        KeyAction::PromptSubmit,
+        vec![crate::config::KeyChord::parse("ctrl-j").expect("key")],
+    );
+    app.update(key('L'));
+    app.update(key('x'));
+    typed(&mut app, "INC-1 the migration holds the lock");
+    app.update(code(KeyCode::Enter));
+    assert!(
+        matches!(top(&app), Some(Layer::Reason(_))),
+        "Enter is not bound any more"
+    );
+    let hints: Vec<String> = top(&app)
+        .map(|l| {
+            l.hints()
+                .iter()
+                .map(|(keys, label)| format!("{} {label}", app.keymap.labels_of(keys)))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(hints, vec!["ctrl-j continue", "esc abort: nothing runs"]);
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('j'),
+        KeyModifiers::CONTROL,
+    )));
+    assert!(
+        matches!(top(&app), Some(Layer::Confirm(_))),
+        "{:?}",
+        app.layers()
+    );
 }

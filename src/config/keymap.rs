@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-/// Where a binding applies. Pane scopes are looked up first, then `Global`.
+/// Where a binding applies. Pane scopes are looked up first, then `Global`. Layer scopes
+/// (prompt, confirm, scroll) apply only while such a layer is on top, and nothing else then.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
     Global,
@@ -12,6 +13,28 @@ pub enum Scope {
     Kafka,
     Pods,
     Logs,
+    /// Every pane that has the feature (sorting, polling): looked up after the pane's own
+    /// scope and before `Global`.
+    Panes,
+    /// Text lines: command, filter, reason, reset target.
+    Prompt,
+    /// The confirmation and the reset preview.
+    Confirm,
+    /// Views that scroll: help, detail, results, reset preview.
+    Scroll,
+}
+
+impl Scope {
+    /// The scopes of layers, with a title for the help layer.
+    pub const LAYERS: [(Scope, &'static str); 3] = [
+        (Scope::Prompt, "in prompts (command, filter, reason)"),
+        (Scope::Confirm, "in confirmations"),
+        (Scope::Scroll, "in help, details and results"),
+    ];
+
+    pub fn is_layer(self) -> bool {
+        matches!(self, Scope::Prompt | Scope::Confirm | Scope::Scroll)
+    }
 }
 
 macro_rules! actions {
@@ -63,12 +86,12 @@ actions! {
     PaneLogs => "pane_logs", Global, ["4"], "Logs pane";
     NextContext => "next_context", Global, ["tab"], "next context of this pane";
     Explain => "explain", Global, ["e"], "explain what this pane shows and when to use its actions";
-    RefreshFaster => "refresh_faster", Postgres, ["+"], "refresh more often";
-    RefreshSlower => "refresh_slower", Postgres, ["-"], "refresh less often";
+    RefreshFaster => "refresh_faster", Panes, ["+"], "refresh more often";
+    RefreshSlower => "refresh_slower", Panes, ["-"], "refresh less often";
+    SortNext => "sort_next", Panes, ["s"], "sort by the next column";
+    SortReverse => "sort_reverse", Panes, ["S"], "reverse the sort order";
     ToggleIdle => "toggle_idle", Postgres, ["i"], "show or hide idle sessions";
     LockView => "lock_view", Postgres, ["L"], "switch between sessions and the blocking tree";
-    SortNext => "sort_next", Postgres, ["s"], "sort by the next column";
-    SortReverse => "sort_reverse", Postgres, ["S"], "reverse the sort order";
     Cancel => "cancel", Postgres, ["c"], "cancel the query of the selected (or marked) sessions";
     Terminate => "terminate", Postgres, ["x"], "terminate the backend of the selected (or marked) sessions";
     Mark => "mark", Postgres, ["space"], "mark or unmark the session for a bulk action";
@@ -77,8 +100,6 @@ actions! {
     PodLogs => "pod_logs", Pods, ["l"], "follow the logs of the selected pod (all containers)";
     PodPreviousLogs => "previous_logs", Pods, ["p"], "logs of the previous (crashed) container of the selected pod";
     PodWorkloadLogs => "workload_logs", Pods, ["w"], "follow the logs of every pod of the selected pod's workload";
-    PodSortNext => "pods_sort_next", Pods, ["s"], "sort pods by the next column";
-    PodSortReverse => "pods_sort_reverse", Pods, ["S"], "reverse the sort order";
     PodGroupByOwner => "group_by_owner", Pods, ["o"], "group pods by owner (Deployment, StatefulSet, Job)";
     LogsFollow => "logs_follow", Logs, ["f", "space"], "pause or follow the tail (scrolling up pauses too)";
     LogsWrap => "logs_wrap", Logs, ["w"], "wrap long lines";
@@ -91,14 +112,28 @@ actions! {
     KafkaDeleteGroup => "kafka_delete_group", Kafka, ["D"], "delete the selected consumer group (only when Empty)";
     KafkaResetOffsets => "kafka_reset_offsets", Kafka, ["R"], "reset the selected group's offsets: preview first";
     KafkaUndoReset => "kafka_undo_reset", Kafka, ["u"], "undo the last reset of the selected group";
-    KafkaSortNext => "kafka_sort_next", Kafka, ["s"], "sort groups by the next column (lag, status, time lag, name)";
-    KafkaSortReverse => "kafka_sort_reverse", Kafka, ["S"], "reverse the sort order";
-    KafkaRefreshFaster => "kafka_refresh_faster", Kafka, ["+"], "refresh more often";
-    KafkaRefreshSlower => "kafka_refresh_slower", Kafka, ["-"], "refresh less often";
+    PromptSubmit => "prompt_submit", Prompt, ["enter"], "submit the line";
+    PromptAbort => "prompt_abort", Prompt, ["esc"], "abort: nothing runs (a filter goes back)";
+    ConfirmSwitch => "confirm_switch", Confirm, ["tab", "backtab", "left", "right"], "switch between Cancel and Confirm";
+    ConfirmPress => "confirm_press", Confirm, ["enter"], "press the focused button (acknowledge a preview)";
+    ConfirmAbort => "confirm_abort", Confirm, ["esc"], "abort: nothing runs";
+    ScrollDown => "scroll_down", Scroll, ["j", "down"], "scroll down";
+    ScrollUp => "scroll_up", Scroll, ["k", "up"], "scroll up";
+    ScrollPageDown => "scroll_page_down", Scroll, ["pagedown"], "scroll one page down";
+    ScrollPageUp => "scroll_page_up", Scroll, ["pageup"], "scroll one page up";
+    ScrollClose => "scroll_close", Scroll, ["esc", "q", "enter"], "close";
 }
 
 impl KeyAction {
     pub fn from_name(name: &str) -> Option<KeyAction> {
+        // Names from before sorting and refreshing were one action for every pane.
+        let name = match name {
+            "pods_sort_next" | "kafka_sort_next" => "sort_next",
+            "pods_sort_reverse" | "kafka_sort_reverse" => "sort_reverse",
+            "kafka_refresh_faster" => "refresh_faster",
+            "kafka_refresh_slower" => "refresh_slower",
+            other => other,
+        };
         KeyAction::ALL.iter().copied().find(|a| a.name() == name)
     }
 
@@ -293,20 +328,31 @@ impl Keymap {
             .map_or_else(|| "(unbound)".into(), KeyChord::label)
     }
 
-    /// The pane's own binding wins over a global one.
+    /// The pane's own binding wins over a shared one (`Panes`), which wins over a global one.
     pub fn lookup(&self, scope: Scope, chord: KeyChord) -> Option<KeyAction> {
-        let find = |s: Scope| {
+        if scope == Scope::Global {
+            return self.lookup_in(&[Scope::Global], chord);
+        }
+        self.lookup_in(&[scope, Scope::Panes, Scope::Global], chord)
+    }
+
+    /// The action of `chord` in the first of `scopes` that binds it (layers: no fallback).
+    pub fn lookup_in(&self, scopes: &[Scope], chord: KeyChord) -> Option<KeyAction> {
+        scopes.iter().find_map(|&s| {
             KeyAction::ALL
                 .iter()
                 .copied()
                 .find(|a| a.scope() == s && self.keys_of(*a).contains(&chord))
-        };
-        if scope != Scope::Global
-            && let Some(a) = find(scope)
-        {
-            return Some(a);
-        }
-        find(Scope::Global)
+        })
+    }
+
+    /// "j/k": the first key of each action, for a hint.
+    pub fn labels_of(&self, actions: &[KeyAction]) -> String {
+        actions
+            .iter()
+            .map(|a| self.label_of(*a))
+            .collect::<Vec<_>>()
+            .join("/")
     }
 
     /// Two actions that could both fire on one key in one pane are a configuration error.
@@ -325,7 +371,8 @@ impl Keymap {
             }
         }
         // A pane key hiding a global one would make the global action unreachable there.
-        for &a in KeyAction::ALL.iter().filter(|a| a.scope() != Scope::Global) {
+        let pane_scoped = |a: &&KeyAction| a.scope() != Scope::Global && !a.scope().is_layer();
+        for &a in KeyAction::ALL.iter().filter(pane_scoped) {
             for &k in self.keys_of(a) {
                 if let Some(g) = seen.get(&(Scope::Global, k)) {
                     return Err(format!(
@@ -372,5 +419,32 @@ mod tests {
         assert_eq!(km.lookup(Scope::Postgres, c), None);
         km.rebind(KeyAction::Terminate, vec![KeyChord::parse("C").expect("C")]);
         assert!(km.check_conflicts().is_err());
+    }
+
+    #[test]
+    fn layer_keys_are_looked_up_in_their_scopes_only() {
+        let mut km = Keymap::default();
+        let enter = KeyChord::parse("enter").expect("enter");
+        assert_eq!(
+            km.lookup_in(&[Scope::Confirm, Scope::Scroll], enter),
+            Some(KeyAction::ConfirmPress)
+        );
+        assert_eq!(
+            km.lookup_in(&[Scope::Scroll], enter),
+            Some(KeyAction::ScrollClose)
+        );
+        let j = KeyChord::parse("j").expect("j");
+        assert_eq!(km.lookup_in(&[Scope::Prompt], j), None);
+        km.rebind(
+            KeyAction::PromptSubmit,
+            vec![KeyChord::parse("ctrl-j").expect("ctrl-j")],
+        );
+        assert_eq!(km.lookup_in(&[Scope::Prompt], enter), None);
+        assert_eq!(
+            km.labels_of(&[KeyAction::ScrollDown, KeyAction::ScrollUp]),
+            "j/k"
+        );
+        // A layer key never hides a global or pane key.
+        assert_eq!(km.check_conflicts(), Ok(()));
     }
 }

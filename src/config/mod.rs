@@ -419,8 +419,16 @@ impl Config {
         self.postgres.iter().find(|c| c.name == name)
     }
 
-    /// All context names, for error messages.
+    /// Every context name of every kind (PostgreSQL, Kafka, Kubernetes), for messages.
     pub fn context_names(&self) -> Vec<String> {
+        let pg = self.postgres.iter().map(|c| c.name.clone());
+        let kafka = self.kafka.iter().map(|c| c.name.clone());
+        let kube = self.kubernetes.iter().map(|c| c.name.clone());
+        pg.chain(kafka).chain(kube).collect()
+    }
+
+    /// The PostgreSQL context names (the PostgreSQL pane, `pg` subcommands).
+    pub fn postgres_names(&self) -> Vec<String> {
         self.postgres.iter().map(|c| c.name.clone()).collect()
     }
 
@@ -674,5 +682,15 @@ quit = ["q", "ctrl-q"]
             c.keymap.lookup(Scope::Postgres, chord),
             Some(KeyAction::Cancel)
         );
+    }
+
+    #[test]
+    fn context_names_cover_every_kind() {
+        let text = "[[kafka]]\nname = \"k1\"\nbrokers = \"b:9092\"\n";
+        let c = Config::parse(Path::new("c.toml"), text).expect("valid");
+        assert_eq!(c.context_names(), vec!["k1".to_string()]);
+        assert!(c.postgres_names().is_empty());
+        let err = crate::setup::check_context(&c, Some("nope")).expect_err("unknown");
+        assert!(err.to_string().contains("configured: k1"), "{err}");
     }
 }

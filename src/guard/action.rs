@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use serde_json::json;
 
-use crate::backends::postgres::PgSession;
+use crate::backends::postgres::{PgSession, SessionState};
 use crate::widgets::sanitize;
 
 /// The session an action targets, as it was on screen when the key was pressed.
@@ -162,7 +162,10 @@ impl GuardedAction {
             sanitize(&redact_query(&t.query), 300)
         ));
         if matches!(self, GuardedAction::PgCancel(_))
-            && t.state.as_deref().is_some_and(|s| s.starts_with("idle"))
+            && matches!(
+                SessionState::of(t.state.as_deref()),
+                SessionState::Idle | SessionState::IdleInTransaction
+            )
         {
             lines.push(
                 "  Note: this session is idle; cancel has no effect on an idle transaction. Terminate ends it."

@@ -18,6 +18,20 @@ pub struct KafkaGroupTarget {
     pub total_lag: i64,
 }
 
+impl KafkaGroupTarget {
+    /// The one way to target a group (the Kafka pane and `warroom kafka consumer-groups`).
+    pub fn of(context: &str, g: &crate::backends::kafka::ConsumerGroup) -> KafkaGroupTarget {
+        KafkaGroupTarget {
+            context: context.to_string(),
+            group: g.id.clone(),
+            state: g.state.clone(),
+            members: g.members.len(),
+            topics: g.topics(),
+            total_lag: g.total_lag(),
+        }
+    }
+}
+
 /// A reset the user previewed and acknowledged.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KafkaResetTarget {

@@ -24,6 +24,22 @@ pub struct PodTarget {
     pub owner: Option<String>,
 }
 
+impl PodTarget {
+    /// The one way to target a pod (the Pods pane and `warroom kube delete-pod`).
+    pub fn of(context: &str, pod: &crate::backends::kube::PodRow) -> PodTarget {
+        PodTarget {
+            context: context.to_string(),
+            namespace: pod.namespace.clone(),
+            pod: pod.name.clone(),
+            uid: pod.uid.clone(),
+            grace_period: pod.grace_period,
+            status: pod.status.clone(),
+            node: pod.node.clone(),
+            owner: pod.owner.as_ref().map(|o| o.label()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeploymentTarget {
     pub context: String,
@@ -188,7 +204,7 @@ impl KubeAction {
 }
 
 /// The destructive call, after the intent was recorded: (ok, what happened).
-pub async fn act(
+pub(super) async fn act(
     actor: &dyn KubeActor,
     action: &KubeAction,
     audit_id: &str,

@@ -1,16 +1,21 @@
 //! Panes: one module per pane, each with its state, key handling and drawing.
 //! Panes know nothing of tokio-postgres; they receive owned snapshots.
 
+pub mod contexts;
 pub mod kafka;
 pub mod logs;
 pub mod pg;
 pub mod pods;
+pub mod table;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
+use crossterm::event::KeyEvent;
+
+use crate::app::{Command, Msg};
 use crate::config::{KeyAction, Scope, Theme};
-use crate::guard::GuardedAction;
+use crate::guard::{ActionReport, GuardedAction};
 
 /// The four panes of the tab bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,6 +36,24 @@ impl PaneId {
             PaneId::Pods => "Pods",
             PaneId::Logs => "Logs",
         }
+    }
+
+    /// The pane a tab key (`1`-`4`) shows.
+    pub fn of_key(action: KeyAction) -> Option<PaneId> {
+        match action {
+            KeyAction::PanePostgres => Some(PaneId::Postgres),
+            KeyAction::PaneKafka => Some(PaneId::Kafka),
+            KeyAction::PanePods => Some(PaneId::Pods),
+            KeyAction::PaneLogs => Some(PaneId::Logs),
+            _ => None,
+        }
+    }
+
+    /// The pane a command-line word names (`:pg`, `:postgres`, `:logs`).
+    pub fn named(word: &str) -> Option<PaneId> {
+        PaneId::ALL
+            .into_iter()
+            .find(|p| p.command() == word || (word == "postgres" && *p == PaneId::Postgres))
     }
 
     /// The name used on the command line (`:pg`).
@@ -67,6 +90,27 @@ pub fn moved_cursor(action: KeyAction, cursor: usize, len: usize, page: usize) -
     Some(row.min(len.saturating_sub(1)))
 }
 
+/// "waiting for the first snapshot of CONTEXT…" (sanitized).
+pub fn first_snapshot(context: &str) -> String {
+    format!(
+        "waiting for the first snapshot of {}…",
+        crate::widgets::sanitize::cell(context, 64)
+    )
+}
+
+/// The scroll position of a scrolling view after a key of the `scroll` scope; `None` for
+/// the key that closes it. Shared by the App's layers and pane dialogs.
+pub fn scrolled(action: Option<KeyAction>, scroll: u16) -> Option<u16> {
+    Some(match action {
+        Some(KeyAction::ScrollClose) => return None,
+        Some(KeyAction::ScrollDown) => scroll.saturating_add(1),
+        Some(KeyAction::ScrollUp) => scroll.saturating_sub(1),
+        Some(KeyAction::ScrollPageDown) => scroll.saturating_add(10),
+        Some(KeyAction::ScrollPageUp) => scroll.saturating_sub(10),
+        _ => scroll,
+    })
+}
+
 /// Write a file, creating its directory: for the runtime's blocking pool, not the UI task.
 pub fn write_file(path: &std::path::Path, contents: &str) -> Result<(), String> {
     if let Some(dir) = path.parent() {
@@ -76,18 +120,22 @@ pub fn write_file(path: &std::path::Path, contents: &str) -> Result<(), String> 
     std::fs::write(path, contents).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// What a key did in a pane, for the App to act on.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PaneOutcome {
-    /// Nothing to do beyond redrawing.
-    Handled,
-    /// The key means nothing here.
-    Ignored,
-    OpenDetail(Detail),
-    /// Destructive actions to send through the guard.
+/// What a pane asks of the App after a key or a message: the App performs commands, runs
+/// guarded actions through the guard flow, shows toasts and pushes layers. Panes never do I/O.
+#[derive(Debug)]
+pub enum Effect {
+    /// For the runtime (poll, watch, read a preview, follow logs...).
+    Command(Command),
+    /// Destructive actions to send through the guard (policy, reason, confirm, audit).
     Guard(Vec<GuardedAction>),
     /// A short message for the status bar.
     Toast(String),
+    /// The same, as an error.
+    Warn(String),
+    /// Open a detail view over the pane.
+    Detail(Detail),
+    /// Push a dialog the pane provides (it gets the keys until it closes).
+    Dialog(Box<dyn Dialog>),
     /// Save `contents` to `path` (done by the runtime, never on the UI task); `what` names it
     /// in the confirmation message.
     WriteFile {
@@ -95,10 +143,72 @@ pub enum PaneOutcome {
         contents: String,
         what: String,
     },
-    /// Polling settings changed (context, interval).
-    PollChanged,
-    /// `R` in the Kafka pane: ask where to reset the group's offsets, then preview.
-    KafkaReset(kafka::ResetRequest),
+    /// Show this pane.
+    Show(PaneId),
+    /// Hand a message to another pane (e.g. the Pods pane asks the Logs pane to follow).
+    Send(PaneId, PaneMsg),
+    /// Polling settings changed (context, interval): ask every pane for its subscriptions.
+    Resubscribe,
+}
+
+impl Effect {
+    pub fn toast(text: String) -> Vec<Effect> {
+        vec![Effect::Toast(text)]
+    }
+}
+
+/// What the App hands to a pane: data from a worker, or a message from another pane.
+#[derive(Debug, Clone)]
+pub enum PaneMsg {
+    /// A worker's message for this pane (snapshots, feeds, previews, log lines).
+    Worker(Msg),
+    /// Follow these logs (a new session), optionally remembering the `:logs` selection.
+    FollowLogs(pods::LogTarget, Option<crate::backends::kube::LogSelection>),
+    /// Look up the pods of a `:logs` selection on `context`, then follow them.
+    LookupLogs {
+        context: String,
+        selection: crate::backends::kube::LogSelection,
+    },
+    /// Run a key action as if pressed in that pane.
+    Action(KeyAction),
+}
+
+/// What a pane draws with: the theme, the spinner tick, and the time of the last update
+/// (frames are a function of the state: panes never read the clock while drawing).
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    pub theme: &'a Theme,
+    pub tick: u64,
+    pub now: std::time::Instant,
+    pub wall: std::time::SystemTime,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context at the present moment (tests, benchmarks, one-off drawing).
+    pub fn now(theme: &'a Theme) -> Ctx<'a> {
+        Ctx {
+            theme,
+            tick: 0,
+            now: std::time::Instant::now(),
+            wall: std::time::SystemTime::now(),
+        }
+    }
+}
+
+/// A hint for the bottom row: the actions whose first keys are shown ("j/k"), and a label.
+pub type Hint = (&'static [KeyAction], &'static str);
+
+/// A modal a pane pushes on the layer stack (e.g. the Kafka reset prompt and preview).
+/// Keys come translated through the keymap: `action` is the key's action in the dialog's
+/// scope, if any; `key` is the raw key for text input.
+pub trait Dialog: std::fmt::Debug + AsAny + Send {
+    /// The keymap scopes of this dialog's keys, looked up in this order.
+    fn scopes(&self) -> &'static [Scope];
+    /// Handle a key: `None` keeps the dialog open, `Some(effects)` closes it with them.
+    fn on_key(&mut self, action: Option<KeyAction>, key: &KeyEvent) -> Option<Vec<Effect>>;
+    /// Hints for the bottom row, labelled with the keys the keymap binds.
+    fn hints(&self) -> &'static [Hint];
+    fn draw(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>);
 }
 
 /// Status for the bar at the bottom.
@@ -110,18 +220,80 @@ pub struct PaneStatus {
     pub note: Option<String>,
 }
 
-pub trait Pane {
-    fn id(&self) -> PaneId;
-    fn scope(&self) -> Scope;
+/// What a pane is: its tab, its keymap scope, its keys for `?` and the few for the hints row.
+#[derive(Debug)]
+pub struct PaneMeta {
+    pub id: PaneId,
+    pub scope: Scope,
     /// Every key of this pane, for the help layer.
-    fn keys(&self) -> &'static [KeyAction];
+    pub keys: &'static [KeyAction],
     /// The few keys worth showing in the hints bar.
-    fn hints(&self) -> &'static [KeyAction];
-    fn on_action(&mut self, action: KeyAction) -> PaneOutcome;
+    pub hints: &'static [KeyAction],
+}
+
+/// Downcasting for panes and dialogs (tests and tools look inside one pane).
+pub trait AsAny: std::any::Any {
+    fn as_any(&self) -> &dyn std::any::Any;
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
+}
+
+impl<T: std::any::Any> AsAny for T {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+/// The contract between the App (a router) and a pane. The App knows panes only through
+/// this trait: keys and messages go in, effects come out.
+pub trait Pane: AsAny + Send {
+    fn meta(&self) -> &'static PaneMeta;
+    fn id(&self) -> PaneId {
+        self.meta().id
+    }
+    fn scope(&self) -> Scope {
+        self.meta().scope
+    }
+    fn keys(&self) -> &'static [KeyAction] {
+        self.meta().keys
+    }
+    fn hints(&self) -> &'static [KeyAction] {
+        self.meta().hints
+    }
+    fn on_action(&mut self, action: KeyAction) -> Vec<Effect>;
+    /// A worker message or a message from another pane.
+    fn update(&mut self, _msg: PaneMsg) -> Vec<Effect> {
+        Vec::new()
+    }
+    /// What the runtime must keep running for this pane (polls, watches), given whether the
+    /// pane is shown; hidden panes stop polling.
+    fn subscriptions(&self, _visible: bool) -> Vec<Command> {
+        Vec::new()
+    }
+    /// `:ctx NAME`: show `name` if it is one of this pane's contexts.
+    fn select_context(&mut self, _name: &str) -> bool {
+        false
+    }
+    /// The context names of this pane (for `:ctx` errors).
+    fn contexts(&self) -> &[String] {
+        &[]
+    }
+    /// `:NAME ARGS` lines the App does not know; `None` when this pane does not either.
+    fn command_line(&mut self, _name: &str, _args: &str) -> Option<Vec<Effect>> {
+        None
+    }
+    /// The guard executor finished: results of every action, for panes that keep state.
+    fn on_reports(&mut self, _reports: &[ActionReport]) {}
+    /// Esc with an empty filter: drop a selection state; returns what was dropped.
+    fn on_back(&mut self) -> Option<String> {
+        None
+    }
     fn filter(&self) -> &str;
     fn set_filter(&mut self, filter: &str);
     fn status(&self) -> PaneStatus;
-    fn render(&self, frame: &mut Frame<'_>, area: Rect, theme: &Theme, tick: u64);
+    fn render(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>);
     /// Training aid (`e`): what the columns and actions of this view mean, and when to
     /// use them, including a word about the selected row.
     fn explain(&self) -> Vec<String> {

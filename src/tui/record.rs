@@ -232,29 +232,37 @@ mod tests {
             all
         });
         let (rec, done) = Recorder::create(&path, 80, 24).expect("create");
-        let frame = vec![b'x'; 8 * 1024];
+        // Frames larger than a pipe's buffer: the writer blocks on the first ones.
+        const FRAMES: u64 = 2_000;
+        let frame = vec![b'x'; 64 * 1024];
         let started = Instant::now();
         {
             let mut tee = TeeWriter::new(io::sink(), Some(rec.clone()));
-            for _ in 0..5_000 {
+            for _ in 0..FRAMES {
                 tee.write_all(&frame).expect("write");
                 tee.flush().expect("flush");
             }
         }
         let took = started.elapsed();
         assert!(
-            took < std::time::Duration::from_secs(5),
+            took < std::time::Duration::from_secs(10),
             "the UI waited: {took:?}"
         );
         let dropped = rec.dropped();
-        assert!(dropped > 4_000, "dropped {dropped}");
         drop(rec);
         go.send(()).expect("unstall");
         done.wait().expect("writer");
         let text = reader.join().expect("reader");
-        let outputs = text.lines().filter(|l| l.contains("\"o\"")).count();
+        let outputs = text.lines().filter(|l| l.contains("\"o\"")).count() as u64;
+        // Every frame is either in the file or counted as dropped; at most the queue's worth
+        // (and what the pipe held) was kept while the disk was stalled.
+        assert_eq!(
+            outputs + dropped,
+            FRAMES,
+            "{outputs} written, {dropped} dropped"
+        );
         assert!(
-            outputs <= QUEUE_CAPACITY + 16,
+            outputs <= QUEUE_CAPACITY as u64 + 64,
             "{outputs} frames were queued"
         );
         let marker = format!("warroom: {dropped} recording event(s) dropped");

@@ -14,6 +14,7 @@ use super::terminal::TerminalGuard;
 use crate::app::{App, Command, Msg};
 use crate::backends::postgres::PgSource;
 use crate::guard::Executor;
+use crate::workers::kube::{KubeContexts, KubeTasks};
 use crate::workers::pg::{self as pg_worker, PollControl};
 
 /// What the runtime needs to serve the App's commands.
@@ -32,6 +33,28 @@ struct Runtime {
 }
 
 impl Runtime {
+    /// Start, change or pause the poller of `context`. Context names are unique across
+    /// kinds: one map of pollers serves them all. Only a real change wakes a worker (an
+    /// immediate refresh); a poller is spawned the first time its context is shown.
+    fn poll(
+        &mut self,
+        context: String,
+        ctl: PollControl,
+        spawn: impl FnOnce(String, mpsc::Sender<Msg>, watch::Receiver<PollControl>),
+    ) {
+        if let Some(sender) = self.pollers.get(&context) {
+            sender.send_if_modified(|c| {
+                let changed = *c != ctl;
+                *c = ctl;
+                changed
+            });
+        } else if ctl.active {
+            let (sender, receiver) = watch::channel(ctl);
+            spawn(context.clone(), self.tx.clone(), receiver);
+            self.pollers.insert(context, sender);
+        }
+    }
+
     fn perform(&mut self, cmd: Command) {
         match cmd {
             Command::Quit => {}
@@ -40,49 +63,32 @@ impl Runtime {
                 active,
                 interval,
             } => {
+                let Some(source) = self.backends.pg.get(&context).cloned() else {
+                    return;
+                };
                 let ctl = PollControl { active, interval };
-                if let Some(sender) = self.pollers.get(&context) {
-                    // Only a real change wakes the worker (an immediate refresh).
-                    sender.send_if_modified(|c| {
-                        let changed = *c != ctl;
-                        *c = ctl;
-                        changed
-                    });
-                } else if active && let Some(source) = self.backends.pg.get(&context) {
-                    let (sender, receiver) = watch::channel(ctl);
-                    pg_worker::spawn(context.clone(), source.clone(), self.tx.clone(), receiver);
-                    self.pollers.insert(context, sender);
-                }
+                self.poll(context, ctl, |ctx, tx, rx| {
+                    pg_worker::spawn(ctx, source, tx, rx);
+                });
             }
             Command::KafkaPoll {
                 context,
                 active,
                 interval,
             } => {
-                // Context names are unique across kinds: one map of pollers serves both.
+                let Some(source) = self.backends.kafka.get(&context).cloned() else {
+                    return;
+                };
                 let ctl = PollControl { active, interval };
-                if let Some(sender) = self.pollers.get(&context) {
-                    sender.send_if_modified(|c| {
-                        let changed = *c != ctl;
-                        *c = ctl;
-                        changed
-                    });
-                } else if active && let Some(source) = self.backends.kafka.get(&context) {
-                    let (sender, receiver) = watch::channel(ctl);
-                    crate::workers::kafka::spawn(
-                        context.clone(),
-                        source.clone(),
-                        self.tx.clone(),
-                        receiver,
-                    );
-                    self.pollers.insert(context, sender);
-                }
+                self.poll(context, ctl, |ctx, tx, rx| {
+                    crate::workers::kafka::spawn(ctx, source, tx, rx);
+                });
             }
             Command::KubeWatch { .. }
             | Command::KubeEvents { .. }
             | Command::KubeLogsLookup { .. }
             | Command::KubeLogs { .. } => {
-                self.kube.perform(cmd, &self.backends.kube, &self.tx);
+                let _ = perform_kube(&mut self.kube, cmd, &self.backends.kube, &self.tx);
             }
             Command::KafkaPlanReset {
                 context,
@@ -135,6 +141,36 @@ impl Runtime {
             }
         }
     }
+}
+
+/// Perform a Kubernetes command with `tasks` (the runtime's; test harnesses that stand in
+/// for the runtime use it too). Any other command comes back, not performed.
+pub fn perform_kube(
+    tasks: &mut KubeTasks,
+    cmd: Command,
+    contexts: &KubeContexts,
+    tx: &mpsc::Sender<Msg>,
+) -> Option<Command> {
+    match cmd {
+        Command::KubeWatch { context, active } => tasks.watch(context, active, contexts, tx),
+        Command::KubeEvents {
+            context,
+            namespace,
+            pod,
+        } => tasks.events(context, namespace, pod, contexts, tx),
+        Command::KubeLogsLookup {
+            id,
+            context,
+            selection,
+        } => tasks.lookup(id, context, selection, contexts, tx),
+        Command::KubeLogs {
+            session,
+            context,
+            requests,
+        } => tasks.follow(session, context, requests, contexts, tx),
+        other => return Some(other),
+    }
+    None
 }
 
 /// Run the TUI until the user quits or a signal arrives. The terminal is restored on

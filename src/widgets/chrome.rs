@@ -94,3 +94,56 @@ pub fn waiting(
     }
     frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
 }
+
+/// A pane's info line: `spans`, then the filter when one is set.
+pub fn info_line(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    mut spans: Vec<Span<'static>>,
+    filter: &str,
+    theme: &Theme,
+) {
+    if !filter.is_empty() {
+        spans.push(Span::styled(
+            format!(" · filter: {}", crate::widgets::sanitize::cell(filter, 40)),
+            theme.warn(),
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The first step of drawing a pane: the shown context, or `None` after drawing how to
+/// configure one (`title` and `hints`); `None` too for an area with no room.
+pub fn configured<'a>(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    context: Option<&'a str>,
+    title: &str,
+    hints: &[&str],
+    theme: &Theme,
+) -> Option<&'a str> {
+    if area.width == 0 || area.height == 0 {
+        return None;
+    }
+    if context.is_none() {
+        empty_state(frame, area, title, hints, theme);
+    }
+    context
+}
+
+/// The second step: the pane's data, or `None` after drawing a spinner for `what` with the
+/// last error.
+pub fn loaded<T>(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    data: Option<T>,
+    what: &str,
+    error: Option<String>,
+    tick: u64,
+    theme: &Theme,
+) -> Option<T> {
+    if data.is_none() {
+        waiting(frame, area, tick, what, error, theme);
+    }
+    data
+}

@@ -422,84 +422,99 @@ impl Drop for KubeTasks {
     }
 }
 
+/// The Kubernetes contexts the runtime knows, by name.
+pub type KubeContexts = std::collections::HashMap<String, KubeContext>;
+
 impl KubeTasks {
-    pub fn perform(
+    /// Keep a pod watch open on `context` while `active`.
+    pub fn watch(
         &mut self,
-        cmd: crate::app::Command,
-        contexts: &std::collections::HashMap<String, KubeContext>,
+        context: String,
+        active: bool,
+        contexts: &KubeContexts,
         tx: &mpsc::Sender<Msg>,
     ) {
-        use crate::app::Command;
-        match cmd {
-            Command::KubeWatch { context, active } => {
-                if let Some(sender) = self.watches.get(&context) {
-                    sender.send_if_modified(|a| std::mem::replace(a, active) != active);
-                } else if active && let Some(k) = contexts.get(&context) {
-                    let (sender, receiver) = watch::channel(true);
-                    spawn_pods(
-                        context.clone(),
-                        k.source.clone(),
-                        k.scopes.clone(),
-                        tx.clone(),
-                        receiver,
-                    );
-                    self.watches.insert(context, sender);
-                }
-            }
-            Command::KubeEvents {
-                context,
-                namespace,
-                pod,
-            } => {
-                if let Some(k) = contexts.get(&context) {
-                    spawn_events(context, k.source.clone(), namespace, pod, tx.clone());
-                }
-            }
-            Command::KubeLogsLookup {
+        if let Some(sender) = self.watches.get(&context) {
+            sender.send_if_modified(|a| std::mem::replace(a, active) != active);
+        } else if active && let Some(k) = contexts.get(&context) {
+            let (sender, receiver) = watch::channel(true);
+            spawn_pods(
+                context.clone(),
+                k.source.clone(),
+                k.scopes.clone(),
+                tx.clone(),
+                receiver,
+            );
+            self.watches.insert(context, sender);
+        }
+    }
+
+    /// Read the events of one pod once.
+    pub fn events(
+        &mut self,
+        context: String,
+        namespace: String,
+        pod: String,
+        contexts: &KubeContexts,
+        tx: &mpsc::Sender<Msg>,
+    ) {
+        if let Some(k) = contexts.get(&context) {
+            spawn_events(context, k.source.clone(), namespace, pod, tx.clone());
+        }
+    }
+
+    /// List the pods of a `:logs` selection (lookup `id`), or say there is no such context.
+    pub fn lookup(
+        &mut self,
+        id: u64,
+        context: String,
+        selection: LogSelection,
+        contexts: &KubeContexts,
+        tx: &mpsc::Sender<Msg>,
+    ) {
+        match contexts.get(&context) {
+            Some(k) => spawn_log_lookup(
                 id,
                 context,
+                k.source.clone(),
+                k.scopes.clone(),
                 selection,
-            } => match contexts.get(&context) {
-                Some(k) => spawn_log_lookup(
+                tx.clone(),
+            ),
+            None => {
+                let _ = tx.try_send(Msg::KubeLogsLookup {
                     id,
+                    result: Err(format!("no Kubernetes context {context}")),
                     context,
-                    k.source.clone(),
-                    k.scopes.clone(),
                     selection,
-                    tx.clone(),
-                ),
-                None => {
-                    let _ = tx.try_send(Msg::KubeLogsLookup {
-                        id,
-                        result: Err(format!("no Kubernetes context {context}")),
-                        context,
-                        selection,
-                    });
-                }
-            },
-            Command::KubeLogs {
-                session,
-                context,
-                requests,
-            } => {
-                // A new session replaces the old one: its streams close.
-                for h in self.logs.drain(..) {
-                    h.abort();
-                }
-                if let Some(k) = contexts.get(&context) {
-                    for r in requests {
-                        let container = r.container.clone().unwrap_or_default();
-                        self.logs.push(spawn_log(
-                            session,
-                            k.source.clone(),
-                            r,
-                            container,
-                            tx.clone(),
-                        ));
-                    }
-                }
+                });
             }
-            _ => {}
+        }
+    }
+
+    /// A new log session replaces the old one: its streams close, these open.
+    pub fn follow(
+        &mut self,
+        session: u64,
+        context: String,
+        requests: Vec<LogRequest>,
+        contexts: &KubeContexts,
+        tx: &mpsc::Sender<Msg>,
+    ) {
+        for h in self.logs.drain(..) {
+            h.abort();
+        }
+        if let Some(k) = contexts.get(&context) {
+            for r in requests {
+                let container = r.container.clone().unwrap_or_default();
+                self.logs.push(spawn_log(
+                    session,
+                    k.source.clone(),
+                    r,
+                    container,
+                    tx.clone(),
+                ));
+            }
         }
     }
 }

@@ -297,3 +297,24 @@ pub fn text(buffer: &Buffer) -> String {
 pub fn screen(app: &App, width: u16, height: u16) -> String {
     text(draw(app, width, height).backend().buffer())
 }
+
+/// The hints row (the bottom row) of `app` drawn at `width` x `height`: its text, and the
+/// text of its cells drawn crossed out (keys that policy disables).
+pub fn hints_row(app: &App, width: u16, height: u16) -> (String, String) {
+    let terminal = draw(app, width, height);
+    let buffer = terminal.backend().buffer();
+    let y = height - 1;
+    let mut row = String::new();
+    let mut crossed = String::new();
+    for x in 0..width {
+        let cell = &buffer[(x, y)];
+        row.push_str(cell.symbol());
+        if cell
+            .modifier
+            .contains(ratatui::style::Modifier::CROSSED_OUT)
+        {
+            crossed.push_str(cell.symbol());
+        }
+    }
+    (row.trim_end().to_string(), crossed.trim().to_string())
+}

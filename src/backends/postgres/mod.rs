@@ -8,8 +8,8 @@ mod tls;
 pub use blocking::{BlockingNode, blocking_tree};
 pub use client::{ConnectSpec, RealPg, SessionLimits, SslMode};
 pub use model::{
-    ActivitySnapshot, PgSession, SignalKind, SignalOutcome, SignalRequest, hidden_session_refusal,
-    is_idle_state,
+    ActivitySnapshot, PgSession, SessionState, SignalKind, SignalOutcome, SignalRequest,
+    hidden_session_refusal, is_idle_state,
 };
 
 use super::BoxFuture;

@@ -28,7 +28,33 @@ pub struct PgSession {
     pub query_start: Option<SystemTime>,
 }
 
+/// What a session is doing, from pg_stat_activity's `state` text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionState {
+    Active,
+    Idle,
+    /// "idle in transaction" and "idle in transaction (aborted)": it holds its locks.
+    IdleInTransaction,
+    /// Another state (fastpath function call, disabled), or none shown.
+    Other,
+}
+
+impl SessionState {
+    pub fn of(state: Option<&str>) -> SessionState {
+        match state {
+            Some("active") => SessionState::Active,
+            Some("idle") => SessionState::Idle,
+            Some(s) if s.starts_with("idle in transaction") => SessionState::IdleInTransaction,
+            _ => SessionState::Other,
+        }
+    }
+}
+
 impl PgSession {
+    pub fn session_state(&self) -> SessionState {
+        SessionState::of(self.state.as_deref())
+    }
+
     pub fn is_idle(&self) -> bool {
         is_idle_state(self.state.as_deref())
     }
@@ -40,7 +66,7 @@ impl PgSession {
 
 /// `idle` only: "idle in transaction" is never hidden, it is what holds locks.
 pub fn is_idle_state(state: Option<&str>) -> bool {
-    state == Some("idle")
+    SessionState::of(state) == SessionState::Idle
 }
 
 /// One refresh of the PostgreSQL pane.
@@ -144,5 +170,25 @@ impl SignalOutcome {
                 "nothing signalled: session {pid} runs a different query than the one you chose"
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod session_state_tests {
+    use super::SessionState;
+
+    #[test]
+    fn states_are_read_once_from_the_text() {
+        assert_eq!(SessionState::of(Some("active")), SessionState::Active);
+        assert_eq!(SessionState::of(Some("idle")), SessionState::Idle);
+        assert_eq!(
+            SessionState::of(Some("idle in transaction (aborted)")),
+            SessionState::IdleInTransaction
+        );
+        assert_eq!(
+            SessionState::of(Some("fastpath function call")),
+            SessionState::Other
+        );
+        assert_eq!(SessionState::of(None), SessionState::Other);
     }
 }

@@ -2,16 +2,17 @@
 //! spec), then the preview the user must acknowledge. Key handling returns the next step
 //! as a value; drawing reads only.
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 
 use super::ResetRequest;
 use crate::backends::kafka::{ResetPlan, ResetSpec};
-use crate::config::Theme;
+use crate::config::{KeyAction, Scope, Theme};
 use crate::guard::GuardedAction;
 use crate::guard::kafka::{KafkaAction, KafkaResetTarget};
+use crate::panes::{Ctx, Dialog, Effect, Hint};
 use crate::widgets::chrome::{popup, text_body};
 use crate::widgets::input::TextInput;
 use crate::widgets::layout::centered;
@@ -47,10 +48,10 @@ impl ResetPrompt {
         }
     }
 
-    pub fn on_key(mut self, key: &KeyEvent) -> PromptStep {
-        match key.code {
-            KeyCode::Esc => PromptStep::Cancel,
-            KeyCode::Enter => match ResetSpec::parse(self.input.value()) {
+    pub fn on_key(mut self, action: Option<KeyAction>, key: &KeyEvent) -> PromptStep {
+        match action {
+            Some(KeyAction::PromptAbort) => PromptStep::Cancel,
+            Some(KeyAction::PromptSubmit) => match ResetSpec::parse(self.input.value()) {
                 Ok(spec) => PromptStep::Plan {
                     context: self.request.context,
                     group: self.request.group,
@@ -131,33 +132,20 @@ pub enum PreviewStep {
 }
 
 impl ResetPreview {
-    pub fn on_key(mut self, key: &KeyEvent) -> PreviewStep {
-        match key.code {
-            KeyCode::Esc | KeyCode::Char('q') => PreviewStep::Cancel,
-            KeyCode::Enter => PreviewStep::Acknowledged(GuardedAction::Kafka(
+    pub fn on_key(mut self, action: Option<KeyAction>) -> PreviewStep {
+        match action {
+            Some(KeyAction::ConfirmAbort | KeyAction::ScrollClose) => PreviewStep::Cancel,
+            Some(KeyAction::ConfirmPress) => PreviewStep::Acknowledged(GuardedAction::Kafka(
                 KafkaAction::ResetOffsets(KafkaResetTarget {
                     context: self.context,
                     plan: self.plan,
                     undoes: None,
                 }),
             )),
-            KeyCode::Down | KeyCode::Char('j') => {
-                self.scroll = self.scroll.saturating_add(1);
+            other => {
+                self.scroll = crate::panes::scrolled(other, self.scroll).unwrap_or(self.scroll);
                 PreviewStep::Stay(self)
             }
-            KeyCode::Up | KeyCode::Char('k') => {
-                self.scroll = self.scroll.saturating_sub(1);
-                PreviewStep::Stay(self)
-            }
-            KeyCode::PageDown => {
-                self.scroll = self.scroll.saturating_add(10);
-                PreviewStep::Stay(self)
-            }
-            KeyCode::PageUp => {
-                self.scroll = self.scroll.saturating_sub(10);
-                PreviewStep::Stay(self)
-            }
-            _ => PreviewStep::Stay(self),
         }
     }
 
@@ -192,14 +180,100 @@ impl ResetPreview {
     }
 }
 
+const CANCELLED: &str = "reset cancelled: nothing changed";
+
+/// The prompt as a layer: Enter asks the worker for the preview.
+impl Dialog for ResetPrompt {
+    fn scopes(&self) -> &'static [Scope] {
+        &[Scope::Prompt]
+    }
+
+    fn on_key(&mut self, action: Option<KeyAction>, key: &KeyEvent) -> Option<Vec<Effect>> {
+        match self.clone().on_key(action, key) {
+            PromptStep::Stay(p) => {
+                *self = p;
+                None
+            }
+            PromptStep::Cancel => Some(vec![Effect::Toast(CANCELLED.into())]),
+            PromptStep::Plan {
+                context,
+                group,
+                spec,
+            } => Some(vec![
+                Effect::Toast(format!("reading offsets for the preview of {group}…")),
+                Effect::Command(crate::app::Command::KafkaPlanReset {
+                    context,
+                    group,
+                    spec,
+                }),
+            ]),
+        }
+    }
+
+    fn hints(&self) -> &'static [Hint] {
+        &[
+            (&[KeyAction::PromptSubmit], "preview"),
+            (&[KeyAction::PromptAbort], "cancel"),
+        ]
+    }
+
+    fn draw(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
+        ResetPrompt::draw(self, frame, area, ctx.theme);
+    }
+}
+
+/// The preview as a layer: acknowledging hands the action to the guard flow.
+impl Dialog for ResetPreview {
+    fn scopes(&self) -> &'static [Scope] {
+        &[Scope::Confirm, Scope::Scroll]
+    }
+
+    fn on_key(&mut self, action: Option<KeyAction>, _key: &KeyEvent) -> Option<Vec<Effect>> {
+        match self.clone().on_key(action) {
+            PreviewStep::Stay(p) => {
+                *self = p;
+                None
+            }
+            PreviewStep::Cancel => Some(vec![Effect::Toast(CANCELLED.into())]),
+            PreviewStep::Acknowledged(action) => Some(vec![Effect::Guard(vec![action])]),
+        }
+    }
+
+    fn hints(&self) -> &'static [Hint] {
+        &[
+            (&[KeyAction::ScrollDown, KeyAction::ScrollUp], "scroll"),
+            (&[KeyAction::ConfirmPress], "acknowledge, then reason"),
+            (&[KeyAction::ConfirmAbort], "cancel"),
+        ]
+    }
+
+    fn draw(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
+        ResetPreview::draw(self, frame, area, ctx.theme);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::backends::kafka::{PartitionReset, ResetTo};
-    use crossterm::event::KeyModifiers;
+    use crate::config::{KeyChord, Keymap};
+    use crossterm::event::{KeyCode, KeyModifiers};
 
     fn key(c: KeyCode) -> KeyEvent {
         KeyEvent::new(c, KeyModifiers::NONE)
+    }
+
+    /// The action the default keymap gives `c` in the prompt's scope.
+    fn prompt(c: KeyCode) -> Option<KeyAction> {
+        Keymap::default().lookup_in(&[Scope::Prompt], KeyChord::new(c, KeyModifiers::NONE))
+    }
+
+    /// The action the default keymap gives `c` in the preview's scopes.
+    fn preview_key(c: KeyCode) -> Option<KeyAction> {
+        Keymap::default().lookup_in(
+            &[Scope::Confirm, Scope::Scroll],
+            KeyChord::new(c, KeyModifiers::NONE),
+        )
     }
 
     #[test]
@@ -210,13 +284,14 @@ mod tests {
             members: 0,
         });
         for c in "shift -5".chars() {
-            p = match p.on_key(&key(KeyCode::Char(c))) {
+            p = match p.on_key(prompt(KeyCode::Char(c)), &key(KeyCode::Char(c))) {
                 PromptStep::Stay(p) => p,
                 other => panic!("{other:?}"),
             };
         }
         assert_eq!(
-            p.clone().on_key(&key(KeyCode::Enter)),
+            p.clone()
+                .on_key(prompt(KeyCode::Enter), &key(KeyCode::Enter)),
             PromptStep::Plan {
                 context: "k1".into(),
                 group: "billing".into(),
@@ -246,11 +321,11 @@ mod tests {
             scroll: 0,
         };
         assert_eq!(
-            preview.clone().on_key(&key(KeyCode::Esc)),
+            preview.clone().on_key(preview_key(KeyCode::Esc)),
             PreviewStep::Cancel
         );
         assert_eq!(
-            preview.on_key(&key(KeyCode::Enter)),
+            preview.on_key(preview_key(KeyCode::Enter)),
             PreviewStep::Acknowledged(GuardedAction::Kafka(KafkaAction::ResetOffsets(
                 KafkaResetTarget {
                     context: "k1".into(),
@@ -269,7 +344,7 @@ mod tests {
             members: 0,
         });
         p.input = TextInput::with_value("sideways");
-        match p.on_key(&key(KeyCode::Enter)) {
+        match p.on_key(prompt(KeyCode::Enter), &key(KeyCode::Enter)) {
             PromptStep::Stay(p) => assert!(p.error.is_some_and(|e| e.contains("unknown target"))),
             other => panic!("{other:?}"),
         }

@@ -8,7 +8,7 @@ pub mod view;
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use crate::backends::kafka::{ConsumerGroup, History, KafkaSnapshot, Moved, ResetPlan};
 use crate::config::{KeyAction, Scope};
@@ -16,19 +16,20 @@ use crate::guard::kafka::{KafkaAction, KafkaGroupTarget, KafkaResetTarget};
 use crate::guard::{ActionReport, GuardedAction};
 use crate::widgets::sanitize;
 
-use super::{Detail, Pane, PaneId, PaneOutcome, PaneStatus};
-use view::{GroupRow, SortKey};
+use ratatui::Frame;
+use ratatui::layout::Rect;
 
-const MIN_INTERVAL: Duration = Duration::from_millis(500);
-const MAX_INTERVAL: Duration = Duration::from_secs(60);
+use super::Ctx;
+use super::contexts::ContextSet;
+use super::table::Sort;
+use super::{Detail, Effect, Pane, PaneId, PaneMeta, PaneMsg, PaneStatus};
+use crate::app::{Command, Msg};
+use view::{GroupRow, SortKey};
 
 #[derive(Debug, Default)]
 struct ContextData {
     snapshot: Option<KafkaSnapshot>,
     history: History,
-    received_at: Option<Instant>,
-    error: Option<String>,
-    retry_in: Option<Duration>,
 }
 
 /// A reset that ran in this session, for `u`.
@@ -39,58 +40,51 @@ pub struct DoneReset {
 }
 
 pub struct KafkaPane {
-    contexts: Vec<String>,
-    current: usize,
-    data: Vec<ContextData>,
-    sort: SortKey,
-    descending: bool,
+    contexts: ContextSet<ContextData>,
+    sort: Sort<SortKey>,
     filter: String,
     cursor: usize,
     selected: Option<String>,
-    interval: Duration,
     rows: Vec<GroupRow>,
     /// (context, group) -> the last reset done from this session.
     resets: HashMap<(String, String), DoneReset>,
     page: Cell<usize>,
 }
 
-const KEYS: &[KeyAction] = &[
-    KeyAction::Open,
-    KeyAction::KafkaDeleteGroup,
-    KeyAction::KafkaResetOffsets,
-    KeyAction::KafkaUndoReset,
-    KeyAction::KafkaSortNext,
-    KeyAction::KafkaSortReverse,
-    KeyAction::KafkaRefreshFaster,
-    KeyAction::KafkaRefreshSlower,
-    KeyAction::NextContext,
-    KeyAction::Filter,
-];
+const META: PaneMeta = PaneMeta {
+    id: PaneId::Kafka,
+    scope: Scope::Kafka,
+    keys: &[
+        KeyAction::Open,
+        KeyAction::KafkaDeleteGroup,
+        KeyAction::KafkaResetOffsets,
+        KeyAction::KafkaUndoReset,
+        KeyAction::SortNext,
+        KeyAction::SortReverse,
+        KeyAction::RefreshFaster,
+        KeyAction::RefreshSlower,
+        KeyAction::NextContext,
+        KeyAction::Filter,
+    ],
+    hints: HINTS,
+};
 
 const HINTS: &[KeyAction] = &[
     KeyAction::Open,
     KeyAction::KafkaResetOffsets,
     KeyAction::KafkaUndoReset,
     KeyAction::KafkaDeleteGroup,
-    KeyAction::KafkaSortNext,
+    KeyAction::SortNext,
 ];
 
 impl KafkaPane {
     pub fn new(contexts: Vec<String>, initial: Option<&str>, interval: Duration) -> KafkaPane {
-        let current = initial
-            .and_then(|n| contexts.iter().position(|c| c == n))
-            .unwrap_or(0);
-        let data = contexts.iter().map(|_| ContextData::default()).collect();
         KafkaPane {
-            contexts,
-            current,
-            data,
-            sort: SortKey::Lag,
-            descending: true,
+            contexts: ContextSet::new(contexts, initial, interval),
+            sort: Sort::new(SortKey::Lag),
             filter: String::new(),
             cursor: 0,
             selected: None,
-            interval,
             rows: Vec::new(),
             resets: HashMap::new(),
             page: Cell::new(10),
@@ -98,34 +92,22 @@ impl KafkaPane {
     }
 
     pub fn current_context(&self) -> Option<&str> {
-        self.contexts.get(self.current).map(String::as_str)
-    }
-
-    pub fn contexts(&self) -> &[String] {
-        &self.contexts
+        self.contexts.current_name()
     }
 
     pub fn interval(&self) -> Duration {
-        self.interval
+        self.contexts.interval()
     }
 
-    pub fn select_context(&mut self, name: &str) -> bool {
-        match self.contexts.iter().position(|c| c == name) {
-            Some(i) => {
-                if i != self.current {
-                    self.current = i;
-                    self.cursor = 0;
-                    self.selected = None;
-                    self.rebuild();
-                }
-                true
-            }
-            None => false,
-        }
+    /// Another context is shown: the cursor and the selection belong to the old one.
+    fn context_changed(&mut self) {
+        self.cursor = 0;
+        self.selected = None;
+        self.rebuild();
     }
 
     fn data(&self) -> Option<&ContextData> {
-        self.data.get(self.current)
+        self.contexts.current().map(|p| &p.data)
     }
 
     pub fn snapshot(&self) -> Option<&KafkaSnapshot> {
@@ -143,27 +125,11 @@ impl KafkaPane {
         result: Result<KafkaSnapshot, String>,
         retry_in: Option<Duration>,
     ) {
-        let Some(i) = self.contexts.iter().position(|c| c == context) else {
-            return;
-        };
-        let Some(d) = self.data.get_mut(i) else {
-            return;
-        };
-        match result {
-            Ok(snap) => {
-                d.history.observe(&snap);
-                d.snapshot = Some(snap);
-                d.received_at = Some(Instant::now());
-                d.error = None;
-                d.retry_in = None;
-            }
-            Err(e) => {
-                // Keep the last good data on screen; the error says it is stale.
-                d.error = Some(e);
-                d.retry_in = retry_in;
-            }
-        }
-        if i == self.current {
+        let shown = self.contexts.apply(context, result, retry_in, |d, snap| {
+            d.history.observe(&snap);
+            d.snapshot = Some(snap);
+        });
+        if shown == Some(true) {
             self.rebuild();
         }
     }
@@ -206,8 +172,8 @@ impl KafkaPane {
                 snap,
                 history,
                 &self.filter,
-                self.sort,
-                self.descending,
+                self.sort.by,
+                self.sort.descending,
                 snap.taken_at,
             ),
             _ => Vec::new(),
@@ -236,53 +202,44 @@ impl KafkaPane {
         self.selected = self.group_at(self.cursor).map(|g| g.id.clone());
     }
 
-    fn delete(&self) -> PaneOutcome {
+    fn delete(&self) -> Vec<Effect> {
         let (Some(ctx), Some(g)) = (self.current_context(), self.selected_group()) else {
-            return PaneOutcome::Toast("no group selected".into());
+            return Effect::toast("no group selected".into());
         };
         if !g.is_empty_state() {
-            return PaneOutcome::Toast(format!(
+            return Effect::toast(format!(
                 "group {} is {} with {} member(s): only an Empty group can be deleted (stop its consumers first)",
                 sanitize::cell(&g.id, 60),
                 sanitize::cell(&g.state, 20),
                 g.members.len()
             ));
         }
-        PaneOutcome::Guard(vec![GuardedAction::Kafka(KafkaAction::DeleteGroup(
-            KafkaGroupTarget {
-                context: ctx.to_string(),
-                group: g.id.clone(),
-                state: g.state.clone(),
-                members: g.members.len(),
-                topics: g.topics(),
-                total_lag: g.total_lag(),
-            },
-        ))])
+        vec![Effect::Guard(vec![GuardedAction::Kafka(
+            KafkaAction::DeleteGroup(KafkaGroupTarget::of(ctx, g)),
+        )])]
     }
 
-    fn undo(&self) -> PaneOutcome {
+    fn undo(&self) -> Vec<Effect> {
         let (Some(ctx), Some(g)) = (self.current_context(), self.selected_group()) else {
-            return PaneOutcome::Toast("no group selected".into());
+            return Effect::toast("no group selected".into());
         };
         let Some(done) = self.last_reset(ctx, &g.id) else {
-            return PaneOutcome::Toast(format!(
+            return Effect::toast(format!(
                 "no reset of group {} was done in this session: nothing to undo",
                 sanitize::cell(&g.id, 60)
             ));
         };
         let plan = done.plan.undo();
         if plan.partitions.is_empty() {
-            return PaneOutcome::Toast(
-                "the reset had no offsets before it: nothing to restore".into(),
-            );
+            return Effect::toast("the reset had no offsets before it: nothing to restore".into());
         }
-        PaneOutcome::Guard(vec![GuardedAction::Kafka(KafkaAction::UndoReset(
-            KafkaResetTarget {
+        vec![Effect::Guard(vec![GuardedAction::Kafka(
+            KafkaAction::UndoReset(KafkaResetTarget {
                 context: ctx.to_string(),
                 plan,
                 undoes: done.audit_id.clone(),
-            },
-        ))])
+            }),
+        )])]
     }
 
     fn detail(&self) -> Option<Detail> {
@@ -401,74 +358,106 @@ impl KafkaPane {
     }
 }
 
+impl KafkaPane {
+    /// The preview of a reset arrived: show it for acknowledgement (or say why there is none).
+    fn on_plan(&mut self, context: String, result: Result<ResetPlan, String>) -> Vec<Effect> {
+        match result {
+            Ok(plan) => {
+                let members = self
+                    .snapshot()
+                    .and_then(|s| s.group(&plan.group))
+                    .map_or(0, |g| g.members.len());
+                vec![
+                    Effect::Toast(format!(
+                        "preview of the reset of {}: read it, Enter to go on, Esc to cancel",
+                        sanitize::cell(&plan.group, 60)
+                    )),
+                    Effect::Dialog(Box::new(flow::ResetPreview {
+                        context,
+                        plan,
+                        members,
+                        scroll: 0,
+                    })),
+                ]
+            }
+            Err(e) => vec![Effect::Warn(format!(
+                "no preview, nothing changed: {}",
+                sanitize::cell(&e, 200)
+            ))],
+        }
+    }
+}
+
 impl Pane for KafkaPane {
-    fn id(&self) -> PaneId {
-        PaneId::Kafka
+    fn meta(&self) -> &'static PaneMeta {
+        &META
     }
 
-    fn scope(&self) -> Scope {
-        Scope::Kafka
-    }
-
-    fn keys(&self) -> &'static [KeyAction] {
-        KEYS
-    }
-
-    fn hints(&self) -> &'static [KeyAction] {
-        HINTS
-    }
-
-    fn on_action(&mut self, action: KeyAction) -> PaneOutcome {
+    fn on_action(&mut self, action: KeyAction) -> Vec<Effect> {
         if let Some(row) =
             super::moved_cursor(action, self.cursor, self.rows.len(), self.page.get())
         {
             self.move_to(row);
-            return PaneOutcome::Handled;
+            return Vec::new();
+        }
+        if let Some(effects) = self.sort.on_action(action, "sorted") {
+            self.rebuild();
+            return effects;
+        }
+        if let Some((effects, changed)) = self.contexts.on_action(action, "Kafka") {
+            if changed {
+                self.context_changed();
+            }
+            return effects;
         }
         match action {
-            KeyAction::Open => {
-                return match self.detail() {
-                    Some(d) => PaneOutcome::OpenDetail(d),
-                    None => PaneOutcome::Toast("no group selected".into()),
-                };
-            }
-            KeyAction::KafkaSortNext => {
-                self.sort = self.sort.next();
-                self.rebuild();
-                return PaneOutcome::Toast(format!("sorted by {}", self.sort.title()));
-            }
-            KeyAction::KafkaSortReverse => {
-                self.descending = !self.descending;
-                self.rebuild();
-            }
-            KeyAction::KafkaRefreshFaster | KeyAction::KafkaRefreshSlower => {
-                let next = if action == KeyAction::KafkaRefreshFaster {
-                    self.interval / 2
-                } else {
-                    self.interval * 2
-                };
-                self.interval = next.clamp(MIN_INTERVAL, MAX_INTERVAL);
-                return PaneOutcome::PollChanged;
-            }
-            KeyAction::NextContext => {
-                if self.contexts.len() < 2 {
-                    return PaneOutcome::Toast("only one Kafka context is configured".into());
-                }
-                let next = self.contexts[(self.current + 1) % self.contexts.len()].clone();
-                self.select_context(&next);
-                return PaneOutcome::PollChanged;
-            }
-            KeyAction::KafkaDeleteGroup => return self.delete(),
-            KeyAction::KafkaUndoReset => return self.undo(),
-            KeyAction::KafkaResetOffsets => {
-                return match self.reset_request() {
-                    Ok(r) => PaneOutcome::KafkaReset(r),
-                    Err(e) => PaneOutcome::Toast(e),
-                };
-            }
-            _ => return PaneOutcome::Ignored,
+            KeyAction::Open => match self.detail() {
+                Some(d) => vec![Effect::Detail(d)],
+                None => Effect::toast("no group selected".into()),
+            },
+            KeyAction::KafkaDeleteGroup => self.delete(),
+            KeyAction::KafkaUndoReset => self.undo(),
+            KeyAction::KafkaResetOffsets => match self.reset_request() {
+                Ok(r) => vec![Effect::Dialog(Box::new(flow::ResetPrompt::new(r)))],
+                Err(e) => Effect::toast(e),
+            },
+            _ => Vec::new(),
         }
-        PaneOutcome::Handled
+    }
+
+    fn update(&mut self, msg: PaneMsg) -> Vec<Effect> {
+        match msg {
+            PaneMsg::Worker(Msg::KafkaUpdate {
+                context,
+                result,
+                retry_in,
+            }) => self.apply(&context, result, retry_in),
+            PaneMsg::Worker(Msg::KafkaPlan { context, result }) => {
+                return self.on_plan(context, result);
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn subscriptions(&self, visible: bool) -> Vec<Command> {
+        self.contexts.polls(visible, Command::kafka_poll)
+    }
+
+    fn select_context(&mut self, name: &str) -> bool {
+        let known = self.contexts.select(name);
+        if known == Some(true) {
+            self.context_changed();
+        }
+        known.is_some()
+    }
+
+    fn contexts(&self) -> &[String] {
+        self.contexts.names()
+    }
+
+    fn on_reports(&mut self, reports: &[ActionReport]) {
+        KafkaPane::on_reports(self, reports);
     }
 
     fn filter(&self) -> &str {
@@ -481,26 +470,14 @@ impl Pane for KafkaPane {
     }
 
     fn status(&self) -> PaneStatus {
-        let d = self.data();
-        let error = d.and_then(|d| d.error.as_ref()).map(|e| {
-            let retry = d
-                .and_then(|d| d.retry_in)
-                .map(|r| {
-                    format!(
-                        "retrying in {}: ",
-                        humantime::format_duration(Duration::from_secs(r.as_secs().max(1)))
-                    )
-                })
-                .unwrap_or_default();
-            format!("{retry}{}", sanitize::cell(e, 300))
-        });
+        let error = self.contexts.error_text();
         PaneStatus {
             context: self.current_context().map(str::to_string),
-            last_refresh: d.and_then(|d| d.received_at),
+            last_refresh: self.contexts.current().and_then(|p| p.received_at),
             error,
             note: Some(format!(
                 "every {}",
-                humantime::format_duration(self.interval)
+                humantime::format_duration(self.interval())
             )),
         }
     }
@@ -535,14 +512,8 @@ impl Pane for KafkaPane {
         lines
     }
 
-    fn render(
-        &self,
-        frame: &mut ratatui::Frame<'_>,
-        area: ratatui::layout::Rect,
-        theme: &crate::config::Theme,
-        tick: u64,
-    ) {
-        render::draw(self, frame, area, theme, tick);
+    fn render(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
+        render::draw(self, frame, area, ctx);
     }
 }
 

@@ -8,39 +8,40 @@ use ratatui::widgets::{Paragraph, Row, Sparkline, Table};
 use super::KafkaPane;
 use super::view::trend;
 use crate::backends::kafka::LagStatus;
-use crate::config::Theme;
 use crate::panes::Pane;
-use crate::widgets::chrome::{empty_state, waiting};
+use crate::panes::{Ctx, first_snapshot};
+use crate::widgets::chrome::{configured, info_line, loaded};
 use crate::widgets::layout::{take_bottom, take_top};
 use crate::widgets::sanitize;
 
-pub fn draw(pane: &KafkaPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, tick: u64) {
-    if area.width == 0 || area.height == 0 {
-        return;
-    }
-    let Some(ctx) = pane.current_context() else {
-        empty_state(
-            frame,
-            area,
-            "No Kafka context is configured.",
-            &[
-                "Add a [[kafka]] section (name, brokers) to the configuration, check it with `warroom config check`, or try `warroom demo`.",
-            ],
-            theme,
-        );
+pub fn draw(pane: &KafkaPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
+    let theme = ctx.theme;
+    let Some(context) = configured(
+        frame,
+        area,
+        pane.current_context(),
+        "No Kafka context is configured.",
+        &[
+            "Add a [[kafka]] section (name, brokers) to the configuration, check it with `warroom config check`, or try `warroom demo`.",
+        ],
+        theme,
+    ) else {
         return;
     };
-    let (Some(snap), Some(history)) = (pane.snapshot(), pane.history()) else {
-        let what = format!(
-            "waiting for the first snapshot of {}…",
-            sanitize::cell(ctx, 64)
-        );
-        waiting(frame, area, tick, &what, pane.status().error, theme);
+    let Some((snap, history)) = loaded(
+        frame,
+        area,
+        pane.snapshot().zip(pane.history()),
+        &first_snapshot(context),
+        pane.status().error,
+        ctx.tick,
+        theme,
+    ) else {
         return;
     };
     let (info, rest) = take_top(area, 1);
     let taken = humantime::format_rfc3339_seconds(snap.taken_at).to_string();
-    let mut spans = vec![
+    let spans = vec![
         Span::styled("consumer groups", theme.accent()),
         Span::raw(format!(
             " {} shown / {} total",
@@ -49,21 +50,14 @@ pub fn draw(pane: &KafkaPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, 
         )),
         Span::styled(
             format!(
-                " · sort {} {} · snapshot {}",
-                pane.sort.title(),
-                if pane.descending { "↓" } else { "↑" },
+                " · sort {} · snapshot {}",
+                pane.sort.label(),
                 taken.get(11..19).unwrap_or(&taken)
             ),
             theme.muted(),
         ),
     ];
-    if !pane.filter.is_empty() {
-        spans.push(Span::styled(
-            format!(" · filter: {}", sanitize::cell(&pane.filter, 40)),
-            theme.warn(),
-        ));
-    }
-    frame.render_widget(Paragraph::new(Line::from(spans)), info);
+    info_line(frame, info, spans, &pane.filter, theme);
     // The debug line: what the last refresh cost the cluster.
     let (rest, debug) = take_bottom(rest, 1);
     frame.render_widget(

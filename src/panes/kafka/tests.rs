@@ -42,7 +42,7 @@ fn rows_sorted_by_lag_and_detail_names_owner() {
     let mut p = pane();
     assert_eq!(p.selected_group().map(|g| g.id.as_str()), Some("billing"));
     p.on_action(KeyAction::Down);
-    let PaneOutcome::OpenDetail(d) = p.on_action(KeyAction::Open) else {
+    let [Effect::Detail(d)] = &p.on_action(KeyAction::Open)[..] else {
         panic!("detail expected");
     };
     let text = d.lines.join("\n");
@@ -55,13 +55,13 @@ fn delete_only_for_empty_groups() {
     let mut p = pane();
     let out = p.on_action(KeyAction::KafkaDeleteGroup);
     assert!(
-        matches!(&out, PaneOutcome::Guard(a) if matches!(&a[..], [GuardedAction::Kafka(KafkaAction::DeleteGroup(t))] if t.group == "billing" && t.total_lag == 490)),
+        matches!(&out[..], [Effect::Guard(a)] if matches!(&a[..], [GuardedAction::Kafka(KafkaAction::DeleteGroup(t))] if t.group == "billing" && t.total_lag == 490)),
         "{out:?}"
     );
     p.on_action(KeyAction::Down);
     let out = p.on_action(KeyAction::KafkaDeleteGroup);
     assert!(
-        matches!(&out, PaneOutcome::Toast(t) if t.contains("only an Empty group")),
+        matches!(&out[..], [Effect::Toast(t)] if t.contains("only an Empty group")),
         "{out:?}"
     );
 }
@@ -69,16 +69,23 @@ fn delete_only_for_empty_groups() {
 #[test]
 fn reset_asks_for_a_target_and_undo_follows_a_done_reset() {
     let mut p = pane();
+    let out = p.on_action(KeyAction::KafkaResetOffsets);
+    let [Effect::Dialog(d)] = &out[..] else {
+        panic!("the reset prompt expected: {out:?}")
+    };
     assert_eq!(
-        p.on_action(KeyAction::KafkaResetOffsets),
-        PaneOutcome::KafkaReset(ResetRequest {
+        (**d)
+            .as_any()
+            .downcast_ref::<flow::ResetPrompt>()
+            .map(|p| &p.request),
+        Some(&ResetRequest {
             context: "k1".into(),
             group: "billing".into(),
             members: 0
         })
     );
     assert!(
-        matches!(p.on_action(KeyAction::KafkaUndoReset), PaneOutcome::Toast(t) if t.contains("nothing to undo"))
+        matches!(&p.on_action(KeyAction::KafkaUndoReset)[..], [Effect::Toast(t)] if t.contains("nothing to undo"))
     );
     let plan = ResetPlan {
         group: "billing".into(),
@@ -108,12 +115,12 @@ fn reset_asks_for_a_target_and_undo_follows_a_done_reset() {
         warnings: vec![],
     }]);
     let out = p.on_action(KeyAction::KafkaUndoReset);
-    let PaneOutcome::Guard(actions) = out else {
+    let [Effect::Guard(actions)] = &out[..] else {
         panic!("guard expected: {out:?}")
     };
     assert_eq!(
         actions,
-        vec![GuardedAction::Kafka(KafkaAction::UndoReset(
+        &vec![GuardedAction::Kafka(KafkaAction::UndoReset(
             KafkaResetTarget {
                 context: "k1".into(),
                 plan: plan.undo(),
@@ -126,7 +133,11 @@ fn reset_asks_for_a_target_and_undo_follows_a_done_reset() {
 fn screen(p: &KafkaPane, w: u16, h: u16) -> String {
     let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h)).expect("term");
     term.draw(|f| {
-        p.render(f, f.area(), &crate::config::Theme::builtin_default(), 0);
+        p.render(
+            f,
+            f.area(),
+            &crate::panes::Ctx::now(&crate::config::Theme::builtin_default()),
+        );
     })
     .expect("draw");
     let buf = term.backend().buffer().clone();

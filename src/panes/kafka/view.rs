@@ -12,16 +12,19 @@ pub enum SortKey {
     Name,
 }
 
-impl SortKey {
-    pub fn next(self) -> SortKey {
-        match self {
-            SortKey::Lag => SortKey::Status,
-            SortKey::Status => SortKey::TimeLag,
-            SortKey::TimeLag => SortKey::Name,
-            SortKey::Name => SortKey::Lag,
-        }
+impl crate::panes::table::Column for SortKey {
+    const SORTABLE: &'static [SortKey] = &[
+        SortKey::Lag,
+        SortKey::Status,
+        SortKey::TimeLag,
+        SortKey::Name,
+    ];
+    fn title(self) -> &'static str {
+        SortKey::title(self)
     }
+}
 
+impl SortKey {
     pub fn title(self) -> &'static str {
         match self {
             SortKey::Lag => "lag",

@@ -5,6 +5,7 @@
 pub mod buffer;
 pub mod command;
 mod render;
+mod session;
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -18,7 +19,11 @@ use crate::config::{KeyAction, Scope};
 use crate::panes::pods::LogTarget;
 use crate::widgets::sanitize;
 
-use super::{Pane, PaneId, PaneOutcome, PaneStatus};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+
+use super::Ctx;
+use super::{Effect, Pane, PaneId, PaneMeta, PaneMsg, PaneStatus};
 pub use buffer::{JsonView, LogBuffer, LogEntry};
 
 /// How a stream is doing, for the header.
@@ -59,23 +64,28 @@ pub struct LogsPane {
     page: Cell<usize>,
 }
 
-const KEYS: &[KeyAction] = &[
-    KeyAction::LogsFollow,
-    KeyAction::LogsPrevious,
-    KeyAction::Filter,
-    KeyAction::LogsWrap,
-    KeyAction::LogsTimestamps,
-    KeyAction::LogsJsonFields,
-    KeyAction::LogsPrefix,
-    KeyAction::LogsSave,
-    KeyAction::LogsClear,
-    KeyAction::Up,
-    KeyAction::Down,
-    KeyAction::PageUp,
-    KeyAction::PageDown,
-    KeyAction::Top,
-    KeyAction::Bottom,
-];
+const META: PaneMeta = PaneMeta {
+    id: PaneId::Logs,
+    scope: Scope::Logs,
+    keys: &[
+        KeyAction::LogsFollow,
+        KeyAction::LogsPrevious,
+        KeyAction::Filter,
+        KeyAction::LogsWrap,
+        KeyAction::LogsTimestamps,
+        KeyAction::LogsJsonFields,
+        KeyAction::LogsPrefix,
+        KeyAction::LogsSave,
+        KeyAction::LogsClear,
+        KeyAction::Up,
+        KeyAction::Down,
+        KeyAction::PageUp,
+        KeyAction::PageDown,
+        KeyAction::Top,
+        KeyAction::Bottom,
+    ],
+    hints: HINTS,
+};
 
 const HINTS: &[KeyAction] = &[
     KeyAction::LogsFollow,
@@ -373,19 +383,10 @@ impl LogsPane {
 }
 
 impl Pane for LogsPane {
-    fn id(&self) -> PaneId {
-        PaneId::Logs
+    fn meta(&self) -> &'static PaneMeta {
+        &META
     }
-    fn scope(&self) -> Scope {
-        Scope::Logs
-    }
-    fn keys(&self) -> &'static [KeyAction] {
-        KEYS
-    }
-    fn hints(&self) -> &'static [KeyAction] {
-        HINTS
-    }
-    fn on_action(&mut self, action: KeyAction) -> PaneOutcome {
+    fn on_action(&mut self, action: KeyAction) -> Vec<Effect> {
         let page = self.page.get() as isize;
         match action {
             KeyAction::Up => self.scroll(-1),
@@ -410,17 +411,18 @@ impl Pane for LogsPane {
                 self.buffer.clear();
                 self.paused_at = None;
             }
+            KeyAction::LogsPrevious => return self.toggle_previous(),
             KeyAction::LogsSave => {
                 let (path, contents) = self.save_request();
-                return PaneOutcome::WriteFile {
+                return vec![Effect::WriteFile {
                     path,
                     contents,
                     what: format!("{} lines", self.buffer.len()),
-                };
+                }];
             }
-            _ => return PaneOutcome::Ignored,
+            _ => return Vec::new(),
         }
-        PaneOutcome::Handled
+        Vec::new()
     }
     fn filter(&self) -> &str {
         &self.filter
@@ -460,14 +462,11 @@ impl Pane for LogsPane {
             )),
         }
     }
-    fn render(
-        &self,
-        frame: &mut ratatui::Frame<'_>,
-        area: ratatui::layout::Rect,
-        theme: &crate::config::Theme,
-        tick: u64,
-    ) {
-        render::draw(self, frame, area, theme, tick);
+    fn render(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
+        render::draw(self, frame, area, ctx);
+    }
+    fn update(&mut self, msg: PaneMsg) -> Vec<Effect> {
+        self.on_msg(msg)
     }
     fn explain(&self) -> Vec<String> {
         vec![

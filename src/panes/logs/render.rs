@@ -10,7 +10,8 @@ use unicode_width::UnicodeWidthStr;
 
 use super::{LogsPane, StreamState};
 use crate::config::Theme;
-use crate::widgets::chrome::empty_state;
+use crate::panes::Ctx;
+use crate::widgets::chrome::configured;
 use crate::widgets::layout::{take_bottom, take_top};
 use crate::widgets::sanitize;
 
@@ -35,21 +36,19 @@ pub fn pod_colour(label: &str) -> Color {
     POD_COLOURS[(h % POD_COLOURS.len() as u64) as usize]
 }
 
-pub fn draw(pane: &LogsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, _tick: u64) {
-    if area.width == 0 || area.height == 0 {
-        return;
-    }
-    let Some(title) = pane.title() else {
-        empty_state(
-            frame,
-            area,
-            "No log stream yet.",
-            &[
-                "In the Pods pane (3), select a pod and press l for its logs, p for the previous container's logs, w for every pod of its workload.",
-                "Or type :logs POD | -l SELECTOR [-n NS] [-c CONTAINER] [--since 10m] [--tail N] [--previous].",
-            ],
-            theme,
-        );
+pub fn draw(pane: &LogsPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
+    let theme = ctx.theme;
+    let Some(title) = configured(
+        frame,
+        area,
+        pane.title(),
+        "No log stream yet.",
+        &[
+            "In the Pods pane (3), select a pod and press l for its logs, p for the previous container's logs, w for every pod of its workload.",
+            "Or type :logs POD | -l SELECTOR [-n NS] [-c CONTAINER] [--since 10m] [--tail N] [--previous].",
+        ],
+        theme,
+    ) else {
         return;
     };
     let buf = pane.buffer();

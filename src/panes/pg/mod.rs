@@ -6,21 +6,28 @@ pub mod view;
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use crate::backends::postgres::{ActivitySnapshot, BlockingNode, PgSession, blocking_tree};
+use crate::backends::postgres::{
+    ActivitySnapshot, BlockingNode, PgSession, SessionState, blocking_tree,
+};
 use crate::config::{KeyAction, Scope};
 use crate::guard::{GuardedAction, PgTarget};
 use crate::widgets::format::opt_duration;
 use crate::widgets::sanitize;
 
-use super::{Detail, Pane, PaneId, PaneOutcome, PaneStatus};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+
+use super::Ctx;
+use super::contexts::ContextSet;
+use super::table::Sort;
+use super::{Detail, Effect, Pane, PaneId, PaneMeta, PaneMsg, PaneStatus};
+use crate::app::{Command, Msg};
 use view::Column;
 
 /// How many refreshes of history the sparkline keeps (5 minutes at 2 s).
 const HISTORY: usize = 150;
-const MIN_INTERVAL: Duration = Duration::from_millis(500);
-const MAX_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PgView {
@@ -41,11 +48,11 @@ impl StateCounts {
     fn of(sessions: &[PgSession]) -> StateCounts {
         let mut c = StateCounts::default();
         for s in sessions {
-            match s.state.as_deref() {
-                Some("active") => c.active += 1,
-                Some("idle") => c.idle += 1,
-                Some(st) if st.starts_with("idle in transaction") => c.idle_in_transaction += 1,
-                _ => {}
+            match s.session_state() {
+                SessionState::Active => c.active += 1,
+                SessionState::Idle => c.idle += 1,
+                SessionState::IdleInTransaction => c.idle_in_transaction += 1,
+                SessionState::Other => {}
             }
             if s.waits_on_lock() {
                 c.waiting += 1;
@@ -69,47 +76,45 @@ pub struct TreeRow {
 #[derive(Debug, Default)]
 struct ContextData {
     snapshot: Option<ActivitySnapshot>,
-    received_at: Option<Instant>,
-    error: Option<String>,
-    retry_in: Option<Duration>,
     history: VecDeque<StateCounts>,
     tree: Vec<BlockingNode>,
 }
 
 pub struct PgPane {
-    contexts: Vec<String>,
-    current: usize,
-    data: Vec<ContextData>,
+    contexts: ContextSet<ContextData>,
     view: PgView,
-    sort: Column,
-    descending: bool,
+    sort: Sort<Column>,
     show_idle: bool,
     filter: String,
     cursor: usize,
     selected_pid: Option<i32>,
     /// pid -> backend_start of marked sessions: a recycled pid is not the marked session.
     marked: BTreeMap<i32, Option<SystemTime>>,
-    interval: Duration,
     rows: Vec<usize>,
     tree_rows: Vec<TreeRow>,
     /// Rows that fit on screen at the last draw, for page up/down.
     page: Cell<usize>,
 }
 
-const KEYS: &[KeyAction] = &[
-    KeyAction::Cancel,
-    KeyAction::Terminate,
-    KeyAction::Mark,
-    KeyAction::LockView,
-    KeyAction::ToggleIdle,
-    KeyAction::SortNext,
-    KeyAction::SortReverse,
-    KeyAction::RefreshFaster,
-    KeyAction::RefreshSlower,
-    KeyAction::NextContext,
-    KeyAction::Open,
-    KeyAction::Filter,
-];
+const META: PaneMeta = PaneMeta {
+    id: PaneId::Postgres,
+    scope: Scope::Postgres,
+    keys: &[
+        KeyAction::Cancel,
+        KeyAction::Terminate,
+        KeyAction::Mark,
+        KeyAction::LockView,
+        KeyAction::ToggleIdle,
+        KeyAction::SortNext,
+        KeyAction::SortReverse,
+        KeyAction::RefreshFaster,
+        KeyAction::RefreshSlower,
+        KeyAction::NextContext,
+        KeyAction::Open,
+        KeyAction::Filter,
+    ],
+    hints: HINTS,
+};
 
 const HINTS: &[KeyAction] = &[
     KeyAction::LockView,
@@ -121,23 +126,15 @@ const HINTS: &[KeyAction] = &[
 
 impl PgPane {
     pub fn new(contexts: Vec<String>, initial: Option<&str>, interval: Duration) -> PgPane {
-        let current = initial
-            .and_then(|n| contexts.iter().position(|c| c == n))
-            .unwrap_or(0);
-        let data = contexts.iter().map(|_| ContextData::default()).collect();
         PgPane {
-            contexts,
-            current,
-            data,
+            contexts: ContextSet::new(contexts, initial, interval),
             view: PgView::Sessions,
-            sort: Column::QueryTime,
-            descending: true,
+            sort: Sort::new(Column::QueryTime),
             show_idle: false,
             filter: String::new(),
             cursor: 0,
             selected_pid: None,
             marked: BTreeMap::new(),
-            interval,
             rows: Vec::new(),
             tree_rows: Vec::new(),
             page: Cell::new(10),
@@ -145,39 +142,27 @@ impl PgPane {
     }
 
     pub fn current_context(&self) -> Option<&str> {
-        self.contexts.get(self.current).map(String::as_str)
-    }
-
-    pub fn contexts(&self) -> &[String] {
-        &self.contexts
+        self.contexts.current_name()
     }
 
     pub fn interval(&self) -> Duration {
-        self.interval
+        self.contexts.interval()
     }
 
     pub fn view(&self) -> PgView {
         self.view
     }
 
-    pub fn select_context(&mut self, name: &str) -> bool {
-        match self.contexts.iter().position(|c| c == name) {
-            Some(i) => {
-                if i != self.current {
-                    self.current = i;
-                    self.marked.clear();
-                    self.cursor = 0;
-                    self.selected_pid = None;
-                    self.rebuild();
-                }
-                true
-            }
-            None => false,
-        }
+    /// Another context is shown: marks, cursor and selection belong to the old one.
+    fn context_changed(&mut self) {
+        self.marked.clear();
+        self.cursor = 0;
+        self.selected_pid = None;
+        self.rebuild();
     }
 
     fn data(&self) -> Option<&ContextData> {
-        self.data.get(self.current)
+        self.contexts.current().map(|p| &p.data)
     }
 
     pub fn snapshot(&self) -> Option<&ActivitySnapshot> {
@@ -191,31 +176,15 @@ impl PgPane {
         result: Result<ActivitySnapshot, String>,
         retry_in: Option<Duration>,
     ) {
-        let Some(i) = self.contexts.iter().position(|c| c == context) else {
-            return;
-        };
-        let Some(d) = self.data.get_mut(i) else {
-            return;
-        };
-        match result {
-            Ok(snap) => {
-                d.history.push_back(StateCounts::of(&snap.sessions));
-                while d.history.len() > HISTORY {
-                    d.history.pop_front();
-                }
-                d.tree = blocking_tree(&snap.sessions);
-                d.snapshot = Some(snap);
-                d.received_at = Some(Instant::now());
-                d.error = None;
-                d.retry_in = None;
+        let shown = self.contexts.apply(context, result, retry_in, |d, snap| {
+            d.history.push_back(StateCounts::of(&snap.sessions));
+            while d.history.len() > HISTORY {
+                d.history.pop_front();
             }
-            Err(e) => {
-                // Keep the last good data on screen; the error says it is stale.
-                d.error = Some(e);
-                d.retry_in = retry_in;
-            }
-        }
-        if i == self.current {
+            d.tree = blocking_tree(&snap.sessions);
+            d.snapshot = Some(snap);
+        });
+        if shown == Some(true) {
             self.prune_marks();
             self.rebuild();
         }
@@ -244,8 +213,8 @@ impl PgPane {
                     &snap.sessions,
                     &self.filter,
                     self.show_idle,
-                    self.sort,
-                    self.descending,
+                    self.sort.by,
+                    self.sort.descending,
                 );
                 let index: std::collections::HashMap<i32, usize> = snap
                     .sessions
@@ -335,18 +304,18 @@ impl PgPane {
         }
     }
 
-    fn guard(&self, make: fn(PgTarget) -> GuardedAction) -> PaneOutcome {
+    fn guard(&self, make: fn(PgTarget) -> GuardedAction) -> Vec<Effect> {
         let Some(ctx) = self.current_context() else {
-            return PaneOutcome::Toast("no PostgreSQL context configured".into());
+            return Effect::toast("no PostgreSQL context configured".into());
         };
         match self.targets() {
-            Ok(sessions) => PaneOutcome::Guard(
+            Ok(sessions) => vec![Effect::Guard(
                 sessions
                     .iter()
                     .map(|s| make(PgTarget::from_session(ctx, s)))
                     .collect(),
-            ),
-            Err(e) => PaneOutcome::Toast(e),
+            )],
+            Err(e) => Effect::toast(e),
         }
     }
 
@@ -411,40 +380,38 @@ impl PgPane {
 }
 
 impl Pane for PgPane {
-    fn id(&self) -> PaneId {
-        PaneId::Postgres
+    fn meta(&self) -> &'static PaneMeta {
+        &META
     }
 
-    fn scope(&self) -> Scope {
-        Scope::Postgres
-    }
-
-    fn keys(&self) -> &'static [KeyAction] {
-        KEYS
-    }
-
-    fn hints(&self) -> &'static [KeyAction] {
-        HINTS
-    }
-
-    fn on_action(&mut self, action: KeyAction) -> PaneOutcome {
+    fn on_action(&mut self, action: KeyAction) -> Vec<Effect> {
         if let Some(row) =
             super::moved_cursor(action, self.cursor, self.row_count(), self.page.get())
         {
             self.move_to(row);
-            return PaneOutcome::Handled;
+            return Vec::new();
+        }
+        if let Some(effects) = self.sort.on_action(action, "sorted") {
+            self.rebuild();
+            return effects;
+        }
+        if let Some((effects, changed)) = self.contexts.on_action(action, "PostgreSQL") {
+            if changed {
+                self.context_changed();
+            }
+            return effects;
         }
         match action {
             KeyAction::Open => {
                 return match self.detail() {
-                    Some(d) => PaneOutcome::OpenDetail(d),
-                    None => PaneOutcome::Toast("no session selected".into()),
+                    Some(d) => vec![Effect::Detail(d)],
+                    None => Effect::toast("no session selected".into()),
                 };
             }
             KeyAction::ToggleIdle => {
                 self.show_idle = !self.show_idle;
                 self.rebuild();
-                return PaneOutcome::Toast(
+                return Effect::toast(
                     if self.show_idle {
                         "showing idle sessions"
                     } else {
@@ -462,32 +429,6 @@ impl Pane for PgPane {
                 self.rebuild();
                 self.move_to(0);
             }
-            KeyAction::SortNext => {
-                self.sort = self.sort.next();
-                self.rebuild();
-                return PaneOutcome::Toast(format!("sorted by {}", self.sort.title()));
-            }
-            KeyAction::SortReverse => {
-                self.descending = !self.descending;
-                self.rebuild();
-            }
-            KeyAction::RefreshFaster | KeyAction::RefreshSlower => {
-                let next = if action == KeyAction::RefreshFaster {
-                    self.interval / 2
-                } else {
-                    self.interval * 2
-                };
-                self.interval = next.clamp(MIN_INTERVAL, MAX_INTERVAL);
-                return PaneOutcome::PollChanged;
-            }
-            KeyAction::NextContext => {
-                if self.contexts.len() < 2 {
-                    return PaneOutcome::Toast("only one PostgreSQL context is configured".into());
-                }
-                let next = self.contexts[(self.current + 1) % self.contexts.len()].clone();
-                self.select_context(&next);
-                return PaneOutcome::PollChanged;
-            }
             KeyAction::Mark => {
                 if let Some(s) = self.selected_session() {
                     let (pid, start) = (s.pid, s.backend_start);
@@ -499,9 +440,49 @@ impl Pane for PgPane {
             }
             KeyAction::Cancel => return self.guard(GuardedAction::PgCancel),
             KeyAction::Terminate => return self.guard(GuardedAction::PgTerminate),
-            _ => return PaneOutcome::Ignored,
+            _ => return Vec::new(),
         }
-        PaneOutcome::Handled
+        Vec::new()
+    }
+
+    fn update(&mut self, msg: PaneMsg) -> Vec<Effect> {
+        if let PaneMsg::Worker(Msg::PgUpdate {
+            context,
+            result,
+            retry_in,
+        }) = msg
+        {
+            self.apply(&context, result, retry_in);
+        }
+        Vec::new()
+    }
+
+    fn subscriptions(&self, visible: bool) -> Vec<Command> {
+        self.contexts.polls(visible, Command::pg_poll)
+    }
+
+    fn select_context(&mut self, name: &str) -> bool {
+        let known = self.contexts.select(name);
+        if known == Some(true) {
+            self.context_changed();
+        }
+        known.is_some()
+    }
+
+    fn contexts(&self) -> &[String] {
+        self.contexts.names()
+    }
+
+    fn on_reports(&mut self, _reports: &[crate::guard::ActionReport]) {
+        self.clear_marks();
+    }
+
+    fn on_back(&mut self) -> Option<String> {
+        if self.marked.is_empty() {
+            return None;
+        }
+        self.clear_marks();
+        Some("marks cleared".into())
     }
 
     fn filter(&self) -> &str {
@@ -514,23 +495,10 @@ impl Pane for PgPane {
     }
 
     fn status(&self) -> PaneStatus {
-        let d = self.data();
-        let error = d.and_then(|d| d.error.as_ref()).map(|e| {
-            let retry = d
-                .and_then(|d| d.retry_in)
-                .map(|r| {
-                    format!(
-                        "retrying in {}: ",
-                        humantime::format_duration(Duration::from_secs(r.as_secs().max(1)))
-                    )
-                })
-                .unwrap_or_default();
-            // The retry first: a long error is cut at the right edge of the status bar.
-            format!("{retry}{}", sanitize::cell(e, 300))
-        });
+        let error = self.contexts.error_text();
         let mut note = vec![format!(
             "every {}",
-            humantime::format_duration(self.interval)
+            humantime::format_duration(self.interval())
         )];
         if !self.marked.is_empty() {
             note.push(format!("{} marked", self.marked.len()));
@@ -540,7 +508,7 @@ impl Pane for PgPane {
         }
         PaneStatus {
             context: self.current_context().map(str::to_string),
-            last_refresh: d.and_then(|d| d.received_at),
+            last_refresh: self.contexts.current().and_then(|p| p.received_at),
             error,
             note: Some(note.join(" · ")),
         }
@@ -559,7 +527,7 @@ impl Pane for PgPane {
         lines.push("c cancels the running query (the session stays connected); x terminates the session (its transaction rolls back, its locks are released). Both ask for a reason and write an audit record first.".to_string());
         if let Some(s) = self.selected_session() {
             let state = s.state.as_deref().unwrap_or("");
-            let about = if state.starts_with("idle in transaction") {
+            let about = if s.session_state() == SessionState::IdleInTransaction {
                 format!(
                     "Selected pid {}: idle in transaction, runs no query. Cancel does nothing here; terminate ends its transaction.",
                     s.pid
@@ -570,7 +538,7 @@ impl Pane for PgPane {
                     s.pid,
                     Column::BlockedBy.text(s)
                 )
-            } else if state == "active" {
+            } else if s.session_state() == SessionState::Active {
                 format!(
                     "Selected pid {}: running a query for {}. Cancel stops that query and keeps the session.",
                     s.pid,
@@ -588,13 +556,7 @@ impl Pane for PgPane {
         lines
     }
 
-    fn render(
-        &self,
-        frame: &mut ratatui::Frame<'_>,
-        area: ratatui::layout::Rect,
-        theme: &crate::config::Theme,
-        tick: u64,
-    ) {
-        render::draw(self, frame, area, theme, tick);
+    fn render(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
+        render::draw(self, frame, area, ctx);
     }
 }

@@ -11,33 +11,35 @@ use super::{PgPane, PgView, StateCounts};
 use crate::backends::postgres::PgSession;
 use crate::config::Theme;
 use crate::panes::Pane;
-use crate::widgets::chrome::{empty_state, waiting};
+use crate::panes::{Ctx, first_snapshot};
+use crate::widgets::chrome::{configured, info_line, loaded};
 use crate::widgets::format::opt_duration;
 use crate::widgets::layout::take_top;
 use crate::widgets::sanitize;
 
-pub fn draw(pane: &PgPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, tick: u64) {
-    if area.width == 0 || area.height == 0 {
-        return;
-    }
-    let Some(ctx) = pane.current_context() else {
-        empty_state(
-            frame,
-            area,
-            "No PostgreSQL context is configured.",
-            &[
-                "Add a [[postgres]] section to the configuration (see README), check it with `warroom config check`, or try `warroom demo`.",
-            ],
-            theme,
-        );
+pub fn draw(pane: &PgPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
+    let theme = ctx.theme;
+    let Some(context) = configured(
+        frame,
+        area,
+        pane.current_context(),
+        "No PostgreSQL context is configured.",
+        &[
+            "Add a [[postgres]] section to the configuration (see README), check it with `warroom config check`, or try `warroom demo`.",
+        ],
+        theme,
+    ) else {
         return;
     };
-    let Some(snap) = pane.snapshot() else {
-        let what = format!(
-            "waiting for the first snapshot of {}…",
-            sanitize::cell(ctx, 64)
-        );
-        waiting(frame, area, tick, &what, pane.status().error, theme);
+    let Some(snap) = loaded(
+        frame,
+        area,
+        pane.snapshot(),
+        &first_snapshot(context),
+        pane.status().error,
+        ctx.tick,
+        theme,
+    ) else {
         return;
     };
     let (info, rest) = take_top(area, 1);
@@ -59,9 +61,8 @@ pub fn draw(pane: &PgPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, tic
     if pane.view == PgView::Sessions {
         info_spans.push(Span::styled(
             format!(
-                " · sort {} {}{}",
-                pane.sort.title(),
-                if pane.descending { "↓" } else { "↑" },
+                " · sort {}{}",
+                pane.sort.label(),
                 if pane.show_idle {
                     ""
                 } else {
@@ -71,13 +72,7 @@ pub fn draw(pane: &PgPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, tic
             theme.muted(),
         ));
     }
-    if !pane.filter.is_empty() {
-        info_spans.push(Span::styled(
-            format!(" · filter: {}", sanitize::cell(&pane.filter, 40)),
-            theme.warn(),
-        ));
-    }
-    frame.render_widget(Paragraph::new(Line::from(info_spans)), info);
+    info_line(frame, info, info_spans, &pane.filter, theme);
 
     let body = if rest.height >= 12 {
         let (spark, body) = take_top(rest, 3);
@@ -177,9 +172,8 @@ fn draw_sessions(
                 let style = match c {
                     Column::BlockedBy if !s.blocked_by.is_empty() => theme.danger(),
                     Column::State
-                        if s.state
-                            .as_deref()
-                            .is_some_and(|st| st.starts_with("idle in transaction")) =>
+                        if s.session_state()
+                            == crate::backends::postgres::SessionState::IdleInTransaction =>
                     {
                         theme.warn()
                     }
@@ -208,8 +202,8 @@ fn draw_sessions(
         })
         .collect();
     let header = Row::new(cols.iter().map(|c| {
-        let mark = if *c == pane.sort {
-            if pane.descending { "↓" } else { "↑" }
+        let mark = if *c == pane.sort.by {
+            if pane.sort.descending { "↓" } else { "↑" }
         } else {
             ""
         };

@@ -21,6 +21,13 @@ pub enum Column {
     Query,
 }
 
+impl crate::panes::table::Column for Column {
+    const SORTABLE: &'static [Column] = &Column::ALL;
+    fn title(self) -> &'static str {
+        Column::title(self)
+    }
+}
+
 impl Column {
     /// Sort order of `s`; also the order of columns on screen.
     pub const ALL: [Column; 11] = [
@@ -85,11 +92,6 @@ impl Column {
             Column::Database => 7,
             Column::Client => 8,
         }
-    }
-
-    pub fn next(self) -> Column {
-        let i = Column::ALL.iter().position(|c| *c == self).unwrap_or(0);
-        Column::ALL[(i + 1) % Column::ALL.len()]
     }
 
     /// Text of this column for one session, sanitized.

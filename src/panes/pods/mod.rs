@@ -16,7 +16,14 @@ use crate::guard::GuardedAction;
 use crate::guard::kube::{DeploymentTarget, KubeAction, PodTarget};
 use crate::widgets::sanitize;
 
-use super::{Detail, Pane, PaneId, PaneOutcome, PaneStatus};
+use super::contexts::ContextSet;
+use super::table::Sort;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+
+use super::Ctx;
+use super::{Detail, Effect, Pane, PaneId, PaneMeta, PaneMsg, PaneStatus};
+use crate::app::{Command, Msg};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PodSort {
@@ -26,6 +33,13 @@ pub enum PodSort {
     Age,
     LastRestart,
     Node,
+}
+
+impl crate::panes::table::Column for PodSort {
+    const SORTABLE: &'static [PodSort] = &PodSort::ALL;
+    fn title(self) -> &'static str {
+        PodSort::title(self)
+    }
 }
 
 impl PodSort {
@@ -65,16 +79,12 @@ pub struct LogTarget {
 struct ContextData {
     pods: BTreeMap<String, PodRow>,
     listed: bool,
-    updated_at: Option<Instant>,
-    error: Option<String>,
 }
 
 pub struct PodsPane {
-    contexts: Vec<String>,
-    current: usize,
-    data: Vec<ContextData>,
-    sort: PodSort,
-    descending: bool,
+    /// Pods come by watch: the interval is unused; `received_at` is the last event.
+    contexts: ContextSet<ContextData>,
+    sort: Sort<PodSort>,
     group_by_owner: bool,
     filter: String,
     /// Keys (namespace/name) in display order.
@@ -86,40 +96,38 @@ pub struct PodsPane {
     page: Cell<usize>,
 }
 
-const KEYS: &[KeyAction] = &[
-    KeyAction::PodLogs,
-    KeyAction::PodPreviousLogs,
-    KeyAction::PodWorkloadLogs,
-    KeyAction::PodDelete,
-    KeyAction::PodRolloutRestart,
-    KeyAction::PodSortNext,
-    KeyAction::PodSortReverse,
-    KeyAction::PodGroupByOwner,
-    KeyAction::NextContext,
-    KeyAction::Open,
-    KeyAction::Filter,
-];
+const META: PaneMeta = PaneMeta {
+    id: PaneId::Pods,
+    scope: Scope::Pods,
+    keys: &[
+        KeyAction::PodLogs,
+        KeyAction::PodPreviousLogs,
+        KeyAction::PodWorkloadLogs,
+        KeyAction::PodDelete,
+        KeyAction::PodRolloutRestart,
+        KeyAction::SortNext,
+        KeyAction::SortReverse,
+        KeyAction::PodGroupByOwner,
+        KeyAction::NextContext,
+        KeyAction::Open,
+        KeyAction::Filter,
+    ],
+    hints: HINTS,
+};
 
 const HINTS: &[KeyAction] = &[
     KeyAction::PodLogs,
     KeyAction::PodPreviousLogs,
     KeyAction::PodDelete,
     KeyAction::PodRolloutRestart,
-    KeyAction::PodSortNext,
+    KeyAction::SortNext,
 ];
 
 impl PodsPane {
     pub fn new(contexts: Vec<String>, initial: Option<&str>) -> PodsPane {
-        let current = initial
-            .and_then(|n| contexts.iter().position(|c| c == n))
-            .unwrap_or(0);
-        let data = contexts.iter().map(|_| ContextData::default()).collect();
         PodsPane {
-            contexts,
-            current,
-            data,
-            sort: PodSort::Status,
-            descending: true,
+            contexts: ContextSet::new(contexts, initial, std::time::Duration::ZERO),
+            sort: Sort::new(PodSort::Status),
             group_by_owner: false,
             filter: String::new(),
             rows: Vec::new(),
@@ -131,27 +139,12 @@ impl PodsPane {
         }
     }
 
-    pub fn contexts(&self) -> &[String] {
-        &self.contexts
-    }
-
     pub fn current_context(&self) -> Option<&str> {
-        self.contexts.get(self.current).map(String::as_str)
-    }
-
-    pub fn select_context(&mut self, name: &str) -> bool {
-        match self.contexts.iter().position(|c| c == name) {
-            Some(i) => {
-                self.current = i;
-                self.rebuild();
-                true
-            }
-            None => false,
-        }
+        self.contexts.current_name()
     }
 
     fn data(&self) -> Option<&ContextData> {
-        self.data.get(self.current)
+        self.contexts.current().map(|p| &p.data)
     }
 
     /// Pods of the current context, by key.
@@ -177,17 +170,42 @@ impl PodsPane {
         (Some(key) == self.selected.as_ref()).then_some(ev)
     }
 
-    /// The events the pane wants fetched (context, namespace, pod), once.
-    pub fn take_events_request(&mut self) -> Option<(String, String, String)> {
-        self.events_wanted.take()
+    /// The selected pod changed: fetch its events once (the command, if any).
+    fn events_command(&mut self) -> Option<Effect> {
+        self.events_wanted.take().map(|(context, namespace, pod)| {
+            Effect::Command(Command::KubeEvents {
+                context,
+                namespace,
+                pod,
+            })
+        })
+    }
+
+    /// After a key: the events of a new selection, and the watch that shows the context.
+    fn with_follow_ups(&mut self, mut effects: Vec<Effect>) -> Vec<Effect> {
+        effects.extend(self.events_command());
+        effects.push(Effect::Resubscribe);
+        effects
+    }
+
+    /// `l`, `p` or `w` on a pod: a new log session in the Logs pane.
+    fn open_logs(&self, action: KeyAction) -> Vec<Effect> {
+        match self.log_target(action) {
+            Err(e) => vec![Effect::Warn(e)],
+            Ok(target) => vec![Effect::Send(
+                PaneId::Logs,
+                PaneMsg::FollowLogs(target, None),
+            )],
+        }
     }
 
     pub fn apply(&mut self, context: &str, feed: PodFeed) {
-        let Some(i) = self.contexts.iter().position(|c| c == context) else {
+        let selected = self.selected.clone();
+        let Some((entry, shown)) = self.contexts.entry_mut(context) else {
             return;
         };
-        let d = &mut self.data[i];
-        d.updated_at = Some(Instant::now());
+        entry.received_at = Some(Instant::now());
+        let d = &mut entry.data;
         match feed {
             PodFeed::Listed { scope, pods } => {
                 // One step: the old set of this scope goes and the new one comes.
@@ -196,31 +214,30 @@ impl PodsPane {
                     d.pods.insert(p.key(), p);
                 }
                 d.listed = true;
-                d.error = None;
+                entry.error = None;
             }
             PodFeed::Changed(PodChange::Upsert(p)) => {
                 // The selected pod changed (a restart, a new state): its events too.
-                if i == self.current && self.selected.as_deref() == Some(p.key().as_str()) {
+                if shown && selected.as_deref() == Some(p.key().as_str()) {
                     self.events_wanted =
                         Some((context.to_string(), p.namespace.clone(), p.name.clone()));
                 }
-                let d = &mut self.data[i];
                 d.pods.insert(p.key(), *p);
-                d.error = None;
+                entry.error = None;
             }
             PodFeed::Changed(PodChange::Delete(p)) => {
                 d.pods.remove(&p.key());
             }
             PodFeed::Changed(PodChange::Bookmark(_)) => {}
             PodFeed::Broken { error, retry_in } => {
-                d.error = Some(format!(
+                entry.error = Some(format!(
                     "{} (retrying in {})",
                     sanitize::cell(&error, 200),
                     humantime::format_duration(retry_in)
                 ));
             }
         }
-        if i == self.current {
+        if shown {
             self.rebuild();
         }
     }
@@ -258,7 +275,7 @@ impl PodsPane {
     /// Recompute the row order and keep the selection on the same pod.
     fn rebuild(&mut self) {
         let mut rows: Vec<&PodRow> = self.pods().filter(|p| self.matches_filter(p)).collect();
-        let (sort, desc) = (self.sort, self.descending);
+        let (sort, desc) = (self.sort.by, self.sort.descending);
         rows.sort_by(|a, b| {
             let ord = match sort {
                 PodSort::Status => a.health.cmp(&b.health).then(a.restarts.cmp(&b.restarts)),
@@ -303,7 +320,7 @@ impl PodsPane {
     }
 
     pub fn sort(&self) -> (PodSort, bool) {
-        (self.sort, self.descending)
+        (self.sort.by, self.sort.descending)
     }
 
     pub(crate) fn cursor(&self) -> usize {
@@ -383,33 +400,24 @@ impl PodsPane {
         }
     }
 
-    fn guard(&self, action: KeyAction) -> PaneOutcome {
+    fn guard(&self, action: KeyAction) -> Vec<Effect> {
         let (Some(ctx), Some(p)) = (self.current_context(), self.selected_pod()) else {
-            return PaneOutcome::Toast("no pod selected".into());
+            return Effect::toast("no pod selected".into());
         };
         match action {
-            KeyAction::PodDelete => PaneOutcome::Guard(vec![GuardedAction::Kube(
-                KubeAction::DeletePod(PodTarget {
-                    context: ctx.to_string(),
-                    namespace: p.namespace.clone(),
-                    pod: p.name.clone(),
-                    uid: p.uid.clone(),
-                    grace_period: p.grace_period,
-                    status: p.status.clone(),
-                    node: p.node.clone(),
-                    owner: p.owner.as_ref().map(|o| o.label()),
-                }),
-            )]),
+            KeyAction::PodDelete => vec![Effect::Guard(vec![GuardedAction::Kube(
+                KubeAction::DeletePod(PodTarget::of(ctx, p)),
+            )])],
             _ => match &p.deployment {
-                Some(d) => PaneOutcome::Guard(vec![GuardedAction::Kube(
+                Some(d) => vec![Effect::Guard(vec![GuardedAction::Kube(
                     KubeAction::RolloutRestart(DeploymentTarget {
                         context: ctx.to_string(),
                         namespace: p.namespace.clone(),
                         deployment: d.clone(),
                         from_pod: Some(p.name.clone()),
                     }),
-                )]),
-                None => PaneOutcome::Toast(format!(
+                )])],
+                None => Effect::toast(format!(
                     "pod {} is not managed by a Deployment (owner: {}): rollout restart needs one",
                     sanitize::cell(&p.name, 80),
                     p.owner
@@ -496,65 +504,70 @@ fn in_scope(scope: &PodScope, p: &PodRow) -> bool {
 }
 
 impl Pane for PodsPane {
-    fn id(&self) -> PaneId {
-        PaneId::Pods
+    fn meta(&self) -> &'static PaneMeta {
+        &META
     }
-    fn scope(&self) -> Scope {
-        Scope::Pods
+    fn on_action(&mut self, action: KeyAction) -> Vec<Effect> {
+        let effects = self.act(action);
+        self.with_follow_ups(effects)
     }
-    fn keys(&self) -> &'static [KeyAction] {
-        KEYS
-    }
-    fn hints(&self) -> &'static [KeyAction] {
-        HINTS
-    }
-    fn on_action(&mut self, action: KeyAction) -> PaneOutcome {
-        if let Some(row) =
-            super::moved_cursor(action, self.cursor, self.rows.len(), self.page.get())
-        {
-            if !self.rows.is_empty() {
-                self.cursor = row;
-                self.select_cursor();
+    fn update(&mut self, msg: PaneMsg) -> Vec<Effect> {
+        match msg {
+            PaneMsg::Worker(Msg::KubePods { context, feed }) => {
+                self.apply(&context, feed);
+                self.events_command().into_iter().collect()
             }
-            return PaneOutcome::Handled;
+            PaneMsg::Worker(Msg::KubeEvents {
+                context,
+                namespace,
+                pod,
+                result,
+            }) => {
+                self.apply_events(&context, &namespace, &pod, result);
+                Vec::new()
+            }
+            // Another pane (Logs) asks for the logs of the selected pod.
+            PaneMsg::Action(action) => self.on_action(action),
+            _ => Vec::new(),
         }
-        match action {
-            KeyAction::Open => {
-                return self
-                    .detail()
-                    .map_or(PaneOutcome::Ignored, PaneOutcome::OpenDetail);
-            }
-            KeyAction::NextContext => {
-                if self.contexts.len() > 1 {
-                    self.current = (self.current + 1) % self.contexts.len();
-                    self.rebuild();
-                    return PaneOutcome::Toast(format!(
-                        "context {}",
-                        self.current_context().unwrap_or("-")
-                    ));
-                }
-            }
-            KeyAction::PodSortNext => {
-                let i = PodSort::ALL
-                    .iter()
-                    .position(|s| *s == self.sort)
-                    .unwrap_or(0);
-                self.sort = PodSort::ALL[(i + 1) % PodSort::ALL.len()];
-                self.rebuild();
-                return PaneOutcome::Toast(format!("pods sorted by {}", self.sort.title()));
-            }
-            KeyAction::PodSortReverse => {
-                self.descending = !self.descending;
-                self.rebuild();
-            }
-            KeyAction::PodGroupByOwner => {
-                self.group_by_owner = !self.group_by_owner;
-                self.rebuild();
-            }
-            KeyAction::PodDelete | KeyAction::PodRolloutRestart => return self.guard(action),
-            _ => return PaneOutcome::Ignored,
+    }
+    fn subscriptions(&self, visible: bool) -> Vec<Command> {
+        // Pods come by watch: open while the pane shows the context, closed otherwise.
+        self.contexts
+            .polls(visible, |context, active, _| Command::KubeWatch {
+                context,
+                active,
+            })
+    }
+    fn select_context(&mut self, name: &str) -> bool {
+        let known = self.contexts.select(name).is_some();
+        if known {
+            self.rebuild();
         }
-        PaneOutcome::Handled
+        known
+    }
+    fn contexts(&self) -> &[String] {
+        self.contexts.names()
+    }
+    /// `:logs ARGS`: parse (errors change nothing), then the Logs pane looks the pods up in
+    /// this pane's context.
+    fn command_line(&mut self, name: &str, args: &str) -> Option<Vec<Effect>> {
+        if name != "logs" || args.is_empty() {
+            return None;
+        }
+        let selection = match crate::panes::logs::command::parse(args) {
+            Ok(s) => s,
+            Err(e) => return Some(vec![Effect::Warn(format!(":logs: {e}"))]),
+        };
+        let Some(context) = self.current_context().map(str::to_string) else {
+            return Some(vec![Effect::Warn(
+                ":logs: no Kubernetes context; add a [[kubernetes]] section to the config".into(),
+            )]);
+        };
+        Some(vec![Effect::Send(
+            PaneId::Logs,
+            PaneMsg::LookupLogs { context, selection },
+        )])
     }
     fn filter(&self) -> &str {
         &self.filter
@@ -564,22 +577,15 @@ impl Pane for PodsPane {
         self.rebuild();
     }
     fn status(&self) -> PaneStatus {
-        let d = self.data();
         PaneStatus {
             context: self.current_context().map(str::to_string),
-            last_refresh: d.and_then(|d| d.updated_at),
-            error: d.and_then(|d| d.error.clone()),
+            last_refresh: self.contexts.current().and_then(|p| p.received_at),
+            error: self.contexts.current().and_then(|p| p.error.clone()),
             note: Some("live (watch)".into()),
         }
     }
-    fn render(
-        &self,
-        frame: &mut ratatui::Frame<'_>,
-        area: ratatui::layout::Rect,
-        theme: &crate::config::Theme,
-        tick: u64,
-    ) {
-        render::draw(self, frame, area, theme, tick);
+    fn render(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
+        render::draw(self, frame, area, ctx);
     }
     fn explain(&self) -> Vec<String> {
         let mut lines = vec![
@@ -616,6 +622,46 @@ impl Pane for PodsPane {
 }
 
 impl PodsPane {
+    fn act(&mut self, action: KeyAction) -> Vec<Effect> {
+        if let Some(effects) = self.sort.on_action(action, "pods sorted") {
+            self.rebuild();
+            return effects;
+        }
+        if let Some(row) =
+            super::moved_cursor(action, self.cursor, self.rows.len(), self.page.get())
+        {
+            if !self.rows.is_empty() {
+                self.cursor = row;
+                self.select_cursor();
+            }
+            return Vec::new();
+        }
+        match action {
+            KeyAction::Open => {
+                return self
+                    .detail()
+                    .map_or_else(Vec::new, |d| vec![Effect::Detail(d)]);
+            }
+            KeyAction::NextContext => {
+                if let Ok(next) = self.contexts.next_name("Kubernetes") {
+                    self.contexts.select(&next);
+                    self.rebuild();
+                    return Effect::toast(format!("context {next}"));
+                }
+            }
+            KeyAction::PodGroupByOwner => {
+                self.group_by_owner = !self.group_by_owner;
+                self.rebuild();
+            }
+            KeyAction::PodDelete | KeyAction::PodRolloutRestart => return self.guard(action),
+            KeyAction::PodLogs | KeyAction::PodPreviousLogs | KeyAction::PodWorkloadLogs => {
+                return self.open_logs(action);
+            }
+            _ => return Vec::new(),
+        }
+        Vec::new()
+    }
+
     pub(crate) fn listed(&self) -> bool {
         self.data().is_some_and(|d| d.listed)
     }

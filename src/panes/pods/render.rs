@@ -11,31 +11,40 @@ use ratatui::widgets::{Paragraph, Row, Table};
 use super::{PodsPane, event_line};
 use crate::backends::kube::{Health, PodRow};
 use crate::config::Theme;
+use crate::panes::Ctx;
 use crate::panes::Pane;
-use crate::widgets::chrome::{empty_state, waiting};
+use crate::widgets::chrome::{configured, loaded};
 use crate::widgets::format::duration_short;
 use crate::widgets::layout::{take_bottom, take_top};
 use crate::widgets::sanitize;
 
-pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, tick: u64) {
-    if area.width == 0 || area.height == 0 {
-        return;
-    }
-    let Some(ctx) = pane.current_context() else {
-        empty_state(
-            frame,
-            area,
-            "No Kubernetes context is configured.",
-            &[
-                "Add a [[kubernetes]] section (name, kube_context, namespaces) to the configuration, check it with `warroom config check`, or try `warroom demo`.",
-            ],
-            theme,
-        );
+pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
+    let (theme, now) = (ctx.theme, ctx.wall);
+    let Some(context) = configured(
+        frame,
+        area,
+        pane.current_context(),
+        "No Kubernetes context is configured.",
+        &[
+            "Add a [[kubernetes]] section (name, kube_context, namespaces) to the configuration, check it with `warroom config check`, or try `warroom demo`.",
+        ],
+        theme,
+    ) else {
         return;
     };
-    if !pane.listed() {
-        let what = format!("listing pods of {}…", sanitize::cell(ctx, 64));
-        waiting(frame, area, tick, &what, pane.status().error, theme);
+    let what = format!("listing pods of {}…", sanitize::cell(context, 64));
+    let listed = pane.listed().then_some(());
+    if loaded(
+        frame,
+        area,
+        listed,
+        &what,
+        pane.status().error,
+        ctx.tick,
+        theme,
+    )
+    .is_none()
+    {
         return;
     }
     let rows = pane.rows();
@@ -81,7 +90,6 @@ pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, theme: &Theme, t
     let body_rows = table_area.height.saturating_sub(1) as usize;
     pane.set_page(body_rows);
     let offset = pane.cursor().saturating_sub(body_rows.saturating_sub(1));
-    let now = SystemTime::now();
     let wide = table_area.width >= 150;
     // Several namespaces watched: say which one each pod is in.
     let first_ns = rows.first().map(|p| p.namespace.as_str());

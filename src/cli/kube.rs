@@ -7,16 +7,16 @@ use std::time::SystemTime;
 
 use anyhow::{Context as _, bail};
 
-use warroom::app::Msg;
-use warroom::backends::kube::{
+use crate::app::Msg;
+use crate::backends::kube::{
     KubeActor, KubeSource, LogRequest, PodRow, PodScope, RealKube, StreamNote,
 };
-use warroom::cli::{KubeCmd, Output};
-use warroom::config::{Config, KubernetesContext};
-use warroom::guard::GuardedAction;
-use warroom::guard::kube::{DeploymentTarget, KubeAction, PodTarget};
-use warroom::setup::{self, Options};
-use warroom::widgets::sanitize;
+use crate::cli::{KubeCmd, Output};
+use crate::config::{Config, KubernetesContext};
+use crate::guard::GuardedAction;
+use crate::guard::kube::{DeploymentTarget, KubeAction, PodTarget};
+use crate::setup::{self, Options};
+use crate::widgets::sanitize;
 
 pub async fn run(config: &Config, opts: &Options, cmd: KubeCmd) -> anyhow::Result<ExitCode> {
     let ctx = pick(config, opts)?;
@@ -90,16 +90,10 @@ pub async fn run(config: &Config, opts: &Options, cmd: KubeCmd) -> anyhow::Resul
         } => {
             let ns = namespace_of(ctx, namespace);
             let row = find_pod(kube.as_ref(), &ns, &pod).await?;
-            let action = GuardedAction::Kube(KubeAction::DeletePod(PodTarget {
-                context: ctx.name.clone(),
-                namespace: ns,
-                pod: row.name.clone(),
-                uid: row.uid.clone(),
-                grace_period: grace_period.or(row.grace_period),
-                status: row.status.clone(),
-                node: row.node.clone(),
-                owner: row.owner.as_ref().map(|o| o.label()),
-            }));
+            let mut target = PodTarget::of(&ctx.name, &row);
+            target.namespace = ns;
+            target.grace_period = grace_period.or(row.grace_period);
+            let action = GuardedAction::Kube(KubeAction::DeletePod(target));
             act(config, opts, ctx, kube, action, reason, confirm_context).await
         }
         KubeCmd::RolloutRestart {
@@ -181,7 +175,7 @@ async fn print_logs(
     container: String,
 ) -> anyhow::Result<ExitCode> {
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
-    let _task = warroom::workers::kube::spawn_log(0, kube, request, container, tx);
+    let _task = crate::workers::kube::spawn_log(0, kube, request, container, tx);
     let mut undelivered = 0;
     let mut failed = false;
     // The worker ends the channel when the stream is over (or failed for good).
@@ -219,8 +213,8 @@ async fn act(
     confirm_context: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     let executor =
-        super::cli_executor(config, opts).with_kube(&ctx.name, kube as Arc<dyn KubeActor>);
-    Ok(super::run_guarded(&executor, action, reason, confirm_context).await)
+        super::pg::cli_executor(config, opts).with_kube(&ctx.name, kube as Arc<dyn KubeActor>);
+    Ok(super::pg::run_guarded(&executor, action, reason, confirm_context).await)
 }
 
 fn time(t: Option<SystemTime>) -> serde_json::Value {
@@ -265,7 +259,7 @@ fn pods_table(pods: &[PodRow]) -> String {
     let ago = |t: Option<SystemTime>| {
         t.and_then(|t| now.duration_since(t).ok())
             .map_or("-".into(), |d| {
-                warroom::widgets::format::duration_short(d.as_secs_f64())
+                crate::widgets::format::duration_short(d.as_secs_f64())
             })
     };
     let mut out = format!(

@@ -7,24 +7,21 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 
-use warroom::audit::{AuditLog, new_session_id};
-use warroom::backends::demo::DemoClock;
-use warroom::backends::postgres::{ActivitySnapshot, PgSignaller, PgSource, RealPg, blocking_tree};
-use warroom::cli::{AuditCmd, Cli, Cmd, ConfigCmd, Output, PgCmd, TimelineFormat};
-use warroom::config::Config;
-use warroom::guard::{Executor, GuardRequest, GuardedAction, PgTarget};
-use warroom::panes::pg::view::Column;
-use warroom::setup::{self, Options};
-use warroom::tui::record::Recorder;
-
-mod kafka;
-mod kube;
+use super::output::{activity_json, activity_table};
+use crate::audit::{AuditLog, new_session_id};
+use crate::backends::demo::DemoClock;
+use crate::backends::postgres::{ActivitySnapshot, PgSignaller, PgSource, RealPg};
+use crate::cli::{Cli, Cmd, ConfigCmd, Output, PgCmd};
+use crate::config::Config;
+use crate::guard::{Executor, GuardRequest, GuardedAction, PgTarget};
+use crate::setup::{self, Options};
+use crate::tui::record::Recorder;
 
 /// Tracing goes to a file, never to the terminal the TUI draws on.
 pub fn init_logging(path: Option<&Path>) -> Option<()> {
     let path = match path {
         Some(p) => p.to_path_buf(),
-        None => warroom::config::state_dir()?.join("warroom.log"),
+        None => crate::config::state_dir()?.join("warroom.log"),
     };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).ok()?;
@@ -62,8 +59,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             scenario,
         }) => {
             let scenario = match scenario {
-                Some(path) => warroom::backends::demo::Scenario::load(&path)?,
-                None => warroom::backends::demo::Scenario::embedded(),
+                Some(path) => crate::backends::demo::Scenario::load(&path)?,
+                None => crate::backends::demo::Scenario::embedded(),
             };
             if !(speed.is_finite() && speed > 0.0) {
                 bail!("--speed must be a positive number");
@@ -83,16 +80,16 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Cmd::Pg(cmd)) => pg(&config, &opts, cmd).await,
-        Some(Cmd::Audit(cmd)) => audit(&config, cmd).await,
-        Some(Cmd::Kafka(cmd)) => kafka::run(&config, &opts, cmd).await,
-        Some(Cmd::Kube(cmd)) => kube::run(&config, &opts, cmd).await,
+        Some(Cmd::Audit(cmd)) => super::audit::audit(&config, cmd).await,
+        Some(Cmd::Kafka(cmd)) => super::kafka::run(&config, &opts, cmd).await,
+        Some(Cmd::Kube(cmd)) => super::kube::run(&config, &opts, cmd).await,
     }
 }
 
 /// The TUI, recorded when asked; the recording is complete when this returns.
 async fn run_tui(
-    app: warroom::app::App,
-    backends: warroom::tui::Backends,
+    app: crate::app::App,
+    backends: crate::tui::Backends,
     record: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let recording = match record {
@@ -105,7 +102,7 @@ async fn run_tui(
         None => None,
     };
     let recorder = recording.as_ref().map(|(r, _)| r.clone());
-    let result = warroom::tui::run(app, backends, recorder).await;
+    let result = crate::tui::run(app, backends, recorder).await;
     if let Some((rec, done)) = recording {
         drop(rec);
         done.wait().context("finishing the recording")?;
@@ -121,7 +118,7 @@ fn pick_context<'a>(config: &'a Config, opts: &'a Options) -> anyhow::Result<&'a
         (None, []) => bail!("no PostgreSQL context is configured (see `warroom config check`)"),
         (None, _) => bail!(
             "several contexts are configured: choose one with --context ({})",
-            config.context_names().join(", ")
+            config.postgres_names().join(", ")
         ),
     }
 }
@@ -209,7 +206,7 @@ async fn act(
 }
 
 /// The executor every CLI action uses: the configured audit, policy and reason rules.
-fn cli_executor(config: &Config, opts: &Options) -> Executor {
+pub(super) fn cli_executor(config: &Config, opts: &Options) -> Executor {
     Executor::new(
         AuditLog::new(config.audit.clone(), new_session_id()),
         setup::policy(config, opts.read_only),
@@ -220,7 +217,7 @@ fn cli_executor(config: &Config, opts: &Options) -> Executor {
 
 /// Show the exact effect, run the action through the guard, print one line per target;
 /// non-zero when anything was refused or failed.
-async fn run_guarded(
+pub(super) async fn run_guarded(
     executor: &Executor,
     action: GuardedAction,
     reason: String,
@@ -249,133 +246,5 @@ async fn run_guarded(
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
-}
-
-/// The `-o json` shape: sessions and the blocking tree.
-pub fn activity_json(snapshot: &ActivitySnapshot) -> anyhow::Result<String> {
-    let value = serde_json::json!({
-        "sessions": snapshot.sessions,
-        "blocking_tree": blocking_tree(&snapshot.sessions),
-        "hidden_sessions": snapshot.hidden_sessions,
-    });
-    Ok(serde_json::to_string_pretty(&value)?)
-}
-
-fn activity_table(snapshot: &ActivitySnapshot, all: bool) -> String {
-    let cols = [
-        Column::Pid,
-        Column::User,
-        Column::Application,
-        Column::State,
-        Column::Wait,
-        Column::QueryTime,
-        Column::XactTime,
-        Column::BlockedBy,
-        Column::Query,
-    ];
-    let rows = warroom::panes::pg::view::visible_rows(
-        &snapshot.sessions,
-        "",
-        all,
-        Column::QueryTime,
-        true,
-    );
-    let mut out = String::new();
-    let line = |cells: Vec<String>| {
-        cells
-            .iter()
-            .zip(cols.iter())
-            .map(|(c, col)| {
-                if *col == Column::Query {
-                    c.clone()
-                } else {
-                    format!("{:<w$}", c, w = col.width() as usize)
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    out.push_str(&line(cols.iter().map(|c| c.title().to_string()).collect()));
-    out.push('\n');
-    for i in rows {
-        let s = &snapshot.sessions[i];
-        out.push_str(&line(
-            cols.iter()
-                .map(|c| c.text(s).chars().take(120).collect())
-                .collect(),
-        ));
-        out.push('\n');
-    }
-    let tree = blocking_tree(&snapshot.sessions);
-    if !tree.is_empty() {
-        out.push_str("\nblocking tree (waiting behind, directly or transitively):\n");
-        for root in &tree {
-            for (depth, node) in root.walk() {
-                out.push_str(&format!(
-                    "{}{} ({} waiting)\n",
-                    "  ".repeat(depth + 1),
-                    node.pid,
-                    node.waiting_count
-                ));
-            }
-        }
-    }
-    out
-}
-
-/// Prints a command's output (already sanitized) and turns its status into the exit code.
-fn print_output(o: warroom::audit::commands::CommandOutput) -> ExitCode {
-    print!("{}", o.stdout);
-    eprint!("{}", o.stderr);
-    ExitCode::from(o.code)
-}
-
-async fn audit(config: &Config, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
-    match cmd {
-        AuditCmd::Verify { file, expect_head } => {
-            let path = file.unwrap_or_else(|| config.audit.file.clone());
-            Ok(print_output(warroom::audit::commands::verify(
-                &path,
-                expect_head.as_deref(),
-            )))
-        }
-        AuditCmd::Tail { n, file } => {
-            let path = file.unwrap_or_else(|| config.audit.file.clone());
-            Ok(print_output(warroom::audit::commands::tail(&path, n)))
-        }
-        AuditCmd::Timeline {
-            since,
-            output,
-            file,
-        } => {
-            let path = file.unwrap_or_else(|| config.audit.file.clone());
-            let json = matches!(output, TimelineFormat::Json);
-            Ok(print_output(warroom::audit::commands::timeline(
-                &path, since, json,
-            )))
-        }
-        AuditCmd::Reconcile => {
-            let log = AuditLog::new(config.audit.clone(), new_session_id());
-            Ok(print_output(
-                warroom::audit::commands::reconcile(&log).await,
-            ))
-        }
-        AuditCmd::Flush => {
-            let log = AuditLog::new(config.audit.clone(), new_session_id());
-            let report = log.flush().await?;
-            println!(
-                "delivered {}, remaining {}",
-                report.delivered, report.remaining
-            );
-            if let Some(why) = &report.stopped {
-                eprintln!("stopped: {why}");
-            }
-            Ok(if report.is_complete() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
     }
 }

@@ -1,4 +1,13 @@
-//! Command-line interface: TUI flags and qontoctl-style subcommands.
+//! Command-line interface: TUI flags and qontoctl-style subcommands (the clap definitions
+//! here), and what each subcommand does (`pg`, `kafka`, `kube`, `audit`, `output`).
+
+pub mod audit;
+pub mod kafka;
+pub mod kube;
+pub mod output;
+pub mod pg;
+
+pub use pg::{dispatch, init_logging};
 
 use std::path::PathBuf;
 

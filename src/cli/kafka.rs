@@ -6,16 +6,16 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 
-use warroom::backends::kafka::{
+use crate::backends::kafka::{
     ConsumerGroup, History, KafkaAdmin, KafkaSnapshot, KafkaSource, RealKafka, ResetSpec, ResetTo,
     history::status_without_history, plan::parse_time,
 };
-use warroom::cli::{ConsumerGroupsCmd, KafkaCmd, Output};
-use warroom::config::Config;
-use warroom::guard::GuardedAction;
-use warroom::guard::kafka::{KafkaAction, KafkaGroupTarget, KafkaResetTarget};
-use warroom::setup::{self, Options};
-use warroom::widgets::sanitize;
+use crate::cli::{ConsumerGroupsCmd, KafkaCmd, Output};
+use crate::config::Config;
+use crate::guard::GuardedAction;
+use crate::guard::kafka::{KafkaAction, KafkaGroupTarget, KafkaResetTarget};
+use crate::setup::{self, Options};
+use crate::widgets::sanitize;
 
 pub async fn run(config: &Config, opts: &Options, cmd: KafkaCmd) -> anyhow::Result<ExitCode> {
     let KafkaCmd::ConsumerGroups(cmd) = cmd;
@@ -58,14 +58,8 @@ pub async fn run(config: &Config, opts: &Options, cmd: KafkaCmd) -> anyhow::Resu
                 eprintln!("refused: no consumer group {group:?} on {cluster} (nothing was done)");
                 return Ok(ExitCode::FAILURE);
             };
-            let action = GuardedAction::Kafka(KafkaAction::DeleteGroup(KafkaGroupTarget {
-                context: cluster.clone(),
-                group: g.id.clone(),
-                state: g.state.clone(),
-                members: g.members.len(),
-                topics: g.topics(),
-                total_lag: g.total_lag(),
-            }));
+            let action =
+                GuardedAction::Kafka(KafkaAction::DeleteGroup(KafkaGroupTarget::of(&cluster, g)));
             guarded(
                 config,
                 opts,
@@ -173,9 +167,9 @@ async fn guarded(
     reason: String,
     confirm_context: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    let executor = super::cli_executor(config, opts)
+    let executor = super::pg::cli_executor(config, opts)
         .with_kafka(cluster, Arc::new(kafka) as Arc<dyn KafkaAdmin>);
-    Ok(super::run_guarded(&executor, action, reason, confirm_context).await)
+    Ok(super::pg::run_guarded(&executor, action, reason, confirm_context).await)
 }
 
 fn group_json(g: &ConsumerGroup) -> serde_json::Value {

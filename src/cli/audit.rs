@@ -1,0 +1,62 @@
+//! `warroom audit`: verify the chain, tail, timeline, flush pending deliveries, reconcile
+//! intents without an outcome. The work and the (sanitized) output are in
+//! [`crate::audit::commands`]; this prints it.
+
+use std::process::ExitCode;
+
+use crate::audit::commands::{self, CommandOutput};
+use crate::audit::{AuditLog, new_session_id};
+use crate::cli::{AuditCmd, TimelineFormat};
+use crate::config::Config;
+
+/// Prints a command's output (already sanitized) and turns its status into the exit code.
+fn print_output(o: CommandOutput) -> ExitCode {
+    print!("{}", o.stdout);
+    eprint!("{}", o.stderr);
+    ExitCode::from(o.code)
+}
+
+pub async fn audit(config: &Config, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AuditCmd::Verify { file, expect_head } => {
+            let path = file.unwrap_or_else(|| config.audit.file.clone());
+            Ok(print_output(commands::verify(
+                &path,
+                expect_head.as_deref(),
+            )))
+        }
+        AuditCmd::Tail { n, file } => {
+            let path = file.unwrap_or_else(|| config.audit.file.clone());
+            Ok(print_output(commands::tail(&path, n)))
+        }
+        AuditCmd::Timeline {
+            since,
+            output,
+            file,
+        } => {
+            let path = file.unwrap_or_else(|| config.audit.file.clone());
+            let json = matches!(output, TimelineFormat::Json);
+            Ok(print_output(commands::timeline(&path, since, json)))
+        }
+        AuditCmd::Reconcile => {
+            let log = AuditLog::new(config.audit.clone(), new_session_id());
+            Ok(print_output(commands::reconcile(&log).await))
+        }
+        AuditCmd::Flush => {
+            let log = AuditLog::new(config.audit.clone(), new_session_id());
+            let report = log.flush().await?;
+            println!(
+                "delivered {}, remaining {}",
+                report.delivered, report.remaining
+            );
+            if let Some(why) = &report.stopped {
+                eprintln!("stopped: {}", crate::sanitize::cell(why, 2000));
+            }
+            Ok(if report.is_complete() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Output of `warroom pg activity`: JSON for tools, a table for people.
+
+use crate::backends::postgres::{ActivitySnapshot, blocking_tree};
+use crate::panes::pg::view::Column;
+
+/// The `-o json` shape: sessions and the blocking tree.
+pub fn activity_json(snapshot: &ActivitySnapshot) -> anyhow::Result<String> {
+    let value = serde_json::json!({
+        "sessions": snapshot.sessions,
+        "blocking_tree": blocking_tree(&snapshot.sessions),
+        "hidden_sessions": snapshot.hidden_sessions,
+    });
+    Ok(serde_json::to_string_pretty(&value)?)
+}
+
+pub fn activity_table(snapshot: &ActivitySnapshot, all: bool) -> String {
+    let cols = [
+        Column::Pid,
+        Column::User,
+        Column::Application,
+        Column::State,
+        Column::Wait,
+        Column::QueryTime,
+        Column::XactTime,
+        Column::BlockedBy,
+        Column::Query,
+    ];
+    let rows =
+        crate::panes::pg::view::visible_rows(&snapshot.sessions, "", all, Column::QueryTime, true);
+    let mut out = String::new();
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .zip(cols.iter())
+            .map(|(c, col)| {
+                if *col == Column::Query {
+                    c.clone()
+                } else {
+                    format!("{:<w$}", c, w = col.width() as usize)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    out.push_str(&line(cols.iter().map(|c| c.title().to_string()).collect()));
+    out.push('\n');
+    for i in rows {
+        let s = &snapshot.sessions[i];
+        out.push_str(&line(
+            cols.iter()
+                .map(|c| c.text(s).chars().take(120).collect())
+                .collect(),
+        ));
+        out.push('\n');
+    }
+    let tree = blocking_tree(&snapshot.sessions);
+    if !tree.is_empty() {
+        out.push_str("\nblocking tree (waiting behind, directly or transitively):\n");
+        for root in &tree {
+            for (depth, node) in root.walk() {
+                out.push_str(&format!(
+                    "{}{} ({} waiting)\n",
+                    "  ".repeat(depth + 1),
+                    node.pid,
+                    node.waiting_count
+                ));
+            }
+        }
+    }
+    out
+}
