@@ -508,3 +508,42 @@ async fn hidden_session_is_refused_with_what_to_grant() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!victim.query_finished(), "the victim was signalled");
 }
+
+/// Issue 10 item 5 from a script: break-glass (`on_unreachable = "local-only"`, endpoint down)
+/// runs the action, prints the warning on stderr and exits 3, not 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn break_glass_warns_on_stderr_and_exits_3() {
+    let pg = PgServer::start();
+    let mut server = AuditServer::start().await;
+    let url = server.url();
+    server.stop().await;
+    let home = Home::new();
+    home.write_config(&pg, setup(&url));
+    let mut text = std::fs::read_to_string(home.config()).expect("config");
+    text.push_str("on_unreachable = \"local-only\"\n");
+    std::fs::write(home.config(), text).expect("config");
+    let (session, _) = sleeper(&pg).await;
+    let pid = session.pid().to_string();
+    let out = home
+        .warroom(&[
+            "pg",
+            "cancel-query",
+            "--context",
+            CTX,
+            "--pid",
+            &pid,
+            "--reason",
+            REASON,
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stdout(&out).contains("done"), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("warning: BREAK-GLASS"),
+        "{}",
+        stderr(&out)
+    );
+    assert_cancelled(&pg, session.pid()).await;
+    let records = home.records();
+    assert_eq!(records[2]["delivery"], json!("break-glass"));
+}

@@ -272,7 +272,7 @@ pub enum KubeCmd {
         #[arg(long)]
         reason: String,
         /// Seconds before SIGKILL (default: the pod's own terminationGracePeriodSeconds).
-        #[arg(long, value_name = "SECONDS")]
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(i64).range(0..=i64::from(u32::MAX)))]
         grace_period: Option<i64>,
         /// Protected contexts: the context name, typed again.
         #[arg(long, value_name = "NAME")]
