@@ -132,10 +132,12 @@ async fn pg(config: &Config, opts: &Options, cmd: PgCmd) -> anyhow::Result<ExitC
         PgCmd::Activity { output, all } => {
             match output {
                 Output::Json => println!("{}", activity_json(&snapshot)?),
-                Output::Table => print!("{}", activity_table(&snapshot, all)),
+                Output::Table => {
+                    print!("{}", super::output::human(&activity_table(&snapshot, all)))
+                }
             }
             if let Some(note) = snapshot.privilege_note() {
-                eprintln!("note: {note}");
+                eprintln!("note: {}", super::output::human(&note));
             }
             Ok(ExitCode::SUCCESS)
         }
