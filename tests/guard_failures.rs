@@ -22,10 +22,12 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 use warroom::audit::{AuditLog, AuditSettings, OnUnreachable, new_session_id, verify};
 use warroom::backends::BoxFuture;
+use warroom::backends::kafka::{KafkaAdmin, KafkaSpec, RealKafka};
 use warroom::backends::kube::{KubeActor, RealKube};
 use warroom::backends::postgres::{
     ConnectSpec, PgError, PgSignaller, RealPg, SignalOutcome, SignalRequest,
 };
+use warroom::guard::kafka::{KafkaAction, KafkaGroupTarget};
 use warroom::guard::kube::{DeploymentTarget, KubeAction, PodTarget};
 use warroom::guard::{
     ActionReport, ContextPolicy, Executor, GuardRequest, GuardedAction, PgTarget, Policy,
@@ -331,4 +333,27 @@ async fn out_of_range_grace_period_is_refused_before_any_record() {
     }
     assert!(!settings.file.exists(), "nothing recorded");
     assert!(audit.received().is_empty());
+}
+
+/// Kafka: a broker that accepts connections and never answers. The delete (its emptiness
+/// re-check and the DeleteGroups call) is cut off at the action timeout and recorded unknown,
+/// instead of waiting for librdkafka's own 10 s timeout and calling that a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_delete_to_a_broker_that_never_answers_is_recorded_unknown() {
+    let (addr, _server) = silent_server().await;
+    let audit = AuditServer::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kafka = RealKafka::new(KafkaSpec::new(CTX, &addr.to_string())).expect("client");
+    let (executor, settings) = executor(dir.path(), &audit);
+    let executor = executor.with_kafka(CTX, Arc::new(kafka) as Arc<dyn KafkaAdmin>);
+    let action = GuardedAction::Kafka(KafkaAction::DeleteGroup(KafkaGroupTarget {
+        context: CTX.into(),
+        group: "billing-old".into(),
+        state: "Empty".into(),
+        members: 0,
+        topics: Vec::new(),
+        total_lag: 0,
+    }));
+    let report = run_one(&executor, action).await;
+    assert_unknown(&report, &settings, &audit);
 }

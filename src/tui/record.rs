@@ -254,18 +254,32 @@ mod tests {
         done.wait().expect("writer");
         let text = reader.join().expect("reader");
         let outputs = text.lines().filter(|l| l.contains("\"o\"")).count() as u64;
+        // The drops are reported in markers (one per stretch of drops), with their counts.
+        let reported: u64 = text
+            .lines()
+            .filter_map(|l| {
+                l.split("warroom: ")
+                    .nth(1)?
+                    .split(' ')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum();
         // Every frame is either in the file or counted as dropped; at most the queue's worth
         // (and what the pipe held) was kept while the disk was stalled.
+        assert!(
+            dropped > 0 && reported >= dropped,
+            "{reported} reported, {dropped} dropped"
+        );
         assert_eq!(
-            outputs + dropped,
+            outputs + reported,
             FRAMES,
-            "{outputs} written, {dropped} dropped"
+            "{outputs} written, {reported} reported"
         );
         assert!(
             outputs <= QUEUE_CAPACITY as u64 + 64,
             "{outputs} frames were queued"
         );
-        let marker = format!("warroom: {dropped} recording event(s) dropped");
-        assert!(text.contains(&marker), "no marker {marker:?}");
     }
 }
