@@ -637,11 +637,8 @@ impl AuditLog {
     /// Flushes the spool until the record `id` has left it, retrying until `deadline`.
     async fn deliver_spooled(&self, id: &str, deadline: Instant) -> Result<(), String> {
         let mut last = String::from("was not tried");
-        for (attempt, pause) in std::iter::once(Duration::ZERO)
-            .chain(RETRY_BACKOFF)
-            .enumerate()
-        {
-            if attempt > 0 && !sleep_before(deadline, pause).await {
+        for (attempt, pause) in attempts() {
+            if !turn(attempt, pause, deadline).await {
                 break;
             }
             match self.flush_until(Some(deadline)).await {
@@ -681,11 +678,8 @@ impl AuditLog {
         deadline: Instant,
     ) -> Result<(), String> {
         let mut last = String::from("was not tried");
-        for (attempt, pause) in std::iter::once(Duration::ZERO)
-            .chain(RETRY_BACKOFF)
-            .enumerate()
-        {
-            if attempt > 0 && !sleep_before(deadline, pause).await {
+        for (attempt, pause) in attempts() {
+            if !turn(attempt, pause, deadline).await {
                 break;
             }
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
@@ -816,6 +810,19 @@ fn line_of(record: &AuditRecord) -> String {
     serde_json::to_value(record)
         .map(|v| canonical_json(&v))
         .unwrap_or_else(|_| "{}".to_string())
+}
+
+/// The delivery attempts, numbered, with the pause before each: none before the first,
+/// then `RETRY_BACKOFF`.
+fn attempts() -> impl Iterator<Item = (usize, Duration)> {
+    std::iter::once(Duration::ZERO)
+        .chain(RETRY_BACKOFF)
+        .enumerate()
+}
+
+/// Waits for an attempt's turn (the first goes at once); false when out of time.
+async fn turn(attempt: usize, pause: Duration, deadline: Instant) -> bool {
+    attempt == 0 || sleep_before(deadline, pause).await
 }
 
 /// Sleeps `pause` unless that would pass `deadline`; false when out of time.

@@ -14,6 +14,7 @@ use crate::cli::{ConsumerGroupsCmd, KafkaCmd, Output};
 use crate::config::Config;
 use crate::guard::GuardedAction;
 use crate::guard::kafka::{KafkaAction, KafkaGroupTarget, KafkaResetTarget};
+use crate::panes::kafka::view;
 use crate::setup::{self, Options};
 use crate::widgets::sanitize;
 
@@ -60,16 +61,7 @@ pub async fn run(config: &Config, opts: &Options, cmd: KafkaCmd) -> anyhow::Resu
             };
             let action =
                 GuardedAction::Kafka(KafkaAction::DeleteGroup(KafkaGroupTarget::of(&cluster, g)));
-            guarded(
-                config,
-                opts,
-                &cluster,
-                kafka,
-                action,
-                reason,
-                confirm_context,
-            )
-            .await
+            guarded(config, opts, kafka, action, reason, confirm_context).await
         }
         ConsumerGroupsCmd::ResetOffsets {
             cluster,
@@ -120,16 +112,7 @@ pub async fn run(config: &Config, opts: &Options, cmd: KafkaCmd) -> anyhow::Resu
                 plan,
                 undoes: None,
             }));
-            guarded(
-                config,
-                opts,
-                &cluster,
-                kafka,
-                action,
-                reason,
-                confirm_context,
-            )
-            .await
+            guarded(config, opts, kafka, action, reason, confirm_context).await
         }
     }
 }
@@ -158,17 +141,17 @@ async fn snapshot(kafka: &RealKafka, cluster: &str) -> anyhow::Result<KafkaSnaps
         .with_context(|| format!("context {cluster}"))
 }
 
+/// Run `action` through the guard, with `kafka` as the client of the action's cluster.
 async fn guarded(
     config: &Config,
     opts: &Options,
-    cluster: &str,
     kafka: RealKafka,
     action: GuardedAction,
     reason: String,
     confirm_context: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     let executor = super::pg::cli_executor(config, opts)
-        .with_kafka(cluster, Arc::new(kafka) as Arc<dyn KafkaAdmin>);
+        .with_kafka(action.context(), Arc::new(kafka) as Arc<dyn KafkaAdmin>);
     Ok(super::pg::run_guarded(&executor, action, reason, confirm_context).await)
 }
 
@@ -246,23 +229,13 @@ fn describe_table(g: &ConsumerGroup) -> String {
         "{:<30} {:>5} {:>12} {:>12} {:>10}  {}\n",
         "TOPIC", "PART", "COMMITTED", "LOG END", "LAG", "OWNER"
     ));
-    let opt = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
     for p in &g.partitions {
-        let owner = g.owner(&p.topic, p.partition).map_or("-".to_string(), |m| {
-            format!(
-                "{} {}",
-                sanitize::cell(&m.client_id, 40),
-                sanitize::cell(&m.client_host, 40)
-            )
-        });
+        let owner = view::owner_text(g, &p.topic, p.partition, (40, 40));
+        let [committed, end, lag] = view::offset_cells(p);
+        let topic = sanitize::cell(&p.topic, 30);
         out.push_str(&format!(
-            "{:<30} {:>5} {:>12} {:>12} {:>10}  {}\n",
-            sanitize::cell(&p.topic, 30),
+            "{topic:<30} {:>5} {committed:>12} {end:>12} {lag:>10}  {owner}\n",
             p.partition,
-            opt(p.committed),
-            opt(p.log_end),
-            opt(p.lag()),
-            owner
         ));
     }
     out

@@ -262,17 +262,10 @@ fn pods_table(pods: &[PodRow]) -> String {
                 crate::widgets::format::duration_short(d.as_secs_f64())
             })
     };
+    let [name, ready, status, restarts, restart, end, age] = crate::panes::pods::POD_COLUMNS;
     let mut out = format!(
-        "{:<14} {:<44} {:<5} {:<18} {:>8} {:<12} {:<22} {:<7} {}\n",
-        "NAMESPACE",
-        "NAME",
-        "READY",
-        "STATUS",
-        "RESTARTS",
-        "LAST RESTART",
-        "LAST END",
-        "AGE",
-        "OWNER"
+        "{:<14} {name:<44} {ready:<5} {status:<18} {restarts:>8} {restart:<12} {end:<22} {age:<7} {}\n",
+        "NAMESPACE", "OWNER"
     );
     for p in pods {
         out.push_str(&format!(

@@ -105,25 +105,22 @@ pub enum PgCmd {
         all: bool,
     },
     /// Cancel the query of a session (pg_cancel_backend), through the guard.
-    CancelQuery {
-        #[arg(long)]
-        pid: i32,
-        /// Why: recorded in the audit trail and the server log.
-        #[arg(long)]
-        reason: String,
-        /// Protected contexts: the context name, typed again.
-        #[arg(long, value_name = "NAME")]
-        confirm_context: Option<String>,
-    },
+    CancelQuery(PgActArgs),
     /// Terminate a backend (pg_terminate_backend), through the guard.
-    Terminate {
-        #[arg(long)]
-        pid: i32,
-        #[arg(long)]
-        reason: String,
-        #[arg(long, value_name = "NAME")]
-        confirm_context: Option<String>,
-    },
+    Terminate(PgActArgs),
+}
+
+/// The session a guarded `pg` subcommand acts on, and why.
+#[derive(Debug, clap::Args)]
+pub struct PgActArgs {
+    #[arg(long)]
+    pub pid: i32,
+    /// Why: recorded in the audit trail and the server log.
+    #[arg(long)]
+    pub reason: String,
+    /// Protected contexts: the context name, typed again.
+    #[arg(long, value_name = "NAME")]
+    pub confirm_context: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

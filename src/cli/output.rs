@@ -26,17 +26,11 @@ pub fn activity_json(snapshot: &ActivitySnapshot) -> anyhow::Result<String> {
 }
 
 pub fn activity_table(snapshot: &ActivitySnapshot, all: bool) -> String {
-    let cols = [
-        Column::Pid,
-        Column::User,
-        Column::Application,
-        Column::State,
-        Column::Wait,
-        Column::QueryTime,
-        Column::XactTime,
-        Column::BlockedBy,
-        Column::Query,
-    ];
+    // The pane's columns but the database and the client address.
+    let cols: Vec<Column> = Column::ALL
+        .into_iter()
+        .filter(|c| !matches!(c, Column::Database | Column::Client))
+        .collect();
     let rows =
         crate::panes::pg::view::visible_rows(&snapshot.sessions, "", all, Column::QueryTime, true);
     let mut out = String::new();

@@ -11,7 +11,7 @@ use super::output::{activity_json, activity_table};
 use crate::audit::{AuditLog, new_session_id};
 use crate::backends::demo::DemoClock;
 use crate::backends::postgres::{ActivitySnapshot, PgSignaller, PgSource, RealPg};
-use crate::cli::{Cli, Cmd, ConfigCmd, Output, PgCmd};
+use crate::cli::{Cli, Cmd, ConfigCmd, Output, PgActArgs, PgCmd};
 use crate::config::Config;
 use crate::guard::{Executor, GuardRequest, GuardedAction, PgTarget};
 use crate::setup::{self, Options};
@@ -128,6 +128,10 @@ async fn pg(config: &Config, opts: &Options, cmd: PgCmd) -> anyhow::Result<ExitC
         .activity()
         .await
         .with_context(|| format!("context {ctx}"))?;
+    let make_action: fn(PgTarget) -> GuardedAction = match cmd {
+        PgCmd::Terminate(_) => GuardedAction::PgTerminate,
+        _ => GuardedAction::PgCancel,
+    };
     match cmd {
         PgCmd::Activity { output, all } => {
             match output {
@@ -141,11 +145,16 @@ async fn pg(config: &Config, opts: &Options, cmd: PgCmd) -> anyhow::Result<ExitC
             }
             Ok(ExitCode::SUCCESS)
         }
-        PgCmd::CancelQuery {
+        PgCmd::CancelQuery(PgActArgs {
             pid,
             reason,
             confirm_context,
-        } => {
+        })
+        | PgCmd::Terminate(PgActArgs {
+            pid,
+            reason,
+            confirm_context,
+        }) => {
             act(
                 config,
                 opts,
@@ -155,25 +164,7 @@ async fn pg(config: &Config, opts: &Options, cmd: PgCmd) -> anyhow::Result<ExitC
                 pid,
                 reason,
                 confirm_context,
-                GuardedAction::PgCancel,
-            )
-            .await
-        }
-        PgCmd::Terminate {
-            pid,
-            reason,
-            confirm_context,
-        } => {
-            act(
-                config,
-                opts,
-                &ctx,
-                pg,
-                &snapshot,
-                pid,
-                reason,
-                confirm_context,
-                GuardedAction::PgTerminate,
+                make_action,
             )
             .await
         }

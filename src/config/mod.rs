@@ -233,39 +233,9 @@ impl Config {
             None => Duration::from_secs(2),
         };
         let mut names: BTreeMap<String, std::ops::Range<usize>> = BTreeMap::new();
-        let mut postgres = Vec::new();
-        for ctx in raw.postgres {
-            let span = ctx.span();
-            let c = ctx.into_inner();
-            claim_context_name(path, text, &mut names, &c.name, &span)?;
-            if let Err(e) = crate::backends::postgres::ConnectSpec::resolve(&c.url, None) {
-                let url_span = find_in(text, span.clone(), "url").unwrap_or(span);
-                return Err(err(url_span, e));
-            }
-            postgres.push(c);
-        }
-        let mut kafka = Vec::new();
-        for ctx in raw.kafka {
-            let span = ctx.span();
-            let c = ctx.into_inner();
-            claim_context_name(path, text, &mut names, &c.name, &span)?;
-            if let Err((key, msg)) = c.validate() {
-                let key_span = find_in(text, span.clone(), key).unwrap_or(span);
-                return Err(err(key_span, msg));
-            }
-            kafka.push(c);
-        }
-        let mut kubernetes = Vec::new();
-        for ctx in raw.kubernetes {
-            let span = ctx.span();
-            let c = ctx.into_inner();
-            claim_context_name(path, text, &mut names, &c.name, &span)?;
-            if let Err((key, msg)) = c.validate() {
-                let key_span = find_in(text, span.clone(), key).unwrap_or(span);
-                return Err(err(key_span, msg));
-            }
-            kubernetes.push(c);
-        }
+        let postgres = contexts(path, text, &mut names, raw.postgres)?;
+        let kafka = contexts(path, text, &mut names, raw.kafka)?;
+        let kubernetes = contexts(path, text, &mut names, raw.kubernetes)?;
         let logs = match raw.logs {
             Some(l) => {
                 let span = l.span();
@@ -449,13 +419,6 @@ impl Config {
         ));
         out.push_str(&format!("postgres contexts: {}\n", self.postgres.len()));
         for c in &self.postgres {
-            let mut flags = Vec::new();
-            if c.protected {
-                flags.push("protected");
-            }
-            if c.read_only {
-                flags.push("read-only");
-            }
             out.push_str(&format!("  {}  {}", c.name, c.redacted_url()));
             if let Some(env) = &c.password_env {
                 let set = std::env::var_os(env).is_some_and(|v| !v.is_empty());
@@ -464,10 +427,7 @@ impl Config {
                     if set { "set" } else { "NOT SET" }
                 ));
             }
-            if !flags.is_empty() {
-                out.push_str(&format!("  [{}]", flags.join(", ")));
-            }
-            out.push('\n');
+            out.push_str(&flags_text(c.protected, c.read_only));
         }
         out.push_str(&format!("kafka contexts: {}\n", self.kafka.len()));
         for c in &self.kafka {
@@ -475,14 +435,7 @@ impl Config {
             if !c.properties.is_empty() {
                 out.push_str(&format!("  {}", c.redacted_properties()));
             }
-            let flags: Vec<&str> = [(c.protected, "protected"), (c.read_only, "read-only")]
-                .iter()
-                .filter_map(|(on, f)| on.then_some(*f))
-                .collect();
-            if !flags.is_empty() {
-                out.push_str(&format!("  [{}]", flags.join(", ")));
-            }
-            out.push('\n');
+            out.push_str(&flags_text(c.protected, c.read_only));
         }
         out.push_str(&format!("kubernetes contexts: {}\n", self.kubernetes.len()));
         for c in &self.kubernetes {
@@ -499,14 +452,7 @@ impl Config {
             if let Some(sel) = &c.label_selector {
                 out.push_str(&format!("  -l {sel}"));
             }
-            let flags: Vec<&str> = [(c.protected, "protected"), (c.read_only, "read-only")]
-                .iter()
-                .filter_map(|(on, f)| on.then_some(*f))
-                .collect();
-            if !flags.is_empty() {
-                out.push_str(&format!("  [{}]", flags.join(", ")));
-            }
-            out.push('\n');
+            out.push_str(&flags_text(c.protected, c.read_only));
         }
         out.push_str(&format!(
             "logs: buffer_bytes = {}\n",
@@ -523,6 +469,76 @@ impl Config {
         // Names and URLs come from the file: one sanitizer for all of it.
         crate::sanitize::lines(&out, 2000)
     }
+}
+
+/// "  [protected, read-only]" (the flags that are set) and the end of the line, for `describe`.
+fn flags_text(protected: bool, read_only: bool) -> String {
+    let flags: Vec<&str> = [(protected, "protected"), (read_only, "read-only")]
+        .iter()
+        .filter_map(|(on, f)| on.then_some(*f))
+        .collect();
+    if flags.is_empty() {
+        "\n".into()
+    } else {
+        format!("  [{}]\n", flags.join(", "))
+    }
+}
+
+/// What the three kinds of context (`[[postgres]]`, `[[kafka]]`, `[[kubernetes]]`) have in
+/// common for checking: a name, and settings that are valid or wrong at one key.
+pub trait ContextConfig {
+    fn name(&self) -> &str;
+    /// The key and the message of the first wrong setting.
+    fn check(&self) -> Result<(), (&'static str, String)>;
+}
+
+impl ContextConfig for PostgresContext {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        crate::backends::postgres::ConnectSpec::resolve(&self.url, None)
+            .map(drop)
+            .map_err(|e| ("url", e))
+    }
+}
+
+/// The kinds whose own `validate` already says which key is wrong.
+macro_rules! context_config {
+    ($($kind:ty),*) => {$(
+        impl ContextConfig for $kind {
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn check(&self) -> Result<(), (&'static str, String)> {
+                self.validate()
+            }
+        }
+    )*};
+}
+
+context_config!(KafkaContext, KubernetesContext);
+
+/// The contexts of one kind, in file order: each claims its name (see `claim_context_name`)
+/// and is checked; the first error points at its key.
+fn contexts<C: ContextConfig>(
+    path: &Path,
+    text: &str,
+    names: &mut BTreeMap<String, std::ops::Range<usize>>,
+    raw: Vec<Spanned<C>>,
+) -> Result<Vec<C>, ConfigError> {
+    raw.into_iter()
+        .map(|ctx| {
+            let span = ctx.span();
+            let c = ctx.into_inner();
+            claim_context_name(path, text, names, c.name(), &span)?;
+            if let Err((key, msg)) = c.check() {
+                let key_span = find_in(text, span.clone(), key).unwrap_or(span);
+                return Err(ConfigError::at(path, text, key_span, msg));
+            }
+            Ok(c)
+        })
+        .collect()
 }
 
 /// Every context, of any kind, needs a name that is not empty and unique across all kinds, so

@@ -247,22 +247,9 @@ pub(super) async fn act(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backends::kafka::PartitionReset;
 
     fn plan() -> ResetPlan {
-        ResetPlan {
-            group: "billing".into(),
-            topic: None,
-            to: ResetTo::Latest,
-            partitions: vec![PartitionReset {
-                topic: "orders".into(),
-                partition: 0,
-                current: Some(10),
-                target: 25,
-                earliest: 0,
-                latest: 25,
-            }],
-        }
+        crate::backends::kafka::fixtures::plan(25)
     }
 
     #[test]

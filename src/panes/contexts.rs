@@ -58,6 +58,11 @@ impl<T> ContextSet<T> {
         self.polled.get(self.current)
     }
 
+    /// What the pane keeps of the shown context.
+    pub fn data(&self) -> Option<&T> {
+        self.current().map(|p| &p.data)
+    }
+
     pub fn interval(&self) -> Duration {
         self.interval
     }
@@ -170,6 +175,16 @@ impl<T> ContextSet<T> {
                 )
             })
             .collect()
+    }
+
+    /// The status bar of a pane over these contexts: the shown one, its last answer and error.
+    pub fn status(&self, note: Option<String>) -> super::PaneStatus {
+        super::PaneStatus {
+            context: self.current_name().map(str::to_string),
+            last_refresh: self.current().and_then(|p| p.received_at),
+            error: self.error_text(),
+            note,
+        }
     }
 
     /// The shown context's error for the status bar, the retry first (a long error is cut

@@ -1,6 +1,57 @@
 //! Panes: one module per pane, each with its state, key handling and drawing.
 //! Panes know nothing of tokio-postgres; they receive owned snapshots.
 
+/// The `Pane` methods every pane over a `ContextSet` with a text filter writes alike: `:ctx`
+/// (`$changed` runs when the shown context changes), the context names and the `/` filter
+/// (`rebuild` runs on a new filter). Expands inside `impl Pane for ..`; the pane has the
+/// fields `contexts` and `filter`.
+macro_rules! context_pane_methods {
+    ($changed:ident) => {
+        fn select_context(&mut self, name: &str) -> bool {
+            let known = self.contexts.select(name);
+            if known == Some(true) {
+                self.$changed();
+            }
+            known.is_some()
+        }
+
+        fn contexts(&self) -> &[String] {
+            self.contexts.names()
+        }
+
+        fn filter(&self) -> &str {
+            &self.filter
+        }
+
+        fn set_filter(&mut self, filter: &str) {
+            self.filter = filter.to_string();
+            self.rebuild();
+        }
+    };
+}
+
+/// The keys a pane of rows over contexts (PostgreSQL, Kafka) handles alike: movement
+/// (`move_to`), `s`/`S` (`rebuild`), context and interval keys (`context_changed`).
+/// `Some(effects)` when the key was one of them.
+macro_rules! table_keys {
+    ($pane:ident, $action:ident, $len:expr, $kind:literal) => {{
+        if let Some(row) = $pane.cursor.moved($action, $len) {
+            $pane.move_to(row);
+            Some(Vec::new())
+        } else if let Some(effects) = $pane.sort.on_action($action, "sorted") {
+            $pane.rebuild();
+            Some(effects)
+        } else if let Some((effects, changed)) = $pane.contexts.on_action($action, $kind) {
+            if changed {
+                $pane.context_changed();
+            }
+            Some(effects)
+        } else {
+            None
+        }
+    }};
+}
+
 pub mod contexts;
 pub mod kafka;
 pub mod logs;
@@ -96,6 +147,35 @@ pub fn first_snapshot(context: &str) -> String {
         "waiting for the first snapshot of {}…",
         crate::widgets::sanitize::cell(context, 64)
     )
+}
+
+/// What a pane draws before it has something to show: with no context, `title` and `hints`
+/// (how to configure one); until the data comes, a spinner saying `waiting(context)`.
+#[derive(Debug)]
+pub struct Preamble {
+    pub title: &'static str,
+    pub hints: &'static [&'static str],
+    pub waiting: fn(&str) -> String,
+}
+
+impl Preamble {
+    /// The shown context and its data, or `None` after drawing the empty state or the
+    /// spinner (with the last `error`).
+    pub fn draw<'a, T>(
+        &self,
+        frame: &mut Frame<'_>,
+        area: Rect,
+        ctx: &Ctx<'_>,
+        context: Option<&'a str>,
+        data: Option<T>,
+        error: Option<String>,
+    ) -> Option<(&'a str, T)> {
+        use crate::widgets::chrome::{configured, loaded};
+        let context = configured(frame, area, context, self.title, self.hints, ctx.theme)?;
+        let waiting = (self.waiting)(context);
+        let data = loaded(frame, area, data, &waiting, error, ctx.tick, ctx.theme)?;
+        Some((context, data))
+    }
 }
 
 /// The scroll position of a scrolling view after a key of the `scroll` scope; `None` for

@@ -77,6 +77,17 @@ impl ListCursor {
         self.page.set(rows.max(1));
     }
 
+    /// The rows of `items` a view of `rows` rows shows, with their index: the cursor stays
+    /// on screen.
+    pub fn window<'a, T>(
+        &self,
+        items: &'a [T],
+        rows: usize,
+    ) -> impl Iterator<Item = (usize, &'a T)> + 'a {
+        let first = (self.row + 1).saturating_sub(rows.max(1));
+        items.iter().enumerate().skip(first).take(rows)
+    }
+
     /// Where a movement key takes the cursor in a list of `len` rows; `None` for other keys.
     pub fn moved(&self, action: KeyAction, len: usize) -> Option<usize> {
         super::moved_cursor(action, self.row, len, self.page.get())

@@ -1,10 +1,10 @@
 //! The chrome around panes: tab bar, status bar, key hints, popups.
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, Wrap};
 
 use crate::config::Theme;
 
@@ -146,4 +146,37 @@ pub fn loaded<T>(
         waiting(frame, area, tick, what, error, theme);
     }
     data
+}
+
+/// A pane's table: `rows` under `header`, one column apart; with no rows, `empty` (why
+/// nothing shows, given when there are no rows) on the line below the header.
+pub fn table<'a>(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    header: Row<'a>,
+    widths: impl IntoIterator<Item = Constraint>,
+    rows: Vec<Row<'a>>,
+    empty: Option<Line<'a>>,
+) {
+    frame.render_widget(
+        Table::new(rows, widths).header(header).column_spacing(1),
+        area,
+    );
+    if let Some(empty) = empty {
+        let (_, below) = crate::widgets::layout::take_top(area, 1);
+        frame.render_widget(Paragraph::new(empty), below);
+    }
+}
+
+/// Why a table shows no rows: `none` when there is nothing at all, else no `noun` matches
+/// the filter.
+pub fn no_rows(none: &'static str, filtered: bool, noun: &str, theme: &Theme) -> Line<'static> {
+    if filtered {
+        Line::styled(
+            format!("no {noun} matches the filter (Esc clears it)"),
+            theme.muted(),
+        )
+    } else {
+        Line::styled(none, theme.muted())
+    }
 }

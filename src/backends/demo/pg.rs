@@ -68,21 +68,14 @@ impl DemoPgWorld {
             let pid = w.take_pid();
             let started = -3600.0 - f64::from(i) * 97.0;
             let last = -(w.rng.range(1, 400) as f64);
-            w.sessions.push(DemoSession {
-                pid,
-                user: "app".into(),
-                database: w.scenario.database.clone(),
-                application: app.into(),
-                client: format!("10.0.{}.{}", w.rng.range(1, 4), w.rng.range(2, 250)),
-                state: "idle",
+            let session = DemoSession {
                 wait: Some(("Client", "ClientRead")),
                 backend_start: started,
-                xact_start: None,
                 query_start: last,
                 query: "COMMIT".into(),
-                blocked_by: vec![],
-                ends_at: None,
-            });
+                ..w.app_session(pid, app, "idle")
+            };
+            w.sessions.push(session);
         }
         let sc = &w.scenario;
         let idle = sc.blocker_idle_for.as_secs_f64();
@@ -102,6 +95,26 @@ impl DemoPgWorld {
             ends_at: None,
         });
         w
+    }
+
+    /// A session of the application `app` (user "app") from a random client address; the
+    /// caller sets its times, query and waits.
+    fn app_session(&mut self, pid: i32, app: &str, state: &'static str) -> DemoSession {
+        DemoSession {
+            pid,
+            user: "app".into(),
+            database: self.scenario.database.clone(),
+            application: app.into(),
+            client: format!("10.0.{}.{}", self.rng.range(1, 4), self.rng.range(2, 250)),
+            state,
+            wait: None,
+            backend_start: 0.0,
+            xact_start: None,
+            query_start: 0.0,
+            query: String::new(),
+            blocked_by: vec![],
+            ends_at: None,
+        }
     }
 
     fn take_pid(&mut self) -> i32 {
@@ -142,21 +155,15 @@ impl DemoPgWorld {
                 ),
             ]);
             let len = 0.2 + self.rng.unit() * 4.0;
-            self.sessions.push(DemoSession {
-                pid,
-                user: "app".into(),
-                database: self.scenario.database.clone(),
-                application: app.into(),
-                client: format!("10.0.{}.{}", self.rng.range(1, 4), self.rng.range(2, 250)),
-                state: "active",
-                wait: None,
+            let session = DemoSession {
                 backend_start: now - 900.0,
                 xact_start: Some(now),
                 query_start: now,
                 query: query.into(),
-                blocked_by: vec![],
                 ends_at: Some(now + len),
-            });
+                ..self.app_session(pid, app, "active")
+            };
+            self.sessions.push(session);
         }
         // Requests pile up behind the migration's row lock.
         if self.migration_alive && now >= self.next_waiter_at {

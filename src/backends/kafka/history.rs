@@ -359,35 +359,14 @@ pub fn time_lag_of(committed: i64, points: &VecDeque<Point>, now: SystemTime) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backends::kafka::model::{GroupMember, PartitionOffsets, RefreshCost};
+    use crate::backends::kafka::model::RefreshCost;
 
     fn t(s: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + s)
     }
 
-    fn member() -> GroupMember {
-        GroupMember {
-            member_id: "m1".into(),
-            client_id: "c1".into(),
-            client_host: "/10.0.0.1".into(),
-            assignment: vec![],
-        }
-    }
-
     fn group(committed: i64, end: i64, members: usize) -> ConsumerGroup {
-        ConsumerGroup {
-            id: "billing".into(),
-            state: if members > 0 { "Stable" } else { "Empty" }.into(),
-            protocol_type: "consumer".into(),
-            members: (0..members).map(|_| member()).collect(),
-            partitions: vec![PartitionOffsets {
-                topic: "orders".into(),
-                partition: 0,
-                committed: Some(committed),
-                log_end: Some(end),
-            }],
-            error: None,
-        }
+        crate::backends::kafka::fixtures::group("billing", members, committed, end)
     }
 
     fn snap(at: u64, g: ConsumerGroup) -> KafkaSnapshot {

@@ -5,6 +5,8 @@
 mod assignment;
 mod client;
 mod ffi;
+#[cfg(test)]
+pub mod fixtures;
 pub mod history;
 mod model;
 pub mod plan;

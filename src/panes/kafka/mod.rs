@@ -6,7 +6,6 @@ pub mod flow;
 mod render;
 pub mod view;
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
@@ -21,7 +20,7 @@ use ratatui::layout::Rect;
 
 use super::Ctx;
 use super::contexts::ContextSet;
-use super::table::Sort;
+use super::table::{ListCursor, Sort};
 use super::{Detail, Effect, Pane, PaneId, PaneMeta, PaneMsg, PaneStatus};
 use crate::app::{Command, Msg};
 use view::{GroupRow, SortKey};
@@ -43,12 +42,11 @@ pub struct KafkaPane {
     contexts: ContextSet<ContextData>,
     sort: Sort<SortKey>,
     filter: String,
-    cursor: usize,
+    cursor: ListCursor,
     selected: Option<String>,
     rows: Vec<GroupRow>,
     /// (context, group) -> the last reset done from this session.
     resets: HashMap<(String, String), DoneReset>,
-    page: Cell<usize>,
 }
 
 const META: PaneMeta = PaneMeta {
@@ -83,11 +81,10 @@ impl KafkaPane {
             contexts: ContextSet::new(contexts, initial, interval),
             sort: Sort::new(SortKey::Lag),
             filter: String::new(),
-            cursor: 0,
+            cursor: ListCursor::new(10),
             selected: None,
             rows: Vec::new(),
             resets: HashMap::new(),
-            page: Cell::new(10),
         }
     }
 
@@ -101,21 +98,17 @@ impl KafkaPane {
 
     /// Another context is shown: the cursor and the selection belong to the old one.
     fn context_changed(&mut self) {
-        self.cursor = 0;
+        self.cursor.row = 0;
         self.selected = None;
         self.rebuild();
     }
 
-    fn data(&self) -> Option<&ContextData> {
-        self.contexts.current().map(|p| &p.data)
-    }
-
     pub fn snapshot(&self) -> Option<&KafkaSnapshot> {
-        self.data()?.snapshot.as_ref()
+        self.contexts.data()?.snapshot.as_ref()
     }
 
     pub fn history(&self) -> Option<&History> {
-        self.data().map(|d| &d.history)
+        self.contexts.data().map(|d| &d.history)
     }
 
     /// A new snapshot (or error) from the worker for `context`.
@@ -161,7 +154,7 @@ impl KafkaPane {
     }
 
     fn rebuild(&mut self) {
-        self.rows = match self.data() {
+        self.rows = match self.contexts.data() {
             // Time lag is measured at the snapshot's time, not the clock's: the demo's clock
             // runs faster than the wall.
             Some(ContextData {
@@ -182,10 +175,10 @@ impl KafkaPane {
             && let Some(pos) =
                 (0..self.rows.len()).find(|&i| self.group_at(i).is_some_and(|g| g.id == sel))
         {
-            self.cursor = pos;
+            self.cursor.row = pos;
         }
-        self.cursor = self.cursor.min(self.rows.len().saturating_sub(1));
-        self.selected = self.group_at(self.cursor).map(|g| g.id.clone());
+        self.cursor.row = self.cursor.row.min(self.rows.len().saturating_sub(1));
+        self.selected = self.group_at(self.cursor.row).map(|g| g.id.clone());
     }
 
     fn group_at(&self, row: usize) -> Option<&ConsumerGroup> {
@@ -198,8 +191,8 @@ impl KafkaPane {
     }
 
     fn move_to(&mut self, row: usize) {
-        self.cursor = row.min(self.rows.len().saturating_sub(1));
-        self.selected = self.group_at(self.cursor).map(|g| g.id.clone());
+        self.cursor.row = row.min(self.rows.len().saturating_sub(1));
+        self.selected = self.group_at(self.cursor.row).map(|g| g.id.clone());
     }
 
     fn delete(&self) -> Vec<Effect> {
@@ -282,13 +275,7 @@ impl KafkaPane {
             "TOPIC", "PART", "COMMITTED", "LOG END", "LAG", "OWNER (client, host)", "COMMIT MOVED"
         ));
         for p in &g.partitions {
-            let owner = g.owner(&p.topic, p.partition).map_or("-".to_string(), |m| {
-                format!(
-                    "{} {}",
-                    sanitize::cell(&m.client_id, 16),
-                    sanitize::cell(&m.client_host, 15)
-                )
-            });
+            let owner = view::owner_text(g, &p.topic, p.partition, (16, 15));
             let moved = match history.last_moved(&g.id, &p.topic, p.partition) {
                 Some(Moved::At(t)) => format!("{} ago", ago(now, t)),
                 Some(Moved::NotSince(t))
@@ -299,16 +286,11 @@ impl KafkaPane {
                 Some(Moved::NotSince(t)) => format!("not in {}", ago(now, t)),
                 None => "-".into(),
             };
-            let opt = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+            let [committed, end, lag] = view::offset_cells(p);
+            let topic = sanitize::cell(&p.topic, 20);
             lines.push(format!(
-                "{:<20} {:>4} {:>11} {:>11} {:>9}  {:<30} {}",
-                sanitize::cell(&p.topic, 20),
+                "{topic:<20} {:>4} {committed:>11} {end:>11} {lag:>9}  {owner:<30} {moved}",
                 p.partition,
-                opt(p.committed),
-                opt(p.log_end),
-                opt(p.lag()),
-                owner,
-                moved
             ));
         }
         if !g.members.is_empty() {
@@ -394,20 +376,7 @@ impl Pane for KafkaPane {
     }
 
     fn on_action(&mut self, action: KeyAction) -> Vec<Effect> {
-        if let Some(row) =
-            super::moved_cursor(action, self.cursor, self.rows.len(), self.page.get())
-        {
-            self.move_to(row);
-            return Vec::new();
-        }
-        if let Some(effects) = self.sort.on_action(action, "sorted") {
-            self.rebuild();
-            return effects;
-        }
-        if let Some((effects, changed)) = self.contexts.on_action(action, "Kafka") {
-            if changed {
-                self.context_changed();
-            }
+        if let Some(effects) = table_keys!(self, action, self.rows.len(), "Kafka") {
             return effects;
         }
         match action {
@@ -444,42 +413,17 @@ impl Pane for KafkaPane {
         self.contexts.polls(visible, Command::kafka_poll)
     }
 
-    fn select_context(&mut self, name: &str) -> bool {
-        let known = self.contexts.select(name);
-        if known == Some(true) {
-            self.context_changed();
-        }
-        known.is_some()
-    }
-
-    fn contexts(&self) -> &[String] {
-        self.contexts.names()
-    }
+    context_pane_methods!(context_changed);
 
     fn on_reports(&mut self, reports: &[ActionReport]) {
         KafkaPane::on_reports(self, reports);
     }
 
-    fn filter(&self) -> &str {
-        &self.filter
-    }
-
-    fn set_filter(&mut self, filter: &str) {
-        self.filter = filter.to_string();
-        self.rebuild();
-    }
-
     fn status(&self) -> PaneStatus {
-        let error = self.contexts.error_text();
-        PaneStatus {
-            context: self.current_context().map(str::to_string),
-            last_refresh: self.contexts.current().and_then(|p| p.received_at),
-            error,
-            note: Some(format!(
-                "every {}",
-                humantime::format_duration(self.interval())
-            )),
-        }
+        self.contexts.status(Some(format!(
+            "every {}",
+            humantime::format_duration(self.interval())
+        )))
     }
 
     fn explain(&self) -> Vec<String> {

@@ -3,40 +3,32 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Sparkline, Table};
+use ratatui::widgets::{Paragraph, Row, Sparkline};
 
 use super::KafkaPane;
 use super::view::trend;
 use crate::backends::kafka::LagStatus;
 use crate::panes::Pane;
-use crate::panes::{Ctx, first_snapshot};
-use crate::widgets::chrome::{configured, info_line, loaded};
+use crate::panes::{Ctx, Preamble, first_snapshot};
+use crate::widgets::chrome::{info_line, no_rows, table};
 use crate::widgets::layout::{take_bottom, take_top};
 use crate::widgets::sanitize;
 
+const PREAMBLE: Preamble = Preamble {
+    title: "No Kafka context is configured.",
+    hints: &[
+        "Add a [[kafka]] section (name, brokers) to the configuration, check it with `warroom config check`, or try `warroom demo`.",
+    ],
+    waiting: first_snapshot,
+};
+
 pub fn draw(pane: &KafkaPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     let theme = ctx.theme;
-    let Some(context) = configured(
-        frame,
-        area,
-        pane.current_context(),
-        "No Kafka context is configured.",
-        &[
-            "Add a [[kafka]] section (name, brokers) to the configuration, check it with `warroom config check`, or try `warroom demo`.",
-        ],
-        theme,
-    ) else {
-        return;
-    };
-    let Some((snap, history)) = loaded(
-        frame,
-        area,
-        pane.snapshot().zip(pane.history()),
-        &first_snapshot(context),
-        pane.status().error,
-        ctx.tick,
-        theme,
-    ) else {
+    let data = pane.snapshot().zip(pane.history());
+    let error = pane.status().error;
+    let Some((_, (snap, history))) =
+        PREAMBLE.draw(frame, area, ctx, pane.current_context(), data, error)
+    else {
         return;
     };
     let (info, rest) = take_top(area, 1);
@@ -89,73 +81,46 @@ pub fn draw(pane: &KafkaPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) 
         return;
     }
     let page = body.height.saturating_sub(1).max(1) as usize;
-    pane.page.set(page);
-    let first = (pane.cursor + 1).saturating_sub(page);
+    pane.cursor.set_page(page);
     let now = snap.taken_at;
-    let rows = pane
-        .rows
-        .iter()
-        .enumerate()
-        .skip(first)
-        .take(page)
-        .filter_map(|(i, r)| {
-            let g = snap.groups.get(r.index)?;
-            let status_style = match r.status {
-                LagStatus::Stop | LagStatus::Rewind => theme.danger(),
-                LagStatus::Stall | LagStatus::Warn => theme.warn(),
-                LagStatus::Empty => theme.muted(),
-                LagStatus::Ok => theme.ok(),
-            };
-            let cells = vec![
-                Span::raw(sanitize::cell(&g.id, 40)),
-                Span::raw(sanitize::cell(&g.state, 12)),
-                Span::raw(g.members.len().to_string()),
-                Span::raw(sanitize::cell(&g.topics().join(","), 30)),
-                Span::raw(if g.error.is_some() {
-                    "?".into()
-                } else {
-                    g.total_lag().to_string()
-                }),
-                Span::raw(g.max_lag().to_string()),
-                Span::raw(history.time_lag(g, now).text()),
-                Span::styled(r.status.label(), status_style),
-                Span::styled(trend(&history.lag_series(&g.id), 12), theme.warn()),
-            ];
-            let row = Row::new(cells);
-            Some(if i == pane.cursor {
-                row.style(theme.selection())
+    let rows = pane.cursor.window(&pane.rows, page).filter_map(|(i, r)| {
+        let g = snap.groups.get(r.index)?;
+        let status_style = match r.status {
+            LagStatus::Stop | LagStatus::Rewind => theme.danger(),
+            LagStatus::Stall | LagStatus::Warn => theme.warn(),
+            LagStatus::Empty => theme.muted(),
+            LagStatus::Ok => theme.ok(),
+        };
+        let cells = vec![
+            Span::raw(sanitize::cell(&g.id, 40)),
+            Span::raw(sanitize::cell(&g.state, 12)),
+            Span::raw(g.members.len().to_string()),
+            Span::raw(sanitize::cell(&g.topics().join(","), 30)),
+            Span::raw(if g.error.is_some() {
+                "?".into()
             } else {
-                row
-            })
-        });
+                g.total_lag().to_string()
+            }),
+            Span::raw(g.max_lag().to_string()),
+            Span::raw(history.time_lag(g, now).text()),
+            Span::styled(r.status.label(), status_style),
+            Span::styled(trend(&history.lag_series(&g.id), 12), theme.warn()),
+        ];
+        let row = Row::new(cells);
+        Some(if i == pane.cursor.row {
+            row.style(theme.selection())
+        } else {
+            row
+        })
+    });
     let header = Row::new([
         "GROUP", "STATE", "MEMB", "TOPICS", "LAG", "MAX", "TIME LAG", "STATUS", "TREND",
     ])
     .style(theme.header());
-    let widths = [
-        Constraint::Min(16),
-        Constraint::Length(12),
-        Constraint::Length(4),
-        Constraint::Length(18),
-        Constraint::Length(10),
-        Constraint::Length(9),
-        Constraint::Length(9),
-        Constraint::Length(6),
-        Constraint::Length(12),
-    ];
-    frame.render_widget(
-        Table::new(rows.collect::<Vec<_>>(), widths)
-            .header(header)
-            .column_spacing(1),
-        body,
-    );
-    if pane.rows.is_empty() {
-        let (_, below) = take_top(body, 1);
-        let msg = if snap.groups.is_empty() {
-            "no consumer groups on this cluster (a group shows once it has committed offsets)"
-        } else {
-            "no group matches the filter (esc clears it)"
-        };
-        frame.render_widget(Paragraph::new(Line::styled(msg, theme.muted())), below);
-    }
+    let mut widths = vec![Constraint::Min(16)];
+    widths.extend(Constraint::from_lengths([12, 4, 18, 10, 9, 9, 6, 12]));
+    let none = "no consumer groups on this cluster (a group shows once it has committed offsets)";
+    let filtered = !snap.groups.is_empty();
+    let empty = (pane.rows.is_empty()).then(|| no_rows(none, filtered, "group", theme));
+    table(frame, body, header, widths, rows.collect(), empty);
 }

@@ -1,30 +1,9 @@
 use std::time::{Duration, SystemTime};
 
 use super::*;
-use crate::backends::kafka::{GroupMember, PartitionOffsets, PartitionReset, RefreshCost, ResetTo};
+use crate::backends::kafka::RefreshCost;
 
-fn group(id: &str, members: usize, committed: i64, end: i64) -> ConsumerGroup {
-    ConsumerGroup {
-        id: id.into(),
-        state: if members > 0 { "Stable" } else { "Empty" }.into(),
-        protocol_type: "consumer".into(),
-        members: (0..members)
-            .map(|i| GroupMember {
-                member_id: format!("m{i}"),
-                client_id: "billing-worker".into(),
-                client_host: "/10.0.0.7".into(),
-                assignment: vec![("orders".into(), 0)],
-            })
-            .collect(),
-        partitions: vec![PartitionOffsets {
-            topic: "orders".into(),
-            partition: 0,
-            committed: Some(committed),
-            log_end: Some(end),
-        }],
-        error: None,
-    }
-}
+use crate::backends::kafka::fixtures::group;
 
 fn pane() -> KafkaPane {
     let mut p = KafkaPane::new(vec!["k1".into()], None, Duration::from_secs(2));
@@ -87,19 +66,7 @@ fn reset_asks_for_a_target_and_undo_follows_a_done_reset() {
     assert!(
         matches!(&p.on_action(KeyAction::KafkaUndoReset)[..], [Effect::Toast(t)] if t.contains("nothing to undo"))
     );
-    let plan = ResetPlan {
-        group: "billing".into(),
-        topic: None,
-        to: ResetTo::Latest,
-        partitions: vec![PartitionReset {
-            topic: "orders".into(),
-            partition: 0,
-            current: Some(10),
-            target: 500,
-            earliest: 0,
-            latest: 500,
-        }],
-    };
+    let plan = crate::backends::kafka::fixtures::plan(500);
     let action = GuardedAction::Kafka(KafkaAction::ResetOffsets(KafkaResetTarget {
         context: "k1".into(),
         plan: plan.clone(),

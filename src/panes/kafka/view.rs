@@ -4,6 +4,24 @@ use std::time::SystemTime;
 
 use crate::backends::kafka::{ConsumerGroup, History, KafkaSnapshot, LagStatus, TimeLag};
 
+/// The committed offset, log end and lag of a partition as text ("-" when unknown).
+pub fn offset_cells(p: &crate::backends::kafka::PartitionOffsets) -> [String; 3] {
+    [p.committed, p.log_end, p.lag()].map(|v| v.map_or("-".to_string(), |v| v.to_string()))
+}
+
+/// "client-id host" of the member that owns a partition (cut at `(id, host)` widths), or "-".
+pub fn owner_text(
+    g: &ConsumerGroup,
+    topic: &str,
+    partition: i32,
+    (id, host): (usize, usize),
+) -> String {
+    use crate::widgets::sanitize::cell;
+    g.owner(topic, partition).map_or("-".to_string(), |m| {
+        format!("{} {}", cell(&m.client_id, id), cell(&m.client_host, host))
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
     Lag,

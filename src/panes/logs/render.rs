@@ -10,8 +10,7 @@ use unicode_width::UnicodeWidthStr;
 
 use super::{LogsPane, StreamState};
 use crate::config::Theme;
-use crate::panes::Ctx;
-use crate::widgets::chrome::configured;
+use crate::panes::{Ctx, Preamble};
 use crate::widgets::layout::{take_bottom, take_top};
 use crate::widgets::sanitize;
 
@@ -36,19 +35,19 @@ pub fn pod_colour(label: &str) -> Color {
     POD_COLOURS[(h % POD_COLOURS.len() as u64) as usize]
 }
 
+const PREAMBLE: Preamble = Preamble {
+    title: "No log stream yet.",
+    hints: &[
+        "In the Pods pane (3), select a pod and press l for its logs, p for the previous container's logs, w for every pod of its workload.",
+        "Or type :logs POD | -l SELECTOR [-n NS] [-c CONTAINER] [--since 10m] [--tail N] [--previous].",
+    ],
+    waiting: crate::panes::first_snapshot,
+};
+
 pub fn draw(pane: &LogsPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     let theme = ctx.theme;
-    let Some(title) = configured(
-        frame,
-        area,
-        pane.title(),
-        "No log stream yet.",
-        &[
-            "In the Pods pane (3), select a pod and press l for its logs, p for the previous container's logs, w for every pod of its workload.",
-            "Or type :logs POD | -l SELECTOR [-n NS] [-c CONTAINER] [--since 10m] [--tail N] [--previous].",
-        ],
-        theme,
-    ) else {
+    // A stream draws from its first line on: there is nothing to wait for.
+    let Some((title, ())) = PREAMBLE.draw(frame, area, ctx, pane.title(), Some(()), None) else {
         return;
     };
     let buf = pane.buffer();

@@ -4,7 +4,6 @@
 mod render;
 pub mod view;
 
-use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, SystemTime};
 
@@ -21,7 +20,7 @@ use ratatui::layout::Rect;
 
 use super::Ctx;
 use super::contexts::ContextSet;
-use super::table::Sort;
+use super::table::{ListCursor, Sort};
 use super::{Detail, Effect, Pane, PaneId, PaneMeta, PaneMsg, PaneStatus};
 use crate::app::{Command, Msg};
 use view::Column;
@@ -80,20 +79,30 @@ struct ContextData {
     tree: Vec<BlockingNode>,
 }
 
+impl ContextData {
+    /// A new snapshot: counted into the history, its blocking tree built once.
+    fn keep(&mut self, snap: ActivitySnapshot) {
+        self.history.push_back(StateCounts::of(&snap.sessions));
+        while self.history.len() > HISTORY {
+            self.history.pop_front();
+        }
+        self.tree = blocking_tree(&snap.sessions);
+        self.snapshot = Some(snap);
+    }
+}
+
 pub struct PgPane {
     contexts: ContextSet<ContextData>,
     view: PgView,
     sort: Sort<Column>,
     show_idle: bool,
     filter: String,
-    cursor: usize,
+    cursor: ListCursor,
     selected_pid: Option<i32>,
     /// pid -> backend_start of marked sessions: a recycled pid is not the marked session.
     marked: BTreeMap<i32, Option<SystemTime>>,
     rows: Vec<usize>,
     tree_rows: Vec<TreeRow>,
-    /// Rows that fit on screen at the last draw, for page up/down.
-    page: Cell<usize>,
 }
 
 const META: PaneMeta = PaneMeta {
@@ -132,12 +141,11 @@ impl PgPane {
             sort: Sort::new(Column::QueryTime),
             show_idle: false,
             filter: String::new(),
-            cursor: 0,
+            cursor: ListCursor::new(10),
             selected_pid: None,
             marked: BTreeMap::new(),
             rows: Vec::new(),
             tree_rows: Vec::new(),
-            page: Cell::new(10),
         }
     }
 
@@ -156,38 +164,13 @@ impl PgPane {
     /// Another context is shown: marks, cursor and selection belong to the old one.
     fn context_changed(&mut self) {
         self.marked.clear();
-        self.cursor = 0;
+        self.cursor.row = 0;
         self.selected_pid = None;
         self.rebuild();
     }
 
-    fn data(&self) -> Option<&ContextData> {
-        self.contexts.current().map(|p| &p.data)
-    }
-
     pub fn snapshot(&self) -> Option<&ActivitySnapshot> {
-        self.data()?.snapshot.as_ref()
-    }
-
-    /// A new snapshot (or error) from the worker for `context`.
-    pub fn apply(
-        &mut self,
-        context: &str,
-        result: Result<ActivitySnapshot, String>,
-        retry_in: Option<Duration>,
-    ) {
-        let shown = self.contexts.apply(context, result, retry_in, |d, snap| {
-            d.history.push_back(StateCounts::of(&snap.sessions));
-            while d.history.len() > HISTORY {
-                d.history.pop_front();
-            }
-            d.tree = blocking_tree(&snap.sessions);
-            d.snapshot = Some(snap);
-        });
-        if shown == Some(true) {
-            self.prune_marks();
-            self.rebuild();
-        }
+        self.contexts.data()?.snapshot.as_ref()
     }
 
     fn prune_marks(&mut self) {
@@ -203,7 +186,7 @@ impl PgPane {
 
     /// Recompute the visible rows, keeping the selection on the same pid.
     fn rebuild(&mut self) {
-        let (rows, tree_rows) = match self.data() {
+        let (rows, tree_rows) = match self.contexts.data() {
             Some(ContextData {
                 snapshot: Some(snap),
                 tree,
@@ -242,10 +225,10 @@ impl PgPane {
         if let Some(pid) = self.selected_pid
             && let Some(pos) = (0..len).find(|&i| self.pid_at(i) == Some(pid))
         {
-            self.cursor = pos;
+            self.cursor.row = pos;
         }
-        self.cursor = self.cursor.min(len.saturating_sub(1));
-        self.selected_pid = self.pid_at(self.cursor);
+        self.cursor.row = self.cursor.row.min(len.saturating_sub(1));
+        self.selected_pid = self.pid_at(self.cursor.row);
     }
 
     fn row_count(&self) -> usize {
@@ -272,8 +255,8 @@ impl PgPane {
 
     fn move_to(&mut self, row: usize) {
         let len = self.row_count();
-        self.cursor = row.min(len.saturating_sub(1));
-        self.selected_pid = self.pid_at(self.cursor);
+        self.cursor.row = row.min(len.saturating_sub(1));
+        self.selected_pid = self.pid_at(self.cursor.row);
     }
 
     /// Targets of c/x: the marked sessions, else the selected one.
@@ -391,7 +374,10 @@ impl PgPane {
 
     /// Counts for the sparkline, oldest first.
     pub fn history(&self) -> impl Iterator<Item = &StateCounts> {
-        self.data().into_iter().flat_map(|d| d.history.iter())
+        self.contexts
+            .data()
+            .into_iter()
+            .flat_map(|d| d.history.iter())
     }
 }
 
@@ -401,20 +387,7 @@ impl Pane for PgPane {
     }
 
     fn on_action(&mut self, action: KeyAction) -> Vec<Effect> {
-        if let Some(row) =
-            super::moved_cursor(action, self.cursor, self.row_count(), self.page.get())
-        {
-            self.move_to(row);
-            return Vec::new();
-        }
-        if let Some(effects) = self.sort.on_action(action, "sorted") {
-            self.rebuild();
-            return effects;
-        }
-        if let Some((effects, changed)) = self.contexts.on_action(action, "PostgreSQL") {
-            if changed {
-                self.context_changed();
-            }
+        if let Some(effects) = table_keys!(self, action, self.row_count(), "PostgreSQL") {
             return effects;
         }
         match action {
@@ -441,7 +414,7 @@ impl Pane for PgPane {
                     PgView::Sessions => PgView::Locks,
                     PgView::Locks => PgView::Sessions,
                 };
-                self.cursor = 0;
+                self.cursor.row = 0;
                 self.rebuild();
                 self.move_to(0);
             }
@@ -451,7 +424,7 @@ impl Pane for PgPane {
                     if self.marked.remove(&pid).is_none() {
                         self.marked.insert(pid, start);
                     }
-                    self.move_to(self.cursor + 1);
+                    self.move_to(self.cursor.row + 1);
                 }
             }
             KeyAction::Cancel => return self.guard(GuardedAction::PgCancel),
@@ -468,7 +441,14 @@ impl Pane for PgPane {
             retry_in,
         }) = msg
         {
-            self.apply(&context, result, retry_in);
+            // A snapshot of the shown context: marks of gone sessions go, rows follow.
+            let shown = self
+                .contexts
+                .apply(&context, result, retry_in, ContextData::keep);
+            if shown == Some(true) {
+                self.prune_marks();
+                self.rebuild();
+            }
         }
         Vec::new()
     }
@@ -477,17 +457,7 @@ impl Pane for PgPane {
         self.contexts.polls(visible, Command::pg_poll)
     }
 
-    fn select_context(&mut self, name: &str) -> bool {
-        let known = self.contexts.select(name);
-        if known == Some(true) {
-            self.context_changed();
-        }
-        known.is_some()
-    }
-
-    fn contexts(&self) -> &[String] {
-        self.contexts.names()
-    }
+    context_pane_methods!(context_changed);
 
     fn on_reports(&mut self, _reports: &[crate::guard::ActionReport]) {
         self.clear_marks();
@@ -501,17 +471,7 @@ impl Pane for PgPane {
         Some("marks cleared".into())
     }
 
-    fn filter(&self) -> &str {
-        &self.filter
-    }
-
-    fn set_filter(&mut self, filter: &str) {
-        self.filter = filter.to_string();
-        self.rebuild();
-    }
-
     fn status(&self) -> PaneStatus {
-        let error = self.contexts.error_text();
         let mut note = vec![format!(
             "every {}",
             humantime::format_duration(self.interval())
@@ -522,12 +482,7 @@ impl Pane for PgPane {
         if let Some(p) = self.snapshot().and_then(ActivitySnapshot::privilege_note) {
             note.push(p);
         }
-        PaneStatus {
-            context: self.current_context().map(str::to_string),
-            last_refresh: self.contexts.current().and_then(|p| p.received_at),
-            error,
-            note: Some(note.join(" · ")),
-        }
+        self.contexts.status(Some(note.join(" · ")))
     }
 
     fn explain(&self) -> Vec<String> {

@@ -4,41 +4,37 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Row, Sparkline, Table};
+use ratatui::widgets::{Block, Row, Sparkline};
 
 use super::view::{Column, columns_for_width};
 use super::{PgPane, PgView, StateCounts};
 use crate::backends::postgres::PgSession;
 use crate::config::Theme;
 use crate::panes::Pane;
-use crate::panes::{Ctx, first_snapshot};
-use crate::widgets::chrome::{configured, info_line, loaded};
+use crate::panes::{Ctx, Preamble, first_snapshot};
+use crate::widgets::chrome::{info_line, no_rows, table};
 use crate::widgets::format::opt_duration;
 use crate::widgets::layout::take_top;
 use crate::widgets::sanitize;
 
+const PREAMBLE: Preamble = Preamble {
+    title: "No PostgreSQL context is configured.",
+    hints: &[
+        "Add a [[postgres]] section to the configuration (see README), check it with `warroom config check`, or try `warroom demo`.",
+    ],
+    waiting: first_snapshot,
+};
+
 pub fn draw(pane: &PgPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     let theme = ctx.theme;
-    let Some(context) = configured(
+    let error = pane.status().error;
+    let Some((_, snap)) = PREAMBLE.draw(
         frame,
         area,
+        ctx,
         pane.current_context(),
-        "No PostgreSQL context is configured.",
-        &[
-            "Add a [[postgres]] section to the configuration (see README), check it with `warroom config check`, or try `warroom demo`.",
-        ],
-        theme,
-    ) else {
-        return;
-    };
-    let Some(snap) = loaded(
-        frame,
-        area,
         pane.snapshot(),
-        &first_snapshot(context),
-        pane.status().error,
-        ctx.tick,
-        theme,
+        error,
     ) else {
         return;
     };
@@ -85,16 +81,12 @@ pub fn draw(pane: &PgPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         return;
     }
     // Header row + data rows.
-    pane.page.set(body.height.saturating_sub(1).max(1) as usize);
+    pane.cursor
+        .set_page(body.height.saturating_sub(1).max(1) as usize);
     match pane.view {
         PgView::Sessions => draw_sessions(pane, &snap.sessions, frame, body, theme),
         PgView::Locks => draw_tree(pane, &snap.sessions, frame, body, theme),
     }
-}
-
-/// First visible row so that the cursor stays on screen.
-fn offset(cursor: usize, page: usize) -> usize {
-    (cursor + 1).saturating_sub(page.max(1))
 }
 
 /// A sparkline: label, how to read its value, colour.
@@ -151,13 +143,9 @@ fn draw_sessions(
 ) {
     let cols = columns_for_width(area.width);
     let page = area.height.saturating_sub(1) as usize;
-    let first = offset(pane.cursor, page);
     let rows = pane
-        .rows
-        .iter()
-        .enumerate()
-        .skip(first)
-        .take(page)
+        .cursor
+        .window(&pane.rows, page)
         .filter_map(|(i, &idx)| {
             let s = sessions.get(idx)?;
             let marked = pane.marked.contains_key(&s.pid);
@@ -183,7 +171,7 @@ fn draw_sessions(
                 ratatui::widgets::Cell::from(text).style(style)
             });
             let row = Row::new(cells.collect::<Vec<_>>());
-            Some(if i == pane.cursor {
+            Some(if i == pane.cursor.row {
                 row.style(theme.selection())
             } else if marked {
                 row.style(theme.accent())
@@ -210,19 +198,10 @@ fn draw_sessions(
         format!("{}{mark}", c.title())
     }))
     .style(theme.header());
-    let table = Table::new(rows.collect::<Vec<_>>(), widths)
-        .header(header)
-        .column_spacing(1);
-    frame.render_widget(table, area);
-    if pane.rows.is_empty() {
-        let (_, below) = take_top(area, 1);
-        let msg = if pane.filter.is_empty() {
-            "no sessions to show (idle ones are hidden: press i)"
-        } else {
-            "no session matches the filter (Esc clears it)"
-        };
-        frame.render_widget(Paragraph::new(Line::styled(msg, theme.muted())), below);
-    }
+    let none = "no sessions to show (idle ones are hidden: press i)";
+    let filtered = !pane.filter.is_empty();
+    let empty = (pane.rows.is_empty()).then(|| no_rows(none, filtered, "session", theme));
+    table(frame, area, header, widths, rows.collect(), empty);
 }
 
 fn draw_tree(
@@ -233,62 +212,53 @@ fn draw_tree(
     theme: &Theme,
 ) {
     let page = area.height.saturating_sub(1) as usize;
-    let first = offset(pane.cursor, page);
-    let rows = pane
-        .tree_rows
-        .iter()
-        .enumerate()
-        .skip(first)
-        .take(page)
-        .map(|(i, r)| {
-            let s = r.session.and_then(|i| sessions.get(i));
-            let indent = if r.depth == 0 {
+    let rows = pane.cursor.window(&pane.tree_rows, page).map(|(i, r)| {
+        let s = r.session.and_then(|i| sessions.get(i));
+        let indent = if r.depth == 0 {
+            String::new()
+        } else {
+            format!("{}└ ", "  ".repeat(r.depth - 1))
+        };
+        let who = s.map_or_else(
+            || "(not visible)".to_string(),
+            |s| {
+                format!(
+                    "{} {} {}",
+                    s.user
+                        .as_deref()
+                        .map_or("-".into(), |u| sanitize::cell(u, 20)),
+                    sanitize::cell(&s.application, 24),
+                    short_state(s.state.as_deref().unwrap_or("-"))
+                )
+            },
+        );
+        let cells = vec![
+            ratatui::widgets::Cell::from(format!("{indent}{}", r.pid)),
+            ratatui::widgets::Cell::from(if r.waiting_count > 0 {
+                r.waiting_count.to_string()
+            } else {
                 String::new()
+            })
+            .style(if r.depth == 0 {
+                theme.danger()
             } else {
-                format!("{}└ ", "  ".repeat(r.depth - 1))
-            };
-            let who = s.map_or_else(
-                || "(not visible)".to_string(),
-                |s| {
-                    format!(
-                        "{} {} {}",
-                        s.user
-                            .as_deref()
-                            .map_or("-".into(), |u| sanitize::cell(u, 20)),
-                        sanitize::cell(&s.application, 24),
-                        short_state(s.state.as_deref().unwrap_or("-"))
-                    )
-                },
-            );
-            let cells = vec![
-                ratatui::widgets::Cell::from(format!("{indent}{}", r.pid)),
-                ratatui::widgets::Cell::from(if r.waiting_count > 0 {
-                    r.waiting_count.to_string()
-                } else {
-                    String::new()
-                })
-                .style(if r.depth == 0 {
-                    theme.danger()
-                } else {
-                    Style::default()
-                }),
-                ratatui::widgets::Cell::from(
-                    s.map_or("-".into(), |s| opt_duration(s.xact_seconds)),
-                ),
-                ratatui::widgets::Cell::from(who),
-                ratatui::widgets::Cell::from(
-                    s.map_or(String::new(), |s| sanitize::cell(&s.query, 400)),
-                ),
-            ];
-            let row = Row::new(cells);
-            if i == pane.cursor {
-                row.style(theme.selection())
-            } else if r.depth == 0 {
-                row.style(theme.warn())
-            } else {
-                row
-            }
-        });
+                Style::default()
+            }),
+            ratatui::widgets::Cell::from(s.map_or("-".into(), |s| opt_duration(s.xact_seconds))),
+            ratatui::widgets::Cell::from(who),
+            ratatui::widgets::Cell::from(
+                s.map_or(String::new(), |s| sanitize::cell(&s.query, 400)),
+            ),
+        ];
+        let row = Row::new(cells);
+        if i == pane.cursor.row {
+            row.style(theme.selection())
+        } else if r.depth == 0 {
+            row.style(theme.warn())
+        } else {
+            row
+        }
+    });
     // WHO gives way to the query text on narrow terminals.
     let who = (area.width.saturating_sub(34) / 2).clamp(16, 40);
     let widths = [
@@ -299,19 +269,11 @@ fn draw_tree(
         Constraint::Min(10),
     ];
     let header = Row::new(["PID", "WAITING", "XACT", "WHO", "QUERY TEXT"]).style(theme.header());
-    frame.render_widget(
-        Table::new(rows.collect::<Vec<_>>(), widths)
-            .header(header)
-            .column_spacing(1),
-        area,
-    );
-    if pane.tree_rows.is_empty() {
-        let (_, below) = take_top(area, 1);
-        frame.render_widget(
-            Paragraph::new(Line::styled("no session waits on a lock", theme.ok())),
-            below,
-        );
-    }
+    let empty = pane
+        .tree_rows
+        .is_empty()
+        .then(|| Line::styled("no session waits on a lock", theme.ok()));
+    table(frame, area, header, widths, rows.collect(), empty);
 }
 
 /// "idle in transaction" does not fit a state column: say "idle in tx".

@@ -4,7 +4,6 @@
 
 mod render;
 
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
 
@@ -17,7 +16,19 @@ use crate::guard::kube::{DeploymentTarget, KubeAction, PodTarget};
 use crate::widgets::sanitize;
 
 use super::contexts::ContextSet;
-use super::table::Sort;
+
+/// The titles of the pod columns between the namespace and the owner (the pane and
+/// `warroom kube pods`).
+pub const POD_COLUMNS: [&str; 7] = [
+    "NAME",
+    "READY",
+    "STATUS",
+    "RESTARTS",
+    "LAST RESTART",
+    "LAST END",
+    "AGE",
+];
+use super::table::{ListCursor, Sort};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
@@ -89,11 +100,10 @@ pub struct PodsPane {
     filter: String,
     /// Keys (namespace/name) in display order.
     rows: Vec<String>,
-    cursor: usize,
+    cursor: ListCursor,
     selected: Option<String>,
     events: Option<(String, Result<Vec<PodEvent>, String>)>,
     events_wanted: Option<(String, String, String)>,
-    page: Cell<usize>,
 }
 
 const META: PaneMeta = PaneMeta {
@@ -131,11 +141,10 @@ impl PodsPane {
             group_by_owner: false,
             filter: String::new(),
             rows: Vec::new(),
-            cursor: 0,
+            cursor: ListCursor::new(10),
             selected: None,
             events: None,
             events_wanted: None,
-            page: Cell::new(10),
         }
     }
 
@@ -296,15 +305,15 @@ impl PodsPane {
         if let Some(sel) = &self.selected
             && let Some(i) = self.rows.iter().position(|k| k == sel)
         {
-            self.cursor = i;
+            self.cursor.row = i;
         } else {
-            self.cursor = self.cursor.min(self.rows.len().saturating_sub(1));
+            self.cursor.row = self.cursor.row.min(self.rows.len().saturating_sub(1));
         }
         self.select_cursor();
     }
 
     fn select_cursor(&mut self) {
-        let key = self.rows.get(self.cursor).cloned();
+        let key = self.rows.get(self.cursor.row).cloned();
         if key != self.selected {
             self.selected = key.clone();
             if let (Some(k), Some(ctx)) = (key, self.current_context())
@@ -323,12 +332,8 @@ impl PodsPane {
         (self.sort.by, self.sort.descending)
     }
 
-    pub(crate) fn cursor(&self) -> usize {
-        self.cursor
-    }
-
-    pub(crate) fn set_page(&self, rows: usize) {
-        self.page.set(rows.max(1));
+    pub(crate) fn cursor(&self) -> &ListCursor {
+        &self.cursor
     }
 
     /// The logs to follow for `action` (pod logs, previous logs, workload logs).
@@ -539,16 +544,7 @@ impl Pane for PodsPane {
                 active,
             })
     }
-    fn select_context(&mut self, name: &str) -> bool {
-        let known = self.contexts.select(name).is_some();
-        if known {
-            self.rebuild();
-        }
-        known
-    }
-    fn contexts(&self) -> &[String] {
-        self.contexts.names()
-    }
+    context_pane_methods!(rebuild);
     /// `:logs ARGS`: parse (errors change nothing), then the Logs pane looks the pods up in
     /// this pane's context.
     fn command_line(&mut self, name: &str, args: &str) -> Option<Vec<Effect>> {
@@ -569,20 +565,8 @@ impl Pane for PodsPane {
             PaneMsg::LookupLogs { context, selection },
         )])
     }
-    fn filter(&self) -> &str {
-        &self.filter
-    }
-    fn set_filter(&mut self, filter: &str) {
-        self.filter = filter.to_string();
-        self.rebuild();
-    }
     fn status(&self) -> PaneStatus {
-        PaneStatus {
-            context: self.current_context().map(str::to_string),
-            last_refresh: self.contexts.current().and_then(|p| p.received_at),
-            error: self.contexts.current().and_then(|p| p.error.clone()),
-            note: Some("live (watch)".into()),
-        }
+        self.contexts.status(Some("live (watch)".into()))
     }
     fn render(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         render::draw(self, frame, area, ctx);
@@ -627,11 +611,9 @@ impl PodsPane {
             self.rebuild();
             return effects;
         }
-        if let Some(row) =
-            super::moved_cursor(action, self.cursor, self.rows.len(), self.page.get())
-        {
+        if let Some(row) = self.cursor.moved(action, self.rows.len()) {
             if !self.rows.is_empty() {
-                self.cursor = row;
+                self.cursor.row = row;
                 self.select_cursor();
             }
             return Vec::new();

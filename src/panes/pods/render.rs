@@ -6,44 +6,37 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Table};
+use ratatui::widgets::{Paragraph, Row};
 
 use super::{PodsPane, event_line};
 use crate::backends::kube::{Health, PodRow};
 use crate::config::Theme;
-use crate::panes::Ctx;
 use crate::panes::Pane;
-use crate::widgets::chrome::{configured, loaded};
+use crate::panes::{Ctx, Preamble};
+use crate::widgets::chrome::table;
 use crate::widgets::format::duration_short;
 use crate::widgets::layout::{take_bottom, take_top};
 use crate::widgets::sanitize;
 
+const PREAMBLE: Preamble = Preamble {
+    title: "No Kubernetes context is configured.",
+    hints: &[
+        "Add a [[kubernetes]] section (name, kube_context, namespaces) to the configuration, check it with `warroom config check`, or try `warroom demo`.",
+    ],
+    waiting: listing_pods,
+};
+
+fn listing_pods(context: &str) -> String {
+    format!("listing pods of {}…", sanitize::cell(context, 64))
+}
+
 pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     let (theme, now) = (ctx.theme, ctx.wall);
-    let Some(context) = configured(
-        frame,
-        area,
-        pane.current_context(),
-        "No Kubernetes context is configured.",
-        &[
-            "Add a [[kubernetes]] section (name, kube_context, namespaces) to the configuration, check it with `warroom config check`, or try `warroom demo`.",
-        ],
-        theme,
-    ) else {
-        return;
-    };
-    let what = format!("listing pods of {}…", sanitize::cell(context, 64));
     let listed = pane.listed().then_some(());
-    if loaded(
-        frame,
-        area,
-        listed,
-        &what,
-        pane.status().error,
-        ctx.tick,
-        theme,
-    )
-    .is_none()
+    let error = pane.status().error;
+    if PREAMBLE
+        .draw(frame, area, ctx, pane.current_context(), listed, error)
+        .is_none()
     {
         return;
     }
@@ -88,28 +81,26 @@ pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     let events_height = if rest.height > 16 { 6 } else { 0 };
     let (table_area, events_area) = take_bottom(rest, events_height);
     let body_rows = table_area.height.saturating_sub(1) as usize;
-    pane.set_page(body_rows);
-    let offset = pane.cursor().saturating_sub(body_rows.saturating_sub(1));
+    pane.cursor().set_page(body_rows);
     let wide = table_area.width >= 150;
     // Several namespaces watched: say which one each pod is in.
     let first_ns = rows.first().map(|p| p.namespace.as_str());
     let many_ns = rows.iter().any(|p| Some(p.namespace.as_str()) != first_ns);
     // The name column is as wide as the longest visible name (plus a group marker), at most 45.
-    let name_width = rows
-        .iter()
-        .skip(offset)
-        .take(body_rows)
-        .map(|p| p.name.chars().count() + 2)
+    let name_width = pane
+        .cursor()
+        .window(&rows, body_rows)
+        .map(|(_, p)| p.name.chars().count() + 2)
         .max()
         .unwrap_or(4)
         .clamp(4, 45) as u16;
     let mut table_rows = Vec::new();
     let mut last_owner: Option<String> = None;
-    for (i, p) in rows.iter().enumerate().skip(offset).take(body_rows) {
+    for (i, p) in pane.cursor().window(&rows, body_rows) {
         let owner = p.workload_label();
         let group_head = pane.group_by_owner() && owner != last_owner;
         last_owner = owner.clone();
-        let style = if i == pane.cursor() {
+        let style = if i == pane.cursor().row {
             theme.selection()
         } else {
             Style::default()
@@ -187,36 +178,18 @@ pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         header.push("NAMESPACE");
         widths.push(Constraint::Length(14));
     }
-    header.extend([
-        "NAME",
-        "READY",
-        "STATUS",
-        "RESTARTS",
-        "LAST RESTART",
-        "LAST END",
-        "AGE",
-    ]);
+    header.extend(super::POD_COLUMNS);
     // Status and last end are what the user came for: they keep their width, the name is
     // cut before them, and the owner takes what is left.
-    widths.extend([
-        Constraint::Length(name_width),
-        Constraint::Length(5),
-        Constraint::Length(18),
-        Constraint::Length(8),
-        Constraint::Length(12),
-        Constraint::Length(22),
-        Constraint::Length(6),
-    ]);
+    widths.extend(Constraint::from_lengths([name_width, 5, 18, 8, 12, 22, 6]));
     if wide {
         header.extend(["NODE", "IP"]);
         widths.extend([Constraint::Length(16), Constraint::Length(15)]);
     }
     header.push("OWNER");
     widths.push(Constraint::Fill(1));
-    let table = Table::new(table_rows, widths)
-        .header(Row::new(header).style(theme.header()))
-        .column_spacing(1);
-    frame.render_widget(table, table_area);
+    let header = Row::new(header).style(theme.header());
+    table(frame, table_area, header, widths, table_rows, None);
     if events_height > 0 {
         draw_events(pane, frame, events_area, theme);
     }
