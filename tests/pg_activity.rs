@@ -852,7 +852,7 @@ async fn the_pane_shows_the_chain_live() {
 async fn hidden_session_keys_say_what_to_grant_instead_of_acting() {
     use warroom::config::KeyAction;
     use warroom::panes::pg::PgPane;
-    use warroom::panes::{Effect, Pane};
+    use warroom::panes::{Effect, Pane, PaneMsg};
 
     let server = PgServer::start();
     server.create_role("app", false).await;
@@ -870,7 +870,11 @@ async fn hidden_session_keys_say_what_to_grant_instead_of_acting() {
     assert_eq!(session(&snapshot, victim.pid()).backend_start, None);
 
     let mut pane = PgPane::new(vec!["ctx".into()], None, Duration::from_secs(2));
-    pane.apply("ctx", Ok(snapshot), None);
+    pane.update(PaneMsg::Worker(Msg::PgUpdate {
+        context: "ctx".into(),
+        result: Ok(snapshot),
+        retry_in: None,
+    }));
     pane.on_action(KeyAction::ToggleIdle);
     pane.set_filter("victim");
     assert_eq!(
