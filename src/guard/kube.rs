@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use serde_json::json;
 
-use crate::backends::kube::{KubeActor, KubeError, RestartRequest};
+use crate::backends::kube::{KubeActor, KubeError, PodKey, RestartRequest};
 use crate::widgets::sanitize;
 
 /// The pod an action targets, as it was on screen when the key was pressed.
@@ -212,9 +212,11 @@ pub(super) async fn act(
 ) -> (bool, String) {
     let result = match action {
         KubeAction::DeletePod(t) => {
-            actor
-                .delete_pod(&t.namespace, &t.pod, Some(&t.uid), t.grace_period)
-                .await
+            let pod = PodKey {
+                namespace: t.namespace.clone(),
+                name: t.pod.clone(),
+            };
+            actor.delete_pod(&pod, Some(&t.uid), t.grace_period).await
         }
         KubeAction::RolloutRestart(t) => {
             actor

@@ -129,4 +129,18 @@ mod tests {
         assert_eq!(cursor.moved(KeyAction::PageDown, 50), Some(10));
         assert_eq!(cursor.moved(KeyAction::Open, 50), None);
     }
+
+    #[test]
+    fn the_window_keeps_the_cursor_on_screen() {
+        let items: Vec<u32> = (0..10).collect();
+        let mut cursor = ListCursor::new(3);
+        let shown =
+            |c: &ListCursor, rows| c.window(&items, rows).map(|(i, _)| i).collect::<Vec<_>>();
+        assert_eq!(shown(&cursor, 3), vec![0, 1, 2]);
+        cursor.row = 7;
+        assert_eq!(shown(&cursor, 3), vec![5, 6, 7]);
+        assert_eq!(shown(&cursor, 0), Vec::<usize>::new());
+        cursor.row = 9;
+        assert_eq!(shown(&cursor, 20), (0..10).collect::<Vec<_>>());
+    }
 }

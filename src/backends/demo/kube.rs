@@ -15,7 +15,7 @@ use super::rng::Rng;
 use crate::backends::BoxFuture;
 use crate::backends::kube::{
     Health, KubeActor, KubeError, KubeSource, LogRequest, LogStream, Owner, PodChange, PodEvent,
-    PodList, PodRow, PodScope, PodWatch, RestartRequest, Termination, sort_events,
+    PodKey, PodList, PodRow, PodScope, PodWatch, RestartRequest, Termination, sort_events,
 };
 
 /// The `[kubernetes]` table of a scenario file.
@@ -206,7 +206,7 @@ impl DemoKubeWorld {
             grace_period: Some(30),
             deleting: false,
         };
-        let key = row.key();
+        let key = row.key().to_string();
         let next = self.now + self.rng.unit();
         self.pods.insert(
             key.clone(),
@@ -688,12 +688,11 @@ fn render(line: &(SystemTime, String)) -> Vec<u8> {
 impl KubeActor for DemoKube {
     fn delete_pod(
         &self,
-        _namespace: &str,
-        pod: &str,
+        pod: &PodKey,
         uid: Option<&str>,
         _grace_period: Option<i64>,
     ) -> BoxFuture<'_, Result<String, KubeError>> {
-        let out = self.with_world(|w| w.delete(pod, uid));
+        let out = self.with_world(|w| w.delete(&pod.name, uid));
         Box::pin(async move { out.ok_or_else(DemoKube::poisoned)? })
     }
 

@@ -16,7 +16,7 @@ use tokio::sync::OnceCell;
 
 use super::status::{pod_row, to_system_time};
 use super::{
-    KubeActor, KubeError, KubeSource, LogRequest, LogStream, PodChange, PodEvent, PodList,
+    KubeActor, KubeError, KubeSource, LogRequest, LogStream, PodChange, PodEvent, PodKey, PodList,
     PodScope, PodWatch, RestartRequest, sort_events,
 };
 use crate::backends::BoxFuture;
@@ -273,12 +273,14 @@ impl KubeSource for RealKube {
 impl KubeActor for RealKube {
     fn delete_pod(
         &self,
-        namespace: &str,
-        pod: &str,
+        pod: &PodKey,
         uid: Option<&str>,
         grace_period: Option<i64>,
     ) -> BoxFuture<'_, Result<String, KubeError>> {
-        let (ns, name) = (namespace.to_string(), pod.to_string());
+        let PodKey {
+            namespace: ns,
+            name,
+        } = pod.clone();
         let uid = uid.map(str::to_string);
         Box::pin(async move {
             let api = self.pods(Some(&ns)).await?;

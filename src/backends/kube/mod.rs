@@ -12,7 +12,7 @@ pub use client::RealKube;
 pub use logline::{LineSplitter, RawLogLine, ResumePoint};
 pub use model::{
     Health, LogBatch, LogRequest, LogSelection, LogSource, Owner, PodChange, PodEvent, PodFeed,
-    PodList, PodRow, Since, StreamNote, Termination, sort_events,
+    PodKey, PodList, PodRow, Since, StreamNote, Termination, sort_events,
 };
 
 use futures::stream::BoxStream;
@@ -112,8 +112,7 @@ pub trait KubeActor: Send + Sync {
     /// Delete a pod, only if it is still the pod with `uid` (a precondition).
     fn delete_pod(
         &self,
-        namespace: &str,
-        pod: &str,
+        pod: &PodKey,
         uid: Option<&str>,
         grace_period: Option<i64>,
     ) -> BoxFuture<'_, Result<String, KubeError>>;

@@ -70,10 +70,26 @@ pub struct PodRow {
     pub deleting: bool,
 }
 
+/// What names a pod within a context: its namespace and name (shown as "namespace/name").
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PodKey {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for PodKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
 impl PodRow {
-    /// namespace/name: unique within a context.
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.namespace, self.name)
+    /// Namespace and name: unique within a context.
+    pub fn key(&self) -> PodKey {
+        PodKey {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
     }
 
     /// "ready/total".

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::backends::kube::{LogRequest, LogSelection, PodRow, Since};
+use crate::backends::kube::{LogRequest, LogSelection, PodKey, PodRow, Since};
 use crate::panes::pods::LogTarget;
 use crate::widgets::sanitize;
 
@@ -109,7 +109,7 @@ pub fn title(sel: &LogSelection) -> String {
 /// The pods of `listing` the selection names, as one request per container.
 pub fn resolve(sel: &LogSelection, context: &str, listing: &[PodRow]) -> Result<LogTarget, String> {
     // Scopes may overlap: a pod once.
-    let pods: BTreeMap<String, &PodRow> = listing
+    let pods: BTreeMap<PodKey, &PodRow> = listing
         .iter()
         .filter(|p| sel.pod.as_ref().is_none_or(|name| &p.name == name))
         .map(|p| (p.key(), p))

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
 
 use crate::backends::kube::{
-    LogRequest, PodChange, PodEvent, PodFeed, PodRow, PodScope, Termination,
+    LogRequest, PodChange, PodEvent, PodFeed, PodKey, PodRow, PodScope, Termination,
 };
 use crate::config::{KeyAction, Scope};
 use crate::guard::GuardedAction;
@@ -88,7 +88,7 @@ pub struct LogTarget {
 
 #[derive(Debug, Default)]
 struct ContextData {
-    pods: BTreeMap<String, PodRow>,
+    pods: BTreeMap<PodKey, PodRow>,
     listed: bool,
 }
 
@@ -99,11 +99,12 @@ pub struct PodsPane {
     group_by_owner: bool,
     filter: String,
     /// Keys (namespace/name) in display order.
-    rows: Vec<String>,
+    rows: Vec<PodKey>,
     cursor: ListCursor,
-    selected: Option<String>,
-    events: Option<(String, Result<Vec<PodEvent>, String>)>,
-    events_wanted: Option<(String, String, String)>,
+    selected: Option<PodKey>,
+    events: Option<(PodKey, Result<Vec<PodEvent>, String>)>,
+    /// The context and pod whose events to fetch next.
+    events_wanted: Option<(String, PodKey)>,
 }
 
 const META: PaneMeta = PaneMeta {
@@ -161,7 +162,7 @@ impl PodsPane {
         self.data().into_iter().flat_map(|d| d.pods.values())
     }
 
-    pub fn pod(&self, key: &str) -> Option<&PodRow> {
+    pub fn pod(&self, key: &PodKey) -> Option<&PodRow> {
         self.data()?.pods.get(key)
     }
 
@@ -171,7 +172,7 @@ impl PodsPane {
     }
 
     pub fn selected_pod(&self) -> Option<&PodRow> {
-        self.pod(self.selected.as_deref()?)
+        self.pod(self.selected.as_ref()?)
     }
 
     pub fn events(&self) -> Option<&Result<Vec<PodEvent>, String>> {
@@ -181,11 +182,11 @@ impl PodsPane {
 
     /// The selected pod changed: fetch its events once (the command, if any).
     fn events_command(&mut self) -> Option<Effect> {
-        self.events_wanted.take().map(|(context, namespace, pod)| {
+        self.events_wanted.take().map(|(context, pod)| {
             Effect::Command(Command::KubeEvents {
                 context,
-                namespace,
-                pod,
+                namespace: pod.namespace,
+                pod: pod.name,
             })
         })
     }
@@ -227,9 +228,8 @@ impl PodsPane {
             }
             PodFeed::Changed(PodChange::Upsert(p)) => {
                 // The selected pod changed (a restart, a new state): its events too.
-                if shown && selected.as_deref() == Some(p.key().as_str()) {
-                    self.events_wanted =
-                        Some((context.to_string(), p.namespace.clone(), p.name.clone()));
+                if shown && selected.as_ref() == Some(&p.key()) {
+                    self.events_wanted = Some((context.to_string(), p.key()));
                 }
                 d.pods.insert(p.key(), *p);
                 entry.error = None;
@@ -259,7 +259,11 @@ impl PodsPane {
         result: Result<Vec<PodEvent>, String>,
     ) {
         if Some(context) == self.current_context() {
-            self.events = Some((format!("{namespace}/{pod}"), result));
+            let key = PodKey {
+                namespace: namespace.to_string(),
+                name: pod.to_string(),
+            };
+            self.events = Some((key, result));
         }
     }
 
@@ -316,10 +320,8 @@ impl PodsPane {
         let key = self.rows.get(self.cursor.row).cloned();
         if key != self.selected {
             self.selected = key.clone();
-            if let (Some(k), Some(ctx)) = (key, self.current_context())
-                && let Some((ns, pod)) = k.split_once('/')
-            {
-                self.events_wanted = Some((ctx.to_string(), ns.to_string(), pod.to_string()));
+            if let (Some(k), Some(ctx)) = (key, self.current_context()) {
+                self.events_wanted = Some((ctx.to_string(), k));
             }
         }
     }
