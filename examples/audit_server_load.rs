@@ -133,6 +133,7 @@ fn record(
         outcome: (n % 2 == 1).then(|| Outcome {
             ok: true,
             detail: "pg_cancel_backend returned true".into(),
+            unknown: false,
         }),
         delivery: Delivery::Remote,
         tool_version: "0.1.0".into(),

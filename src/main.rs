@@ -38,7 +38,11 @@ fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("warroom: {e:#}");
+            // Error text can quote servers (names, messages): the one sanitizer.
+            eprintln!(
+                "warroom: {}",
+                warroom::sanitize::lines(&format!("{e:#}"), 4000)
+            );
             ExitCode::FAILURE
         }
     }

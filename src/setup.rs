@@ -169,7 +169,8 @@ pub fn real(config: &Config, opts: &Options) -> anyhow::Result<(App, Backends)> 
         policy(config, opts.read_only),
         reason_rules(config),
         config.terminate_wait,
-    );
+    )
+    .with_action_timeout(config.action_timeout);
     let mut sources: HashMap<String, Arc<dyn PgSource>> = HashMap::new();
     let mut insight: HashMap<String, Arc<dyn PgInsight>> = HashMap::new();
     for (name, pg) in &pgs {
@@ -297,6 +298,7 @@ pub fn demo(
         reason_rules(config),
         config.terminate_wait,
     )
+    .with_action_timeout(config.action_timeout)
     .with_pg(DEMO_CONTEXT, Arc::new(demo_pg.clone()))
     .with_kafka(DEMO_KAFKA_CONTEXT, Arc::new(demo_kafka.clone()))
     .with_kube(DEMO_KUBE_CONTEXT, Arc::new(demo_kube.clone()));

@@ -296,3 +296,126 @@ async fn flush_delivers_pending_records_once_then_reports_nothing_left() {
         "each record exactly once"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 10 items 3 and 7
+// ---------------------------------------------------------------------------------------------
+
+/// `audit verify` prints the head hash and the count; `--expect-head` fails when records were
+/// cut off the end (a valid but shorter chain).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_prints_the_head_and_expect_head_catches_truncation() {
+    let home = Home::new();
+    home.write_config(None);
+    write_six_records(&home).await;
+    let head: Value = serde_json::from_str(home.lines().last().expect("a line")).expect("json");
+    let head = head["hash"].as_str().expect("hash").to_string();
+
+    let out = home.warroom(&["audit", "verify"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("chain intact, 6 record(s), head {head}")),
+        "{}",
+        stdout(&out)
+    );
+    let out = home
+        .warroom(&["audit", "verify", "--expect-head", &head])
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let lines = home.lines();
+    let cut = home.tampered("cut.jsonl", &lines[..4]);
+    let cut = cut.display().to_string();
+    let out = home
+        .warroom(&["audit", "verify", "--file", &cut, "--expect-head", &head])
+        .await;
+    assert!(!out.status.success(), "a truncated file must fail");
+    assert!(
+        stderr(&out).contains("head hash mismatch") && stderr(&out).contains("4 record(s)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A line with a duplicate key is reported by `tail` and `timeline` (stderr), not skipped
+/// silently, and fails `verify`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_and_timeline_report_unreadable_lines() {
+    let home = Home::new();
+    home.write_config(None);
+    write_six_records(&home).await;
+    let mut lines = home.lines();
+    lines[3] = lines[3].replacen('{', "{\"reason\":\"decoy\",", 1);
+    let path = home.tampered("dup.jsonl", &lines);
+    let path = path.display().to_string();
+
+    let out = home.warroom(&["audit", "tail", "--file", &path]).await;
+    assert_eq!(stdout(&out).lines().count(), 5, "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("1 unreadable line(s)")
+            && stderr(&out).contains("duplicate key \"reason\""),
+        "{}",
+        stderr(&out)
+    );
+    let out = home.warroom(&["audit", "timeline", "--file", &path]).await;
+    assert!(
+        stderr(&out).contains("1 unreadable line(s)") && stderr(&out).contains("line 4"),
+        "{}",
+        stderr(&out)
+    );
+    let out = home.warroom(&["audit", "verify", "--file", &path]).await;
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("duplicate key"), "{}", stderr(&out));
+}
+
+/// `--since` older than 1970 is an error with a message, not a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeline_since_absurd_is_an_error_not_a_panic() {
+    let home = Home::new();
+    home.write_config(None);
+    write_six_records(&home).await;
+    let out = home
+        .warroom(&["audit", "timeline", "--since", "100000years"])
+        .await;
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("before 1970"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
+/// An intent without an outcome is reported at the start of a CLI action and by
+/// `audit reconcile`, which closes it with an outcome `unknown`, chained and delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_reports_and_closes_orphaned_intents() {
+    let home = Home::new();
+    let server = AuditServer::start().await;
+    home.write_config(Some(&server.url()));
+    let log = AuditLog::new(home.settings(Some(server.url())), "session-crashed");
+    let mut d = draft(7);
+    d.action = "pg.terminate".into();
+    d.context_name = "prod".into();
+    d.target = json!({"pid": 4242});
+    let receipt = log.record_intent(d).await.expect("intent");
+    drop(log);
+
+    let out = home.warroom(&["audit", "reconcile"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("1 action from ")
+            && text.contains("has no recorded outcome: pg.terminate 4242 on prod"),
+        "{text}"
+    );
+    assert!(text.contains("recorded outcome unknown"), "{text}");
+    let last: Value = serde_json::from_str(home.lines().last().expect("line")).expect("json");
+    assert_eq!(last["intent_id"], json!(receipt.audit_id()));
+    assert_eq!(last["outcome"]["unknown"], json!(true));
+    assert_eq!(server.accepted().last().expect("delivered").body, last);
+
+    let out = home.warroom(&["audit", "reconcile"]).await;
+    assert!(out.status.success());
+    assert!(
+        stdout(&out).contains("no intent without an outcome"),
+        "{}",
+        stdout(&out)
+    );
+}

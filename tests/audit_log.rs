@@ -468,23 +468,32 @@ async fn break_glass_runs_warns_and_marks_the_record() {
     let delivery = log.record_outcome(&receipt, true, "cancelled".into()).await;
     assert!(!delivery.delivered && delivery.spooled, "{delivery:?}");
     let lines = json_lines(&s.file);
-    assert_eq!(lines.len(), 2);
+    assert_eq!(lines.len(), 4, "{lines:#?}");
     assert_eq!(
         lines[0]["delivery"],
         json!("remote"),
-        "intent: the route it was written for"
+        "first intent: the route it was written for"
     );
-    assert_eq!(lines[1]["delivery"], json!("break-glass"));
-    assert_eq!(lines[1]["intent_id"], json!(receipt.audit_id()));
+    assert_eq!(lines[1]["intent_id"], lines[0]["id"]);
+    assert_eq!(lines[1]["outcome"]["ok"], json!(false));
+    // Issue 10 item 5: the intent the action runs under is itself marked break-glass.
+    assert_eq!(lines[2]["phase"], json!("intent"));
+    assert_eq!(lines[2]["id"], json!(receipt.audit_id()));
+    assert_eq!(lines[2]["delivery"], json!("break-glass"));
+    assert_eq!(lines[2]["intent_id"], lines[0]["id"]);
+    assert_eq!(lines[3]["delivery"], json!("break-glass"));
+    assert_eq!(lines[3]["intent_id"], json!(receipt.audit_id()));
+    assert!(log.orphan_intents().await.expect("read").is_empty());
     let pending = json_lines(&log.pending_file());
-    assert_eq!(pending, lines, "intent then outcome wait in the spool");
+    assert_eq!(pending, lines, "all four wait in the spool, in order");
 
     server.set_mode(Mode::Ok);
     let report = log.flush().await.expect("flush");
-    assert_eq!((report.delivered, report.remaining), (2, 0));
+    assert_eq!((report.delivered, report.remaining), (4, 0));
     let got = server.accepted();
     assert_eq!(got[0].body["phase"], json!("intent"));
-    assert_eq!(got[1].body["delivery"], json!("break-glass"));
+    assert_eq!(got[2].body["delivery"], json!("break-glass"));
+    assert_eq!(got[3].body["delivery"], json!("break-glass"));
     assert_token_absent(&[&s.file], warning);
 }
 
@@ -518,10 +527,10 @@ async fn break_glass_outcome_follows_its_intent_when_the_endpoint_is_back() {
         .await;
     assert!(delivery.delivered && !delivery.spooled, "{delivery:?}");
     let got = server.accepted();
-    assert_eq!(got.len(), 2);
-    assert_eq!(got[0].id(), Some(receipt.audit_id()), "intent first");
-    assert_eq!(got[1].id(), Some(delivery.id.as_str()));
-    assert_eq!(got[1].body["delivery"], json!("break-glass"));
+    assert_eq!(got.len(), 4);
+    assert_eq!(got[2].id(), Some(receipt.audit_id()), "its intent first");
+    assert_eq!(got[3].id(), Some(delivery.id.as_str()));
+    assert_eq!(got[3].body["delivery"], json!("break-glass"));
     assert!(json_lines(&log.pending_file()).is_empty());
 }
 
@@ -536,7 +545,10 @@ async fn without_endpoint_the_file_is_the_only_trail_and_says_so() {
         .expect("local only");
     assert_eq!(
         receipt.destination(),
-        format!("audit: {} only (no endpoint configured)", s.file.display())
+        format!(
+            "no audit endpoint: this record stays on this machine (audit: {})",
+            s.file.display()
+        )
     );
     assert_eq!(receipt.warning(), None);
     let delivery = log.record_outcome(&receipt, true, "done".into()).await;
@@ -587,4 +599,150 @@ async fn concurrent_writers_keep_one_linear_chain() {
         "{}",
         warroom::audit::render_tail_line(&tail[4])
     );
+}
+
+/// Issue 10 item 1: a redirect or a 2xx that is not an acceptance lets nothing run, and the
+/// refusal shows what the endpoint answered (sanitized, cut).
+#[tokio::test]
+async fn redirect_or_meaningless_2xx_is_a_refusal_showing_the_answer() {
+    let cases: [(Mode, &str); 6] = [
+        (
+            Mode::Redirect,
+            "301 Moved Permanently (redirect to Location \"/redirected\")",
+        ),
+        (
+            Mode::Body(200, "[]".into()),
+            "did not accept the record (the answer is not a JSON object with \"accepted\": true or \"id\": ",
+        ),
+        (
+            Mode::Body(200, "[]".into()),
+            "; it answered 200 OK with \"[]\"",
+        ),
+        (
+            Mode::Body(200, r#"{"error":"x"}"#.into()),
+            r#"did not accept the record (no "accepted": true and no "id": "#,
+        ),
+        (
+            Mode::Body(200, r#"{"error":"x"}"#.into()),
+            r#"; it answered 200 OK with "{\"error\":\"x\"}""#,
+        ),
+        (
+            Mode::Body(200, r#"{"id":123}"#.into()),
+            "acknowledged a different record (id \"123\"",
+        ),
+    ];
+    for (mode, expected) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let server = AuditServer::start_with(mode.clone()).await;
+        let s = settings(dir.path(), Some(server.url()));
+        let log = AuditLog::new(s.clone(), "session-1");
+        let refusal = log
+            .record_intent(draft("INC-7 check the acceptance rule"))
+            .await
+            .expect_err(&format!("{mode:?} must not count as acceptance"));
+        let text = refusal.to_string();
+        assert_eq!(refusal.kind(), RefusalKind::Endpoint, "{mode:?}: {text}");
+        assert!(text.contains(expected), "{mode:?}: {text}");
+        assert!(text.ends_with("nothing was done"), "{text}");
+        // Only the POST reached the receiver: the redirect was not followed with a GET.
+        let got = server.received();
+        assert_eq!(got.len(), 1, "{mode:?}: {got:?}");
+        assert_eq!(got[0].method, "POST");
+        // The local trail says the action did not run.
+        let lines = json_lines(&s.file);
+        assert_eq!(lines.len(), 2, "{mode:?}");
+        assert_eq!(lines[1]["outcome"]["ok"], json!(false));
+    }
+}
+
+/// Issue 10 item 3: an intent left without an outcome (warroom stopped mid-action) is found at
+/// the next start, reported in one line, and `reconcile` closes it with an outcome `unknown`,
+/// chained and delivered like any outcome.
+#[tokio::test]
+async fn orphaned_intent_is_reported_and_reconciled_as_unknown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = AuditServer::start().await;
+    let s = settings(dir.path(), Some(server.url()));
+    let mut d = draft("INC-77 terminate the stuck migration");
+    d.action = "pg.terminate".into();
+    d.context_name = "prod".into();
+    d.target = json!({"pid": 4242, "query": "ALTER TABLE orders ADD COLUMN x int"});
+    {
+        // The first run: the intent is recorded, then the process dies before the outcome.
+        let first = AuditLog::new(s.clone(), "session-crashed");
+        let receipt = first.record_intent(d).await.expect("intent accepted");
+        assert_eq!(server.accepted_ids(), vec![receipt.audit_id().to_string()]);
+    }
+    // A finished action must not be reported.
+    let next = AuditLog::new(s.clone(), "session-next");
+    let done = next
+        .record_intent(draft("INC-78 a finished action"))
+        .await
+        .expect("intent");
+    next.record_outcome(&done, true, "cancelled".into()).await;
+
+    let orphans = next.orphan_intents().await.expect("read the file");
+    assert_eq!(orphans.len(), 1, "{orphans:?}");
+    let report = warroom::audit::orphan_report(&orphans).expect("a report line");
+    let minute = &orphans[0].time[..16].replace('T', " ");
+    assert_eq!(
+        report,
+        format!("1 action from {minute} has no recorded outcome: pg.terminate 4242 on prod")
+    );
+
+    let closed = next.reconcile().await.expect("reconcile");
+    assert_eq!(closed.len(), 1);
+    let (intent, delivery) = &closed[0];
+    assert!(
+        delivery.written_locally && delivery.delivered,
+        "{delivery:?}"
+    );
+    let lines = json_lines(&s.file);
+    let last = lines.last().expect("a line");
+    assert_eq!(last["phase"], json!("outcome"));
+    assert_eq!(last["intent_id"], json!(intent.id));
+    assert_eq!(last["outcome"]["unknown"], json!(true));
+    assert_eq!(last["outcome"]["ok"], json!(false));
+    assert_eq!(last["session_id"], json!("session-next"));
+    assert_eq!(verify(&s.file).expect("chain").records, lines.len());
+    let at_receiver = server.accepted();
+    assert_eq!(at_receiver.last().expect("delivered").body, *last);
+    // Nothing left to reconcile.
+    assert!(next.orphan_intents().await.expect("read").is_empty());
+    assert!(next.reconcile().await.expect("reconcile").is_empty());
+}
+
+/// A break-glass intent still waits in the spool: its reconciled outcome queues behind it and a
+/// flush delivers both, intent first.
+#[tokio::test]
+async fn reconciled_outcome_of_a_spooled_intent_follows_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = AuditServer::start().await;
+    let mut s = settings(dir.path(), Some(server.url()));
+    s.on_unreachable = OnUnreachable::LocalOnly;
+    server.stop().await;
+    let log = AuditLog::new(s.clone(), "session-1");
+    let receipt = log
+        .record_intent(draft("INC-79 break glass during the outage"))
+        .await
+        .expect("break-glass runs");
+    assert!(receipt.is_break_glass());
+    let closed = log.reconcile().await.expect("reconcile");
+    assert_eq!(closed.len(), 1);
+    assert!(
+        closed[0].1.spooled && !closed[0].1.delivered,
+        "{:?}",
+        closed[0].1
+    );
+
+    let server = AuditServer::start().await;
+    let mut s2 = s.clone();
+    s2.endpoint = Some(server.url());
+    let report = AuditLog::new(s2, "session-2").flush().await.expect("flush");
+    // The unaccepted first intent, its "not executed", the break-glass intent, its outcome.
+    assert_eq!(report.delivered, 4, "{report:?}");
+    let got = server.accepted();
+    assert_eq!(got[2].body["id"], json!(receipt.audit_id()));
+    assert_eq!(got[3].body["intent_id"], json!(receipt.audit_id()));
+    assert_eq!(got[3].body["outcome"]["unknown"], json!(true));
 }

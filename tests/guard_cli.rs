@@ -452,3 +452,98 @@ async fn unknown_pid_and_bad_reasons_refuse() {
     assert!(server.received().is_empty());
     assert!(!home.audit_file().exists());
 }
+
+/// Issue 10 item 2 from a script: a session the monitoring role cannot see (NULL backend_start)
+/// is refused with a non-zero exit and the words of the refusal (what to grant); nothing is
+/// recorded and the session keeps running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hidden_session_is_refused_with_what_to_grant() {
+    let pg = PgServer::start();
+    pg.create_role("app", false).await;
+    pg.exec("CREATE ROLE nomon LOGIN; GRANT pg_signal_backend TO nomon")
+        .await;
+    let victim = pg
+        .spawn_query_as("app", "victim", "SELECT pg_sleep(600)")
+        .await;
+    pg.wait_for_state(
+        &[victim.pid()],
+        "state = 'active' AND wait_event = 'PgSleep'",
+        "sleeping in pg_sleep",
+    )
+    .await;
+    let server = AuditServer::start().await;
+    let home = Home::new();
+    home.write_config(&pg, setup(&server.url()));
+    let text = std::fs::read_to_string(home.config()).expect("config");
+    std::fs::write(
+        home.config(),
+        text.replace("postgres://postgres@", "postgres://nomon@"),
+    )
+    .expect("config as nomon");
+    let pid = victim.pid().to_string();
+    for cmd in ["cancel-query", "terminate"] {
+        let out = home
+            .warroom(&[
+                "pg",
+                cmd,
+                "--context",
+                CTX,
+                "--pid",
+                &pid,
+                "--reason",
+                REASON,
+            ])
+            .await;
+        assert!(!out.status.success(), "{cmd} must fail");
+        let err = stderr(&out);
+        assert!(
+            err.contains("belongs to another role")
+                && err.contains("GRANT pg_read_all_stats TO nomon;"),
+            "{err}"
+        );
+        assert!(err.contains("NOT DONE"), "{err}");
+    }
+    assert!(home.records().is_empty(), "nothing recorded");
+    assert!(server.received().is_empty(), "no audit call");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!victim.query_finished(), "the victim was signalled");
+}
+
+/// Issue 10 item 5 from a script: break-glass (`on_unreachable = "local-only"`, endpoint down)
+/// runs the action, prints the warning on stderr and exits 3, not 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn break_glass_warns_on_stderr_and_exits_3() {
+    let pg = PgServer::start();
+    let mut server = AuditServer::start().await;
+    let url = server.url();
+    server.stop().await;
+    let home = Home::new();
+    home.write_config(&pg, setup(&url));
+    let mut text = std::fs::read_to_string(home.config()).expect("config");
+    text.push_str("on_unreachable = \"local-only\"\n");
+    std::fs::write(home.config(), text).expect("config");
+    let (session, _) = sleeper(&pg).await;
+    let pid = session.pid().to_string();
+    let out = home
+        .warroom(&[
+            "pg",
+            "cancel-query",
+            "--context",
+            CTX,
+            "--pid",
+            &pid,
+            "--reason",
+            REASON,
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stdout(&out).contains("done"), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("warning: BREAK-GLASS"),
+        "{}",
+        stderr(&out)
+    );
+    assert_cancelled(&pg, session.pid()).await;
+    let records = home.records();
+    assert_eq!(records[2]["delivery"], json!("break-glass"));
+}

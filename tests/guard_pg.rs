@@ -972,19 +972,116 @@ async fn break_glass_runs_warns_loudly_and_marks_the_record() {
         report.summary()
     );
 
+    // The unaccepted intent is closed as not executed; the action ran under a second intent
+    // marked break-glass (issue 10 item 5), and its outcome is break-glass too.
     let lines = json_lines(&settings.file);
-    assert_eq!(lines.len(), 2);
-    assert_eq!(lines[1]["phase"], json!("outcome"));
-    assert_eq!(lines[1]["delivery"], json!("break-glass"));
-    assert_eq!(lines[1]["outcome"]["ok"], json!(true));
-    assert_eq!(verify(&settings.file).expect("chain").records, 2);
-    // Both records wait for the endpoint.
-    assert_eq!(json_lines(&executor.audit().pending_file()), lines);
+    assert_eq!(lines.len(), 4);
     let audit_id = report.audit_id.expect("audit id");
+    assert_eq!(lines[2]["phase"], json!("intent"));
+    assert_eq!(lines[2]["id"], json!(audit_id));
+    assert_eq!(lines[2]["delivery"], json!("break-glass"));
+    assert_eq!(lines[3]["phase"], json!("outcome"));
+    assert_eq!(lines[3]["delivery"], json!("break-glass"));
+    assert_eq!(lines[3]["outcome"]["ok"], json!(true));
+    assert_eq!(verify(&settings.file).expect("chain").records, 4);
+    // Every record waits for the endpoint.
+    assert_eq!(json_lines(&executor.audit().pending_file()), lines);
     assert!(
         scene
             .pg
             .log_contents()
             .contains(&format!("audit_id=\"{audit_id}\""))
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 10 item 2: a session whose identity is hidden (NULL backend_start) is never signalled
+// ---------------------------------------------------------------------------------------------
+
+/// A monitoring role that may signal (pg_signal_backend) but not see other roles' sessions
+/// (no pg_read_all_stats) gets NULL backend_start/query_start for them. The old identity check
+/// matched NULL to NULL and signalled whatever held the pid; now the executor refuses before any
+/// record is written, and the backend refuses on its own too.
+#[tokio::test]
+async fn session_hidden_from_an_unprivileged_monitor_is_refused_before_any_record() {
+    use warroom::backends::postgres::SignalKind;
+
+    let scene = Scene::new();
+    let server = AuditServer::start().await;
+    scene.pg.create_role("app", false).await;
+    scene
+        .pg
+        .exec("CREATE ROLE nomon LOGIN; GRANT pg_signal_backend TO nomon")
+        .await;
+    let victim = scene
+        .pg
+        .spawn_query_as("app", "victim", "SELECT pg_sleep(600)")
+        .await;
+    scene
+        .pg
+        .wait_for_state(
+            &[victim.pid()],
+            "state = 'active' AND wait_event = 'PgSleep'",
+            "sleeping in pg_sleep",
+        )
+        .await;
+    let url = format!("{}?sslmode=disable", scene.pg.url("nomon", "postgres"));
+    let nomon = Arc::new(RealPg::new(
+        ConnectSpec::resolve(&url, None).expect("connect spec for nomon"),
+    ));
+    let snapshot = nomon.activity().await.expect("activity as nomon");
+    let seen = snapshot
+        .sessions
+        .iter()
+        .find(|s| s.pid == victim.pid())
+        .expect("the victim is listed (details hidden)");
+    assert_eq!(seen.backend_start, None, "hidden from nomon: {seen:?}");
+    let target = PgTarget::from_session(CTX, seen);
+
+    let settings = scene.settings(Some(server.url()));
+    let executor = scene.executor_with(
+        settings.clone(),
+        open_policy(),
+        Arc::clone(&nomon) as Arc<dyn PgSignaller>,
+    );
+    for action in [
+        GuardedAction::PgCancel(target.clone()),
+        GuardedAction::PgTerminate(target.clone()),
+    ] {
+        let report = only(executor.run(request(vec![action], REASON)).await);
+        assert_refused(&report, "GRANT pg_read_all_stats TO nomon;");
+        assert!(report.detail.contains("cannot check"), "{}", report.detail);
+        assert_eq!(report.audit_id, None);
+    }
+    assert!(json_lines(&settings.file).is_empty(), "no record written");
+    assert!(server.received().is_empty(), "no audit call");
+
+    // The backend refuses on its own (it is the last line of defence), naming the role.
+    let err = nomon
+        .signal(SignalRequest {
+            kind: SignalKind::Cancel,
+            pid: victim.pid(),
+            backend_start: None,
+            query_start: None,
+            audit_id: "direct-call".into(),
+            reason: "INC-1 direct call".into(),
+            terminate_wait: Duration::from_secs(1),
+        })
+        .await
+        .expect_err("the backend refuses a NULL backend_start");
+    assert!(
+        err.to_string()
+            .contains("GRANT pg_read_all_stats TO nomon;"),
+        "{err}"
+    );
+
+    scene.assert_no_signalling_statement();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!victim.query_finished(), "the victim's query was signalled");
+    let (state, wait, _) = scene
+        .activity_of(victim.pid())
+        .await
+        .expect("the victim session still exists");
+    assert_eq!(state, "active");
+    assert_eq!(wait.as_deref(), Some("PgSleep"));
 }

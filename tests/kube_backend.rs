@@ -735,3 +735,57 @@ async fn delete_pod_and_rollout_restart_go_through_the_guard_with_audit_records(
         "the pods were replaced"
     );
 }
+
+/// Issue 10 item 10: a rollout restart goes ahead only if the pod's ReplicaSet is owned by the
+/// Deployment's uid, and the PATCH carries that uid as a precondition. A Deployment deleted and
+/// recreated under the same name (its old ReplicaSet names the old uid) is not restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_restart_checks_ownership_by_uid_and_patches_with_a_precondition() {
+    let emu = KubeEmulator::start().await;
+    let api_pods = emu.add_deployment(NS, "api", 2);
+    let audit = AuditServer::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exec = executor(&emu, &audit, dir.path());
+    let restart = |pod: &str| {
+        GuardedAction::Kube(KubeAction::RolloutRestart(DeploymentTarget {
+            context: CTX.into(),
+            namespace: NS.into(),
+            deployment: "api".into(),
+            from_pod: Some(pod.to_string()),
+        }))
+    };
+    let run = |action: GuardedAction| {
+        exec.run(GuardRequest {
+            actions: vec![action],
+            reason: "INC-43 api holds stale config".into(),
+            typed_context: None,
+        })
+    };
+
+    let reports = run(restart(&api_pods[0])).await;
+    assert!(reports[0].ok, "{}", reports[0].summary());
+    let (_, patch) = emu.patches().pop().expect("a PATCH");
+    assert_eq!(patch["metadata"]["uid"], json!("dep-api"), "{patch}");
+
+    // Someone deletes the Deployment and creates another one named "api".
+    emu.recreate_deployment(NS, "api");
+    let patches_before = emu.patches().len();
+    let pod = emu
+        .pod_names(NS)
+        .into_iter()
+        .find(|p| p.starts_with("api-"))
+        .expect("an api pod");
+    let reports = run(restart(&pod)).await;
+    let report = &reports[0];
+    eprintln!("report: {}", report.summary());
+    assert!(report.executed && !report.ok, "{}", report.summary());
+    assert!(
+        report.detail.contains("not the one you chose")
+            && report
+                .detail
+                .contains("owned by deployment api (uid dep-api)"),
+        "{}",
+        report.detail
+    );
+    assert_eq!(emu.patches().len(), patches_before, "no PATCH was sent");
+}

@@ -183,3 +183,26 @@ async fn kube_subcommands_list_read_logs_delete_and_restart_through_the_guard() 
         ]
     );
 }
+
+/// Issue 10 item 10: `--grace-period` out of range is an error, not a silent default.
+#[test]
+fn grace_period_out_of_range_is_an_error() {
+    for bad in ["--grace-period=-1", "--grace-period=4294967296"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_warroom"))
+            .args([
+                "kube",
+                "delete-pod",
+                "--context",
+                "c",
+                "p",
+                "--reason",
+                "INC-1 x",
+            ])
+            .arg(bad)
+            .output()
+            .expect("run warroom");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("--grace-period"), "{err}");
+    }
+}

@@ -844,3 +844,54 @@ async fn the_pane_shows_the_chain_live() {
         }
     }
 }
+
+/// Issue 10 item 2 in the pane: a session whose start time is hidden from the monitoring role
+/// cannot be cancelled or terminated from the PostgreSQL pane; the key says why and what to
+/// grant instead of opening the reason prompt.
+#[tokio::test]
+async fn hidden_session_keys_say_what_to_grant_instead_of_acting() {
+    use warroom::config::KeyAction;
+    use warroom::panes::pg::PgPane;
+    use warroom::panes::{Effect, Pane, PaneMsg};
+
+    let server = PgServer::start();
+    server.create_role("app", false).await;
+    server.create_role("nomon", false).await;
+    let victim = server
+        .spawn_query_as("app", "victim", "SELECT pg_sleep(600)")
+        .await;
+    server
+        .wait_for_state(&[victim.pid()], "wait_event = 'PgSleep'", "sleeping")
+        .await;
+    let snapshot = real_pg(&server, "nomon")
+        .activity()
+        .await
+        .expect("activity as nomon");
+    assert_eq!(session(&snapshot, victim.pid()).backend_start, None);
+
+    let mut pane = PgPane::new(vec!["ctx".into()], None, Duration::from_secs(2));
+    pane.update(PaneMsg::Worker(Msg::PgUpdate {
+        context: "ctx".into(),
+        result: Ok(snapshot),
+        retry_in: None,
+    }));
+    pane.on_action(KeyAction::ToggleIdle);
+    pane.set_filter("victim");
+    assert_eq!(
+        pane.selected_session().map(|s| s.pid),
+        Some(victim.pid()),
+        "the victim is selected"
+    );
+    for key in [KeyAction::Cancel, KeyAction::Terminate] {
+        let effects = pane.on_action(key);
+        assert!(
+            !effects.iter().any(|e| matches!(e, Effect::Guard(_))),
+            "{key:?} must not start a guarded action"
+        );
+        assert!(
+            effects.iter().any(|e| matches!(e, Effect::Warn(t)
+                if t.contains("GRANT pg_read_all_stats TO nomon;") && t.contains("cannot check"))),
+            "{key:?} says what to grant"
+        );
+    }
+}

@@ -482,3 +482,44 @@ fn config_check_prints_the_contexts_with_passwords_redacted() {
 fn path_text(p: &Path) -> String {
     p.display().to_string()
 }
+
+/// Issue 10 items 6 and 8: query text with a password and with C1, bidi and zero-width
+/// characters: `pg activity -o json` escapes them as \uXXXX (serde_json alone leaves them raw)
+/// and never shows the password; the table shows neither raw characters nor the password.
+#[tokio::test]
+async fn activity_output_escapes_hostile_text_and_redacts_passwords() {
+    let server = PgServer::start();
+    let setup = Setup::new(&server);
+    let sql = "SELECT pg_sleep(600) /* \u{9b}31m\u{202e}evil\u{200b} */, 'x' AS \"password 'hunter2-in-a-query'\"";
+    let session = server.spawn_query("hostile", sql).await;
+    server
+        .wait_for_state(&[session.pid()], "wait_event = 'PgSleep'", "sleeping")
+        .await;
+
+    let out = setup.run(&["pg", "activity", "--context", "test", "-o", "json"]);
+    let stdout = succeed(&out, "pg activity -o json");
+    for raw in ['\u{9b}', '\u{202e}', '\u{200b}'] {
+        assert!(!stdout.contains(raw), "raw {raw:?} in the JSON output");
+    }
+    assert!(stdout.contains("\\u009b31m\\u202eevil\\u200b"), "{stdout}");
+    assert!(!stdout.contains("hunter2-in-a-query"), "{stdout}");
+    let json: Value = serde_json::from_str(&stdout).expect("still JSON");
+    let query = json_session(&json, session.pid())["query"]
+        .as_str()
+        .expect("query");
+    assert!(
+        query.contains("\u{202e}evil"),
+        "the value round-trips: {query:?}"
+    );
+
+    let out = setup.run(&["pg", "activity", "--context", "test"]);
+    let table = succeed(&out, "pg activity");
+    assert!(table.contains(&session.pid().to_string()), "{table}");
+    assert!(
+        !table
+            .chars()
+            .any(|c| c != '\n' && warroom::sanitize::is_unsafe(c)),
+        "{table:?}"
+    );
+    assert!(!table.contains("hunter2-in-a-query"), "{table}");
+}

@@ -751,3 +751,40 @@ fn record_the_session_and_print_the_timeline() {
         "{md}"
     );
 }
+
+/// Issue 10 item 9: a paste (with a trailing newline) into the reason prompt never submits it:
+/// warroom turns bracketed paste on, so the newline is part of the pasted text, not an Enter.
+#[test]
+fn a_paste_never_submits_the_reason_prompt() {
+    let t = Tmux::start(Run {
+        args: &["demo", "--speed", "10"],
+        ..Run::default()
+    });
+    wait_for_sessions(&t);
+    t.keys(&["x"]);
+    t.wait_text("reason required");
+    let out = t.tmux(&[
+        "set-buffer",
+        "-b",
+        "pasted",
+        "INC-4711 pasted from the incident doc\n",
+    ]);
+    assert!(out.status.success(), "set-buffer");
+    let out = t.tmux(&["paste-buffer", "-p", "-b", "pasted", "-t", "main"]);
+    assert!(out.status.success(), "paste-buffer");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let screen = t.screen();
+    assert!(
+        !screen.contains("confirm: this cannot be undone"),
+        "the paste submitted the prompt:\n{screen}"
+    );
+    assert!(screen.contains("reason required"), "{screen}");
+    assert!(
+        !t.path("state/warroom/demo-audit.jsonl").exists(),
+        "nothing may be recorded"
+    );
+    t.keys(&["Escape"]);
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0, "warroom exit status");
+    t.assert_terminal_restored();
+}

@@ -79,6 +79,9 @@ pub enum Msg {
     GuardDone(Vec<ActionReport>),
     /// SIGTERM, SIGHUP: leave cleanly.
     Shutdown,
+    /// Text pasted into the terminal (bracketed paste): typed into the text input on top, if
+    /// any; never a keystroke, so it never submits a prompt or presses a button.
+    Paste(String),
     /// A message from the runtime for the status bar (e.g. audit records delivered).
     Notice {
         text: String,
@@ -198,6 +201,8 @@ pub struct Toast {
 }
 
 const TOAST_FOR: Duration = Duration::from_secs(8);
+/// A second ctrl-c within this long after "an action is running" quits anyway.
+const QUIT_FORCE_WINDOW: Duration = Duration::from_secs(3);
 
 /// The router: tabs, the status bar, the layer stack, the guard flow and the keymap are
 /// shared; everything else belongs to the panes, reached only through the `Pane` trait.
@@ -217,6 +222,12 @@ pub struct App {
     /// The wall-clock time of the last update, for ages ("5m") drawn by panes.
     wall: std::time::SystemTime,
     quit: bool,
+    /// The user forced the quit (a second ctrl-c while an action runs): do not wait for it.
+    forced_quit: bool,
+    /// When a quit was refused because an action runs: a ctrl-c within 3 s of it forces.
+    quit_asked: Option<Instant>,
+    /// Break-glass happened in this session: a banner stays until warroom exits.
+    break_glass: Option<String>,
     /// Training aid: the explanation panel under the pane.
     explain: bool,
     /// A guard request is running: its keys are not accepted twice.
@@ -243,6 +254,9 @@ impl App {
             now: Instant::now(),
             wall: std::time::SystemTime::now(),
             quit: false,
+            forced_quit: false,
+            quit_asked: None,
+            break_glass: None,
             explain: false,
             executing: false,
         }
@@ -270,6 +284,48 @@ impl App {
 
     pub fn should_quit(&self) -> bool {
         self.quit
+    }
+
+    /// The quit was forced while an action ran: the runtime must not wait for its outcome.
+    pub fn quit_forced(&self) -> bool {
+        self.forced_quit
+    }
+
+    /// A guarded action runs now (its outcome is not recorded yet).
+    pub fn executing(&self) -> bool {
+        self.executing
+    }
+
+    /// The persistent break-glass banner, once an action ran without the endpoint's acceptance.
+    pub fn break_glass_banner(&self) -> Option<&str> {
+        self.break_glass.as_deref()
+    }
+
+    /// Quit, unless an action runs: then ask to wait. `ctrl_c`: a second ctrl-c within 3 s of
+    /// that question quits anyway (the outcome may then be missing: `warroom audit reconcile`).
+    fn request_quit(&mut self, ctrl_c: bool) -> Vec<Command> {
+        if !self.executing {
+            self.quit = true;
+            return vec![Command::Quit];
+        }
+        if ctrl_c
+            && self
+                .quit_asked
+                .is_some_and(|at| self.now.saturating_duration_since(at) < QUIT_FORCE_WINDOW)
+        {
+            self.quit = true;
+            self.forced_quit = true;
+            return vec![Command::Quit];
+        }
+        if ctrl_c {
+            self.quit_asked = Some(self.now);
+        }
+        self.warn(
+            "an action is running and its outcome is not recorded yet: wait for it \
+             (press ctrl-c again within 3 s to quit anyway)"
+                .to_string(),
+        );
+        Vec::new()
     }
 
     pub fn active(&self) -> PaneId {
@@ -397,6 +453,14 @@ impl App {
             }
             Msg::GuardDone(reports) => {
                 self.executing = false;
+                self.quit_asked = None;
+                if let Some(w) = reports
+                    .iter()
+                    .flat_map(|r| r.warnings.iter())
+                    .find(|w| w.starts_with("BREAK-GLASS"))
+                {
+                    self.break_glass = Some(crate::sanitize::cell(w, 300));
+                }
                 for p in &mut self.panes {
                     p.on_reports(&reports);
                 }
@@ -404,6 +468,10 @@ impl App {
                 Vec::new()
             }
             Msg::Key(key) => self.on_key(key),
+            Msg::Paste(text) => {
+                self.on_paste(&text);
+                Vec::new()
+            }
             data => match wiring::owner(&data) {
                 Some(id) => self.send(id, PaneMsg::Worker(data)),
                 None => Vec::new(),
@@ -446,14 +514,60 @@ impl App {
         }
     }
 
+    /// Whether the top layer is a confirmation (keys typed before it appeared must not reach it).
+    pub fn confirming(&self) -> bool {
+        matches!(self.layers.last(), Some(Layer::Confirm(_)))
+    }
+
+    /// Handles one batch of messages (everything queued before the next draw). Once a
+    /// confirmation appears, the keys still queued in the batch were typed before the user could
+    /// see it: they are discarded, never allowed to press its buttons.
+    pub fn update_batch(&mut self, batch: Vec<Msg>) -> Vec<Command> {
+        let mut commands = Vec::new();
+        let mut discard_keys = false;
+        for msg in batch {
+            if discard_keys && matches!(msg, Msg::Key(_) | Msg::Paste(_)) {
+                continue;
+            }
+            let before = self.confirming();
+            commands.extend(self.update(msg));
+            if !before && self.confirming() {
+                discard_keys = true;
+            }
+            if self.quit {
+                break;
+            }
+        }
+        commands
+    }
+
+    fn on_paste(&mut self, text: &str) {
+        match self.layers.last_mut() {
+            Some(Layer::Reason(prompt)) => {
+                prompt.input.paste(text);
+                prompt.error = None;
+            }
+            Some(Layer::Command(input)) => input.paste(text),
+            Some(Layer::Filter { input, .. }) => {
+                input.paste(text);
+                let value = input.value().to_string();
+                if let Some(p) = self.shown_mut() {
+                    p.set_filter(&value);
+                }
+            }
+            Some(Layer::Confirm(c)) if c.must_type.is_some() => c.typed.paste(text),
+            _ => {}
+        }
+    }
+
     fn on_key(&mut self, key: KeyEvent) -> Vec<Command> {
         if key.kind == crossterm::event::KeyEventKind::Release {
             return Vec::new();
         }
-        // Ctrl-C quits from anywhere, even from a prompt.
+        // Ctrl-C quits from anywhere, even from a prompt (unless an action runs: see
+        // `request_quit`).
         if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
-            self.quit = true;
-            return vec![Command::Quit];
+            return self.request_quit(true);
         }
         if let Some(layer) = self.layers.pop() {
             return self.on_layer_key(layer, key);
@@ -485,8 +599,8 @@ impl App {
         }
         match action {
             KeyAction::Quit => {
-                self.quit = true;
-                return vec![Command::Quit];
+                let ctrl_c = false;
+                return self.request_quit(ctrl_c);
             }
             KeyAction::Help => self.layers.push(Layer::Help { scroll: 0 }),
             KeyAction::Explain => {
@@ -609,10 +723,7 @@ impl App {
         };
         let args = line.trim_start()[cmd.len()..].trim();
         match cmd {
-            "q" | "quit" | "q!" => {
-                self.quit = true;
-                return vec![Command::Quit];
-            }
+            "q" | "quit" | "q!" => return self.request_quit(false),
             "ctx" | "context" => return self.select_context(words.next()),
             "help" => self.layers.push(Layer::Help { scroll: 0 }),
             other => {

@@ -28,12 +28,15 @@ impl App {
             .iter()
             .position(|p| *p == self.active)
             .unwrap_or(0);
-        let right = if self.guard.policy.global_read_only {
-            "READ-ONLY "
-        } else {
-            ""
-        };
-        tab_bar(frame, top, &titles, active, right, &self.theme);
+        let mut right = String::new();
+        // Persistent until warroom exits: an action ran without the endpoint's acceptance.
+        if self.break_glass.is_some() {
+            right.push_str("BREAK-GLASS: records only on this machine ");
+        }
+        if self.guard.policy.global_read_only {
+            right.push_str("READ-ONLY ");
+        }
+        tab_bar(frame, top, &titles, active, &right, &self.theme);
         let Some(pane) = self.shown() else { return };
         let ctx = self.ctx();
         let explanation = if self.explain {

@@ -319,3 +319,147 @@ fn layer_keys_are_rebindable() {
         app.layers()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 10: quitting while an action runs, paste, keys queued before a confirmation, banner
+// ---------------------------------------------------------------------------------------------
+
+fn ctrl_c() -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))
+}
+
+/// Up to the confirmation of "terminate 4242" with a valid reason.
+fn confirming(app: &mut App) {
+    app.update(key('L'));
+    app.update(key('x'));
+    typed(app, "INC-7 migration holds the orders lock");
+    app.update(code(KeyCode::Enter));
+    assert!(app.confirming(), "{:?}", app.layers());
+}
+
+#[test]
+fn quit_while_an_action_runs_asks_to_wait_and_a_second_ctrl_c_forces() {
+    let mut app = app_with(false, false, false);
+    confirming(&mut app);
+    app.update(code(KeyCode::Tab));
+    let cmds = app.update(code(KeyCode::Enter));
+    assert!(matches!(cmds.as_slice(), [Command::Execute(_)]), "{cmds:?}");
+    assert!(app.executing());
+
+    // q and :q ask to wait; nothing quits.
+    assert_eq!(app.update(key('q')), vec![]);
+    assert!(!app.should_quit(), "q quit while the action ran");
+    assert!(
+        app.toast()
+            .is_some_and(|t| t.text.contains("an action is running") && t.error)
+    );
+    app.update(key(':'));
+    typed(&mut app, "q");
+    app.update(code(KeyCode::Enter));
+    assert!(!app.should_quit(), ":q quit while the action ran");
+
+    // The first ctrl-c asks too; a second one within 3 s forces.
+    assert_eq!(app.update(ctrl_c()), vec![]);
+    assert!(!app.should_quit());
+    assert_eq!(app.update(ctrl_c()), vec![Command::Quit]);
+    assert!(app.should_quit() && app.quit_forced());
+}
+
+#[test]
+fn quit_after_the_outcome_is_immediate() {
+    let mut app = app_with(false, false, false);
+    confirming(&mut app);
+    app.update(code(KeyCode::Tab));
+    app.update(code(KeyCode::Enter));
+    app.update(Msg::GuardDone(Vec::new()));
+    assert!(!app.executing());
+    assert_eq!(app.update(key('q')), vec![Command::Quit]);
+    assert!(app.should_quit() && !app.quit_forced());
+}
+
+#[test]
+fn keys_typed_before_the_confirmation_appeared_never_press_its_buttons() {
+    let mut app = app_with(false, false, false);
+    app.update(key('L'));
+    app.update(key('x'));
+    // One batch, as the event loop reads it before drawing: the reason, Enter (the confirmation
+    // opens), then Tab and Enter typed ahead, before anyone could read the confirmation.
+    let mut batch: Vec<Msg> = "INC-7 migration holds the orders lock"
+        .chars()
+        .map(key)
+        .collect();
+    batch.extend([
+        code(KeyCode::Enter),
+        code(KeyCode::Tab),
+        code(KeyCode::Enter),
+    ]);
+    let cmds = app.update_batch(batch);
+    assert_eq!(cmds, vec![], "a queued key confirmed the action");
+    let Some(Layer::Confirm(c)) = top(&app) else {
+        panic!("the confirmation must stay open: {:?}", app.layers())
+    };
+    assert_eq!(c.focus, layers::Button::Cancel);
+    // Keys after it was drawn work as usual.
+    app.update(code(KeyCode::Tab));
+    let cmds = app.update(code(KeyCode::Enter));
+    assert!(matches!(cmds.as_slice(), [Command::Execute(_)]), "{cmds:?}");
+}
+
+#[test]
+fn a_paste_types_into_the_prompt_and_never_submits_or_presses_a_button() {
+    let mut app = app_with(false, false, false);
+    app.update(key('L'));
+    app.update(key('x'));
+    let cmds = app.update(Msg::Paste(
+        "INC-7 migration holds\nthe orders lock\r\n\u{1b}[31m".into(),
+    ));
+    assert_eq!(cmds, vec![]);
+    let Some(Layer::Reason(prompt)) = top(&app) else {
+        panic!("the paste submitted the prompt: {:?}", app.layers())
+    };
+    assert_eq!(
+        prompt.input.value(),
+        "INC-7 migration holds the orders lock "
+    );
+    app.update(code(KeyCode::Enter));
+    assert!(app.confirming());
+    // A paste on the confirmation does nothing at all.
+    assert_eq!(app.update(Msg::Paste("\r\n\t\r".into())), vec![]);
+    let Some(Layer::Confirm(c)) = top(&app) else {
+        panic!("the paste closed the confirmation")
+    };
+    assert_eq!(c.focus, layers::Button::Cancel);
+}
+
+#[test]
+fn break_glass_shows_a_banner_until_the_session_ends() {
+    let mut app = app_with(false, false, false);
+    confirming(&mut app);
+    app.update(code(KeyCode::Tab));
+    let cmds = app.update(code(KeyCode::Enter));
+    let [Command::Execute(req)] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    let report = crate::guard::ActionReport {
+        action: req.actions[0].clone(),
+        ok: true,
+        executed: true,
+        unknown: false,
+        detail: "pg_terminate_backend(4242) returned true".into(),
+        audit_id: Some("a1".into()),
+        warnings: vec!["BREAK-GLASS: audit endpoint https://a is unreachable".into()],
+    };
+    app.update(Msg::GuardDone(vec![report]));
+    for _ in 0..100 {
+        app.update(Msg::Tick);
+    }
+    assert!(app.break_glass_banner().is_some());
+    let mut terminal =
+        ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 30)).expect("terminal");
+    terminal.draw(|f| app.render(f)).expect("draw");
+    let first: String = terminal.backend().buffer().content()[..120]
+        .iter()
+        .map(|c| c.symbol())
+        .collect();
+    assert!(first.contains("BREAK-GLASS"), "{first}");
+}

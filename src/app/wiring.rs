@@ -55,6 +55,7 @@ pub(super) fn owner(msg: &Msg) -> Option<PaneId> {
         | Msg::Tick
         | Msg::GuardDone(_)
         | Msg::Shutdown
+        | Msg::Paste(_)
         | Msg::Notice { .. } => None,
     }
 }

@@ -162,7 +162,11 @@ struct Inner {
 impl AuditLog {
     /// `session_id` identifies this process run in every record (see [`new_session_id`]).
     pub fn new(settings: AuditSettings, session_id: impl Into<String>) -> AuditLog {
-        let endpoint = settings.endpoint.as_deref().map(Endpoint::new);
+        let with_token = settings.token_env.is_some();
+        let endpoint = settings
+            .endpoint
+            .as_deref()
+            .map(|raw| Endpoint::new(raw, with_token));
         let client = match endpoint {
             Some(_) => remote::build_client(),
             None => Err("is not configured".to_string()),
@@ -267,8 +271,11 @@ impl AuditLog {
                 let not_executed = self.outcome_record(
                     &intent,
                     Delivery::Remote,
-                    false,
-                    format!("not executed: audit endpoint {} {why}", endpoint.display),
+                    Outcome {
+                        ok: false,
+                        detail: format!("not executed: audit endpoint {} {why}", endpoint.display),
+                        unknown: false,
+                    },
                 );
                 match self.append_local(vec![not_executed]).await {
                     Ok(written) => {
@@ -287,28 +294,70 @@ impl AuditLog {
                 })
             }
             OnUnreachable::LocalOnly => {
-                // Break-glass. The intent was fsynced locally before the POST, with delivery
-                // "remote" (the route it was meant to take); we do not rewrite history. It goes to
-                // the spool for later delivery, and the OUTCOME record of this action carries
-                // delivery "break-glass" so both trails show that it ran unapproved by the endpoint.
-                let spooled = self.spool(vec![line_of(&intent)]).await;
+                // Break-glass. The first intent was fsynced before the POST with delivery
+                // "remote" (the route it was meant to take), and a chained line cannot be
+                // rewritten. So it is closed ("not executed under this record") and the action
+                // runs under a second intent marked "break-glass", linked to the first by
+                // `intent_id`. All three lines go to the spool for later delivery.
+                let closed = self.outcome_record(
+                    &intent,
+                    Delivery::Remote,
+                    Outcome {
+                        ok: false,
+                        detail: format!(
+                            "not executed under this record: audit endpoint {} {why}; \
+                             re-recorded as a break-glass intent",
+                            endpoint.display
+                        ),
+                        unknown: false,
+                    },
+                );
+                let mut glass = self.new_record(
+                    Phase::Intent,
+                    Some(intent.id.clone()),
+                    intent.context.clone(),
+                    intent.action.clone(),
+                    intent.target.clone(),
+                    intent.reason.clone(),
+                    None,
+                    Delivery::BreakGlass,
+                );
+                let written = self
+                    .append_local(vec![closed, glass.clone()])
+                    .await
+                    .map_err(|e| AuditRefusal {
+                        message: format!(
+                            "audit endpoint {} {why}, and the break-glass record could not be \
+                             written ({e}); nothing was done",
+                            endpoint.display
+                        ),
+                        kind: RefusalKind::LocalWrite,
+                        audit_id: Some(intent.id.clone()),
+                    })?;
+                if let Some(w) = written.last() {
+                    glass = w.clone();
+                }
+                let mut lines = vec![line_of(&intent)];
+                lines.extend(written.iter().map(line_of));
+                let spooled = self.spool(lines).await;
                 let spool_note = match &spooled {
                     Ok(()) => format!(
-                        "the record waits in {} for `warroom audit flush`",
+                        "the records wait in {} for `warroom audit flush`",
                         pending.display()
                     ),
                     Err(e) => {
-                        format!("the record could not be spooled for later delivery either ({e})")
+                        format!("the records could not be spooled for later delivery either ({e})")
                     }
                 };
                 let warning = format!(
                     "BREAK-GLASS: audit endpoint {} {why}. Proceeding with the local audit file \
-                     only because [audit] on_unreachable = \"local-only\"; {spool_note}",
+                     only because [audit] on_unreachable = \"local-only\"; the intent is marked \
+                     break-glass; {spool_note}",
                     endpoint.display
                 );
-                tracing::warn!(audit_id = %intent.id, "{warning}");
+                tracing::warn!(audit_id = %glass.id, "{warning}");
                 Ok(IntentReceipt {
-                    record: intent,
+                    record: glass,
                     warning: Some(warning),
                     destination,
                     intent_spooled: true,
@@ -325,13 +374,47 @@ impl AuditLog {
         ok: bool,
         detail: String,
     ) -> OutcomeDelivery {
+        self.record_outcome_as(
+            receipt,
+            Outcome {
+                ok,
+                detail,
+                unknown: false,
+            },
+        )
+        .await
+    }
+
+    /// Records that whether the action took effect is not known (it timed out mid-call): an
+    /// outcome `unknown`, chained and delivered like any outcome.
+    pub async fn record_unknown_outcome(
+        &self,
+        receipt: &IntentReceipt,
+        detail: String,
+    ) -> OutcomeDelivery {
+        self.record_outcome_as(
+            receipt,
+            Outcome {
+                ok: false,
+                detail,
+                unknown: true,
+            },
+        )
+        .await
+    }
+
+    async fn record_outcome_as(
+        &self,
+        receipt: &IntentReceipt,
+        outcome: Outcome,
+    ) -> OutcomeDelivery {
         let inner = &self.inner;
         let delivery = match (&inner.endpoint, receipt.intent_spooled) {
             (None, _) => Delivery::LocalOnly,
             (Some(_), true) => Delivery::BreakGlass,
             (Some(_), false) => Delivery::Remote,
         };
-        let mut record = self.outcome_record(&receipt.record, delivery, ok, detail);
+        let mut record = self.outcome_record(&receipt.record, delivery, outcome);
         let mut local_error = None;
         match self.append_local(vec![record.clone()]).await {
             Ok(mut written) => {
@@ -423,6 +506,50 @@ impl AuditLog {
                 }
             }
         }
+    }
+
+    /// Intents in the local audit file that have no outcome: the action may or may not have run
+    /// (warroom stopped mid-action). See [`super::orphan_report`] for the start-up line.
+    pub async fn orphan_intents(&self) -> Result<Vec<AuditRecord>, String> {
+        let path = self.inner.settings.file.clone();
+        blocking(move || {
+            super::read::read_records_checked(&path)
+                .map(|report| super::read::orphan_intents(&report.records))
+                .map_err(|e| LocalError(format!("cannot read {}: {e}", path.display())))
+        })
+        .await
+        .map_err(|e| e.to_string())
+    }
+
+    /// `warroom audit reconcile`: for each intent without an outcome, writes an outcome
+    /// `unknown` (chained in the local file, then delivered like any outcome, or spooled).
+    pub async fn reconcile(&self) -> Result<Vec<(AuditRecord, OutcomeDelivery)>, String> {
+        let mut done = Vec::new();
+        for intent in self.orphan_intents().await? {
+            // A break-glass intent still waits in the spool: its outcome queues behind it.
+            let intent_spooled = self.spool_contains(&intent.id).await.unwrap_or(false);
+            let receipt = IntentReceipt {
+                record: intent.clone(),
+                warning: None,
+                destination: self.inner.settings.destination_text(),
+                intent_spooled,
+            };
+            let delivery = self
+                .record_outcome_as(
+                    &receipt,
+                    Outcome {
+                        ok: false,
+                        detail: "no outcome was recorded (warroom stopped before the action \
+                                 finished); whether it took effect is unknown: check the target \
+                                 (written by `warroom audit reconcile`)"
+                            .to_string(),
+                        unknown: true,
+                    },
+                )
+                .await;
+            done.push((intent, delivery));
+        }
+        Ok(done)
     }
 
     /// Delivers the pending spool in order, stopping at the first failure. Each accepted record is
@@ -624,8 +751,7 @@ impl AuditLog {
         &self,
         intent: &AuditRecord,
         delivery: Delivery,
-        ok: bool,
-        detail: String,
+        outcome: Outcome,
     ) -> AuditRecord {
         self.new_record(
             Phase::Outcome,
@@ -634,7 +760,7 @@ impl AuditLog {
             intent.action.clone(),
             intent.target.clone(),
             intent.reason.clone(),
-            Some(Outcome { ok, detail }),
+            Some(outcome),
             delivery,
         )
     }

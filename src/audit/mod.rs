@@ -7,7 +7,9 @@
 //!   it in `<file>.pending`; [`AuditLog::flush`] (`warroom audit flush`) delivers the spool.
 //! - [`verify`], [`tail`] and [`render_tail_line`] back `warroom audit verify|tail`.
 
+pub mod commands;
 mod log;
+mod read;
 mod record;
 mod remote;
 mod settings;
@@ -19,9 +21,17 @@ pub use log::{
     AuditLog, AuditRefusal, FlushError, FlushReport, IntentDraft, IntentReceipt, OutcomeDelivery,
     RefusalKind, new_session_id,
 };
+pub use read::{
+    RecordsReport, Unreadable, describe_intent, orphan_intents, orphan_report, pair_outcomes,
+    read_records_checked,
+};
 pub use record::{
     Actor, AuditRecord, ContextRef, Delivery, GENESIS_HASH, Outcome, Phase, RECORD_VERSION,
     canonical_json, chain_hash,
 };
+pub(crate) use remote::is_loopback;
 pub use settings::{AuditSettings, DEFAULT_TIMEOUT, OnUnreachable};
-pub use verify::{ChainProblem, VerifyError, VerifyReport, render_tail_line, tail, verify};
+pub use verify::{
+    ChainProblem, TailReport, VerifyError, VerifyReport, render_tail_line, tail, tail_checked,
+    verify,
+};

@@ -17,6 +17,7 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 
 /// One line of the audit JSONL file, and the body POSTed to the audit endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuditRecord {
     pub version: u32,
     /// UUID v4; the "audit id" shown to the user and carried in the SQL comment.
@@ -24,7 +25,8 @@ pub struct AuditRecord {
     /// RFC 3339 UTC with milliseconds.
     pub time: String,
     pub phase: Phase,
-    /// Set on outcome records: the id of the intent they close.
+    /// On outcome records: the id of the intent they close. On a break-glass intent: the id of
+    /// the intent it replaces (the one the endpoint did not accept).
     #[serde(default)]
     pub intent_id: Option<String>,
     pub actor: Actor,
@@ -63,6 +65,7 @@ impl Phase {
 
 /// Who acted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Actor {
     /// OS user name.
     pub user: String,
@@ -85,6 +88,7 @@ impl Actor {
 
 /// Which configured context the action targets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ContextRef {
     /// e.g. "postgres", "kafka", "kube".
     pub kind: String,
@@ -93,17 +97,41 @@ pub struct ContextRef {
 
 /// What happened, on outcome records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Outcome {
     pub ok: bool,
     pub detail: String,
+    /// Whether the action took effect is not known: it timed out, or warroom stopped before its
+    /// outcome was recorded (`warroom audit reconcile`). Always with `ok: false`. Absent (false)
+    /// on records where the result is known.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub unknown: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl Outcome {
+    /// "ok", "FAILED" or "UNKNOWN", for one-line renderings.
+    pub fn verdict(&self) -> &'static str {
+        if self.unknown {
+            "UNKNOWN"
+        } else if self.ok {
+            "ok"
+        } else {
+            "FAILED"
+        }
+    }
 }
 
 /// The route the record was written for.
 ///
 /// On an intent this is decided before the POST (the record is fsynced locally first), so it says
 /// where the record was required to go: "remote" when an endpoint is configured. If the endpoint then
-/// turns out to be unreachable under `on_unreachable = "local-only"`, the intent stays "remote" (it is
-/// spooled and delivered later) and the OUTCOME record of that action says "break-glass".
+/// does not accept it under `on_unreachable = "local-only"`, that intent is closed as "not executed"
+/// and the action runs under a second intent with delivery "break-glass" (its `intent_id` names the
+/// first); the outcome says "break-glass" too. All of them are spooled and delivered later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Delivery {

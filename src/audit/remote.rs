@@ -1,8 +1,13 @@
 //! The audit call: POST one record to the endpoint and decide whether it was accepted.
 //!
-//! Only a 2xx response whose body is JSON counts. If that JSON is an object with an `"id"` string,
-//! it must be the record's id; `"accepted": false` is a refusal. Everything else (connection refused,
-//! timeout, non-2xx, connection closed mid-response, non-JSON body) is a failure described in words.
+//! The acceptance rule (README, "Audit endpoint"): the endpoint accepted the record only if it
+//! answered a 2xx status, without redirect, whose body is a JSON object that either has
+//! `"accepted": true` or has `"id"` equal to the record's id (and no field contradicting that: an
+//! `"accepted"` other than `true` or a different `"id"` refuses). Redirects are never followed: a
+//! 3xx is a refusal naming its Location (a 301/302/303 would turn the POST into a GET and drop the
+//! record). Everything else (connection refused, timeout, non-2xx, connection closed mid-response,
+//! non-JSON body, `[]`, `null`, `{"error": ...}`, `{"id": 123}`) is a refusal described in words,
+//! with the endpoint's answer shown sanitized and cut.
 
 use std::error::Error as _;
 use std::time::Duration;
@@ -21,9 +26,15 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
-    pub(crate) fn new(raw: &str) -> Endpoint {
+    /// `with_token`: a bearer token will be sent, so plain http is only allowed to loopback.
+    pub(crate) fn new(raw: &str, with_token: bool) -> Endpoint {
         let display = super::settings::redact_endpoint(raw);
         let url = match reqwest::Url::parse(raw) {
+            Ok(url) if url.scheme() == "http" && with_token && !is_loopback(&url) => Err(format!(
+                "uses http:// to a host that is not loopback ({}) while a bearer token is \
+                 configured: the token would cross the network in clear text; use https://",
+                url.host_str().unwrap_or("no host")
+            )),
             Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(url),
             Ok(url) => Err(format!(
                 "uses scheme {:?} (expected http or https)",
@@ -35,12 +46,27 @@ impl Endpoint {
     }
 }
 
+/// `localhost`, 127.0.0.0/8 or ::1.
+pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The shared HTTP client, or why it could not be built (which fails every audit call).
 pub(crate) type Client = Result<reqwest::Client, String>;
 
 pub(crate) fn build_client() -> Client {
     reqwest::Client::builder()
         .user_agent(concat!("warroom/", env!("CARGO_PKG_VERSION")))
+        // A redirect is a refusal, never followed (see the module doc).
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| format!("could not be called: the HTTP client failed to start ({e})"))
 }
@@ -92,6 +118,10 @@ pub(crate) async fn post_record(
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let response_location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let mut bytes: Vec<u8> = Vec::new();
     loop {
         match response.chunk().await {
@@ -121,6 +151,17 @@ pub(crate) async fn post_record(
         }
     }
 
+    if status.is_redirection() {
+        let location = response_location.as_deref().map_or_else(
+            || "no Location".to_string(),
+            |l| format!("Location {}", snippet(l.as_bytes())),
+        );
+        return Err(format!(
+            "answered {} (redirect to {location}); redirects are not followed: configure the \
+             final URL of the endpoint",
+            status_text(status)
+        ));
+    }
     if !status.is_success() {
         let mut why = format!("answered {}", status_text(status));
         if matches!(status.as_u16(), 401 | 403) {
@@ -142,25 +183,53 @@ pub(crate) async fn post_record(
             snippet(&bytes)
         )
     })?;
-    if let Value::Object(map) = &value {
-        if map.get("accepted") == Some(&Value::Bool(false)) {
-            let detail = ["reason", "error", "message"]
-                .iter()
-                .find_map(|k| map.get(*k).and_then(Value::as_str))
-                .map(|s| format!(": {}", snippet(s.as_bytes())))
-                .unwrap_or_default();
-            return Err(format!("refused the record (accepted: false{detail})"));
-        }
-        if let Some(id) = map.get("id").and_then(Value::as_str)
-            && id != record_id
-        {
-            return Err(format!(
-                "acknowledged a different record (id {}, expected {record_id})",
-                snippet(id.as_bytes())
-            ));
-        }
+    accepts(&value, record_id).map_err(|why| {
+        format!(
+            "{why}; it answered {} with {}",
+            status_text(status),
+            snippet(&bytes)
+        )
+    })
+}
+
+/// The acceptance rule for a 2xx JSON body (see the module doc). `Err` says what is missing.
+fn accepts(value: &Value, record_id: &str) -> Result<(), String> {
+    let Value::Object(map) = value else {
+        return Err(format!(
+            "did not accept the record (the answer is not a JSON object with \"accepted\": true \
+             or \"id\": \"{record_id}\")"
+        ));
+    };
+    let accepted = map.get("accepted");
+    let id = map.get("id");
+    if let Some(a) = accepted
+        && a != &Value::Bool(true)
+    {
+        let detail = ["reason", "error", "message"]
+            .iter()
+            .find_map(|k| map.get(*k).and_then(Value::as_str))
+            .map(|s| format!(": {}", snippet(s.as_bytes())))
+            .unwrap_or_default();
+        return Err(format!("refused the record (accepted: {a}{detail})"));
     }
-    Ok(())
+    if let Some(id) = id
+        && id.as_str() != Some(record_id)
+    {
+        let shown = match id.as_str() {
+            Some(text) => snippet(text.as_bytes()),
+            None => snippet(id.to_string().as_bytes()),
+        };
+        return Err(format!(
+            "acknowledged a different record (id {shown}, expected {record_id})"
+        ));
+    }
+    if accepted.is_some() || id.is_some() {
+        return Ok(());
+    }
+    Err(format!(
+        "did not accept the record (no \"accepted\": true and no \"id\": \"{record_id}\" in \
+         the answer)"
+    ))
 }
 
 /// The token from the named env var, if set and non-empty.
@@ -218,18 +287,12 @@ fn error_chain(err: &reqwest::Error) -> String {
     parts.join(": ")
 }
 
-/// A short, printable excerpt of bytes from another system (control characters replaced).
+/// A short, printable excerpt of bytes from another system: cut to 80 characters, made safe by
+/// the one sanitizer, quoted.
 fn snippet(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
-    let mut out: String = text
-        .chars()
-        .take(80)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    if text.chars().count() > 80 {
-        out.push('…');
-    }
-    format!("{out:?}")
+    let out = crate::sanitize::sanitize(&text, 80);
+    format!("\"{}\"", out.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 #[cfg(test)]
@@ -239,16 +302,59 @@ mod tests {
     #[test]
     fn snippet_is_short_quoted_and_printable() {
         assert_eq!(snippet(b"ok"), "\"ok\"");
-        assert_eq!(snippet(b"a\x1b[2Jb"), "\"a?[2Jb\"");
+        assert_eq!(snippet(b"a\x1b[2Jb"), "\"ab\"");
+        assert_eq!(snippet(b"a\"b"), "\"a\\\"b\"");
         assert!(snippet("x".repeat(500).as_bytes()).chars().count() < 90);
     }
 
     #[test]
     fn endpoint_rejects_bad_urls_and_hides_credentials() {
-        assert!(Endpoint::new("not a url").url.is_err());
-        assert!(Endpoint::new("ftp://x/y").url.is_err());
-        let e = Endpoint::new("https://u:secret@audit.example/r");
+        assert!(Endpoint::new("not a url", false).url.is_err());
+        assert!(Endpoint::new("ftp://x/y", false).url.is_err());
+        let e = Endpoint::new("https://u:secret@audit.example/r", true);
         assert!(e.url.is_ok());
         assert_eq!(e.display, "https://audit.example/r");
+    }
+
+    #[test]
+    fn plain_http_with_a_token_only_to_loopback() {
+        assert!(Endpoint::new("http://audit.example/r", false).url.is_ok());
+        let e = Endpoint::new("http://audit.example/r", true);
+        assert!(
+            e.url.as_ref().is_err_and(|m| m.contains("clear text")),
+            "{e:?}"
+        );
+        assert!(Endpoint::new("http://10.1.2.3/r", true).url.is_err());
+        for ok in [
+            "http://127.0.0.1:9/r",
+            "http://localhost/r",
+            "http://[::1]:8/r",
+            "https://a.example/r",
+        ] {
+            assert!(Endpoint::new(ok, true).url.is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn acceptance_needs_accepted_true_or_the_same_id() {
+        use serde_json::json;
+        assert!(accepts(&json!({"accepted": true}), "r1").is_ok());
+        assert!(accepts(&json!({"id": "r1"}), "r1").is_ok());
+        assert!(accepts(&json!({"id": "r1", "accepted": true}), "r1").is_ok());
+        for refused in [
+            json!([]),
+            json!(null),
+            json!({}),
+            json!({"error": "db down"}),
+            json!({"id": 123}),
+            json!({"id": "r2"}),
+            json!({"accepted": false}),
+            json!({"accepted": "yes"}),
+            json!({"accepted": true, "id": "r2"}),
+            json!({"id": "r1", "accepted": false}),
+            json!("ok"),
+        ] {
+            assert!(accepts(&refused, "r1").is_err(), "{refused}");
+        }
     }
 }

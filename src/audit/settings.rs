@@ -71,7 +71,7 @@ impl AuditSettings {
 
     /// Where records go, as shown in the reason prompt:
     /// `audit: /path/audit.jsonl + https://audit.example/records` or
-    /// `audit: /path/audit.jsonl only (no endpoint configured)`.
+    /// `no audit endpoint: this record stays on this machine (audit: /path/audit.jsonl)`.
     pub fn destination_text(&self) -> String {
         match &self.endpoint {
             Some(endpoint) => format!(
@@ -80,7 +80,8 @@ impl AuditSettings {
                 redact_endpoint(endpoint)
             ),
             None => format!(
-                "audit: {} only (no endpoint configured)",
+                "{} (audit: {})",
+                crate::guard::status::NO_ENDPOINT,
                 self.file.display()
             ),
         }
@@ -146,7 +147,7 @@ mod tests {
         let mut s = AuditSettings::local("/var/a/audit.jsonl");
         assert_eq!(
             s.destination_text(),
-            "audit: /var/a/audit.jsonl only (no endpoint configured)"
+            "no audit endpoint: this record stays on this machine (audit: /var/a/audit.jsonl)"
         );
         s.endpoint = Some("https://bob:pw@audit.example/records".into());
         assert_eq!(

@@ -1,13 +1,12 @@
 //! `warroom audit timeline`: audit records turned into a postmortem timeline.
 //! One entry per intent: time, who, context, what, why, and its outcome.
 
-use std::io::BufRead;
 use std::path::Path;
 use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::{AuditRecord, Phase};
+use super::AuditRecord;
 use crate::widgets::sanitize;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -21,43 +20,42 @@ pub struct TimelineEntry {
     pub audit_id: String,
 }
 
-/// Every readable record of the file, in file order (`verify` is the integrity check).
+/// Every readable record of the file, in file order. Lines that are not records (duplicate keys,
+/// unknown shape, not JSON) are left out here; [`super::read_records_checked`] reports them.
 pub fn read_records(path: &Path) -> std::io::Result<Vec<AuditRecord>> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut out = Vec::new();
-    for line in std::io::BufReader::new(file).lines() {
-        if let Ok(r) = serde_json::from_str::<AuditRecord>(&line?) {
-            out.push(r);
-        }
-    }
-    Ok(out)
+    super::read_records_checked(path).map(|r| r.records)
 }
 
-/// Pair intents with their outcomes; keep intents at or after `since`.
+/// The earliest time of `--since AGE`: now minus the age. An age reaching before the epoch (or
+/// too large to compute) is an error, not a panic.
+pub fn since_cutoff(age: std::time::Duration) -> Result<SystemTime, String> {
+    SystemTime::now()
+        .checked_sub(age)
+        .filter(|t| *t >= SystemTime::UNIX_EPOCH)
+        .ok_or_else(|| {
+            format!(
+                "--since {} reaches before 1970: use a shorter age like 2h or 7d",
+                humantime::format_duration(age)
+            )
+        })
+}
+
+/// Pair intents with their outcomes (linear); keep intents at or after `since`.
 pub fn timeline(records: &[AuditRecord], since: Option<SystemTime>) -> Vec<TimelineEntry> {
-    let outcome_of = |id: &str| {
-        records
-            .iter()
-            .find(|r| r.phase == Phase::Outcome && r.intent_id.as_deref() == Some(id))
-    };
-    records
-        .iter()
-        .filter(|r| r.phase == Phase::Intent)
-        .filter(|r| match (since, humantime::parse_rfc3339(&r.time)) {
+    super::pair_outcomes(records)
+        .into_iter()
+        .filter(|(r, _)| match (since, humantime::parse_rfc3339(&r.time)) {
             (Some(s), Ok(t)) => t >= s,
             (Some(_), Err(_)) => true,
             (None, _) => true,
         })
-        .map(|r| {
+        .map(|(r, outcome)| {
             let who = match &r.actor.identity {
                 Some(id) => format!("{}@{} ({id})", r.actor.user, r.actor.host),
                 None => format!("{}@{}", r.actor.user, r.actor.host),
             };
-            let outcome = match outcome_of(&r.id).and_then(|o| o.outcome.as_ref()) {
+            let outcome = match outcome.and_then(|o| o.outcome.as_ref()) {
+                Some(o) if o.unknown => format!("unknown: {}", o.detail),
                 Some(o) if o.ok => format!("ok: {}", o.detail),
                 Some(o) => format!("failed: {}", o.detail),
                 None => "no outcome recorded".into(),
@@ -75,8 +73,25 @@ pub fn timeline(records: &[AuditRecord], since: Option<SystemTime>) -> Vec<Timel
         .collect()
 }
 
+/// The identifying values of any target, without their keys: "4242", "g orders".
+pub(crate) fn target_values(target: &serde_json::Value) -> String {
+    target_pairs(target)
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The identifying fields of any target, in a fixed order: pid, group, topic, pod, ...
 fn target_text(target: &serde_json::Value) -> String {
+    target_pairs(target)
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn target_pairs(target: &serde_json::Value) -> Vec<(&'static str, String)> {
     const KEYS: [&str; 8] = [
         "pid",
         "group",
@@ -95,10 +110,9 @@ fn target_text(target: &serde_json::Value) -> String {
                 serde_json::Value::Number(n) => n.to_string(),
                 _ => return None,
             };
-            Some(format!("{k}={text}"))
+            Some((*k, text))
         })
-        .collect::<Vec<_>>()
-        .join(" ")
+        .collect()
 }
 
 fn clean(text: &str) -> String {
@@ -137,5 +151,40 @@ mod tests {
         let t =
             serde_json::json!({"pid": 42, "application": "api", "query": "SELECT 1", "user": ""});
         assert_eq!(target_text(&t), "pid=42 application=api");
+        assert_eq!(target_values(&t), "42 api");
+    }
+
+    #[test]
+    fn absurd_since_is_an_error_not_a_panic() {
+        let err = since_cutoff(std::time::Duration::from_secs(u64::MAX)).expect_err("absurd");
+        assert!(err.contains("before 1970"), "{err}");
+        assert!(since_cutoff(humantime::parse_duration("2h").expect("2h")).is_ok());
+    }
+
+    #[test]
+    fn timeline_of_a_large_file_is_fast() {
+        // 50 000 intent/outcome pairs. Pairing by scanning for each intent's outcome took
+        // quadratic time (tens of seconds here); a map makes it linear.
+        use crate::audit::record::tests::sample;
+        use crate::audit::{Outcome, Phase};
+        let mut records = Vec::new();
+        for i in 0..50_000 {
+            records.push(sample(&format!("i{i}")));
+            let mut outcome = sample(&format!("o{i}"));
+            outcome.phase = Phase::Outcome;
+            outcome.intent_id = Some(format!("i{i}"));
+            outcome.outcome = Some(Outcome {
+                ok: true,
+                detail: "done".into(),
+                unknown: false,
+            });
+            records.push(outcome);
+        }
+        let started = std::time::Instant::now();
+        let entries = timeline(&records, None);
+        let took = started.elapsed();
+        assert_eq!(entries.len(), 50_000);
+        assert!(entries.iter().all(|e| e.outcome == "ok: done"));
+        assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
     }
 }

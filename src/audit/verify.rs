@@ -48,6 +48,36 @@ pub enum VerifyError {
     },
 }
 
+impl VerifyReport {
+    /// What `audit verify` prints: the count and the head hash, so a copy of the head kept
+    /// elsewhere can be compared (deleting the last records is invisible in the file alone).
+    pub fn summary(&self, path: &Path) -> String {
+        format!(
+            "{}: chain intact, {} record(s), head {}",
+            path.display(),
+            self.records,
+            self.last_hash.as_deref().unwrap_or(GENESIS_HASH)
+        )
+    }
+
+    /// `--expect-head HASH`: the head must be exactly this hash (the genesis hash for an empty
+    /// file). `Err` says both.
+    pub fn check_head(&self, expected: &str) -> Result<(), String> {
+        let head = self.last_hash.as_deref().unwrap_or(GENESIS_HASH);
+        let expected = expected.trim();
+        if head.eq_ignore_ascii_case(expected) {
+            Ok(())
+        } else {
+            Err(format!(
+                "head hash mismatch: expected {}, the file ends at {head} ({} record(s)): records \
+                 were removed from or added to the end since that head was noted",
+                sanitize(expected),
+                self.records
+            ))
+        }
+    }
+}
+
 impl VerifyError {
     /// 1-based line of the first broken record, if the chain is broken.
     pub fn line(&self) -> Option<usize> {
@@ -127,8 +157,9 @@ pub fn verify(path: impl AsRef<Path>) -> Result<VerifyReport, VerifyError> {
             id,
             problem,
         };
-        let value: Value = serde_json::from_slice(&line)
-            .map_err(|e| broken(None, ChainProblem::Malformed(format!("not JSON ({e})"))))?;
+        // Strict: a duplicate key would let this line read differently elsewhere.
+        let value: Value = super::read::strict_json(&line)
+            .map_err(|why| broken(None, ChainProblem::Malformed(why)))?;
         let id = value.get("id").and_then(Value::as_str).map(str::to_string);
         let (Some(stored), Some(prev)) = (
             value.get("hash").and_then(Value::as_str),
@@ -159,6 +190,10 @@ pub fn verify(path: impl AsRef<Path>) -> Result<VerifyReport, VerifyError> {
                 },
             ));
         }
+        // Only now the shape: an edit of any field is reported as an edit above.
+        if let Err(why) = super::read::record_of(&value) {
+            return Err(broken(id, ChainProblem::Malformed(why)));
+        }
         expected_prev = stored.to_string();
         records += 1;
     }
@@ -168,25 +203,49 @@ pub fn verify(path: impl AsRef<Path>) -> Result<VerifyReport, VerifyError> {
     })
 }
 
-/// The last `n` records of `path`, oldest first, reading only the end of the file. Lines that are
-/// not readable records are skipped (`verify` is the integrity check). A missing file has none.
-pub fn tail(path: impl AsRef<Path>, n: usize) -> io::Result<Vec<AuditRecord>> {
+/// The last `n` lines of `path` read as records, oldest first, reading only the end of the file.
+/// A missing file has none.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TailReport {
+    pub records: Vec<AuditRecord>,
+    /// Lines among the last `n` that are not records; `line` counts from the end (1 = last).
+    pub unreadable: Vec<super::Unreadable>,
+}
+
+impl TailReport {
+    /// One line for stderr when some lines were unreadable.
+    pub fn warning(&self, path: &Path) -> Option<String> {
+        super::read::warning_for(&self.unreadable, path).map(|w| w.replace("line ", "line -"))
+    }
+}
+
+/// The last `n` lines of `path`, each a record or reported as unreadable (strict parsing, the
+/// same as `verify`).
+pub fn tail_checked(path: impl AsRef<Path>, n: usize) -> io::Result<TailReport> {
     let file = match File::open(path.as_ref()) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(TailReport::default()),
         Err(e) => return Err(e),
     };
-    let mut records: Vec<AuditRecord> = Vec::new();
-    // Over-read a little so a few unreadable lines do not shorten the answer.
-    for line in read_last_lines(&file, n.saturating_add(8))? {
-        if let Ok(record) = serde_json::from_slice::<AuditRecord>(&line.bytes) {
-            records.push(record);
+    let lines = read_last_lines(&file, n)?;
+    let count = lines.len();
+    let mut report = TailReport::default();
+    for (i, line) in lines.into_iter().enumerate() {
+        match super::read::parse_line(&line.bytes) {
+            Ok(record) => report.records.push(record),
+            Err(why) => report.unreadable.push(super::Unreadable {
+                line: count - i,
+                why,
+            }),
         }
     }
-    if records.len() > n {
-        records.drain(..records.len() - n);
-    }
-    Ok(records)
+    Ok(report)
+}
+
+/// The records among the last `n` lines of `path` (see [`tail_checked`], which also reports the
+/// unreadable lines).
+pub fn tail(path: impl AsRef<Path>, n: usize) -> io::Result<Vec<AuditRecord>> {
+    tail_checked(path, n).map(|r| r.records)
 }
 
 /// One line for humans, e.g.
@@ -210,8 +269,7 @@ pub fn render_tail_line(record: &AuditRecord) -> String {
     );
     match (record.phase, &record.outcome) {
         (Phase::Outcome, Some(outcome)) => {
-            let verdict = if outcome.ok { "ok" } else { "FAILED" };
-            line.push_str(&format!(" {verdict}: {}", outcome.detail));
+            line.push_str(&format!(" {}: {}", outcome.verdict(), outcome.detail));
         }
         _ => {
             line.push_str(&format!(" reason={:?}", record.reason));
@@ -221,11 +279,9 @@ pub fn render_tail_line(record: &AuditRecord) -> String {
     sanitize(&line)
 }
 
-/// Replaces control characters (escape sequences included) with '?'.
+/// The one sanitizer (escape sequences, controls, bidi, zero-width removed).
 fn sanitize(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+    crate::sanitize::cell(text, 4000)
 }
 
 #[cfg(test)]
@@ -370,6 +426,71 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_keys_and_unknown_fields_break_the_chain_and_tail_reports_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, mut lines) = chain(dir.path(), 3);
+        // A second "reason" key: serde_json's Value keeps the last one, the record type would
+        // refuse it; before, verify passed such a line (when the hash was computed on the last
+        // value) while tail skipped it silently.
+        let mut v: Value = serde_json::from_str(&lines[1]).expect("json");
+        let prev = v["prev_hash"].as_str().expect("prev").to_string();
+        v["reason"] = Value::String("the real reason".into());
+        v["hash"] = Value::String(chain_hash(&prev, &v));
+        let resealed = v.to_string();
+        lines[1] = resealed.replacen("{", "{\"reason\":\"a decoy reason\",", 1);
+        // Keep the link from line 3 to line 2 intact.
+        let mut third: Value = serde_json::from_str(&lines[2]).expect("json");
+        third["prev_hash"] = v["hash"].clone();
+        third["hash"] = Value::String(chain_hash(v["hash"].as_str().expect("h"), &third));
+        lines[2] = third.to_string();
+        write_lines(&path, &lines);
+        let err = verify(&path).expect_err("duplicate key");
+        assert_eq!(err.line(), Some(2), "{err}");
+        assert!(
+            err.to_string().contains("duplicate key \"reason\""),
+            "{err}"
+        );
+        let report = tail_checked(&path, 10).expect("tail");
+        assert_eq!(report.records.len(), 2);
+        assert_eq!(report.unreadable.len(), 1);
+        assert_eq!(report.unreadable[0].line, 2);
+        let warning = report.warning(&path).expect("warning");
+        assert!(warning.contains("1 unreadable line(s)"), "{warning}");
+
+        // Unknown field, correctly hashed: readable JSON, not a record.
+        let (path, mut lines) = chain(&dir.path().join("b"), 1);
+        let mut v: Value = serde_json::from_str(&lines[0]).expect("json");
+        v["approved_by"] = Value::String("mallory".into());
+        v["hash"] = Value::String(chain_hash(GENESIS_HASH, &v));
+        lines[0] = v.to_string();
+        write_lines(&path, &lines);
+        let err = verify(&path).expect_err("unknown field");
+        assert!(err.to_string().contains("approved_by"), "{err}");
+    }
+
+    #[test]
+    fn summary_names_head_and_count_and_expect_head_fails_on_mismatch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, lines) = chain(dir.path(), 3);
+        let report = verify(&path).expect("intact");
+        let head = report.last_hash.clone().expect("head");
+        let summary = report.summary(&path);
+        assert!(
+            summary.ends_with(&format!("chain intact, 3 record(s), head {head}")),
+            "{summary}"
+        );
+        assert!(report.check_head(&head).is_ok());
+        // The last record removed: still a valid chain, but not the head noted before.
+        write_lines(&path, &lines[..2]);
+        let shorter = verify(&path).expect("still a chain");
+        let err = shorter.check_head(&head).expect_err("truncated");
+        assert!(
+            err.contains("head hash mismatch") && err.contains("2 record(s)"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn tail_returns_the_last_records_oldest_first() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (path, _) = chain(dir.path(), 6);
@@ -410,6 +531,7 @@ mod tests {
         outcome.outcome = Some(Outcome {
             ok: false,
             detail: "session changed".into(),
+            unknown: false,
         });
         let line = render_tail_line(&outcome);
         assert!(line.contains("[break-glass]"), "{line}");

@@ -1,12 +1,20 @@
-//! `warroom audit`: verify the chain, tail, timeline, flush pending deliveries.
+//! `warroom audit`: verify the chain, tail, timeline, flush pending deliveries, reconcile
+//! intents without an outcome. The work and the (sanitized) output are in
+//! [`crate::audit::commands`]; this prints it.
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
-
-use crate::audit::{AuditLog, new_session_id, render_tail_line, tail, verify};
+use crate::audit::commands::{self, CommandOutput};
+use crate::audit::{AuditLog, new_session_id};
 use crate::cli::{AuditCmd, TimelineFormat};
 use crate::config::Config;
+
+/// Prints a command's output (already sanitized) and turns its status into the exit code.
+fn print_output(o: CommandOutput) -> ExitCode {
+    print!("{}", o.stdout);
+    eprint!("{}", o.stderr);
+    ExitCode::from(o.code)
+}
 
 pub async fn audit(config: &Config, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
     use crate::server_client::commands as from_server;
@@ -28,29 +36,18 @@ pub async fn audit(config: &Config, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             server: Some(url),
             ..
         } => from_server::timeline_cmd(&url, token_env, since, output).await,
-        AuditCmd::Verify { file, .. } => {
+        AuditCmd::Verify {
+            file, expect_head, ..
+        } => {
             let path = file.unwrap_or_else(|| config.audit.file.clone());
-            match verify(&path) {
-                Ok(report) => {
-                    println!(
-                        "{}: chain intact, {} record(s)",
-                        path.display(),
-                        report.records
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    eprintln!("{}: {e}", path.display());
-                    Ok(ExitCode::FAILURE)
-                }
-            }
+            Ok(print_output(commands::verify(
+                &path,
+                expect_head.as_deref(),
+            )))
         }
         AuditCmd::Tail { n, file, .. } => {
             let path = file.unwrap_or_else(|| config.audit.file.clone());
-            for r in tail(&path, n).with_context(|| format!("reading {}", path.display()))? {
-                println!("{}", render_tail_line(&r));
-            }
-            Ok(ExitCode::SUCCESS)
+            Ok(print_output(commands::tail(&path, n)))
         }
         AuditCmd::Timeline {
             since,
@@ -59,17 +56,12 @@ pub async fn audit(config: &Config, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             ..
         } => {
             let path = file.unwrap_or_else(|| config.audit.file.clone());
-            let records = crate::audit::timeline::read_records(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let since = since.map(|d| std::time::SystemTime::now() - d);
-            let entries = crate::audit::timeline::timeline(&records, since);
-            match output {
-                TimelineFormat::Markdown => {
-                    print!("{}", crate::audit::timeline::render_markdown(&entries))
-                }
-                TimelineFormat::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
-            }
-            Ok(ExitCode::SUCCESS)
+            let json = matches!(output, TimelineFormat::Json);
+            Ok(print_output(commands::timeline(&path, since, json)))
+        }
+        AuditCmd::Reconcile => {
+            let log = AuditLog::new(config.audit.clone(), new_session_id());
+            Ok(print_output(commands::reconcile(&log).await))
         }
         AuditCmd::Flush => {
             let log = AuditLog::new(config.audit.clone(), new_session_id());
@@ -79,7 +71,7 @@ pub async fn audit(config: &Config, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
                 report.delivered, report.remaining
             );
             if let Some(why) = &report.stopped {
-                eprintln!("stopped: {why}");
+                eprintln!("stopped: {}", crate::sanitize::cell(why, 2000));
             }
             Ok(if report.is_complete() {
                 ExitCode::SUCCESS

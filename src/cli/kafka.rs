@@ -26,7 +26,7 @@ pub async fn run(config: &Config, opts: &Options, cmd: KafkaCmd) -> anyhow::Resu
             let snap = snapshot(&kafka, &cluster).await?;
             match output {
                 Output::Json => println!("{}", list_json(&snap)?),
-                Output::Table => print!("{}", list_table(&snap)),
+                Output::Table => print!("{}", super::output::human(&list_table(&snap))),
             }
             eprintln!("{}", snap.cost.debug_line());
             Ok(ExitCode::SUCCESS)
@@ -42,8 +42,8 @@ pub async fn run(config: &Config, opts: &Options, cmd: KafkaCmd) -> anyhow::Resu
                 bail!("no consumer group {group:?} on {cluster}");
             };
             match output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&group_json(g))?),
-                Output::Table => print!("{}", describe_table(g)),
+                Output::Json => println!("{}", super::output::json(&group_json(g))?),
+                Output::Table => print!("{}", super::output::human(&describe_table(g))),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -181,11 +181,11 @@ fn group_json(g: &ConsumerGroup) -> serde_json::Value {
 }
 
 fn list_json(snap: &KafkaSnapshot) -> anyhow::Result<String> {
-    Ok(serde_json::to_string_pretty(&serde_json::json!({
+    super::output::json(&serde_json::json!({
         "taken_at": humantime::format_rfc3339_millis(snap.taken_at).to_string(),
         "groups": snap.groups.iter().map(group_json).collect::<Vec<_>>(),
         "cost": snap.cost,
-    }))?)
+    }))
 }
 
 fn list_table(snap: &KafkaSnapshot) -> String {

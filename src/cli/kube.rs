@@ -37,8 +37,8 @@ pub async fn run(config: &Config, opts: &Options, cmd: KubeCmd) -> anyhow::Resul
                 pods.extend(list.pods);
             }
             match output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&pods_json(&pods))?),
-                Output::Table => print!("{}", pods_table(&pods)),
+                Output::Json => println!("{}", super::output::json(&pods_json(&pods))?),
+                Output::Table => print!("{}", super::output::human(&pods_table(&pods))),
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -176,10 +176,14 @@ pub struct PgActArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCmd {
-    /// Check the hash chain; names the first broken record.
+    /// Check the hash chain; names the first broken record; prints the count and head hash.
     Verify {
         #[arg(long, value_name = "FILE", conflicts_with = "server")]
         file: Option<PathBuf>,
+        /// Fail unless the file ends at this hash (a head noted earlier, e.g. by the endpoint):
+        /// records cut off the end are invisible otherwise.
+        #[arg(long, value_name = "HASH", conflicts_with = "server")]
+        expect_head: Option<String>,
         /// Check a session's chain at a `warroom server` instead (token from `[audit] token_env`).
         #[arg(long, value_name = "URL", requires = "session")]
         server: Option<String>,
@@ -199,6 +203,8 @@ pub enum AuditCmd {
     },
     /// Deliver records that the endpoint has not accepted yet.
     Flush,
+    /// Record an outcome `unknown` for each intent that has none (warroom stopped mid-action).
+    Reconcile,
     /// A postmortem timeline: time, who, context, what, why, outcome.
     Timeline {
         /// Only actions in this window, e.g. 2h, 30m, 1d.
@@ -326,7 +332,7 @@ pub enum KubeCmd {
         #[arg(long)]
         reason: String,
         /// Seconds before SIGKILL (default: the pod's own terminationGracePeriodSeconds).
-        #[arg(long, value_name = "SECONDS")]
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(i64).range(0..=i64::from(u32::MAX)))]
         grace_period: Option<i64>,
         /// Protected contexts: the context name, typed again.
         #[arg(long, value_name = "NAME")]

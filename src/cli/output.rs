@@ -1,7 +1,19 @@
-//! Output of `warroom pg activity`: JSON for tools, a table for people.
+//! CLI output: JSON for tools (C1, bidi and zero-width characters escaped as `\uXXXX`, which
+//! serde_json leaves raw), text for people through the one sanitizer; and `warroom pg activity`.
 
 use crate::backends::postgres::{ActivitySnapshot, blocking_tree};
 use crate::panes::pg::view::Column;
+
+/// `-o json` for any value: pretty JSON safe for a terminal.
+pub fn json(value: &impl serde::Serialize) -> anyhow::Result<String> {
+    let text = serde_json::to_string_pretty(value)?;
+    Ok(crate::sanitize::escape_json_output(&text).into_owned())
+}
+
+/// Human-readable text (tables, notes, errors): each line through the one sanitizer.
+pub fn human(text: &str) -> String {
+    crate::sanitize::lines(text, 100_000)
+}
 
 /// The `-o json` shape: sessions and the blocking tree.
 pub fn activity_json(snapshot: &ActivitySnapshot) -> anyhow::Result<String> {
@@ -11,7 +23,7 @@ pub fn activity_json(snapshot: &ActivitySnapshot) -> anyhow::Result<String> {
         "hidden_sessions": snapshot.hidden_sessions,
         "server": snapshot.header,
     });
-    Ok(serde_json::to_string_pretty(&value)?)
+    json(&value)
 }
 
 pub fn activity_table(snapshot: &ActivitySnapshot, all: bool) -> String {

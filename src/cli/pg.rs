@@ -23,14 +23,8 @@ pub fn init_logging(path: Option<&Path>) -> Option<()> {
         Some(p) => p.to_path_buf(),
         None => crate::config::state_dir()?.join("warroom.log"),
     };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).ok()?;
-    }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .ok()?;
+    // Private: the log can hold query text and names (0600, its directory 0700).
+    let file = crate::private_fs::open_private(&path, true).ok()?;
     let filter = tracing_subscriber::EnvFilter::try_from_env("WARROOM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -156,10 +150,12 @@ async fn pg(config: &Config, opts: &Options, cmd: PgCmd) -> anyhow::Result<ExitC
         PgCmd::Activity { output, all } => {
             match output {
                 Output::Json => println!("{}", activity_json(&snapshot)?),
-                Output::Table => print!("{}", activity_table(&snapshot, all)),
+                Output::Table => {
+                    print!("{}", super::output::human(&activity_table(&snapshot, all)))
+                }
             }
             if let Some(note) = snapshot.privilege_note() {
-                eprintln!("note: {note}");
+                eprintln!("note: {}", super::output::human(&note));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -220,6 +216,7 @@ pub(super) fn cli_executor(config: &Config, opts: &Options) -> Executor {
         setup::reason_rules(config),
         config.terminate_wait,
     )
+    .with_action_timeout(config.action_timeout)
 }
 
 /// Show the exact effect, run the action through the guard, print one line per target;
@@ -230,8 +227,13 @@ pub(super) async fn run_guarded(
     reason: String,
     confirm_context: Option<String>,
 ) -> ExitCode {
+    use crate::sanitize::lines;
+    // Intents left without an outcome by an earlier run: say so before acting.
+    if let Some(notice) = crate::audit::commands::orphan_notice(executor.audit()).await {
+        eprintln!("warning: {notice}");
+    }
     for line in action.describe() {
-        eprintln!("{line}");
+        eprintln!("{}", lines(&line, 4000));
     }
     let reports = executor
         .run(GuardRequest {
@@ -240,18 +242,18 @@ pub(super) async fn run_guarded(
             typed_context: confirm_context,
         })
         .await;
-    let mut ok = true;
     for r in &reports {
-        ok &= r.ok;
         if r.ok {
-            println!("{}", r.summary());
+            println!("{}", lines(&r.summary(), 4000));
         } else {
-            eprintln!("{}", r.summary());
+            eprintln!("{}", lines(&r.summary(), 4000));
         }
     }
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    // Exit 1: refused, failed or unknown; 3: it ran, but the record stays on this machine
+    // (no endpoint, break-glass) or an outcome was not delivered (README, "Command line").
+    let (code, warnings) = crate::guard::status::cli_status(&reports, executor.audit().settings());
+    for w in warnings {
+        eprintln!("{}", lines(&w, 4000));
     }
+    ExitCode::from(code)
 }

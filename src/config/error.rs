@@ -22,8 +22,9 @@ impl ConfigError {
             file: file.to_path_buf(),
             line,
             column,
-            field: field_at(source, span.start),
-            message: message.into(),
+            field: crate::sanitize::cell(&field_at(source, span.start), 200),
+            // Messages quote the file's text: keep escape sequences off the terminal.
+            message: crate::sanitize::cell(&message.into(), 2000),
         }
     }
 

@@ -52,6 +52,9 @@ pub struct GuardConfig {
     pub reason_pattern: Option<Spanned<String>>,
     /// How long pg_terminate_backend waits for the backend to exit (PostgreSQL 14+).
     pub terminate_wait: Option<Spanned<String>>,
+    /// Bound on every destructive call (PostgreSQL signal, Kafka delete/commit, Kubernetes
+    /// delete/patch); a call cut off is recorded as outcome `unknown`.
+    pub action_timeout: Option<Spanned<String>>,
 }
 
 fn default_min_reason() -> usize {
@@ -64,6 +67,7 @@ impl Default for GuardConfig {
             min_reason_len: default_min_reason(),
             reason_pattern: None,
             terminate_wait: None,
+            action_timeout: None,
         }
     }
 }
@@ -131,6 +135,8 @@ pub struct Config {
     pub min_reason_len: usize,
     pub reason_pattern: Option<regex::Regex>,
     pub terminate_wait: Duration,
+    /// `[guard] action_timeout`, default 15s.
+    pub action_timeout: Duration,
     pub audit: AuditSettings,
     pub keymap: Keymap,
 }
@@ -148,6 +154,7 @@ impl Default for Config {
             min_reason_len: default_min_reason(),
             reason_pattern: None,
             terminate_wait: Duration::from_secs(5),
+            action_timeout: crate::guard::executor::DEFAULT_ACTION_TIMEOUT,
             audit: AuditSettings::local(AuditSettings::default_file()),
             keymap: Keymap::default(),
         }
@@ -260,6 +267,27 @@ impl Config {
             Some(w) => duration(w, Duration::from_millis(100))?,
             None => Duration::from_secs(5),
         };
+        let action_timeout = match &raw.guard.action_timeout {
+            Some(t) => duration(t, Duration::from_secs(1))?,
+            None => crate::guard::executor::DEFAULT_ACTION_TIMEOUT,
+        };
+        if action_timeout <= terminate_wait {
+            let at = raw
+                .guard
+                .action_timeout
+                .as_ref()
+                .or(raw.guard.terminate_wait.as_ref())
+                .map_or(0..0, |s| s.span());
+            return Err(err(
+                at,
+                format!(
+                    "action_timeout ({}) must be longer than terminate_wait ({}): a terminate \
+                     waits that long on the server",
+                    humantime::format_duration(action_timeout),
+                    humantime::format_duration(terminate_wait)
+                ),
+            ));
+        }
         let mut audit = AuditSettings::local(
             raw.audit
                 .file
@@ -270,6 +298,18 @@ impl Config {
             let url = ep.get_ref();
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return Err(err(ep.span(), "must be an http:// or https:// URL".into()));
+            }
+            if raw.audit.token_env.is_some()
+                && let Ok(parsed) = reqwest::Url::parse(url)
+                && parsed.scheme() == "http"
+                && !crate::audit::is_loopback(&parsed)
+            {
+                return Err(err(
+                    ep.span(),
+                    "plain http:// to a host that is not loopback, with token_env set: the \
+                     bearer token would cross the network in clear text; use https://"
+                        .into(),
+                ));
             }
             audit.endpoint = Some(url.clone());
         }
@@ -331,6 +371,7 @@ impl Config {
             min_reason_len: raw.guard.min_reason_len,
             reason_pattern,
             terminate_wait,
+            action_timeout,
             audit,
             keymap,
         })
@@ -425,7 +466,8 @@ impl Config {
                 .map_or("(none)".to_string(), |r| r.as_str().to_string())
         ));
         out.push_str(&format!("{}\n", self.audit.destination_text()));
-        out
+        // Names and URLs come from the file: one sanitizer for all of it.
+        crate::sanitize::lines(&out, 2000)
     }
 }
 
@@ -550,20 +592,7 @@ fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
 
 /// Replace the password in a URL or conninfo string.
 pub fn redact_url(url: &str) -> String {
-    static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
-    let re = RE.get_or_init(|| {
-        regex::Regex::new(r"(?i)(://[^:/@\s]*:)[^@\s]*@|(password\s*=\s*)('[^']*'|\S+)").ok()
-    });
-    match re {
-        Some(re) => re
-            .replace_all(url, |c: &regex::Captures<'_>| match (c.get(1), c.get(2)) {
-                (Some(k), _) => format!("{}***@", k.as_str()),
-                (_, Some(k)) => format!("{}***", k.as_str()),
-                _ => String::new(),
-            })
-            .into_owned(),
-        None => "(redacted)".into(),
-    }
+    crate::redact::redact_secrets(url).into_owned()
 }
 
 /// The regex crate's message is a multi-line drawing; keep its last line, the problem itself.
@@ -617,6 +646,25 @@ mod tests {
             "host=h password=*** user=u"
         );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn hostile_text_in_the_file_never_reaches_the_terminal() {
+        // An unknown key and a context name carrying escape sequences and bidi controls.
+        let text = "\"\\u001b]0;pwned\\u0007x\\u202e\" = 1\n";
+        let err = Config::parse(Path::new("c.toml"), text).expect_err("unknown key");
+        let shown = err.to_string();
+        assert!(!shown.chars().any(crate::sanitize::is_unsafe), "{shown:?}");
+        let text = "[[postgres]]\nname = \"pg\\u001b[2J\\u200b1\"\nurl = \"postgres://u@h/db\"\n";
+        let config = Config::parse(Path::new("c.toml"), text).expect("valid");
+        let summary = config.summary();
+        assert!(
+            summary
+                .lines()
+                .all(|l| !l.chars().any(crate::sanitize::is_unsafe)),
+            "{summary:?}"
+        );
+        assert!(summary.contains("pg1"), "{summary}");
     }
 
     #[test]

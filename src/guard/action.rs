@@ -22,6 +22,14 @@ pub struct PgTarget {
 }
 
 impl PgTarget {
+    /// Why this session cannot be acted on, when its identity cannot be checked (its
+    /// `backend_start` is hidden from the monitoring role). `None` when it can.
+    pub fn identity_refusal(&self, monitor_role: Option<&str>) -> Option<String> {
+        self.backend_start
+            .is_none()
+            .then(|| crate::backends::postgres::hidden_session_refusal(self.pid, monitor_role))
+    }
+
     pub fn from_session(context: &str, s: &PgSession) -> PgTarget {
         PgTarget {
             context: context.to_string(),
@@ -201,14 +209,9 @@ fn time_text(t: Option<SystemTime>) -> String {
 }
 
 /// Query text can carry secrets (`ALTER ROLE ... PASSWORD '...'`): keep them out of audit
-/// records and off the confirmation screen.
+/// records and off the confirmation screen. The one redaction function, [`crate::redact`].
 pub fn redact_query(query: &str) -> String {
-    static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
-    let re = RE.get_or_init(|| regex::Regex::new(r"(?i)(password\s+)('(?:[^']|'')*'|\S+)").ok());
-    match re {
-        Some(re) => re.replace_all(query, "${1}'***'").into_owned(),
-        None => query.to_string(),
-    }
+    crate::redact::redact_secrets(query).into_owned()
 }
 
 #[cfg(test)]

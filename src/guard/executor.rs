@@ -8,6 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Default bound on one destructive call (`[guard] action_timeout`).
+pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(15);
+
 use crate::audit::{AuditLog, IntentDraft};
 use crate::backends::postgres::{PgSignaller, SignalKind, SignalRequest};
 
@@ -30,6 +33,9 @@ pub struct ActionReport {
     pub ok: bool,
     /// Anything was executed at all (false when refused before acting).
     pub executed: bool,
+    /// Whether it took effect is not known: the call timed out after it may have reached the
+    /// server (recorded as outcome `unknown`). Always with `ok: false` and `executed: true`.
+    pub unknown: bool,
     pub detail: String,
     pub audit_id: Option<String>,
     /// Break-glass or undelivered-outcome warnings.
@@ -43,6 +49,8 @@ impl ActionReport {
             self.action.title(),
             if self.ok {
                 "done"
+            } else if self.unknown {
+                "UNKNOWN (it may have happened: check the target)"
             } else if self.executed {
                 "FAILED"
             } else {
@@ -68,6 +76,8 @@ pub struct Executor {
     kafka: HashMap<String, Arc<dyn crate::backends::kafka::KafkaAdmin>>,
     kube: HashMap<String, Arc<dyn crate::backends::kube::KubeActor>>,
     terminate_wait: Duration,
+    action_timeout: Duration,
+    in_flight: super::InFlight,
 }
 
 impl Executor {
@@ -85,7 +95,15 @@ impl Executor {
             kafka: HashMap::new(),
             kube: HashMap::new(),
             terminate_wait,
+            action_timeout: DEFAULT_ACTION_TIMEOUT,
+            in_flight: super::InFlight::default(),
         }
+    }
+
+    /// Bounds every destructive call (connect, TLS, auth and the statement or API call).
+    pub fn with_action_timeout(mut self, timeout: Duration) -> Self {
+        self.action_timeout = timeout;
+        self
     }
 
     pub fn with_pg(mut self, context: &str, signaller: Arc<dyn PgSignaller>) -> Self {
@@ -123,8 +141,19 @@ impl Executor {
         &self.rules
     }
 
+    /// The actions running now (a quit waits for them).
+    pub fn in_flight(&self) -> &super::InFlight {
+        &self.in_flight
+    }
+
+    /// The configured bound on one destructive call.
+    pub fn action_timeout(&self) -> Duration {
+        self.action_timeout
+    }
+
     /// Run every action of the request, one audit record pair per target, in order.
     pub async fn run(&self, request: GuardRequest) -> Vec<ActionReport> {
+        let _running = self.in_flight.start();
         let mut reports = Vec::with_capacity(request.actions.len());
         for action in &request.actions {
             reports.push(self.run_one(action, &request).await);
@@ -137,6 +166,7 @@ impl Executor {
             action: action.clone(),
             ok: false,
             executed: false,
+            unknown: false,
             detail,
             audit_id: None,
             warnings: Vec::new(),
@@ -159,6 +189,18 @@ impl Executor {
         if let Err(why) = self.can_act(action) {
             return refused(format!("{why} (nothing was done)"));
         }
+        if let GuardedAction::Kube(k) = action
+            && let Some(why) = k.problem()
+        {
+            return refused(format!("{why} (nothing was done)"));
+        }
+        // Fail closed before any record: a hidden backend_start makes the identity check void.
+        if let Some(t) = action.pg_target() {
+            let role = self.pg.get(&t.context).and_then(|pg| pg.role());
+            if let Some(why) = t.identity_refusal(role.as_deref()) {
+                return refused(why);
+            }
+        }
         let draft = IntentDraft {
             context_kind: action.context_kind().into(),
             context_name: action.context().into(),
@@ -175,18 +217,44 @@ impl Executor {
             }
         };
         let mut warnings: Vec<String> = receipt.warning().map(str::to_string).into_iter().collect();
-        let (ok, detail) = self.act(action, receipt.audit_id(), reason).await;
-        let delivery = self
-            .audit
-            .record_outcome(&receipt, ok, detail.clone())
-            .await;
-        if !delivery.delivered && self.audit.settings().endpoint.is_some() {
+        let acted = tokio::time::timeout(
+            self.action_timeout,
+            self.act(action, receipt.audit_id(), reason),
+        )
+        .await;
+        let (ok, unknown, detail, delivery) = match acted {
+            Ok((ok, detail)) => {
+                let delivery = self
+                    .audit
+                    .record_outcome(&receipt, ok, detail.clone())
+                    .await;
+                (ok, false, detail, delivery)
+            }
+            Err(_) => {
+                // The call was cut off: it may or may not have reached the server.
+                let detail = format!(
+                    "no answer within the action timeout of {}: the request may or may not have \
+                     taken effect; check the target ([guard] action_timeout)",
+                    humantime::format_duration(self.action_timeout)
+                );
+                let delivery = self
+                    .audit
+                    .record_unknown_outcome(&receipt, detail.clone())
+                    .await;
+                (false, true, detail, delivery)
+            }
+        };
+        // A lost or undelivered outcome is always reported, with or without an endpoint.
+        if !delivery.written_locally
+            || (!delivery.delivered && self.audit.settings().endpoint.is_some())
+        {
             warnings.push(delivery.note.clone());
         }
         ActionReport {
             action: action.clone(),
             ok,
             executed: true,
+            unknown,
             detail,
             audit_id: Some(receipt.audit_id().to_string()),
             warnings,

@@ -106,6 +106,22 @@ impl KubeAction {
         }
     }
 
+    /// Why this action cannot be sent as asked, checked before anything is recorded: a grace
+    /// period the API cannot take is an error, never silently replaced by the default.
+    pub fn problem(&self) -> Option<String> {
+        match self {
+            KubeAction::DeletePod(PodTarget {
+                grace_period: Some(g),
+                ..
+            }) if u32::try_from(*g).is_err() => Some(format!(
+                "grace period {g} s is out of range: use 0 to {} seconds, or leave it out for the \
+                 pod's own terminationGracePeriodSeconds",
+                u32::MAX
+            )),
+            _ => None,
+        }
+    }
+
     pub fn grace_text(grace: Option<i64>) -> String {
         match grace {
             Some(0) => "0 s: killed at once, no graceful shutdown".into(),
@@ -156,6 +172,13 @@ impl KubeAction {
                 ),
                 "  patches the pod template: kubectl.kubernetes.io/restartedAt = now, plus the reason and the audit id as annotations".into(),
                 "  every pod of the deployment is replaced, following its rollout strategy (maxUnavailable / maxSurge)".into(),
+                match &t.from_pod {
+                    Some(p) => format!(
+                        "Only if pod {}'s ReplicaSet is owned by this deployment (same uid); the patch carries that uid as a precondition.",
+                        sanitize(p, 80)
+                    ),
+                    None => "The patch carries the deployment's uid as a precondition.".into(),
+                },
             ],
         }
     }
@@ -203,16 +226,23 @@ pub(super) async fn act(
                     restarted_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
                     reason: reason.to_string(),
                     audit_id: audit_id.to_string(),
+                    from_pod: t.from_pod.clone(),
                 })
                 .await
         }
     };
     match result {
         Ok(detail) => (true, detail),
-        Err(KubeError::Conflict(m)) => (
-            false,
-            format!("the pod changed (a new pod has that name now): nothing deleted ({m})"),
-        ),
+        Err(KubeError::Conflict(m)) => match action {
+            KubeAction::DeletePod(_) => (
+                false,
+                format!("the pod changed (a new pod has that name now): nothing deleted ({m})"),
+            ),
+            KubeAction::RolloutRestart(_) => (
+                false,
+                format!("the deployment is not the one you chose: nothing restarted ({m})"),
+            ),
+        },
         Err(KubeError::NotFound(m)) => (false, format!("already gone: {m}")),
         Err(e) => (false, format!("the API server refused or failed: {e}")),
     }

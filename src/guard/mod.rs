@@ -3,12 +3,15 @@
 
 mod action;
 pub mod executor;
+mod inflight;
 pub mod kafka;
 pub mod kube;
 mod policy;
 mod reason;
+pub mod status;
 
 pub use action::{GuardedAction, PgTarget};
 pub use executor::{ActionReport, Executor, GuardRequest};
+pub use inflight::{InFlight, Running};
 pub use policy::{ContextPolicy, Policy, Refusal};
 pub use reason::ReasonRules;

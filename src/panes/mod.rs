@@ -193,11 +193,9 @@ pub fn scrolled(action: Option<KeyAction>, scroll: u16) -> Option<u16> {
 
 /// Write a file, creating its directory: for the runtime's blocking pool, not the UI task.
 pub fn write_file(path: &std::path::Path, contents: &str) -> Result<(), String> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    std::fs::write(path, contents).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    // Private (0600, new directories 0700): saved logs hold other people's data.
+    crate::private_fs::write(path, contents.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// What a pane asks of the App after a key or a message: the App performs commands, runs

@@ -1,9 +1,14 @@
 //! `--record FILE`: an asciicast v2 recording of the session (playable with asciinema), with
 //! the actions taken as markers. A background thread writes the file so the UI never waits
-//! on the disk.
+//! on the disk. The queue to it is bounded: when the disk stalls, frames are dropped (never
+//! queued without limit) and the recording gets a marker saying how many.
+//!
+//! The file is private (0600): it holds whatever the screen showed.
 
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -17,9 +22,14 @@ enum Event {
 /// A handle for markers and resizes; `writer()` gives the tee for the terminal.
 #[derive(Clone)]
 pub struct Recorder {
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::SyncSender<Event>,
     started: Instant,
+    /// Events dropped because the queue was full, not yet reported in the file.
+    dropped: Arc<AtomicU64>,
 }
+
+/// Events queued for the writer thread at most; beyond that they are dropped and counted.
+pub const QUEUE_CAPACITY: usize = 256;
 
 /// Joins the writer thread, so the file is complete when the program exits.
 pub struct RecordingDone(JoinHandle<io::Result<()>>);
@@ -35,7 +45,7 @@ impl RecordingDone {
 impl Recorder {
     /// Create the file and write the header now, so a bad path fails before the TUI starts.
     pub fn create(path: &Path, width: u16, height: u16) -> io::Result<(Recorder, RecordingDone)> {
-        let mut file = io::BufWriter::new(std::fs::File::create(path)?);
+        let mut file = io::BufWriter::new(crate::private_fs::open_private(path, false)?);
         let header = serde_json::json!({
             "version": 2,
             "width": width,
@@ -46,9 +56,25 @@ impl Recorder {
         });
         writeln!(file, "{header}")?;
         file.flush()?;
-        let (tx, rx) = mpsc::channel::<Event>();
+        let (tx, rx) = mpsc::sync_channel::<Event>(QUEUE_CAPACITY);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let writer_dropped = Arc::clone(&dropped);
+        let started = Instant::now();
         let handle = std::thread::spawn(move || -> io::Result<()> {
+            let report_dropped = |file: &mut io::BufWriter<std::fs::File>, t: f64| {
+                let n = writer_dropped.swap(0, Ordering::Relaxed);
+                if n == 0 {
+                    return Ok(());
+                }
+                let label =
+                    format!("warroom: {n} recording event(s) dropped: the disk did not keep up");
+                writeln!(file, "{}", serde_json::json!([t, "m", label]))
+            };
             for event in rx {
+                let t = match &event {
+                    Event::Output(t, _) | Event::Marker(t, _) | Event::Resize(t, _, _) => *t,
+                };
+                report_dropped(&mut file, t)?;
                 let line = match event {
                     Event::Output(t, bytes) => {
                         serde_json::json!([t, "o", String::from_utf8_lossy(&bytes)])
@@ -59,12 +85,14 @@ impl Recorder {
                 writeln!(file, "{line}")?;
                 file.flush()?;
             }
+            report_dropped(&mut file, started.elapsed().as_secs_f64())?;
             file.flush()
         });
         Ok((
             Recorder {
                 tx,
-                started: Instant::now(),
+                started,
+                dropped,
             },
             RecordingDone(handle),
         ))
@@ -76,16 +104,28 @@ impl Recorder {
     }
 
     pub fn marker(&self, label: &str) {
-        let label = crate::widgets::sanitize::cell(label, 300);
-        let _ = self.tx.send(Event::Marker(self.now(), label));
+        let label = crate::sanitize::cell(label, 300);
+        self.send(Event::Marker(self.now(), label));
     }
 
     pub fn resize(&self, width: u16, height: u16) {
-        let _ = self.tx.send(Event::Resize(self.now(), width, height));
+        self.send(Event::Resize(self.now(), width, height));
     }
 
     fn output(&self, bytes: Vec<u8>) {
-        let _ = self.tx.send(Event::Output(self.now(), bytes));
+        self.send(Event::Output(self.now(), bytes));
+    }
+
+    /// Never blocks the UI: a full queue (stalled disk) drops the event and counts it.
+    fn send(&self, event: Event) {
+        if let Err(mpsc::TrySendError::Full(_)) = self.tx.try_send(event) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Events dropped so far and not yet reported in the file.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 }
 
@@ -166,5 +206,80 @@ mod tests {
         assert_eq!(events[0][2], "\u{1b}[2Jhello");
         assert_eq!(events[1][2], "terminate backend 4242: done");
         assert_eq!(events[3][2], "wörld");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the recording is private");
+    }
+
+    /// A stalled disk: the recording is a FIFO whose reader does not read. The UI side must not
+    /// block or queue without bound; dropped frames are counted in a marker once it drains.
+    #[test]
+    fn stalled_disk_drops_frames_with_a_counted_marker() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("stalled.cast");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .expect("mkfifo (coreutils) must be installed");
+        assert!(status.success());
+        let (go, wait) = mpsc::channel::<()>();
+        let reader_path = path.clone();
+        let reader = std::thread::spawn(move || {
+            let mut f = std::fs::File::open(&reader_path).expect("open fifo");
+            let _ = wait.recv(); // the disk is stalled until told otherwise
+            let mut all = String::new();
+            io::Read::read_to_string(&mut f, &mut all).expect("read fifo");
+            all
+        });
+        let (rec, done) = Recorder::create(&path, 80, 24).expect("create");
+        // Frames larger than a pipe's buffer: the writer blocks on the first ones.
+        const FRAMES: u64 = 2_000;
+        let frame = vec![b'x'; 64 * 1024];
+        let started = Instant::now();
+        {
+            let mut tee = TeeWriter::new(io::sink(), Some(rec.clone()));
+            for _ in 0..FRAMES {
+                tee.write_all(&frame).expect("write");
+                tee.flush().expect("flush");
+            }
+        }
+        let took = started.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(10),
+            "the UI waited: {took:?}"
+        );
+        let dropped = rec.dropped();
+        drop(rec);
+        go.send(()).expect("unstall");
+        done.wait().expect("writer");
+        let text = reader.join().expect("reader");
+        let outputs = text.lines().filter(|l| l.contains("\"o\"")).count() as u64;
+        // The drops are reported in markers (one per stretch of drops), with their counts.
+        let reported: u64 = text
+            .lines()
+            .filter_map(|l| {
+                l.split("warroom: ")
+                    .nth(1)?
+                    .split(' ')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum();
+        // Every frame is either in the file or counted as dropped; at most the queue's worth
+        // (and what the pipe held) was kept while the disk was stalled.
+        assert!(
+            dropped > 0 && reported >= dropped,
+            "{reported} reported, {dropped} dropped"
+        );
+        assert_eq!(
+            outputs + reported,
+            FRAMES,
+            "{outputs} written, {reported} reported"
+        );
+        assert!(
+            outputs <= QUEUE_CAPACITY as u64 + 64,
+            "{outputs} frames were queued"
+        );
     }
 }

@@ -233,6 +233,7 @@ pub async fn run(
         rt.perform(c);
     }
     deliver_pending_audit(&rt);
+    report_orphaned_intents(&rt);
     term.terminal.draw(|f| app.render(f))?;
     loop {
         let first = tokio::select! {
@@ -254,28 +255,77 @@ pub async fn run(
         while let Ok(m) = rx.try_recv() {
             batch.push(m);
         }
-        for msg in batch {
-            if let Some(rec) = &recorder {
-                mark(rec, &msg);
+        if let Some(rec) = &recorder {
+            for msg in &batch {
+                mark(rec, msg);
             }
-            for c in app.update(msg) {
-                if let (Some(rec), Command::Execute(req)) = (&recorder, &c) {
-                    for a in &req.actions {
-                        rec.marker(&format!(
-                            "confirmed: {} — reason: {}",
-                            a.title(),
-                            req.reason
-                        ));
-                    }
+        }
+        // One batch: keys queued before a confirmation appeared never reach it.
+        for c in app.update_batch(batch) {
+            if let (Some(rec), Command::Execute(req)) = (&recorder, &c) {
+                for a in &req.actions {
+                    rec.marker(&format!(
+                        "confirmed: {} — reason: {}",
+                        a.title(),
+                        req.reason
+                    ));
                 }
-                rt.perform(c);
             }
-            if app.should_quit() {
-                return Ok(());
+            rt.perform(c);
+        }
+        if app.should_quit() {
+            if !app.quit_forced() {
+                wait_for_running_actions(&rt, &mut app, &mut term).await?;
             }
+            return Ok(());
         }
         term.terminal.draw(|f| app.render(f))?;
     }
+}
+
+/// Quitting on a signal (SIGTERM, SIGHUP) or a plain quit while an action runs: wait a bounded
+/// time for its outcome to be recorded, saying so on screen, instead of dropping it mid-call.
+async fn wait_for_running_actions(
+    rt: &Runtime,
+    app: &mut App,
+    term: &mut TerminalGuard,
+) -> anyhow::Result<()> {
+    let executor = &rt.backends.executor;
+    let running = executor.in_flight().clone();
+    if running.count() == 0 {
+        return Ok(());
+    }
+    let grace = shutdown_grace(executor);
+    app.update(Msg::Notice {
+        text: format!(
+            "waiting up to {} for the running action's outcome before quitting",
+            humantime::format_duration(grace)
+        ),
+        error: true,
+    });
+    term.terminal.draw(|f| app.render(f))?;
+    // The executor task keeps running meanwhile (it was spawned on the runtime).
+    let done = running.wait_idle(grace).await;
+    if !done {
+        tracing::error!("quit with an action still running: its outcome may be missing");
+    }
+    Ok(())
+}
+
+/// How long a quit waits for a running action: its call's bound plus the audit calls around it.
+pub fn shutdown_grace(executor: &Executor) -> Duration {
+    executor.action_timeout() + executor.audit().settings().timeout * 3 + Duration::from_secs(1)
+}
+
+/// Intents a previous run left without an outcome are reported at start.
+fn report_orphaned_intents(rt: &Runtime) {
+    let audit = rt.backends.executor.audit().clone();
+    let tx = rt.tx.clone();
+    tokio::spawn(async move {
+        if let Some(text) = crate::audit::commands::orphan_notice(&audit).await {
+            let _ = tx.send(Msg::Notice { text, error: true }).await;
+        }
+    });
 }
 
 /// Outcome records a previous run could not deliver go out now, in the background.
@@ -329,6 +379,7 @@ fn to_msg(ev: Event) -> Option<Msg> {
     match ev {
         Event::Key(k) => Some(Msg::Key(k)),
         Event::Resize(..) => Some(Msg::Resize),
+        Event::Paste(text) => Some(Msg::Paste(text)),
         _ => None,
     }
 }
@@ -374,6 +425,18 @@ impl Driver {
     pub fn send(&mut self, msg: Msg) {
         let cmds = self.app.update(msg);
         self.perform(cmds);
+    }
+
+    /// Messages that arrive together (keys typed before the next draw), as the event loop
+    /// handles them: see [`App::update_batch`].
+    pub fn send_batch(&mut self, batch: Vec<Msg>) {
+        let cmds = self.app.update_batch(batch);
+        self.perform(cmds);
+    }
+
+    /// The executor's running actions (for tests of quitting while one runs).
+    pub fn in_flight(&self) -> crate::guard::InFlight {
+        self.rt.backends.executor.in_flight().clone()
     }
 
     /// Let workers and actions deliver for `wait`, applying every message as it comes.

@@ -3,6 +3,7 @@
 use std::io::{self, Stdout, Write};
 
 use crossterm::cursor::Show;
+use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste};
 use crossterm::execute;
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
@@ -20,7 +21,7 @@ pub struct TerminalGuard {
 pub fn restore() {
     let _ = disable_raw_mode();
     let mut out = io::stdout();
-    let _ = execute!(out, LeaveAlternateScreen, Show);
+    let _ = execute!(out, DisableBracketedPaste, LeaveAlternateScreen, Show);
     let _ = out.flush();
 }
 
@@ -30,7 +31,9 @@ impl TerminalGuard {
         install_panic_hook();
         enable_raw_mode()?;
         let mut out = io::stdout();
-        if let Err(e) = execute!(out, EnterAlternateScreen) {
+        // Bracketed paste: a paste arrives as one Paste event, never as keystrokes (a pasted
+        // newline must not press Enter on a prompt or a confirmation).
+        if let Err(e) = execute!(out, EnterAlternateScreen, EnableBracketedPaste) {
             restore();
             return Err(e);
         }

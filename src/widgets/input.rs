@@ -54,6 +54,14 @@ impl TextInput {
         true
     }
 
+    /// Insert pasted text at the cursor: line breaks and tabs become spaces, other unsafe
+    /// characters are dropped (the one sanitizer). A paste never submits anything.
+    pub fn paste(&mut self, text: &str) {
+        for c in crate::sanitize::sanitize(text, 4000).chars() {
+            self.input.handle(InputRequest::InsertChar(c));
+        }
+    }
+
     /// Draw `prefix` + the value on one line and place the terminal cursor.
     pub fn render(&self, frame: &mut Frame<'_>, area: Rect, prefix: &str, style: Style) {
         if area.width == 0 || area.height == 0 {

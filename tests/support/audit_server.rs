@@ -11,7 +11,10 @@
 //! * [`Mode::CloseMidResponse`]: writes part of the status line and headers, then closes;
 //! * [`Mode::NonJson`]: `200` with body `ok` as text/plain;
 //! * [`Mode::Refuse`]: `200` + `{"accepted": false, "reason": ...}`;
-//! * [`Mode::WrongId`]: `200` + `{"id": <some other id>}`.
+//! * [`Mode::WrongId`]: `200` + `{"id": <some other id>}`;
+//! * [`Mode::Redirect`]: `301` to `/redirected` on the same receiver, which answers any method
+//!   (the GET a followed redirect turns the POST into) with `200 []`;
+//! * [`Mode::Body`]: that status with that body as application/json (`[]`, `{"error":"x"}`, ...).
 //!
 //! Every request whose body was read is recorded ([`AuditServer::received`]) with its parsed JSON
 //! body, its Authorization header and the mode that answered it; [`AuditServer::accepted`] keeps
@@ -39,6 +42,8 @@ pub enum Mode {
     NonJson,
     Refuse,
     WrongId,
+    Redirect,
+    Body(u16, String),
 }
 
 /// One request the receiver read completely.
@@ -231,7 +236,18 @@ async fn serve(mut stream: TcpStream, state: Arc<State>) {
     });
 
     let id_body = serde_json::json!({ "id": id }).to_string();
+    if request.path == "/redirected" {
+        let _ = stream
+            .write_all(response(200, "application/json", "[]").as_bytes())
+            .await;
+        let _ = stream.shutdown().await;
+        return;
+    }
     let response = match mode {
+        Mode::Redirect => "HTTP/1.1 301 Moved Permanently\r\nLocation: /redirected\r\n\
+                           Content-Length: 0\r\nConnection: close\r\n\r\n"
+            .to_string(),
+        Mode::Body(code, body) => response(code, "application/json", &body),
         Mode::Ok => response(200, "application/json", &id_body),
         Mode::Status(code) => response(
             code,

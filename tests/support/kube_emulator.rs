@@ -45,6 +45,7 @@ struct State {
     rv: u64,
     pods: BTreeMap<Key, Value>,
     deployments: BTreeMap<Key, Value>,
+    replicasets: BTreeMap<Key, Value>,
     events: Vec<Value>,
     /// (resourceVersion, type, object) of every pod change.
     history: Vec<(u64, &'static str, Value)>,
@@ -211,6 +212,9 @@ current-context: emulator\nusers:\n- name: tester\n  user:\n    token: {TOKEN}\n
                 "status": {"replicas": replicas, "readyReplicas": replicas}
             });
             s.deployments.insert((ns.into(), name.into()), d);
+            let rs = replicaset_of(ns, name, "5d8f7c9b4", &format!("dep-{name}"));
+            s.replicasets
+                .insert((ns.into(), format!("{name}-5d8f7c9b4")), rs);
         }
         let hash = "5d8f7c9b4";
         (0..replicas)
@@ -230,6 +234,17 @@ current-context: emulator\nusers:\n- name: tester\n  user:\n    token: {TOKEN}\n
         let mut s = self.lock();
         s.pod_counter += 1;
         format!("{:05x}", 0x1a2b3 + s.pod_counter * 7919)
+    }
+
+    /// The Deployment is deleted and created again under the same name (a new uid); its old
+    /// ReplicaSets and pods still name the old uid as their owner.
+    pub fn recreate_deployment(&self, ns: &str, name: &str) {
+        let mut s = self.lock();
+        let rv = s.bump();
+        if let Some(d) = s.deployments.get_mut(&(ns.into(), name.into())) {
+            d["metadata"]["uid"] = json!(format!("dep-{name}-recreated"));
+            d["metadata"]["resourceVersion"] = json!(rv.to_string());
+        }
     }
 
     pub fn deployment(&self, ns: &str, name: &str) -> Option<Value> {
@@ -373,6 +388,22 @@ pub fn crash_looping(c: &str, restarts: i32, reason: &str, exit_code: i32) -> Va
             "state": {"waiting": {"reason": "CrashLoopBackOff", "message": format!("back-off 40s restarting failed container={c}")}},
             "lastState": {"terminated": {"reason": reason, "exitCode": exit_code,
                 "startedAt": rfc3339(finished - Duration::from_secs(30)), "finishedAt": rfc3339(finished)}}}]})
+}
+
+/// ReplicaSet `{deployment}-{hash}` (uid `rs-{deployment}`, the uid its pods name), controlled
+/// by the Deployment with `deployment_uid`.
+fn replicaset_of(ns: &str, deployment: &str, hash: &str, deployment_uid: &str) -> Value {
+    json!({
+        "kind": "ReplicaSet", "apiVersion": "apps/v1",
+        "metadata": {"name": format!("{deployment}-{hash}"), "namespace": ns,
+            "uid": format!("rs-{deployment}"), "resourceVersion": "1",
+            "labels": {"app": deployment, "pod-template-hash": hash},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment,
+                "uid": deployment_uid, "controller": true, "blockOwnerDeletion": true}]},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": deployment, "pod-template-hash": hash}},
+            "template": {"metadata": {"labels": {"app": deployment, "pod-template-hash": hash}},
+                "spec": {"containers": [{"name": deployment, "image": format!("registry.example/{deployment}:1")}]}}}
+    })
 }
 
 /// A pod owned by ReplicaSet `{deployment}-{hash}`, labelled like a Deployment's pod.
@@ -723,6 +754,13 @@ async fn route(sock: &mut TcpStream, shared: &Shared, req: &Request) -> std::io:
             match d {
                 Some(d) => respond_json(sock, 200, &d).await?,
                 None => not_found(sock, "deployments.apps", name).await?,
+            }
+        }
+        ("GET", ["apis", "apps", "v1", "namespaces", ns, "replicasets", name]) => {
+            let rs = shared.lock().replicasets.get(&(ns.to_string(), name.to_string())).cloned();
+            match rs {
+                Some(rs) => respond_json(sock, 200, &rs).await?,
+                None => not_found(sock, "replicasets.apps", name).await?,
             }
         }
         ("PATCH", ["apis", "apps", "v1", "namespaces", ns, "deployments", name]) => {
@@ -1101,6 +1139,13 @@ async fn patch_deployment(
         s.patches.push((ctype.clone(), patch.clone()));
         match s.deployments.get(&key).cloned() {
             None => None,
+            // metadata.uid in a patch is a precondition, as on a real API server.
+            Some(d)
+                if patch["metadata"]["uid"].is_string()
+                    && patch["metadata"]["uid"] != d["metadata"]["uid"] =>
+            {
+                Some((d, None))
+            }
             Some(mut d) => {
                 let before = d["spec"]["template"].clone();
                 merge(&mut d, &patch);
@@ -1112,12 +1157,21 @@ async fn patch_deployment(
                     d["metadata"]["generation"] = json!(generation);
                 }
                 s.deployments.insert(key, d.clone());
-                Some((d, template_changed))
+                Some((d, Some(template_changed)))
             }
         }
     };
     let Some((d, template_changed)) = updated else {
         return not_found(sock, "deployments.apps", name).await;
+    };
+    let Some(template_changed) = template_changed else {
+        let message = format!(
+            "Operation cannot be fulfilled on deployments.apps \"{name}\": Precondition failed: \
+             UID in precondition: {}, UID in object meta: {}",
+            patch["metadata"]["uid"].as_str().unwrap_or_default(),
+            d["metadata"]["uid"].as_str().unwrap_or_default()
+        );
+        return respond_json(sock, 409, &status(409, "Conflict", &message)).await;
     };
     if template_changed {
         rollout(shared, ns, name, &d);
@@ -1146,6 +1200,14 @@ fn rollout(shared: &Shared, ns: &str, name: &str, d: &Value) {
             s.record("DELETED", p);
         }
     }
+    let owner = d["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    s.replicasets.insert(
+        (ns.to_string(), format!("{name}-{hash}")),
+        replicaset_of(ns, name, &hash, &owner),
+    );
     for _ in 0..replicas {
         s.pod_counter += 1;
         let suffix = format!("{:05x}", 0x2c3d4 + s.pod_counter * 7919);

@@ -852,6 +852,20 @@ impl PgServer {
         BackgroundSession(session)
     }
 
+    /// Like [`PgServer::spawn_query`], but as role `user` (which must be able to log in).
+    pub async fn spawn_query_as(
+        &self,
+        user: &str,
+        application_name: &str,
+        sql: &str,
+    ) -> BackgroundSession {
+        let (client, connection) = self.open(user, "postgres", application_name).await;
+        let session =
+            Session::new(application_name.to_string(), Arc::new(client), connection).await;
+        session.run_in_background(sql);
+        BackgroundSession(session)
+    }
+
     async fn session(&self, application_name: &str) -> Session {
         let (client, connection) = self.open("postgres", "postgres", application_name).await;
         Session::new(application_name.to_string(), Arc::new(client), connection).await

@@ -26,7 +26,8 @@ pub const SEED: u64 = 1;
 /// Simulated seconds into the incident: a long chain of waiters behind the migration.
 pub const AT: f64 = 120.0;
 pub const ACTOR: &str = "alice@laptop";
-pub const AUDIT: &str = "audit: /var/lib/warroom/audit.jsonl only (no endpoint configured)";
+pub const AUDIT: &str =
+    "no audit endpoint: this record stays on this machine (audit: /var/lib/warroom/audit.jsonl)";
 pub const RUNBOOK: &str = "https://runbooks.example/postgres/lock-contention";
 
 /// Options of a scene's App.
@@ -193,6 +194,7 @@ pub fn results() -> App {
             action,
             ok,
             executed: ok,
+            unknown: false,
             detail: if ok {
                 "pg_terminate_backend returned true; the backend exited".into()
             } else {

@@ -751,6 +751,7 @@ mod tests {
             restarted_at: "2026-11-26T10:00:00Z".into(),
             reason: "INC-7 raise the limit".into(),
             audit_id: "a-1".into(),
+            from_pod: None,
         };
         w.rollout_restart(&r).expect("restart");
         w.advance_to(400.0);

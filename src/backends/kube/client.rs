@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use futures::{AsyncReadExt, StreamExt, TryStreamExt};
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{
     Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, Preconditions, WatchEvent,
@@ -75,6 +75,53 @@ impl RealKube {
             Some(ns) => Api::namespaced(client, ns),
             None => Api::all(client),
         })
+    }
+}
+
+/// The pod's controlling ReplicaSet must be controlled by the Deployment `name` with `uid`.
+/// Otherwise `Conflict`: restarting would act on a Deployment the user did not look at.
+async fn check_owned_by(
+    client: &Client,
+    ns: &str,
+    pod: &str,
+    name: &str,
+    uid: &str,
+) -> Result<(), KubeError> {
+    let controller =
+        |refs: &Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>,
+         kind: &str| {
+            refs.as_ref()
+                .and_then(|r| {
+                    r.iter()
+                        .find(|o| o.kind == kind && o.controller == Some(true))
+                })
+                .cloned()
+        };
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let p = pods.get(pod).await.map_err(map_err)?;
+    let Some(rs_ref) = controller(&p.metadata.owner_references, "ReplicaSet") else {
+        return Err(KubeError::Conflict(format!(
+            "pod {ns}/{pod} is not controlled by a ReplicaSet"
+        )));
+    };
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), ns);
+    let rs = sets.get(&rs_ref.name).await.map_err(map_err)?;
+    if rs.metadata.uid.as_deref() != Some(rs_ref.uid.as_str()) {
+        return Err(KubeError::Conflict(format!(
+            "ReplicaSet {ns}/{} is not the one pod {pod} belongs to (uid changed)",
+            rs_ref.name
+        )));
+    }
+    match controller(&rs.metadata.owner_references, "Deployment") {
+        Some(d) if d.name == name && d.uid == uid => Ok(()),
+        Some(d) => Err(KubeError::Conflict(format!(
+            "ReplicaSet {ns}/{} is owned by deployment {} (uid {}), not by {name} (uid {uid})",
+            rs_ref.name, d.name, d.uid
+        ))),
+        None => Err(KubeError::Conflict(format!(
+            "ReplicaSet {ns}/{} is not controlled by a Deployment",
+            rs_ref.name
+        ))),
     }
 }
 
@@ -237,8 +284,14 @@ impl KubeActor for RealKube {
         let uid = uid.map(str::to_string);
         Box::pin(async move {
             let api = self.pods(Some(&ns)).await?;
+            let grace_period_seconds = match grace_period {
+                Some(g) => Some(u32::try_from(g).map_err(|_| {
+                    KubeError::Other(format!("grace period {g} s is out of range"))
+                })?),
+                None => None,
+            };
             let dp = DeleteParams {
-                grace_period_seconds: grace_period.and_then(|g| u32::try_from(g).ok()),
+                grace_period_seconds,
                 preconditions: uid.map(|u| Preconditions {
                     uid: Some(u),
                     resource_version: None,
@@ -252,10 +305,23 @@ impl KubeActor for RealKube {
 
     fn rollout_restart(&self, request: RestartRequest) -> BoxFuture<'_, Result<String, KubeError>> {
         Box::pin(async move {
-            let api: Api<Deployment> = Api::namespaced(self.client().await?, &request.namespace);
+            let client = self.client().await?;
+            let ns = request.namespace.as_str();
+            let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+            let deployment = api.get(&request.deployment).await.map_err(map_err)?;
+            let uid = deployment.metadata.uid.clone().ok_or_else(|| {
+                KubeError::Other(format!("deployment {ns}/{} has no uid", request.deployment))
+            })?;
+            if let Some(pod) = &request.from_pod {
+                check_owned_by(&client, ns, pod, &request.deployment, &uid).await?;
+            }
             let pp = PatchParams::default();
             let d = api
-                .patch(&request.deployment, &pp, &Patch::Strategic(request.patch()))
+                .patch(
+                    &request.deployment,
+                    &pp,
+                    &Patch::Strategic(request.patch_with_uid(&uid)),
+                )
                 .await
                 .map_err(map_err)?;
             Ok(format!(

@@ -78,6 +78,9 @@ pub struct RestartRequest {
     pub restarted_at: String,
     pub reason: String,
     pub audit_id: String,
+    /// The pod the user was looking at: the restart goes ahead only if that pod's ReplicaSet is
+    /// owned (by uid) by this Deployment.
+    pub from_pod: Option<String>,
 }
 
 /// The annotations a rollout restart sets.
@@ -93,6 +96,14 @@ impl RestartRequest {
             RESTART_REASON: self.reason,
             RESTART_AUDIT_ID: self.audit_id,
         }}}}})
+    }
+
+    /// The patch with `metadata.uid`: the API server applies it only to the Deployment with that
+    /// uid (a precondition; a Deployment deleted and recreated under the name gets 409 Conflict).
+    pub fn patch_with_uid(&self, uid: &str) -> serde_json::Value {
+        let mut patch = self.patch();
+        patch["metadata"] = serde_json::json!({ "uid": uid });
+        patch
     }
 }
 

@@ -200,7 +200,8 @@ fn session_from_row(row: &tokio_postgres::Row) -> Result<PgSession, String> {
             .try_get::<_, Option<Vec<i32>>>(10)
             .map_err(get_err)?
             .unwrap_or_default(),
-        query: row.try_get(11).map_err(get_err)?,
+        query: crate::redact::redact_secrets(&row.try_get::<_, String>(11).map_err(get_err)?)
+            .into_owned(),
         backend_start: row.try_get::<_, Option<SystemTime>>(12).map_err(get_err)?,
         query_start: row.try_get::<_, Option<SystemTime>>(13).map_err(get_err)?,
         query_id: row.try_get(14).map_err(get_err)?,

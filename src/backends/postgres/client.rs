@@ -328,22 +328,7 @@ pub(crate) fn error_text(e: &tokio_postgres::Error) -> String {
 
 /// Strip anything that looks like a password from an error text.
 pub(super) fn redact(text: &str) -> String {
-    static PATTERN: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
-    let re = PATTERN.get_or_init(|| {
-        regex::Regex::new(r"(?i)(password\s*=\s*)\S+|(://[^:/@\s]*:)[^@\s]*@").ok()
-    });
-    match re {
-        Some(re) => re
-            .replace_all(text, |c: &regex::Captures<'_>| {
-                if let Some(k) = c.get(1) {
-                    format!("{}***", k.as_str())
-                } else {
-                    format!("{}***@", c.get(2).map_or("", |m| m.as_str()))
-                }
-            })
-            .into_owned(),
-        None => text.to_string(),
-    }
+    crate::redact::redact_secrets(text).into_owned()
 }
 
 /// The real backend: one long-lived read-only monitoring session, reconnected on demand.
@@ -444,6 +429,13 @@ impl RealPg {
     }
 
     async fn signal_once(&self, req: SignalRequest) -> Result<SignalOutcome, PgError> {
+        // Without backend_start the identity check cannot tell sessions apart (NULL = NULL).
+        if req.backend_start.is_none() {
+            return Err(PgError::Refused(super::hidden_session_refusal(
+                req.pid,
+                Some(self.spec.user()),
+            )));
+        }
         // Actions use their own short-lived session, never the monitoring one.
         let limits = SessionLimits {
             statement_timeout: req.terminate_wait + Duration::from_secs(5),
@@ -485,7 +477,8 @@ pub fn signal_sql(req: &SignalRequest, server_major: u32) -> String {
         SignalKind::Terminate if server_major >= 14 => "pg_terminate_backend(t.pid, $4::int8)",
         SignalKind::Terminate => "pg_terminate_backend(t.pid)",
     };
-    let same = "t.backend_start IS NOT DISTINCT FROM $2::timestamptz";
+    // Plain equality: a NULL (hidden) backend_start never matches anything.
+    let same = "coalesce(t.backend_start = $2::timestamptz, false)";
     let same_query = "t.query_start IS NOT DISTINCT FROM $3::timestamptz";
     format!(
         "/* warroom audit_id={} reason={} */ \
@@ -518,6 +511,10 @@ impl PgSource for RealPg {
 impl PgSignaller for RealPg {
     fn signal(&self, request: SignalRequest) -> BoxFuture<'_, Result<SignalOutcome, PgError>> {
         Box::pin(self.signal_once(request))
+    }
+
+    fn role(&self) -> Option<String> {
+        Some(self.spec.user().to_string())
     }
 }
 

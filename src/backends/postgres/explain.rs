@@ -402,7 +402,8 @@ impl super::RealPg {
             pid,
             database: database.clone(),
             state,
-            query: query.clone(),
+            // Planned with the real text, shown without secrets.
+            query: crate::redact::redact_secrets(&query).into_owned(),
             generic_plan: false,
             plan: Vec::new(),
             refused: None,

@@ -16,7 +16,7 @@ pub use blocking::{BlockingNode, blocking_tree};
 pub use client::{ConnectSpec, RealPg, SessionLimits, SslMode};
 pub use model::{
     ActivitySnapshot, PgSession, SessionState, SignalKind, SignalOutcome, SignalRequest,
-    is_idle_state,
+    hidden_session_refusal, is_idle_state,
 };
 
 use super::BoxFuture;
@@ -30,6 +30,9 @@ pub enum PgError {
     Query(String),
     #[error("timed out after {0:?}")]
     Timeout(std::time::Duration),
+    /// Refused before anything was sent to the server; the text says why.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Reads activity. One call = one SQL statement on the watched server.
@@ -42,6 +45,11 @@ pub trait PgSource: Send + Sync {
 /// Signals sessions. Only the guard executor holds one of these.
 pub trait PgSignaller: Send + Sync {
     fn signal(&self, request: SignalRequest) -> BoxFuture<'_, Result<SignalOutcome, PgError>>;
+
+    /// The role warroom connects as, to name in "grant ... to ROLE" advice.
+    fn role(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The slow-database views' own reads: the statements view (only while it is visible) and

@@ -106,6 +106,22 @@ impl ActivitySnapshot {
     }
 }
 
+/// Why a session whose `backend_start` is hidden (NULL) cannot be signalled, and what to grant.
+/// The same words in the pane, the CLI, the executor and the backend.
+///
+/// PostgreSQL shows `backend_start` and `query_start` as NULL for sessions of other roles unless
+/// the monitoring role has pg_read_all_stats (pg_monitor includes it). Without them warroom cannot
+/// check that the pid still belongs to the session that was chosen, so it refuses.
+pub fn hidden_session_refusal(pid: i32, monitor_role: Option<&str>) -> String {
+    let role = monitor_role.map_or_else(|| "<monitoring role>".to_string(), str::to_string);
+    format!(
+        "pid {pid} belongs to another role and its session start time is hidden from the \
+         monitoring role, so warroom cannot check that it is still the session you chose; \
+         nothing was done. Grant the monitoring role pg_read_all_stats (or pg_monitor): \
+         GRANT pg_read_all_stats TO {role};"
+    )
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SignalKind {

@@ -421,8 +421,9 @@ pub fn decode(rows: &[tokio_postgres::Row]) -> Result<StatementsSample, tokio_po
                     },
                     rank: row.try_get(13)?,
                     info: match query {
+                        // Utility statements (CREATE ROLE ... PASSWORD) keep their literal text.
                         Some(query) => Some(StatementInfo {
-                            query,
+                            query: crate::redact::redact_secrets(&query).into_owned(),
                             database: row.try_get(15)?,
                             user: row.try_get(16)?,
                         }),

@@ -76,6 +76,7 @@ fn reset_asks_for_a_target_and_undo_follows_a_done_reset() {
         action,
         ok: true,
         executed: true,
+        unknown: false,
         detail: "done".into(),
         audit_id: Some("a-1".into()),
         warnings: vec![],

@@ -473,7 +473,23 @@ impl PgPane {
         let Some(ctx) = self.current_context() else {
             return Effect::toast("no PostgreSQL context configured".into());
         };
+        let monitor_role = self.snapshot().map(|s| s.monitor_role.clone());
         match self.targets() {
+            // A session whose start time is hidden cannot be identified: the key does nothing
+            // but say why and what to grant (the executor refuses it too).
+            Ok(sessions) if sessions.iter().any(|s| s.backend_start.is_none()) => {
+                let hidden = sessions.iter().filter(|s| s.backend_start.is_none());
+                let why: Vec<String> = hidden
+                    .map(|s| {
+                        crate::backends::postgres::hidden_session_refusal(
+                            s.pid,
+                            monitor_role.as_deref(),
+                        )
+                    })
+                    .take(1)
+                    .collect();
+                vec![Effect::Warn(why.join(" "))]
+            }
             Ok(sessions) => vec![Effect::Guard(
                 sessions
                     .iter()
