@@ -149,12 +149,21 @@ pub(crate) mod tests {
                 .0
                 .contains("unsupported record version 2")
         );
-        let no_reason = line.replace("\"reason\":", "\"why\":");
+        let mut no_reason: Value = serde_json::from_str(&line).expect("json");
+        no_reason.as_object_mut().expect("object").remove("reason");
         assert!(
-            check(no_reason.as_bytes())
+            check(no_reason.to_string().as_bytes())
                 .expect_err("field")
                 .0
                 .contains("missing field `reason`")
+        );
+        // Records have one shape: a field the client does not write is refused too.
+        let renamed = line.replace("\"reason\":", "\"why\":");
+        assert!(
+            check(renamed.as_bytes())
+                .expect_err("unknown field")
+                .0
+                .contains("unknown field `why`")
         );
         let bad_time = line.replace("2026-03-01T09:30:12.345Z", "yesterday");
         assert!(
