@@ -4,6 +4,7 @@ mod error;
 mod kafka;
 pub mod keymap;
 mod kubernetes;
+mod server_link;
 pub mod theme;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ pub use error::{ConfigError, line_col};
 pub use kafka::KafkaContext;
 pub use keymap::{KeyAction, KeyChord, Keymap, Scope};
 pub use kubernetes::{KubernetesContext, LogsConfig};
+pub use server_link::ServerLink;
 pub use theme::Theme;
 
 use crate::audit::{AuditSettings, OnUnreachable};
@@ -117,6 +119,7 @@ struct RawConfig {
     guard: GuardConfig,
     #[serde(default)]
     audit: AuditConfig,
+    server: Option<Spanned<server_link::ServerSection>>,
     #[serde(default)]
     keys: BTreeMap<String, Spanned<KeyList>>,
 }
@@ -138,6 +141,8 @@ pub struct Config {
     /// `[guard] action_timeout`, default 15s.
     pub action_timeout: Duration,
     pub audit: AuditSettings,
+    /// `[server]`: the `warroom server` this warroom talks to, if any.
+    pub server: Option<ServerLink>,
     pub keymap: Keymap,
 }
 
@@ -156,6 +161,7 @@ impl Default for Config {
             terminate_wait: Duration::from_secs(5),
             action_timeout: crate::guard::executor::DEFAULT_ACTION_TIMEOUT,
             audit: AuditSettings::local(AuditSettings::default_file()),
+            server: None,
             keymap: Keymap::default(),
         }
     }
@@ -294,26 +300,31 @@ impl Config {
                 .clone()
                 .unwrap_or_else(AuditSettings::default_file),
         );
+        let server = match &raw.server {
+            Some(section) => section
+                .get_ref()
+                .resolve(section.span())
+                .map_err(|(span, message)| err(span, message))?,
+            None => None,
+        };
         if let Some(ep) = &raw.audit.endpoint {
             let url = ep.get_ref();
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(err(ep.span(), "must be an http:// or https:// URL".into()));
-            }
-            if raw.audit.token_env.is_some()
-                && let Ok(parsed) = reqwest::Url::parse(url)
-                && parsed.scheme() == "http"
-                && !crate::audit::is_loopback(&parsed)
-            {
-                return Err(err(
-                    ep.span(),
-                    "plain http:// to a host that is not loopback, with token_env set: the \
-                     bearer token would cross the network in clear text; use https://"
-                        .into(),
-                ));
+            if let Some(problem) = server_link::url_problem(url, raw.audit.token_env.is_some()) {
+                return Err(err(ep.span(), problem));
             }
             audit.endpoint = Some(url.clone());
+            audit.token_env = raw.audit.token_env.clone();
+        } else if let Some(link) = &server {
+            // With a server and no explicit endpoint, the server keeps the audit trail.
+            audit.endpoint = Some(link.endpoint("v1/audit"));
+            audit.token_env = raw
+                .audit
+                .token_env
+                .clone()
+                .or_else(|| link.token_env.clone());
+        } else {
+            audit.token_env = raw.audit.token_env.clone();
         }
-        audit.token_env = raw.audit.token_env.clone();
         audit.identity = raw.audit.identity.clone();
         if let Some(t) = &raw.audit.timeout {
             audit.timeout = duration(t, Duration::from_millis(100))?;
@@ -373,6 +384,7 @@ impl Config {
             terminate_wait,
             action_timeout,
             audit,
+            server,
             keymap,
         })
     }
@@ -708,5 +720,34 @@ quit = ["q", "ctrl-q"]
         assert!(c.postgres_names().is_empty());
         let err = crate::setup::check_context(&c, Some("nope")).expect_err("unknown");
         assert!(err.to_string().contains("configured: k1"), "{err}");
+    }
+
+    #[test]
+    fn server_section_defaults_the_audit_endpoint_and_checks_its_url() {
+        let text = "[server]\nurl = \"https://warroom.internal/\"\ntoken_env = \"WARROOM_TOKEN\"\n";
+        let c = Config::parse(Path::new("c.toml"), text).expect("valid");
+        let link = c.server.as_ref().expect("server");
+        assert_eq!(link.url, "https://warroom.internal");
+        assert!(!link.share);
+        assert_eq!(
+            c.audit.endpoint.as_deref(),
+            Some("https://warroom.internal/v1/audit")
+        );
+        assert_eq!(c.audit.token_env.as_deref(), Some("WARROOM_TOKEN"));
+
+        // An explicit [audit] endpoint wins over the server's.
+        let text = "[server]\nurl = \"https://warroom.internal\"\n[audit]\nendpoint = \"https://audit.example/r\"\n";
+        let c = Config::parse(Path::new("c.toml"), text).expect("valid");
+        assert_eq!(c.audit.endpoint.as_deref(), Some("https://audit.example/r"));
+
+        let text = "[server]\nshare = true\n";
+        let e = Config::parse(Path::new("c.toml"), text).expect_err("no url");
+        assert!(e.to_string().contains("c.toml:1:1"), "{e}");
+        assert!(e.to_string().contains("needs url"), "{e}");
+
+        let text = "[server]\nurl = \"http://warroom.example.com\"\ntoken_env = \"T\"\n";
+        let e = Config::parse(Path::new("c.toml"), text).expect_err("clear-text token");
+        assert!(e.to_string().contains("c.toml:2:7"), "{e}");
+        assert!(e.to_string().contains("clear text"), "{e}");
     }
 }
