@@ -118,8 +118,6 @@ pub async fn link(config: &Config, id: &str) -> anyhow::Result<ExitCode> {
     let (_, client) = server(config)?;
     let url = client.watch_link(id).await.map_err(anyhow::Error::msg)?;
     println!("{url}");
-    eprintln!(
-        "the link opens the session for 10 minutes; whoever has it watches as you"
-    );
+    eprintln!("the link opens the session for 10 minutes; whoever has it watches as you");
     Ok(ExitCode::SUCCESS)
 }

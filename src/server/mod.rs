@@ -182,7 +182,11 @@ async fn retention_loop(store: Store, days: u32) {
         }
         match relay::apply_retention(&store, days).await {
             Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, retention_days = days, "retention: deleted old share recordings"),
+            Ok(deleted) => tracing::info!(
+                deleted,
+                retention_days = days,
+                "retention: deleted old share recordings"
+            ),
             Err(e) => tracing::warn!(error = %e, "share retention did not run"),
         }
         tokio::time::sleep(RETENTION_EVERY).await;

@@ -121,7 +121,11 @@ async fn listen_loop(
                         }
                     }
                 });
-                if client.batch_execute(&format!("LISTEN {CHANNEL}")).await.is_ok() {
+                if client
+                    .batch_execute(&format!("LISTEN {CHANNEL}"))
+                    .await
+                    .is_ok()
+                {
                     tracing::info!("relay: listening for share frames");
                     // Notifications sent while this connection was down are lost: wake all.
                     let _ = doorbell.send(Arc::from("*"));
@@ -286,7 +290,17 @@ async fn upload_frames(
         data.push(text.replace('\0', ""));
     }
     let keyframe = upload.keyframe && !times.is_empty();
-    match store_frames(&state.store, &id, &identity, &times, &kinds, &data, keyframe).await {
+    match store_frames(
+        &state.store,
+        &id,
+        &identity,
+        &times,
+        &kinds,
+        &data,
+        keyframe,
+    )
+    .await
+    {
         Ok(Some((next_seq, watchers))) => {
             axum::Json(json!({"next_seq": next_seq, "watchers": watchers})).into_response()
         }
@@ -700,7 +714,9 @@ async fn feed_watcher(
                         }
                     }
                 }
-                let _ = tx.send(Bytes::from_static(b"event: end\ndata: {}\n\n")).await;
+                let _ = tx
+                    .send(Bytes::from_static(b"event: end\ndata: {}\n\n"))
+                    .await;
                 break 'feed;
             }
             Err(_) => {}
@@ -732,7 +748,10 @@ async fn feed_watcher(
     }
     if let Ok(client) = store.client().await {
         let _ = client
-            .execute("DELETE FROM share_watchers WHERE watch_id = $1", &[&watch_id])
+            .execute(
+                "DELETE FROM share_watchers WHERE watch_id = $1",
+                &[&watch_id],
+            )
             .await;
     }
     tracing::info!(share = %id, watcher = %identity.0, "watch ended");
@@ -756,11 +775,7 @@ async fn mark_present(
 }
 
 /// Up to a page of frames from `from` on: (seq, the event as asciicast v2 JSON).
-async fn read_frames(
-    store: &Store,
-    id: &str,
-    from: i64,
-) -> Result<Vec<(i64, String)>, StoreError> {
+async fn read_frames(store: &Store, id: &str, from: i64) -> Result<Vec<(i64, String)>, StoreError> {
     let client = store.client().await?;
     let statement = client
         .prepare_cached(

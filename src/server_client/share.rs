@@ -190,14 +190,19 @@ async fn upload_loop(
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
     let mut registered = false;
+    // Frames drawn before the first connection are superseded by its keyframe, and nobody
+    // could have watched them: not counted as dropped.
+    let mut ever_registered = false;
     let mut backoff = Duration::from_millis(250);
     let mut carry: Option<Frame> = None;
-    let drop_queued = |rx: &mut mpsc::Receiver<Frame>, carry: &mut Option<Frame>| {
+    let drop_queued = |rx: &mut mpsc::Receiver<Frame>, carry: &mut Option<Frame>, count: bool| {
         let mut n = u64::from(carry.take().is_some());
         while rx.try_recv().is_ok() {
             n += 1;
         }
-        flags.dropped.fetch_add(n, Ordering::Relaxed);
+        if count {
+            flags.dropped.fetch_add(n, Ordering::Relaxed);
+        }
     };
     loop {
         if !registered {
@@ -206,7 +211,8 @@ async fn upload_loop(
                     registered = true;
                     backoff = Duration::from_millis(250);
                     // What was queued while away would draw on a screen the watchers lack.
-                    drop_queued(&mut rx, &mut carry);
+                    drop_queued(&mut rx, &mut carry, ever_registered);
+                    ever_registered = true;
                     flags.wanted.store(true, Ordering::Relaxed);
                     let _ = status.send(status_text(&[], flags.dropped.load(Ordering::Relaxed)));
                 }
@@ -216,7 +222,7 @@ async fn upload_loop(
                         "shared: server unreachable, retrying ({} frames dropped)",
                         flags.dropped.load(Ordering::Relaxed)
                     ));
-                    drop_queued(&mut rx, &mut carry);
+                    drop_queued(&mut rx, &mut carry, ever_registered);
                     tokio::select! {
                         _ = &mut stopped => return,
                         () = tokio::time::sleep(backoff) => {}
@@ -377,7 +383,10 @@ impl ServerClient {
 
     /// Uploads frames; answers who watches.
     async fn upload(&self, id: &str, frames: &[Frame], key: bool) -> Result<Vec<String>, String> {
-        let events: Vec<Value> = frames.iter().map(|f| json!([f.t, f.kind, f.data])).collect();
+        let events: Vec<Value> = frames
+            .iter()
+            .map(|f| json!([f.t, f.kind, f.data]))
+            .collect();
         let answer = self
             .send_json(
                 reqwest::Method::POST,
@@ -580,7 +589,8 @@ mod tests {
     fn sse_messages_split_across_chunks_are_reassembled() {
         let mut p = SseParser::default();
         assert!(p.push(b"data: {\"cols\":80,\"ro").is_empty());
-        let got = p.push(b"ws\":24}\n\n: idle\n\ndata: [0.5,\"o\",\"hi\"]\n\nevent: end\ndata: {}\n\n");
+        let got =
+            p.push(b"ws\":24}\n\n: idle\n\ndata: [0.5,\"o\",\"hi\"]\n\nevent: end\ndata: {}\n\n");
         assert_eq!(got.len(), 3, "{got:?}");
         assert_eq!(
             parse_event(got[0].0.as_deref(), &got[0].1),
@@ -607,7 +617,10 @@ mod tests {
             status_text(&["alice@example.com".into(), "bob@example.com".into()], 0),
             "shared: watched by alice, bob"
         );
-        assert_eq!(status_text(&[], 3), "shared: nobody watching (3 frames dropped)");
+        assert_eq!(
+            status_text(&[], 3),
+            "shared: nobody watching (3 frames dropped)"
+        );
     }
 
     #[tokio::test]

@@ -49,7 +49,11 @@ struct View {
 }
 
 /// Runs until the watcher leaves; returns why the stream ended, if it did.
-pub async fn run(client: &ServerClient, id: &str, from_start: bool) -> anyhow::Result<Option<String>> {
+pub async fn run(
+    client: &ServerClient,
+    id: &str,
+    from_start: bool,
+) -> anyhow::Result<Option<String>> {
     let mut events = client
         .watch(id, from_start)
         .await

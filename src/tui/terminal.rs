@@ -43,7 +43,7 @@ impl TerminalGuard {
         let terminal = Terminal::new(CrosstermBackend::new(
             TeeWriter::new(out, recorder).sharing(share),
         ))
-            .inspect_err(|_| restore())?;
+        .inspect_err(|_| restore())?;
         Ok(TerminalGuard { terminal })
     }
 }

@@ -92,7 +92,9 @@ enum State {
     Escape,
     Csi(String),
     /// OSC/DCS and friends: skipped up to BEL or ESC \.
-    String { escape: bool },
+    String {
+        escape: bool,
+    },
 }
 
 pub struct Screen {
@@ -229,10 +231,7 @@ impl Screen {
         if !params.bytes().all(|b| b.is_ascii_digit() || b == b';') {
             return; // nothing warroom writes; never passed on
         }
-        let nums: Vec<u16> = params
-            .split(';')
-            .map(|p| p.parse().unwrap_or(0))
-            .collect();
+        let nums: Vec<u16> = params.split(';').map(|p| p.parse().unwrap_or(0)).collect();
         let arg = |i: usize, default: u16| match nums.get(i) {
             Some(0) | None => default,
             Some(&n) => n,
@@ -299,7 +298,6 @@ mod tests {
                 },
             )
             .expect("terminal");
-            terminal.clear().expect("clear");
             let draw = |t: &mut Terminal<_>, text: &'static str| {
                 t.draw(|f| {
                     let p = Paragraph::new(text)
@@ -320,7 +318,10 @@ mod tests {
         assert!(!text.contains("4242"), "the diff replaced it: {text}");
         assert!(screen.row_text(0).starts_with("┌pg"), "{text}");
         assert_eq!(screen.cell(1, 1).ch, 'p');
-        assert!(screen.cell(1, 1).style.sgr().contains("31") || screen.cell(1, 1).style.sgr().contains("38;5;1"));
+        assert!(
+            screen.cell(1, 1).style.sgr().contains("31")
+                || screen.cell(1, 1).style.sgr().contains("38;5;1")
+        );
     }
 
     #[test]
