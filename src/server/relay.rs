@@ -564,6 +564,7 @@ struct StreamParams {
 }
 
 struct ShareHead {
+    /// The authenticated identity of the sharer (never a self-declared name).
     actor: String,
     width: i32,
     height: i32,
@@ -575,7 +576,7 @@ async fn share_head(store: &Store, id: &str) -> Result<Option<ShareHead>, StoreE
     let client = store.client().await?;
     let row = client
         .query_opt(
-            "SELECT actor, width, height, keyframe_seq, ended_at IS NOT NULL \
+            "SELECT owner, width, height, keyframe_seq, ended_at IS NOT NULL \
                OR last_seen < now() - make_interval(secs => $2) \
              FROM shares WHERE id = $1",
             &[&id, &LIVE_SECONDS],

@@ -294,7 +294,11 @@ pub async fn run(
         {
             // A full-screen redraw for the watchers (start, reconnect, a lost frame).
             share.begin_keyframe();
-            term.terminal.clear()?;
+            // Not `clear()`: that asks the terminal where the cursor is, and the answer would
+            // land in the key event stream. A resize to the same size clears without asking.
+            let size = term.terminal.size()?;
+            term.terminal
+                .resize(ratatui::layout::Rect::new(0, 0, size.width, size.height))?;
         }
         term.terminal.draw(|f| app.render(f))?;
     }

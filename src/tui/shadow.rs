@@ -113,17 +113,18 @@ pub async fn run(
 fn draw(view: &View) -> std::io::Result<()> {
     let (tw, th) = crossterm::terminal::size().unwrap_or((80, 24));
     let (w, h) = view.screen.size();
-    let mut note = format!(
-        " shadowing {} · {} · read-only · q leaves",
-        view.actor,
-        if view.live { "live" } else { "recording" }
-    );
+    let mut note = format!(" shadowing {}", view.actor);
     if w > tw || h > th.saturating_sub(1) {
         note.push_str(&format!(
-            " · their screen is {w}x{h}, yours {tw}x{}: cropped",
+            " · cropped: {w}x{h} shown in {tw}x{}",
             th.saturating_sub(1)
         ));
     }
+    note.push_str(if view.live {
+        " · live · read-only · q leaves"
+    } else {
+        " · recording · q leaves"
+    });
     if let Some(why) = &view.ended {
         note.push_str(&format!(" · {why}"));
     } else if let Some(m) = &view.marker {
