@@ -15,6 +15,7 @@ pub mod oidc;
 pub mod relay;
 pub mod serve;
 pub mod store;
+pub mod watch_page;
 
 use std::path::Path;
 use std::process::ExitCode;

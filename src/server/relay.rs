@@ -151,6 +151,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/shares/{id}/end", post(end_share))
         .route("/v1/shares/{id}/stream", get(stream))
         .route("/v1/shares/{id}/link", post(make_link))
+        .merge(super::watch_page::routes())
 }
 
 fn valid_id(id: &str) -> Result<(), Response> {
@@ -596,8 +597,8 @@ async fn share_head(store: &Store, id: &str) -> Result<Option<ShareHead>, StoreE
 
 /// `GET /v1/shares/{id}/stream`: server-sent events. The first message is a JSON object (the
 /// screen size: `cols`/`rows`, as asciinema-player's eventsource driver reads it, plus the
-/// share's `actor`); each next one an asciicast v2 event `[t, code, data]`; `event: end` when
-/// the share ends (or the recording is played out).
+/// share's `actor`, and `time`: the first event's); each next one an asciicast v2 event
+/// `[t, code, data]`; `event: done` when the share ends (or the recording is played out).
 async fn stream(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -634,8 +635,12 @@ async fn stream(
     };
     tracing::info!(share = %id, watcher = %identity.0, from_start = params.from_start, "watch started");
     let (tx, rx) = mpsc::channel::<Bytes>(STREAM_QUEUE);
+    let time = match first_time(&state.store, &id, start).await {
+        Ok(t) => t,
+        Err(e) => return store_error(e),
+    };
     let header = json!({
-        "cols": head.width, "rows": head.height,
+        "cols": head.width, "rows": head.height, "time": time,
         "id": id, "actor": head.actor, "live": !head.ended,
     });
     let _ = tx.try_send(sse_data(&header.to_string()));
@@ -653,6 +658,21 @@ async fn stream(
         Body::from_stream(body),
     )
         .into_response()
+}
+
+/// The time of the frame the stream starts with (0 before any).
+async fn first_time(store: &Store, id: &str, seq: i64) -> Result<f64, StoreError> {
+    let client = store.client().await?;
+    let row = client
+        .query_opt(
+            "SELECT t FROM share_frames WHERE share_id = $1 AND seq >= $2 ORDER BY seq LIMIT 1",
+            &[&id, &seq],
+        )
+        .await?;
+    Ok(match row {
+        Some(r) => r.try_get(0)?,
+        None => 0.0,
+    })
 }
 
 fn sse_data(data: &str) -> Bytes {
@@ -716,7 +736,7 @@ async fn feed_watcher(
                     }
                 }
                 let _ = tx
-                    .send(Bytes::from_static(b"event: end\ndata: {}\n\n"))
+                    .send(Bytes::from_static(b"event: done\ndata: {}\n\n"))
                     .await;
                 break 'feed;
             }

@@ -547,7 +547,7 @@ impl SseParser {
 }
 
 fn parse_event(event: Option<&str>, data: &str) -> Option<WatchEvent> {
-    if event == Some("end") {
+    if event == Some("done") {
         return Some(WatchEvent::End);
     }
     let value: Value = serde_json::from_str(data).ok()?;
@@ -590,7 +590,7 @@ mod tests {
         let mut p = SseParser::default();
         assert!(p.push(b"data: {\"cols\":80,\"ro").is_empty());
         let got =
-            p.push(b"ws\":24}\n\n: idle\n\ndata: [0.5,\"o\",\"hi\"]\n\nevent: end\ndata: {}\n\n");
+            p.push(b"ws\":24}\n\n: idle\n\ndata: [0.5,\"o\",\"hi\"]\n\nevent: done\ndata: {}\n\n");
         assert_eq!(got.len(), 3, "{got:?}");
         assert_eq!(
             parse_event(got[0].0.as_deref(), &got[0].1),
