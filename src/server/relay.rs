@@ -715,6 +715,7 @@ async fn feed_watcher(
             }
         };
         let full_page = frames.len() as i64 == PAGE;
+        let got_frames = !frames.is_empty();
         for (seq, event) in frames {
             if tx.send(sse_data(&event)).await.is_err() {
                 break 'feed;
@@ -724,7 +725,14 @@ async fn feed_watcher(
         if full_page {
             continue;
         }
-        match share_head(store, &id).await {
+        // Whether it ended matters only when nothing new came (the end rings the doorbell too).
+        let head = if got_frames {
+            Ok(None)
+        } else {
+            share_head(store, &id).await.map(Some)
+        };
+        match head.map(Option::flatten) {
+            Ok(None) if got_frames => {}
             Ok(Some(h)) if !h.ended => {}
             Ok(_) => {
                 // Frames committed just before the end are read once more, then stop.

@@ -23,6 +23,10 @@ const HEARTBEAT: Duration = Duration::from_secs(2);
 /// Largest batch of frame text sent in one upload.
 const BATCH_BYTES: usize = 256 * 1024;
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// After the first frame of an upload, wait this long for more (fewer, larger uploads).
+const GATHER: Duration = Duration::from_millis(40);
+/// A full redraw at least this often, so a late joiner replays at most this much.
+const KEYFRAME_EVERY: Duration = Duration::from_secs(30);
 /// Each upload's own bound: a hung server is a lost connection, not a stuck uploader.
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -195,6 +199,8 @@ async fn upload_loop(
     let mut ever_registered = false;
     let mut backoff = Duration::from_millis(250);
     let mut carry: Option<Frame> = None;
+    let mut watchers_seen: Vec<String> = Vec::new();
+    let mut keyframe_at = Instant::now();
     let drop_queued = |rx: &mut mpsc::Receiver<Frame>, carry: &mut Option<Frame>, count: bool| {
         let mut n = u64::from(carry.take().is_some());
         while rx.try_recv().is_ok() {
@@ -251,8 +257,16 @@ async fn upload_loop(
             },
         }
         let mut bytes: usize = batch.iter().map(|f| f.data.len()).sum();
-        while bytes < BATCH_BYTES {
-            let Ok(f) = rx.try_recv() else { break };
+        let gather_until = tokio::time::Instant::now() + GATHER;
+        while bytes < BATCH_BYTES && carry.is_none() {
+            let f = match rx.try_recv() {
+                Ok(f) => f,
+                Err(_) if batch.is_empty() => break,
+                Err(_) => match tokio::time::timeout_at(gather_until, rx.recv()).await {
+                    Ok(Some(f)) => f,
+                    _ => break,
+                },
+            };
             if f.key {
                 // A keyframe starts its own upload: watchers start there.
                 carry = Some(f);
@@ -262,8 +276,19 @@ async fn upload_loop(
             batch.push(f);
         }
         let key = batch.first().is_some_and(|f| f.key);
+        if key {
+            keyframe_at = Instant::now();
+        } else if keyframe_at.elapsed() >= KEYFRAME_EVERY {
+            keyframe_at = Instant::now();
+            flags.wanted.store(true, Ordering::Relaxed);
+        }
         match client.upload(&info.id, &batch, key).await {
             Ok(watchers) => {
+                if watchers.iter().any(|w| !watchers_seen.contains(w)) {
+                    // Someone joined: give them a current screen instead of a long replay.
+                    flags.wanted.store(true, Ordering::Relaxed);
+                }
+                watchers_seen.clone_from(&watchers);
                 let _ = status.send(status_text(
                     &watchers,
                     flags.dropped.load(Ordering::Relaxed),
