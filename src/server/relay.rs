@@ -154,20 +154,19 @@ pub fn routes() -> Router<Arc<AppState>> {
         .merge(super::watch_page::routes())
 }
 
-fn valid_id(id: &str) -> Result<(), Response> {
+/// A 400 for an id that is not one a client makes, else `None`.
+fn invalid_id(id: &str) -> Option<Response> {
     let ok = !id.is_empty()
         && id.len() <= 100
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(error(
+    (!ok).then(|| {
+        error(
             StatusCode::BAD_REQUEST,
             "a share id is 1-100 characters of A-Z, a-z, 0-9, '-', '_', '.'",
-        ))
-    }
+        )
+    })
 }
 
 async fn read_json<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, Response> {
@@ -201,7 +200,7 @@ async fn start_share(
         Ok(i) => i,
         Err(r) => return r,
     };
-    if let Err(r) = valid_id(&id) {
+    if let Some(r) = invalid_id(&id) {
         return r;
     }
     let start: StartShare = match read_json(body).await {
@@ -482,7 +481,7 @@ async fn make_link(
         Ok(i) => i,
         Err(r) => return r,
     };
-    if let Err(r) = valid_id(&id) {
+    if let Some(r) = invalid_id(&id) {
         return r;
     }
     let key = match state.relay.link_key(&state.store).await {
