@@ -494,3 +494,78 @@ async fn an_ended_share_replays_from_the_start_and_is_not_live() {
     assert!(first < last);
     assert!(replay.screen.text().contains("last words"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retention_deletes_recordings_of_shares_older_than_retention_days() {
+    tokens();
+    let pg = PgServer::start();
+    let db = db_url(&pg);
+    let port = free_port();
+    let server = ServerProcess::start(port, &config_text(port, &db, "")).await;
+    let client = reqwest::Client::new();
+    for id in ["sess-old", "sess-recent"] {
+        let put = client
+            .put(format!("{}/v1/shares/{id}", server.url()))
+            .bearer_auth(ALICE_TOKEN)
+            .header("content-type", "application/json")
+            .body(r#"{"width": 80, "height": 24}"#)
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(put.status(), 200);
+        let frames = client
+            .post(format!("{}/v1/shares/{id}/frames", server.url()))
+            .bearer_auth(ALICE_TOKEN)
+            .header("content-type", "application/json")
+            .body(r#"{"events": [[0.1, "o", "hello"]], "keyframe": true}"#)
+            .send()
+            .await
+            .expect("frames");
+        assert_eq!(frames.status(), 200);
+        let end = client
+            .post(format!("{}/v1/shares/{id}/end", server.url()))
+            .bearer_auth(ALICE_TOKEN)
+            .send()
+            .await
+            .expect("end");
+        assert_eq!(end.status(), 200);
+    }
+    drop(server);
+    pg.exec(
+        "UPDATE shares SET started_at = now() - interval '10 days', \
+         last_seen = now() - interval '10 days', ended_at = now() - interval '10 days' \
+         WHERE id = 'sess-old'",
+    )
+    .await;
+    // Retention runs when the server is ready, then hourly.
+    let server = ServerProcess::start(port, &config_text(port, &db, "retention_days = 3")).await;
+    let api = Api::new(&server.url(), Some(BOB_TOKEN));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while api
+        .http_status("/v1/shares/sess-old/stream?from_start=true")
+        .await
+        != Some(404)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the old recording was not deleted; log:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut replay = Watcher::open(&server.url(), BOB_ENV, "sess-recent", true).await;
+    assert!(replay.until(Duration::from_secs(10), |w| w.ended).await);
+    assert_eq!(replay.outputs, ["hello"], "the recent recording is kept");
+    let frames_left = pg
+        .connect("postgres", "share-test")
+        .await
+        .query_one(
+            "SELECT count(*) FROM share_frames WHERE share_id = 'sess-old'",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get::<_, i64>(0);
+    assert_eq!(frames_left, 0);
+    assert!(server.log().contains("deleted old share recordings"));
+}
