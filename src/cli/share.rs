@@ -17,8 +17,9 @@ fn server(config: &Config) -> anyhow::Result<(&ServerLink, ServerClient)> {
              configuration"
         );
     };
-    let client =
-        ServerClient::new(&link.url, link.token_env.as_deref()).map_err(anyhow::Error::msg)?;
+    // The client's message names [audit] (its first user): here the variable is [server]'s.
+    let client = ServerClient::new(&link.url, link.token_env.as_deref())
+        .map_err(|e| anyhow::Error::msg(e.replace("[audit] token_env", "[server] token_env")))?;
     Ok((link, client))
 }
 
