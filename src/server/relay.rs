@@ -15,6 +15,7 @@
 //! `POST /v1/shares/{id}/end`, `GET /v1/shares` live shares, `GET /v1/shares/{id}/stream`
 //! (server-sent events), `POST /v1/shares/{id}/link` a watch link for a browser.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -56,7 +57,21 @@ const LINK_AUDIENCE: &str = "warroom-watch";
 pub struct Relay {
     doorbell: broadcast::Sender<Arc<str>>,
     link_key: tokio::sync::OnceCell<Vec<u8>>,
+    /// One reader per share with local watchers: it reads new frames once per doorbell and
+    /// fans them out, instead of every watcher reading the table.
+    readers: std::sync::Mutex<HashMap<String, broadcast::Sender<Fanout>>>,
 }
+
+/// What a share's reader hands its replica's watchers.
+#[derive(Clone)]
+enum Fanout {
+    Frames(Arc<Vec<(i64, String)>>),
+    Ended,
+}
+
+/// Frames fanned out per share and replica before a slow watcher lags (then it reads the
+/// table itself from where it is).
+const FANOUT_QUEUE: usize = 64;
 
 impl Relay {
     /// Starts the LISTEN connection (reconnecting forever) of this replica.
@@ -67,6 +82,7 @@ impl Relay {
         Ok(Relay {
             doorbell,
             link_key: tokio::sync::OnceCell::new(),
+            readers: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -680,76 +696,63 @@ fn sse_data(data: &str) -> Bytes {
 }
 
 /// Sends the share's frames from `next` on until the watcher leaves or the share ends.
-async fn feed_watcher(
-    state: Arc<AppState>,
-    id: String,
-    identity: Identity,
-    mut next: i64,
-    tx: mpsc::Sender<Bytes>,
-) {
-    let watch_id = uuid::Uuid::new_v4().to_string();
-    let mut doorbell = state.relay.doorbell.subscribe();
-    let mut presence_at: Option<Instant> = None;
+/// This replica's fan-out of share `id` (started with its first local watcher).
+fn subscribe(state: &Arc<AppState>, id: &str) -> broadcast::Receiver<Fanout> {
+    let mut readers = state
+        .relay
+        .readers
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(tx) = readers.get(id) {
+        return tx.subscribe();
+    }
+    let (tx, rx) = broadcast::channel(FANOUT_QUEUE);
+    readers.insert(id.to_string(), tx.clone());
+    tokio::spawn(share_reader(Arc::clone(state), id.to_string(), tx));
+    rx
+}
+
+/// Reads a share's new frames once per doorbell for all of this replica's watchers; stops
+/// when the last one left.
+async fn share_reader(state: Arc<AppState>, id: String, tx: broadcast::Sender<Fanout>) {
     let store = &state.store;
-    'feed: loop {
-        if presence_at.is_none_or(|t| t.elapsed() >= PRESENCE_EVERY) {
-            if let Err(e) = mark_present(store, &watch_id, &id, &identity).await {
-                tracing::warn!(share = %id, error = %e, "presence not recorded");
-            }
-            presence_at = Some(Instant::now());
-        }
-        let frames = match read_frames(store, &id, next).await {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::warn!(share = %id, error = %e, "frames not read; retrying");
-                if tx
-                    .send(Bytes::from_static(b": database unavailable, retrying\n\n"))
+    let mut doorbell = state.relay.doorbell.subscribe();
+    let mut next: Option<i64> = None;
+    loop {
+        if next.is_none() {
+            next = async {
+                let client = store.client().await.ok()?;
+                let row = client
+                    .query_opt("SELECT next_seq FROM shares WHERE id = $1", &[&id])
                     .await
-                    .is_err()
-                {
-                    break 'feed;
-                }
-                tokio::time::sleep(POLL_EVERY).await;
-                continue;
+                    .ok()?;
+                Some(row.and_then(|r| r.try_get(0).ok()).unwrap_or(0))
             }
-        };
-        let full_page = frames.len() as i64 == PAGE;
-        let got_frames = !frames.is_empty();
-        for (seq, event) in frames {
-            if tx.send(sse_data(&event)).await.is_err() {
-                break 'feed;
-            }
-            next = seq + 1;
+            .await;
         }
-        if full_page {
-            continue;
-        }
-        // Whether it ended matters only when nothing new came (the end rings the doorbell too).
-        let head = if got_frames {
-            Ok(None)
-        } else {
-            share_head(store, &id).await.map(Some)
-        };
-        match head.map(Option::flatten) {
-            Ok(None) if got_frames => {}
-            Ok(Some(h)) if !h.ended => {}
-            Ok(_) => {
-                // Frames committed just before the end are read once more, then stop.
-                if let Ok(rest) = read_frames(store, &id, next).await {
-                    for (_, event) in rest {
-                        if tx.send(sse_data(&event)).await.is_err() {
-                            break 'feed;
-                        }
+        let mut got = false;
+        while let Some(from) = next {
+            match read_frames(store, &id, from).await {
+                Ok(frames) if !frames.is_empty() => {
+                    got = true;
+                    let full = frames.len() as i64 == PAGE;
+                    next = frames.last().map(|(seq, _)| seq + 1);
+                    let _ = tx.send(Fanout::Frames(Arc::new(frames)));
+                    if !full {
+                        break;
                     }
                 }
-                let _ = tx
-                    .send(Bytes::from_static(b"event: done\ndata: {}\n\n"))
-                    .await;
-                break 'feed;
+                _ => break,
             }
-            Err(_) => {}
         }
-        // Wait for this share's doorbell, or poll.
+        if !got
+            && matches!(
+                share_head(store, &id).await,
+                Ok(None) | Ok(Some(ShareHead { ended: true, .. }))
+            )
+        {
+            let _ = tx.send(Fanout::Ended);
+        }
         let poll = tokio::time::sleep(POLL_EVERY);
         tokio::pin!(poll);
         loop {
@@ -763,17 +766,114 @@ async fn feed_watcher(
                         break;
                     }
                 },
-                () = &mut poll => {
-                    // A comment line keeps proxies from closing an idle stream and tells
-                    // whether the watcher is still there.
-                    if tx.send(Bytes::from_static(b": idle\n\n")).await.is_err() {
+                () = &mut poll => break,
+            }
+        }
+        let mut readers = state
+            .relay
+            .readers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if tx.receiver_count() == 0 {
+            readers.remove(&id);
+            return;
+        }
+    }
+}
+
+/// Sends the share's frames from `next` on until the watcher leaves or the share ends: first
+/// what the table holds, then what this replica's reader fans out (the table again to fill a
+/// gap or after lagging).
+async fn feed_watcher(
+    state: Arc<AppState>,
+    id: String,
+    identity: Identity,
+    mut next: i64,
+    tx: mpsc::Sender<Bytes>,
+) {
+    let watch_id = uuid::Uuid::new_v4().to_string();
+    // Subscribed before the catch-up read, so nothing falls between the two.
+    let mut fanout = subscribe(&state, &id);
+    let mut presence_at: Option<Instant> = None;
+    let store = &state.store;
+    let mut catch_up = true;
+    'feed: loop {
+        if presence_at.is_none_or(|t| t.elapsed() >= PRESENCE_EVERY) {
+            if let Err(e) = mark_present(store, &watch_id, &id, &identity).await {
+                tracing::warn!(share = %id, error = %e, "presence not recorded");
+            }
+            presence_at = Some(Instant::now());
+        }
+        if catch_up {
+            match read_frames(store, &id, next).await {
+                Ok(frames) => {
+                    let full_page = frames.len() as i64 == PAGE;
+                    for (seq, event) in frames {
+                        if tx.send(sse_data(&event)).await.is_err() {
+                            break 'feed;
+                        }
+                        next = seq + 1;
+                    }
+                    catch_up = full_page;
+                }
+                Err(e) => {
+                    tracing::warn!(share = %id, error = %e, "frames not read; retrying");
+                    if tx
+                        .send(Bytes::from_static(b": database unavailable, retrying\n\n"))
+                        .await
+                        .is_err()
+                    {
                         break 'feed;
                     }
-                    break;
+                    tokio::time::sleep(POLL_EVERY).await;
+                }
+            }
+            continue;
+        }
+        tokio::select! {
+            item = fanout.recv() => match item {
+                Ok(Fanout::Frames(frames)) => {
+                    if frames.first().is_some_and(|(seq, _)| *seq > next) {
+                        catch_up = true; // a gap: the table has it
+                        continue;
+                    }
+                    for (seq, event) in frames.iter() {
+                        if *seq < next {
+                            continue;
+                        }
+                        if tx.send(sse_data(event)).await.is_err() {
+                            break 'feed;
+                        }
+                        next = seq + 1;
+                    }
+                }
+                Ok(Fanout::Ended) => {
+                    // Frames committed just before the end come from the table, then stop.
+                    if let Ok(rest) = read_frames(store, &id, next).await {
+                        for (_, event) in rest {
+                            if tx.send(sse_data(&event)).await.is_err() {
+                                break 'feed;
+                            }
+                        }
+                    }
+                    let _ = tx
+                        .send(Bytes::from_static(b"event: done\ndata: {}\n\n"))
+                        .await;
+                    break 'feed;
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => catch_up = true,
+                Err(broadcast::error::RecvError::Closed) => break 'feed,
+            },
+            () = tokio::time::sleep(POLL_EVERY) => {
+                // A comment line keeps proxies from closing an idle stream and tells whether
+                // the watcher is still there.
+                if tx.send(Bytes::from_static(b": idle\n\n")).await.is_err() {
+                    break 'feed;
                 }
             }
         }
     }
+    drop(fanout);
     if let Ok(client) = store.client().await {
         let _ = client
             .execute(
