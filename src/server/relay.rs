@@ -2,8 +2,10 @@
 //! draws, watchers stream them. Every replica serves every share: the frames are rows in
 //! PostgreSQL (`share_frames`, which is also the recording kept for `retention_days`), and a
 //! `NOTIFY warroom_share` committed with them rings the doorbell of every replica, whose one
-//! LISTEN connection wakes its watchers. A watcher reads what it has not seen from the table,
-//! so a missed notification only delays it until the next poll (every 2 s).
+//! LISTEN connection wakes, per share with local watchers, one reader: it reads the new frames
+//! once and fans them out to that replica's watchers. A watcher catches up from the table on
+//! joining, after a gap or when it lags; a missed notification only delays frames until the
+//! next poll (every 2 s).
 //!
 //! A live watcher starts at the newest keyframe (a full-screen redraw the sharer sends on
 //! start, on reconnect and when asked), so a late joiner sees the current screen at once.
