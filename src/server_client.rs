@@ -3,6 +3,7 @@
 //! session's chain.
 
 pub mod commands;
+pub mod share;
 
 use std::time::{Duration, SystemTime};
 

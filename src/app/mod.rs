@@ -87,6 +87,8 @@ pub enum Msg {
         text: String,
         error: bool,
     },
+    /// `--share`: the share's state for the tab bar ("shared: watched by alice, bob").
+    ShareStatus(String),
 }
 
 /// What the runtime must do.
@@ -228,6 +230,8 @@ pub struct App {
     quit_asked: Option<Instant>,
     /// Break-glass happened in this session: a banner stays until warroom exits.
     break_glass: Option<String>,
+    /// Shown on the tab bar while the session is shared: who watches, always visible.
+    share_status: Option<String>,
     /// Training aid: the explanation panel under the pane.
     explain: bool,
     /// A guard request is running: its keys are not accepted twice.
@@ -257,6 +261,7 @@ impl App {
             forced_quit: false,
             quit_asked: None,
             break_glass: None,
+            share_status: None,
             explain: false,
             executing: false,
         }
@@ -294,6 +299,11 @@ impl App {
     /// A guarded action runs now (its outcome is not recorded yet).
     pub fn executing(&self) -> bool {
         self.executing
+    }
+
+    /// `--share`: the share's state shown on the tab bar.
+    pub fn share_status(&self) -> Option<&str> {
+        self.share_status.as_deref()
     }
 
     /// The persistent break-glass banner, once an action ran without the endpoint's acceptance.
@@ -439,6 +449,10 @@ impl App {
                 Vec::new()
             }
             Msg::Resize => Vec::new(),
+            Msg::ShareStatus(text) => {
+                self.share_status = Some(crate::sanitize::cell(&text, 200));
+                Vec::new()
+            }
             Msg::Notice { text, error } => {
                 if error {
                     self.warn(text);

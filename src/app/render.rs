@@ -33,6 +33,10 @@ impl App {
         if self.break_glass.is_some() {
             right.push_str("BREAK-GLASS: records only on this machine ");
         }
+        if let Some(share) = &self.share_status {
+            right.push_str(share);
+            right.push(' ');
+        }
         if self.guard.policy.global_read_only {
             right.push_str("READ-ONLY ");
         }

@@ -6,6 +6,7 @@ pub mod kafka;
 pub mod kube;
 pub mod output;
 pub mod pg;
+pub mod share;
 
 pub use pg::{dispatch, init_logging};
 
@@ -40,6 +41,10 @@ pub struct Cli {
     /// Record the session as an asciicast v2 file (asciinema play FILE), actions as markers.
     #[arg(long, global = true, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// Share this session live through `warroom server` (`[server]` in the config); colleagues
+    /// watch with `warroom shadow ID` or a browser link. The status bar says who watches.
+    #[arg(long, global = true)]
+    pub share: bool,
     #[command(subcommand)]
     pub command: Option<Cmd>,
 }
@@ -76,11 +81,33 @@ pub enum Cmd {
     /// (`--context` names a `[[kubernetes]]` context).
     #[command(subcommand)]
     Kube(KubeCmd),
+    /// Live shared sessions on the server (`[server]` in the config).
+    Sessions {
+        #[arg(short, long, default_value = "table")]
+        output: Output,
+    },
+    /// Watch a shared session read-only in this terminal (`q` leaves).
+    Shadow {
+        /// The session id (see `warroom sessions`).
+        id: String,
+        /// Replay the kept recording from its start instead of joining live.
+        #[arg(long)]
+        from_start: bool,
+    },
+    /// Shared sessions: a browser link to watch one.
+    #[command(subcommand)]
+    Share(ShareCmd),
     /// The audit server for a team: `warroom server --config FILE` (its own TOML `[server]`).
     Server {
         #[command(subcommand)]
         cmd: Option<ServerCmd>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShareCmd {
+    /// Print a short-lived link (10 minutes to open it) to watch session ID in a browser.
+    Link { id: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -45,7 +45,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         None => {
             let (app, backends) = setup::real(&config, &opts)?;
-            run_tui(app, backends, cli.record.as_deref()).await
+            let sharing = super::share::start_sharing(&config, &backends, cli.share)?;
+            run_tui(app, backends, cli.record.as_deref(), sharing).await
         }
         Some(Cmd::Demo {
             seed,
@@ -61,7 +62,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let (app, backends, _world) =
                 setup::demo(&config, &opts, &scenario, seed, DemoClock::wall(speed))?;
-            run_tui(app, backends, cli.record.as_deref()).await
+            let sharing = super::share::start_sharing(&config, &backends, cli.share)?;
+            run_tui(app, backends, cli.record.as_deref(), sharing).await
         }
         Some(Cmd::Completions { .. }) => Ok(ExitCode::SUCCESS),
         Some(Cmd::Config(ConfigCmd::Check)) => {
@@ -77,6 +79,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Audit(cmd)) => super::audit::audit(&config, cmd).await,
         Some(Cmd::Kafka(cmd)) => super::kafka::run(&config, &opts, cmd).await,
         Some(Cmd::Kube(cmd)) => super::kube::run(&config, &opts, cmd).await,
+        Some(Cmd::Sessions { output }) => super::share::sessions(&config, output).await,
+        Some(Cmd::Shadow { id, from_start }) => {
+            super::share::shadow(&config, &id, from_start).await
+        }
+        Some(Cmd::Share(crate::cli::ShareCmd::Link { id })) => {
+            super::share::link(&config, &id).await
+        }
         Some(Cmd::Server { .. }) => {
             bail!("`warroom server` runs before the client configuration is read")
         }
@@ -88,6 +97,7 @@ async fn run_tui(
     app: crate::app::App,
     backends: crate::tui::Backends,
     record: Option<&Path>,
+    mut sharing: Option<crate::server_client::share::Sharing>,
 ) -> anyhow::Result<ExitCode> {
     let recording = match record {
         Some(path) => {
@@ -99,7 +109,10 @@ async fn run_tui(
         None => None,
     };
     let recorder = recording.as_ref().map(|(r, _)| r.clone());
-    let result = crate::tui::run(app, backends, recorder).await;
+    let result = crate::tui::run(app, backends, recorder, sharing.as_mut()).await;
+    if let Some(s) = sharing {
+        s.finish().await;
+    }
     if let Some((rec, done)) = recording {
         drop(rec);
         done.wait().context("finishing the recording")?;

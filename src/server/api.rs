@@ -30,10 +30,12 @@ pub struct AppState {
     pub auth: Authenticator,
     /// Set once the schema is migrated; until then `/readyz` and the API answer 503.
     pub ready: std::sync::atomic::AtomicBool,
+    /// Live shares: the replica's doorbell and the watch-link key ([`super::relay`]).
+    pub relay: super::relay::Relay,
 }
 
 impl AppState {
-    fn starting(&self) -> Option<Response> {
+    pub(super) fn starting(&self) -> Option<Response> {
         (!self.ready.load(std::sync::atomic::Ordering::Acquire)).then(|| {
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -50,6 +52,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/audit", get(list_audit).post(post_audit))
         .route("/v1/audit/{id}", get(get_audit))
         .route("/v1/sessions/{session_id}/verify", get(verify_session))
+        .merge(super::relay::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         // post_audit reads the body itself, with its own limit and a JSON 413.
         .layer(DefaultBodyLimit::disable())
@@ -62,7 +65,7 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-fn store_error(e: StoreError) -> Response {
+pub(super) fn store_error(e: StoreError) -> Response {
     match e {
         StoreError::Unavailable(why) => {
             tracing::warn!(error = %why, "database unavailable");
@@ -82,7 +85,10 @@ fn store_error(e: StoreError) -> Response {
 }
 
 /// Authenticates the caller (401 otherwise); 503 while the server is starting.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Identity, Response> {
+pub(super) async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Identity, Response> {
     let header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());

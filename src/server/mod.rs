@@ -12,8 +12,10 @@ pub mod config;
 pub mod ingest;
 pub mod migrations;
 pub mod oidc;
+pub mod relay;
 pub mod serve;
 pub mod store;
+pub mod watch_page;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -103,6 +105,7 @@ pub async fn run(
         ingest: batch::start(store.clone(), config.pool_size.clamp(1, WRITERS)),
         auth,
         ready: AtomicBool::new(false),
+        relay: relay::Relay::start(&config)?,
     });
     // A migration that fails for good (not "database unreachable") stops the server.
     let (fatal_tx, fatal_rx) = tokio::sync::oneshot::channel::<String>();
@@ -177,6 +180,15 @@ async fn retention_loop(store: Store, days: u32) {
             ),
             Ok(None) => tracing::debug!("retention: another replica is doing it"),
             Err(e) => tracing::warn!(error = %e, "retention did not run"),
+        }
+        match relay::apply_retention(&store, days).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(
+                deleted,
+                retention_days = days,
+                "retention: deleted old share recordings"
+            ),
+            Err(e) => tracing::warn!(error = %e, "share retention did not run"),
         }
         tokio::time::sleep(RETENTION_EVERY).await;
     }

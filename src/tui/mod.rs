@@ -7,3 +7,5 @@ mod terminal;
 
 pub use runtime::{Backends, Driver, perform_kube, run};
 pub use terminal::TerminalGuard;
+pub mod shadow;
+pub mod vt;

@@ -134,6 +134,8 @@ impl Recorder {
 pub struct TeeWriter<W: Write> {
     inner: W,
     recorder: Option<Recorder>,
+    /// `--share`: each flushed frame also goes to the server (never blocking).
+    share: Option<crate::server_client::share::ShareFeed>,
     pending: Vec<u8>,
 }
 
@@ -142,15 +144,21 @@ impl<W: Write> TeeWriter<W> {
         TeeWriter {
             inner,
             recorder,
+            share: None,
             pending: Vec::new(),
         }
+    }
+
+    pub fn sharing(mut self, share: Option<crate::server_client::share::ShareFeed>) -> Self {
+        self.share = share;
+        self
     }
 }
 
 impl<W: Write> Write for TeeWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        if self.recorder.is_some() {
+        if self.recorder.is_some() || self.share.is_some() {
             self.pending.extend_from_slice(&buf[..n]);
         }
         Ok(n)
@@ -158,10 +166,15 @@ impl<W: Write> Write for TeeWriter<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()?;
-        if let Some(r) = &self.recorder
-            && !self.pending.is_empty()
-        {
-            r.output(std::mem::take(&mut self.pending));
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        if let Some(s) = &self.share {
+            s.output(&self.pending);
+        }
+        match &self.recorder {
+            Some(r) => r.output(std::mem::take(&mut self.pending)),
+            None => self.pending.clear(),
         }
         Ok(())
     }

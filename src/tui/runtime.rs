@@ -216,8 +216,10 @@ pub async fn run(
     mut app: App,
     backends: Backends,
     recorder: Option<Recorder>,
+    mut sharing: Option<&mut crate::server_client::share::Sharing>,
 ) -> anyhow::Result<()> {
-    let mut term = TerminalGuard::enter(recorder.clone())?;
+    let share = sharing.as_ref().map(|s| s.feed.clone());
+    let mut term = TerminalGuard::enter(recorder.clone(), share.clone())?;
     let (tx, mut rx) = mpsc::channel::<Msg>(256);
     let mut rt = Runtime {
         backends,
@@ -246,6 +248,7 @@ pub async fn run(
             _ = ticker.tick() => Some(Msg::Tick),
             _ = sigterm.recv() => Some(Msg::Shutdown),
             _ = sighup.recv() => Some(Msg::Shutdown),
+            status = share_status(&mut sharing) => Some(Msg::ShareStatus(status)),
         };
         let mut batch: Vec<Msg> = first.into_iter().collect();
         // Drain what is already queued, then draw once.
@@ -260,15 +263,22 @@ pub async fn run(
                 mark(rec, msg);
             }
         }
+        if let Some(share) = &share {
+            for msg in &batch {
+                mark_share(share, msg);
+            }
+        }
         // One batch: keys queued before a confirmation appeared never reach it.
         for c in app.update_batch(batch) {
-            if let (Some(rec), Command::Execute(req)) = (&recorder, &c) {
+            if let Command::Execute(req) = &c {
                 for a in &req.actions {
-                    rec.marker(&format!(
-                        "confirmed: {} — reason: {}",
-                        a.title(),
-                        req.reason
-                    ));
+                    let label = format!("confirmed: {} — reason: {}", a.title(), req.reason);
+                    if let Some(rec) = &recorder {
+                        rec.marker(&label);
+                    }
+                    if let Some(share) = &share {
+                        share.marker(&label);
+                    }
                 }
             }
             rt.perform(c);
@@ -279,7 +289,45 @@ pub async fn run(
             }
             return Ok(());
         }
+        if let Some(share) = &share
+            && share.take_keyframe_request()
+        {
+            // A full-screen redraw for the watchers (start, reconnect, a lost frame).
+            share.begin_keyframe();
+            // Not `clear()`: that asks the terminal where the cursor is, and the answer would
+            // land in the key event stream. A resize to the same size clears without asking.
+            let size = term.terminal.size()?;
+            term.terminal
+                .resize(ratatui::layout::Rect::new(0, 0, size.width, size.height))?;
+        }
         term.terminal.draw(|f| app.render(f))?;
+    }
+}
+
+/// The next change of the share's status text; never ready without a share.
+async fn share_status(sharing: &mut Option<&mut crate::server_client::share::Sharing>) -> String {
+    if let Some(s) = sharing
+        && s.status.changed().await.is_ok()
+    {
+        return s.status.borrow_and_update().clone();
+    }
+    std::future::pending().await
+}
+
+/// Actions, their results and resizes go to the watchers as well.
+fn mark_share(share: &crate::server_client::share::ShareFeed, msg: &Msg) {
+    match msg {
+        Msg::GuardDone(reports) => {
+            for r in reports {
+                share.marker(&r.summary());
+            }
+        }
+        Msg::Resize => {
+            if let Ok((w, h)) = crossterm::terminal::size() {
+                share.resize(w, h);
+            }
+        }
+        _ => {}
     }
 }
 

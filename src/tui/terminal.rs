@@ -27,7 +27,10 @@ pub fn restore() {
 
 impl TerminalGuard {
     /// With a recorder, every frame written to the terminal is also recorded.
-    pub fn enter(recorder: Option<Recorder>) -> io::Result<TerminalGuard> {
+    pub fn enter(
+        recorder: Option<Recorder>,
+        share: Option<crate::server_client::share::ShareFeed>,
+    ) -> io::Result<TerminalGuard> {
         install_panic_hook();
         enable_raw_mode()?;
         let mut out = io::stdout();
@@ -37,8 +40,10 @@ impl TerminalGuard {
             restore();
             return Err(e);
         }
-        let terminal = Terminal::new(CrosstermBackend::new(TeeWriter::new(out, recorder)))
-            .inspect_err(|_| restore())?;
+        let terminal = Terminal::new(CrosstermBackend::new(
+            TeeWriter::new(out, recorder).sharing(share),
+        ))
+        .inspect_err(|_| restore())?;
         Ok(TerminalGuard { terminal })
     }
 }

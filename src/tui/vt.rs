@@ -1,0 +1,338 @@
+//! A small terminal screen model for `warroom shadow`: enough of the VT/xterm language that
+//! warroom's own terminal writer speaks (cursor moves, SGR colours and attributes, clears,
+//! text) to hold the sharer's screen as a grid, so the watcher's view can be cropped to its
+//! own terminal instead of letting the bytes run past its edges. Anything else is ignored.
+
+use std::fmt::Write as _;
+
+/// Colours and attributes of a cell, kept as SGR parameter text (bounded).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Style {
+    fg: Option<String>,
+    bg: Option<String>,
+    /// SGR attribute numbers 1..=9 that are on.
+    attrs: u16,
+}
+
+impl Style {
+    /// The SGR sequence that sets exactly this style from any other.
+    pub fn sgr(&self) -> String {
+        let mut s = String::from("\x1b[0");
+        for a in 1..=9u16 {
+            if self.attrs & (1 << a) != 0 {
+                let _ = write!(s, ";{a}");
+            }
+        }
+        for c in [&self.fg, &self.bg].into_iter().flatten() {
+            let _ = write!(s, ";{c}");
+        }
+        s.push('m');
+        s
+    }
+
+    fn apply(&mut self, params: &str) {
+        let nums: Vec<&str> = if params.is_empty() {
+            vec!["0"]
+        } else {
+            params.split(';').collect()
+        };
+        let mut i = 0;
+        while i < nums.len() {
+            let n: u16 = nums[i].parse().unwrap_or(0);
+            match n {
+                0 => *self = Style::default(),
+                1..=9 => self.attrs |= 1 << n,
+                22 => self.attrs &= !((1 << 1) | (1 << 2)),
+                23..=29 => self.attrs &= !(1 << (n - 20)),
+                30..=37 | 90..=97 => self.fg = Some(n.to_string()),
+                39 => self.fg = None,
+                40..=47 | 100..=107 => self.bg = Some(n.to_string()),
+                49 => self.bg = None,
+                38 | 48 => {
+                    // 38;5;N or 38;2;R;G;B
+                    let len = match nums.get(i + 1).copied() {
+                        Some("5") => 2,
+                        Some("2") => 4,
+                        _ => 0,
+                    };
+                    let end = (i + 1 + len).min(nums.len());
+                    let colour = nums[i..end].join(";");
+                    if n == 38 {
+                        self.fg = Some(colour);
+                    } else {
+                        self.bg = Some(colour);
+                    }
+                    i = end;
+                    continue;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cell {
+    pub ch: char,
+    pub style: Style,
+}
+
+impl Default for Cell {
+    fn default() -> Self {
+        Cell {
+            ch: ' ',
+            style: Style::default(),
+        }
+    }
+}
+
+enum State {
+    Ground,
+    Escape,
+    Csi(String),
+    /// OSC/DCS and friends: skipped up to BEL or ESC \.
+    String {
+        escape: bool,
+    },
+}
+
+pub struct Screen {
+    width: u16,
+    height: u16,
+    cells: Vec<Cell>,
+    row: u16,
+    col: u16,
+    style: Style,
+    state: State,
+    /// An incomplete UTF-8 sequence carried to the next feed.
+    utf8: Vec<u8>,
+}
+
+impl Screen {
+    pub fn new(width: u16, height: u16) -> Screen {
+        let (width, height) = (width.max(1), height.max(1));
+        Screen {
+            width,
+            height,
+            cells: vec![Cell::default(); usize::from(width) * usize::from(height)],
+            row: 0,
+            col: 0,
+            style: Style::default(),
+            state: State::Ground,
+            utf8: Vec::new(),
+        }
+    }
+
+    pub fn size(&self) -> (u16, u16) {
+        (self.width, self.height)
+    }
+
+    /// The sharer resized: keep what fits.
+    pub fn resize(&mut self, width: u16, height: u16) {
+        let mut next = Screen::new(width, height);
+        for r in 0..self.height.min(next.height) {
+            for c in 0..self.width.min(next.width) {
+                let cell = self.cell(r, c).clone();
+                next.put(r, c, cell);
+            }
+        }
+        next.style = self.style.clone();
+        *self = next;
+    }
+
+    pub fn cell(&self, row: u16, col: u16) -> &Cell {
+        &self.cells[usize::from(row) * usize::from(self.width) + usize::from(col)]
+    }
+
+    fn put(&mut self, row: u16, col: u16, cell: Cell) {
+        let i = usize::from(row) * usize::from(self.width) + usize::from(col);
+        self.cells[i] = cell;
+    }
+
+    /// One row as text (for tests and plain views).
+    pub fn row_text(&self, row: u16) -> String {
+        (0..self.width).map(|c| self.cell(row, c).ch).collect()
+    }
+
+    pub fn text(&self) -> String {
+        (0..self.height)
+            .map(|r| self.row_text(r).trim_end().to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let mut data = std::mem::take(&mut self.utf8);
+        data.extend_from_slice(bytes);
+        let (text, rest) = match std::str::from_utf8(&data) {
+            Ok(t) => (t.to_string(), Vec::new()),
+            Err(e) if e.error_len().is_none() => {
+                let valid = e.valid_up_to();
+                (
+                    String::from_utf8_lossy(&data[..valid]).into_owned(),
+                    data[valid..].to_vec(),
+                )
+            }
+            Err(_) => (String::from_utf8_lossy(&data).into_owned(), Vec::new()),
+        };
+        self.utf8 = rest;
+        for ch in text.chars() {
+            self.step(ch);
+        }
+    }
+
+    fn step(&mut self, ch: char) {
+        match std::mem::replace(&mut self.state, State::Ground) {
+            State::Ground => match ch {
+                '\x1b' => self.state = State::Escape,
+                '\r' => self.col = 0,
+                '\n' => self.row = (self.row + 1).min(self.height - 1),
+                '\x08' => self.col = self.col.saturating_sub(1),
+                c if c.is_control() => {}
+                c => {
+                    if self.col < self.width {
+                        let style = self.style.clone();
+                        self.put(self.row, self.col, Cell { ch: c, style });
+                    }
+                    self.col = (self.col + 1).min(self.width);
+                }
+            },
+            State::Escape => match ch {
+                '[' => self.state = State::Csi(String::new()),
+                ']' | 'P' | '_' | '^' => self.state = State::String { escape: false },
+                _ => {}
+            },
+            State::Csi(mut params) => {
+                if ('\x40'..='\x7e').contains(&ch) {
+                    self.csi(&params, ch);
+                } else if params.len() < 64 {
+                    params.push(ch);
+                    self.state = State::Csi(params);
+                } else {
+                    self.state = State::Csi(params);
+                }
+            }
+            State::String { escape } => {
+                if ch == '\x07' || (escape && ch == '\\') {
+                    return;
+                }
+                self.state = State::String {
+                    escape: ch == '\x1b',
+                };
+            }
+        }
+    }
+
+    fn csi(&mut self, params: &str, op: char) {
+        if params.starts_with('?') || params.starts_with('>') {
+            return; // modes (cursor visibility, bracketed paste): nothing on the grid
+        }
+        if !params.bytes().all(|b| b.is_ascii_digit() || b == b';') {
+            return; // nothing warroom writes; never passed on
+        }
+        let nums: Vec<u16> = params.split(';').map(|p| p.parse().unwrap_or(0)).collect();
+        let arg = |i: usize, default: u16| match nums.get(i) {
+            Some(0) | None => default,
+            Some(&n) => n,
+        };
+        let (w, h) = (self.width, self.height);
+        match op {
+            'H' | 'f' => {
+                self.row = (arg(0, 1) - 1).min(h - 1);
+                self.col = (arg(1, 1) - 1).min(w - 1);
+            }
+            'A' => self.row = self.row.saturating_sub(arg(0, 1)),
+            'B' => self.row = (self.row + arg(0, 1)).min(h - 1),
+            'C' => self.col = (self.col + arg(0, 1)).min(w - 1),
+            'D' => self.col = self.col.saturating_sub(arg(0, 1)),
+            'G' => self.col = (arg(0, 1) - 1).min(w - 1),
+            'd' => self.row = (arg(0, 1) - 1).min(h - 1),
+            'm' => self.style.apply(params),
+            'J' => {
+                let from = match nums.first().copied().unwrap_or(0) {
+                    0 => usize::from(self.row) * usize::from(w) + usize::from(self.col),
+                    _ => 0,
+                };
+                let blank = Cell {
+                    ch: ' ',
+                    style: self.style.clone(),
+                };
+                for c in &mut self.cells[from..] {
+                    *c = blank.clone();
+                }
+            }
+            'K' => {
+                let blank = Cell {
+                    ch: ' ',
+                    style: self.style.clone(),
+                };
+                for c in self.col.min(w)..w {
+                    self.put(self.row, c, blank.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::Terminal;
+    use ratatui::backend::CrosstermBackend;
+    use ratatui::style::{Color, Style as RStyle};
+    use ratatui::widgets::{Block, Borders, Paragraph};
+
+    /// What ratatui's crossterm backend writes (the bytes a sharer sends) rebuilds the same
+    /// screen: text, position and colours, across a full draw and a diff.
+    #[test]
+    fn ratatui_frames_rebuild_the_drawn_screen() {
+        let mut out: Vec<u8> = Vec::new();
+        {
+            let backend = CrosstermBackend::new(&mut out);
+            let mut terminal = Terminal::with_options(
+                backend,
+                ratatui::TerminalOptions {
+                    viewport: ratatui::Viewport::Fixed(ratatui::layout::Rect::new(0, 0, 40, 6)),
+                },
+            )
+            .expect("terminal");
+            let draw = |t: &mut Terminal<_>, text: &'static str| {
+                t.draw(|f| {
+                    let p = Paragraph::new(text)
+                        .style(RStyle::default().fg(Color::Red))
+                        .block(Block::default().borders(Borders::ALL).title("pg"));
+                    f.render_widget(p, f.area());
+                })
+                .expect("draw");
+            };
+            draw(&mut terminal, "pid 4242 waits ü");
+            draw(&mut terminal, "pid 4243 blocks");
+        }
+        let mut screen = Screen::new(40, 6);
+        screen.feed(&out[..7]);
+        screen.feed(&out[7..]);
+        let text = screen.text();
+        assert!(text.contains("pid 4243 blocks"), "{text}");
+        assert!(!text.contains("4242"), "the diff replaced it: {text}");
+        assert!(screen.row_text(0).starts_with("┌pg"), "{text}");
+        assert_eq!(screen.cell(1, 1).ch, 'p');
+        assert!(
+            screen.cell(1, 1).style.sgr().contains("31")
+                || screen.cell(1, 1).style.sgr().contains("38;5;1")
+        );
+    }
+
+    #[test]
+    fn sgr_and_cursor_moves_stay_inside_the_grid() {
+        let mut s = Screen::new(5, 2);
+        s.feed(b"\x1b[1;31mab\x1b[0m\x1b[9;9Hz\x1b]0;title\x07\x1b[2;1Hxy");
+        assert_eq!(s.row_text(0), "ab   ");
+        assert_eq!(s.row_text(1), "xy  z");
+        assert_eq!(s.cell(0, 0).style.sgr(), "\x1b[0;1;31m");
+        assert_eq!(s.cell(1, 0).style, Style::default());
+        s.resize(3, 1);
+        assert_eq!(s.text(), "ab");
+    }
+}
