@@ -16,6 +16,7 @@ use warroom::backends::postgres::{ActivitySnapshot, PgSession, blocking_tree};
 use warroom::config::{KeyAction, Keymap, Theme};
 use warroom::panes::Pane;
 use warroom::panes::pg::PgPane;
+use warroom::workers::Event;
 
 const SESSIONS: usize = 10_000;
 const CONTEXT: &str = "bench";
@@ -130,11 +131,11 @@ fn app() -> App {
 }
 
 fn update(snapshot: ActivitySnapshot) -> Msg {
-    Msg::PgUpdate {
+    Msg::Worker(Event::PgUpdate {
         context: CONTEXT.into(),
         result: Ok(snapshot),
         retry_in: None,
-    }
+    })
 }
 
 fn bench(c: &mut Criterion) {

@@ -40,6 +40,7 @@ use warroom::app::{App, GuardInfo, Msg};
 use warroom::backends::postgres::{ConnectSpec, PgSource, RealPg, blocking_tree};
 use warroom::config::{Keymap, Theme};
 use warroom::panes::pg::PgPane;
+use warroom::workers::Event;
 
 #[derive(Debug, Parser)]
 #[command(about = "Measure what warroom's PostgreSQL refreshes cost the server")]
@@ -286,11 +287,11 @@ fn run_warroom(spec: ConnectSpec, refreshes: u32, every: Duration, render: bool)
                     out.tree_roots_last = blocking_tree(&snapshot.sessions).len();
                     if render {
                         let cpu = thread_cpu();
-                        app.update(Msg::PgUpdate {
+                        app.update(Msg::Worker(Event::PgUpdate {
                             context: "cost".into(),
                             result: Ok(snapshot),
                             retry_in: None,
-                        });
+                        }));
                         if let Err(e) = terminal.draw(|f| app.render(f)) {
                             out.errors.push(format!("draw: {e}"));
                         }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use warroom::app::{App, Command, GuardInfo, Layer, Msg};
 use warroom::panes::kafka::flow::{ResetPreview, ResetPrompt};
+use warroom::workers::Event;
 
 #[path = "support/ui.rs"]
 mod ui;
@@ -70,11 +71,11 @@ fn app(read_only: bool) -> App {
 
 async fn feed(app: &mut App, kafka: &DemoKafka) {
     let snap = kafka.snapshot().await.expect("demo snapshot");
-    app.update(Msg::KafkaUpdate {
+    app.update(Msg::Worker(Event::KafkaUpdate {
         context: "k1".into(),
         result: Ok(snap),
         retry_in: None,
-    });
+    }));
 }
 
 fn kafka_polls(cmds: &[Command]) -> Vec<bool> {
@@ -146,10 +147,10 @@ async fn reset_goes_through_prompt_preview_reason_and_confirmation() {
         .await
         .expect("plan");
     assert_eq!(plan.replayed(), 600);
-    app.update(Msg::KafkaPlan {
+    app.update(Msg::Worker(Event::KafkaPlan {
         context: "k1".into(),
         result: Ok(plan.clone()),
-    });
+    }));
     assert!(
         app.layers()
             .last()
@@ -191,10 +192,10 @@ async fn esc_on_the_preview_changes_nothing_and_read_only_stops_before_the_promp
         .plan_reset("legacy-reports", &ResetSpec::parse("latest").expect("spec"))
         .await
         .expect("plan");
-    app.update(Msg::KafkaPlan {
+    app.update(Msg::Worker(Event::KafkaPlan {
         context: "k1".into(),
         result: Ok(plan),
-    });
+    }));
     assert!(app.update(key(KeyCode::Esc)).is_empty());
     assert!(app.layers().is_empty());
 

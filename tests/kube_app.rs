@@ -16,6 +16,7 @@ use warroom::panes::PaneId;
 use warroom::panes::logs::LogsPane;
 use warroom::panes::pg::PgPane;
 use warroom::panes::pods::PodsPane;
+use warroom::workers::Event;
 
 /// The Logs pane inside the App.
 fn logs(app: &App) -> &LogsPane {
@@ -105,7 +106,7 @@ fn app(read_only: bool) -> App {
         PodsPane::new(vec![CTX.into()], None),
         LogsPane::new(1 << 20),
     );
-    app.update(Msg::KubePods {
+    app.update(Msg::Worker(Event::KubePods {
         context: CTX.into(),
         feed: PodFeed::Listed {
             scope: PodScope::default(),
@@ -115,7 +116,7 @@ fn app(read_only: bool) -> App {
                 pod("bare", None, false),
             ],
         },
-    });
+    }));
     app
 }
 
@@ -231,7 +232,7 @@ fn l_and_p_open_log_sessions_and_batches_of_old_sessions_are_ignored() {
         active: false
     }));
     let batch = |session: u64, text: &str| {
-        Msg::KubeLogs(LogBatch {
+        Msg::Worker(Event::KubeLogs(LogBatch {
             session,
             source: LogSource {
                 namespace: "shop".into(),
@@ -244,7 +245,7 @@ fn l_and_p_open_log_sessions_and_batches_of_old_sessions_are_ignored() {
             }],
             undelivered: 3,
             note: None,
-        })
+        }))
     };
     app.update(batch(old, "from the previous container"));
     assert_eq!(logs(&app).buffer().len(), 1);

@@ -42,8 +42,8 @@ struct Harness {
     app: App,
     tasks: KubeTasks,
     contexts: HashMap<String, KubeContext>,
-    tx: mpsc::Sender<Msg>,
-    rx: mpsc::Receiver<Msg>,
+    tx: mpsc::Sender<warroom::workers::Event>,
+    rx: mpsc::Receiver<warroom::workers::Event>,
     /// Every command the App asked for, in order.
     performed: Vec<Command>,
 }
@@ -113,7 +113,7 @@ impl Harness {
                 .await
                 .unwrap_or_else(|_| panic!("no {what} within 15 s; toast {:?}", self.app.toast()))
                 .unwrap_or_else(|| panic!("channel closed before {what}"));
-            let commands = self.app.update(msg);
+            let commands = self.app.update(msg.into());
             self.perform(commands);
         }
     }
@@ -127,7 +127,7 @@ impl Harness {
         )
         .await
         {
-            let commands = self.app.update(msg);
+            let commands = self.app.update(msg.into());
             self.perform(commands);
         }
     }

@@ -53,11 +53,11 @@ fn app_with(protected: bool, read_only: bool, global_read_only: bool) -> App {
     let mut app = App::new(pane, Keymap::default(), Theme::builtin_default(), info);
     let mut world = DemoPgWorld::new(1);
     world.advance_to(90.0);
-    app.update(Msg::PgUpdate {
+    app.update(Msg::Worker(Event::PgUpdate {
         context: "pg1".into(),
         result: Ok(world.snapshot()),
         retry_in: None,
-    });
+    }));
     app
 }
 
@@ -268,11 +268,11 @@ fn filter_narrows_rows_and_esc_restores() {
 #[test]
 fn worker_errors_keep_the_last_data_and_show_the_retry() {
     let mut app = app_with(false, false, false);
-    app.update(Msg::PgUpdate {
+    app.update(Msg::Worker(Event::PgUpdate {
         context: "pg1".into(),
         result: Err("cannot connect".into()),
         retry_in: Some(Duration::from_secs(4)),
-    });
+    }));
     let st = app.active_pane().expect("a pane").status();
     assert!(
         st.error

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::backends::BackendError;
 use crate::backends::postgres::PgInsight;
 use crate::backends::postgres::explain::ExplainResult;
 use crate::backends::postgres::statements::{StatementsReport, StatementsTracker};
@@ -19,7 +20,7 @@ pub fn spawn_statements<M: Send + 'static>(
     source: Arc<dyn PgInsight>,
     tx: mpsc::Sender<M>,
     control: watch::Receiver<PollControl>,
-    to_msg: fn(String, Result<StatementsReport, String>, Option<Duration>) -> M,
+    to_msg: fn(String, Result<StatementsReport, BackendError>, Option<Duration>) -> M,
 ) -> tokio::task::JoinHandle<()> {
     let tracker = Arc::new(tokio::sync::Mutex::new(StatementsTracker::default()));
     super::poller::spawn(
@@ -32,10 +33,7 @@ pub fn spawn_statements<M: Send + 'static>(
             let tracker = tracker.clone();
             async move {
                 let mut tracker = tracker.lock().await;
-                let read = source
-                    .statements(&tracker)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let read = source.statements(&tracker).await?;
                 Ok(tracker.report(read))
             }
         },
@@ -43,9 +41,23 @@ pub fn spawn_statements<M: Send + 'static>(
     )
 }
 
-/// EXPLAIN of what `pid` runs now, as text for the UI.
-pub async fn explain(source: Arc<dyn PgInsight>, pid: i32) -> Result<ExplainResult, String> {
-    source.explain(pid).await.map_err(|e| e.to_string())
+/// EXPLAIN what `pid` of `context` runs now (`source` is `None` when the context has no
+/// connection) and send the answer as `Event::PgPlan`.
+pub fn spawn_explain(
+    context: String,
+    source: Option<Arc<dyn PgInsight>>,
+    pid: i32,
+    tx: mpsc::Sender<crate::workers::Event>,
+) {
+    tokio::spawn(async move {
+        let result: Result<ExplainResult, BackendError> = match source {
+            Some(source) => source.explain(pid).await.map_err(Into::into),
+            None => Err(format!("no connection for context {context}").into()),
+        };
+        let _ = tx
+            .send(crate::workers::Event::PgPlan { context, result })
+            .await;
+    });
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use warroom::backends::demo::DemoPgWorld;
 use warroom::config::{Keymap, Theme};
 use warroom::guard::{ActionReport, ContextPolicy, Policy, ReasonRules};
 use warroom::panes::pg::PgPane;
+use warroom::workers::Event;
 
 pub const CONTEXT: &str = "demo";
 pub const SEED: u64 = 1;
@@ -81,11 +82,11 @@ pub fn feed(app: &mut App) {
     let mut t = 4.0;
     while t <= AT {
         world.advance_to(t);
-        app.update(Msg::PgUpdate {
+        app.update(Msg::Worker(Event::PgUpdate {
             context: CONTEXT.into(),
             result: Ok(world.snapshot()),
             retry_in: None,
-        });
+        }));
         t += 4.0;
     }
 }
@@ -110,11 +111,11 @@ pub fn feed_slow(app: &mut App) {
             world.scenario().blocker_pid,
             world.migration_alive(),
         );
-        app.update(Msg::PgUpdate {
+        app.update(Msg::Worker(Event::PgUpdate {
             context: CONTEXT.into(),
             result: Ok(snap),
             retry_in: None,
-        });
+        }));
         t += 4.0;
     }
     let mut demo = DemoStatements::default();
@@ -131,11 +132,11 @@ pub fn feed_slow(app: &mut App) {
             all_stats: true,
             statements: 1,
         };
-        app.update(Msg::PgStatements {
+        app.update(Msg::Worker(Event::PgStatements {
             context: CONTEXT.into(),
             result: Ok(tracker.report(read)),
             retry_in: None,
-        });
+        }));
     }
 }
 
@@ -274,18 +275,18 @@ pub fn scenes() -> Vec<(&'static str, App)> {
     }
     out.push(("waiting", a));
     let mut a = empty_app(Setup::default());
-    a.update(Msg::PgUpdate {
+    a.update(Msg::Worker(Event::PgUpdate {
         context: CONTEXT.into(),
         result: Err("connection refused (os error 111) connecting to db1:5432".into()),
         retry_in: Some(Duration::from_secs(4)),
-    });
+    }));
     out.push(("error_no_data", a));
     let mut a = app();
-    a.update(Msg::PgUpdate {
+    a.update(Msg::Worker(Event::PgUpdate {
         context: CONTEXT.into(),
         result: Err("db error: FATAL: the database system is shutting down".into()),
         retry_in: Some(Duration::from_secs(8)),
-    });
+    }));
     out.push(("error_stale_data", a));
     out.push((
         "read_only",

@@ -28,7 +28,8 @@ use super::Ctx;
 use super::contexts::ContextSet;
 use super::table::{ListCursor, Sort};
 use super::{Detail, Effect, Pane, PaneId, PaneMeta, PaneMsg, PaneStatus};
-use crate::app::{Command, Msg};
+use crate::app::Command;
+use crate::workers::Event;
 use view::Column;
 
 /// How many refreshes of history the sparkline keeps (5 minutes at 2 s).
@@ -675,7 +676,7 @@ impl Pane for PgPane {
 
     fn update(&mut self, msg: PaneMsg) -> Vec<Effect> {
         match msg {
-            PaneMsg::Worker(Msg::PgUpdate {
+            PaneMsg::Worker(Event::PgUpdate {
                 context,
                 result,
                 retry_in,
@@ -689,7 +690,7 @@ impl Pane for PgPane {
                     self.rebuild();
                 }
             }
-            PaneMsg::Worker(Msg::PgStatements {
+            PaneMsg::Worker(Event::PgStatements {
                 context, result, ..
             }) => {
                 if let Some((p, _)) = self.contexts.entry_mut(&context) {
@@ -699,12 +700,12 @@ impl Pane for PgPane {
                             d.statements = Some(report);
                             d.statements_error = None;
                         }
-                        Err(e) => d.statements_error = Some(e),
+                        Err(e) => d.statements_error = Some(e.to_string()),
                     }
                 }
                 self.stmt_cursor.row = self.stmt_cursor.row.min(self.row_count().saturating_sub(1));
             }
-            PaneMsg::Worker(Msg::PgPlan { context, result }) => {
+            PaneMsg::Worker(Event::PgPlan { context, result }) => {
                 return match result {
                     Ok(plan) => {
                         let (title, lines) = crate::widgets::pg_slow::plan_detail(&plan);

@@ -24,7 +24,7 @@ fn pane() -> (PgPane, ActivitySnapshot) {
         true,
     );
     let mut pane = PgPane::new(vec!["pg1".into()], None, Duration::from_secs(2));
-    pane.update(PaneMsg::Worker(Msg::PgUpdate {
+    pane.update(PaneMsg::Worker(Event::PgUpdate {
         context: "pg1".into(),
         result: Ok(snap.clone()),
         retry_in: None,
@@ -91,7 +91,7 @@ fn enter_on_a_statement_shows_the_sessions_running_it() {
         .collect();
     assert!(running.len() >= 2, "the demo has waiters by 90 s");
     pane.on_action(KeyAction::StatementsView);
-    pane.update(PaneMsg::Worker(Msg::PgStatements {
+    pane.update(PaneMsg::Worker(Event::PgStatements {
         context: "pg1".into(),
         result: Ok(StatementsReport {
             update: StatementsUpdate::Deltas(StatementsDelta {
@@ -174,7 +174,7 @@ fn e_asks_for_the_plan_of_the_selected_session_and_the_answer_opens_a_detail() {
         )),
         "{effects:?}"
     );
-    let effects = pane.update(PaneMsg::Worker(Msg::PgPlan {
+    let effects = pane.update(PaneMsg::Worker(Event::PgPlan {
         context: "pg1".into(),
         result: Ok(ExplainResult {
             pid,
