@@ -102,12 +102,12 @@ pub async fn run(config: &Config, opts: &Options, cmd: KubeCmd) -> anyhow::Resul
             reason,
             confirm_context,
         } => {
-            let action = GuardedAction::Kube(KubeAction::RolloutRestart(DeploymentTarget {
-                context: ctx.name.clone(),
-                namespace: namespace_of(ctx, namespace),
-                deployment,
-                from_pod: None,
-            }));
+            let action = GuardedAction::Kube(KubeAction::RolloutRestart(DeploymentTarget::new(
+                &ctx.name,
+                &namespace_of(ctx, namespace),
+                &deployment,
+                None,
+            )));
             act(config, opts, ctx, kube, action, reason, confirm_context).await
         }
     }

@@ -229,11 +229,7 @@ impl KafkaPane {
             return Effect::toast("the reset had no offsets before it: nothing to restore".into());
         }
         vec![Effect::Guard(vec![GuardedAction::Kafka(
-            KafkaAction::UndoReset(KafkaResetTarget {
-                context: ctx.to_string(),
-                plan,
-                undoes: done.audit_id.clone(),
-            }),
+            KafkaAction::UndoReset(KafkaResetTarget::new(ctx, plan, done.audit_id.clone())),
         )])]
     }
 

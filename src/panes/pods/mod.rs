@@ -416,12 +416,12 @@ impl PodsPane {
             )])],
             _ => match &p.deployment {
                 Some(d) => vec![Effect::Guard(vec![GuardedAction::Kube(
-                    KubeAction::RolloutRestart(DeploymentTarget {
-                        context: ctx.to_string(),
-                        namespace: p.namespace.clone(),
-                        deployment: d.clone(),
-                        from_pod: Some(p.name.clone()),
-                    }),
+                    KubeAction::RolloutRestart(DeploymentTarget::new(
+                        ctx,
+                        &p.namespace,
+                        d,
+                        Some(&p.name),
+                    )),
                 )])],
                 None => Effect::toast(format!(
                     "pod {} is not managed by a Deployment (owner: {}): rollout restart needs one",
