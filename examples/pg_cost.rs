@@ -36,10 +36,9 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio_postgres::{Client, NoTls};
 
-use warroom::app::{App, GuardInfo, Msg};
+use warroom::app::{GuardInfo, Msg};
 use warroom::backends::postgres::{ConnectSpec, PgSource, RealPg, blocking_tree};
-use warroom::config::{Keymap, Theme};
-use warroom::panes::pg::PgPane;
+use warroom::setup::Assembly;
 use warroom::workers::Event;
 
 #[derive(Debug, Parser)]
@@ -259,12 +258,10 @@ fn run_warroom(spec: ConnectSpec, refreshes: u32, every: Duration, render: bool)
     runtime.block_on(async move {
         let mut out = ClientSide::default();
         let pg = RealPg::new(spec);
-        let mut app = App::new(
-            PgPane::new(vec!["cost".into()], None, every),
-            Keymap::default(),
-            Theme::builtin_default(),
-            GuardInfo::default(),
-        );
+        let mut app = Assembly::new(GuardInfo::default())
+            .pg_context("cost")
+            .refresh(every)
+            .app();
         let mut terminal = match Terminal::new(TestBackend::new(200, 50)) {
             Ok(t) => t,
             Err(e) => {

@@ -4,11 +4,11 @@
 //! broker: snapshots come from the demo cluster.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use warroom::app::{App, Command, GuardInfo, Layer, Msg};
 use warroom::panes::kafka::flow::{ResetPreview, ResetPrompt};
+use warroom::setup::Assembly;
 use warroom::workers::Event;
 
 #[path = "support/ui.rs"]
@@ -16,12 +16,9 @@ mod ui;
 use warroom::backends::demo::DemoClock;
 use warroom::backends::demo::kafka::{DemoKafka, KafkaScenario};
 use warroom::backends::kafka::{KafkaSource, ResetSpec, ResetTo};
-use warroom::config::{Keymap, Theme};
 use warroom::guard::kafka::KafkaAction;
 use warroom::guard::{ContextPolicy, GuardedAction, Policy, ReasonRules};
 use warroom::panes::PaneId;
-use warroom::panes::kafka::KafkaPane;
-use warroom::panes::pg::PgPane;
 
 /// The Kafka pane inside the App.
 fn kafka_pane(app: &App) -> &warroom::panes::kafka::KafkaPane {
@@ -56,17 +53,10 @@ fn app(read_only: bool) -> App {
         actor: "alice@laptop".into(),
         audit_destination: "audit: test".into(),
     };
-    App::new(
-        PgPane::new(vec!["pg1".into()], None, Duration::from_secs(2)),
-        Keymap::default(),
-        Theme::builtin_default(),
-        info,
-    )
-    .with_kafka(KafkaPane::new(
-        vec!["k1".into()],
-        None,
-        Duration::from_secs(2),
-    ))
+    Assembly::new(info)
+        .pg_context("pg1")
+        .kafka_context("k1")
+        .app()
 }
 
 async fn feed(app: &mut App, kafka: &DemoKafka) {

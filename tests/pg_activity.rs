@@ -19,6 +19,7 @@ use warroom::backends::postgres::{
     SessionLimits, blocking_tree,
 };
 use warroom::backends::{BackendError, ErrorKind};
+use warroom::setup::Assembly;
 use warroom::workers::Event;
 use warroom::workers::pg::{PollControl, spawn};
 
@@ -773,8 +774,8 @@ fn screen_lines(terminal: &ratatui::Terminal<ratatui::backend::TestBackend>) -> 
 /// the drawn lock view shows the tree (the sessions view lists the chain).
 #[tokio::test]
 async fn the_pane_shows_the_chain_live() {
-    use warroom::app::{App, GuardInfo};
-    use warroom::config::{KeyAction, Keymap, Theme};
+    use warroom::app::GuardInfo;
+    use warroom::config::KeyAction;
     use warroom::panes::Pane;
     use warroom::panes::pg::PgPane;
 
@@ -786,12 +787,7 @@ async fn the_pane_shows_the_chain_live() {
         interval: Duration::from_millis(200),
     });
     let _worker = spawn("ctx".into(), real_pg(&server, "postgres"), tx, control_rx);
-    let mut app = App::new(
-        PgPane::new(vec!["ctx".into()], None, Duration::from_secs(2)),
-        Keymap::default(),
-        Theme::builtin_default(),
-        GuardInfo::default(),
-    );
+    let mut app = Assembly::new(GuardInfo::default()).pg_context("ctx").app();
     let (result, retry_in) = next_update(&mut rx, Duration::from_secs(10)).await;
     app.update(Msg::Worker(Event::PgUpdate {
         context: "ctx".into(),
@@ -906,9 +902,7 @@ async fn hidden_session_keys_say_what_to_grant_instead_of_acting() {
 
 /// One worker answer for context "ctx" drawn by a fresh App: the status bar's text.
 async fn status_bar_after_one_update(pg: Arc<RealPg>) -> (BackendError, Option<Duration>, String) {
-    use warroom::app::{App, GuardInfo};
-    use warroom::config::{Keymap, Theme};
-    use warroom::panes::pg::PgPane;
+    use warroom::app::GuardInfo;
 
     let (tx, mut rx) = mpsc::channel(8);
     let (_control, control_rx) = watch::channel(PollControl {
@@ -919,12 +913,7 @@ async fn status_bar_after_one_update(pg: Arc<RealPg>) -> (BackendError, Option<D
     let (result, retry_in) = next_update(&mut rx, Duration::from_secs(10)).await;
     worker.abort();
     let error = result.expect_err("the refresh must fail");
-    let mut app = App::new(
-        PgPane::new(vec!["ctx".into()], None, Duration::from_secs(2)),
-        Keymap::default(),
-        Theme::builtin_default(),
-        GuardInfo::default(),
-    );
+    let mut app = Assembly::new(GuardInfo::default()).pg_context("ctx").app();
     app.update(Msg::Worker(Event::PgUpdate {
         context: "ctx".into(),
         result: Err(error.clone()),

@@ -25,11 +25,6 @@ fn typed(app: &mut App, text: &str) {
 }
 
 fn app_with(protected: bool, read_only: bool, global_read_only: bool) -> App {
-    let pane = PgPane::new(
-        vec!["pg1".into(), "pg2".into()],
-        None,
-        Duration::from_secs(2),
-    );
     let policy = Policy {
         global_read_only,
         contexts: HashMap::from([
@@ -50,7 +45,10 @@ fn app_with(protected: bool, read_only: bool, global_read_only: bool) -> App {
         actor: "alice@laptop".into(),
         audit_destination: "audit: /tmp/a.jsonl only (no endpoint configured)".into(),
     };
-    let mut app = App::new(pane, Keymap::default(), Theme::builtin_default(), info);
+    let mut app = crate::setup::Assembly::new(info)
+        .pg_context("pg1")
+        .pg_context("pg2")
+        .app();
     let mut world = DemoPgWorld::new(1);
     world.advance_to(90.0);
     app.update(Msg::Worker(Event::PgUpdate {

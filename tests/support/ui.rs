@@ -17,9 +17,8 @@ use ratatui::buffer::Buffer;
 
 use warroom::app::{App, Command, GuardInfo, Layer, Msg};
 use warroom::backends::demo::DemoPgWorld;
-use warroom::config::{Keymap, Theme};
 use warroom::guard::{ActionReport, ContextPolicy, Policy, ReasonRules};
-use warroom::panes::pg::PgPane;
+use warroom::setup::Assembly;
 use warroom::workers::Event;
 
 pub const CONTEXT: &str = "demo";
@@ -54,7 +53,6 @@ pub fn typed(app: &mut App, text: &str) {
 
 /// An App with no data yet.
 pub fn empty_app(setup: Setup) -> App {
-    let pane = PgPane::new(vec![CONTEXT.into()], None, Duration::from_secs(2));
     let policy = Policy {
         global_read_only: setup.read_only,
         contexts: HashMap::from([(
@@ -72,7 +70,7 @@ pub fn empty_app(setup: Setup) -> App {
         actor: ACTOR.into(),
         audit_destination: AUDIT.into(),
     };
-    App::new(pane, Keymap::default(), Theme::builtin_default(), info)
+    Assembly::new(info).pg_context(CONTEXT).app()
 }
 
 /// Feed the demo world's snapshots every 4 simulated seconds up to `AT`, so the sparklines
