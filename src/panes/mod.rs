@@ -377,6 +377,11 @@ pub trait Pane: AsAny + Send {
     fn explain(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Why this pane's guarded keys cannot act on what is selected now, in a few words for
+    /// the hints row (policy is the App's to check); `None` when they can.
+    fn guard_blocked(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 #[cfg(test)]

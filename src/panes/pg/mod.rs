@@ -470,6 +470,12 @@ impl PgPane {
         }
     }
 
+    /// c/x would act on a session whose start time is hidden (it cannot be identified).
+    fn targets_hidden(&self) -> bool {
+        self.targets()
+            .is_ok_and(|sessions| sessions.iter().any(|s| s.backend_start.is_none()))
+    }
+
     fn guard(&self, make: fn(PgTarget) -> GuardedAction) -> Vec<Effect> {
         let Some(ctx) = self.current_context() else {
             return Effect::toast("no PostgreSQL context configured".into());
@@ -783,6 +789,10 @@ impl Pane for PgPane {
             note.push(p);
         }
         self.contexts.status(Some(note.join(" · ")))
+    }
+
+    fn guard_blocked(&self) -> Option<&'static str> {
+        self.targets_hidden().then_some("hidden session")
     }
 
     fn explain(&self) -> Vec<String> {
