@@ -17,7 +17,7 @@ use warroom::config::KeyAction;
 use warroom::panes::Pane;
 use warroom::panes::pg::PgPane;
 use warroom::setup::Assembly;
-use warroom::workers::Event;
+use warroom::workers::{Event, Update};
 
 const SESSIONS: usize = 10_000;
 const CONTEXT: &str = "bench";
@@ -128,11 +128,11 @@ fn app() -> App {
 }
 
 fn update(snapshot: ActivitySnapshot) -> Msg {
-    Msg::Worker(Event::PgUpdate {
+    Msg::Worker(Event::PgUpdate(Update {
         context: CONTEXT.into(),
         result: Ok(snapshot),
         retry_in: None,
-    })
+    }))
 }
 
 fn bench(c: &mut Criterion) {

@@ -39,7 +39,7 @@ use tokio_postgres::{Client, NoTls};
 use warroom::app::{GuardInfo, Msg};
 use warroom::backends::postgres::{ConnectSpec, PgSource, RealPg, blocking_tree};
 use warroom::setup::Assembly;
-use warroom::workers::Event;
+use warroom::workers::{Event, Update};
 
 #[derive(Debug, Parser)]
 #[command(about = "Measure what warroom's PostgreSQL refreshes cost the server")]
@@ -284,11 +284,11 @@ fn run_warroom(spec: ConnectSpec, refreshes: u32, every: Duration, render: bool)
                     out.tree_roots_last = blocking_tree(&snapshot.sessions).len();
                     if render {
                         let cpu = thread_cpu();
-                        app.update(Msg::Worker(Event::PgUpdate {
+                        app.update(Msg::Worker(Event::PgUpdate(Update {
                             context: "cost".into(),
                             result: Ok(snapshot),
                             retry_in: None,
-                        }));
+                        })));
                         if let Err(e) = terminal.draw(|f| app.render(f)) {
                             out.errors.push(format!("draw: {e}"));
                         }

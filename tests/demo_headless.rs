@@ -7,7 +7,7 @@ use warroom::backends::demo::{DemoClock, DemoPg, Scenario};
 use warroom::config::Config;
 use warroom::setup::{self, Options};
 use warroom::tui::Backends;
-use warroom::workers::Event;
+use warroom::workers::{Event, Update};
 
 struct Headless {
     app: App,
@@ -84,11 +84,11 @@ impl Headless {
             for ctx in self.active_pg.clone() {
                 let source = self.backends.pg.get(&ctx).expect("source").clone();
                 let result = rt.block_on(source.activity()).map_err(Into::into);
-                let cmds = self.app.update(Msg::Worker(Event::PgUpdate {
+                let cmds = self.app.update(Msg::Worker(Event::PgUpdate(Update {
                     context: ctx,
                     result,
                     retry_in: None,
-                }));
+                })));
                 self.perform(cmds);
             }
         }

@@ -9,7 +9,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use warroom::app::{App, Command, GuardInfo, Layer, Msg};
 use warroom::panes::kafka::flow::{ResetPreview, ResetPrompt};
 use warroom::setup::Assembly;
-use warroom::workers::Event;
+use warroom::workers::{Event, Update};
 
 #[path = "support/ui.rs"]
 mod ui;
@@ -61,11 +61,11 @@ fn app(read_only: bool) -> App {
 
 async fn feed(app: &mut App, kafka: &DemoKafka) {
     let snap = kafka.snapshot().await.expect("demo snapshot");
-    app.update(Msg::Worker(Event::KafkaUpdate {
+    app.update(Msg::Worker(Event::KafkaUpdate(Update {
         context: "k1".into(),
         result: Ok(snap),
         retry_in: None,
-    }));
+    })));
 }
 
 fn kafka_polls(cmds: &[Command]) -> Vec<bool> {

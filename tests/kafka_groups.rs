@@ -511,9 +511,11 @@ async fn next_update(
     Option<Duration>,
 ) {
     match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
-        Ok(Some(warroom::workers::Event::KafkaUpdate {
-            result, retry_in, ..
-        })) => (result, retry_in),
+        Ok(Some(warroom::workers::Event::KafkaUpdate(warroom::workers::Update {
+            result,
+            retry_in,
+            ..
+        }))) => (result, retry_in),
         other => panic!("no Kafka update: {other:?}"),
     }
 }

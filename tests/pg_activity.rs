@@ -20,8 +20,8 @@ use warroom::backends::postgres::{
 };
 use warroom::backends::{BackendError, ErrorKind};
 use warroom::setup::Assembly;
-use warroom::workers::Event;
 use warroom::workers::pg::{PollControl, spawn};
+use warroom::workers::{Event, Update};
 
 /// The text warroom's one statement starts with (see ACTIVITY_SQL).
 const ACTIVITY_MARK: &str = "/* warroom: activity */";
@@ -628,11 +628,11 @@ async fn next_update(
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, rx.recv()).await {
-            Ok(Some(Event::PgUpdate {
+            Ok(Some(Event::PgUpdate(Update {
                 context,
                 result,
                 retry_in,
-            })) => {
+            }))) => {
                 assert_eq!(context, "ctx");
                 return (result, retry_in);
             }
@@ -789,11 +789,11 @@ async fn the_pane_shows_the_chain_live() {
     let _worker = spawn("ctx".into(), real_pg(&server, "postgres"), tx, control_rx);
     let mut app = Assembly::new(GuardInfo::default()).pg_context("ctx").app();
     let (result, retry_in) = next_update(&mut rx, Duration::from_secs(10)).await;
-    app.update(Msg::Worker(Event::PgUpdate {
+    app.update(Msg::Worker(Event::PgUpdate(Update {
         context: "ctx".into(),
         result,
         retry_in,
-    }));
+    })));
     let mut terminal =
         ratatui::Terminal::new(ratatui::backend::TestBackend::new(200, 50)).expect("terminal");
 
@@ -874,11 +874,11 @@ async fn hidden_session_keys_say_what_to_grant_instead_of_acting() {
     assert_eq!(session(&snapshot, victim.pid()).backend_start, None);
 
     let mut pane = PgPane::new(vec!["ctx".into()], None, Duration::from_secs(2));
-    pane.update(PaneMsg::Worker(Event::PgUpdate {
+    pane.update(PaneMsg::Worker(Event::PgUpdate(Update {
         context: "ctx".into(),
         result: Ok(snapshot),
         retry_in: None,
-    }));
+    })));
     pane.on_action(KeyAction::ToggleIdle);
     pane.set_filter("victim");
     assert_eq!(
@@ -914,11 +914,11 @@ async fn status_bar_after_one_update(pg: Arc<RealPg>) -> (BackendError, Option<D
     worker.abort();
     let error = result.expect_err("the refresh must fail");
     let mut app = Assembly::new(GuardInfo::default()).pg_context("ctx").app();
-    app.update(Msg::Worker(Event::PgUpdate {
+    app.update(Msg::Worker(Event::PgUpdate(Update {
         context: "ctx".into(),
         result: Err(error.clone()),
         retry_in,
-    }));
+    })));
     let mut terminal =
         ratatui::Terminal::new(ratatui::backend::TestBackend::new(200, 30)).expect("terminal");
     terminal.draw(|f| app.render(f)).expect("draw");

@@ -179,7 +179,7 @@ fn pg_read_only_greys_the_guarded_keys_with_the_reason() {
 fn pg_hidden_session_greys_the_guarded_keys_with_the_reason() {
     use warroom::app::Msg;
     use warroom::backends::demo::DemoPgWorld;
-    use warroom::workers::Event;
+    use warroom::workers::{Event, Update};
 
     let mut world = DemoPgWorld::new(ui::SEED);
     world.advance_to(ui::AT);
@@ -190,11 +190,11 @@ fn pg_hidden_session_greys_the_guarded_keys_with_the_reason() {
     }
     let mut app = ui::empty_app(ui::Setup::default());
     let update = |snapshot| {
-        Msg::Worker(Event::PgUpdate {
+        Msg::Worker(Event::PgUpdate(Update {
             context: ui::CONTEXT.into(),
             result: Ok(snapshot),
             retry_in: None,
-        })
+        }))
     };
     app.update(update(hidden));
     let (row, crossed) = ui::hints_row(&app, 120, 40);

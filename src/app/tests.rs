@@ -9,6 +9,7 @@ use super::*;
 use crate::backends::demo::DemoPgWorld;
 use crate::guard::{ContextPolicy, GuardedAction};
 use crate::panes::pg::PgPane;
+use crate::workers::Update;
 
 fn key(c: char) -> Msg {
     Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
@@ -51,11 +52,11 @@ fn app_with(protected: bool, read_only: bool, global_read_only: bool) -> App {
         .app();
     let mut world = DemoPgWorld::new(1);
     world.advance_to(90.0);
-    app.update(Msg::Worker(Event::PgUpdate {
+    app.update(Msg::Worker(Event::PgUpdate(Update {
         context: "pg1".into(),
         result: Ok(world.snapshot()),
         retry_in: None,
-    }));
+    })));
     app
 }
 
@@ -266,11 +267,11 @@ fn filter_narrows_rows_and_esc_restores() {
 #[test]
 fn worker_errors_keep_the_last_data_and_show_the_retry() {
     let mut app = app_with(false, false, false);
-    app.update(Msg::Worker(Event::PgUpdate {
+    app.update(Msg::Worker(Event::PgUpdate(Update {
         context: "pg1".into(),
         result: Err("cannot connect".into()),
         retry_in: Some(Duration::from_secs(4)),
-    }));
+    })));
     let st = app.active_pane().expect("a pane").status();
     assert!(
         st.error

@@ -93,11 +93,7 @@ impl Runtime {
                         source,
                         tx,
                         rx,
-                        |context, result, retry_in| WorkerEvent::PgStatements {
-                            context,
-                            result,
-                            retry_in,
-                        },
+                        WorkerEvent::PgStatements,
                     );
                 });
             }

@@ -10,32 +10,29 @@ use crate::backends::postgres::ActivitySnapshot;
 use crate::backends::postgres::explain::ExplainResult;
 use crate::backends::postgres::statements::StatementsReport;
 
+/// One answer of a poller for `context`: data, or a classified error and when the next try
+/// comes (`retry_in`, only with an error).
+#[derive(Debug, Clone)]
+pub struct Update<T> {
+    pub context: String,
+    pub result: Result<T, BackendError>,
+    pub retry_in: Option<Duration>,
+}
+
 /// A worker's answer: data, or a classified error (`BackendError::kind`).
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// A snapshot or an error from the PostgreSQL worker of `context`.
-    PgUpdate {
-        context: String,
-        result: Result<ActivitySnapshot, BackendError>,
-        retry_in: Option<Duration>,
-    },
-    /// Statement deltas (or why there are none) from the statements worker of `context`.
-    PgStatements {
-        context: String,
-        result: Result<StatementsReport, BackendError>,
-        retry_in: Option<Duration>,
-    },
+    /// A snapshot or an error from the PostgreSQL worker.
+    PgUpdate(Update<ActivitySnapshot>),
+    /// Statement deltas (or why there are none) from the statements worker.
+    PgStatements(Update<StatementsReport>),
     /// The plan of a session's query, or why there is none.
     PgPlan {
         context: String,
         result: Result<ExplainResult, BackendError>,
     },
-    /// A snapshot or an error from the Kafka worker of `context`.
-    KafkaUpdate {
-        context: String,
-        result: Result<KafkaSnapshot, BackendError>,
-        retry_in: Option<Duration>,
-    },
+    /// A snapshot or an error from the Kafka worker.
+    KafkaUpdate(Update<KafkaSnapshot>),
     /// The preview of an offset reset, or why it could not be made.
     KafkaPlan {
         context: String,

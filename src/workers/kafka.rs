@@ -31,11 +31,7 @@ pub fn spawn(
                 Ok(snap)
             }
         },
-        |context, result, retry_in| Event::KafkaUpdate {
-            context,
-            result,
-            retry_in,
-        },
+        Event::KafkaUpdate,
     )
 }
 

@@ -7,4 +7,4 @@ pub mod pg;
 pub mod pg_slow;
 pub mod poller;
 
-pub use event::Event;
+pub use event::{Event, Update};

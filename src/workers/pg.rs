@@ -26,10 +26,6 @@ pub fn spawn(
             let source = source.clone();
             async move { Ok(source.activity().await?) }
         },
-        |context, result, retry_in| Event::PgUpdate {
-            context,
-            result,
-            retry_in,
-        },
+        Event::PgUpdate,
     )
 }

@@ -2,7 +2,6 @@
 //! and the one-shot plan of a running query.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
@@ -20,7 +19,7 @@ pub fn spawn_statements<M: Send + 'static>(
     source: Arc<dyn PgInsight>,
     tx: mpsc::Sender<M>,
     control: watch::Receiver<PollControl>,
-    to_msg: fn(String, Result<StatementsReport, BackendError>, Option<Duration>) -> M,
+    to_msg: fn(crate::workers::Update<StatementsReport>) -> M,
 ) -> tokio::task::JoinHandle<()> {
     let tracker = Arc::new(tokio::sync::Mutex::new(StatementsTracker::default()));
     super::poller::spawn(
@@ -65,6 +64,7 @@ mod tests {
     use super::*;
     use crate::backends::demo::{DemoClock, DemoPg};
     use crate::backends::postgres::statements::StatementsUpdate;
+    use std::time::Duration;
 
     #[tokio::test]
     async fn first_read_is_the_baseline_then_deltas_and_nothing_while_hidden() {
@@ -75,8 +75,8 @@ mod tests {
             active: true,
             interval: Duration::from_millis(100),
         });
-        let task = spawn_statements("demo".into(), demo, tx, control, |c, r, retry| {
-            (c, r, retry)
+        let task = spawn_statements("demo".into(), demo, tx, control, |u| {
+            (u.context, u.result, u.retry_in)
         });
         let (context, first, _) = rx.recv().await.expect("first read");
         assert_eq!(context, "demo");

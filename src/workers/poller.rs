@@ -33,7 +33,7 @@ pub fn retry_after(error: &BackendError, backoff: &mut Duration) -> Duration {
     wait
 }
 
-/// Poll with `fetch`, wrap each result with `to_msg` (context, result, retry_in) and send it
+/// Poll with `fetch`, wrap each `Update` with `to_msg` and send it
 /// (the message type is the caller's: an `Event` for the App). The task ends when the control sender or the App's receiver is dropped.
 pub fn spawn<T, F, Fut, M>(
     context: String,
@@ -41,7 +41,7 @@ pub fn spawn<T, F, Fut, M>(
     tx: mpsc::Sender<M>,
     mut control: watch::Receiver<PollControl>,
     fetch: F,
-    to_msg: fn(String, Result<T, BackendError>, Option<Duration>) -> M,
+    to_msg: fn(super::Update<T>) -> M,
 ) -> tokio::task::JoinHandle<()>
 where
     T: Send + 'static,
@@ -74,7 +74,11 @@ where
             };
             let retry_in = result.is_err().then_some(wait);
             if tx
-                .send(to_msg(context.clone(), result, retry_in))
+                .send(to_msg(super::Update {
+                    context: context.clone(),
+                    result,
+                    retry_in,
+                }))
                 .await
                 .is_err()
             {

@@ -19,7 +19,7 @@ use warroom::app::{App, Command, GuardInfo, Layer, Msg};
 use warroom::backends::demo::DemoPgWorld;
 use warroom::guard::{ActionReport, ContextPolicy, Policy, ReasonRules};
 use warroom::setup::Assembly;
-use warroom::workers::Event;
+use warroom::workers::{Event, Update};
 
 pub const CONTEXT: &str = "demo";
 pub const SEED: u64 = 1;
@@ -80,11 +80,11 @@ pub fn feed(app: &mut App) {
     let mut t = 4.0;
     while t <= AT {
         world.advance_to(t);
-        app.update(Msg::Worker(Event::PgUpdate {
+        app.update(Msg::Worker(Event::PgUpdate(Update {
             context: CONTEXT.into(),
             result: Ok(world.snapshot()),
             retry_in: None,
-        }));
+        })));
         t += 4.0;
     }
 }
@@ -109,11 +109,11 @@ pub fn feed_slow(app: &mut App) {
             world.scenario().blocker_pid,
             world.migration_alive(),
         );
-        app.update(Msg::Worker(Event::PgUpdate {
+        app.update(Msg::Worker(Event::PgUpdate(Update {
             context: CONTEXT.into(),
             result: Ok(snap),
             retry_in: None,
-        }));
+        })));
         t += 4.0;
     }
     let mut demo = DemoStatements::default();
@@ -130,11 +130,11 @@ pub fn feed_slow(app: &mut App) {
             all_stats: true,
             statements: 1,
         };
-        app.update(Msg::Worker(Event::PgStatements {
+        app.update(Msg::Worker(Event::PgStatements(Update {
             context: CONTEXT.into(),
             result: Ok(tracker.report(read)),
             retry_in: None,
-        }));
+        })));
     }
 }
 
@@ -273,18 +273,18 @@ pub fn scenes() -> Vec<(&'static str, App)> {
     }
     out.push(("waiting", a));
     let mut a = empty_app(Setup::default());
-    a.update(Msg::Worker(Event::PgUpdate {
+    a.update(Msg::Worker(Event::PgUpdate(Update {
         context: CONTEXT.into(),
         result: Err("connection refused (os error 111) connecting to db1:5432".into()),
         retry_in: Some(Duration::from_secs(4)),
-    }));
+    })));
     out.push(("error_no_data", a));
     let mut a = app();
-    a.update(Msg::Worker(Event::PgUpdate {
+    a.update(Msg::Worker(Event::PgUpdate(Update {
         context: CONTEXT.into(),
         result: Err("db error: FATAL: the database system is shutting down".into()),
         retry_in: Some(Duration::from_secs(8)),
-    }));
+    })));
     out.push(("error_stale_data", a));
     out.push((
         "read_only",

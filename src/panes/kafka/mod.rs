@@ -394,11 +394,7 @@ impl Pane for KafkaPane {
 
     fn update(&mut self, msg: PaneMsg) -> Vec<Effect> {
         match msg {
-            PaneMsg::Worker(Event::KafkaUpdate {
-                context,
-                result,
-                retry_in,
-            }) => self.apply(&context, result, retry_in),
+            PaneMsg::Worker(Event::KafkaUpdate(u)) => self.apply(&u.context, u.result, u.retry_in),
             PaneMsg::Worker(Event::KafkaPlan { context, result }) => {
                 return self.on_plan(context, result);
             }

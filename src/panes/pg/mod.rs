@@ -682,26 +682,20 @@ impl Pane for PgPane {
 
     fn update(&mut self, msg: PaneMsg) -> Vec<Effect> {
         match msg {
-            PaneMsg::Worker(Event::PgUpdate {
-                context,
-                result,
-                retry_in,
-            }) => {
+            PaneMsg::Worker(Event::PgUpdate(u)) => {
                 // A snapshot of the shown context: marks of gone sessions go, rows follow.
-                let shown = self
-                    .contexts
-                    .apply(&context, result, retry_in, ContextData::keep);
+                let shown =
+                    self.contexts
+                        .apply(&u.context, u.result, u.retry_in, ContextData::keep);
                 if shown == Some(true) {
                     self.prune_marks();
                     self.rebuild();
                 }
             }
-            PaneMsg::Worker(Event::PgStatements {
-                context, result, ..
-            }) => {
-                if let Some((p, _)) = self.contexts.entry_mut(&context) {
+            PaneMsg::Worker(Event::PgStatements(u)) => {
+                if let Some((p, _)) = self.contexts.entry_mut(&u.context) {
                     let d = &mut p.data;
-                    match result {
+                    match u.result {
                         Ok(report) => {
                             d.statements = Some(report);
                             d.statements_error = None;
