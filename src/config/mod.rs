@@ -533,8 +533,15 @@ pub trait ContextConfig {
     fn describe(&self) -> String;
 }
 
-/// `ContextConfig::common` of a kind with the four common fields.
+/// `ContextConfig::common` of a kind with the four common fields (and `check`, for the kinds
+/// whose own `validate` already says which key is wrong).
 macro_rules! common_fields {
+    ($kind:expr, validated) => {
+        common_fields!($kind);
+        fn check(&self) -> Result<(), (&'static str, String)> {
+            self.validate()
+        }
+    };
     ($kind:expr) => {
         fn common(&self) -> ContextCommon<'_> {
             ContextCommon {
@@ -568,10 +575,7 @@ impl ContextConfig for PostgresContext {
 }
 
 impl ContextConfig for KafkaContext {
-    common_fields!(ContextKind::Kafka);
-    fn check(&self) -> Result<(), (&'static str, String)> {
-        self.validate()
-    }
+    common_fields!(ContextKind::Kafka, validated);
     fn describe(&self) -> String {
         let mut out = self.brokers.clone();
         if !self.properties.is_empty() {
@@ -582,10 +586,7 @@ impl ContextConfig for KafkaContext {
 }
 
 impl ContextConfig for KubernetesContext {
-    common_fields!(ContextKind::Kubernetes);
-    fn check(&self) -> Result<(), (&'static str, String)> {
-        self.validate()
-    }
+    common_fields!(ContextKind::Kubernetes, validated);
     fn describe(&self) -> String {
         let mut out = format!(
             "kube context {}  namespaces {}",

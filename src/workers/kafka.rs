@@ -43,8 +43,8 @@ pub fn plan_reset(
     source: Arc<dyn KafkaSource>,
     tx: mpsc::Sender<Event>,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+    super::spawn_answer(tx, async move {
         let result = source.plan_reset(&group, &spec).await.map_err(Into::into);
-        let _ = tx.send(Event::KafkaPlan { context, result }).await;
+        Event::KafkaPlan { context, result }
     })
 }

@@ -175,19 +175,14 @@ pub fn spawn_events(
     pod: String,
     tx: mpsc::Sender<Event>,
 ) {
-    tokio::spawn(async move {
-        let result = source
-            .pod_events(&namespace, &pod)
-            .await
-            .map_err(Into::into);
-        let _ = tx
-            .send(Event::KubeEvents {
-                context,
-                namespace,
-                pod,
-                result,
-            })
-            .await;
+    super::spawn_answer(tx, async move {
+        let result = source.pod_events(&namespace, &pod).await;
+        Event::KubeEvents {
+            context,
+            namespace,
+            pod,
+            result: result.map_err(Into::into),
+        }
     });
 }
 
@@ -201,7 +196,7 @@ pub fn spawn_log_lookup(
     selection: LogSelection,
     tx: mpsc::Sender<Event>,
 ) {
-    tokio::spawn(async move {
+    super::spawn_answer(tx, async move {
         let mut pods = Vec::new();
         let mut result = Ok(());
         for scope in selection.scopes(&scopes) {
@@ -213,14 +208,13 @@ pub fn spawn_log_lookup(
                 }
             }
         }
-        let _ = tx
-            .send(Event::KubeLogsLookup {
-                id,
-                context,
-                selection,
-                result: result.map(|()| pods),
-            })
-            .await;
+        let result = result.map(|()| pods);
+        Event::KubeLogsLookup {
+            id,
+            context,
+            selection,
+            result,
+        }
     });
 }
 

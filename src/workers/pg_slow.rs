@@ -48,14 +48,12 @@ pub fn spawn_explain(
     pid: i32,
     tx: mpsc::Sender<crate::workers::Event>,
 ) {
-    tokio::spawn(async move {
+    super::spawn_answer(tx, async move {
         let result: Result<ExplainResult, BackendError> = match source {
             Some(source) => source.explain(pid).await.map_err(Into::into),
             None => Err(format!("no connection for context {context}").into()),
         };
-        let _ = tx
-            .send(crate::workers::Event::PgPlan { context, result })
-            .await;
+        crate::workers::Event::PgPlan { context, result }
     });
 }
 
