@@ -43,9 +43,9 @@ impl Home {
         std::fs::write(self.config(), text).expect("write config");
     }
 
-    /// Runs the real binary with this home's config; nothing of the caller's PostgreSQL or
+    /// The real binary with this home's config; nothing of the caller's PostgreSQL or
     /// warroom environment leaks in.
-    pub async fn warroom(&self, args: &[&str]) -> Output {
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_warroom"));
         cmd.arg("--config")
             .arg(self.config())
@@ -57,9 +57,22 @@ impl Home {
             .env("XDG_CONFIG_HOME", self.path().join("config"))
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env_remove("WARROOM_CONFIG");
-        for var in ["PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGSSLMODE"] {
+        for var in [
+            "PGHOST",
+            "PGPORT",
+            "PGUSER",
+            "PGDATABASE",
+            "PGPASSWORD",
+            "PGSSLMODE",
+        ] {
             cmd.env_remove(var);
         }
+        cmd
+    }
+
+    /// Runs the binary off the async threads, so the test's servers keep answering.
+    pub async fn warroom(&self, args: &[&str]) -> Output {
+        let mut cmd = self.command(args);
         let output = tokio::task::spawn_blocking(move || cmd.output())
             .await
             .expect("join")
@@ -71,6 +84,11 @@ impl Home {
             String::from_utf8_lossy(&output.stderr)
         );
         output
+    }
+
+    /// Runs the binary on this thread (tests whose servers run elsewhere).
+    pub fn warroom_blocking(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run the warroom binary")
     }
 
     /// The audit file's records (none when it does not exist).
