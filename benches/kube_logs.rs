@@ -230,7 +230,7 @@ fn end_to_end(c: &mut Criterion) {
                     tx,
                 );
                 while let Some(msg) = rx.recv().await {
-                    if let warroom::app::Msg::KubeLogs(batch) = msg {
+                    if let warroom::workers::Event::KubeLogs(batch) = msg {
                         let end = batch.note.is_some();
                         pane.apply(batch);
                         if end {

@@ -13,9 +13,11 @@ use ratatui::backend::TestBackend;
 
 use warroom::app::{App, GuardInfo, Msg};
 use warroom::backends::postgres::{ActivitySnapshot, PgSession, blocking_tree};
-use warroom::config::{KeyAction, Keymap, Theme};
+use warroom::config::KeyAction;
 use warroom::panes::Pane;
 use warroom::panes::pg::PgPane;
+use warroom::setup::Assembly;
+use warroom::workers::{Event, Update};
 
 const SESSIONS: usize = 10_000;
 const CONTEXT: &str = "bench";
@@ -120,21 +122,17 @@ fn synthetic_snapshot() -> ActivitySnapshot {
 }
 
 fn app() -> App {
-    let pane = PgPane::new(vec![CONTEXT.into()], None, Duration::from_secs(2));
-    App::new(
-        pane,
-        Keymap::default(),
-        Theme::builtin_default(),
-        GuardInfo::default(),
-    )
+    Assembly::new(GuardInfo::default())
+        .pg_context(CONTEXT)
+        .app()
 }
 
 fn update(snapshot: ActivitySnapshot) -> Msg {
-    Msg::PgUpdate {
+    Msg::Worker(Event::PgUpdate(Update {
         context: CONTEXT.into(),
         result: Ok(snapshot),
         retry_in: None,
-    }
+    }))
 }
 
 fn bench(c: &mut Criterion) {

@@ -36,10 +36,10 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio_postgres::{Client, NoTls};
 
-use warroom::app::{App, GuardInfo, Msg};
+use warroom::app::{GuardInfo, Msg};
 use warroom::backends::postgres::{ConnectSpec, PgSource, RealPg, blocking_tree};
-use warroom::config::{Keymap, Theme};
-use warroom::panes::pg::PgPane;
+use warroom::setup::Assembly;
+use warroom::workers::{Event, Update};
 
 #[derive(Debug, Parser)]
 #[command(about = "Measure what warroom's PostgreSQL refreshes cost the server")]
@@ -258,12 +258,10 @@ fn run_warroom(spec: ConnectSpec, refreshes: u32, every: Duration, render: bool)
     runtime.block_on(async move {
         let mut out = ClientSide::default();
         let pg = RealPg::new(spec);
-        let mut app = App::new(
-            PgPane::new(vec!["cost".into()], None, every),
-            Keymap::default(),
-            Theme::builtin_default(),
-            GuardInfo::default(),
-        );
+        let mut app = Assembly::new(GuardInfo::default())
+            .pg_context("cost")
+            .refresh(every)
+            .app();
         let mut terminal = match Terminal::new(TestBackend::new(200, 50)) {
             Ok(t) => t,
             Err(e) => {
@@ -286,11 +284,11 @@ fn run_warroom(spec: ConnectSpec, refreshes: u32, every: Duration, render: bool)
                     out.tree_roots_last = blocking_tree(&snapshot.sessions).len();
                     if render {
                         let cpu = thread_cpu();
-                        app.update(Msg::PgUpdate {
+                        app.update(Msg::Worker(Event::PgUpdate(Update {
                             context: "cost".into(),
                             result: Ok(snapshot),
                             retry_in: None,
-                        });
+                        })));
                         if let Err(e) = terminal.draw(|f| app.render(f)) {
                             out.errors.push(format!("draw: {e}"));
                         }

@@ -5,14 +5,23 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 
+use std::time::Duration;
+
 use crate::app::{App, GuardInfo};
 use crate::audit::{AuditLog, AuditSettings, new_session_id};
 use crate::backends::demo::{DemoClock, DemoPg, Scenario};
+use crate::backends::kafka::{KafkaAdmin, KafkaSource};
+use crate::backends::kube::{KubeActor, KubeSource, PodScope};
 use crate::backends::postgres::{ConnectSpec, PgInsight, PgSignaller, PgSource, RealPg};
-use crate::config::{Config, Theme};
+use crate::config::{Config, Keymap, Theme};
 use crate::guard::{ContextPolicy, Executor, Policy, ReasonRules};
+use crate::panes::PaneId;
+use crate::panes::kafka::KafkaPane;
+use crate::panes::logs::LogsPane;
 use crate::panes::pg::PgPane;
+use crate::panes::pods::PodsPane;
 use crate::tui::Backends;
+use crate::workers::kube::KubeContext;
 
 /// Name of the demo's one PostgreSQL context.
 pub const DEMO_CONTEXT: &str = "demo";
@@ -25,31 +34,14 @@ pub struct Options {
     pub read_only: bool,
 }
 
+/// The guard's policy: every context's common settings, and `--read-only` over all.
 pub fn policy(config: &Config, read_only: bool) -> Policy {
-    // The same three settings on every kind of context.
-    let entry = |name: &String, protected: bool, read_only: bool, runbook: &Option<String>| {
-        let policy = ContextPolicy {
-            protected,
-            read_only,
-            runbook_url: runbook.clone(),
-        };
-        (name.clone(), policy)
-    };
-    let pg = config
-        .postgres
-        .iter()
-        .map(|c| entry(&c.name, c.protected, c.read_only, &c.runbook_url));
-    let kafka = config
-        .kafka
-        .iter()
-        .map(|c| entry(&c.name, c.protected, c.read_only, &c.runbook_url));
-    let kube = config
-        .kubernetes
-        .iter()
-        .map(|c| entry(&c.name, c.protected, c.read_only, &c.runbook_url));
     Policy {
         global_read_only: read_only,
-        contexts: pg.chain(kafka).chain(kube).collect(),
+        contexts: config
+            .contexts()
+            .map(|c| (c.name().to_string(), c.policy()))
+            .collect(),
     }
 }
 
@@ -159,80 +151,234 @@ pub fn theme(config: &Config, opts: &Options) -> anyhow::Result<Theme> {
     Theme::load(name).map_err(anyhow::Error::msg)
 }
 
+/// The one way an App and its runtime's backends are put together (the TUI, the demo, the
+/// tests and the benches): contexts per kind, each with its backend or (for tests that
+/// feed the App by hand) none; `build` gives every backend to the runtime and every
+/// destructive side to the guard executor, under the one policy in `guard`.
+pub struct Assembly {
+    guard: GuardInfo,
+    keymap: Keymap,
+    theme: Theme,
+    refresh: Duration,
+    log_buffer: usize,
+    initial: Option<String>,
+    pg: Vec<String>,
+    kafka: Vec<String>,
+    kube: Vec<String>,
+    backends: Parts,
+}
+
+/// What `Assembly::build` hands to the runtime and the executor.
+#[derive(Default)]
+struct Parts {
+    pg: HashMap<String, Arc<dyn PgSource>>,
+    pg_insight: HashMap<String, Arc<dyn PgInsight>>,
+    pg_signal: Vec<(String, Arc<dyn PgSignaller>)>,
+    kafka: HashMap<String, Arc<dyn KafkaSource>>,
+    kafka_admin: Vec<(String, Arc<dyn KafkaAdmin>)>,
+    kube: HashMap<String, KubeContext>,
+    kube_actor: Vec<(String, Arc<dyn KubeActor>)>,
+}
+
+impl Assembly {
+    /// No contexts yet; the default keymap and theme, a 2 s refresh.
+    pub fn new(guard: GuardInfo) -> Assembly {
+        Assembly {
+            guard,
+            keymap: Keymap::default(),
+            theme: Theme::builtin_default(),
+            refresh: Duration::from_secs(2),
+            log_buffer: crate::config::LogsConfig::default().buffer_bytes as usize,
+            initial: None,
+            pg: Vec::new(),
+            kafka: Vec::new(),
+            kube: Vec::new(),
+            backends: Parts::default(),
+        }
+    }
+
+    pub fn keymap(mut self, keymap: Keymap) -> Assembly {
+        self.keymap = keymap;
+        self
+    }
+
+    pub fn theme(mut self, theme: Theme) -> Assembly {
+        self.theme = theme;
+        self
+    }
+
+    /// How often the polled panes refresh at first.
+    pub fn refresh(mut self, every: Duration) -> Assembly {
+        self.refresh = every;
+        self
+    }
+
+    /// The Logs pane's buffer, in bytes.
+    pub fn log_buffer(mut self, bytes: usize) -> Assembly {
+        self.log_buffer = bytes;
+        self
+    }
+
+    /// The context shown first (`--context`); a Kafka one opens on the Kafka pane.
+    pub fn initial(mut self, context: Option<&str>) -> Assembly {
+        self.initial = context.map(str::to_string);
+        self
+    }
+
+    /// A PostgreSQL context with no backend (the caller feeds the App).
+    pub fn pg_context(mut self, name: &str) -> Assembly {
+        self.pg.push(name.to_string());
+        self
+    }
+
+    pub fn kafka_context(mut self, name: &str) -> Assembly {
+        self.kafka.push(name.to_string());
+        self
+    }
+
+    pub fn kube_context(mut self, name: &str) -> Assembly {
+        self.kube.push(name.to_string());
+        self
+    }
+
+    /// A PostgreSQL context and its backend: reads for the workers, signals for the guard.
+    pub fn pg<B>(mut self, name: &str, backend: Arc<B>) -> Assembly
+    where
+        B: PgSource + PgInsight + PgSignaller + 'static,
+    {
+        let parts = &mut self.backends;
+        parts.pg.insert(name.to_string(), backend.clone());
+        parts.pg_insight.insert(name.to_string(), backend.clone());
+        parts.pg_signal.push((name.to_string(), backend));
+        self.pg_context(name)
+    }
+
+    pub fn kafka<B>(mut self, name: &str, backend: Arc<B>) -> Assembly
+    where
+        B: KafkaSource + KafkaAdmin + 'static,
+    {
+        let parts = &mut self.backends;
+        parts.kafka.insert(name.to_string(), backend.clone());
+        parts.kafka_admin.push((name.to_string(), backend));
+        self.kafka_context(name)
+    }
+
+    /// A Kubernetes context, its backend and the scopes its pod watch covers.
+    pub fn kube<B>(mut self, name: &str, backend: Arc<B>, scopes: Vec<PodScope>) -> Assembly
+    where
+        B: KubeSource + KubeActor + 'static,
+    {
+        let parts = &mut self.backends;
+        let source: Arc<dyn KubeSource> = backend.clone();
+        parts
+            .kube
+            .insert(name.to_string(), KubeContext { source, scopes });
+        parts.kube_actor.push((name.to_string(), backend));
+        self.kube_context(name)
+    }
+
+    /// The App alone (tests, benches: no runtime behind it).
+    pub fn app(self) -> App {
+        self.split().0
+    }
+
+    /// The App and what the runtime needs; the executor acts under `guard.policy` and rules.
+    pub fn build(
+        self,
+        audit: AuditLog,
+        terminate_wait: Duration,
+        action_timeout: Duration,
+    ) -> (App, Backends) {
+        let mut executor = Executor::new(
+            audit,
+            self.guard.policy.clone(),
+            self.guard.rules.clone(),
+            terminate_wait,
+        )
+        .with_action_timeout(action_timeout);
+        let (app, parts) = self.split();
+        for (name, pg) in parts.pg_signal {
+            executor = executor.with_pg(&name, pg);
+        }
+        for (name, admin) in parts.kafka_admin {
+            executor = executor.with_kafka(&name, admin);
+        }
+        for (name, actor) in parts.kube_actor {
+            executor = executor.with_kube(&name, actor);
+        }
+        let backends = Backends {
+            pg: parts.pg,
+            pg_insight: parts.pg_insight,
+            kafka: parts.kafka,
+            kube: parts.kube,
+            executor: Arc::new(executor),
+        };
+        (app, backends)
+    }
+
+    fn split(self) -> (App, Parts) {
+        let initial = self.initial.as_deref();
+        let app = App::new(
+            PgPane::new(self.pg, initial, self.refresh),
+            self.keymap,
+            self.theme,
+            self.guard,
+        )
+        .with_kafka(KafkaPane::new(self.kafka.clone(), initial, self.refresh))
+        .with_kube(
+            PodsPane::new(self.kube, initial),
+            LogsPane::new(self.log_buffer),
+        );
+        // `--context` naming a Kafka context opens on the Kafka pane.
+        let app = match initial {
+            Some(name) if self.kafka.iter().any(|k| k == name) => app.opening_on(PaneId::Kafka),
+            _ => app,
+        };
+        (app, self.backends)
+    }
+}
+
 /// The TUI on real servers.
 pub fn real(config: &Config, opts: &Options) -> anyhow::Result<(App, Backends)> {
     check_context(config, opts.context.as_deref())?;
-    let pgs = real_pg(config)?;
     let audit = AuditLog::new(config.audit.clone(), new_session_id());
-    let mut executor = Executor::new(
-        audit.clone(),
-        policy(config, opts.read_only),
-        reason_rules(config),
-        config.terminate_wait,
-    )
-    .with_action_timeout(config.action_timeout);
-    let mut sources: HashMap<String, Arc<dyn PgSource>> = HashMap::new();
-    let mut insight: HashMap<String, Arc<dyn PgInsight>> = HashMap::new();
-    for (name, pg) in &pgs {
-        executor = executor.with_pg(name, pg.clone() as Arc<dyn PgSignaller>);
-        sources.insert(name.clone(), pg.clone() as Arc<dyn PgSource>);
-        insight.insert(name.clone(), pg.clone() as Arc<dyn PgInsight>);
-    }
-    let names = config.postgres_names();
-    let pane = PgPane::new(names, opts.context.as_deref(), config.refresh);
     let info = GuardInfo {
         policy: policy(config, opts.read_only),
         rules: reason_rules(config),
         actor: actor_text(&audit),
         audit_destination: config.audit.destination_text(),
     };
-    let mut kafka_sources: HashMap<String, Arc<dyn crate::backends::kafka::KafkaSource>> =
-        HashMap::new();
-    for (name, k) in real_kafka(config)? {
-        executor = executor.with_kafka(&name, Arc::new(k.clone()));
-        kafka_sources.insert(name, Arc::new(k));
-    }
-    let kafka_pane = crate::panes::kafka::KafkaPane::new(
-        config.kafka.iter().map(|c| c.name.clone()).collect(),
-        opts.context.as_deref(),
-        config.refresh,
-    );
-    let mut kube = HashMap::new();
-    for (name, (client, scopes)) in real_kube(config) {
-        executor = executor.with_kube(&name, client.clone());
-        kube.insert(
-            name,
-            crate::workers::kube::KubeContext {
-                source: client,
-                scopes,
-            },
-        );
-    }
-    let pods_pane = crate::panes::pods::PodsPane::new(
-        config.kubernetes.iter().map(|c| c.name.clone()).collect(),
-        opts.context.as_deref(),
-    );
-    let logs_pane = crate::panes::logs::LogsPane::new(config.logs.buffer_bytes as usize);
-    let app = App::new(pane, config.keymap.clone(), theme(config, opts)?, info)
-        .with_kafka(kafka_pane)
-        .with_kube(pods_pane, logs_pane);
-    // `--context` naming a Kafka context opens on the Kafka pane.
-    let app = match opts.context.as_deref() {
-        Some(name) if config.kafka_context(name).is_some() => {
-            app.opening_on(crate::panes::PaneId::Kafka)
+    let mut assembly =
+        from_config(Assembly::new(info), config, opts)?.initial(opts.context.as_deref());
+    // In the order of the file: the panes list contexts as configured.
+    let mut pgs = real_pg(config)?;
+    for c in &config.postgres {
+        if let Some(pg) = pgs.remove(&c.name) {
+            assembly = assembly.pg(&c.name, pg);
         }
-        _ => app,
-    };
-    Ok((
-        app,
-        Backends {
-            pg: sources,
-            pg_insight: insight,
-            kafka: kafka_sources,
-            kube,
-            executor: Arc::new(executor),
-        },
-    ))
+    }
+    let mut kafkas = real_kafka(config)?;
+    for c in &config.kafka {
+        if let Some(k) = kafkas.remove(&c.name) {
+            assembly = assembly.kafka(&c.name, Arc::new(k));
+        }
+    }
+    let mut kubes = real_kube(config);
+    for c in &config.kubernetes {
+        if let Some((client, scopes)) = kubes.remove(&c.name) {
+            assembly = assembly.kube(&c.name, client, scopes);
+        }
+    }
+    Ok(assembly.build(audit, config.terminate_wait, config.action_timeout))
+}
+
+/// The settings every assembly takes from the configuration: keys, theme, refresh, log buffer.
+fn from_config(assembly: Assembly, config: &Config, opts: &Options) -> anyhow::Result<Assembly> {
+    Ok(assembly
+        .keymap(config.keymap.clone())
+        .theme(theme(config, opts)?)
+        .refresh(config.refresh)
+        .log_buffer(config.logs.buffer_bytes as usize))
 }
 
 /// The demo: simulated backends, a demo audit file, the same guard.
@@ -252,32 +398,28 @@ pub fn demo(
         ..AuditSettings::local(file)
     };
     let audit = AuditLog::new(settings.clone(), new_session_id());
+    let runbook = |name: &str, url: &str| {
+        let policy = ContextPolicy {
+            protected: false,
+            read_only: false,
+            runbook_url: Some(url.into()),
+        };
+        (name.to_string(), policy)
+    };
     let policy = Policy {
         global_read_only: opts.read_only,
         contexts: HashMap::from([
-            (
-                DEMO_CONTEXT.to_string(),
-                ContextPolicy {
-                    protected: false,
-                    read_only: false,
-                    runbook_url: Some("https://runbooks.example/postgres/lock-contention".into()),
-                },
+            runbook(
+                DEMO_CONTEXT,
+                "https://runbooks.example/postgres/lock-contention",
             ),
-            (
-                DEMO_KAFKA_CONTEXT.to_string(),
-                ContextPolicy {
-                    protected: false,
-                    read_only: false,
-                    runbook_url: Some("https://runbooks.example/kafka/consumer-lag".into()),
-                },
+            runbook(
+                DEMO_KAFKA_CONTEXT,
+                "https://runbooks.example/kafka/consumer-lag",
             ),
-            (
-                DEMO_KUBE_CONTEXT.to_string(),
-                ContextPolicy {
-                    protected: false,
-                    read_only: false,
-                    runbook_url: Some("https://runbooks.example/kubernetes/oomkilled".into()),
-                },
+            runbook(
+                DEMO_KUBE_CONTEXT,
+                "https://runbooks.example/kubernetes/oomkilled",
             ),
         ]),
     };
@@ -290,65 +432,21 @@ pub fn demo(
     let kube_scenario =
         crate::backends::demo::kube::KubeScenario::from_table(scenario.kubernetes.as_ref())
             .map_err(anyhow::Error::msg)?;
-    let kube_namespace = kube_scenario.namespace.clone();
+    let kube_scope = PodScope {
+        namespace: Some(kube_scenario.namespace.clone()),
+        label_selector: None,
+    };
     let demo_kube = crate::backends::demo::kube::DemoKube::new(seed, clock.clone(), kube_scenario);
-    let executor = Executor::new(
-        audit.clone(),
-        policy.clone(),
-        reason_rules(config),
-        config.terminate_wait,
-    )
-    .with_action_timeout(config.action_timeout)
-    .with_pg(DEMO_CONTEXT, Arc::new(demo_pg.clone()))
-    .with_kafka(DEMO_KAFKA_CONTEXT, Arc::new(demo_kafka.clone()))
-    .with_kube(DEMO_KUBE_CONTEXT, Arc::new(demo_kube.clone()));
-    let pane = PgPane::new(vec![DEMO_CONTEXT.to_string()], None, config.refresh);
     let info = GuardInfo {
         policy,
         rules: reason_rules(config),
         actor: actor_text(&audit),
         audit_destination: format!("{} (demo audit file)", settings.destination_text()),
     };
-    let app = App::new(pane, config.keymap.clone(), theme(config, opts)?, info)
-        .with_kafka(crate::panes::kafka::KafkaPane::new(
-            vec![DEMO_KAFKA_CONTEXT.to_string()],
-            None,
-            config.refresh,
-        ))
-        .with_kube(
-            crate::panes::pods::PodsPane::new(vec![DEMO_KUBE_CONTEXT.to_string()], None),
-            crate::panes::logs::LogsPane::new(config.logs.buffer_bytes as usize),
-        );
-    let kafka_sources: HashMap<String, Arc<dyn crate::backends::kafka::KafkaSource>> =
-        HashMap::from([(
-            DEMO_KAFKA_CONTEXT.to_string(),
-            Arc::new(demo_kafka) as Arc<dyn crate::backends::kafka::KafkaSource>,
-        )]);
-    let sources: HashMap<String, Arc<dyn PgSource>> = HashMap::from([(
-        DEMO_CONTEXT.to_string(),
-        Arc::new(demo_pg.clone()) as Arc<dyn PgSource>,
-    )]);
-    Ok((
-        app,
-        Backends {
-            pg: sources,
-            pg_insight: HashMap::from([(
-                DEMO_CONTEXT.to_string(),
-                Arc::new(demo_pg.clone()) as Arc<dyn PgInsight>,
-            )]),
-            kafka: kafka_sources,
-            kube: HashMap::from([(
-                DEMO_KUBE_CONTEXT.to_string(),
-                crate::workers::kube::KubeContext {
-                    source: Arc::new(demo_kube),
-                    scopes: vec![crate::backends::kube::PodScope {
-                        namespace: Some(kube_namespace),
-                        label_selector: None,
-                    }],
-                },
-            )]),
-            executor: Arc::new(executor),
-        },
-        demo_pg,
-    ))
+    let (app, backends) = from_config(Assembly::new(info), config, opts)?
+        .pg(DEMO_CONTEXT, Arc::new(demo_pg.clone()))
+        .kafka(DEMO_KAFKA_CONTEXT, Arc::new(demo_kafka))
+        .kube(DEMO_KUBE_CONTEXT, Arc::new(demo_kube), vec![kube_scope])
+        .build(audit, config.terminate_wait, config.action_timeout);
+    Ok((app, backends, demo_pg))
 }

@@ -3,34 +3,25 @@
 
 #[path = "support/audit_server.rs"]
 mod audit_server;
+#[path = "support/home.rs"]
+mod home;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+
+use home::{Home, stderr, stdout};
 
 use audit_server::{AuditServer, Mode};
 use serde_json::{Value, json};
 use warroom::audit::{AuditLog, AuditSettings, IntentDraft, OnUnreachable};
 
-/// A temp home: config, state dir and the audit file.
-struct Home {
-    dir: tempfile::TempDir,
+/// This test's settings and files around the shared home.
+trait AuditHome {
+    fn settings(&self, endpoint: Option<String>) -> AuditSettings;
+    fn write_config(&self, endpoint: Option<&str>);
+    fn tampered(&self, name: &str, lines: &[String]) -> PathBuf;
 }
 
-impl Home {
-    fn new() -> Home {
-        Home {
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn audit_file(&self) -> PathBuf {
-        self.path().join("audit/audit.jsonl")
-    }
-
+impl AuditHome for Home {
     fn settings(&self, endpoint: Option<String>) -> AuditSettings {
         AuditSettings {
             file: self.audit_file(),
@@ -41,7 +32,6 @@ impl Home {
             identity: None,
         }
     }
-
     /// A config whose `[audit]` points at our file (and the endpoint, if any).
     fn write_config(&self, endpoint: Option<&str>) {
         let mut text = format!(
@@ -51,56 +41,14 @@ impl Home {
         if let Some(url) = endpoint {
             text.push_str(&format!("endpoint = \"{url}\"\n"));
         }
-        std::fs::write(self.path().join("config.toml"), text).expect("write config");
+        self.set_config(&text);
     }
-
-    /// Runs the real binary off the async threads, so the receiver keeps answering.
-    async fn warroom(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_warroom"));
-        cmd.arg("--config")
-            .arg(self.path().join("config.toml"))
-            .arg("--log-file")
-            .arg(self.path().join("warroom.log"))
-            .args(args)
-            .env("HOME", self.path())
-            .env("XDG_STATE_HOME", self.path().join("state"))
-            .env("XDG_CONFIG_HOME", self.path().join("config"))
-            .env_remove("WARROOM_CONFIG");
-        let output = tokio::task::spawn_blocking(move || cmd.output())
-            .await
-            .expect("join")
-            .expect("run the warroom binary");
-        eprintln!(
-            "warroom {args:?} -> {:?}\n--- stdout\n{}--- stderr\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
-    }
-
-    fn lines(&self) -> Vec<String> {
-        std::fs::read_to_string(self.audit_file())
-            .expect("read the audit file")
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-
     /// A copy of the audit file with its lines replaced.
     fn tampered(&self, name: &str, lines: &[String]) -> PathBuf {
         let path = self.path().join(name);
         std::fs::write(&path, lines.join("\n") + "\n").expect("write");
         path
     }
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn draft(n: usize) -> IntentDraft {

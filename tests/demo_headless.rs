@@ -7,6 +7,7 @@ use warroom::backends::demo::{DemoClock, DemoPg, Scenario};
 use warroom::config::Config;
 use warroom::setup::{self, Options};
 use warroom::tui::Backends;
+use warroom::workers::{Event, Update};
 
 struct Headless {
     app: App,
@@ -82,12 +83,12 @@ impl Headless {
             left -= step;
             for ctx in self.active_pg.clone() {
                 let source = self.backends.pg.get(&ctx).expect("source").clone();
-                let result = rt.block_on(source.activity()).map_err(|e| e.to_string());
-                let cmds = self.app.update(Msg::PgUpdate {
+                let result = rt.block_on(source.activity()).map_err(Into::into);
+                let cmds = self.app.update(Msg::Worker(Event::PgUpdate(Update {
                     context: ctx,
                     result,
                     retry_in: None,
-                });
+                })));
                 self.perform(cmds);
             }
         }

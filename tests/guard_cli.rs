@@ -4,25 +4,21 @@
 
 #[path = "support/audit_server.rs"]
 mod audit_server;
+#[path = "support/home.rs"]
+mod home;
 #[path = "support/pg.rs"]
 mod pg;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use home::{Home, stderr, stdout};
 use std::time::{Duration, Instant, SystemTime};
 
 use audit_server::AuditServer;
 use pg::{BackgroundSession, HARNESS_APP, PgServer};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const CTX: &str = "pg-test";
 const REASON: &str = "INC-5150 runaway report query";
 const CANCEL_ERROR: &str = "ERROR:  canceling statement due to user request";
-
-/// A temp home for one warroom run: config, state dir, audit file, tracing log.
-struct Home {
-    dir: tempfile::TempDir,
-}
 
 /// What a test writes into the config file.
 struct Setup<'a> {
@@ -31,25 +27,12 @@ struct Setup<'a> {
     read_only: bool,
 }
 
-impl Home {
-    fn new() -> Home {
-        Home {
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
-    }
+/// This test's config: one PostgreSQL context and an audit endpoint.
+trait PgHome {
+    fn write_config(&self, pg: &PgServer, setup: Setup<'_>);
+}
 
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn audit_file(&self) -> PathBuf {
-        self.path().join("audit/audit.jsonl")
-    }
-
-    fn config(&self) -> PathBuf {
-        self.path().join("config.toml")
-    }
-
+impl PgHome for Home {
     fn write_config(&self, pg: &PgServer, setup: Setup<'_>) {
         let text = format!(
             r#"[[postgres]]
@@ -74,56 +57,8 @@ identity = "sre@example.com"
             file = self.audit_file().display(),
             endpoint = setup.endpoint,
         );
-        std::fs::write(self.config(), text).expect("write config");
+        self.set_config(&text);
     }
-
-    /// Runs the real binary (off the async threads, so the receiver keeps answering).
-    async fn warroom(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_warroom"));
-        cmd.arg("--config")
-            .arg(self.config())
-            .arg("--log-file")
-            .arg(self.path().join("warroom.log"))
-            .args(args)
-            .env("HOME", self.path())
-            .env("XDG_STATE_HOME", self.path().join("state"))
-            .env("XDG_CONFIG_HOME", self.path().join("config"))
-            .env_remove("WARROOM_CONFIG")
-            .env_remove("PGHOST")
-            .env_remove("PGPORT")
-            .env_remove("PGUSER")
-            .env_remove("PGPASSWORD")
-            .env_remove("PGSSLMODE");
-        let output = tokio::task::spawn_blocking(move || cmd.output())
-            .await
-            .expect("join")
-            .expect("run the warroom binary");
-        eprintln!(
-            "warroom {args:?} -> {:?}\n--- stdout\n{}--- stderr\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
-    }
-
-    fn records(&self) -> Vec<Value> {
-        match std::fs::read_to_string(self.audit_file()) {
-            Ok(text) => text
-                .lines()
-                .map(|l| serde_json::from_str(l).expect("JSON line"))
-                .collect(),
-            Err(_) => Vec::new(),
-        }
-    }
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// A session sleeping in `SELECT pg_sleep(600)` and its query_start.

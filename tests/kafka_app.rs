@@ -4,23 +4,21 @@
 //! broker: snapshots come from the demo cluster.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use warroom::app::{App, Command, GuardInfo, Layer, Msg};
 use warroom::panes::kafka::flow::{ResetPreview, ResetPrompt};
+use warroom::setup::Assembly;
+use warroom::workers::{Event, Update};
 
 #[path = "support/ui.rs"]
 mod ui;
 use warroom::backends::demo::DemoClock;
 use warroom::backends::demo::kafka::{DemoKafka, KafkaScenario};
 use warroom::backends::kafka::{KafkaSource, ResetSpec, ResetTo};
-use warroom::config::{Keymap, Theme};
 use warroom::guard::kafka::KafkaAction;
 use warroom::guard::{ContextPolicy, GuardedAction, Policy, ReasonRules};
 use warroom::panes::PaneId;
-use warroom::panes::kafka::KafkaPane;
-use warroom::panes::pg::PgPane;
 
 /// The Kafka pane inside the App.
 fn kafka_pane(app: &App) -> &warroom::panes::kafka::KafkaPane {
@@ -55,26 +53,19 @@ fn app(read_only: bool) -> App {
         actor: "alice@laptop".into(),
         audit_destination: "audit: test".into(),
     };
-    App::new(
-        PgPane::new(vec!["pg1".into()], None, Duration::from_secs(2)),
-        Keymap::default(),
-        Theme::builtin_default(),
-        info,
-    )
-    .with_kafka(KafkaPane::new(
-        vec!["k1".into()],
-        None,
-        Duration::from_secs(2),
-    ))
+    Assembly::new(info)
+        .pg_context("pg1")
+        .kafka_context("k1")
+        .app()
 }
 
 async fn feed(app: &mut App, kafka: &DemoKafka) {
     let snap = kafka.snapshot().await.expect("demo snapshot");
-    app.update(Msg::KafkaUpdate {
+    app.update(Msg::Worker(Event::KafkaUpdate(Update {
         context: "k1".into(),
         result: Ok(snap),
         retry_in: None,
-    });
+    })));
 }
 
 fn kafka_polls(cmds: &[Command]) -> Vec<bool> {
@@ -146,10 +137,10 @@ async fn reset_goes_through_prompt_preview_reason_and_confirmation() {
         .await
         .expect("plan");
     assert_eq!(plan.replayed(), 600);
-    app.update(Msg::KafkaPlan {
+    app.update(Msg::Worker(Event::KafkaPlan {
         context: "k1".into(),
         result: Ok(plan.clone()),
-    });
+    }));
     assert!(
         app.layers()
             .last()
@@ -191,10 +182,10 @@ async fn esc_on_the_preview_changes_nothing_and_read_only_stops_before_the_promp
         .plan_reset("legacy-reports", &ResetSpec::parse("latest").expect("spec"))
         .await
         .expect("plan");
-    app.update(Msg::KafkaPlan {
+    app.update(Msg::Worker(Event::KafkaPlan {
         context: "k1".into(),
         result: Ok(plan),
-    });
+    }));
     assert!(app.update(key(KeyCode::Esc)).is_empty());
     assert!(app.layers().is_empty());
 

@@ -505,12 +505,17 @@ async fn broker_stopped_mid_refresh_then_back() {
 }
 
 async fn next_update(
-    rx: &mut tokio::sync::mpsc::Receiver<warroom::app::Msg>,
-) -> (Result<KafkaSnapshot, String>, Option<Duration>) {
+    rx: &mut tokio::sync::mpsc::Receiver<warroom::workers::Event>,
+) -> (
+    Result<KafkaSnapshot, warroom::backends::BackendError>,
+    Option<Duration>,
+) {
     match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
-        Ok(Some(warroom::app::Msg::KafkaUpdate {
-            result, retry_in, ..
-        })) => (result, retry_in),
+        Ok(Some(warroom::workers::Event::KafkaUpdate(warroom::workers::Update {
+            result,
+            retry_in,
+            ..
+        }))) => (result, retry_in),
         other => panic!("no Kafka update: {other:?}"),
     }
 }

@@ -2,20 +2,19 @@
 //! layers and commands out (no terminal, no server).
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use warroom::app::{App, Command, GuardInfo, Layer, Msg};
 use warroom::backends::kube::{
     Health, LogBatch, LogSource, Owner, PodFeed, PodRow, PodScope, RawLogLine, Termination,
 };
-use warroom::config::{Keymap, Theme};
 use warroom::guard::kube::KubeAction;
 use warroom::guard::{ContextPolicy, GuardedAction, Policy, ReasonRules};
 use warroom::panes::PaneId;
 use warroom::panes::logs::LogsPane;
-use warroom::panes::pg::PgPane;
-use warroom::panes::pods::PodsPane;
+use warroom::setup::Assembly;
+use warroom::workers::Event;
 
 /// The Logs pane inside the App.
 fn logs(app: &App) -> &LogsPane {
@@ -95,17 +94,11 @@ fn app(read_only: bool) -> App {
         actor: "alice@laptop".into(),
         audit_destination: "audit: /tmp/a.jsonl".into(),
     };
-    let mut app = App::new(
-        PgPane::new(Vec::new(), None, Duration::from_secs(2)),
-        Keymap::default(),
-        Theme::builtin_default(),
-        info,
-    )
-    .with_kube(
-        PodsPane::new(vec![CTX.into()], None),
-        LogsPane::new(1 << 20),
-    );
-    app.update(Msg::KubePods {
+    let mut app = Assembly::new(info)
+        .kube_context(CTX)
+        .log_buffer(1 << 20)
+        .app();
+    app.update(Msg::Worker(Event::KubePods {
         context: CTX.into(),
         feed: PodFeed::Listed {
             scope: PodScope::default(),
@@ -115,7 +108,7 @@ fn app(read_only: bool) -> App {
                 pod("bare", None, false),
             ],
         },
-    });
+    }));
     app
 }
 
@@ -231,7 +224,7 @@ fn l_and_p_open_log_sessions_and_batches_of_old_sessions_are_ignored() {
         active: false
     }));
     let batch = |session: u64, text: &str| {
-        Msg::KubeLogs(LogBatch {
+        Msg::Worker(Event::KubeLogs(LogBatch {
             session,
             source: LogSource {
                 namespace: "shop".into(),
@@ -244,7 +237,7 @@ fn l_and_p_open_log_sessions_and_batches_of_old_sessions_are_ignored() {
             }],
             undelivered: 3,
             note: None,
-        })
+        }))
     };
     app.update(batch(old, "from the previous container"));
     assert_eq!(logs(&app).buffer().len(), 1);

@@ -18,7 +18,6 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
-use warroom::app::Msg;
 use warroom::audit::{AuditLog, AuditSettings, OnUnreachable, new_session_id};
 use warroom::backends::kube::{
     Health, KubeActor, KubeSource, LogRequest, PodChange, PodFeed, PodScope, RealKube, StreamNote,
@@ -29,6 +28,7 @@ use warroom::guard::{ContextPolicy, Executor, GuardRequest, GuardedAction, Polic
 use warroom::panes::Pane;
 use warroom::panes::logs::LogsPane;
 use warroom::panes::pods::{LogTarget, PodsPane};
+use warroom::workers::Event;
 use warroom::workers::kube::{spawn_log, spawn_pods};
 
 const CTX: &str = "emu";
@@ -44,16 +44,16 @@ fn at(secs: u64, millis: u64) -> SystemTime {
         + Duration::from_millis(millis)
 }
 
-async fn next(rx: &mut mpsc::Receiver<Msg>, what: &str) -> Msg {
+async fn next(rx: &mut mpsc::Receiver<Event>, what: &str) -> Event {
     tokio::time::timeout(Duration::from_secs(15), rx.recv())
         .await
         .unwrap_or_else(|_| panic!("no {what} within 15 s"))
         .unwrap_or_else(|| panic!("channel closed before {what}"))
 }
 
-async fn next_feed(rx: &mut mpsc::Receiver<Msg>, what: &str) -> PodFeed {
+async fn next_feed(rx: &mut mpsc::Receiver<Event>, what: &str) -> PodFeed {
     loop {
-        if let Msg::KubePods { feed, .. } = next(rx, what).await {
+        if let Event::KubePods { feed, .. } = next(rx, what).await {
             return feed;
         }
     }
@@ -162,7 +162,7 @@ async fn a_crash_looping_pod_shows_oomkilled_and_its_previous_logs() {
         tx,
     );
     loop {
-        if let Msg::KubeLogs(b) = next(&mut rx, "previous logs").await {
+        if let Event::KubeLogs(b) = next(&mut rx, "previous logs").await {
             let done = b.note == Some(StreamNote::Ended);
             logs.apply(b);
             if done {
@@ -320,7 +320,7 @@ async fn a_log_stream_cut_mid_line_resumes_without_loss_or_duplicates() {
     let mut got = Vec::new();
     let mut resumed = 0;
     while got.len() < 60 {
-        if let Msg::KubeLogs(b) = next(&mut rx, "log lines").await {
+        if let Event::KubeLogs(b) = next(&mut rx, "log lines").await {
             assert_eq!(b.undelivered, 0);
             if matches!(b.note, Some(StreamNote::Resumed { .. })) {
                 resumed += 1;
@@ -349,7 +349,7 @@ async fn a_log_stream_cut_mid_line_resumes_without_loss_or_duplicates() {
         &[(at(13, 0), "request 060 after the cut")],
     );
     loop {
-        if let Msg::KubeLogs(b) = next(&mut rx, "the line after the cut").await
+        if let Event::KubeLogs(b) = next(&mut rx, "the line after the cut").await
             && !b.lines.is_empty()
         {
             let texts: Vec<&str> = b.lines.iter().map(|l| l.text.as_str()).collect();
@@ -398,7 +398,7 @@ async fn a_100000_line_burst_is_counted_exactly_and_memory_stays_bounded() {
     let _task = spawn_log(session, real(&emu), request, "app".into(), tx);
     let (mut delivered, mut undelivered, mut batches) = (0u64, 0u64, 0u64);
     loop {
-        let Msg::KubeLogs(b) = next(&mut rx, "burst batches").await else {
+        let Event::KubeLogs(b) = next(&mut rx, "burst batches").await else {
             continue;
         };
         batches += 1;
@@ -493,7 +493,7 @@ async fn escape_sequences_and_control_characters_never_reach_the_screen() {
     });
     spawn_log(session, kube.clone(), request, "evil".into(), tx);
     loop {
-        if let Msg::KubeLogs(b) = next(&mut rx, "evil lines").await {
+        if let Event::KubeLogs(b) = next(&mut rx, "evil lines").await {
             let end = b.note.is_some();
             pane.apply(b);
             if end {
@@ -544,7 +544,7 @@ async fn escape_sequences_and_control_characters_never_reach_the_screen() {
             pods: list.pods,
         },
     );
-    let events = kube.pod_events(NS, "evil").await.map_err(|e| e.to_string());
+    let events = kube.pod_events(NS, "evil").await.map_err(Into::into);
     pods.apply_events(CTX, NS, "evil", events);
     let screen = draw(&pods, 160, 30);
     assert!(
@@ -788,4 +788,70 @@ async fn rollout_restart_checks_ownership_by_uid_and_patches_with_a_precondition
         report.detail
     );
     assert_eq!(emu.patches().len(), patches_before, "no PATCH was sent");
+}
+
+/// A token the API server refuses (401) is "auth failed", not an outage: the watch is not
+/// retried for a minute, and the Pods pane says so.
+#[tokio::test]
+async fn a_refused_token_says_auth_failed_and_is_not_retried_soon() {
+    let emu = KubeEmulator::start().await;
+    let kube = Arc::new(
+        RealKube::new(Some("emulator".into()))
+            .with_kubeconfig(emu.kubeconfig_with_token("revoked-token")),
+    );
+    let (tx, mut rx) = mpsc::channel(16);
+    let (_control, control_rx) = watch::channel(true);
+    let tasks = spawn_pods(CTX.into(), kube, vec![PodScope::default()], tx, control_rx);
+    let feed = next_feed(&mut rx, "the refused listing").await;
+    for t in tasks {
+        t.abort();
+    }
+    let PodFeed::Broken { error, retry_in } = feed.clone() else {
+        panic!("expected a broken watch, got {feed:?}");
+    };
+    assert_eq!(
+        error.kind,
+        warroom::backends::ErrorKind::AuthFailed,
+        "{error}"
+    );
+    assert_eq!(retry_in, Duration::from_secs(60));
+    assert_eq!(emu.authenticated(), 0, "the right token was never sent");
+
+    let mut pods = PodsPane::new(vec![CTX.into()], None);
+    pods.apply(CTX, feed);
+    let screen = draw(&pods, 160, 20);
+    assert!(
+        screen.contains("auth failed, not retried for 1m: API error 401"),
+        "{screen}"
+    );
+    assert!(!screen.contains("revoked-token"), "{screen}");
+}
+
+/// Nothing listens where the kubeconfig points: "unreachable", retried soon.
+#[tokio::test]
+async fn an_api_server_that_is_gone_says_unreachable() {
+    let emu = KubeEmulator::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("kubeconfig");
+    std::fs::copy(emu.kubeconfig(), &config).expect("keep the kubeconfig");
+    drop(emu);
+    // The aborted listener task closes its socket when the runtime next polls it.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let kube = Arc::new(RealKube::new(Some("emulator".into())).with_kubeconfig(&config));
+    let (tx, mut rx) = mpsc::channel(16);
+    let (_control, control_rx) = watch::channel(true);
+    let tasks = spawn_pods(CTX.into(), kube, vec![PodScope::default()], tx, control_rx);
+    let feed = next_feed(&mut rx, "the failed listing").await;
+    for t in tasks {
+        t.abort();
+    }
+    let PodFeed::Broken { error, retry_in } = feed else {
+        panic!("expected a broken watch, got {feed:?}");
+    };
+    assert_eq!(
+        error.kind,
+        warroom::backends::ErrorKind::Unreachable,
+        "{error}"
+    );
+    assert_eq!(retry_in, Duration::from_millis(500));
 }

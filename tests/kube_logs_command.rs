@@ -17,11 +17,10 @@ use ratatui::backend::TestBackend;
 use tokio::sync::mpsc;
 use warroom::app::{App, Command, GuardInfo, Msg};
 use warroom::backends::kube::{LogRequest, PodScope, RealKube};
-use warroom::config::{Keymap, Theme};
+use warroom::config::Theme;
 use warroom::panes::logs::LogsPane;
-use warroom::panes::pg::PgPane;
-use warroom::panes::pods::PodsPane;
 use warroom::panes::{Pane, PaneId};
+use warroom::setup::Assembly;
 use warroom::workers::kube::{KubeContext, KubeTasks};
 
 /// The Logs pane inside the App.
@@ -42,8 +41,8 @@ struct Harness {
     app: App,
     tasks: KubeTasks,
     contexts: HashMap<String, KubeContext>,
-    tx: mpsc::Sender<Msg>,
-    rx: mpsc::Receiver<Msg>,
+    tx: mpsc::Sender<warroom::workers::Event>,
+    rx: mpsc::Receiver<warroom::workers::Event>,
     /// Every command the App asked for, in order.
     performed: Vec<Command>,
 }
@@ -61,16 +60,10 @@ impl Harness {
                 scopes: vec![PodScope::default()],
             },
         )]);
-        let app = App::new(
-            PgPane::new(Vec::new(), None, Duration::from_secs(2)),
-            Keymap::default(),
-            Theme::builtin_default(),
-            GuardInfo::default(),
-        )
-        .with_kube(
-            PodsPane::new(vec![CTX.into()], None),
-            LogsPane::new(1 << 20),
-        );
+        let app = Assembly::new(GuardInfo::default())
+            .kube_context(CTX)
+            .log_buffer(1 << 20)
+            .app();
         let (tx, rx) = mpsc::channel(1024);
         Harness {
             emu,
@@ -113,7 +106,7 @@ impl Harness {
                 .await
                 .unwrap_or_else(|_| panic!("no {what} within 15 s; toast {:?}", self.app.toast()))
                 .unwrap_or_else(|| panic!("channel closed before {what}"));
-            let commands = self.app.update(msg);
+            let commands = self.app.update(msg.into());
             self.perform(commands);
         }
     }
@@ -127,7 +120,7 @@ impl Harness {
         )
         .await
         {
-            let commands = self.app.update(msg);
+            let commands = self.app.update(msg.into());
             self.perform(commands);
         }
     }

@@ -18,7 +18,10 @@ use warroom::backends::postgres::{
     ActivitySnapshot, BlockingNode, ConnectSpec, PgError, PgSession, PgSource, RealPg,
     SessionLimits, blocking_tree,
 };
+use warroom::backends::{BackendError, ErrorKind};
+use warroom::setup::Assembly;
 use warroom::workers::pg::{PollControl, spawn};
+use warroom::workers::{Event, Update};
 
 /// The text warroom's one statement starts with (see ACTIVITY_SQL).
 const ACTIVITY_MARK: &str = "/* warroom: activity */";
@@ -593,8 +596,13 @@ async fn server_down_then_back_reconnects() {
     }
     // Once the broken session is gone, the error says where it tried and why.
     match &second {
-        PgError::Connect { target, detail } => {
+        PgError::Connect {
+            target,
+            detail,
+            kind,
+        } => {
             assert_eq!(target, &format!("postgres@127.0.0.1:{port}/postgres"));
+            assert_eq!(*kind, warroom::backends::ErrorKind::Unreachable, "{detail}");
             assert!(detail.to_lowercase().contains("refused"), "{detail}");
         }
         other => panic!("expected a connect error, got {other:?}"),
@@ -613,18 +621,18 @@ async fn server_down_then_back_reconnects() {
 
 /// What the worker sent: the result and the retry delay.
 async fn next_update(
-    rx: &mut mpsc::Receiver<Msg>,
+    rx: &mut mpsc::Receiver<Event>,
     within: Duration,
-) -> (Result<ActivitySnapshot, String>, Option<Duration>) {
+) -> (Result<ActivitySnapshot, BackendError>, Option<Duration>) {
     let deadline = Instant::now() + within;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, rx.recv()).await {
-            Ok(Some(Msg::PgUpdate {
+            Ok(Some(Event::PgUpdate(Update {
                 context,
                 result,
                 retry_in,
-            })) => {
+            }))) => {
                 assert_eq!(context, "ctx");
                 return (result, retry_in);
             }
@@ -658,10 +666,11 @@ async fn worker_reports_the_outage_with_backoff_then_recovers() {
             Ok(_) if retries.is_empty() => continue, // a refresh that beat the stop
             Ok(_) => panic!("a snapshot while the server is down"),
             Err(e) => {
-                assert!(!e.is_empty());
+                assert!(!e.message.is_empty());
                 retries.push(retry_in.expect("an error comes with retry_in"));
                 if retries.len() > 1 {
-                    assert!(e.starts_with("cannot connect to"), "{e}");
+                    assert!(e.message.starts_with("cannot connect to"), "{e}");
+                    assert_eq!(e.kind, ErrorKind::Unreachable, "{e}");
                 }
             }
         }
@@ -765,8 +774,8 @@ fn screen_lines(terminal: &ratatui::Terminal<ratatui::backend::TestBackend>) -> 
 /// the drawn lock view shows the tree (the sessions view lists the chain).
 #[tokio::test]
 async fn the_pane_shows_the_chain_live() {
-    use warroom::app::{App, GuardInfo};
-    use warroom::config::{KeyAction, Keymap, Theme};
+    use warroom::app::GuardInfo;
+    use warroom::config::KeyAction;
     use warroom::panes::Pane;
     use warroom::panes::pg::PgPane;
 
@@ -778,18 +787,13 @@ async fn the_pane_shows_the_chain_live() {
         interval: Duration::from_millis(200),
     });
     let _worker = spawn("ctx".into(), real_pg(&server, "postgres"), tx, control_rx);
-    let mut app = App::new(
-        PgPane::new(vec!["ctx".into()], None, Duration::from_secs(2)),
-        Keymap::default(),
-        Theme::builtin_default(),
-        GuardInfo::default(),
-    );
+    let mut app = Assembly::new(GuardInfo::default()).pg_context("ctx").app();
     let (result, retry_in) = next_update(&mut rx, Duration::from_secs(10)).await;
-    app.update(Msg::PgUpdate {
+    app.update(Msg::Worker(Event::PgUpdate(Update {
         context: "ctx".into(),
         result,
         retry_in,
-    });
+    })));
     let mut terminal =
         ratatui::Terminal::new(ratatui::backend::TestBackend::new(200, 50)).expect("terminal");
 
@@ -870,11 +874,11 @@ async fn hidden_session_keys_say_what_to_grant_instead_of_acting() {
     assert_eq!(session(&snapshot, victim.pid()).backend_start, None);
 
     let mut pane = PgPane::new(vec!["ctx".into()], None, Duration::from_secs(2));
-    pane.update(PaneMsg::Worker(Msg::PgUpdate {
+    pane.update(PaneMsg::Worker(Event::PgUpdate(Update {
         context: "ctx".into(),
         result: Ok(snapshot),
         retry_in: None,
-    }));
+    })));
     pane.on_action(KeyAction::ToggleIdle);
     pane.set_filter("victim");
     assert_eq!(
@@ -894,4 +898,86 @@ async fn hidden_session_keys_say_what_to_grant_instead_of_acting() {
             "{key:?} says what to grant"
         );
     }
+}
+
+/// One worker answer for context "ctx" drawn by a fresh App: the status bar's text.
+async fn status_bar_after_one_update(pg: Arc<RealPg>) -> (BackendError, Option<Duration>, String) {
+    use warroom::app::GuardInfo;
+
+    let (tx, mut rx) = mpsc::channel(8);
+    let (_control, control_rx) = watch::channel(PollControl {
+        active: true,
+        interval: Duration::from_millis(200),
+    });
+    let worker = spawn("ctx".into(), pg, tx, control_rx);
+    let (result, retry_in) = next_update(&mut rx, Duration::from_secs(10)).await;
+    worker.abort();
+    let error = result.expect_err("the refresh must fail");
+    let mut app = Assembly::new(GuardInfo::default()).pg_context("ctx").app();
+    app.update(Msg::Worker(Event::PgUpdate(Update {
+        context: "ctx".into(),
+        result: Err(error.clone()),
+        retry_in,
+    })));
+    let mut terminal =
+        ratatui::Terminal::new(ratatui::backend::TestBackend::new(200, 30)).expect("terminal");
+    terminal.draw(|f| app.render(f)).expect("draw");
+    (error, retry_in, screen_lines(&terminal).join("\n"))
+}
+
+/// A wrong password is told apart from an outage: the server's SQLSTATE 28P01 becomes
+/// "auth failed", and the worker does not try again for a minute (each failed login is
+/// logged by the server and may count towards a lockout). The password is never shown.
+#[tokio::test]
+async fn a_wrong_password_says_auth_failed_and_is_not_retried_soon() {
+    let server = PgServer::start();
+    server
+        .create_role_with_password("guarded", "right-horse-battery")
+        .await;
+    let mut spec = ConnectSpec::resolve(&server.url("guarded", "postgres"), None)
+        .unwrap_or_else(|e| panic!("resolve the test server's URL: {e}"));
+    spec.set_password("wrong-staple");
+    let (error, retry_in, screen) = status_bar_after_one_update(Arc::new(RealPg::new(spec))).await;
+    assert_eq!(error.kind, ErrorKind::AuthFailed, "{error}");
+    assert_eq!(retry_in, Some(Duration::from_secs(60)), "not retried soon");
+    assert!(
+        screen.contains("auth failed, not retried for 1m: cannot connect to guarded@127.0.0.1"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("wrong-staple") && !screen.contains("right-horse"),
+        "{screen}"
+    );
+
+    // The right password works: the kind came from the server's answer, not from the setup.
+    let mut spec = ConnectSpec::resolve(&server.url("guarded", "postgres"), None)
+        .unwrap_or_else(|e| panic!("resolve the test server's URL: {e}"));
+    spec.set_password("right-horse-battery");
+    RealPg::new(spec)
+        .activity()
+        .await
+        .expect("the right password logs in");
+}
+
+/// Nothing listens on the port: "unreachable", retried soon with backoff.
+#[tokio::test]
+async fn a_closed_port_says_unreachable_and_retries_soon() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let spec = ConnectSpec::resolve(
+        &format!("postgres://nobody@127.0.0.1:{port}/postgres"),
+        None,
+    )
+    .unwrap_or_else(|e| panic!("resolve: {e}"));
+    let (error, retry_in, screen) = status_bar_after_one_update(Arc::new(RealPg::new(spec))).await;
+    assert_eq!(error.kind, ErrorKind::Unreachable, "{error}");
+    assert_eq!(retry_in, Some(Duration::from_millis(500)));
+    assert!(
+        screen.contains(&format!(
+            "unreachable, retrying in 1s: cannot connect to nobody@127.0.0.1:{port}"
+        )),
+        "{screen}"
+    );
 }

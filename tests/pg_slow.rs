@@ -4,16 +4,18 @@
 //! of a running query, and what all of it costs the server.
 //! Without PostgreSQL installed these tests fail with the install hint; they never skip.
 
+#[path = "support/home.rs"]
+mod home;
 #[path = "support/pg.rs"]
 mod pg;
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use home::Home;
 use pg::{HARNESS_APP, PgServer};
 use warroom::backends::postgres::statements::{StatementsRead, StatementsSort, StatementsTracker};
 use warroom::backends::postgres::{
@@ -909,46 +911,23 @@ async fn explain_a_running_update_without_running_it() {
 // The binary
 // ---------------------------------------------------------------------------------------------
 
+/// The binary in a temp home whose config has one context, `test`.
 struct Setup {
-    dir: tempfile::TempDir,
-    config: PathBuf,
+    home: Home,
 }
 
 impl Setup {
     fn new(server: &PgServer) -> Setup {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = dir.path().join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[[postgres]]\nname = \"test\"\nurl = \"{}\"\n",
-                server.url("postgres", "postgres")
-            ),
-        )
-        .expect("write the config");
-        Setup { dir, config }
+        let home = Home::new();
+        home.set_config(&format!(
+            "[[postgres]]\nname = \"test\"\nurl = \"{}\"\n",
+            server.url("postgres", "postgres")
+        ));
+        Setup { home }
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_warroom"));
-        cmd.arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .env("XDG_STATE_HOME", self.dir.path().join("state"))
-            .env("XDG_CONFIG_HOME", self.dir.path().join("xdg-config"))
-            .env("HOME", self.dir.path())
-            .env_remove("WARROOM_CONFIG");
-        for var in [
-            "PGHOST",
-            "PGPORT",
-            "PGUSER",
-            "PGDATABASE",
-            "PGPASSWORD",
-            "PGSSLMODE",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.output().expect("run the warroom binary")
+        self.home.warroom_blocking(args)
     }
 }
 

@@ -2,6 +2,8 @@
 //! idempotency across replicas, authentication, bad input, reading back, chain checks, the
 //! database going away, JSON logs and graceful shutdown.
 
+#[path = "support/home.rs"]
+mod home;
 #[path = "support/pg.rs"]
 mod pg;
 #[path = "support/warroom_server.rs"]
@@ -10,6 +12,7 @@ mod warroom_server;
 use std::process::Command;
 use std::time::Duration;
 
+use home::Home;
 use pg::PgServer;
 use serde_json::{Value, json};
 use warroom::audit::{
@@ -313,22 +316,9 @@ async fn verify_reports_a_chain_gap_and_an_edited_record_and_the_cli_says_so() {
     assert_eq!(r3["prev_seen"], json!(false));
 
     // The CLI reads the same verdict: exit status 1 and the record named.
-    let home = tempfile::tempdir().expect("home");
-    let cfg = home.path().join("config.toml");
-    std::fs::write(&cfg, "[audit]\ntoken_env = \"WARROOM_TEST_TOKEN\"\n").expect("config");
-    let cli = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_warroom"))
-            .arg("--config")
-            .arg(&cfg)
-            .arg("--log-file")
-            .arg(home.path().join("warroom.log"))
-            .args(args)
-            .env("HOME", home.path())
-            .env("XDG_STATE_HOME", home.path().join("state"))
-            .env("WARROOM_TEST_TOKEN", ALICE_TOKEN)
-            .output()
-            .expect("run warroom")
-    };
+    let home = Home::new().with_env("WARROOM_TEST_TOKEN", ALICE_TOKEN);
+    home.set_config("[audit]\ntoken_env = \"WARROOM_TEST_TOKEN\"\n");
+    let cli = |args: &[&str]| home.warroom_blocking(args);
     let url = server.url();
     let out = cli(&["audit", "verify", "--server", &url, "--session", "s-gap"]);
     let err = String::from_utf8_lossy(&out.stderr);

@@ -3,33 +3,28 @@
 //! the server's own PostgreSQL is a second server. Fail closed: server database down -> 503 ->
 //! the CLI refuses and signals nothing.
 
+#[path = "support/home.rs"]
+mod home;
 #[path = "support/pg.rs"]
 mod pg;
 #[path = "support/warroom_server.rs"]
 mod warroom_server;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use home::Home;
 use std::time::{Duration, SystemTime};
 
 use pg::{BackgroundSession, HARNESS_APP, PgServer};
-use serde_json::{Value, json};
+use serde_json::json;
 use warroom_server::{ALICE, ALICE_TOKEN, Api, ServerProcess, config_text, free_port};
 
 const REASON: &str = "INC-4711 runaway report query blocks checkout";
 const CANCEL_ERROR: &str = "ERROR:  canceling statement due to user request";
 
-struct Home {
-    dir: tempfile::TempDir,
-}
-
-impl Home {
-    fn new(target: &PgServer, server: &ServerProcess) -> Home {
-        let home = Home {
-            dir: tempfile::tempdir().expect("tempdir"),
-        };
-        let text = format!(
-            r#"[[postgres]]
+/// A home whose config points the audit at the server, with Alice's token.
+fn home_for(target: &PgServer, server: &ServerProcess) -> Home {
+    let home = Home::new().with_env("WARROOM_AUDIT_TOKEN", ALICE_TOKEN);
+    let text = format!(
+        r#"[[postgres]]
 name = "pg-test"
 url = "postgres://postgres@127.0.0.1:{port}/postgres?sslmode=disable"
 
@@ -40,62 +35,12 @@ token_env = "WARROOM_AUDIT_TOKEN"
 timeout = "2s"
 identity = "{ALICE}"
 "#,
-            port = target.port(),
-            file = home.audit_file().display(),
-            url = server.url(),
-        );
-        std::fs::write(home.config(), text).expect("config");
-        home
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn config(&self) -> PathBuf {
-        self.path().join("config.toml")
-    }
-
-    fn audit_file(&self) -> PathBuf {
-        self.path().join("audit.jsonl")
-    }
-
-    async fn warroom(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_warroom"));
-        cmd.arg("--config")
-            .arg(self.config())
-            .arg("--log-file")
-            .arg(self.path().join("warroom.log"))
-            .args(args)
-            .env("HOME", self.path())
-            .env("XDG_STATE_HOME", self.path().join("state"))
-            .env("XDG_CONFIG_HOME", self.path().join("config"))
-            .env("WARROOM_AUDIT_TOKEN", ALICE_TOKEN)
-            .env_remove("WARROOM_CONFIG")
-            .env_remove("PGHOST")
-            .env_remove("PGPORT")
-            .env_remove("PGUSER")
-            .env_remove("PGPASSWORD");
-        let output = tokio::task::spawn_blocking(move || cmd.output())
-            .await
-            .expect("join")
-            .expect("run warroom");
-        eprintln!(
-            "warroom {args:?} -> {:?}\n--- stdout\n{}--- stderr\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
-    }
-
-    fn records(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.audit_file())
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("JSON line"))
-            .collect()
-    }
+        port = target.port(),
+        file = home.audit_file().display(),
+        url = server.url(),
+    );
+    home.set_config(&text);
+    home
 }
 
 async fn sleeper(pg: &PgServer) -> (BackgroundSession, SystemTime) {
@@ -127,7 +72,7 @@ async fn cancel_query_through_the_server_acts_and_the_server_holds_both_records(
     let (target, store) = (PgServer::start(), PgServer::start());
     let port = free_port();
     let server = ServerProcess::start(port, &config_text(port, &server_db(&store), "")).await;
-    let home = Home::new(&target, &server);
+    let home = home_for(&target, &server);
     let (session, _) = sleeper(&target).await;
     let pid = session.pid().to_string();
 
@@ -181,7 +126,7 @@ async fn server_database_down_means_503_and_the_cli_refuses_and_signals_nothing(
     let (target, store) = (PgServer::start(), PgServer::start());
     let port = free_port();
     let server = ServerProcess::start(port, &config_text(port, &server_db(&store), "")).await;
-    let home = Home::new(&target, &server);
+    let home = home_for(&target, &server);
     let (session, started) = sleeper(&target).await;
     let pid = session.pid().to_string();
 

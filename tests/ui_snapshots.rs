@@ -171,3 +171,39 @@ fn pg_read_only_greys_the_guarded_keys_with_the_reason() {
     assert!(row.contains("disabled (read-only)"), "{row}");
     assert!(!row.contains("c cancel"), "{row}");
 }
+
+/// A session whose start time is hidden (a role without pg_read_all_stats sees NULL
+/// backend_start) cannot be identified, so c/x cannot act on it: the hints row greys them
+/// with why, as on a read-only context; a visible session has them live again.
+#[test]
+fn pg_hidden_session_greys_the_guarded_keys_with_the_reason() {
+    use warroom::app::Msg;
+    use warroom::backends::demo::DemoPgWorld;
+    use warroom::workers::{Event, Update};
+
+    let mut world = DemoPgWorld::new(ui::SEED);
+    world.advance_to(ui::AT);
+    let visible = world.snapshot();
+    let mut hidden = visible.clone();
+    for s in &mut hidden.sessions {
+        s.backend_start = None;
+    }
+    let mut app = ui::empty_app(ui::Setup::default());
+    let update = |snapshot| {
+        Msg::Worker(Event::PgUpdate(Update {
+            context: ui::CONTEXT.into(),
+            result: Ok(snapshot),
+            retry_in: None,
+        }))
+    };
+    app.update(update(hidden));
+    let (row, crossed) = ui::hints_row(&app, 120, 40);
+    assert_eq!(crossed, "c x", "{row}");
+    assert!(row.contains("disabled (hidden session)"), "{row}");
+    assert!(!row.contains("c cancel"), "{row}");
+
+    app.update(update(visible));
+    let (row, crossed) = ui::hints_row(&app, 120, 40);
+    assert!(crossed.is_empty(), "nothing disabled: {row}");
+    assert!(row.contains("c cancel"), "{row}");
+}

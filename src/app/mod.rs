@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::backends::kafka::{KafkaSnapshot, ResetPlan, ResetSpec};
-use crate::backends::kube::{LogBatch, LogRequest, LogSelection, PodEvent, PodFeed, PodRow};
-use crate::backends::postgres::ActivitySnapshot;
+use crate::backends::kafka::ResetSpec;
+use crate::backends::kube::{LogRequest, LogSelection};
 use crate::config::{KeyAction, KeyChord, Keymap, Theme};
 use crate::guard::{ActionReport, GuardRequest, GuardedAction, Policy, ReasonRules};
 use crate::panes::{Ctx, Effect, Pane, PaneId, PaneMsg};
 use crate::widgets::sanitize;
+use crate::workers::Event;
 
 pub use layers::{Confirmation, Layer, ReasonPrompt};
 
@@ -26,55 +26,8 @@ pub enum Msg {
     Resize,
     /// A timer tick: spinners and "refreshed Ns ago".
     Tick,
-    /// A snapshot or an error from the PostgreSQL worker of `context`.
-    PgUpdate {
-        context: String,
-        result: Result<ActivitySnapshot, String>,
-        retry_in: Option<Duration>,
-    },
-    /// Statement deltas (or why there are none) from the statements worker of `context`.
-    PgStatements {
-        context: String,
-        result: Result<crate::backends::postgres::statements::StatementsReport, String>,
-        retry_in: Option<Duration>,
-    },
-    /// The plan of a session's query, or why there is none.
-    PgPlan {
-        context: String,
-        result: Result<crate::backends::postgres::explain::ExplainResult, String>,
-    },
-    /// A snapshot or an error from the Kafka worker of `context`.
-    KafkaUpdate {
-        context: String,
-        result: Result<KafkaSnapshot, String>,
-        retry_in: Option<Duration>,
-    },
-    /// The preview of an offset reset, or why it could not be made.
-    KafkaPlan {
-        context: String,
-        result: Result<ResetPlan, String>,
-    },
-    /// A listing, a change or a broken watch from the pod worker of `context`.
-    KubePods {
-        context: String,
-        feed: PodFeed,
-    },
-    /// The events of one pod, warnings first.
-    KubeEvents {
-        context: String,
-        namespace: String,
-        pod: String,
-        result: Result<Vec<PodEvent>, String>,
-    },
-    /// Lines (and notes, and a count of undelivered lines) from a log stream.
-    KubeLogs(LogBatch),
-    /// The pods a `:logs` selection names (lookup `id`), or why they could not be listed.
-    KubeLogsLookup {
-        id: u64,
-        context: String,
-        selection: LogSelection,
-        result: Result<Vec<PodRow>, String>,
-    },
+    /// A worker's answer (`wiring::owner` names the pane it is for).
+    Worker(Event),
     /// The guard executor finished a request.
     GuardDone(Vec<ActionReport>),
     /// SIGTERM, SIGHUP: leave cleanly.
@@ -107,7 +60,7 @@ pub enum Command {
         active: bool,
         interval: Duration,
     },
-    /// EXPLAIN (never ANALYZE) what session `pid` of `context` runs; answer with `Msg::PgPlan`.
+    /// EXPLAIN (never ANALYZE) what session `pid` of `context` runs; answer with `Event::PgPlan`.
     PgExplain {
         context: String,
         pid: i32,
@@ -118,7 +71,7 @@ pub enum Command {
         active: bool,
         interval: Duration,
     },
-    /// Read what a reset would do (no change on the cluster), answer with `Msg::KafkaPlan`.
+    /// Read what a reset would do (no change on the cluster), answer with `Event::KafkaPlan`.
     KafkaPlanReset {
         context: String,
         group: String,
@@ -135,7 +88,7 @@ pub enum Command {
         namespace: String,
         pod: String,
     },
-    /// List the pods of a `:logs` selection; answer with `Msg::KubeLogsLookup`.
+    /// List the pods of a `:logs` selection; answer with `Event::KubeLogsLookup`.
     KubeLogsLookup {
         id: u64,
         context: String,
@@ -486,10 +439,7 @@ impl App {
                 self.on_paste(&text);
                 Vec::new()
             }
-            data => match wiring::owner(&data) {
-                Some(id) => self.send(id, PaneMsg::Worker(data)),
-                None => Vec::new(),
-            },
+            Msg::Worker(event) => self.send(wiring::owner(&event), PaneMsg::Worker(event)),
         }
     }
 

@@ -164,8 +164,12 @@ impl App {
             frame.render_widget(Paragraph::new(Line::from(spans)), area);
             return;
         }
-        // Guarded keys on a context where policy disables them: greyed, with why.
-        let disabled = self.disabled_reason();
+        // Guarded keys on a context where policy disables them, or that cannot act on the
+        // selected row (a hidden session): greyed, with why.
+        let disabled = match self.disabled_reason() {
+            Some(_) => Some(self.disabled_label()),
+            None => self.shown().and_then(|p| p.guard_blocked()),
+        };
         let mut spans = Vec::new();
         // Disabled keys are listed once, with why, so the line still fits 80 columns; the full
         // reason is in the help layer and in the toast when such a key is pressed.
@@ -197,7 +201,7 @@ impl App {
                 self.theme.muted().add_modifier(Modifier::CROSSED_OUT),
             ));
             spans.push(Span::styled(
-                format!(" disabled ({})", self.disabled_label()),
+                format!(" disabled ({})", disabled.unwrap_or_default()),
                 self.theme.warn(),
             ));
         }

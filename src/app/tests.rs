@@ -9,6 +9,7 @@ use super::*;
 use crate::backends::demo::DemoPgWorld;
 use crate::guard::{ContextPolicy, GuardedAction};
 use crate::panes::pg::PgPane;
+use crate::workers::Update;
 
 fn key(c: char) -> Msg {
     Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
@@ -25,11 +26,6 @@ fn typed(app: &mut App, text: &str) {
 }
 
 fn app_with(protected: bool, read_only: bool, global_read_only: bool) -> App {
-    let pane = PgPane::new(
-        vec!["pg1".into(), "pg2".into()],
-        None,
-        Duration::from_secs(2),
-    );
     let policy = Policy {
         global_read_only,
         contexts: HashMap::from([
@@ -50,14 +46,17 @@ fn app_with(protected: bool, read_only: bool, global_read_only: bool) -> App {
         actor: "alice@laptop".into(),
         audit_destination: "audit: /tmp/a.jsonl only (no endpoint configured)".into(),
     };
-    let mut app = App::new(pane, Keymap::default(), Theme::builtin_default(), info);
+    let mut app = crate::setup::Assembly::new(info)
+        .pg_context("pg1")
+        .pg_context("pg2")
+        .app();
     let mut world = DemoPgWorld::new(1);
     world.advance_to(90.0);
-    app.update(Msg::PgUpdate {
+    app.update(Msg::Worker(Event::PgUpdate(Update {
         context: "pg1".into(),
         result: Ok(world.snapshot()),
         retry_in: None,
-    });
+    })));
     app
 }
 
@@ -268,11 +267,11 @@ fn filter_narrows_rows_and_esc_restores() {
 #[test]
 fn worker_errors_keep_the_last_data_and_show_the_retry() {
     let mut app = app_with(false, false, false);
-    app.update(Msg::PgUpdate {
+    app.update(Msg::Worker(Event::PgUpdate(Update {
         context: "pg1".into(),
         result: Err("cannot connect".into()),
         retry_in: Some(Duration::from_secs(4)),
-    });
+    })));
     let st = app.active_pane().expect("a pane").status();
     assert!(
         st.error

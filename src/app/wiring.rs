@@ -1,4 +1,4 @@
-//! Wiring: which panes the App has and which pane each worker message is for. The only
+//! Wiring: which panes the App has and which pane each worker event is for. The only
 //! place in `app` that names the concrete panes.
 
 use std::time::Duration;
@@ -10,6 +10,7 @@ use crate::panes::kafka::KafkaPane;
 use crate::panes::logs::LogsPane;
 use crate::panes::pg::PgPane;
 use crate::panes::pods::PodsPane;
+use crate::workers::Event;
 
 impl App {
     /// The four panes in tab order; Kafka, Pods and Logs without contexts (they show how to
@@ -41,22 +42,20 @@ impl App {
     }
 }
 
-/// The pane a worker message is for (`None` for messages the App handles itself).
-pub(super) fn owner(msg: &Msg) -> Option<PaneId> {
-    match msg {
-        Msg::PgUpdate { .. } | Msg::PgStatements { .. } | Msg::PgPlan { .. } => {
-            Some(PaneId::Postgres)
+/// The pane a worker's event is for: the one place that turns events into App messages.
+pub(super) fn owner(event: &Event) -> PaneId {
+    match event {
+        Event::PgUpdate { .. } | Event::PgStatements { .. } | Event::PgPlan { .. } => {
+            PaneId::Postgres
         }
-        Msg::KafkaUpdate { .. } | Msg::KafkaPlan { .. } => Some(PaneId::Kafka),
-        Msg::KubePods { .. } | Msg::KubeEvents { .. } => Some(PaneId::Pods),
-        Msg::KubeLogs(_) | Msg::KubeLogsLookup { .. } => Some(PaneId::Logs),
-        Msg::Key(_)
-        | Msg::Resize
-        | Msg::Tick
-        | Msg::GuardDone(_)
-        | Msg::Shutdown
-        | Msg::Paste(_)
-        | Msg::Notice { .. }
-        | Msg::ShareStatus(_) => None,
+        Event::KafkaUpdate { .. } | Event::KafkaPlan { .. } => PaneId::Kafka,
+        Event::KubePods { .. } | Event::KubeEvents { .. } => PaneId::Pods,
+        Event::KubeLogs(_) | Event::KubeLogsLookup { .. } => PaneId::Logs,
+    }
+}
+
+impl From<Event> for Msg {
+    fn from(event: Event) -> Msg {
+        Msg::Worker(event)
     }
 }

@@ -4,10 +4,13 @@
 //! (`PgSignaller`) that only `guard::executor` holds.
 
 pub mod demo;
+pub mod error;
 pub mod kafka;
 pub mod kube;
 pub mod pgpass;
 pub mod postgres;
+
+pub use error::{BackendError, ErrorKind};
 
 use std::future::Future;
 use std::pin::Pin;

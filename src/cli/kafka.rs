@@ -107,11 +107,9 @@ pub async fn run(config: &Config, opts: &Options, cmd: KafkaCmd) -> anyhow::Resu
                 eprintln!("refused: --execute needs --reason \"why\" (nothing was done)");
                 return Ok(ExitCode::FAILURE);
             };
-            let action = GuardedAction::Kafka(KafkaAction::ResetOffsets(KafkaResetTarget {
-                context: cluster.clone(),
-                plan,
-                undoes: None,
-            }));
+            let action = GuardedAction::Kafka(KafkaAction::ResetOffsets(KafkaResetTarget::new(
+                &cluster, plan, None,
+            )));
             guarded(config, opts, kafka, action, reason, confirm_context).await
         }
     }

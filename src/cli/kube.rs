@@ -7,7 +7,6 @@ use std::time::SystemTime;
 
 use anyhow::{Context as _, bail};
 
-use crate::app::Msg;
 use crate::backends::kube::{
     KubeActor, KubeSource, LogRequest, PodRow, PodScope, RealKube, StreamNote,
 };
@@ -17,6 +16,7 @@ use crate::guard::GuardedAction;
 use crate::guard::kube::{DeploymentTarget, KubeAction, PodTarget};
 use crate::setup::{self, Options};
 use crate::widgets::sanitize;
+use crate::workers::Event;
 
 pub async fn run(config: &Config, opts: &Options, cmd: KubeCmd) -> anyhow::Result<ExitCode> {
     let ctx = pick(config, opts)?;
@@ -102,12 +102,12 @@ pub async fn run(config: &Config, opts: &Options, cmd: KubeCmd) -> anyhow::Resul
             reason,
             confirm_context,
         } => {
-            let action = GuardedAction::Kube(KubeAction::RolloutRestart(DeploymentTarget {
-                context: ctx.name.clone(),
-                namespace: namespace_of(ctx, namespace),
-                deployment,
-                from_pod: None,
-            }));
+            let action = GuardedAction::Kube(KubeAction::RolloutRestart(DeploymentTarget::new(
+                &ctx.name,
+                &namespace_of(ctx, namespace),
+                &deployment,
+                None,
+            )));
             act(config, opts, ctx, kube, action, reason, confirm_context).await
         }
     }
@@ -180,7 +180,9 @@ async fn print_logs(
     let mut failed = false;
     // The worker ends the channel when the stream is over (or failed for good).
     while let Some(msg) = rx.recv().await {
-        let Msg::KubeLogs(batch) = msg else { continue };
+        let Event::KubeLogs(batch) = msg else {
+            continue;
+        };
         undelivered += batch.undelivered;
         for l in &batch.lines {
             println!("{}", sanitize::sanitize(&l.text, usize::MAX));

@@ -22,6 +22,7 @@ pub use server_link::ServerLink;
 pub use theme::Theme;
 
 use crate::audit::{AuditSettings, OnUnreachable};
+use crate::guard::{ContextId, ContextKind, ContextPolicy};
 
 /// One PostgreSQL context, as written in the file.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -200,177 +201,27 @@ impl Config {
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let raw: RawConfig =
             toml::from_str(text).map_err(|e| ConfigError::from_toml(path, text, &e))?;
-        let err =
-            |span: std::ops::Range<usize>, msg: String| ConfigError::at(path, text, span, msg);
-
-        let theme = match raw.theme {
-            Some(t) => {
-                if theme::Theme::find(t.get_ref()).is_none() {
-                    return Err(err(
-                        t.span(),
-                        format!(
-                            "unknown theme {:?}; available: {}",
-                            t.get_ref(),
-                            theme::Theme::available().join(", ")
-                        ),
-                    ));
-                }
-                t.into_inner()
-            }
-            None => "default".into(),
-        };
-        let duration = |v: &Spanned<String>, min: Duration| -> Result<Duration, ConfigError> {
-            let d = humantime::parse_duration(v.get_ref()).map_err(|e| {
-                err(
-                    v.span(),
-                    format!("{:?} is not a duration like \"2s\": {e}", v.get_ref()),
-                )
-            })?;
-            if d < min {
-                return Err(err(
-                    v.span(),
-                    format!("must be at least {}", humantime::format_duration(min)),
-                ));
-            }
-            Ok(d)
-        };
+        let src = Source { path, text };
+        let theme = src.theme(raw.theme)?;
         let refresh = match &raw.refresh {
-            Some(r) => duration(r, Duration::from_millis(250))?,
+            Some(r) => src.duration(r, Duration::from_millis(250))?,
             None => Duration::from_secs(2),
         };
         let mut names: BTreeMap<String, std::ops::Range<usize>> = BTreeMap::new();
         let postgres = contexts(path, text, &mut names, raw.postgres)?;
         let kafka = contexts(path, text, &mut names, raw.kafka)?;
         let kubernetes = contexts(path, text, &mut names, raw.kubernetes)?;
-        let logs = match raw.logs {
-            Some(l) => {
-                let span = l.span();
-                let l = l.into_inner();
-                if l.buffer_bytes < kubernetes::MIN_BUFFER_BYTES {
-                    let at = find_in(text, span.clone(), "buffer_bytes").unwrap_or(span);
-                    return Err(err(
-                        at,
-                        format!(
-                            "buffer_bytes must be at least {}",
-                            kubernetes::MIN_BUFFER_BYTES
-                        ),
-                    ));
-                }
-                l
-            }
-            None => LogsConfig::default(),
-        };
-        let reason_pattern = match &raw.guard.reason_pattern {
-            Some(p) => Some(regex::Regex::new(p.get_ref()).map_err(|e| {
-                err(
-                    p.span(),
-                    format!("invalid regular expression: {}", regex_problem(&e)),
-                )
-            })?),
-            None => None,
-        };
-        let terminate_wait = match &raw.guard.terminate_wait {
-            Some(w) => duration(w, Duration::from_millis(100))?,
-            None => Duration::from_secs(5),
-        };
-        let action_timeout = match &raw.guard.action_timeout {
-            Some(t) => duration(t, Duration::from_secs(1))?,
-            None => crate::guard::executor::DEFAULT_ACTION_TIMEOUT,
-        };
-        if action_timeout <= terminate_wait {
-            let at = raw
-                .guard
-                .action_timeout
-                .as_ref()
-                .or(raw.guard.terminate_wait.as_ref())
-                .map_or(0..0, |s| s.span());
-            return Err(err(
-                at,
-                format!(
-                    "action_timeout ({}) must be longer than terminate_wait ({}): a terminate \
-                     waits that long on the server",
-                    humantime::format_duration(action_timeout),
-                    humantime::format_duration(terminate_wait)
-                ),
-            ));
-        }
-        let mut audit = AuditSettings::local(
-            raw.audit
-                .file
-                .clone()
-                .unwrap_or_else(AuditSettings::default_file),
-        );
+        let logs = src.logs(raw.logs)?;
+        let (reason_pattern, terminate_wait, action_timeout) = src.guard(&raw.guard)?;
         let server = match &raw.server {
             Some(section) => section
                 .get_ref()
                 .resolve(section.span())
-                .map_err(|(span, message)| err(span, message))?,
+                .map_err(|(span, message)| src.err(span, message))?,
             None => None,
         };
-        if let Some(ep) = &raw.audit.endpoint {
-            let url = ep.get_ref();
-            if let Some(problem) = server_link::url_problem(url, raw.audit.token_env.is_some()) {
-                return Err(err(ep.span(), problem));
-            }
-            audit.endpoint = Some(url.clone());
-            audit.token_env = raw.audit.token_env.clone();
-        } else if let Some(link) = &server {
-            // With a server and no explicit endpoint, the server keeps the audit trail.
-            audit.endpoint = Some(link.endpoint("v1/audit"));
-            audit.token_env = raw
-                .audit
-                .token_env
-                .clone()
-                .or_else(|| link.token_env.clone());
-        } else {
-            audit.token_env = raw.audit.token_env.clone();
-        }
-        audit.identity = raw.audit.identity.clone();
-        if let Some(t) = &raw.audit.timeout {
-            audit.timeout = duration(t, Duration::from_millis(100))?;
-        }
-        if let Some(o) = &raw.audit.on_unreachable {
-            audit.on_unreachable = match o.get_ref().as_str() {
-                "deny" => OnUnreachable::Deny,
-                "local-only" => OnUnreachable::LocalOnly,
-                other => {
-                    return Err(err(
-                        o.span(),
-                        format!("unknown value {other:?}: use \"deny\" or \"local-only\""),
-                    ));
-                }
-            };
-        }
-        let mut keymap = Keymap::default();
-        for (action, keys) in &raw.keys {
-            let Some(a) = KeyAction::from_name(action) else {
-                let names = KeyAction::names();
-                let message = match error::closest(action, &names) {
-                    Some(near) => format!("unknown action {action:?}; did you mean {near:?}?"),
-                    None => format!("unknown action {action:?}; actions: {}", names.join(", ")),
-                };
-                let at = find_in(text, keys.span(), action).unwrap_or(keys.span());
-                return Err(err(at, message));
-            };
-            let mut chords = Vec::new();
-            for k in keys.get_ref().keys() {
-                let chord = KeyChord::parse(k).map_err(|m| err(keys.span(), m))?;
-                chords.push(chord);
-            }
-            keymap.rebind(a, chords);
-        }
-        if let Err(m) = keymap.check_conflicts() {
-            // Point at the configured binding involved (the last one in the file).
-            let span = raw
-                .keys
-                .iter()
-                .filter(|(action, _)| m.contains(&format!("{action:?}")))
-                .map(|(_, k)| k.span())
-                .max_by_key(|s| s.start)
-                .or_else(|| raw.keys.values().next().map(|k| k.span()))
-                .unwrap_or(0..0);
-            return Err(err(span, format!("{m}: bind one of them to another key")));
-        }
+        let audit = src.audit(&raw.audit, server.as_ref())?;
+        let keymap = src.keymap(&raw.keys)?;
         Ok(Config {
             source: Some(path.to_path_buf()),
             theme,
@@ -401,12 +252,17 @@ impl Config {
         self.postgres.iter().find(|c| c.name == name)
     }
 
-    /// Every context name of every kind (PostgreSQL, Kafka, Kubernetes), for messages.
+    /// Every context of every kind (PostgreSQL, Kafka, Kubernetes), in that order.
+    pub fn contexts(&self) -> impl Iterator<Item = ContextCommon<'_>> {
+        let pg = self.postgres.iter().map(ContextConfig::common);
+        let kafka = self.kafka.iter().map(ContextConfig::common);
+        let kube = self.kubernetes.iter().map(ContextConfig::common);
+        pg.chain(kafka).chain(kube)
+    }
+
+    /// Every context name of every kind, for messages.
     pub fn context_names(&self) -> Vec<String> {
-        let pg = self.postgres.iter().map(|c| c.name.clone());
-        let kafka = self.kafka.iter().map(|c| c.name.clone());
-        let kube = self.kubernetes.iter().map(|c| c.name.clone());
-        pg.chain(kafka).chain(kube).collect()
+        self.contexts().map(|c| c.id.name).collect()
     }
 
     /// The PostgreSQL context names (the PostgreSQL pane, `pg` subcommands).
@@ -429,43 +285,9 @@ impl Config {
             self.theme,
             humantime::format_duration(self.refresh)
         ));
-        out.push_str(&format!("postgres contexts: {}\n", self.postgres.len()));
-        for c in &self.postgres {
-            out.push_str(&format!("  {}  {}", c.name, c.redacted_url()));
-            if let Some(env) = &c.password_env {
-                let set = std::env::var_os(env).is_some_and(|v| !v.is_empty());
-                out.push_str(&format!(
-                    "  password from ${env} ({})",
-                    if set { "set" } else { "NOT SET" }
-                ));
-            }
-            out.push_str(&flags_text(c.protected, c.read_only));
-        }
-        out.push_str(&format!("kafka contexts: {}\n", self.kafka.len()));
-        for c in &self.kafka {
-            out.push_str(&format!("  {}  {}", c.name, c.brokers));
-            if !c.properties.is_empty() {
-                out.push_str(&format!("  {}", c.redacted_properties()));
-            }
-            out.push_str(&flags_text(c.protected, c.read_only));
-        }
-        out.push_str(&format!("kubernetes contexts: {}\n", self.kubernetes.len()));
-        for c in &self.kubernetes {
-            out.push_str(&format!(
-                "  {}  kube context {}  namespaces {}",
-                c.name,
-                c.kube_context.as_deref().unwrap_or("(current)"),
-                if c.namespaces.is_empty() {
-                    "(all)".to_string()
-                } else {
-                    c.namespaces.join(",")
-                }
-            ));
-            if let Some(sel) = &c.label_selector {
-                out.push_str(&format!("  -l {sel}"));
-            }
-            out.push_str(&flags_text(c.protected, c.read_only));
-        }
+        summarize(&mut out, "postgres", &self.postgres);
+        summarize(&mut out, "kafka", &self.kafka);
+        summarize(&mut out, "kubernetes", &self.kubernetes);
         out.push_str(&format!(
             "logs: buffer_bytes = {}\n",
             self.logs.buffer_bytes
@@ -483,6 +305,185 @@ impl Config {
     }
 }
 
+/// The file being parsed: every error points into it (file:line:col).
+struct Source<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn err(&self, span: std::ops::Range<usize>, msg: String) -> ConfigError {
+        ConfigError::at(self.path, self.text, span, msg)
+    }
+
+    fn duration(&self, v: &Spanned<String>, min: Duration) -> Result<Duration, ConfigError> {
+        let d = humantime::parse_duration(v.get_ref()).map_err(|e| {
+            self.err(
+                v.span(),
+                format!("{:?} is not a duration like \"2s\": {e}", v.get_ref()),
+            )
+        })?;
+        if d < min {
+            return Err(self.err(
+                v.span(),
+                format!("must be at least {}", humantime::format_duration(min)),
+            ));
+        }
+        Ok(d)
+    }
+
+    fn theme(&self, theme: Option<Spanned<String>>) -> Result<String, ConfigError> {
+        let Some(t) = theme else {
+            return Ok("default".into());
+        };
+        if theme::Theme::find(t.get_ref()).is_none() {
+            return Err(self.err(
+                t.span(),
+                format!(
+                    "unknown theme {:?}; available: {}",
+                    t.get_ref(),
+                    theme::Theme::available().join(", ")
+                ),
+            ));
+        }
+        Ok(t.into_inner())
+    }
+
+    fn logs(&self, logs: Option<Spanned<LogsConfig>>) -> Result<LogsConfig, ConfigError> {
+        let Some(l) = logs else {
+            return Ok(LogsConfig::default());
+        };
+        let span = l.span();
+        let l = l.into_inner();
+        if l.buffer_bytes < kubernetes::MIN_BUFFER_BYTES {
+            let at = find_in(self.text, span.clone(), "buffer_bytes").unwrap_or(span);
+            return Err(self.err(
+                at,
+                format!(
+                    "buffer_bytes must be at least {}",
+                    kubernetes::MIN_BUFFER_BYTES
+                ),
+            ));
+        }
+        Ok(l)
+    }
+
+    /// `[guard]`: the reason pattern, terminate_wait and action_timeout.
+    fn guard(
+        &self,
+        guard: &GuardConfig,
+    ) -> Result<(Option<regex::Regex>, Duration, Duration), ConfigError> {
+        let reason_pattern = match &guard.reason_pattern {
+            Some(p) => Some(regex::Regex::new(p.get_ref()).map_err(|e| {
+                self.err(
+                    p.span(),
+                    format!("invalid regular expression: {}", regex_problem(&e)),
+                )
+            })?),
+            None => None,
+        };
+        let terminate_wait = match &guard.terminate_wait {
+            Some(w) => self.duration(w, Duration::from_millis(100))?,
+            None => Duration::from_secs(5),
+        };
+        let action_timeout = match &guard.action_timeout {
+            Some(t) => self.duration(t, Duration::from_secs(1))?,
+            None => crate::guard::executor::DEFAULT_ACTION_TIMEOUT,
+        };
+        if action_timeout <= terminate_wait {
+            let at = guard
+                .action_timeout
+                .as_ref()
+                .or(guard.terminate_wait.as_ref())
+                .map_or(0..0, |s| s.span());
+            return Err(self.err(
+                at,
+                format!(
+                    "action_timeout ({}) must be longer than terminate_wait ({}): a terminate \
+                     waits that long on the server",
+                    humantime::format_duration(action_timeout),
+                    humantime::format_duration(terminate_wait)
+                ),
+            ));
+        }
+        Ok((reason_pattern, terminate_wait, action_timeout))
+    }
+
+    /// `[audit]`; with a `[server]` and no endpoint, the server keeps the audit trail.
+    fn audit(
+        &self,
+        raw: &AuditConfig,
+        server: Option<&ServerLink>,
+    ) -> Result<AuditSettings, ConfigError> {
+        let mut audit =
+            AuditSettings::local(raw.file.clone().unwrap_or_else(AuditSettings::default_file));
+        if let Some(ep) = &raw.endpoint {
+            let url = ep.get_ref();
+            if let Some(problem) = server_link::url_problem(url, raw.token_env.is_some()) {
+                return Err(self.err(ep.span(), problem));
+            }
+            audit.endpoint = Some(url.clone());
+            audit.token_env = raw.token_env.clone();
+        } else if let Some(link) = server {
+            audit.endpoint = Some(link.endpoint("v1/audit"));
+            audit.token_env = raw.token_env.clone().or_else(|| link.token_env.clone());
+        } else {
+            audit.token_env = raw.token_env.clone();
+        }
+        audit.identity = raw.identity.clone();
+        if let Some(t) = &raw.timeout {
+            audit.timeout = self.duration(t, Duration::from_millis(100))?;
+        }
+        if let Some(o) = &raw.on_unreachable {
+            audit.on_unreachable = match o.get_ref().as_str() {
+                "deny" => OnUnreachable::Deny,
+                "local-only" => OnUnreachable::LocalOnly,
+                other => {
+                    return Err(self.err(
+                        o.span(),
+                        format!("unknown value {other:?}: use \"deny\" or \"local-only\""),
+                    ));
+                }
+            };
+        }
+        Ok(audit)
+    }
+
+    /// `[keys]`: every binding known and free of conflicts.
+    fn keymap(&self, keys: &BTreeMap<String, Spanned<KeyList>>) -> Result<Keymap, ConfigError> {
+        let mut keymap = Keymap::default();
+        for (action, list) in keys {
+            let Some(a) = KeyAction::from_name(action) else {
+                let names = KeyAction::names();
+                let message = match error::closest(action, &names) {
+                    Some(near) => format!("unknown action {action:?}; did you mean {near:?}?"),
+                    None => format!("unknown action {action:?}; actions: {}", names.join(", ")),
+                };
+                let at = find_in(self.text, list.span(), action).unwrap_or(list.span());
+                return Err(self.err(at, message));
+            };
+            let mut chords = Vec::new();
+            for k in list.get_ref().keys() {
+                let chord = KeyChord::parse(k).map_err(|m| self.err(list.span(), m))?;
+                chords.push(chord);
+            }
+            keymap.rebind(a, chords);
+        }
+        if let Err(m) = keymap.check_conflicts() {
+            // Point at the configured binding involved (the last one in the file).
+            let span = keys
+                .iter()
+                .filter(|(action, _)| m.contains(&format!("{action:?}")))
+                .map(|(_, k)| k.span())
+                .max_by_key(|s| s.start)
+                .or_else(|| keys.values().next().map(|k| k.span()))
+                .unwrap_or(0..0);
+            return Err(self.err(span, format!("{m}: bind one of them to another key")));
+        }
+        Ok(keymap)
+    }
+}
+
 /// "  [protected, read-only]" (the flags that are set) and the end of the line, for `describe`.
 fn flags_text(protected: bool, read_only: bool) -> String {
     let flags: Vec<&str> = [(protected, "protected"), (read_only, "read-only")]
@@ -496,40 +497,122 @@ fn flags_text(protected: bool, read_only: bool) -> String {
     }
 }
 
-/// What the three kinds of context (`[[postgres]]`, `[[kafka]]`, `[[kubernetes]]`) have in
-/// common for checking: a name, and settings that are valid or wrong at one key.
+/// The settings every kind of context has, with the same meaning: its name, and the policy
+/// the guard applies to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContextCommon<'a> {
+    pub id: ContextId,
+    pub protected: bool,
+    pub read_only: bool,
+    pub runbook_url: Option<&'a str>,
+}
+
+impl ContextCommon<'_> {
+    pub fn name(&self) -> &str {
+        &self.id.name
+    }
+
+    /// What the guard applies to this context.
+    pub fn policy(&self) -> ContextPolicy {
+        ContextPolicy {
+            protected: self.protected,
+            read_only: self.read_only,
+            runbook_url: self.runbook_url.map(str::to_string),
+        }
+    }
+}
+
+/// The one shape of the three kinds of context (`[[postgres]]`, `[[kafka]]`,
+/// `[[kubernetes]]`): the common settings, the kind's own check (which key is wrong), and
+/// the kind's own part of the `config check` line.
 pub trait ContextConfig {
-    fn name(&self) -> &str;
+    fn common(&self) -> ContextCommon<'_>;
     /// The key and the message of the first wrong setting.
     fn check(&self) -> Result<(), (&'static str, String)>;
+    /// What `config check` says of this context after its name (secrets redacted).
+    fn describe(&self) -> String;
+}
+
+/// `ContextConfig::common` of a kind with the four common fields (and `check`, for the kinds
+/// whose own `validate` already says which key is wrong).
+macro_rules! common_fields {
+    ($kind:expr, validated) => {
+        common_fields!($kind);
+        fn check(&self) -> Result<(), (&'static str, String)> {
+            self.validate()
+        }
+    };
+    ($kind:expr) => {
+        fn common(&self) -> ContextCommon<'_> {
+            ContextCommon {
+                id: ContextId::new($kind, self.name.clone()),
+                protected: self.protected,
+                read_only: self.read_only,
+                runbook_url: self.runbook_url.as_deref(),
+            }
+        }
+    };
 }
 
 impl ContextConfig for PostgresContext {
-    fn name(&self) -> &str {
-        &self.name
-    }
+    common_fields!(ContextKind::Postgres);
     fn check(&self) -> Result<(), (&'static str, String)> {
         crate::backends::postgres::ConnectSpec::resolve(&self.url, None)
             .map(drop)
             .map_err(|e| ("url", e))
     }
-}
-
-/// The kinds whose own `validate` already says which key is wrong.
-macro_rules! context_config {
-    ($($kind:ty),*) => {$(
-        impl ContextConfig for $kind {
-            fn name(&self) -> &str {
-                &self.name
-            }
-            fn check(&self) -> Result<(), (&'static str, String)> {
-                self.validate()
-            }
+    fn describe(&self) -> String {
+        let mut out = self.redacted_url();
+        if let Some(env) = &self.password_env {
+            let set = std::env::var_os(env).is_some_and(|v| !v.is_empty());
+            out.push_str(&format!(
+                "  password from ${env} ({})",
+                if set { "set" } else { "NOT SET" }
+            ));
         }
-    )*};
+        out
+    }
 }
 
-context_config!(KafkaContext, KubernetesContext);
+impl ContextConfig for KafkaContext {
+    common_fields!(ContextKind::Kafka, validated);
+    fn describe(&self) -> String {
+        let mut out = self.brokers.clone();
+        if !self.properties.is_empty() {
+            out.push_str(&format!("  {}", self.redacted_properties()));
+        }
+        out
+    }
+}
+
+impl ContextConfig for KubernetesContext {
+    common_fields!(ContextKind::Kubernetes, validated);
+    fn describe(&self) -> String {
+        let mut out = format!(
+            "kube context {}  namespaces {}",
+            self.kube_context.as_deref().unwrap_or("(current)"),
+            if self.namespaces.is_empty() {
+                "(all)".to_string()
+            } else {
+                self.namespaces.join(",")
+            }
+        );
+        if let Some(sel) = &self.label_selector {
+            out.push_str(&format!("  -l {sel}"));
+        }
+        out
+    }
+}
+
+/// `config check`'s lines for the contexts of one kind.
+fn summarize<C: ContextConfig>(out: &mut String, title: &str, contexts: &[C]) {
+    out.push_str(&format!("{title} contexts: {}\n", contexts.len()));
+    for c in contexts {
+        let common = c.common();
+        out.push_str(&format!("  {}  {}", common.name(), c.describe()));
+        out.push_str(&flags_text(common.protected, common.read_only));
+    }
+}
 
 /// The contexts of one kind, in file order: each claims its name (see `claim_context_name`)
 /// and is checked; the first error points at its key.
@@ -543,7 +626,7 @@ fn contexts<C: ContextConfig>(
         .map(|ctx| {
             let span = ctx.span();
             let c = ctx.into_inner();
-            claim_context_name(path, text, names, c.name(), &span)?;
+            claim_context_name(path, text, names, c.common().name(), &span)?;
             if let Err((key, msg)) = c.check() {
                 let key_span = find_in(text, span.clone(), key).unwrap_or(span);
                 return Err(ConfigError::at(path, text, key_span, msg));

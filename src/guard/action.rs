@@ -4,6 +4,7 @@ use std::time::SystemTime;
 
 use serde_json::json;
 
+use super::{ContextId, ContextKind};
 use crate::backends::postgres::{PgSession, SessionState};
 use crate::widgets::sanitize;
 
@@ -62,12 +63,17 @@ impl GuardedAction {
         }
     }
 
-    pub fn context_kind(&self) -> &'static str {
+    pub fn context_kind(&self) -> ContextKind {
         match self {
-            GuardedAction::PgCancel(_) | GuardedAction::PgTerminate(_) => "postgres",
-            GuardedAction::Kafka(_) => "kafka",
-            GuardedAction::Kube(_) => "kubernetes",
+            GuardedAction::PgCancel(_) | GuardedAction::PgTerminate(_) => ContextKind::Postgres,
+            GuardedAction::Kafka(_) => ContextKind::Kafka,
+            GuardedAction::Kube(_) => ContextKind::Kubernetes,
         }
+    }
+
+    /// The context this action is for, kind and name: the executor's key for its backend.
+    pub fn context_id(&self) -> ContextId {
+        ContextId::new(self.context_kind(), self.context())
     }
 
     /// The action name in audit records.

@@ -14,7 +14,17 @@ pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(15);
 use crate::audit::{AuditLog, IntentDraft};
 use crate::backends::postgres::{PgSignaller, SignalKind, SignalRequest};
 
-use super::{GuardedAction, Policy, ReasonRules};
+use super::{ContextId, ContextKind, GuardedAction, Policy, ReasonRules};
+use crate::backends::kafka::KafkaAdmin;
+use crate::backends::kube::KubeActor;
+
+/// The destructive side of one context's backend.
+#[derive(Clone)]
+enum Actor {
+    Pg(Arc<dyn PgSignaller>),
+    Kafka(Arc<dyn KafkaAdmin>),
+    Kube(Arc<dyn KubeActor>),
+}
 
 /// Confirmed by the user: the actions, one reason for all of them, and what they typed to
 /// confirm a protected context.
@@ -72,9 +82,8 @@ pub struct Executor {
     audit: AuditLog,
     policy: Policy,
     rules: ReasonRules,
-    pg: HashMap<String, Arc<dyn PgSignaller>>,
-    kafka: HashMap<String, Arc<dyn crate::backends::kafka::KafkaAdmin>>,
-    kube: HashMap<String, Arc<dyn crate::backends::kube::KubeActor>>,
+    /// By kind and name: an action only reaches a backend of its own kind.
+    actors: HashMap<ContextId, Actor>,
     terminate_wait: Duration,
     action_timeout: Duration,
     in_flight: super::InFlight,
@@ -91,9 +100,7 @@ impl Executor {
             audit,
             policy,
             rules,
-            pg: HashMap::new(),
-            kafka: HashMap::new(),
-            kube: HashMap::new(),
+            actors: HashMap::new(),
             terminate_wait,
             action_timeout: DEFAULT_ACTION_TIMEOUT,
             in_flight: super::InFlight::default(),
@@ -106,27 +113,25 @@ impl Executor {
         self
     }
 
-    pub fn with_pg(mut self, context: &str, signaller: Arc<dyn PgSignaller>) -> Self {
-        self.pg.insert(context.to_string(), signaller);
+    fn with_actor(mut self, kind: ContextKind, context: &str, actor: Actor) -> Self {
+        self.actors.insert(ContextId::new(kind, context), actor);
         self
     }
 
-    pub fn with_kafka(
-        mut self,
-        context: &str,
-        admin: Arc<dyn crate::backends::kafka::KafkaAdmin>,
-    ) -> Self {
-        self.kafka.insert(context.to_string(), admin);
-        self
+    pub fn with_pg(self, context: &str, signaller: Arc<dyn PgSignaller>) -> Self {
+        self.with_actor(ContextKind::Postgres, context, Actor::Pg(signaller))
     }
 
-    pub fn with_kube(
-        mut self,
-        context: &str,
-        actor: Arc<dyn crate::backends::kube::KubeActor>,
-    ) -> Self {
-        self.kube.insert(context.to_string(), actor);
-        self
+    pub fn with_kafka(self, context: &str, admin: Arc<dyn KafkaAdmin>) -> Self {
+        self.with_actor(ContextKind::Kafka, context, Actor::Kafka(admin))
+    }
+
+    pub fn with_kube(self, context: &str, actor: Arc<dyn KubeActor>) -> Self {
+        self.with_actor(ContextKind::Kubernetes, context, Actor::Kube(actor))
+    }
+
+    fn actor(&self, action: &GuardedAction) -> Option<&Actor> {
+        self.actors.get(&action.context_id())
     }
 
     pub fn audit(&self) -> &AuditLog {
@@ -196,13 +201,16 @@ impl Executor {
         }
         // Fail closed before any record: a hidden backend_start makes the identity check void.
         if let Some(t) = action.pg_target() {
-            let role = self.pg.get(&t.context).and_then(|pg| pg.role());
+            let role = match self.actor(action) {
+                Some(Actor::Pg(pg)) => pg.role(),
+                _ => None,
+            };
             if let Some(why) = t.identity_refusal(role.as_deref()) {
                 return refused(why);
             }
         }
         let draft = IntentDraft {
-            context_kind: action.context_kind().into(),
+            context_kind: action.context_kind().as_str().into(),
             context_name: action.context().into(),
             action: action.name().into(),
             target: action.audit_target(),
@@ -263,30 +271,19 @@ impl Executor {
 
     /// Is there a backend for this action's context? Checked before anything is audited.
     fn can_act(&self, action: &GuardedAction) -> Result<(), String> {
-        let known = match action {
-            GuardedAction::PgCancel(_) | GuardedAction::PgTerminate(_) => {
-                self.pg.contains_key(action.context())
-            }
-            GuardedAction::Kafka(_) => self.kafka.contains_key(action.context()),
-            GuardedAction::Kube(_) => self.kube.contains_key(action.context()),
-        };
-        if known {
-            Ok(())
-        } else {
-            Err(format!("no connection for context {}", action.context()))
+        match self.actor(action) {
+            Some(_) => Ok(()),
+            None => Err(no_connection(action)),
         }
     }
 
     /// The destructive call itself, after the intent was recorded: (ok, what happened).
     async fn act(&self, action: &GuardedAction, audit_id: &str, reason: String) -> (bool, String) {
-        match action {
-            GuardedAction::PgCancel(t) | GuardedAction::PgTerminate(t) => {
+        match (action, self.actor(action)) {
+            (GuardedAction::PgCancel(t) | GuardedAction::PgTerminate(t), Some(Actor::Pg(pg))) => {
                 let kind = match action {
                     GuardedAction::PgCancel(_) => SignalKind::Cancel,
                     _ => SignalKind::Terminate,
-                };
-                let Some(pg) = self.pg.get(&t.context) else {
-                    return (false, format!("no connection for context {}", t.context));
                 };
                 let request = SignalRequest {
                     kind,
@@ -302,15 +299,80 @@ impl Executor {
                     Err(e) => (false, format!("the server refused or failed: {e}")),
                 }
             }
-            GuardedAction::Kafka(k) => match self.kafka.get(k.context()) {
-                // The group's emptiness is re-checked in there, right before committing.
-                Some(admin) => super::kafka::act(admin.as_ref(), k).await,
-                None => (false, format!("no connection for context {}", k.context())),
-            },
-            GuardedAction::Kube(k) => match self.kube.get(k.context()) {
-                Some(actor) => super::kube::act(actor.as_ref(), k, audit_id, &reason).await,
-                None => (false, format!("no connection for context {}", k.context())),
-            },
+            // The group's emptiness is re-checked in there, right before committing.
+            (GuardedAction::Kafka(k), Some(Actor::Kafka(admin))) => {
+                super::kafka::act(admin.as_ref(), k).await
+            }
+            (GuardedAction::Kube(k), Some(Actor::Kube(actor))) => {
+                super::kube::act(actor.as_ref(), k, audit_id, &reason).await
+            }
+            _ => (false, no_connection(action)),
         }
+    }
+}
+
+fn no_connection(action: &GuardedAction) -> String {
+    format!("no connection for context {}", action.context())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::demo::kafka::DemoKafka;
+    use crate::backends::demo::{DemoClock, DemoPg};
+    use crate::guard::kafka::{KafkaAction, KafkaGroupTarget};
+
+    /// Backends are keyed by kind and name: a Kafka action for a name that only a
+    /// PostgreSQL context has finds no backend, and nothing is recorded.
+    #[tokio::test]
+    async fn an_action_reaches_only_a_backend_of_its_own_kind() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("audit.jsonl");
+        let audit = AuditLog::new(crate::audit::AuditSettings::local(&file), "s1");
+        let clock = DemoClock::wall(10.0);
+        let policy = Policy {
+            global_read_only: false,
+            contexts: HashMap::from([("shared".to_string(), Default::default())]),
+        };
+        let executor = Executor::new(
+            audit,
+            policy,
+            ReasonRules::default(),
+            Duration::from_secs(1),
+        )
+        .with_pg("shared", Arc::new(DemoPg::new(1, clock.clone())))
+        .with_kafka(
+            "other",
+            Arc::new(DemoKafka::new(1, clock, Default::default())),
+        );
+        let delete = GuardedAction::Kafka(KafkaAction::DeleteGroup(KafkaGroupTarget {
+            context: "shared".into(),
+            group: "billing".into(),
+            state: "Empty".into(),
+            members: 0,
+            topics: vec![],
+            total_lag: 0,
+        }));
+        assert_eq!(
+            delete.context_id(),
+            ContextId::new(ContextKind::Kafka, "shared")
+        );
+        let reports = executor
+            .run(GuardRequest {
+                actions: vec![delete],
+                reason: "clean up the billing group".into(),
+                typed_context: None,
+            })
+            .await;
+        assert!(!reports[0].executed, "{reports:?}");
+        assert_eq!(
+            reports[0].detail,
+            "no connection for context shared (nothing was done)"
+        );
+        let written = std::fs::read_to_string(&file).unwrap_or_default();
+        assert!(
+            !written.contains("billing"),
+            "nothing audited for an action that cannot run: {written}"
+        );
     }
 }

@@ -41,6 +41,18 @@ pub struct KafkaResetTarget {
     pub undoes: Option<String>,
 }
 
+impl KafkaResetTarget {
+    /// The one way to target a reset (the Kafka pane's preview and undo, and `warroom kafka
+    /// consumer-groups reset-offsets`); `undoes` is the audit id of the reset it reverses.
+    pub fn new(context: &str, plan: ResetPlan, undoes: Option<String>) -> KafkaResetTarget {
+        KafkaResetTarget {
+            context: context.to_string(),
+            plan,
+            undoes,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum KafkaAction {
     DeleteGroup(KafkaGroupTarget),

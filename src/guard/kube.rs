@@ -49,6 +49,24 @@ pub struct DeploymentTarget {
     pub from_pod: Option<String>,
 }
 
+impl DeploymentTarget {
+    /// The one way to target a deployment (the Pods pane, from the pod the user looked at,
+    /// and `warroom kube rollout-restart`).
+    pub fn new(
+        context: &str,
+        namespace: &str,
+        deployment: &str,
+        from_pod: Option<&str>,
+    ) -> DeploymentTarget {
+        DeploymentTarget {
+            context: context.to_string(),
+            namespace: namespace.to_string(),
+            deployment: deployment.to_string(),
+            from_pod: from_pod.map(str::to_string),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum KubeAction {
     DeletePod(PodTarget),

@@ -2,6 +2,7 @@
 //! reason rules, and the one executor that audits first and then acts.
 
 mod action;
+mod context;
 pub mod executor;
 mod inflight;
 pub mod kafka;
@@ -11,6 +12,7 @@ mod reason;
 pub mod status;
 
 pub use action::{GuardedAction, PgTarget};
+pub use context::{ContextId, ContextKind};
 pub use executor::{ActionReport, Executor, GuardRequest};
 pub use inflight::{InFlight, Running};
 pub use policy::{ContextPolicy, Policy, Refusal};

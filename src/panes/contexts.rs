@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::Effect;
 use crate::app::Command;
+use crate::backends::BackendError;
 use crate::config::KeyAction;
 use crate::widgets::sanitize;
 
@@ -17,7 +18,7 @@ const MAX_INTERVAL: Duration = Duration::from_secs(60);
 pub struct Polled<T> {
     pub data: T,
     pub received_at: Option<Instant>,
-    pub error: Option<String>,
+    pub error: Option<BackendError>,
     pub retry_in: Option<Duration>,
 }
 
@@ -97,7 +98,7 @@ impl<T> ContextSet<T> {
     pub fn apply<S>(
         &mut self,
         name: &str,
-        result: Result<S, String>,
+        result: Result<S, BackendError>,
         retry_in: Option<Duration>,
         keep: impl FnOnce(&mut T, S),
     ) -> Option<bool> {
@@ -187,27 +188,38 @@ impl<T> ContextSet<T> {
         }
     }
 
-    /// The shown context's error for the status bar, the retry first (a long error is cut
-    /// at the right edge of the bar).
+    /// The shown context's error for the status bar: its kind and the retry first (a long
+    /// error is cut at the right edge of the bar).
     pub fn error_text(&self) -> Option<String> {
         let p = self.current()?;
-        let e = p.error.as_ref()?;
-        let retry = p
-            .retry_in
-            .map(|r| {
-                format!(
-                    "retrying in {}: ",
-                    humantime::format_duration(Duration::from_secs(r.as_secs().max(1)))
-                )
-            })
-            .unwrap_or_default();
-        Some(format!("{retry}{}", sanitize::cell(e, 300)))
+        Some(error_line(p.error.as_ref()?, p.retry_in))
     }
+}
+
+/// A worker's error as the status bar says it: "unreachable, retrying in 4s: …", "auth
+/// failed, not retried for 1m: …" (credentials are not retried soon), "retrying in 2s: …".
+pub fn error_line(e: &BackendError, retry_in: Option<Duration>) -> String {
+    let when = retry_in.map(|r| {
+        let r = humantime::format_duration(Duration::from_secs(r.as_secs().max(1)));
+        if e.kind.needs_operator() {
+            format!("not retried for {r}")
+        } else {
+            format!("retrying in {r}")
+        }
+    });
+    let head = match (e.kind.label(), when) {
+        (Some(kind), Some(when)) => format!("{kind}, {when}: "),
+        (Some(kind), None) => format!("{kind}: "),
+        (None, Some(when)) => format!("{when}: "),
+        (None, None) => String::new(),
+    };
+    format!("{head}{}", sanitize::cell(&e.message, 300))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backends::ErrorKind;
 
     #[test]
     fn errors_keep_the_data_and_say_when_the_retry_comes() {
@@ -228,6 +240,18 @@ mod tests {
         );
         assert_eq!(set.current().map(|p| p.data.clone()), Some(vec![7]));
         assert_eq!(set.error_text().as_deref(), Some("retrying in 4s: down"));
+        let away = BackendError::new(ErrorKind::Unreachable, "connection refused");
+        set.apply::<u32>("b", Err(away), Some(Duration::from_secs(4)), |_, _| ());
+        assert_eq!(
+            set.error_text().as_deref(),
+            Some("unreachable, retrying in 4s: connection refused")
+        );
+        let refused = BackendError::new(ErrorKind::AuthFailed, "password authentication failed");
+        set.apply::<u32>("b", Err(refused), Some(Duration::from_secs(60)), |_, _| ());
+        assert_eq!(
+            set.error_text().as_deref(),
+            Some("auth failed, not retried for 1m: password authentication failed")
+        );
         assert_eq!(set.next_name("X").as_deref(), Ok("a"));
         assert_eq!(set.select("a"), Some(true));
         assert_eq!(set.select("a"), Some(false));

@@ -64,7 +64,7 @@ use ratatui::layout::Rect;
 
 use crossterm::event::KeyEvent;
 
-use crate::app::{Command, Msg};
+use crate::app::Command;
 use crate::config::{KeyAction, Scope, Theme};
 use crate::guard::{ActionReport, GuardedAction};
 
@@ -238,8 +238,8 @@ impl Effect {
 /// What the App hands to a pane: data from a worker, or a message from another pane.
 #[derive(Debug, Clone)]
 pub enum PaneMsg {
-    /// A worker's message for this pane (snapshots, feeds, previews, log lines).
-    Worker(Msg),
+    /// A worker's event for this pane (snapshots, feeds, previews, log lines).
+    Worker(crate::workers::Event),
     /// Follow these logs (a new session), optionally remembering the `:logs` selection.
     FollowLogs(pods::LogTarget, Option<crate::backends::kube::LogSelection>),
     /// Look up the pods of a `:logs` selection on `context`, then follow them.
@@ -376,6 +376,11 @@ pub trait Pane: AsAny + Send {
     /// use them, including a word about the selected row.
     fn explain(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// Why this pane's guarded keys cannot act on what is selected now, in a few words for
+    /// the hints row (policy is the App's to check); `None` when they can.
+    fn guard_blocked(&self) -> Option<&'static str> {
+        None
     }
 }
 

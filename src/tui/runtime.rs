@@ -14,6 +14,7 @@ use super::terminal::TerminalGuard;
 use crate::app::{App, Command, Msg};
 use crate::backends::postgres::PgSource;
 use crate::guard::Executor;
+use crate::workers::Event as WorkerEvent;
 use crate::workers::kube::{KubeContexts, KubeTasks};
 use crate::workers::pg::{self as pg_worker, PollControl};
 
@@ -29,7 +30,10 @@ pub struct Backends {
 
 struct Runtime {
     backends: Backends,
+    /// The runtime's own messages (guard results, notices).
     tx: mpsc::Sender<Msg>,
+    /// What workers report; `App::update` gets them as `Msg::Worker`.
+    events: mpsc::Sender<WorkerEvent>,
     pollers: HashMap<String, watch::Sender<PollControl>>,
     kube: crate::workers::kube::KubeTasks,
 }
@@ -42,7 +46,7 @@ impl Runtime {
         &mut self,
         context: String,
         ctl: PollControl,
-        spawn: impl FnOnce(String, mpsc::Sender<Msg>, watch::Receiver<PollControl>),
+        spawn: impl FnOnce(String, mpsc::Sender<WorkerEvent>, watch::Receiver<PollControl>),
     ) {
         if let Some(sender) = self.pollers.get(&context) {
             sender.send_if_modified(|c| {
@@ -52,7 +56,7 @@ impl Runtime {
             });
         } else if ctl.active {
             let (sender, receiver) = watch::channel(ctl);
-            spawn(context.clone(), self.tx.clone(), receiver);
+            spawn(context.clone(), self.events.clone(), receiver);
             self.pollers.insert(context, sender);
         }
     }
@@ -89,24 +93,13 @@ impl Runtime {
                         source,
                         tx,
                         rx,
-                        |context, result, retry_in| Msg::PgStatements {
-                            context,
-                            result,
-                            retry_in,
-                        },
+                        WorkerEvent::PgStatements,
                     );
                 });
             }
             Command::PgExplain { context, pid } => {
-                let tx = self.tx.clone();
                 let source = self.backends.pg_insight.get(&context).cloned();
-                tokio::spawn(async move {
-                    let result = match source {
-                        Some(source) => crate::workers::pg_slow::explain(source, pid).await,
-                        None => Err(format!("no connection for context {context}")),
-                    };
-                    let _ = tx.send(Msg::PgPlan { context, result }).await;
-                });
+                crate::workers::pg_slow::spawn_explain(context, source, pid, self.events.clone());
             }
             Command::KafkaPoll {
                 context,
@@ -125,7 +118,7 @@ impl Runtime {
             | Command::KubeEvents { .. }
             | Command::KubeLogsLookup { .. }
             | Command::KubeLogs { .. } => {
-                let _ = perform_kube(&mut self.kube, cmd, &self.backends.kube, &self.tx);
+                let _ = perform_kube(&mut self.kube, cmd, &self.backends.kube, &self.events);
             }
             Command::KafkaPlanReset {
                 context,
@@ -138,13 +131,13 @@ impl Runtime {
                         group,
                         spec,
                         source.clone(),
-                        self.tx.clone(),
+                        self.events.clone(),
                     );
                 }
                 None => {
-                    let _ = self.tx.try_send(Msg::KafkaPlan {
+                    let _ = self.events.try_send(WorkerEvent::KafkaPlan {
                         context: context.clone(),
-                        result: Err(format!("no connection for context {context}")),
+                        result: Err(format!("no connection for context {context}").into()),
                     });
                 }
             },
@@ -186,7 +179,7 @@ pub fn perform_kube(
     tasks: &mut KubeTasks,
     cmd: Command,
     contexts: &KubeContexts,
-    tx: &mpsc::Sender<Msg>,
+    tx: &mpsc::Sender<WorkerEvent>,
 ) -> Option<Command> {
     match cmd {
         Command::KubeWatch { context, active } => tasks.watch(context, active, contexts, tx),
@@ -220,10 +213,12 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let share = sharing.as_ref().map(|s| s.feed.clone());
     let mut term = TerminalGuard::enter(recorder.clone(), share.clone())?;
-    let (tx, mut rx) = mpsc::channel::<Msg>(256);
+    let (tx, mut rx) = mpsc::channel::<Msg>(64);
+    let (events, mut worker_rx) = mpsc::channel::<WorkerEvent>(256);
     let mut rt = Runtime {
         backends,
         tx,
+        events,
         pollers: HashMap::new(),
         kube: Default::default(),
     };
@@ -245,6 +240,7 @@ pub async fn run(
                 None => Some(Msg::Shutdown),
             },
             Some(m) = rx.recv() => Some(m),
+            Some(e) = worker_rx.recv() => Some(Msg::from(e)),
             _ = ticker.tick() => Some(Msg::Tick),
             _ = sigterm.recv() => Some(Msg::Shutdown),
             _ = sighup.recv() => Some(Msg::Shutdown),
@@ -257,6 +253,9 @@ pub async fn run(
         }
         while let Ok(m) = rx.try_recv() {
             batch.push(m);
+        }
+        while let Ok(e) = worker_rx.try_recv() {
+            batch.push(Msg::from(e));
         }
         if let Some(rec) = &recorder {
             for msg in &batch {
@@ -438,21 +437,25 @@ pub struct Driver {
     app: App,
     rt: Runtime,
     rx: mpsc::Receiver<Msg>,
+    worker_rx: mpsc::Receiver<WorkerEvent>,
 }
 
 impl Driver {
     /// Start the visible pane's workers, as the TUI does. Needs a tokio runtime.
     pub fn start(app: App, backends: Backends) -> Driver {
-        let (tx, rx) = mpsc::channel::<Msg>(256);
+        let (tx, rx) = mpsc::channel::<Msg>(64);
+        let (events, worker_rx) = mpsc::channel::<WorkerEvent>(256);
         let mut driver = Driver {
             app,
             rt: Runtime {
                 backends,
                 tx,
+                events,
                 pollers: HashMap::new(),
                 kube: Default::default(),
             },
             rx,
+            worker_rx,
         };
         let cmds = driver.app.startup();
         driver.perform(cmds);
@@ -494,6 +497,10 @@ impl Driver {
             tokio::select! {
                 msg = self.rx.recv() => match msg {
                     Some(m) => self.send(m),
+                    None => return,
+                },
+                event = self.worker_rx.recv() => match event {
+                    Some(e) => self.send(Msg::from(e)),
                     None => return,
                 },
                 _ = tokio::time::sleep_until(deadline) => return,

@@ -6,15 +6,15 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::app::Msg;
 use crate::backends::kafka::{KafkaSource, ResetSpec};
+use crate::workers::Event;
 use crate::workers::poller::PollControl;
 
 /// Start polling `source` for `context` (see `poller`).
 pub fn spawn(
     context: String,
     source: Arc<dyn KafkaSource>,
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<Event>,
     control: watch::Receiver<PollControl>,
 ) -> tokio::task::JoinHandle<()> {
     let label = context.clone();
@@ -26,32 +26,25 @@ pub fn spawn(
         move || {
             let (source, label) = (source.clone(), label.clone());
             async move {
-                let snap = source.snapshot().await.map_err(|e| e.to_string())?;
+                let snap = source.snapshot().await?;
                 tracing::debug!(context = %label, cost = %snap.cost.debug_line(), "kafka refresh");
                 Ok(snap)
             }
         },
-        |context, result, retry_in| Msg::KafkaUpdate {
-            context,
-            result,
-            retry_in,
-        },
+        Event::KafkaUpdate,
     )
 }
 
-/// Read the preview of a reset and send it back as `Msg::KafkaPlan`.
+/// Read the preview of a reset and send it back as `Event::KafkaPlan`.
 pub fn plan_reset(
     context: String,
     group: String,
     spec: ResetSpec,
     source: Arc<dyn KafkaSource>,
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<Event>,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let result = source
-            .plan_reset(&group, &spec)
-            .await
-            .map_err(|e| e.to_string());
-        let _ = tx.send(Msg::KafkaPlan { context, result }).await;
+    super::spawn_answer(tx, async move {
+        let result = source.plan_reset(&group, &spec).await.map_err(Into::into);
+        Event::KafkaPlan { context, result }
     })
 }

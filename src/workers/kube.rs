@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
 
-use crate::app::Msg;
 use crate::backends::kube::{
     KubeError, KubeSource, LineSplitter, LogBatch, LogRequest, LogSelection, LogSource, PodChange,
     PodFeed, PodScope, RawLogLine, ResumePoint, StreamNote,
 };
+use crate::workers::Event;
 
 const BACKOFF_START: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -23,7 +23,7 @@ pub fn spawn_pods(
     context: String,
     source: Arc<dyn KubeSource>,
     scopes: Vec<PodScope>,
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<Event>,
     control: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     scopes
@@ -40,13 +40,13 @@ async fn watch_scope(
     context: String,
     source: Arc<dyn KubeSource>,
     scope: PodScope,
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<Event>,
     mut control: watch::Receiver<bool>,
 ) {
     let send = |feed: PodFeed| {
         let tx = tx.clone();
         let context = context.clone();
-        async move { tx.send(Msg::KubePods { context, feed }).await.is_ok() }
+        async move { tx.send(Event::KubePods { context, feed }).await.is_ok() }
     };
     // The version to resume from; None: list first.
     let mut version: Option<String> = None;
@@ -151,10 +151,10 @@ where
     F: Fn(PodFeed) -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let wait = *backoff;
-    *backoff = (*backoff * 2).min(BACKOFF_MAX);
+    let error = crate::backends::BackendError::from(e);
+    let wait = super::poller::retry_after(&error, backoff);
     if !send(PodFeed::Broken {
-        error: e.to_string(),
+        error,
         retry_in: wait,
     })
     .await
@@ -173,21 +173,16 @@ pub fn spawn_events(
     source: Arc<dyn KubeSource>,
     namespace: String,
     pod: String,
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<Event>,
 ) {
-    tokio::spawn(async move {
-        let result = source
-            .pod_events(&namespace, &pod)
-            .await
-            .map_err(|e| e.to_string());
-        let _ = tx
-            .send(Msg::KubeEvents {
-                context,
-                namespace,
-                pod,
-                result,
-            })
-            .await;
+    super::spawn_answer(tx, async move {
+        let result = source.pod_events(&namespace, &pod).await;
+        Event::KubeEvents {
+            context,
+            namespace,
+            pod,
+            result: result.map_err(Into::into),
+        }
     });
 }
 
@@ -199,28 +194,27 @@ pub fn spawn_log_lookup(
     source: Arc<dyn KubeSource>,
     scopes: Vec<PodScope>,
     selection: LogSelection,
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<Event>,
 ) {
-    tokio::spawn(async move {
+    super::spawn_answer(tx, async move {
         let mut pods = Vec::new();
         let mut result = Ok(());
         for scope in selection.scopes(&scopes) {
             match source.list_pods(&scope).await {
                 Ok(list) => pods.extend(list.pods),
                 Err(e) => {
-                    result = Err(e.to_string());
+                    result = Err(e.into());
                     break;
                 }
             }
         }
-        let _ = tx
-            .send(Msg::KubeLogsLookup {
-                id,
-                context,
-                selection,
-                result: result.map(|()| pods),
-            })
-            .await;
+        let result = result.map(|()| pods);
+        Event::KubeLogsLookup {
+            id,
+            context,
+            selection,
+            result,
+        }
     });
 }
 
@@ -235,7 +229,7 @@ pub fn spawn_log(
     source: Arc<dyn KubeSource>,
     request: LogRequest,
     container: String,
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<Event>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(stream_log(session, source, request, container, tx))
 }
@@ -243,7 +237,7 @@ pub fn spawn_log(
 struct Outbox {
     session: u64,
     source: LogSource,
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<Event>,
     pending: Vec<RawLogLine>,
     undelivered: u64,
     last_flush: Instant,
@@ -259,7 +253,7 @@ impl Outbox {
         let lines = std::mem::take(&mut self.pending);
         let n = lines.len() as u64;
         let batch = self.batch(lines, None);
-        match self.tx.try_send(Msg::KubeLogs(batch)) {
+        match self.tx.try_send(Event::KubeLogs(batch)) {
             Ok(()) => {
                 self.undelivered = 0;
                 true
@@ -277,7 +271,7 @@ impl Outbox {
         let lines = std::mem::take(&mut self.pending);
         let batch = self.batch(lines, Some(note));
         self.undelivered = 0;
-        self.tx.send(Msg::KubeLogs(batch)).await.is_ok()
+        self.tx.send(Event::KubeLogs(batch)).await.is_ok()
     }
 
     fn batch(&self, lines: Vec<RawLogLine>, note: Option<StreamNote>) -> LogBatch {
@@ -296,7 +290,7 @@ async fn stream_log(
     source: Arc<dyn KubeSource>,
     mut request: LogRequest,
     container: String,
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<Event>,
 ) {
     request.container = Some(container.clone());
     let mut out = Outbox {
@@ -432,7 +426,7 @@ impl KubeTasks {
         context: String,
         active: bool,
         contexts: &KubeContexts,
-        tx: &mpsc::Sender<Msg>,
+        tx: &mpsc::Sender<Event>,
     ) {
         if let Some(sender) = self.watches.get(&context) {
             sender.send_if_modified(|a| std::mem::replace(a, active) != active);
@@ -456,7 +450,7 @@ impl KubeTasks {
         namespace: String,
         pod: String,
         contexts: &KubeContexts,
-        tx: &mpsc::Sender<Msg>,
+        tx: &mpsc::Sender<Event>,
     ) {
         if let Some(k) = contexts.get(&context) {
             spawn_events(context, k.source.clone(), namespace, pod, tx.clone());
@@ -470,7 +464,7 @@ impl KubeTasks {
         context: String,
         selection: LogSelection,
         contexts: &KubeContexts,
-        tx: &mpsc::Sender<Msg>,
+        tx: &mpsc::Sender<Event>,
     ) {
         match contexts.get(&context) {
             Some(k) => spawn_log_lookup(
@@ -482,9 +476,9 @@ impl KubeTasks {
                 tx.clone(),
             ),
             None => {
-                let _ = tx.try_send(Msg::KubeLogsLookup {
+                let _ = tx.try_send(Event::KubeLogsLookup {
                     id,
-                    result: Err(format!("no Kubernetes context {context}")),
+                    result: Err(format!("no Kubernetes context {context}").into()),
                     context,
                     selection,
                 });
@@ -499,7 +493,7 @@ impl KubeTasks {
         context: String,
         requests: Vec<LogRequest>,
         contexts: &KubeContexts,
-        tx: &mpsc::Sender<Msg>,
+        tx: &mpsc::Sender<Event>,
     ) {
         for h in self.logs.drain(..) {
             h.abort();

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::app::Msg;
 use crate::backends::postgres::PgSource;
+use crate::workers::Event;
 
 pub use super::poller::PollControl;
 
@@ -14,7 +14,7 @@ pub use super::poller::PollControl;
 pub fn spawn(
     context: String,
     source: Arc<dyn PgSource>,
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<Event>,
     control: watch::Receiver<PollControl>,
 ) -> tokio::task::JoinHandle<()> {
     super::poller::spawn(
@@ -24,12 +24,8 @@ pub fn spawn(
         control,
         move || {
             let source = source.clone();
-            async move { source.activity().await.map_err(|e| e.to_string()) }
+            async move { Ok(source.activity().await?) }
         },
-        |context, result, retry_in| Msg::PgUpdate {
-            context,
-            result,
-            retry_in,
-        },
+        Event::PgUpdate,
     )
 }

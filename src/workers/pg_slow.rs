@@ -2,10 +2,10 @@
 //! and the one-shot plan of a running query.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::backends::BackendError;
 use crate::backends::postgres::PgInsight;
 use crate::backends::postgres::explain::ExplainResult;
 use crate::backends::postgres::statements::{StatementsReport, StatementsTracker};
@@ -19,7 +19,7 @@ pub fn spawn_statements<M: Send + 'static>(
     source: Arc<dyn PgInsight>,
     tx: mpsc::Sender<M>,
     control: watch::Receiver<PollControl>,
-    to_msg: fn(String, Result<StatementsReport, String>, Option<Duration>) -> M,
+    to_msg: fn(crate::workers::Update<StatementsReport>) -> M,
 ) -> tokio::task::JoinHandle<()> {
     let tracker = Arc::new(tokio::sync::Mutex::new(StatementsTracker::default()));
     super::poller::spawn(
@@ -32,10 +32,7 @@ pub fn spawn_statements<M: Send + 'static>(
             let tracker = tracker.clone();
             async move {
                 let mut tracker = tracker.lock().await;
-                let read = source
-                    .statements(&tracker)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let read = source.statements(&tracker).await?;
                 Ok(tracker.report(read))
             }
         },
@@ -43,9 +40,21 @@ pub fn spawn_statements<M: Send + 'static>(
     )
 }
 
-/// EXPLAIN of what `pid` runs now, as text for the UI.
-pub async fn explain(source: Arc<dyn PgInsight>, pid: i32) -> Result<ExplainResult, String> {
-    source.explain(pid).await.map_err(|e| e.to_string())
+/// EXPLAIN what `pid` of `context` runs now (`source` is `None` when the context has no
+/// connection) and send the answer as `Event::PgPlan`.
+pub fn spawn_explain(
+    context: String,
+    source: Option<Arc<dyn PgInsight>>,
+    pid: i32,
+    tx: mpsc::Sender<crate::workers::Event>,
+) {
+    super::spawn_answer(tx, async move {
+        let result: Result<ExplainResult, BackendError> = match source {
+            Some(source) => source.explain(pid).await.map_err(Into::into),
+            None => Err(format!("no connection for context {context}").into()),
+        };
+        crate::workers::Event::PgPlan { context, result }
+    });
 }
 
 #[cfg(test)]
@@ -53,6 +62,7 @@ mod tests {
     use super::*;
     use crate::backends::demo::{DemoClock, DemoPg};
     use crate::backends::postgres::statements::StatementsUpdate;
+    use std::time::Duration;
 
     #[tokio::test]
     async fn first_read_is_the_baseline_then_deltas_and_nothing_while_hidden() {
@@ -63,8 +73,8 @@ mod tests {
             active: true,
             interval: Duration::from_millis(100),
         });
-        let task = spawn_statements("demo".into(), demo, tx, control, |c, r, retry| {
-            (c, r, retry)
+        let task = spawn_statements("demo".into(), demo, tx, control, |u| {
+            (u.context, u.result, u.retry_in)
         });
         let (context, first, _) = rx.recv().await.expect("first read");
         assert_eq!(context, "demo");

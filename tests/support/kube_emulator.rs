@@ -144,6 +144,17 @@ impl KubeEmulator {
         self.dir.path().join("kubeconfig")
     }
 
+    /// A kubeconfig like [`KubeEmulator::kubeconfig`] but with `token`: any other token
+    /// than the right one gets 401, as an expired or revoked token does on a real cluster.
+    pub fn kubeconfig_with_token(&self, token: &str) -> PathBuf {
+        let path = self.dir.path().join(format!("kubeconfig-{token}"));
+        let text = self
+            .kubeconfig_text()
+            .replace(&format!("token: {TOKEN}"), &format!("token: {token}"));
+        std::fs::write(&path, text).expect("write the kubeconfig");
+        path
+    }
+
     /// A directory for kubectl's discovery cache (HOME), so runs do not share one.
     pub fn home(&self) -> PathBuf {
         let h = self.dir.path().join("home");

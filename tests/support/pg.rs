@@ -768,6 +768,42 @@ impl PgServer {
         self.exec(&sql).await;
     }
 
+    /// A login role (with pg_monitor) that must give `password` over TCP (scram-sha-256,
+    /// as on a production server); every other role keeps trust. Returns once the server
+    /// refuses the role without its password.
+    pub async fn create_role_with_password(&self, name: &str, password: &str) {
+        self.create_role(name, true).await;
+        self.exec(&format!(
+            "ALTER ROLE {} PASSWORD '{}'",
+            quote_ident(name),
+            password.replace('\'', "''")
+        ))
+        .await;
+        let hba = self.data.join("pg_hba.conf");
+        let old = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+        // First match wins: this line goes before the trust lines.
+        let line = format!(
+            "host all {} 127.0.0.1/32 scram-sha-256\n",
+            quote_ident(name)
+        );
+        std::fs::write(&hba, format!("{line}{old}")).expect("write pg_hba.conf");
+        self.exec("SELECT pg_reload_conf()").await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let refused = tokio_postgres::connect(&self.conninfo(name), tokio_postgres::NoTls)
+                .await
+                .is_err();
+            if refused {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server still lets {name} in without a password"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// `pg_blocking_pids(pid)`, sorted.
     pub async fn blocking_pids(&self, pid: i32) -> Vec<i32> {
         let (client, connection) = self.open("postgres", "postgres", HARNESS_APP).await;

@@ -17,9 +17,9 @@ use ratatui::buffer::Buffer;
 
 use warroom::app::{App, Command, GuardInfo, Layer, Msg};
 use warroom::backends::demo::DemoPgWorld;
-use warroom::config::{Keymap, Theme};
 use warroom::guard::{ActionReport, ContextPolicy, Policy, ReasonRules};
-use warroom::panes::pg::PgPane;
+use warroom::setup::Assembly;
+use warroom::workers::{Event, Update};
 
 pub const CONTEXT: &str = "demo";
 pub const SEED: u64 = 1;
@@ -53,7 +53,6 @@ pub fn typed(app: &mut App, text: &str) {
 
 /// An App with no data yet.
 pub fn empty_app(setup: Setup) -> App {
-    let pane = PgPane::new(vec![CONTEXT.into()], None, Duration::from_secs(2));
     let policy = Policy {
         global_read_only: setup.read_only,
         contexts: HashMap::from([(
@@ -71,7 +70,7 @@ pub fn empty_app(setup: Setup) -> App {
         actor: ACTOR.into(),
         audit_destination: AUDIT.into(),
     };
-    App::new(pane, Keymap::default(), Theme::builtin_default(), info)
+    Assembly::new(info).pg_context(CONTEXT).app()
 }
 
 /// Feed the demo world's snapshots every 4 simulated seconds up to `AT`, so the sparklines
@@ -81,11 +80,11 @@ pub fn feed(app: &mut App) {
     let mut t = 4.0;
     while t <= AT {
         world.advance_to(t);
-        app.update(Msg::PgUpdate {
+        app.update(Msg::Worker(Event::PgUpdate(Update {
             context: CONTEXT.into(),
             result: Ok(world.snapshot()),
             retry_in: None,
-        });
+        })));
         t += 4.0;
     }
 }
@@ -110,11 +109,11 @@ pub fn feed_slow(app: &mut App) {
             world.scenario().blocker_pid,
             world.migration_alive(),
         );
-        app.update(Msg::PgUpdate {
+        app.update(Msg::Worker(Event::PgUpdate(Update {
             context: CONTEXT.into(),
             result: Ok(snap),
             retry_in: None,
-        });
+        })));
         t += 4.0;
     }
     let mut demo = DemoStatements::default();
@@ -131,11 +130,11 @@ pub fn feed_slow(app: &mut App) {
             all_stats: true,
             statements: 1,
         };
-        app.update(Msg::PgStatements {
+        app.update(Msg::Worker(Event::PgStatements(Update {
             context: CONTEXT.into(),
             result: Ok(tracker.report(read)),
             retry_in: None,
-        });
+        })));
     }
 }
 
@@ -274,18 +273,18 @@ pub fn scenes() -> Vec<(&'static str, App)> {
     }
     out.push(("waiting", a));
     let mut a = empty_app(Setup::default());
-    a.update(Msg::PgUpdate {
+    a.update(Msg::Worker(Event::PgUpdate(Update {
         context: CONTEXT.into(),
         result: Err("connection refused (os error 111) connecting to db1:5432".into()),
         retry_in: Some(Duration::from_secs(4)),
-    });
+    })));
     out.push(("error_no_data", a));
     let mut a = app();
-    a.update(Msg::PgUpdate {
+    a.update(Msg::Worker(Event::PgUpdate(Update {
         context: CONTEXT.into(),
         result: Err("db error: FATAL: the database system is shutting down".into()),
         retry_in: Some(Duration::from_secs(8)),
-    });
+    })));
     out.push(("error_stale_data", a));
     out.push((
         "read_only",

@@ -23,7 +23,7 @@ use super::model::{
 };
 use super::plan::{self, PlanInputs, ResetPlan, ResetSpec, ResetTo};
 use super::{KafkaAdmin, KafkaError, KafkaSource};
-use crate::backends::BoxFuture;
+use crate::backends::{BoxFuture, ErrorKind};
 
 /// How to reach one cluster.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +79,23 @@ fn rd_err(e: RdError) -> KafkaError {
     KafkaError::Request(e.to_string())
 }
 
+/// What a failed metadata or group call means: SASL or SSL refused our credentials, an
+/// ACL refused the request, or (anything else from librdkafka here, timeouts included: no
+/// broker answered) the cluster was not reached.
+fn reach_kind(code: Option<rdkafka::types::RDKafkaErrorCode>) -> ErrorKind {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    match code {
+        Some(C::Authentication | C::SaslAuthenticationFailed) => ErrorKind::AuthFailed,
+        Some(
+            C::TopicAuthorizationFailed
+            | C::GroupAuthorizationFailed
+            | C::ClusterAuthorizationFailed
+            | C::DelegationTokenAuthorizationFailed,
+        ) => ErrorKind::PermissionDenied,
+        _ => ErrorKind::Unreachable,
+    }
+}
+
 impl RealKafka {
     /// Builds the client; no connection is made until the first call.
     pub fn new(spec: KafkaSpec) -> Result<RealKafka, KafkaError> {
@@ -101,6 +118,7 @@ impl RealKafka {
         KafkaError::Unreachable {
             target: self.spec.brokers.clone(),
             detail: e.to_string(),
+            kind: reach_kind(e.rdkafka_error_code()),
         }
     }
 
@@ -458,5 +476,21 @@ mod tests {
             Err(e) => panic!("unexpected error {e}"),
             Ok(_) => panic!("an unknown property must be refused"),
         }
+    }
+
+    #[test]
+    fn librdkafka_codes_sort_into_auth_acl_and_unreachable() {
+        use rdkafka::types::RDKafkaErrorCode as C;
+        assert_eq!(reach_kind(Some(C::Authentication)), ErrorKind::AuthFailed);
+        assert_eq!(
+            reach_kind(Some(C::SaslAuthenticationFailed)),
+            ErrorKind::AuthFailed
+        );
+        assert_eq!(
+            reach_kind(Some(C::GroupAuthorizationFailed)),
+            ErrorKind::PermissionDenied
+        );
+        assert_eq!(reach_kind(Some(C::AllBrokersDown)), ErrorKind::Unreachable);
+        assert_eq!(reach_kind(None), ErrorKind::Unreachable);
     }
 }

@@ -19,20 +19,43 @@ pub use model::{
 };
 pub use plan::{PartitionReset, PlanInputs, ResetPlan, ResetSpec, ResetTo};
 
-use super::BoxFuture;
+use super::{BackendError, BoxFuture, ErrorKind};
 
 /// Errors from a Kafka backend, in words a user can act on.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum KafkaError {
     #[error("invalid client configuration: {0}")]
     Config(String),
+    /// The cluster did not serve us: `kind` says whether it refused our credentials or
+    /// ACLs, or could not be reached.
     #[error("cannot reach the cluster {target}: {detail}")]
-    Unreachable { target: String, detail: String },
+    Unreachable {
+        target: String,
+        detail: String,
+        kind: ErrorKind,
+    },
     #[error("{0}")]
     Request(String),
     /// The broker refused the operation; its error name and words.
     #[error("the broker refused: {0}")]
     Refused(String),
+}
+
+impl KafkaError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            KafkaError::Unreachable { kind, .. } => *kind,
+            KafkaError::Config(_) | KafkaError::Request(_) | KafkaError::Refused(_) => {
+                ErrorKind::Other
+            }
+        }
+    }
+}
+
+impl From<KafkaError> for BackendError {
+    fn from(e: KafkaError) -> BackendError {
+        BackendError::new(e.kind(), e.to_string())
+    }
 }
 
 /// Reads consumer groups and plans resets. No call changes anything on the cluster.

@@ -19,7 +19,7 @@ use super::{
     KubeActor, KubeError, KubeSource, LogRequest, LogStream, PodChange, PodEvent, PodKey, PodList,
     PodScope, PodWatch, RestartRequest, sort_events,
 };
-use crate::backends::BoxFuture;
+use crate::backends::{BoxFuture, ErrorKind};
 
 /// Server-side watch timeout: the server ends the watch, the worker resumes it.
 const WATCH_TIMEOUT_SECS: u32 = 290;
@@ -128,8 +128,33 @@ async fn check_owned_by(
 pub(crate) fn map_err(e: kube::Error) -> KubeError {
     match e {
         kube::Error::Api(s) => status_error(s.code, s.message),
+        kube::Error::Auth(e) => KubeError::Transport {
+            detail: format!("credentials: {e}"),
+            kind: ErrorKind::AuthFailed,
+        },
+        e @ (kube::Error::HyperError(_) | kube::Error::Service(_)) => KubeError::Transport {
+            kind: transport_kind(&e),
+            detail: e.to_string(),
+        },
         other => KubeError::Other(other.to_string()),
     }
+}
+
+/// A request that got no HTTP answer: timed out, or not connected.
+fn transport_kind(e: &kube::Error) -> ErrorKind {
+    if let Some(io) = crate::backends::error::io_cause(e) {
+        return crate::backends::error::io_kind(io);
+    }
+    // tower's and hyper's timeouts are not io errors; their words say so.
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string().to_lowercase();
+        if text.contains("timed out") || text.contains("elapsed") {
+            return ErrorKind::Timeout;
+        }
+        next = err.source();
+    }
+    ErrorKind::Unreachable
 }
 
 fn status_error(code: u16, message: String) -> KubeError {

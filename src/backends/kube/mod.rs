@@ -17,7 +17,7 @@ pub use model::{
 
 use futures::stream::BoxStream;
 
-use super::BoxFuture;
+use super::{BackendError, BoxFuture, ErrorKind};
 
 /// Errors from the API server, sorted by what the caller does about them.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -32,9 +32,43 @@ pub enum KubeError {
     Conflict(String),
     #[error("API error {code}: {message}")]
     Api { code: u16, message: String },
+    /// The API server was not reached, did not answer in time, or our credentials could
+    /// not be used (an exec plugin or token file failed): `kind` says which.
+    #[error("{detail}")]
+    Transport { detail: String, kind: ErrorKind },
     /// Connection, TLS, kubeconfig or decoding problems.
     #[error("{0}")]
     Other(String),
+}
+
+impl KubeError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            KubeError::Api { code, .. } => status_kind(*code),
+            KubeError::Transport { kind, .. } => *kind,
+            KubeError::Gone(_)
+            | KubeError::NotFound(_)
+            | KubeError::Conflict(_)
+            | KubeError::Other(_) => ErrorKind::Other,
+        }
+    }
+}
+
+/// The kind of an HTTP status from the API server.
+pub fn status_kind(code: u16) -> ErrorKind {
+    match code {
+        401 => ErrorKind::AuthFailed,
+        403 => ErrorKind::PermissionDenied,
+        408 | 504 => ErrorKind::Timeout,
+        502 | 503 => ErrorKind::Unreachable,
+        _ => ErrorKind::Other,
+    }
+}
+
+impl From<KubeError> for BackendError {
+    fn from(e: KubeError) -> BackendError {
+        BackendError::new(e.kind(), e.to_string())
+    }
 }
 
 /// A pod watch: changes until the server closes it (then resume from the last version).

@@ -169,7 +169,7 @@ pub enum PodFeed {
     Changed(PodChange),
     /// The watch broke; the worker retries from the last resourceVersion.
     Broken {
-        error: String,
+        error: crate::backends::BackendError,
         retry_in: std::time::Duration,
     },
 }

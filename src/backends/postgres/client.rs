@@ -12,7 +12,7 @@ use super::tls;
 use super::{
     ActivitySnapshot, PgError, PgSignaller, PgSource, SignalKind, SignalOutcome, SignalRequest,
 };
-use crate::backends::{BoxFuture, pgpass};
+use crate::backends::{BoxFuture, ErrorKind, pgpass};
 
 /// libpq's sslmode values (tokio-postgres knows only three of them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,6 +216,7 @@ impl ConnectSpec {
         let connect_err = |e: tokio_postgres::Error| PgError::Connect {
             target: self.display.clone(),
             detail: redact(&error_text(&e)),
+            kind: connect_kind(&e),
         };
         let (client, version) = match self.ssl {
             SslMode::Disable => {
@@ -234,6 +235,7 @@ impl ConnectSpec {
                     PgError::Connect {
                         target: self.display.clone(),
                         detail,
+                        kind: ErrorKind::Other,
                     }
                 })?;
                 let (client, conn) = config.connect(tls).await.map_err(connect_err)?;
@@ -326,6 +328,31 @@ pub(crate) fn error_text(e: &tokio_postgres::Error) -> String {
     text
 }
 
+/// What a failed connection attempt means for the user: the server's SQLSTATE when it
+/// answered (28P01 wrong password, 28000 no pg_hba entry or role may not log in, 42501 no
+/// CONNECT grant), else the io error below it (refused, reset, no route, timed out).
+pub(crate) fn connect_kind(e: &tokio_postgres::Error) -> ErrorKind {
+    use tokio_postgres::error::SqlState;
+    if let Some(db) = e.as_db_error() {
+        let code = db.code();
+        return if *code == SqlState::INVALID_PASSWORD
+            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+        {
+            ErrorKind::AuthFailed
+        } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+            ErrorKind::PermissionDenied
+        } else if *code == SqlState::CANNOT_CONNECT_NOW || *code == SqlState::TOO_MANY_CONNECTIONS {
+            ErrorKind::Unreachable
+        } else {
+            ErrorKind::Other
+        };
+    }
+    match crate::backends::error::io_cause(e) {
+        Some(io) => crate::backends::error::io_kind(io),
+        None => ErrorKind::Other,
+    }
+}
+
 /// Strip anything that looks like a password from an error text.
 pub(super) fn redact(text: &str) -> String {
     crate::redact::redact_secrets(text).into_owned()
@@ -377,6 +404,7 @@ impl RealPg {
                     .map_err(|_| PgError::Connect {
                         target: self.spec.display.clone(),
                         detail: format!("no answer within {:?}", self.query_timeout),
+                        kind: ErrorKind::Timeout,
                     })??;
             guard.client = Some(client);
             guard.server_major = major;

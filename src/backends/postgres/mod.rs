@@ -19,13 +19,19 @@ pub use model::{
     hidden_session_refusal, is_idle_state,
 };
 
-use super::BoxFuture;
+use super::{BackendError, BoxFuture, ErrorKind};
 
 /// Errors from a PostgreSQL backend, in words a user can act on.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum PgError {
+    /// No session: `kind` says whether the server refused our credentials, could not be
+    /// reached, or did not answer in time.
     #[error("cannot connect to {target}: {detail}")]
-    Connect { target: String, detail: String },
+    Connect {
+        target: String,
+        detail: String,
+        kind: ErrorKind,
+    },
     #[error("query failed: {0}")]
     Query(String),
     #[error("timed out after {0:?}")]
@@ -33,6 +39,22 @@ pub enum PgError {
     /// Refused before anything was sent to the server; the text says why.
     #[error("{0}")]
     Refused(String),
+}
+
+impl PgError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            PgError::Connect { kind, .. } => *kind,
+            PgError::Timeout(_) => ErrorKind::Timeout,
+            PgError::Query(_) | PgError::Refused(_) => ErrorKind::Other,
+        }
+    }
+}
+
+impl From<PgError> for BackendError {
+    fn from(e: PgError) -> BackendError {
+        BackendError::new(e.kind(), e.to_string())
+    }
 }
 
 /// Reads activity. One call = one SQL statement on the watched server.

@@ -136,11 +136,7 @@ impl ResetPreview {
         match action {
             Some(KeyAction::ConfirmAbort | KeyAction::ScrollClose) => PreviewStep::Cancel,
             Some(KeyAction::ConfirmPress) => PreviewStep::Acknowledged(GuardedAction::Kafka(
-                KafkaAction::ResetOffsets(KafkaResetTarget {
-                    context: self.context,
-                    plan: self.plan,
-                    undoes: None,
-                }),
+                KafkaAction::ResetOffsets(KafkaResetTarget::new(&self.context, self.plan, None)),
             )),
             other => {
                 self.scroll = crate::panes::scrolled(other, self.scroll).unwrap_or(self.scroll);

@@ -22,7 +22,9 @@ use super::Ctx;
 use super::contexts::ContextSet;
 use super::table::{ListCursor, Sort};
 use super::{Detail, Effect, Pane, PaneId, PaneMeta, PaneMsg, PaneStatus};
-use crate::app::{Command, Msg};
+use crate::app::Command;
+use crate::backends::BackendError;
+use crate::workers::Event;
 use view::{GroupRow, SortKey};
 
 #[derive(Debug, Default)]
@@ -115,7 +117,7 @@ impl KafkaPane {
     pub fn apply(
         &mut self,
         context: &str,
-        result: Result<KafkaSnapshot, String>,
+        result: Result<KafkaSnapshot, BackendError>,
         retry_in: Option<Duration>,
     ) {
         let shown = self.contexts.apply(context, result, retry_in, |d, snap| {
@@ -227,11 +229,7 @@ impl KafkaPane {
             return Effect::toast("the reset had no offsets before it: nothing to restore".into());
         }
         vec![Effect::Guard(vec![GuardedAction::Kafka(
-            KafkaAction::UndoReset(KafkaResetTarget {
-                context: ctx.to_string(),
-                plan,
-                undoes: done.audit_id.clone(),
-            }),
+            KafkaAction::UndoReset(KafkaResetTarget::new(ctx, plan, done.audit_id.clone())),
         )])]
     }
 
@@ -342,7 +340,7 @@ impl KafkaPane {
 
 impl KafkaPane {
     /// The preview of a reset arrived: show it for acknowledgement (or say why there is none).
-    fn on_plan(&mut self, context: String, result: Result<ResetPlan, String>) -> Vec<Effect> {
+    fn on_plan(&mut self, context: String, result: Result<ResetPlan, BackendError>) -> Vec<Effect> {
         match result {
             Ok(plan) => {
                 let members = self
@@ -364,7 +362,7 @@ impl KafkaPane {
             }
             Err(e) => vec![Effect::Warn(format!(
                 "no preview, nothing changed: {}",
-                sanitize::cell(&e, 200)
+                sanitize::cell(&e.to_string(), 200)
             ))],
         }
     }
@@ -396,12 +394,8 @@ impl Pane for KafkaPane {
 
     fn update(&mut self, msg: PaneMsg) -> Vec<Effect> {
         match msg {
-            PaneMsg::Worker(Msg::KafkaUpdate {
-                context,
-                result,
-                retry_in,
-            }) => self.apply(&context, result, retry_in),
-            PaneMsg::Worker(Msg::KafkaPlan { context, result }) => {
+            PaneMsg::Worker(Event::KafkaUpdate(u)) => self.apply(&u.context, u.result, u.retry_in),
+            PaneMsg::Worker(Event::KafkaPlan { context, result }) => {
                 return self.on_plan(context, result);
             }
             _ => {}

@@ -4,22 +4,24 @@
 
 use super::LogsPane;
 use super::command;
-use crate::app::{Command, Msg};
+use crate::app::Command;
+use crate::backends::BackendError;
 use crate::backends::kube::{LogSelection, PodRow};
 use crate::config::KeyAction;
 use crate::panes::pods::LogTarget;
 use crate::panes::{Effect, PaneId, PaneMsg};
 use crate::widgets::sanitize;
+use crate::workers::Event;
 
 impl LogsPane {
     /// Messages for the Logs pane: lines, lookups, and targets from other panes.
     pub(super) fn on_msg(&mut self, msg: PaneMsg) -> Vec<Effect> {
         match msg {
-            PaneMsg::Worker(Msg::KubeLogs(batch)) => {
+            PaneMsg::Worker(Event::KubeLogs(batch)) => {
                 self.apply(batch);
                 Vec::new()
             }
-            PaneMsg::Worker(Msg::KubeLogsLookup {
+            PaneMsg::Worker(Event::KubeLogsLookup {
                 id,
                 context,
                 selection,
@@ -73,14 +75,14 @@ impl LogsPane {
         id: u64,
         context: String,
         selection: LogSelection,
-        result: Result<Vec<PodRow>, String>,
+        result: Result<Vec<PodRow>, BackendError>,
     ) -> Vec<Effect> {
         if !self.finish_lookup(id) {
             return Vec::new();
         }
         let title = sanitize::cell(&command::title(&selection), 80);
         let target = result
-            .map_err(|e| format!("cannot list pods: {}", sanitize::cell(&e, 200)))
+            .map_err(|e| format!("cannot list pods: {}", sanitize::cell(&e.to_string(), 200)))
             .and_then(|pods| command::resolve(&selection, &context, &pods));
         match target {
             Ok(target) => {

@@ -28,7 +28,8 @@ use super::Ctx;
 use super::contexts::ContextSet;
 use super::table::{ListCursor, Sort};
 use super::{Detail, Effect, Pane, PaneId, PaneMeta, PaneMsg, PaneStatus};
-use crate::app::{Command, Msg};
+use crate::app::Command;
+use crate::workers::Event;
 use view::Column;
 
 /// How many refreshes of history the sparkline keeps (5 minutes at 2 s).
@@ -469,6 +470,12 @@ impl PgPane {
         }
     }
 
+    /// c/x would act on a session whose start time is hidden (it cannot be identified).
+    fn targets_hidden(&self) -> bool {
+        self.targets()
+            .is_ok_and(|sessions| sessions.iter().any(|s| s.backend_start.is_none()))
+    }
+
     fn guard(&self, make: fn(PgTarget) -> GuardedAction) -> Vec<Effect> {
         let Some(ctx) = self.current_context() else {
             return Effect::toast("no PostgreSQL context configured".into());
@@ -675,36 +682,30 @@ impl Pane for PgPane {
 
     fn update(&mut self, msg: PaneMsg) -> Vec<Effect> {
         match msg {
-            PaneMsg::Worker(Msg::PgUpdate {
-                context,
-                result,
-                retry_in,
-            }) => {
+            PaneMsg::Worker(Event::PgUpdate(u)) => {
                 // A snapshot of the shown context: marks of gone sessions go, rows follow.
-                let shown = self
-                    .contexts
-                    .apply(&context, result, retry_in, ContextData::keep);
+                let shown =
+                    self.contexts
+                        .apply(&u.context, u.result, u.retry_in, ContextData::keep);
                 if shown == Some(true) {
                     self.prune_marks();
                     self.rebuild();
                 }
             }
-            PaneMsg::Worker(Msg::PgStatements {
-                context, result, ..
-            }) => {
-                if let Some((p, _)) = self.contexts.entry_mut(&context) {
+            PaneMsg::Worker(Event::PgStatements(u)) => {
+                if let Some((p, _)) = self.contexts.entry_mut(&u.context) {
                     let d = &mut p.data;
-                    match result {
+                    match u.result {
                         Ok(report) => {
                             d.statements = Some(report);
                             d.statements_error = None;
                         }
-                        Err(e) => d.statements_error = Some(e),
+                        Err(e) => d.statements_error = Some(e.to_string()),
                     }
                 }
                 self.stmt_cursor.row = self.stmt_cursor.row.min(self.row_count().saturating_sub(1));
             }
-            PaneMsg::Worker(Msg::PgPlan { context, result }) => {
+            PaneMsg::Worker(Event::PgPlan { context, result }) => {
                 return match result {
                     Ok(plan) => {
                         let (title, lines) = crate::widgets::pg_slow::plan_detail(&plan);
@@ -782,6 +783,10 @@ impl Pane for PgPane {
             note.push(p);
         }
         self.contexts.status(Some(note.join(" · ")))
+    }
+
+    fn guard_blocked(&self) -> Option<&'static str> {
+        self.targets_hidden().then_some("hidden session")
     }
 
     fn explain(&self) -> Vec<String> {

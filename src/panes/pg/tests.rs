@@ -9,6 +9,7 @@ use crate::backends::demo::pg_slow::{enrich, query_id};
 use crate::backends::postgres::explain::ExplainResult;
 use crate::backends::postgres::header::HeaderTracker;
 use crate::backends::postgres::statements::{StatementDelta, StatementsDelta};
+use crate::workers::Update;
 
 /// The demo incident at 90 s, with lock detail, query ids and the header.
 fn pane() -> (PgPane, ActivitySnapshot) {
@@ -24,11 +25,11 @@ fn pane() -> (PgPane, ActivitySnapshot) {
         true,
     );
     let mut pane = PgPane::new(vec!["pg1".into()], None, Duration::from_secs(2));
-    pane.update(PaneMsg::Worker(Msg::PgUpdate {
+    pane.update(PaneMsg::Worker(Event::PgUpdate(Update {
         context: "pg1".into(),
         result: Ok(snap.clone()),
         retry_in: None,
-    }));
+    })));
     (pane, snap)
 }
 
@@ -91,7 +92,7 @@ fn enter_on_a_statement_shows_the_sessions_running_it() {
         .collect();
     assert!(running.len() >= 2, "the demo has waiters by 90 s");
     pane.on_action(KeyAction::StatementsView);
-    pane.update(PaneMsg::Worker(Msg::PgStatements {
+    pane.update(PaneMsg::Worker(Event::PgStatements(Update {
         context: "pg1".into(),
         result: Ok(StatementsReport {
             update: StatementsUpdate::Deltas(StatementsDelta {
@@ -105,7 +106,7 @@ fn enter_on_a_statement_shows_the_sessions_running_it() {
             hidden: 0,
         }),
         retry_in: None,
-    }));
+    })));
     // Sorted by time: the waiters' statement first. `s` sorts by calls, then back.
     assert_eq!(pane.statement_rows()[0].queryid, q);
     pane.on_action(KeyAction::Open);
@@ -174,7 +175,7 @@ fn e_asks_for_the_plan_of_the_selected_session_and_the_answer_opens_a_detail() {
         )),
         "{effects:?}"
     );
-    let effects = pane.update(PaneMsg::Worker(Msg::PgPlan {
+    let effects = pane.update(PaneMsg::Worker(Event::PgPlan {
         context: "pg1".into(),
         result: Ok(ExplainResult {
             pid,

@@ -34,7 +34,9 @@ use ratatui::layout::Rect;
 
 use super::Ctx;
 use super::{Detail, Effect, Pane, PaneId, PaneMeta, PaneMsg, PaneStatus};
-use crate::app::{Command, Msg};
+use crate::app::Command;
+use crate::backends::BackendError;
+use crate::workers::Event;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PodSort {
@@ -239,11 +241,8 @@ impl PodsPane {
             }
             PodFeed::Changed(PodChange::Bookmark(_)) => {}
             PodFeed::Broken { error, retry_in } => {
-                entry.error = Some(format!(
-                    "{} (retrying in {})",
-                    sanitize::cell(&error, 200),
-                    humantime::format_duration(retry_in)
-                ));
+                entry.error = Some(error);
+                entry.retry_in = Some(retry_in);
             }
         }
         if shown {
@@ -256,14 +255,14 @@ impl PodsPane {
         context: &str,
         namespace: &str,
         pod: &str,
-        result: Result<Vec<PodEvent>, String>,
+        result: Result<Vec<PodEvent>, BackendError>,
     ) {
         if Some(context) == self.current_context() {
             let key = PodKey {
                 namespace: namespace.to_string(),
                 name: pod.to_string(),
             };
-            self.events = Some((key, result));
+            self.events = Some((key, result.map_err(|e| e.to_string())));
         }
     }
 
@@ -417,12 +416,12 @@ impl PodsPane {
             )])],
             _ => match &p.deployment {
                 Some(d) => vec![Effect::Guard(vec![GuardedAction::Kube(
-                    KubeAction::RolloutRestart(DeploymentTarget {
-                        context: ctx.to_string(),
-                        namespace: p.namespace.clone(),
-                        deployment: d.clone(),
-                        from_pod: Some(p.name.clone()),
-                    }),
+                    KubeAction::RolloutRestart(DeploymentTarget::new(
+                        ctx,
+                        &p.namespace,
+                        d,
+                        Some(&p.name),
+                    )),
                 )])],
                 None => Effect::toast(format!(
                     "pod {} is not managed by a Deployment (owner: {}): rollout restart needs one",
@@ -520,11 +519,11 @@ impl Pane for PodsPane {
     }
     fn update(&mut self, msg: PaneMsg) -> Vec<Effect> {
         match msg {
-            PaneMsg::Worker(Msg::KubePods { context, feed }) => {
+            PaneMsg::Worker(Event::KubePods { context, feed }) => {
                 self.apply(&context, feed);
                 self.events_command().into_iter().collect()
             }
-            PaneMsg::Worker(Msg::KubeEvents {
+            PaneMsg::Worker(Event::KubeEvents {
                 context,
                 namespace,
                 pod,
