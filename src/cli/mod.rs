@@ -87,6 +87,9 @@ pub enum Cmd {
 pub enum ServerCmd {
     /// Validate the server's configuration file and print a summary, secrets left out.
     CheckConfig,
+    /// Validate the `[[server.rule]]` policy (file:line:col errors) and print the rules in
+    /// the order they are tried; a request no rule matches is refused.
+    CheckPolicy,
 }
 
 #[derive(Debug, Subcommand)]

@@ -36,6 +36,20 @@ pub struct PostgresContext {
     #[serde(default)]
     pub read_only: bool,
     pub runbook_url: Option<String>,
+    /// `via = "server"`: guarded actions run on the `[server]`, not from here.
+    #[serde(default)]
+    pub via: Via,
+}
+
+/// Where a context's guarded actions run.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// From this machine, with the context's own credentials.
+    #[default]
+    Direct,
+    /// Sent to `warroom server` (`[server] url`), which holds the acting credentials.
+    Server,
 }
 
 impl PostgresContext {
@@ -238,6 +252,37 @@ impl Config {
             Some(r) => duration(r, Duration::from_millis(250))?,
             None => Duration::from_secs(2),
         };
+        let has_server = raw
+            .server
+            .as_ref()
+            .is_some_and(|s| s.get_ref().url.is_some());
+        if !has_server {
+            let delegated = raw
+                .postgres
+                .iter()
+                .filter(|c| c.get_ref().via == Via::Server)
+                .map(|c| c.span())
+                .chain(
+                    raw.kafka
+                        .iter()
+                        .filter(|c| c.get_ref().via == Via::Server)
+                        .map(|c| c.span()),
+                )
+                .chain(
+                    raw.kubernetes
+                        .iter()
+                        .filter(|c| c.get_ref().via == Via::Server)
+                        .map(|c| c.span()),
+                )
+                .min_by_key(|s| s.start);
+            if let Some(span) = delegated {
+                let at = find_in(text, span.clone(), "via").unwrap_or(span);
+                return Err(err(
+                    at,
+                    "via = \"server\" needs a [server] section with the server's url".into(),
+                ));
+            }
+        }
         let mut names: BTreeMap<String, std::ops::Range<usize>> = BTreeMap::new();
         let postgres = contexts(path, text, &mut names, raw.postgres)?;
         let kafka = contexts(path, text, &mut names, raw.kafka)?;
@@ -533,6 +578,27 @@ context_config!(KafkaContext, KubernetesContext);
 
 /// The contexts of one kind, in file order: each claims its name (see `claim_context_name`)
 /// and is checked; the first error points at its key.
+/// The contexts of a file, checked like the client's (names unique across kinds): the server
+/// configuration reuses this for its own `[[postgres]]`, `[[kafka]]`, `[[kubernetes]]`.
+pub type RawContexts = (
+    Vec<Spanned<PostgresContext>>,
+    Vec<Spanned<KafkaContext>>,
+    Vec<Spanned<KubernetesContext>>,
+);
+
+pub fn parse_contexts(
+    path: &Path,
+    text: &str,
+    (postgres, kafka, kubernetes): RawContexts,
+) -> Result<(Vec<PostgresContext>, Vec<KafkaContext>, Vec<KubernetesContext>), ConfigError> {
+    let mut names: BTreeMap<String, std::ops::Range<usize>> = BTreeMap::new();
+    Ok((
+        contexts(path, text, &mut names, postgres)?,
+        contexts(path, text, &mut names, kafka)?,
+        contexts(path, text, &mut names, kubernetes)?,
+    ))
+}
+
 fn contexts<C: ContextConfig>(
     path: &Path,
     text: &str,

@@ -9,9 +9,10 @@ pub mod kube;
 mod policy;
 mod reason;
 pub mod status;
+pub mod wire;
 
 pub use action::{GuardedAction, PgTarget};
-pub use executor::{ActionReport, Executor, GuardRequest};
+pub use executor::{ActionReport, Delegate, Executor, GuardRequest};
 pub use inflight::{InFlight, Running};
 pub use policy::{ContextPolicy, Policy, Refusal};
 pub use reason::ReasonRules;

@@ -30,6 +30,8 @@ pub struct AppState {
     pub auth: Authenticator,
     /// Set once the schema is migrated; until then `/readyz` and the API answer 503.
     pub ready: std::sync::atomic::AtomicBool,
+    /// Delegated actions: the server's contexts, policy and doorbell ([`super::actions`]).
+    pub delegation: super::actions::Delegation,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/audit", get(list_audit).post(post_audit))
         .route("/v1/audit/{id}", get(get_audit))
         .route("/v1/sessions/{session_id}/verify", get(verify_session))
+        .merge(super::actions::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         // post_audit reads the body itself, with its own limit and a JSON 413.
         .layer(DefaultBodyLimit::disable())
@@ -82,7 +85,7 @@ fn store_error(e: StoreError) -> Response {
 }
 
 /// Authenticates the caller (401 otherwise); 503 while the server is starting.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Identity, Response> {
+pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Identity, Response> {
     let header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());

@@ -6,11 +6,18 @@
 use super::store::{MIGRATION_LOCK, Store, StoreError};
 
 /// (version, name, SQL), in order. Never edit an applied migration: add a new one.
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "audit_records",
-    include_str!("../../migrations/0001_audit_records.sql"),
-)];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "audit_records",
+        include_str!("../../migrations/0001_audit_records.sql"),
+    ),
+    (
+        2,
+        "action_requests",
+        include_str!("../../migrations/0002_action_requests.sql"),
+    ),
+];
 
 /// Applies the missing migrations; returns the versions applied now.
 pub async fn migrate(store: &Store) -> Result<Vec<i32>, StoreError> {
