@@ -23,6 +23,8 @@ pub struct Options {
     pub context: Option<String>,
     pub theme: Option<String>,
     pub read_only: bool,
+    /// `--no-wait`: a request that needs approval returns at once.
+    pub no_wait: bool,
 }
 
 pub fn policy(config: &Config, read_only: bool) -> Policy {
@@ -51,6 +53,54 @@ pub fn policy(config: &Config, read_only: bool) -> Policy {
         global_read_only: read_only,
         contexts: pg.chain(kafka).chain(kube).collect(),
     }
+}
+
+/// Contexts with `via = "server"`: their guarded actions go to the `[server]` (the executor
+/// delegates them there; this machine holds only read credentials).
+pub fn with_delegates(
+    mut executor: Executor,
+    config: &Config,
+    wait: bool,
+    on_pending: Option<crate::server_client::actions::OnPending>,
+) -> anyhow::Result<Executor> {
+    use crate::config::Via;
+    let delegated: Vec<&str> = config
+        .postgres
+        .iter()
+        .filter(|c| c.via == Via::Server)
+        .map(|c| c.name.as_str())
+        .chain(
+            config
+                .kafka
+                .iter()
+                .filter(|c| c.via == Via::Server)
+                .map(|c| c.name.as_str()),
+        )
+        .chain(
+            config
+                .kubernetes
+                .iter()
+                .filter(|c| c.via == Via::Server)
+                .map(|c| c.name.as_str()),
+        )
+        .collect();
+    if delegated.is_empty() {
+        return Ok(executor);
+    }
+    let Some(link) = &config.server else {
+        bail!("via = \"server\" needs a [server] section with the server's url");
+    };
+    let client = crate::server_client::ServerClient::new(&link.url, link.token_env.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    let mut delegate = crate::server_client::actions::ServerDelegate::new(client, wait);
+    if let Some(f) = on_pending {
+        delegate = delegate.on_pending(f);
+    }
+    let delegate: Arc<dyn crate::guard::Delegate> = Arc::new(delegate);
+    for name in delegated {
+        executor = executor.with_delegate(name, delegate.clone());
+    }
+    Ok(executor)
 }
 
 /// Name of the demo's Kafka context.
@@ -164,13 +214,14 @@ pub fn real(config: &Config, opts: &Options) -> anyhow::Result<(App, Backends)> 
     check_context(config, opts.context.as_deref())?;
     let pgs = real_pg(config)?;
     let audit = AuditLog::new(config.audit.clone(), new_session_id());
-    let mut executor = Executor::new(
+    let executor = Executor::new(
         audit.clone(),
         policy(config, opts.read_only),
         reason_rules(config),
         config.terminate_wait,
     )
     .with_action_timeout(config.action_timeout);
+    let mut executor = with_delegates(executor, config, !opts.no_wait, None)?;
     let mut sources: HashMap<String, Arc<dyn PgSource>> = HashMap::new();
     let mut insight: HashMap<String, Arc<dyn PgInsight>> = HashMap::new();
     for (name, pg) in &pgs {

@@ -1,6 +1,7 @@
 //! Command-line interface: TUI flags and qontoctl-style subcommands (the clap definitions
 //! here), and what each subcommand does (`pg`, `kafka`, `kube`, `audit`, `output`).
 
+pub mod approvals;
 pub mod audit;
 pub mod kafka;
 pub mod kube;
@@ -34,6 +35,10 @@ pub struct Cli {
     /// Shadow mode: watch only, every action is disabled.
     #[arg(long, global = true)]
     pub read_only: bool,
+    /// A guarded action that needs approval on the server: print the request id and return
+    /// at once instead of waiting for the approver.
+    #[arg(long, global = true)]
+    pub no_wait: bool,
     /// Where tracing goes (default: $XDG_STATE_HOME/warroom/warroom.log). Never the terminal.
     #[arg(long, global = true, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
@@ -76,6 +81,23 @@ pub enum Cmd {
     /// (`--context` names a `[[kubernetes]]` context).
     #[command(subcommand)]
     Kube(KubeCmd),
+    /// Requests waiting for a second person's approval on the `[server]`.
+    #[command(subcommand)]
+    Approvals(ApprovalsCmd),
+    /// Approve a pending request (you cannot approve your own); it runs at once.
+    Approve {
+        /// The request id (from `warroom approvals list`).
+        id: String,
+        /// Your own reason, recorded with the action.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Deny a pending request: nothing runs, and the requester sees who denied it and why.
+    Deny {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// The audit server for a team: `warroom server --config FILE` (its own TOML `[server]`).
     Server {
         #[command(subcommand)]
@@ -90,6 +112,15 @@ pub enum ServerCmd {
     /// Validate the `[[server.rule]]` policy (file:line:col errors) and print the rules in
     /// the order they are tried; a request no rule matches is refused.
     CheckPolicy,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCmd {
+    /// The pending requests, oldest first.
+    List {
+        #[arg(short, long, default_value = "table")]
+        output: Output,
+    },
 }
 
 #[derive(Debug, Subcommand)]
