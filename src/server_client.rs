@@ -199,7 +199,10 @@ impl ServerClient {
         })?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(|e| {
-            CallFailure::NoAnswer(sanitize(&format!("{}: reading the answer: {e}", self.display)))
+            CallFailure::NoAnswer(sanitize(&format!(
+                "{}: reading the answer: {e}",
+                self.display
+            )))
         })?;
         let value: Value = serde_json::from_slice(&bytes).map_err(|_| {
             CallFailure::NoAnswer(format!(

@@ -13,14 +13,18 @@ use crate::server_client::actions;
 
 fn client(config: &Config) -> anyhow::Result<ServerClient> {
     let Some(link) = &config.server else {
-        bail!("approvals live on the warroom server: add [server] url = \"https://...\" to the configuration");
+        bail!(
+            "approvals live on the warroom server: add [server] url = \"https://...\" to the configuration"
+        );
     };
     ServerClient::new(&link.url, link.token_env.as_deref()).map_err(anyhow::Error::msg)
 }
 
 pub async fn list(config: &Config, output: Output) -> anyhow::Result<ExitCode> {
     let client = client(config)?;
-    let rows = actions::pending(&client).await.map_err(anyhow::Error::msg)?;
+    let rows = actions::pending(&client)
+        .await
+        .map_err(anyhow::Error::msg)?;
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&Value::Array(rows))?),
         Output::Table if rows.is_empty() => println!("no approval waiting"),
@@ -49,8 +53,16 @@ pub async fn decide(
                 crate::sanitize::lines(status, 40),
                 crate::sanitize::lines(detail, 500)
             );
-            let ok = if approve { status == "done" } else { status == "denied" };
-            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            let ok = if approve {
+                status == "done"
+            } else {
+                status == "denied"
+            };
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Err(e) => {
             eprintln!("refused: {e}");

@@ -81,8 +81,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Approvals(crate::cli::ApprovalsCmd::List { output })) => {
             super::approvals::list(&config, output).await
         }
-        Some(Cmd::Approve { id, reason }) => super::approvals::decide(&config, &id, true, &reason).await,
-        Some(Cmd::Deny { id, reason }) => super::approvals::decide(&config, &id, false, &reason).await,
+        Some(Cmd::Approve { id, reason }) => {
+            super::approvals::decide(&config, &id, true, &reason).await
+        }
+        Some(Cmd::Deny { id, reason }) => {
+            super::approvals::decide(&config, &id, false, &reason).await
+        }
         Some(Cmd::Server { .. }) => {
             bail!("`warroom server` runs before the client configuration is read")
         }

@@ -590,7 +590,14 @@ pub fn parse_contexts(
     path: &Path,
     text: &str,
     (postgres, kafka, kubernetes): RawContexts,
-) -> Result<(Vec<PostgresContext>, Vec<KafkaContext>, Vec<KubernetesContext>), ConfigError> {
+) -> Result<
+    (
+        Vec<PostgresContext>,
+        Vec<KafkaContext>,
+        Vec<KubernetesContext>,
+    ),
+    ConfigError,
+> {
     let mut names: BTreeMap<String, std::ops::Range<usize>> = BTreeMap::new();
     Ok((
         contexts(path, text, &mut names, postgres)?,

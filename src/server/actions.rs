@@ -112,19 +112,21 @@ impl Delegation {
     }
 
     /// The guard executor for one request: this context only, the rule's reason rules.
-    fn executor(&self, audit: AuditLog, action: &GuardedAction, rule: &Rule, note: Value) -> Executor {
+    fn executor(
+        &self,
+        audit: AuditLog,
+        action: &GuardedAction,
+        rule: &Rule,
+        note: Value,
+    ) -> Executor {
         let context = action.context().to_string();
         let policy = Policy {
             global_read_only: false,
             contexts: HashMap::from([(context.clone(), ContextPolicy::default())]),
         };
-        let mut executor = Executor::new(
-            audit,
-            policy,
-            rule.reason.clone(),
-            Duration::from_secs(5),
-        )
-        .with_record_note(note);
+        let mut executor =
+            Executor::new(audit, policy, rule.reason.clone(), Duration::from_secs(5))
+                .with_record_note(note);
         if let Some(pg) = self.pg.get(&context) {
             executor = executor.with_pg(&context, pg.clone() as Arc<dyn PgSignaller>);
         }
@@ -147,12 +149,17 @@ impl Delegation {
         let Some(pg) = self.pg.get(&t.context) else {
             return Err(format!("the server has no context {}", t.context));
         };
-        let snapshot = pg
-            .activity()
-            .await
-            .map_err(|e| format!("the server could not read the sessions of {}: {e}", t.context))?;
+        let snapshot = pg.activity().await.map_err(|e| {
+            format!(
+                "the server could not read the sessions of {}: {e}",
+                t.context
+            )
+        })?;
         let Some(s) = snapshot.sessions.iter().find(|s| s.pid == t.pid) else {
-            return Err(format!("session {} no longer exists: nothing was done", t.pid));
+            return Err(format!(
+                "session {} no longer exists: nothing was done",
+                t.pid
+            ));
         };
         if s.backend_start != t.backend_start {
             return Err(format!(
@@ -236,8 +243,12 @@ async fn read_json<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, Resp
             format!("the body is larger than {MAX_BODY} bytes or unreadable"),
         )
     })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("the body is not valid: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not valid: {e}"),
+        )
+    })
 }
 
 /// What an approval is bound to: this request, its target's identity, its reason.
@@ -257,7 +268,11 @@ fn caller(identity: &Identity) -> Caller<'_> {
     }
 }
 
-async fn post_action(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+async fn post_action(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let identity = match authenticate(&state, &headers).await {
         Ok(i) => i,
         Err(r) => return r,
@@ -297,7 +312,16 @@ async fn post_action(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
             .map(|why| (Some(rule.name.clone()), why)),
     };
     if let Some((rule, why)) = refusal {
-        let audit_id = record_refusal(&state, &identity.0, &action, &request.reason, &id, rule.as_deref(), &why).await;
+        let audit_id = record_refusal(
+            &state,
+            &identity.0,
+            &action,
+            &request.reason,
+            &id,
+            rule.as_deref(),
+            &why,
+        )
+        .await;
         let stored = store_request(
             &state.store,
             &id,
@@ -335,6 +359,39 @@ async fn post_action(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
         return error(StatusCode::INTERNAL_SERVER_ERROR, "policy decision lost");
     };
     if let Some(approval) = &rule.approval {
+        // The approver sees the server's reading of the target, not the client's claims.
+        let claimed = action.clone();
+        let action = match delegation.reread(action).await {
+            Ok(a) => a,
+            Err(why) => {
+                let stored = store_request(
+                    &state.store,
+                    &id,
+                    &identity.0,
+                    &claimed,
+                    &request_json,
+                    &request.reason,
+                    &bound,
+                    Some(&rule.name),
+                    "not_done",
+                    &why,
+                    &[],
+                    None,
+                )
+                .await;
+                if let Err(e) = stored {
+                    return store_failed(e);
+                }
+                return match requests::get(&state.store, &id).await {
+                    Ok(Some(row)) => axum::Json(row.to_json()).into_response(),
+                    Ok(None) => error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "the request was not stored",
+                    ),
+                    Err(e) => store_failed(e),
+                };
+            }
+        };
         let stored = store_request(
             &state.store,
             &id,
@@ -356,11 +413,29 @@ async fn post_action(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
         tracing::info!(request_id = %id, requester = %identity.0, action = action.name(), rule = %rule.name, "action waiting for approval");
         return match requests::get(&state.store, &id).await {
             Ok(Some(row)) => (StatusCode::ACCEPTED, axum::Json(row.to_json())).into_response(),
-            Ok(None) => error(StatusCode::INTERNAL_SERVER_ERROR, "the request was not stored"),
+            Ok(None) => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the request was not stored",
+            ),
             Err(e) => store_failed(e),
         };
     }
-    if let Err(e) = store_request(&state.store, &id, &identity.0, &action, &request_json, &request.reason, &bound, Some(&rule.name), "running", "", &[], None).await {
+    if let Err(e) = store_request(
+        &state.store,
+        &id,
+        &identity.0,
+        &action,
+        &request_json,
+        &request.reason,
+        &bound,
+        Some(&rule.name),
+        "running",
+        "",
+        &[],
+        None,
+    )
+    .await
+    {
         return store_failed(e);
     }
     let note = json!({"request_id": id, "requested_by": identity.0, "rule": rule.name});
@@ -658,7 +733,7 @@ async fn decide(
     if row.status != "pending" {
         return error(
             StatusCode::CONFLICT,
-            format!("request {id} is {} : it cannot be decided again", row.status),
+            format!("request {id} is {}: it cannot be decided again", row.status),
         );
     }
     let bound = decision.binding.unwrap_or_else(|| row.binding.clone());
@@ -702,10 +777,23 @@ async fn execute_approved(state: &AppState, row: RequestRow) -> Response {
         .and_then(|r| r.action.to_action().map(|a| (r, a)));
     let (request, action) = match parsed {
         Ok(p) => p,
-        Err(e) => return finish(state, &row.id, fail(format!("stored request unreadable: {e}"))).await,
+        Err(e) => {
+            return finish(
+                state,
+                &row.id,
+                fail(format!("stored request unreadable: {e}")),
+            )
+            .await;
+        }
     };
     let rule_name = row.rule.clone().unwrap_or_default();
-    let Some(rule) = state.delegation.policy.rules.iter().find(|r| r.name == rule_name) else {
+    let Some(rule) = state
+        .delegation
+        .policy
+        .rules
+        .iter()
+        .find(|r| r.name == rule_name)
+    else {
         let detail = format!("rule {rule_name:?} is no longer configured: nothing was done");
         return finish(state, &row.id, fail(detail)).await;
     };
@@ -754,7 +842,8 @@ async fn list_approvals(State(state): State<Arc<AppState>>, headers: HeaderMap) 
                 .iter()
                 .map(|r| {
                     let mut v = r.to_json();
-                    let can = r.requester != identity.0 && r.approvers.iter().any(|a| who.matches(a));
+                    let can =
+                        r.requester != identity.0 && r.approvers.iter().any(|a| who.matches(a));
                     v["can_decide"] = Value::Bool(can);
                     v
                 })

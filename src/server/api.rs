@@ -85,7 +85,10 @@ fn store_error(e: StoreError) -> Response {
 }
 
 /// Authenticates the caller (401 otherwise); 503 while the server is starting.
-pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Identity, Response> {
+pub(crate) async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Identity, Response> {
     let header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());

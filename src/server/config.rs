@@ -274,8 +274,11 @@ impl ServerConfig {
                     .into(),
             ));
         }
-        let (postgres, kafka, kubernetes) =
-            crate::config::parse_contexts(path, source, (file.postgres, file.kafka, file.kubernetes))?;
+        let (postgres, kafka, kubernetes) = crate::config::parse_contexts(
+            path,
+            source,
+            (file.postgres, file.kafka, file.kubernetes),
+        )?;
         let policy = super::policy::ServerPolicy::parse(path, source, raw.rule)?;
         let actions_audit_file = match &raw.actions_audit_file {
             Some(f) => resolve(path, f.get_ref()),

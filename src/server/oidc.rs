@@ -95,7 +95,10 @@ impl Oidc {
             .map_err(|e| deny(e.to_string()))?;
         match data.claims.get(&self.config.identity_claim) {
             Some(Value::String(id)) if !id.is_empty() && !id.chars().any(char::is_control) => {
-                Ok(Identity(id.clone(), groups_of(&data.claims, &self.config.groups_claim)))
+                Ok(Identity(
+                    id.clone(),
+                    groups_of(&data.claims, &self.config.groups_claim),
+                ))
             }
             _ => Err(deny(format!(
                 "no usable \"{}\" claim",

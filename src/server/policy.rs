@@ -176,15 +176,17 @@ impl ServerPolicy {
                 ));
             }
             let pattern = match &r.reason_pattern {
-                Some(p) => Some(regex::Regex::new(p.get_ref()).map_err(|e| {
-                    at(p.span(), format!("invalid regular expression: {e}"))
-                })?),
+                Some(p) => Some(
+                    regex::Regex::new(p.get_ref())
+                        .map_err(|e| at(p.span(), format!("invalid regular expression: {e}")))?,
+                ),
                 None => None,
             };
             let approval = match &r.approval {
                 Some(a) if a.get_ref().required => {
                     let raw_a = a.get_ref();
-                    let Some(approvers) = raw_a.approvers.as_ref().filter(|l| !l.get_ref().is_empty())
+                    let Some(approvers) =
+                        raw_a.approvers.as_ref().filter(|l| !l.get_ref().is_empty())
                     else {
                         return Err(at(
                             raw_a.approvers.as_ref().map_or(a.span(), |l| l.span()),
@@ -293,8 +295,7 @@ pub fn glob(pattern: &str, text: &str) -> bool {
         return pattern == text;
     }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last)
-    {
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
         return false;
     }
     let mut rest = &text[first.len()..text.len() - last.len()];
@@ -391,7 +392,10 @@ actions = ["pg.cancel", "pg.terminate"]
             "[[rule]]\nname = \"x\"\nidentities = [\"*\"]\ncontexts = [\"p\"]\nactions = [\"pg.drop\"]\n",
         )
         .expect_err("unknown action");
-        assert!(e.starts_with("/etc/w/server.toml:5:11: rule[1].actions:"), "{e}");
+        assert!(
+            e.starts_with("/etc/w/server.toml:5:11: rule[1].actions:"),
+            "{e}"
+        );
         assert!(e.contains("matches no action"), "{e}");
         let e = policy(
             "[[rule]]\nname = \"x\"\nidentities = [\"*\"]\ncontexts = [\"p\"]\nactions = [\"pg.*\"]\napproval = { required = true, approvers = [] }\n",

@@ -228,6 +228,9 @@ pub async fn decide(
             &format!(
                 "UPDATE action_requests SET status = $2, decided_by = $3, decided_reason = $4, \
                  decided_binding = $5, decided_at = now(), \
+                 detail = CASE WHEN $2 = 'denied' \
+                     THEN 'denied by ' || $3 || ': ' || $4 || '; nothing was done' \
+                     ELSE 'approved by ' || $3 || ': running' END, \
                  finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE now() END \
                  WHERE id = $1 AND status = 'pending' AND expires_at > now() AND binding = $5 \
                  RETURNING {COLUMNS}"

@@ -158,10 +158,7 @@ impl ServerDelegate {
                 Ok((200, row)) if is_final(&row) => return Ok(row),
                 Ok((200, _)) => continue,
                 Ok((status, v)) => {
-                    return Err(format!(
-                        "the server answered {status}: {}",
-                        error_text(&v)
-                    ));
+                    return Err(format!("the server answered {status}: {}", error_text(&v)));
                 }
                 Err(e) => {
                     // A lost connection is not an answer: try again after a moment.
@@ -220,7 +217,9 @@ pub fn report_of(action: &GuardedAction, row: &Value) -> ActionReport {
         let mut report = reply.into_report(action.clone());
         report.detail = clean(&report.detail);
         if let Some(by) = row.get("decided_by").and_then(Value::as_str) {
-            report.detail.push_str(&format!("; approved by {}", clean(by)));
+            report
+                .detail
+                .push_str(&format!("; approved by {}", clean(by)));
         }
         return report;
     }
