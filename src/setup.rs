@@ -221,7 +221,22 @@ pub fn real(config: &Config, opts: &Options) -> anyhow::Result<(App, Backends)> 
         config.terminate_wait,
     )
     .with_action_timeout(config.action_timeout);
-    let mut executor = with_delegates(executor, config, !opts.no_wait, None)?;
+    // Pending delegated requests reach the status bar through the runtime.
+    let (pending_tx, pending_rx) = tokio::sync::mpsc::unbounded_channel();
+    let on_pending: crate::server_client::actions::OnPending = Arc::new(move |n| {
+        let _ = pending_tx.send(n.clone());
+    });
+    let mut executor = with_delegates(executor, config, !opts.no_wait, Some(on_pending))?;
+    let server = match &config.server {
+        Some(link) => Some(crate::tui::ServerFeed {
+            client: Arc::new(
+                crate::server_client::ServerClient::new(&link.url, link.token_env.as_deref())
+                    .map_err(anyhow::Error::msg)?,
+            ),
+            pending: Some(pending_rx),
+        }),
+        None => None,
+    };
     let mut sources: HashMap<String, Arc<dyn PgSource>> = HashMap::new();
     let mut insight: HashMap<String, Arc<dyn PgInsight>> = HashMap::new();
     for (name, pg) in &pgs {
@@ -282,6 +297,7 @@ pub fn real(config: &Config, opts: &Options) -> anyhow::Result<(App, Backends)> 
             kafka: kafka_sources,
             kube,
             executor: Arc::new(executor),
+            server,
         },
     ))
 }
@@ -399,6 +415,7 @@ pub fn demo(
                 },
             )]),
             executor: Arc::new(executor),
+            server: None,
         },
         demo_pg,
     ))

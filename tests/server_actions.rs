@@ -1,8 +1,13 @@
 //! Delegated execution and four-eyes approvals end to end: the real `warroom` binary as the
 //! client (its PostgreSQL context holds only a pg_monitor role and says `via = "server"`), real
 //! `warroom server` processes (two replicas on one state database) holding the acting
-//! credentials, and a real PostgreSQL whose sessions are acted on.
+//! credentials, and a real PostgreSQL whose sessions are acted on; a tansu broker and the
+//! Kubernetes API emulator for the delegated group and pod deletes.
 
+#[path = "support/kafka.rs"]
+mod kafka;
+#[path = "support/kube_emulator.rs"]
+mod kube_emulator;
 #[path = "support/pg.rs"]
 mod pg;
 #[path = "support/warroom_server.rs"]
@@ -688,4 +693,168 @@ impl KillOnTimeout for std::process::Child {
         }
         self.kill()
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delegated_delete_group_and_delete_pod_run_on_the_server() {
+    const NS: &str = "shop";
+    let pg = cluster().await;
+    let broker = kafka::Tansu::start();
+    let bootstrap = broker.bootstrap();
+    kafka::create_topic(&bootstrap, "orders", 1);
+    kafka::produce(&bootstrap, "orders", 0, 4);
+    kafka::commit(&bootstrap, "billing", &[("orders", 0, 2)]);
+    let emu = kube_emulator::KubeEmulator::start().await;
+    emu.add_pod(kube_emulator::bare_pod(
+        NS,
+        "worker-0",
+        &["worker"],
+        kube_emulator::crash_looping("worker", 3, "OOMKilled", 137),
+    ));
+
+    let port = free_port();
+    let server_text = format!(
+        r#"{}
+[[server.rule]]
+name = "alice on events and k8s"
+identities = ["{ALICE}"]
+contexts = ["events", "k8s"]
+actions = ["kafka.*", "kube.*"]
+
+[[kafka]]
+name = "events"
+brokers = "{bootstrap}"
+
+[[kubernetes]]
+name = "k8s"
+kube_context = "emulator"
+namespaces = ["{NS}"]
+"#,
+        config_text(port, &state_db(&pg), "")
+    );
+    let kubeconfig = emu.kubeconfig().display().to_string();
+    let server = ServerProcess::spawn_with_env(port, &server_text, &[("KUBECONFIG", &kubeconfig)]);
+    server.wait_ready(Duration::from_secs(30)).await;
+
+    let client = Client {
+        dir: tempfile::tempdir().expect("tempdir"),
+        token: ALICE_TOKEN,
+    };
+    let local_audit = client.path().join("local-audit.jsonl");
+    std::fs::write(
+        client.config(),
+        format!(
+            r#"[[kafka]]
+name = "events"
+brokers = "{bootstrap}"
+via = "server"
+
+[[kubernetes]]
+name = "k8s"
+kube_context = "emulator"
+namespaces = ["{NS}"]
+via = "server"
+
+[server]
+url = "{url}"
+token_env = "WARROOM_TOKEN"
+
+[audit]
+file = "{file}"
+"#,
+            url = server.url(),
+            file = local_audit.display(),
+        ),
+    )
+    .expect("config");
+    let run = |args: &'static [&'static str]| {
+        let mut cmd = client.command(args);
+        cmd.env("KUBECONFIG", &kubeconfig);
+        async move {
+            let out = tokio::task::spawn_blocking(move || cmd.output())
+                .await
+                .expect("join")
+                .expect("run");
+            show(args, &out);
+            out
+        }
+    };
+
+    let out = run(&[
+        "kafka",
+        "consumer-groups",
+        "delete",
+        "--cluster",
+        "events",
+        "--group",
+        "billing",
+        "--reason",
+        "INC-9 retire the billing group",
+    ])
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&[
+        "kafka",
+        "consumer-groups",
+        "list",
+        "--cluster",
+        "events",
+        "-o",
+        "json",
+    ])
+    .await;
+    let groups: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        groups["groups"].as_array().map(Vec::len),
+        Some(0),
+        "{groups}"
+    );
+
+    let out = run(&[
+        "kube",
+        "delete-pod",
+        "--context",
+        "k8s",
+        "worker-0",
+        "--reason",
+        "INC-9 OOM loop, recreate",
+    ])
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(emu.pod(NS, "worker-0").is_none(), "the pod is still there");
+
+    // Both ran on the server (its records, its requests); nothing was recorded locally.
+    let rows = state(&pg)
+        .await
+        .query(
+            "SELECT action, status, requester FROM action_requests ORDER BY created_at",
+            &[],
+        )
+        .await
+        .expect("requests");
+    let got: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("kafka.delete_group".into(), "done".into(), ALICE.into()),
+            ("kube.delete_pod".into(), "done".into(), ALICE.into()),
+        ]
+    );
+    let outcomes: i64 = state(&pg)
+        .await
+        .query_one(
+            "SELECT count(*) FROM audit_records WHERE phase = 'outcome' \
+             AND action IN ('kafka.delete_group', 'kube.delete_pod') \
+             AND record::jsonb -> 'outcome' ->> 'ok' = 'true'",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(outcomes, 2);
+    let local = std::fs::read_to_string(&local_audit).unwrap_or_default();
+    assert!(local.trim().is_empty(), "recorded locally: {local}");
 }

@@ -82,6 +82,8 @@ pub enum Msg {
     /// Text pasted into the terminal (bracketed paste): typed into the text input on top, if
     /// any; never a keystroke, so it never submits a prompt or presses a button.
     Paste(String),
+    /// How many requests on the `[server]` wait for this user's approval (the badge).
+    ApprovalsWaiting(usize),
     /// A message from the runtime for the status bar (e.g. audit records delivered).
     Notice {
         text: String,
@@ -232,9 +234,16 @@ pub struct App {
     explain: bool,
     /// A guard request is running: its keys are not accepted twice.
     executing: bool,
+    /// Requests on the `[server]` this user may approve (status-bar badge).
+    approvals_waiting: usize,
 }
 
 impl App {
+    /// Requests on the server waiting for this user's approval (the status-bar badge).
+    pub fn approvals_waiting(&self) -> usize {
+        self.approvals_waiting
+    }
+
     /// An App over `panes` (in tab order), showing the first.
     pub fn with_panes(
         panes: Vec<Box<dyn Pane>>,
@@ -259,6 +268,7 @@ impl App {
             break_glass: None,
             explain: false,
             executing: false,
+            approvals_waiting: 0,
         }
     }
 
@@ -439,6 +449,10 @@ impl App {
                 Vec::new()
             }
             Msg::Resize => Vec::new(),
+            Msg::ApprovalsWaiting(n) => {
+                self.approvals_waiting = n;
+                Vec::new()
+            }
             Msg::Notice { text, error } => {
                 if error {
                     self.warn(text);

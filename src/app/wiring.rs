@@ -56,6 +56,7 @@ pub(super) fn owner(msg: &Msg) -> Option<PaneId> {
         | Msg::GuardDone(_)
         | Msg::Shutdown
         | Msg::Paste(_)
-        | Msg::Notice { .. } => None,
+        | Msg::Notice { .. }
+        | Msg::ApprovalsWaiting(_) => None,
     }
 }

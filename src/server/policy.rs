@@ -401,7 +401,7 @@ actions = ["pg.cancel", "pg.terminate"]
             "[[rule]]\nname = \"x\"\nidentities = [\"*\"]\ncontexts = [\"p\"]\nactions = [\"pg.*\"]\napproval = { required = true, approvers = [] }\n",
         )
         .expect_err("no approvers");
-        assert!(e.contains(":6:12: "), "{e}");
+        assert!(e.contains(":6:43: "), "{e}");
         assert!(e.contains("needs approvers"), "{e}");
     }
 

@@ -25,6 +25,63 @@ pub struct Backends {
     pub kafka: HashMap<String, Arc<dyn crate::backends::kafka::KafkaSource>>,
     pub kube: HashMap<String, crate::workers::kube::KubeContext>,
     pub executor: Arc<Executor>,
+    /// The `[server]`, when configured: the approvals badge and pending-request notices.
+    pub server: Option<ServerFeed>,
+}
+
+/// What the runtime watches on the `[server]`.
+pub struct ServerFeed {
+    pub client: Arc<crate::server_client::ServerClient>,
+    /// Delegated actions that became pending (sent by the executor's server delegate).
+    pub pending: Option<mpsc::UnboundedReceiver<crate::server_client::actions::PendingNotice>>,
+}
+
+/// How often the approvals badge is refreshed.
+const APPROVALS_EVERY: Duration = Duration::from_secs(3);
+
+/// Starts the server feed's tasks: the approvals count and the pending-request notices.
+fn start_server_feed(backends: &mut Backends, tx: &mpsc::Sender<Msg>) {
+    let Some(feed) = backends.server.as_mut() else {
+        return;
+    };
+    let (client, poll_tx) = (feed.client.clone(), tx.clone());
+    tokio::spawn(async move {
+        let mut last = None;
+        loop {
+            // Unreachable: keep the last count rather than flicker (the actions say why).
+            if let Ok(rows) = crate::server_client::actions::pending(&client).await {
+                let mine = rows
+                    .iter()
+                    .filter(|r| {
+                        r.get("can_decide").and_then(serde_json::Value::as_bool) == Some(true)
+                    })
+                    .count();
+                if last != Some(mine) {
+                    last = Some(mine);
+                    if poll_tx.send(Msg::ApprovalsWaiting(mine)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(APPROVALS_EVERY).await;
+        }
+    });
+    if let Some(mut pending) = feed.pending.take() {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(n) = pending.recv().await {
+                let text = format!(
+                    "waiting for approval: request {} — approvers: {} — expires {}",
+                    n.request_id,
+                    n.approvers.join(", "),
+                    n.expires_at.as_deref().unwrap_or("-")
+                );
+                if tx.send(Msg::Notice { text, error: false }).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
 }
 
 struct Runtime {
@@ -229,6 +286,7 @@ pub async fn run(
     let mut ticker = tokio::time::interval(Duration::from_millis(250));
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
+    start_server_feed(&mut rt.backends, &rt.tx);
     for c in app.startup() {
         rt.perform(c);
     }
@@ -406,6 +464,7 @@ impl Driver {
             },
             rx,
         };
+        start_server_feed(&mut driver.rt.backends, &driver.rt.tx);
         let cmds = driver.app.startup();
         driver.perform(cmds);
         driver
