@@ -171,6 +171,22 @@ url = "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable"
         })
         .unwrap_or_default();
     assert_eq!(id.len(), 36, "{waiting}");
+    // The waiting layer: request id, who can approve, the time left, Esc withdraws.
+    assert!(matches!(
+        alice.app().layers().last(),
+        Some(Layer::Waiting(_))
+    ));
+    let screen = ui::screen(alice.app(), 120, 30);
+    assert!(screen.contains(&format!("request {id}")), "{screen}");
+    assert!(
+        screen.contains(&format!("who can approve: {BOB}")),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("expires in 4m") || screen.contains("expires in 5m"),
+        "{screen}"
+    );
+    assert!(screen.contains("Esc withdraws the request"), "{screen}");
 
     // Bob's warroom shows the badge.
     assert!(
@@ -209,7 +225,78 @@ url = "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable"
         toast(alice.app())
     );
     assert!(
+        !alice
+            .app()
+            .layers()
+            .iter()
+            .any(|l| matches!(l, Layer::Waiting(_))),
+        "the waiting layer stays after the result"
+    );
+    assert!(
         bob.run_until(LIMIT, |a| a.approvals_waiting() == 0).await,
         "the badge stays after the approval"
+    );
+
+    // A second request, withdrawn with Esc: nothing runs, the result says so.
+    while !alice.app().layers().is_empty() {
+        press(&mut alice, KeyCode::Esc);
+    }
+    press(&mut alice, KeyCode::Char('c'));
+    assert!(matches!(
+        alice.app().layers().last(),
+        Some(Layer::Reason(_))
+    ));
+    for c in REASON.chars() {
+        press(&mut alice, KeyCode::Char(c));
+    }
+    press(&mut alice, KeyCode::Enter);
+    press(&mut alice, KeyCode::Tab);
+    press(&mut alice, KeyCode::Enter);
+    assert!(
+        alice
+            .run_until(LIMIT, |a| matches!(
+                a.layers().last(),
+                Some(Layer::Waiting(_))
+            ))
+            .await,
+        "no waiting layer for the second request: {}",
+        toast(alice.app())
+    );
+    press(&mut alice, KeyCode::Esc);
+    assert!(
+        alice
+            .run_until(LIMIT, |a| toast(a).contains("withdrawn by the requester"))
+            .await,
+        "{}",
+        toast(alice.app())
+    );
+    assert!(
+        toast(alice.app()).contains("NOT DONE"),
+        "{}",
+        toast(alice.app())
+    );
+    assert!(
+        !alice
+            .app()
+            .layers()
+            .iter()
+            .any(|l| matches!(l, Layer::Waiting(_)))
+    );
+    let requests: Value = {
+        let text = http
+            .get(format!("{}/v1/approvals", server.url()))
+            .bearer_auth(BOB_TOKEN)
+            .send()
+            .await
+            .expect("list")
+            .text()
+            .await
+            .expect("body");
+        serde_json::from_str(&text).expect("json")
+    };
+    assert_eq!(
+        requests["requests"].as_array().map(Vec::len),
+        Some(0),
+        "{requests}"
     );
 }

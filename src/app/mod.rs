@@ -84,6 +84,8 @@ pub enum Msg {
     Paste(String),
     /// How many requests on the `[server]` wait for this user's approval (the badge).
     ApprovalsWaiting(usize),
+    /// A delegated action of this user waits for approval: the waiting layer.
+    ApprovalPending(crate::server_client::actions::PendingNotice),
     /// A message from the runtime for the status bar (e.g. audit records delivered).
     Notice {
         text: String,
@@ -149,6 +151,8 @@ pub enum Command {
     },
     /// Run confirmed actions through the guard executor.
     Execute(GuardRequest),
+    /// Withdraw a pending delegated request on the server (the requester's Esc).
+    WithdrawRequest(String),
     /// Write a file (e.g. the saved log buffer) off the UI task; answer with `Msg::Notice`.
     WriteFile {
         path: std::path::PathBuf,
@@ -453,6 +457,24 @@ impl App {
                 self.approvals_waiting = n;
                 Vec::new()
             }
+            Msg::ApprovalPending(n) => {
+                let expires_at = n
+                    .expires_at
+                    .as_deref()
+                    .and_then(|t| humantime::parse_rfc3339(t).ok());
+                self.say(format!(
+                    "waiting for approval: request {} — approvers: {}",
+                    n.request_id,
+                    n.approvers.join(", ")
+                ));
+                self.layers.push(Layer::Waiting(layers::Waiting {
+                    request_id: n.request_id,
+                    approvers: n.approvers,
+                    expires_at,
+                    withdrawing: false,
+                }));
+                Vec::new()
+            }
             Msg::Notice { text, error } => {
                 if error {
                     self.warn(text);
@@ -467,6 +489,8 @@ impl App {
             }
             Msg::GuardDone(reports) => {
                 self.executing = false;
+                // The request is final: the waiting layer gives way to the result.
+                self.layers.retain(|l| !matches!(l, Layer::Waiting(_)));
                 self.quit_asked = None;
                 if let Some(w) = reports
                     .iter()

@@ -57,6 +57,7 @@ pub(super) fn owner(msg: &Msg) -> Option<PaneId> {
         | Msg::Shutdown
         | Msg::Paste(_)
         | Msg::Notice { .. }
-        | Msg::ApprovalsWaiting(_) => None,
+        | Msg::ApprovalsWaiting(_)
+        | Msg::ApprovalPending(_) => None,
     }
 }

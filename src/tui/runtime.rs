@@ -70,13 +70,7 @@ fn start_server_feed(backends: &mut Backends, tx: &mpsc::Sender<Msg>) {
         let tx = tx.clone();
         tokio::spawn(async move {
             while let Some(n) = pending.recv().await {
-                let text = format!(
-                    "waiting for approval: request {} — approvers: {} — expires {}",
-                    n.request_id,
-                    n.approvers.join(", "),
-                    n.expires_at.as_deref().unwrap_or("-")
-                );
-                if tx.send(Msg::Notice { text, error: false }).await.is_err() {
+                if tx.send(Msg::ApprovalPending(n)).await.is_err() {
                     return;
                 }
             }
@@ -223,6 +217,23 @@ impl Runtime {
                         Err(e) => (e, true),
                     };
                     let _ = tx.send(Msg::Notice { text, error }).await;
+                });
+            }
+            Command::WithdrawRequest(id) => {
+                let tx = self.tx.clone();
+                let client = self.backends.server.as_ref().map(|s| s.client.clone());
+                tokio::spawn(async move {
+                    let result = match client {
+                        Some(c) => crate::server_client::actions::withdraw(&c, &id)
+                            .await
+                            .map(|_| ()),
+                        None => Err("no [server] is configured".to_string()),
+                    };
+                    // Success shows as the action's result (the wait sees "withdrawn").
+                    if let Err(e) = result {
+                        let text = format!("could not withdraw request {id}: {e}");
+                        let _ = tx.send(Msg::Notice { text, error: true }).await;
+                    }
                 });
             }
             Command::Execute(request) => {

@@ -11,6 +11,7 @@ mod filter;
 mod help;
 mod reason;
 mod results;
+mod waiting;
 
 use crossterm::event::KeyEvent;
 use ratatui::Frame;
@@ -25,6 +26,7 @@ use crate::widgets::input::TextInput;
 
 pub use confirm::{Button, Confirmation};
 pub use reason::ReasonPrompt;
+pub use waiting::Waiting;
 
 #[derive(Debug)]
 pub enum Layer {
@@ -46,13 +48,17 @@ pub enum Layer {
     Results(Vec<ActionReport>),
     /// A pane's own dialog (e.g. the Kafka reset prompt and preview).
     Dialog(Box<dyn Dialog>),
+    /// A delegated action waits for a second person's approval on the server.
+    Waiting(Waiting),
 }
 
 impl Layer {
     /// The keymap scopes this layer's keys are looked up in.
     fn scopes(&self) -> &'static [Scope] {
         match self {
-            Layer::Help { .. } | Layer::Detail { .. } | Layer::Results(_) => &[Scope::Scroll],
+            Layer::Help { .. } | Layer::Detail { .. } | Layer::Results(_) | Layer::Waiting(_) => {
+                &[Scope::Scroll]
+            }
             Layer::Command(_) | Layer::Filter { .. } | Layer::Reason(_) => &[Scope::Prompt],
             Layer::Confirm(_) => &[Scope::Confirm],
             Layer::Dialog(d) => d.scopes(),
@@ -69,6 +75,7 @@ impl Layer {
             Layer::Reason(_) => reason::HINTS,
             Layer::Confirm(_) => confirm::HINTS,
             Layer::Dialog(d) => d.hints(),
+            Layer::Waiting(_) => waiting::HINTS,
         }
     }
 
@@ -104,6 +111,7 @@ impl App {
             Layer::Results(reports) => self.results_key(reports, key),
             Layer::Reason(prompt) => self.reason_key(prompt, key),
             Layer::Confirm(c) => self.confirm_key(c, key),
+            Layer::Waiting(w) => self.waiting_key(w, key),
         }
     }
 
@@ -120,6 +128,7 @@ impl App {
             Layer::Confirm(c) => self.draw_confirm(frame, body, c),
             Layer::Results(r) => results::draw(frame, body, r, &self.keymap, &self.theme),
             Layer::Dialog(d) => d.draw(frame, body, &self.ctx()),
+            Layer::Waiting(w) => self.draw_waiting(frame, body, w),
         }
     }
 
