@@ -1,8 +1,9 @@
 //! Four-eyes from the TUI (headless driver: the real event loop, workers, guard executor and
 //! server delegate): alice's cancel on a `via = "server"` context becomes a pending request
-//! (her status bar names the request id and the approver), bob's warroom shows the
-//! "1 approval waiting" badge, bob approves, alice's result line comes back as for a local
-//! action, with the approver named; the badge goes away.
+//! (the waiting layer: request id, approver, time left), bob's warroom shows the
+//! "1 approval waiting" badge, bob approves in `:approvals` with his own typed reason, alice's
+//! result line comes back as for a local action, with the approver named; the badge goes away.
+//! A second request is withdrawn with Esc: nothing runs.
 
 #[path = "support/pg.rs"]
 mod pg;
@@ -196,21 +197,42 @@ url = "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable"
     let screen = ui::screen(bob.app(), 120, 30);
     assert!(screen.contains("1 approval waiting"), "{screen}");
 
-    // Bob approves (the API the CLI's `warroom approve` uses); alice's result line arrives.
+    // Bob opens `:approvals`: the full description, target and reason; `a`, his own reason.
+    press(&mut bob, KeyCode::Char(':'));
+    for c in "approvals".chars() {
+        press(&mut bob, KeyCode::Char(c));
+    }
+    press(&mut bob, KeyCode::Enter);
+    assert!(
+        bob.run_until(LIMIT, |a| matches!(
+            a.layers().last(),
+            Some(Layer::Approvals(v)) if v.rows.as_ref().is_some_and(|r| r.len() == 1)
+        ))
+        .await,
+        "the approvals view never listed the request: {:?}",
+        bob.app().layers()
+    );
+    let screen = ui::screen(bob.app(), 130, 40);
+    assert!(screen.contains(&format!("request {id}")), "{screen}");
+    assert!(screen.contains(&format!("reason: {REASON}")), "{screen}");
+    assert!(
+        screen.contains(&format!(
+            "Cancel the running query of PostgreSQL session {pid}"
+        )),
+        "{screen}"
+    );
+    press(&mut bob, KeyCode::Char('a'));
+    for c in "checked: the report job is the blocker".chars() {
+        press(&mut bob, KeyCode::Char(c));
+    }
+    press(&mut bob, KeyCode::Enter);
+    assert!(
+        bob.run_until(LIMIT, |a| toast(a).contains(&format!("request {id}: done")))
+            .await,
+        "{}",
+        toast(bob.app())
+    );
     let http = reqwest::Client::new();
-    let answer = http
-        .post(format!("{}/v1/actions/{id}/approve", server.url()))
-        .bearer_auth(BOB_TOKEN)
-        .header("content-type", "application/json")
-        .body(json!({"reason": "checked: the report job is the blocker"}).to_string())
-        .send()
-        .await
-        .expect("approve")
-        .text()
-        .await
-        .expect("body");
-    let answer: Value = serde_json::from_str(&answer).expect("json");
-    assert_eq!(answer["status"], "done", "{answer}");
     assert!(
         alice
             .run_until(LIMIT, |a| toast(a)

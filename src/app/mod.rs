@@ -84,6 +84,8 @@ pub enum Msg {
     Paste(String),
     /// How many requests on the `[server]` wait for this user's approval (the badge).
     ApprovalsWaiting(usize),
+    /// The pending requests for the `:approvals` view, or why they could not be read.
+    ApprovalsList(Result<Vec<serde_json::Value>, String>),
     /// A delegated action of this user waits for approval: the waiting layer.
     ApprovalPending(crate::server_client::actions::PendingNotice),
     /// A message from the runtime for the status bar (e.g. audit records delivered).
@@ -153,6 +155,15 @@ pub enum Command {
     Execute(GuardRequest),
     /// Withdraw a pending delegated request on the server (the requester's Esc).
     WithdrawRequest(String),
+    /// Read the pending requests for `:approvals`; answer with `Msg::ApprovalsList`.
+    ListApprovals,
+    /// Approve or deny a request with the approver's reason (bound to what was shown).
+    DecideRequest {
+        id: String,
+        approve: bool,
+        reason: String,
+        binding: String,
+    },
     /// Write a file (e.g. the saved log buffer) off the UI task; answer with `Msg::Notice`.
     WriteFile {
         path: std::path::PathBuf,
@@ -455,6 +466,10 @@ impl App {
             Msg::Resize => Vec::new(),
             Msg::ApprovalsWaiting(n) => {
                 self.approvals_waiting = n;
+                Vec::new()
+            }
+            Msg::ApprovalsList(result) => {
+                self.approvals_listed(result);
                 Vec::new()
             }
             Msg::ApprovalPending(n) => {
@@ -764,6 +779,7 @@ impl App {
             "q" | "quit" | "q!" => return self.request_quit(false),
             "ctx" | "context" => return self.select_context(words.next()),
             "help" => self.layers.push(Layer::Help { scroll: 0 }),
+            "approvals" => return self.open_approvals(),
             other => {
                 // A pane's own command (`:logs ARGS`), else a pane by name (`:pg`, `:logs`).
                 for i in 0..self.panes.len() {

@@ -58,6 +58,7 @@ pub(super) fn owner(msg: &Msg) -> Option<PaneId> {
         | Msg::Paste(_)
         | Msg::Notice { .. }
         | Msg::ApprovalsWaiting(_)
-        | Msg::ApprovalPending(_) => None,
+        | Msg::ApprovalPending(_)
+        | Msg::ApprovalsList(_) => None,
     }
 }

@@ -36,6 +36,15 @@ pub struct ServerFeed {
     pub pending: Option<mpsc::UnboundedReceiver<crate::server_client::actions::PendingNotice>>,
 }
 
+async fn list_approvals(
+    client: Option<Arc<crate::server_client::ServerClient>>,
+) -> Result<Vec<serde_json::Value>, String> {
+    match client {
+        Some(c) => crate::server_client::actions::pending(&c).await,
+        None => Err("no [server] is configured: approvals live on the warroom server".into()),
+    }
+}
+
 /// How often the approvals badge is refreshed.
 const APPROVALS_EVERY: Duration = Duration::from_secs(3);
 
@@ -234,6 +243,56 @@ impl Runtime {
                         let text = format!("could not withdraw request {id}: {e}");
                         let _ = tx.send(Msg::Notice { text, error: true }).await;
                     }
+                });
+            }
+            Command::ListApprovals => {
+                let tx = self.tx.clone();
+                let client = self.backends.server.as_ref().map(|s| s.client.clone());
+                tokio::spawn(async move {
+                    let _ = tx
+                        .send(Msg::ApprovalsList(list_approvals(client).await))
+                        .await;
+                });
+            }
+            Command::DecideRequest {
+                id,
+                approve,
+                reason,
+                binding,
+            } => {
+                let tx = self.tx.clone();
+                let client = self.backends.server.as_ref().map(|s| s.client.clone());
+                tokio::spawn(async move {
+                    let (text, error) = match &client {
+                        Some(c) => match crate::server_client::actions::decide(
+                            c,
+                            &id,
+                            approve,
+                            &reason,
+                            Some(&binding),
+                        )
+                        .await
+                        {
+                            Ok(row) => (
+                                format!(
+                                    "request {id}: {} — {}",
+                                    row.get("status")
+                                        .and_then(serde_json::Value::as_str)
+                                        .unwrap_or("?"),
+                                    row.get("detail")
+                                        .and_then(serde_json::Value::as_str)
+                                        .unwrap_or("")
+                                ),
+                                false,
+                            ),
+                            Err(e) => (format!("request {id}: {e}"), true),
+                        },
+                        None => ("no [server] is configured".to_string(), true),
+                    };
+                    let _ = tx.send(Msg::Notice { text, error }).await;
+                    let _ = tx
+                        .send(Msg::ApprovalsList(list_approvals(client).await))
+                        .await;
                 });
             }
             Command::Execute(request) => {

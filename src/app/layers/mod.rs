@@ -3,6 +3,7 @@
 //! every key. One file per layer, each with its keys (from the keymap, in layer scopes),
 //! its hints and its drawing.
 
+mod approvals;
 mod command;
 mod confirm;
 mod detail;
@@ -24,6 +25,7 @@ use crate::guard::ActionReport;
 use crate::panes::{Detail, Dialog, Hint};
 use crate::widgets::input::TextInput;
 
+pub use approvals::ApprovalsView;
 pub use confirm::{Button, Confirmation};
 pub use reason::ReasonPrompt;
 pub use waiting::Waiting;
@@ -50,6 +52,8 @@ pub enum Layer {
     Dialog(Box<dyn Dialog>),
     /// A delegated action waits for a second person's approval on the server.
     Waiting(Waiting),
+    /// `:approvals`: requests waiting for this user's decision.
+    Approvals(ApprovalsView),
 }
 
 impl Layer {
@@ -61,6 +65,8 @@ impl Layer {
             }
             Layer::Command(_) | Layer::Filter { .. } | Layer::Reason(_) => &[Scope::Prompt],
             Layer::Confirm(_) => &[Scope::Confirm],
+            Layer::Approvals(v) if v.is_typing() => &[Scope::Prompt],
+            Layer::Approvals(_) => &[Scope::Scroll],
             Layer::Dialog(d) => d.scopes(),
         }
     }
@@ -76,6 +82,8 @@ impl Layer {
             Layer::Confirm(_) => confirm::HINTS,
             Layer::Dialog(d) => d.hints(),
             Layer::Waiting(_) => waiting::HINTS,
+            Layer::Approvals(v) if v.is_typing() => approvals::TYPING_HINTS,
+            Layer::Approvals(_) => approvals::HINTS,
         }
     }
 
@@ -112,6 +120,7 @@ impl App {
             Layer::Reason(prompt) => self.reason_key(prompt, key),
             Layer::Confirm(c) => self.confirm_key(c, key),
             Layer::Waiting(w) => self.waiting_key(w, key),
+            Layer::Approvals(v) => self.approvals_key(v, key),
         }
     }
 
@@ -129,6 +138,7 @@ impl App {
             Layer::Results(r) => results::draw(frame, body, r, &self.keymap, &self.theme),
             Layer::Dialog(d) => d.draw(frame, body, &self.ctx()),
             Layer::Waiting(w) => self.draw_waiting(frame, body, w),
+            Layer::Approvals(v) => self.draw_approvals(frame, body, v),
         }
     }
 
