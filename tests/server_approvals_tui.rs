@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use pg::PgServer;
-use serde_json::{Value, json};
+use serde_json::Value;
 use warroom::app::{App, Layer, Msg};
 use warroom::config::Config;
 use warroom::setup::{self, Options};

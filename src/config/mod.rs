@@ -576,8 +576,6 @@ macro_rules! context_config {
 
 context_config!(KafkaContext, KubernetesContext);
 
-/// The contexts of one kind, in file order: each claims its name (see `claim_context_name`)
-/// and is checked; the first error points at its key.
 /// The contexts of a file, checked like the client's (names unique across kinds): the server
 /// configuration reuses this for its own `[[postgres]]`, `[[kafka]]`, `[[kubernetes]]`.
 pub type RawContexts = (
@@ -586,18 +584,18 @@ pub type RawContexts = (
     Vec<Spanned<KubernetesContext>>,
 );
 
+/// The validated contexts of each kind.
+pub type Contexts = (
+    Vec<PostgresContext>,
+    Vec<KafkaContext>,
+    Vec<KubernetesContext>,
+);
+
 pub fn parse_contexts(
     path: &Path,
     text: &str,
     (postgres, kafka, kubernetes): RawContexts,
-) -> Result<
-    (
-        Vec<PostgresContext>,
-        Vec<KafkaContext>,
-        Vec<KubernetesContext>,
-    ),
-    ConfigError,
-> {
+) -> Result<Contexts, ConfigError> {
     let mut names: BTreeMap<String, std::ops::Range<usize>> = BTreeMap::new();
     Ok((
         contexts(path, text, &mut names, postgres)?,
@@ -606,6 +604,8 @@ pub fn parse_contexts(
     ))
 }
 
+/// The contexts of one kind, in file order: each claims its name (see `claim_context_name`)
+/// and is checked; the first error points at its key.
 fn contexts<C: ContextConfig>(
     path: &Path,
     text: &str,
