@@ -43,7 +43,7 @@ async fn replica(pg: &PgServer, rules: &str) -> ServerProcess {
     let port = free_port();
     let text = format!(
         "{}\n{rules}\n[[postgres]]\nname = \"prod\"\nurl = \"postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable\"\n",
-        config_text(port, &state_db(pg), ""),
+        config_text(port, &state_db(pg), "actions_audit_file = \"actions-audit.jsonl\""),
         pg.port()
     );
     ServerProcess::start(port, &text).await
@@ -730,7 +730,7 @@ name = "k8s"
 kube_context = "emulator"
 namespaces = ["{NS}"]
 "#,
-        config_text(port, &state_db(&pg), "")
+        config_text(port, &state_db(&pg), "actions_audit_file = \"actions-audit.jsonl\"")
     );
     let kubeconfig = emu.kubeconfig().display().to_string();
     let server = ServerProcess::spawn_with_env(port, &server_text, &[("KUBECONFIG", &kubeconfig)]);

@@ -94,7 +94,7 @@ url = "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable"
         config_text(
             port,
             &format!("{}?sslmode=disable", pg.url("postgres", "warroom")),
-            ""
+            "actions_audit_file = \"actions-audit.jsonl\""
         ),
         pg.port()
     );
