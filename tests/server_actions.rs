@@ -43,7 +43,11 @@ async fn replica(pg: &PgServer, rules: &str) -> ServerProcess {
     let port = free_port();
     let text = format!(
         "{}\n{rules}\n[[postgres]]\nname = \"prod\"\nurl = \"postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable\"\n",
-        config_text(port, &state_db(pg), "actions_audit_file = \"actions-audit.jsonl\""),
+        config_text(
+            port,
+            &state_db(pg),
+            "actions_audit_file = \"actions-audit.jsonl\""
+        ),
         pg.port()
     );
     ServerProcess::start(port, &text).await
@@ -730,7 +734,11 @@ name = "k8s"
 kube_context = "emulator"
 namespaces = ["{NS}"]
 "#,
-        config_text(port, &state_db(&pg), "actions_audit_file = \"actions-audit.jsonl\"")
+        config_text(
+            port,
+            &state_db(&pg),
+            "actions_audit_file = \"actions-audit.jsonl\""
+        )
     );
     let kubeconfig = emu.kubeconfig().display().to_string();
     let server = ServerProcess::spawn_with_env(port, &server_text, &[("KUBECONFIG", &kubeconfig)]);
@@ -857,4 +865,79 @@ file = "{file}"
     assert_eq!(outcomes, 2);
     let local = std::fs::read_to_string(&local_audit).unwrap_or_default();
     assert!(local.trim().is_empty(), "recorded locally: {local}");
+
+    // A pod outside the server context's namespaces is refused, whatever the client claims.
+    let (status, answer) = http(
+        &server,
+        ALICE_TOKEN,
+        reqwest::Method::POST,
+        "/v1/actions",
+        Some(json!({
+            "action": {"name": "kube.delete_pod", "target": {
+                "context": "k8s", "namespace": "kube-system", "pod": "coredns-1", "uid": "u-1",
+                "grace_period": null, "status": "Running", "node": null, "owner": null}},
+            "reason": "INC-9 OOM loop, recreate",
+        })),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "not_done", "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not one of context k8s's namespaces"),
+        "{answer}"
+    );
+    assert_eq!(answer["reply"]["executed"], false, "{answer}");
+}
+
+#[test]
+fn check_policy_lists_the_rules_and_points_at_a_bad_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("server.toml");
+    let base = config_text(free_port(), "postgres://warroom@127.0.0.1:1/warroom", "");
+    let check = |text: &str| {
+        std::fs::write(&path, text).expect("write");
+        let out = Command::new(env!("CARGO_BIN_EXE_warroom"))
+            .args(["server", "check-policy", "--config"])
+            .arg(&path)
+            .output()
+            .expect("run");
+        show(&["server", "check-policy"], &out);
+        out
+    };
+    let out = check(&format!("{base}{}{ALLOW_ALL}", approval_rules("10m")));
+    assert!(out.status.success());
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        listed.contains(
+            "1. \"prod needs a second pair of eyes\": allow pg.* on prod by *, approval by \
+             bob@example.com within 10m"
+        ),
+        "{listed}"
+    );
+    assert!(listed.contains("2. \"alice may act on prod\""), "{listed}");
+    assert!(
+        listed.contains("a request no rule matches is refused"),
+        "{listed}"
+    );
+
+    let bad = format!(
+        "{base}\n[[server.rule]]\nname = \"typo\"\nidentities = [\"*\"]\ncontexts = [\"prod\"]\nactions = [\"pg.kill\"]\n"
+    );
+    let out = check(&bad);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let line = bad
+        .lines()
+        .position(|l| l.starts_with("actions = [\"pg.kill"))
+        .expect("line")
+        + 1;
+    assert!(
+        err.contains(&format!(
+            "server.toml:{line}:11: server.rule[1].actions: \"pg.kill\" matches no action"
+        )),
+        "{err}"
+    );
 }

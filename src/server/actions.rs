@@ -31,6 +31,7 @@ use super::requests::{self, NewRequest, RequestRow};
 use super::store::{Store, StoreError, Stored};
 use crate::audit::{AuditLog, AuditSettings, IntentDraft, RecordSink};
 use crate::backends::postgres::{ConnectSpec, PgSignaller, PgSource, RealPg};
+use crate::guard::kube::KubeAction;
 use crate::guard::wire::{ActionReply, ActionRequest};
 use crate::guard::{ContextPolicy, Executor, GuardRequest, GuardedAction, Policy};
 
@@ -46,6 +47,8 @@ pub struct Delegation {
     pg: HashMap<String, Arc<RealPg>>,
     kafka: HashMap<String, crate::backends::kafka::RealKafka>,
     kube: HashMap<String, Arc<crate::backends::kube::RealKube>>,
+    /// The namespaces each Kubernetes context is limited to (empty: all).
+    kube_namespaces: HashMap<String, Vec<String>>,
     pub policy: ServerPolicy,
     audit_file: PathBuf,
     session_id: String,
@@ -77,10 +80,16 @@ impl Delegation {
                 (c.name.clone(), Arc::new(client))
             })
             .collect();
+        let kube_namespaces = config
+            .kubernetes
+            .iter()
+            .map(|c| (c.name.clone(), c.namespaces.clone()))
+            .collect();
         Ok(Delegation {
             pg,
             kafka,
             kube,
+            kube_namespaces,
             policy: config.policy.clone(),
             audit_file: config.actions_audit_file.clone(),
             session_id: crate::audit::new_session_id(),
@@ -142,6 +151,20 @@ impl Delegation {
     /// Re-reads a PostgreSQL target from the server's side: the session must still be the one
     /// the client saw; its details in the record are the server's, not the client's claims.
     async fn reread(&self, action: GuardedAction) -> Result<GuardedAction, String> {
+        if let GuardedAction::Kube(k) = &action {
+            let namespace = match k {
+                KubeAction::DeletePod(p) => &p.namespace,
+                KubeAction::RolloutRestart(d) => &d.namespace,
+            };
+            let allowed = self.kube_namespaces.get(k.context());
+            if allowed.is_some_and(|ns| !ns.is_empty() && !ns.contains(namespace)) {
+                return Err(format!(
+                    "namespace {namespace:?} is not one of context {}'s namespaces: nothing was \
+                     done",
+                    k.context()
+                ));
+            }
+        }
         let Some(t) = action.pg_target() else {
             // Kafka re-checks the group right before deleting; Kubernetes deletes by uid.
             return Ok(action);
