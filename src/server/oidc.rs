@@ -228,3 +228,18 @@ fn groups_of(claims: &Value, claim: &str) -> Vec<String> {
         _ => Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::groups_of;
+    use serde_json::json;
+
+    #[test]
+    fn groups_come_from_the_configured_claim_and_junk_is_dropped() {
+        let claims = json!({"groups": ["sre", "", "ops\u{1b}[2J", 7, "dba"], "team": "sre"});
+        assert_eq!(groups_of(&claims, "groups"), ["sre", "dba"]);
+        assert_eq!(groups_of(&claims, "team"), ["sre"]);
+        assert!(groups_of(&claims, "roles").is_empty());
+        assert!(groups_of(&json!({"groups": {"sre": true}}), "groups").is_empty());
+    }
+}
