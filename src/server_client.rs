@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod commands;
+pub mod demo_desk;
 
 use std::time::{Duration, SystemTime};
 

@@ -25,6 +25,19 @@ pub struct Options {
     pub read_only: bool,
     /// `--no-wait`: a request that needs approval returns at once.
     pub no_wait: bool,
+    /// The demo's approvals scene (`warroom demo --join` / `--as-approver`).
+    pub demo_approvals: DemoApprovals,
+}
+
+/// Which side of the demo's approvals scene this terminal plays.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DemoApprovals {
+    #[default]
+    Off,
+    /// The junior: every demo action waits for the trainer's approval.
+    Join,
+    /// The trainer: sees the junior's requests and approves or denies them.
+    Approver,
 }
 
 pub fn policy(config: &Config, read_only: bool) -> Policy {
@@ -359,16 +372,19 @@ pub fn demo(
             .map_err(anyhow::Error::msg)?;
     let kube_namespace = kube_scenario.namespace.clone();
     let demo_kube = crate::backends::demo::kube::DemoKube::new(seed, clock.clone(), kube_scenario);
-    let executor = Executor::new(
-        audit.clone(),
-        policy.clone(),
-        reason_rules(config),
-        config.terminate_wait,
-    )
-    .with_action_timeout(config.action_timeout)
-    .with_pg(DEMO_CONTEXT, Arc::new(demo_pg.clone()))
-    .with_kafka(DEMO_KAFKA_CONTEXT, Arc::new(demo_kafka.clone()))
-    .with_kube(DEMO_KUBE_CONTEXT, Arc::new(demo_kube.clone()));
+    let local_executor = {
+        let (audit, policy, rules) = (audit.clone(), policy.clone(), reason_rules(config));
+        let (wait, timeout) = (config.terminate_wait, config.action_timeout);
+        let (pg, kafka, kube) = (demo_pg.clone(), demo_kafka.clone(), demo_kube.clone());
+        move || {
+            Executor::new(audit.clone(), policy.clone(), rules.clone(), wait)
+                .with_action_timeout(timeout)
+                .with_pg(DEMO_CONTEXT, Arc::new(pg.clone()))
+                .with_kafka(DEMO_KAFKA_CONTEXT, Arc::new(kafka.clone()))
+                .with_kube(DEMO_KUBE_CONTEXT, Arc::new(kube.clone()))
+        }
+    };
+    let (executor, server) = demo_approvals(opts.demo_approvals, local_executor)?;
     let pane = PgPane::new(vec![DEMO_CONTEXT.to_string()], None, config.refresh);
     let info = GuardInfo {
         policy,
@@ -415,8 +431,44 @@ pub fn demo(
                 },
             )]),
             executor: Arc::new(executor),
-            server: None,
+            server,
         },
         demo_pg,
     ))
+}
+
+/// The demo's executor, and for the approvals scene the desk both terminals share.
+fn demo_approvals(
+    role: DemoApprovals,
+    local: impl Fn() -> Executor + Send + Sync + 'static,
+) -> anyhow::Result<(Executor, Option<crate::tui::ServerFeed>)> {
+    use crate::server_client::demo_desk::{DemoDelegate, DemoDesk, JUNIOR, TRAINER};
+    let me = match role {
+        DemoApprovals::Off => return Ok((local(), None)),
+        DemoApprovals::Join => JUNIOR,
+        DemoApprovals::Approver => TRAINER,
+    };
+    let desk = Arc::new(DemoDesk::new(&DemoDesk::default_dir(), me).map_err(anyhow::Error::msg)?);
+    let (pending_tx, pending_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut executor = local();
+    if role == DemoApprovals::Join {
+        let local = Arc::new(local);
+        let delegate: Arc<dyn crate::guard::Delegate> = Arc::new(DemoDelegate {
+            desk: desk.clone(),
+            executor_for: Arc::new(move |note| local().with_record_note(note)),
+            on_pending: Some(Arc::new(
+                move |n: &crate::server_client::actions::PendingNotice| {
+                    let _ = pending_tx.send(n.clone());
+                },
+            )),
+        });
+        for context in [DEMO_CONTEXT, DEMO_KAFKA_CONTEXT, DEMO_KUBE_CONTEXT] {
+            executor = executor.with_delegate(context, delegate.clone());
+        }
+    }
+    let feed = crate::tui::ServerFeed {
+        client: desk,
+        pending: Some(pending_rx),
+    };
+    Ok((executor, Some(feed)))
 }

@@ -62,6 +62,13 @@ pub enum Cmd {
         /// A scenario file (see demo/incident.toml); default: the embedded incident.
         #[arg(long, value_name = "FILE")]
         scenario: Option<PathBuf>,
+        /// The approvals scene, as the junior: every action waits for the trainer, who runs
+        /// `warroom demo --as-approver` in a second terminal.
+        #[arg(long, conflicts_with = "as_approver")]
+        join: bool,
+        /// The approvals scene, as the trainer: the junior's requests in `:approvals`.
+        #[arg(long)]
+        as_approver: bool,
     },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },

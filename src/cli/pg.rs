@@ -42,6 +42,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         theme: cli.theme.clone(),
         read_only: cli.read_only,
         no_wait: cli.no_wait,
+        demo_approvals: setup::DemoApprovals::Off,
     };
     match cli.command {
         None => {
@@ -52,7 +53,19 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             seed,
             speed,
             scenario,
+            join,
+            as_approver,
         }) => {
+            let opts = Options {
+                demo_approvals: if join {
+                    setup::DemoApprovals::Join
+                } else if as_approver {
+                    setup::DemoApprovals::Approver
+                } else {
+                    setup::DemoApprovals::Off
+                },
+                ..opts
+            };
             let scenario = match scenario {
                 Some(path) => crate::backends::demo::Scenario::load(&path)?,
                 None => crate::backends::demo::Scenario::embedded(),

@@ -320,3 +320,37 @@ pub fn render_line(row: &Value) -> String {
         }
     )
 }
+
+/// Where pending requests are listed and decided: the `[server]`, or the demo's local desk
+/// (two terminals, no server). The TUI's badge, waiting layer and `:approvals` use this.
+pub trait ApprovalDesk: Send + Sync {
+    fn pending(&self) -> BoxFuture<'_, Result<Vec<Value>, String>>;
+    fn decide<'a>(
+        &'a self,
+        id: &'a str,
+        approve: bool,
+        reason: &'a str,
+        binding: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Value, String>>;
+    fn withdraw<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Value, String>>;
+}
+
+impl ApprovalDesk for ServerClient {
+    fn pending(&self) -> BoxFuture<'_, Result<Vec<Value>, String>> {
+        Box::pin(pending(self))
+    }
+
+    fn decide<'a>(
+        &'a self,
+        id: &'a str,
+        approve: bool,
+        reason: &'a str,
+        binding: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Value, String>> {
+        Box::pin(decide(self, id, approve, reason, binding))
+    }
+
+    fn withdraw<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Value, String>> {
+        Box::pin(withdraw(self, id))
+    }
+}

@@ -31,16 +31,16 @@ pub struct Backends {
 
 /// What the runtime watches on the `[server]`.
 pub struct ServerFeed {
-    pub client: Arc<crate::server_client::ServerClient>,
+    pub client: Arc<dyn crate::server_client::actions::ApprovalDesk>,
     /// Delegated actions that became pending (sent by the executor's server delegate).
     pub pending: Option<mpsc::UnboundedReceiver<crate::server_client::actions::PendingNotice>>,
 }
 
 async fn list_approvals(
-    client: Option<Arc<crate::server_client::ServerClient>>,
+    client: Option<Arc<dyn crate::server_client::actions::ApprovalDesk>>,
 ) -> Result<Vec<serde_json::Value>, String> {
     match client {
-        Some(c) => crate::server_client::actions::pending(&c).await,
+        Some(c) => c.pending().await,
         None => Err("no [server] is configured: approvals live on the warroom server".into()),
     }
 }
@@ -58,7 +58,7 @@ fn start_server_feed(backends: &mut Backends, tx: &mpsc::Sender<Msg>) {
         let mut last = None;
         loop {
             // Unreachable: keep the last count rather than flicker (the actions say why).
-            if let Ok(rows) = crate::server_client::actions::pending(&client).await {
+            if let Ok(rows) = client.pending().await {
                 let mine = rows
                     .iter()
                     .filter(|r| {
@@ -233,9 +233,7 @@ impl Runtime {
                 let client = self.backends.server.as_ref().map(|s| s.client.clone());
                 tokio::spawn(async move {
                     let result = match client {
-                        Some(c) => crate::server_client::actions::withdraw(&c, &id)
-                            .await
-                            .map(|_| ()),
+                        Some(c) => c.withdraw(&id).await.map(|_| ()),
                         None => Err("no [server] is configured".to_string()),
                     };
                     // Success shows as the action's result (the wait sees "withdrawn").
@@ -264,15 +262,7 @@ impl Runtime {
                 let client = self.backends.server.as_ref().map(|s| s.client.clone());
                 tokio::spawn(async move {
                     let (text, error) = match &client {
-                        Some(c) => match crate::server_client::actions::decide(
-                            c,
-                            &id,
-                            approve,
-                            &reason,
-                            Some(&binding),
-                        )
-                        .await
-                        {
+                        Some(c) => match c.decide(&id, approve, &reason, Some(&binding)).await {
                             Ok(row) => (
                                 format!(
                                     "request {id}: {} — {}",

@@ -60,9 +60,8 @@ impl Layer {
     /// The keymap scopes this layer's keys are looked up in.
     fn scopes(&self) -> &'static [Scope] {
         match self {
-            Layer::Help { .. } | Layer::Detail { .. } | Layer::Results(_) | Layer::Waiting(_) => {
-                &[Scope::Scroll]
-            }
+            Layer::Help { .. } | Layer::Detail { .. } | Layer::Results(_) => &[Scope::Scroll],
+            Layer::Waiting(_) => &[Scope::Prompt],
             Layer::Command(_) | Layer::Filter { .. } | Layer::Reason(_) => &[Scope::Prompt],
             Layer::Confirm(_) => &[Scope::Confirm],
             Layer::Approvals(v) if v.is_typing() => &[Scope::Prompt],

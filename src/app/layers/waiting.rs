@@ -16,7 +16,8 @@ use crate::widgets::chrome::{popup, text_body};
 use crate::widgets::layout::centered;
 use crate::widgets::sanitize;
 
-pub(super) const HINTS: &[Hint] = &[(&[KeyAction::ScrollClose], "withdraw")];
+/// Only the abort key withdraws: Enter or q typed by habit must not end the request.
+pub(super) const HINTS: &[Hint] = &[(&[KeyAction::PromptAbort], "withdraw the request")];
 
 /// A pending request, as the requester sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +31,7 @@ pub struct Waiting {
 
 impl App {
     pub(super) fn waiting_key(&mut self, mut waiting: Waiting, key: LayerKey) -> Vec<Command> {
-        let withdraw = key.action == Some(KeyAction::ScrollClose) && !waiting.withdrawing;
+        let withdraw = key.action == Some(KeyAction::PromptAbort) && !waiting.withdrawing;
         let id = waiting.request_id.clone();
         waiting.withdrawing |= withdraw;
         self.layers.push(Layer::Waiting(waiting));
@@ -61,7 +62,7 @@ impl App {
                 } else {
                     format!(
                         "{} withdraws the request",
-                        self.key_word(KeyAction::ScrollClose)
+                        self.key_word(KeyAction::PromptAbort)
                     )
                 },
                 self.theme.muted(),
