@@ -956,3 +956,50 @@ fn check_policy_lists_the_rules_and_points_at_a_bad_one() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_own_protected_and_read_only_contexts_apply() {
+    let pg = cluster().await;
+    let port = free_port();
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+        pg.port()
+    );
+    let server_text = format!(
+        "{}\n{ALLOW_ALL}\n[[postgres]]\nname = \"prod\"\nurl = \"{url}\"\nprotected = true\n",
+        config_text(
+            port,
+            &state_db(&pg),
+            "actions_audit_file = \"actions-audit.jsonl\""
+        )
+    );
+    let server = ServerProcess::start(port, &server_text).await;
+    let session = sleeper(&pg).await;
+    let pid = session.pid().to_string();
+    let alice = Client::new(&pg, &server, ALICE_TOKEN, true);
+
+    // The client's context is not protected, the server's is: the name must be typed.
+    let out = alice
+        .run(&["pg", "cancel-query", "--pid", &pid, "--reason", REASON])
+        .await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("context prod is protected: type its name"),
+        "{}",
+        text(&out)
+    );
+    let out = alice
+        .run(&[
+            "pg",
+            "cancel-query",
+            "--pid",
+            &pid,
+            "--reason",
+            REASON,
+            "--confirm-context",
+            "prod",
+        ])
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("returned true"), "{}", text(&out));
+}

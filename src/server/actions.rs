@@ -47,6 +47,8 @@ pub struct Delegation {
     pg: HashMap<String, Arc<RealPg>>,
     kafka: HashMap<String, crate::backends::kafka::RealKafka>,
     kube: HashMap<String, Arc<crate::backends::kube::RealKube>>,
+    /// `protected` / `read_only` of the server's own contexts: the same guard policy applies.
+    contexts: HashMap<String, ContextPolicy>,
     /// The namespaces each Kubernetes context is limited to (empty: all).
     kube_namespaces: HashMap<String, Vec<String>>,
     pub policy: ServerPolicy,
@@ -85,7 +87,33 @@ impl Delegation {
             .iter()
             .map(|c| (c.name.clone(), c.namespaces.clone()))
             .collect();
+        let entry = |name: &String, protected: bool, read_only: bool| {
+            let policy = ContextPolicy {
+                protected,
+                read_only,
+                runbook_url: None,
+            };
+            (name.clone(), policy)
+        };
+        let contexts = config
+            .postgres
+            .iter()
+            .map(|c| entry(&c.name, c.protected, c.read_only))
+            .chain(
+                config
+                    .kafka
+                    .iter()
+                    .map(|c| entry(&c.name, c.protected, c.read_only)),
+            )
+            .chain(
+                config
+                    .kubernetes
+                    .iter()
+                    .map(|c| entry(&c.name, c.protected, c.read_only)),
+            )
+            .collect();
         Ok(Delegation {
+            contexts,
             pg,
             kafka,
             kube,
@@ -129,9 +157,10 @@ impl Delegation {
         note: Value,
     ) -> Executor {
         let context = action.context().to_string();
+        let own = self.contexts.get(&context).cloned().unwrap_or_default();
         let policy = Policy {
             global_read_only: false,
-            contexts: HashMap::from([(context.clone(), ContextPolicy::default())]),
+            contexts: HashMap::from([(context.clone(), own)]),
         };
         let mut executor =
             Executor::new(audit, policy, rule.reason.clone(), Duration::from_secs(5))
@@ -462,7 +491,17 @@ async fn post_action(
         return store_failed(e);
     }
     let note = json!({"request_id": id, "requested_by": identity.0, "rule": rule.name});
-    let reply = run(&state, &identity.0, action, rule, &request.reason, note).await;
+    let typed = request.typed_context.as_deref();
+    let reply = run(
+        &state,
+        &identity.0,
+        action,
+        rule,
+        &request.reason,
+        typed,
+        note,
+    )
+    .await;
     finish(&state, &id, reply).await
 }
 
@@ -473,6 +512,7 @@ async fn run(
     action: GuardedAction,
     rule: &Rule,
     reason: &str,
+    typed_context: Option<&str>,
     note: Value,
 ) -> ActionReply {
     let delegation = &state.delegation;
@@ -495,7 +535,7 @@ async fn run(
         .run(GuardRequest {
             actions: vec![action],
             reason: reason.to_string(),
-            typed_context: None,
+            typed_context: typed_context.map(str::to_string),
         })
         .await;
     match reports.first() {
@@ -829,7 +869,17 @@ async fn execute_approved(state: &AppState, row: RequestRow) -> Response {
         "approver_reason": row.decided_reason,
         "approved_at": row.decided_at.map(|t| humantime::format_rfc3339_millis(t).to_string()),
     });
-    let reply = run(state, &row.requester, action, rule, &request.reason, note).await;
+    let typed = request.typed_context.as_deref();
+    let reply = run(
+        state,
+        &row.requester,
+        action,
+        rule,
+        &request.reason,
+        typed,
+        note,
+    )
+    .await;
     finish(state, &row.id, reply).await
 }
 

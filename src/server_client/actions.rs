@@ -136,7 +136,11 @@ impl ServerDelegate {
                     notice.approvers.join(", ")
                 ));
             }
-            row = match self.wait_final(&id).await {
+            let expires = notice
+                .expires_at
+                .as_deref()
+                .and_then(|t| humantime::parse_rfc3339(t).ok());
+            row = match self.wait_final(&id, expires).await {
                 Ok(r) => r,
                 Err(why) => {
                     return not_done(format!(
@@ -149,9 +153,16 @@ impl ServerDelegate {
         report_of(action, &row)
     }
 
-    /// Long-polls until the request is final.
-    async fn wait_final(&self, id: &str) -> Result<Value, String> {
+    /// Long-polls until the request is final. Gives up when the server stays unreachable a
+    /// minute past the request's expiry; the report then says where to look (it may have been
+    /// approved and run meanwhile).
+    async fn wait_final(
+        &self,
+        id: &str,
+        expires: Option<std::time::SystemTime>,
+    ) -> Result<Value, String> {
         let path = format!("v1/actions/{}/wait?timeout={WAIT_POLL}", path_segment(id));
+        let give_up = expires.unwrap_or_else(std::time::SystemTime::now) + Duration::from_secs(60);
         loop {
             let timeout = Duration::from_secs(WAIT_POLL + 10);
             match self.client.call(Method::GET, &path, None, timeout).await {
@@ -161,6 +172,9 @@ impl ServerDelegate {
                     return Err(format!("the server answered {status}: {}", error_text(&v)));
                 }
                 Err(e) => {
+                    if std::time::SystemTime::now() > give_up {
+                        return Err(format!("no answer while waiting: {}", e.text()));
+                    }
                     // A lost connection is not an answer: try again after a moment.
                     tracing::warn!(error = %e.text(), "waiting for approval");
                     tokio::time::sleep(Duration::from_secs(1)).await;
