@@ -20,6 +20,9 @@ fn main() -> ExitCode {
     }
     if let Some(Cmd::Server { cmd }) = &cli.command {
         // Its own config file, runtime and JSON logs on stderr.
+        if matches!(cmd, Some(ServerCmd::CheckPolicy)) {
+            return warroom::server::check_policy(cli.config.as_deref());
+        }
         let check_only = matches!(cmd, Some(ServerCmd::CheckConfig));
         return warroom::server::main(cli.config.as_deref(), check_only);
     }

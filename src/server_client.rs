@@ -2,7 +2,9 @@
 //! audit call itself, which is `crate::audit`): reading audit records back and checking a
 //! session's chain.
 
+pub mod actions;
 pub mod commands;
+pub mod demo_desk;
 pub mod share;
 
 use std::time::{Duration, SystemTime};
@@ -162,6 +164,57 @@ impl ServerClient {
         Ok(value)
     }
 
+    /// Any method with an optional JSON body: the status and the JSON answer. `Err` when no
+    /// JSON answer came back, saying whether the request may have reached the server.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Result<(u16, Value), CallFailure> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| CallFailure::NotSent(format!("{}: bad path {path}: {e}", self.display)))?;
+        let mut request = self.http.request(method, url).timeout(timeout);
+        if let Some(token) = &self.token {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| {
+                    CallFailure::NotSent("the server token is not a valid header value".into())
+                })?;
+            value.set_sensitive(true);
+            request = request.header(reqwest::header::AUTHORIZATION, value);
+        }
+        if let Some(b) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(b.to_string());
+        }
+        let response = request.send().await.map_err(|e| {
+            let text = sanitize(&format!("{} could not be reached: {e}", self.display));
+            if e.is_connect() || e.is_builder() {
+                CallFailure::NotSent(text)
+            } else {
+                CallFailure::NoAnswer(text)
+            }
+        })?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| {
+            CallFailure::NoAnswer(sanitize(&format!(
+                "{}: reading the answer: {e}",
+                self.display
+            )))
+        })?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|_| {
+            CallFailure::NoAnswer(format!(
+                "{} answered {status} with a body that is not JSON",
+                self.display
+            ))
+        })?;
+        Ok((status, value))
+    }
+
     async fn page(
         &self,
         query: &ListQuery,
@@ -261,8 +314,25 @@ impl ServerClient {
     }
 }
 
+/// Why [`ServerClient::call`] has no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallFailure {
+    /// The request never left (connection refused, bad URL): nothing happened on the server.
+    NotSent(String),
+    /// Sent, but no usable answer (timeout, cut connection): it may have had its effect.
+    NoAnswer(String),
+}
+
+impl CallFailure {
+    pub fn text(&self) -> &str {
+        match self {
+            CallFailure::NotSent(t) | CallFailure::NoAnswer(t) => t,
+        }
+    }
+}
+
 /// Percent-encodes everything but unreserved characters, for one path segment.
-fn path_segment(s: &str) -> String {
+pub fn path_segment(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

@@ -32,6 +32,21 @@ pub struct Options {
     pub context: Option<String>,
     pub theme: Option<String>,
     pub read_only: bool,
+    /// `--no-wait`: a request that needs approval returns at once.
+    pub no_wait: bool,
+    /// The demo's approvals scene (`warroom demo --join` / `--as-approver`).
+    pub demo_approvals: DemoApprovals,
+}
+
+/// Which side of the demo's approvals scene this terminal plays.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DemoApprovals {
+    #[default]
+    Off,
+    /// The junior: every demo action waits for the trainer's approval.
+    Join,
+    /// The trainer: sees the junior's requests and approves or denies them.
+    Approver,
 }
 
 /// The guard's policy: every context's common settings, and `--read-only` over all.
@@ -43,6 +58,54 @@ pub fn policy(config: &Config, read_only: bool) -> Policy {
             .map(|c| (c.name().to_string(), c.policy()))
             .collect(),
     }
+}
+
+/// Contexts whose guarded actions go elsewhere, with the delegate that takes them.
+pub type Delegates = Vec<(String, Arc<dyn crate::guard::Delegate>)>;
+
+/// Contexts with `via = "server"`: their guarded actions go to the `[server]` (the executor
+/// delegates them there; this machine holds only read credentials).
+pub fn delegates(
+    config: &Config,
+    wait: bool,
+    on_pending: Option<crate::server_client::actions::OnPending>,
+) -> anyhow::Result<Delegates> {
+    use crate::config::Via;
+    let delegated: Vec<String> = config
+        .contexts()
+        .filter(|c| c.via == Via::Server)
+        .map(|c| c.id.name)
+        .collect();
+    if delegated.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(link) = &config.server else {
+        bail!("via = \"server\" needs a [server] section with the server's url");
+    };
+    let client = crate::server_client::ServerClient::new(&link.url, link.token_env.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    let mut delegate = crate::server_client::actions::ServerDelegate::new(client, wait);
+    if let Some(f) = on_pending {
+        delegate = delegate.on_pending(f);
+    }
+    let delegate: Arc<dyn crate::guard::Delegate> = Arc::new(delegate);
+    Ok(delegated
+        .into_iter()
+        .map(|name| (name, delegate.clone()))
+        .collect())
+}
+
+/// [`delegates`] registered on an executor (the CLI's).
+pub fn with_delegates(
+    mut executor: Executor,
+    config: &Config,
+    wait: bool,
+    on_pending: Option<crate::server_client::actions::OnPending>,
+) -> anyhow::Result<Executor> {
+    for (name, delegate) in delegates(config, wait, on_pending)? {
+        executor = executor.with_delegate(&name, delegate);
+    }
+    Ok(executor)
 }
 
 /// Name of the demo's Kafka context.
@@ -166,6 +229,8 @@ pub struct Assembly {
     kafka: Vec<String>,
     kube: Vec<String>,
     backends: Parts,
+    delegates: Delegates,
+    server: Option<crate::tui::ServerFeed>,
 }
 
 /// What `Assembly::build` hands to the runtime and the executor.
@@ -194,6 +259,8 @@ impl Assembly {
             kafka: Vec::new(),
             kube: Vec::new(),
             backends: Parts::default(),
+            delegates: Vec::new(),
+            server: None,
         }
     }
 
@@ -277,6 +344,22 @@ impl Assembly {
         self.kube_context(name)
     }
 
+    /// Guarded actions on `context` go to `delegate` (`via = "server"`, the demo's approvals).
+    pub fn delegate(
+        mut self,
+        context: &str,
+        delegate: Arc<dyn crate::guard::Delegate>,
+    ) -> Assembly {
+        self.delegates.push((context.to_string(), delegate));
+        self
+    }
+
+    /// The server the runtime polls for approvals and pending requests.
+    pub fn server_feed(mut self, feed: crate::tui::ServerFeed) -> Assembly {
+        self.server = Some(feed);
+        self
+    }
+
     /// The App alone (tests, benches: no runtime behind it).
     pub fn app(self) -> App {
         self.split().0
@@ -284,7 +367,7 @@ impl Assembly {
 
     /// The App and what the runtime needs; the executor acts under `guard.policy` and rules.
     pub fn build(
-        self,
+        mut self,
         audit: AuditLog,
         terminate_wait: Duration,
         action_timeout: Duration,
@@ -296,6 +379,10 @@ impl Assembly {
             terminate_wait,
         )
         .with_action_timeout(action_timeout);
+        for (name, delegate) in &self.delegates {
+            executor = executor.with_delegate(name, delegate.clone());
+        }
+        let server = self.server.take();
         let (app, parts) = self.split();
         for (name, pg) in parts.pg_signal {
             executor = executor.with_pg(&name, pg);
@@ -312,6 +399,7 @@ impl Assembly {
             kafka: parts.kafka,
             kube: parts.kube,
             executor: Arc::new(executor),
+            server,
         };
         (app, backends)
     }
@@ -368,6 +456,23 @@ pub fn real(config: &Config, opts: &Options) -> anyhow::Result<(App, Backends)> 
         if let Some((client, scopes)) = kubes.remove(&c.name) {
             assembly = assembly.kube(&c.name, client, scopes);
         }
+    }
+    // Pending delegated requests reach the status bar through the runtime.
+    let (pending_tx, pending_rx) = tokio::sync::mpsc::unbounded_channel();
+    let on_pending: crate::server_client::actions::OnPending = Arc::new(move |n| {
+        let _ = pending_tx.send(n.clone());
+    });
+    for (name, delegate) in delegates(config, !opts.no_wait, Some(on_pending))? {
+        assembly = assembly.delegate(&name, delegate);
+    }
+    if let Some(link) = &config.server {
+        assembly = assembly.server_feed(crate::tui::ServerFeed {
+            client: Arc::new(
+                crate::server_client::ServerClient::new(&link.url, link.token_env.as_deref())
+                    .map_err(anyhow::Error::msg)?,
+            ),
+            pending: Some(pending_rx),
+        });
     }
     Ok(assembly.build(audit, config.terminate_wait, config.action_timeout))
 }
@@ -437,16 +542,72 @@ pub fn demo(
         label_selector: None,
     };
     let demo_kube = crate::backends::demo::kube::DemoKube::new(seed, clock.clone(), kube_scenario);
+    let local_executor = {
+        let (audit, policy, rules) = (audit.clone(), policy.clone(), reason_rules(config));
+        let (wait, timeout) = (config.terminate_wait, config.action_timeout);
+        let (pg, kafka, kube) = (demo_pg.clone(), demo_kafka.clone(), demo_kube.clone());
+        move || {
+            Executor::new(audit.clone(), policy.clone(), rules.clone(), wait)
+                .with_action_timeout(timeout)
+                .with_pg(DEMO_CONTEXT, Arc::new(pg.clone()))
+                .with_kafka(DEMO_KAFKA_CONTEXT, Arc::new(kafka.clone()))
+                .with_kube(DEMO_KUBE_CONTEXT, Arc::new(kube.clone()))
+        }
+    };
+    let (delegates, server) = demo_approvals(opts.demo_approvals, local_executor)?;
     let info = GuardInfo {
         policy,
         rules: reason_rules(config),
         actor: actor_text(&audit),
         audit_destination: format!("{} (demo audit file)", settings.destination_text()),
     };
-    let (app, backends) = from_config(Assembly::new(info), config, opts)?
+    let mut assembly = from_config(Assembly::new(info), config, opts)?
         .pg(DEMO_CONTEXT, Arc::new(demo_pg.clone()))
         .kafka(DEMO_KAFKA_CONTEXT, Arc::new(demo_kafka))
-        .kube(DEMO_KUBE_CONTEXT, Arc::new(demo_kube), vec![kube_scope])
-        .build(audit, config.terminate_wait, config.action_timeout);
+        .kube(DEMO_KUBE_CONTEXT, Arc::new(demo_kube), vec![kube_scope]);
+    for (name, delegate) in delegates {
+        assembly = assembly.delegate(&name, delegate);
+    }
+    if let Some(feed) = server {
+        assembly = assembly.server_feed(feed);
+    }
+    let (app, backends) = assembly.build(audit, config.terminate_wait, config.action_timeout);
     Ok((app, backends, demo_pg))
+}
+
+/// The delegates of the demo's approvals scene (the junior's actions wait for the trainer) and
+/// the desk both terminals share.
+fn demo_approvals(
+    role: DemoApprovals,
+    local: impl Fn() -> Executor + Send + Sync + 'static,
+) -> anyhow::Result<(Delegates, Option<crate::tui::ServerFeed>)> {
+    use crate::server_client::demo_desk::{DemoDelegate, DemoDesk, JUNIOR, TRAINER};
+    let me = match role {
+        DemoApprovals::Off => return Ok((Vec::new(), None)),
+        DemoApprovals::Join => JUNIOR,
+        DemoApprovals::Approver => TRAINER,
+    };
+    let desk = Arc::new(DemoDesk::new(&DemoDesk::default_dir(), me).map_err(anyhow::Error::msg)?);
+    let (pending_tx, pending_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut delegates = Delegates::new();
+    if role == DemoApprovals::Join {
+        let local = Arc::new(local);
+        let delegate: Arc<dyn crate::guard::Delegate> = Arc::new(DemoDelegate {
+            desk: desk.clone(),
+            executor_for: Arc::new(move |note| local().with_record_note(note)),
+            on_pending: Some(Arc::new(
+                move |n: &crate::server_client::actions::PendingNotice| {
+                    let _ = pending_tx.send(n.clone());
+                },
+            )),
+        });
+        for context in [DEMO_CONTEXT, DEMO_KAFKA_CONTEXT, DEMO_KUBE_CONTEXT] {
+            delegates.push((context.to_string(), delegate.clone()));
+        }
+    }
+    let feed = crate::tui::ServerFeed {
+        client: desk,
+        pending: Some(pending_rx),
+    };
+    Ok((delegates, Some(feed)))
 }

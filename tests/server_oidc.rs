@@ -2,7 +2,8 @@
 //! and JWKS over HTTP on loopback, P-256 keys generated here with ring). Accepted: a token signed
 //! by a published key, with the right issuer and audience, not expired; the identity comes from
 //! the `email` claim. Refused: expired, signed by another key, wrong audience or issuer. A key
-//! added later (rotation) is fetched when a token names it.
+//! added later (rotation) is fetched when a token names it. Groups from the configured groups
+//! claim match `group:NAME` in a policy rule.
 
 #[path = "support/pg.rs"]
 mod pg;
@@ -230,4 +231,70 @@ async fn jwts_from_the_issuers_keys_are_accepted_and_others_refused() {
         !log.contains(&k1.sign("k1", &good)[..40]),
         "no token in the log"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_from_the_configured_groups_claim_matches_a_policy_rule() {
+    let k1 = TestKey::new("k1");
+    let idp = Idp {
+        jwks: Arc::new(Mutex::new(json!({"keys": [k1.jwk()]}))),
+        fetches: Arc::new(AtomicUsize::new(0)),
+        issuer: Arc::new(Mutex::new(String::new())),
+    };
+    let issuer = start_idp(idp.clone()).await;
+    let pg = PgServer::start();
+    let port = free_port();
+    let db = format!("{}?sslmode=disable", pg.url("postgres", "postgres"));
+    let config = format!(
+        "{}\n[server.oidc]\nissuer = \"{issuer}\"\naudience = \"{AUDIENCE}\"\ngroups_claim = \"roles\"\n\
+         [[server.rule]]\nname = \"sre cancel\"\nidentities = [\"group:sre\"]\ncontexts = [\"prod\"]\nactions = [\"pg.cancel\"]\n\
+         [[postgres]]\nname = \"prod\"\nurl = \"{db}\"\n",
+        config_text(port, &db, "actions_audit_file = \"actions.jsonl\"")
+    );
+    let server = ServerProcess::start(port, &config).await;
+    let token = |roles: Value| {
+        k1.sign(
+            "k1",
+            &json!({"iss": issuer, "aud": AUDIENCE, "email": CAROL, "roles": roles,
+                    "exp": now() + 300, "iat": now()}),
+        )
+    };
+    let cancel = json!({
+        "action": {"name": "pg.cancel", "target": {
+            "context": "prod", "pid": 999_999, "backend_start": null, "query_start": null,
+            "user": null, "application": "", "database": null, "state": null, "query": ""}},
+        "reason": "INC-7 a runaway query",
+    });
+    let post = |token: String| {
+        let (url, body) = (format!("{}/v1/actions", server.url()), cancel.to_string());
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("post");
+            let status = r.status().as_u16();
+            let v: Value = serde_json::from_str(&r.text().await.expect("body")).expect("json");
+            (status, v)
+        }
+    };
+    // In group sre: the rule matches (the target is then re-read: pid 999999 does not exist).
+    let (status, answer) = post(token(json!(["dev", "sre"]))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["rule"], "sre cancel", "{answer}");
+    assert_eq!(answer["requester"], CAROL);
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no longer exists"),
+        "{answer}"
+    );
+    // Not in it: no rule matches, refused.
+    let (status, answer) = post(token(json!(["dev"]))).await;
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer["rule"].is_null(), "{answer}");
 }

@@ -35,6 +35,12 @@ pub enum Msg {
     /// Text pasted into the terminal (bracketed paste): typed into the text input on top, if
     /// any; never a keystroke, so it never submits a prompt or presses a button.
     Paste(String),
+    /// How many requests on the `[server]` wait for this user's approval (the badge).
+    ApprovalsWaiting(usize),
+    /// The pending requests for the `:approvals` view, or why they could not be read.
+    ApprovalsList(Result<Vec<serde_json::Value>, String>),
+    /// A delegated action of this user waits for approval: the waiting layer.
+    ApprovalPending(crate::server_client::actions::PendingNotice),
     /// A message from the runtime for the status bar (e.g. audit records delivered).
     Notice {
         text: String,
@@ -102,6 +108,17 @@ pub enum Command {
     },
     /// Run confirmed actions through the guard executor.
     Execute(GuardRequest),
+    /// Withdraw a pending delegated request on the server (the requester's Esc).
+    WithdrawRequest(String),
+    /// Read the pending requests for `:approvals`; answer with `Msg::ApprovalsList`.
+    ListApprovals,
+    /// Approve or deny a request with the approver's reason (bound to what was shown).
+    DecideRequest {
+        id: String,
+        approve: bool,
+        reason: String,
+        binding: String,
+    },
     /// Write a file (e.g. the saved log buffer) off the UI task; answer with `Msg::Notice`.
     WriteFile {
         path: std::path::PathBuf,
@@ -189,9 +206,16 @@ pub struct App {
     explain: bool,
     /// A guard request is running: its keys are not accepted twice.
     executing: bool,
+    /// Requests on the `[server]` this user may approve (status-bar badge).
+    approvals_waiting: usize,
 }
 
 impl App {
+    /// Requests on the server waiting for this user's approval (the status-bar badge).
+    pub fn approvals_waiting(&self) -> usize {
+        self.approvals_waiting
+    }
+
     /// An App over `panes` (in tab order), showing the first.
     pub fn with_panes(
         panes: Vec<Box<dyn Pane>>,
@@ -217,6 +241,7 @@ impl App {
             share_status: None,
             explain: false,
             executing: false,
+            approvals_waiting: 0,
         }
     }
 
@@ -406,6 +431,32 @@ impl App {
                 self.share_status = Some(crate::sanitize::cell(&text, 200));
                 Vec::new()
             }
+            Msg::ApprovalsWaiting(n) => {
+                self.approvals_waiting = n;
+                Vec::new()
+            }
+            Msg::ApprovalsList(result) => {
+                self.approvals_listed(result);
+                Vec::new()
+            }
+            Msg::ApprovalPending(n) => {
+                let expires_at = n
+                    .expires_at
+                    .as_deref()
+                    .and_then(|t| humantime::parse_rfc3339(t).ok());
+                self.say(format!(
+                    "waiting for approval: request {} — approvers: {}",
+                    n.request_id,
+                    n.approvers.join(", ")
+                ));
+                self.layers.push(Layer::Waiting(layers::Waiting {
+                    request_id: n.request_id,
+                    approvers: n.approvers,
+                    expires_at,
+                    withdrawing: false,
+                }));
+                Vec::new()
+            }
             Msg::Notice { text, error } => {
                 if error {
                     self.warn(text);
@@ -420,6 +471,8 @@ impl App {
             }
             Msg::GuardDone(reports) => {
                 self.executing = false;
+                // The request is final: the waiting layer gives way to the result.
+                self.layers.retain(|l| !matches!(l, Layer::Waiting(_)));
                 self.quit_asked = None;
                 if let Some(w) = reports
                     .iter()
@@ -690,6 +743,7 @@ impl App {
             "q" | "quit" | "q!" => return self.request_quit(false),
             "ctx" | "context" => return self.select_context(words.next()),
             "help" => self.layers.push(Layer::Help { scroll: 0 }),
+            "approvals" => return self.open_approvals(),
             other => {
                 // A pane's own command (`:logs ARGS`), else a pane by name (`:pg`, `:logs`).
                 for i in 0..self.panes.len() {

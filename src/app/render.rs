@@ -112,6 +112,14 @@ impl App {
             return;
         };
         let mut spans = Vec::new();
+        // Every warroom connected to the server shows what waits for a second pair of eyes.
+        if self.approvals_waiting > 0 {
+            let n = self.approvals_waiting;
+            spans.push(Span::styled(
+                format!(" {n} approval{} waiting ", if n == 1 { "" } else { "s" }),
+                self.theme.danger(),
+            ));
+        }
         if let Some(ctx) = &st.context {
             spans.push(Span::styled(
                 format!(" {} ", sanitize::cell(ctx, 40)),

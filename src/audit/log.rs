@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use serde_json::Value;
 
 use super::record::{
@@ -157,6 +158,17 @@ struct Inner {
     actor: Actor,
     endpoint: Option<Endpoint>,
     client: Client,
+    /// Takes the place of the HTTP endpoint (the server records into its own database).
+    sink: Option<Arc<dyn RecordSink>>,
+}
+
+/// Where records go instead of an HTTP audit endpoint: `warroom server` running the guard
+/// executor itself stores them in its database, with the same "accepted before acting" rule.
+pub trait RecordSink: Send + Sync + std::fmt::Debug {
+    /// The destination as shown in messages.
+    fn display(&self) -> String;
+    /// Stores one record (its JSON line); `Err` says why it was not stored.
+    fn accept(&self, body: Vec<u8>, id: String) -> BoxFuture<'static, Result<(), String>>;
 }
 
 impl AuditLog {
@@ -178,6 +190,28 @@ impl AuditLog {
                 session_id: session_id.into(),
                 endpoint,
                 client,
+                sink: None,
+            }),
+        }
+    }
+
+    /// An audit log whose records go to `sink` (after the local file) instead of an endpoint.
+    pub fn with_sink(
+        mut settings: AuditSettings,
+        session_id: impl Into<String>,
+        sink: Arc<dyn RecordSink>,
+    ) -> AuditLog {
+        let display = sink.display();
+        settings.endpoint = Some(display.clone());
+        settings.token_env = None;
+        AuditLog {
+            inner: Arc::new(Inner {
+                actor: Actor::current(settings.identity.clone()),
+                settings,
+                session_id: session_id.into(),
+                endpoint: Some(Endpoint::named(display)),
+                client: Err("is not an HTTP endpoint".to_string()),
+                sink: Some(sink),
             }),
         }
     }
@@ -705,6 +739,15 @@ impl AuditLog {
     }
 
     async fn post_raw(&self, body: Vec<u8>, id: &str, timeout: Duration) -> Result<(), String> {
+        if let Some(sink) = &self.inner.sink {
+            return match tokio::time::timeout(timeout, sink.accept(body, id.to_string())).await {
+                Ok(result) => result,
+                Err(_) => Err(format!(
+                    "did not store the record within {}",
+                    humantime::format_duration(timeout)
+                )),
+            };
+        }
         let Some(endpoint) = &self.inner.endpoint else {
             return Err("is not configured".to_string());
         };

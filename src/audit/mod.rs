@@ -19,7 +19,7 @@ mod verify;
 
 pub use log::{
     AuditLog, AuditRefusal, FlushError, FlushReport, IntentDraft, IntentReceipt, OutcomeDelivery,
-    RefusalKind, new_session_id,
+    RecordSink, RefusalKind, new_session_id,
 };
 pub use read::{
     RecordsReport, Unreadable, describe_intent, orphan_intents, orphan_report, pair_outcomes,

@@ -44,6 +44,14 @@ impl Endpoint {
         };
         Endpoint { url, display }
     }
+
+    /// A destination that is not an HTTP endpoint (a [`super::RecordSink`]): named only.
+    pub(crate) fn named(display: String) -> Endpoint {
+        Endpoint {
+            url: Err("is not an HTTP endpoint".to_string()),
+            display,
+        }
+    }
 }
 
 /// `localhost`, 127.0.0.0/8 or ::1.

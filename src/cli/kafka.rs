@@ -148,7 +148,7 @@ async fn guarded(
     reason: String,
     confirm_context: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    let executor = super::pg::cli_executor(config, opts)
+    let executor = super::pg::cli_executor(config, opts)?
         .with_kafka(action.context(), Arc::new(kafka) as Arc<dyn KafkaAdmin>);
     Ok(super::pg::run_guarded(&executor, action, reason, confirm_context).await)
 }

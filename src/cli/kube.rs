@@ -215,7 +215,7 @@ async fn act(
     confirm_context: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     let executor =
-        super::pg::cli_executor(config, opts).with_kube(&ctx.name, kube as Arc<dyn KubeActor>);
+        super::pg::cli_executor(config, opts)?.with_kube(&ctx.name, kube as Arc<dyn KubeActor>);
     Ok(super::pg::run_guarded(&executor, action, reason, confirm_context).await)
 }
 

@@ -1,6 +1,7 @@
 //! Command-line interface: TUI flags and qontoctl-style subcommands (the clap definitions
 //! here), and what each subcommand does (`pg`, `kafka`, `kube`, `audit`, `output`).
 
+pub mod approvals;
 pub mod audit;
 pub mod kafka;
 pub mod kube;
@@ -35,6 +36,10 @@ pub struct Cli {
     /// Shadow mode: watch only, every action is disabled.
     #[arg(long, global = true)]
     pub read_only: bool,
+    /// A guarded action that needs approval on the server: print the request id and return
+    /// at once instead of waiting for the approver.
+    #[arg(long, global = true)]
+    pub no_wait: bool,
     /// Where tracing goes (default: $XDG_STATE_HOME/warroom/warroom.log). Never the terminal.
     #[arg(long, global = true, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
@@ -62,6 +67,13 @@ pub enum Cmd {
         /// A scenario file (see demo/incident.toml); default: the embedded incident.
         #[arg(long, value_name = "FILE")]
         scenario: Option<PathBuf>,
+        /// The approvals scene, as the junior: every action waits for the trainer, who runs
+        /// `warroom demo --as-approver` in a second terminal.
+        #[arg(long, conflicts_with = "as_approver")]
+        join: bool,
+        /// The approvals scene, as the trainer: the junior's requests in `:approvals`.
+        #[arg(long)]
+        as_approver: bool,
     },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
@@ -97,6 +109,23 @@ pub enum Cmd {
     /// Shared sessions: a browser link to watch one.
     #[command(subcommand)]
     Share(ShareCmd),
+    /// Requests waiting for a second person's approval on the `[server]`.
+    #[command(subcommand)]
+    Approvals(ApprovalsCmd),
+    /// Approve a pending request (you cannot approve your own); it runs at once.
+    Approve {
+        /// The request id (from `warroom approvals list`).
+        id: String,
+        /// Your own reason, recorded with the action.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Deny a pending request: nothing runs, and the requester sees who denied it and why.
+    Deny {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// The audit server for a team: `warroom server --config FILE` (its own TOML `[server]`).
     Server {
         #[command(subcommand)]
@@ -114,6 +143,18 @@ pub enum ShareCmd {
 pub enum ServerCmd {
     /// Validate the server's configuration file and print a summary, secrets left out.
     CheckConfig,
+    /// Validate the `[[server.rule]]` policy (file:line:col errors) and print the rules in
+    /// the order they are tried; a request no rule matches is refused.
+    CheckPolicy,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCmd {
+    /// The pending requests, oldest first.
+    List {
+        #[arg(short, long, default_value = "table")]
+        output: Output,
+    },
 }
 
 #[derive(Debug, Subcommand)]

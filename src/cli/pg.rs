@@ -41,6 +41,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         context: cli.context.clone(),
         theme: cli.theme.clone(),
         read_only: cli.read_only,
+        no_wait: cli.no_wait,
+        demo_approvals: setup::DemoApprovals::Off,
     };
     match cli.command {
         None => {
@@ -52,7 +54,19 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             seed,
             speed,
             scenario,
+            join,
+            as_approver,
         }) => {
+            let opts = Options {
+                demo_approvals: if join {
+                    setup::DemoApprovals::Join
+                } else if as_approver {
+                    setup::DemoApprovals::Approver
+                } else {
+                    setup::DemoApprovals::Off
+                },
+                ..opts
+            };
             let scenario = match scenario {
                 Some(path) => crate::backends::demo::Scenario::load(&path)?,
                 None => crate::backends::demo::Scenario::embedded(),
@@ -85,6 +99,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Cmd::Share(crate::cli::ShareCmd::Link { id })) => {
             super::share::link(&config, &id).await
+        }
+        Some(Cmd::Approvals(crate::cli::ApprovalsCmd::List { output })) => {
+            super::approvals::list(&config, output).await
+        }
+        Some(Cmd::Approve { id, reason }) => {
+            super::approvals::decide(&config, &id, true, &reason).await
+        }
+        Some(Cmd::Deny { id, reason }) => {
+            super::approvals::decide(&config, &id, false, &reason).await
         }
         Some(Cmd::Server { .. }) => {
             bail!("`warroom server` runs before the client configuration is read")
@@ -217,19 +240,31 @@ async fn act(
         return Ok(ExitCode::FAILURE);
     };
     let action = make(PgTarget::from_session(ctx, session));
-    let executor = cli_executor(config, opts).with_pg(ctx, pg as Arc<dyn PgSignaller>);
+    let executor = cli_executor(config, opts)?.with_pg(ctx, pg as Arc<dyn PgSignaller>);
     Ok(run_guarded(&executor, action, reason, confirm_context).await)
 }
 
 /// The executor every CLI action uses: the configured audit, policy and reason rules.
-pub(super) fn cli_executor(config: &Config, opts: &Options) -> Executor {
-    Executor::new(
+pub(super) fn cli_executor(config: &Config, opts: &Options) -> anyhow::Result<Executor> {
+    let executor = Executor::new(
         AuditLog::new(config.audit.clone(), new_session_id()),
         setup::policy(config, opts.read_only),
         setup::reason_rules(config),
         config.terminate_wait,
     )
-    .with_action_timeout(config.action_timeout)
+    .with_action_timeout(config.action_timeout);
+    // The request id goes to stderr as soon as the server says the action waits for approval.
+    let on_pending: crate::server_client::actions::OnPending = std::sync::Arc::new(|n| {
+        eprintln!(
+            "waiting for approval: request {} (approvers: {}; expires {}); `warroom approve {}` \
+             on another account approves it",
+            n.request_id,
+            n.approvers.join(", "),
+            n.expires_at.as_deref().unwrap_or("-"),
+            n.request_id
+        );
+    });
+    setup::with_delegates(executor, config, !opts.no_wait, Some(on_pending))
 }
 
 /// Show the exact effect, run the action through the guard, print one line per target;

@@ -19,6 +19,9 @@ pub struct KafkaContext {
     #[serde(default)]
     pub read_only: bool,
     pub runbook_url: Option<String>,
+    /// `via = "server"`: guarded actions run on the `[server]`, not from here.
+    #[serde(default)]
+    pub via: super::Via,
 }
 
 /// Properties warroom sets itself.
@@ -120,6 +123,7 @@ mod tests {
             protected: false,
             read_only: false,
             runbook_url: None,
+            via: crate::config::Via::Direct,
         }
     }
 

@@ -19,6 +19,9 @@ pub struct KubernetesContext {
     #[serde(default)]
     pub read_only: bool,
     pub runbook_url: Option<String>,
+    /// `via = "server"`: guarded actions run on the `[server]`, not from here.
+    #[serde(default)]
+    pub via: super::Via,
 }
 
 impl KubernetesContext {

@@ -37,6 +37,20 @@ pub struct PostgresContext {
     #[serde(default)]
     pub read_only: bool,
     pub runbook_url: Option<String>,
+    /// `via = "server"`: guarded actions run on the `[server]`, not from here.
+    #[serde(default)]
+    pub via: Via,
+}
+
+/// Where a context's guarded actions run.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// From this machine, with the context's own credentials.
+    #[default]
+    Direct,
+    /// Sent to `warroom server` (`[server] url`), which holds the acting credentials.
+    Server,
 }
 
 impl PostgresContext {
@@ -207,6 +221,37 @@ impl Config {
             Some(r) => src.duration(r, Duration::from_millis(250))?,
             None => Duration::from_secs(2),
         };
+        let has_server = raw
+            .server
+            .as_ref()
+            .is_some_and(|s| s.get_ref().url.is_some());
+        if !has_server {
+            let delegated = raw
+                .postgres
+                .iter()
+                .filter(|c| c.get_ref().via == Via::Server)
+                .map(|c| c.span())
+                .chain(
+                    raw.kafka
+                        .iter()
+                        .filter(|c| c.get_ref().via == Via::Server)
+                        .map(|c| c.span()),
+                )
+                .chain(
+                    raw.kubernetes
+                        .iter()
+                        .filter(|c| c.get_ref().via == Via::Server)
+                        .map(|c| c.span()),
+                )
+                .min_by_key(|s| s.start);
+            if let Some(span) = delegated {
+                let at = find_in(text, span.clone(), "via").unwrap_or(span);
+                return Err(src.err(
+                    at,
+                    "via = \"server\" needs a [server] section with the server's url".into(),
+                ));
+            }
+        }
         let mut names: BTreeMap<String, std::ops::Range<usize>> = BTreeMap::new();
         let postgres = contexts(path, text, &mut names, raw.postgres)?;
         let kafka = contexts(path, text, &mut names, raw.kafka)?;
@@ -505,6 +550,7 @@ pub struct ContextCommon<'a> {
     pub protected: bool,
     pub read_only: bool,
     pub runbook_url: Option<&'a str>,
+    pub via: Via,
 }
 
 impl ContextCommon<'_> {
@@ -549,6 +595,7 @@ macro_rules! common_fields {
                 protected: self.protected,
                 read_only: self.read_only,
                 runbook_url: self.runbook_url.as_deref(),
+                via: self.via,
             }
         }
     };
@@ -612,6 +659,34 @@ fn summarize<C: ContextConfig>(out: &mut String, title: &str, contexts: &[C]) {
         out.push_str(&format!("  {}  {}", common.name(), c.describe()));
         out.push_str(&flags_text(common.protected, common.read_only));
     }
+}
+
+/// The contexts of a file, checked like the client's (names unique across kinds): the server
+/// configuration reuses this for its own `[[postgres]]`, `[[kafka]]`, `[[kubernetes]]`.
+pub type RawContexts = (
+    Vec<Spanned<PostgresContext>>,
+    Vec<Spanned<KafkaContext>>,
+    Vec<Spanned<KubernetesContext>>,
+);
+
+/// The validated contexts of each kind.
+pub type Contexts = (
+    Vec<PostgresContext>,
+    Vec<KafkaContext>,
+    Vec<KubernetesContext>,
+);
+
+pub fn parse_contexts(
+    path: &Path,
+    text: &str,
+    (postgres, kafka, kubernetes): RawContexts,
+) -> Result<Contexts, ConfigError> {
+    let mut names: BTreeMap<String, std::ops::Range<usize>> = BTreeMap::new();
+    Ok((
+        contexts(path, text, &mut names, postgres)?,
+        contexts(path, text, &mut names, kafka)?,
+        contexts(path, text, &mut names, kubernetes)?,
+    ))
 }
 
 /// The contexts of one kind, in file order: each claims its name (see `claim_context_name`)

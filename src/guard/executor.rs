@@ -11,6 +11,8 @@ use std::time::Duration;
 /// Default bound on one destructive call (`[guard] action_timeout`).
 pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(15);
 
+use futures::future::BoxFuture;
+
 use crate::audit::{AuditLog, IntentDraft};
 use crate::backends::postgres::{PgSignaller, SignalKind, SignalRequest};
 
@@ -78,12 +80,27 @@ impl ActionReport {
     }
 }
 
+/// Runs an action somewhere else (a `warroom server` holding the acting credentials) and
+/// reports as if it ran here. Called after the local policy and reason checks.
+pub trait Delegate: Send + Sync {
+    fn run<'a>(
+        &'a self,
+        action: &'a GuardedAction,
+        reason: &'a str,
+        typed_context: Option<&'a str>,
+    ) -> BoxFuture<'a, ActionReport>;
+}
+
 pub struct Executor {
     audit: AuditLog,
     policy: Policy,
     rules: ReasonRules,
     /// By kind and name: an action only reaches a backend of its own kind.
     actors: HashMap<ContextId, Actor>,
+    /// Contexts whose actions run on `warroom server` (`via = "server"`), not here.
+    delegates: HashMap<String, Arc<dyn Delegate>>,
+    /// Added to every intent's target as `delegation` (the server: requester, approver).
+    record_note: Option<serde_json::Value>,
     terminate_wait: Duration,
     action_timeout: Duration,
     in_flight: super::InFlight,
@@ -101,6 +118,8 @@ impl Executor {
             policy,
             rules,
             actors: HashMap::new(),
+            delegates: HashMap::new(),
+            record_note: None,
             terminate_wait,
             action_timeout: DEFAULT_ACTION_TIMEOUT,
             in_flight: super::InFlight::default(),
@@ -132,6 +151,18 @@ impl Executor {
 
     fn actor(&self, action: &GuardedAction) -> Option<&Actor> {
         self.actors.get(&action.context_id())
+    }
+
+    /// Actions on `context` are sent to a server that acts and audits (`via = "server"`).
+    pub fn with_delegate(mut self, context: &str, delegate: Arc<dyn Delegate>) -> Self {
+        self.delegates.insert(context.to_string(), delegate);
+        self
+    }
+
+    /// Who asked and who approved, written into each intent record's target as `delegation`.
+    pub fn with_record_note(mut self, note: serde_json::Value) -> Self {
+        self.record_note = Some(note);
+        self
     }
 
     pub fn audit(&self) -> &AuditLog {
@@ -191,6 +222,12 @@ impl Executor {
             Ok(r) => r,
             Err(why) => return refused(format!("{why} (nothing was done)")),
         };
+        // Delegated: the server checks its policy, re-checks the target, records and acts.
+        if let Some(delegate) = self.delegates.get(action.context()) {
+            return delegate
+                .run(action, &reason, request.typed_context.as_deref())
+                .await;
+        }
         if let Err(why) = self.can_act(action) {
             return refused(format!("{why} (nothing was done)"));
         }
@@ -209,11 +246,15 @@ impl Executor {
                 return refused(why);
             }
         }
+        let mut target = action.audit_target();
+        if let (Some(note), Some(map)) = (&self.record_note, target.as_object_mut()) {
+            map.insert("delegation".into(), note.clone());
+        }
         let draft = IntentDraft {
             context_kind: action.context_kind().as_str().into(),
             context_name: action.context().into(),
             action: action.name().into(),
-            target: action.audit_target(),
+            target,
             reason: reason.clone(),
         };
         let receipt = match self.audit.record_intent(draft).await {

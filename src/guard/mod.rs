@@ -10,10 +10,11 @@ pub mod kube;
 mod policy;
 mod reason;
 pub mod status;
+pub mod wire;
 
 pub use action::{GuardedAction, PgTarget};
 pub use context::{ContextId, ContextKind};
-pub use executor::{ActionReport, Executor, GuardRequest};
+pub use executor::{ActionReport, Delegate, Executor, GuardRequest};
 pub use inflight::{InFlight, Running};
 pub use policy::{ContextPolicy, Policy, Refusal};
 pub use reason::ReasonRules;

@@ -32,6 +32,8 @@ pub struct AppState {
     pub ready: std::sync::atomic::AtomicBool,
     /// Live shares: the replica's doorbell and the watch-link key ([`super::relay`]).
     pub relay: super::relay::Relay,
+    /// Delegated actions: the server's contexts, policy and doorbell ([`super::actions`]).
+    pub delegation: super::actions::Delegation,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/audit/{id}", get(get_audit))
         .route("/v1/sessions/{session_id}/verify", get(verify_session))
         .merge(super::relay::routes())
+        .merge(super::actions::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         // post_audit reads the body itself, with its own limit and a JSON 413.
         .layer(DefaultBodyLimit::disable())
@@ -85,7 +88,7 @@ pub(super) fn store_error(e: StoreError) -> Response {
 }
 
 /// Authenticates the caller (401 otherwise); 503 while the server is starting.
-pub(super) async fn authenticate(
+pub(crate) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Identity, Response> {

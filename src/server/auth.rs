@@ -8,9 +8,10 @@ use sha2::{Digest, Sha256};
 use super::config::{ServerConfig, StaticToken};
 use super::oidc::Oidc;
 
-/// The authenticated caller.
+/// The authenticated caller: the identity and its groups (from `[[server.token]] groups` or
+/// the OIDC groups claim), for `group:NAME` in policy rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity(pub String);
+pub struct Identity(pub String, pub Vec<String>);
 
 /// Why a request is not authenticated (answered with 401). Never contains the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,7 +59,7 @@ impl Authenticator {
             }
         }
         if let Some(t) = found {
-            return Ok(Identity(t.identity.clone()));
+            return Ok(Identity(t.identity.clone(), t.groups.clone()));
         }
         match &self.oidc {
             Some(oidc) if token.matches('.').count() == 2 => oidc.verify(token).await,

@@ -21,6 +21,13 @@ const DEFAULT_POOL_SIZE: usize = 16;
 #[serde(deny_unknown_fields)]
 struct File {
     server: Spanned<RawServer>,
+    /// The server's own contexts for delegated actions (the client's shapes).
+    #[serde(default)]
+    postgres: Vec<Spanned<crate::config::PostgresContext>>,
+    #[serde(default)]
+    kafka: Vec<Spanned<crate::config::KafkaContext>>,
+    #[serde(default)]
+    kubernetes: Vec<Spanned<crate::config::KubernetesContext>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -38,6 +45,12 @@ struct RawServer {
     #[serde(default)]
     token: Vec<Spanned<RawToken>>,
     oidc: Option<Spanned<RawOidc>>,
+    /// Policy for delegated actions, first match wins (see [`super::policy`]).
+    #[serde(default)]
+    rule: Vec<Spanned<super::policy::RawRule>>,
+    /// The local hash-chained copy of the delegated actions' records (the database has them
+    /// too); default: the state directory.
+    actions_audit_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,6 +65,9 @@ struct RawTls {
 struct RawToken {
     identity: Spanned<String>,
     sha256: Spanned<String>,
+    /// Groups for `group:NAME` in rules (OIDC callers get theirs from the groups claim).
+    #[serde(default)]
+    groups: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +76,8 @@ struct RawOidc {
     issuer: Spanned<String>,
     audience: Spanned<String>,
     identity_claim: Option<Spanned<String>>,
+    /// The claim listing the caller's groups (default `groups`), for `group:NAME` in rules.
+    groups_claim: Option<Spanned<String>>,
     /// Where the signing keys are; default: `jwks_uri` of the issuer's discovery document.
     jwks_url: Option<Spanned<String>>,
 }
@@ -77,6 +95,12 @@ pub struct ServerConfig {
     pub tls: Option<TlsFiles>,
     pub tokens: Vec<StaticToken>,
     pub oidc: Option<OidcConfig>,
+    /// Delegated actions: the server's own contexts, its rules, its local audit file.
+    pub postgres: Vec<crate::config::PostgresContext>,
+    pub kafka: Vec<crate::config::KafkaContext>,
+    pub kubernetes: Vec<crate::config::KubernetesContext>,
+    pub policy: super::policy::ServerPolicy,
+    pub actions_audit_file: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +114,7 @@ pub struct TlsFiles {
 pub struct StaticToken {
     pub identity: String,
     pub sha256: [u8; 32],
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +122,7 @@ pub struct OidcConfig {
     pub issuer: String,
     pub audience: String,
     pub identity_claim: String,
+    pub groups_claim: String,
     pub jwks_url: Option<String>,
 }
 
@@ -199,6 +225,7 @@ impl ServerConfig {
             tokens.push(StaticToken {
                 identity: identity.to_string(),
                 sha256,
+                groups: t.groups.clone(),
             });
         }
 
@@ -224,10 +251,18 @@ impl ServerConfig {
                     Some(c) => c.get_ref().clone(),
                     None => "email".to_string(),
                 };
+                let groups_claim = match &o.groups_claim {
+                    Some(c) if c.get_ref().is_empty() => {
+                        return Err(at(c.span(), "must not be empty".into()));
+                    }
+                    Some(c) => c.get_ref().clone(),
+                    None => "groups".to_string(),
+                };
                 Some(OidcConfig {
                     issuer: o.issuer.get_ref().clone(),
                     audience: o.audience.get_ref().clone(),
                     identity_claim,
+                    groups_claim,
                     jwks_url: o.jwks_url.as_ref().map(|j| j.get_ref().clone()),
                 })
             }
@@ -239,8 +274,25 @@ impl ServerConfig {
                     .into(),
             ));
         }
+        let (postgres, kafka, kubernetes) = crate::config::parse_contexts(
+            path,
+            source,
+            (file.postgres, file.kafka, file.kubernetes),
+        )?;
+        let policy = super::policy::ServerPolicy::parse(path, source, raw.rule)?;
+        let actions_audit_file = match &raw.actions_audit_file {
+            Some(f) => resolve(path, f.get_ref()),
+            None => crate::config::state_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join("server-actions-audit.jsonl"),
+        };
         Ok(ServerConfig {
             file: path.to_path_buf(),
+            postgres,
+            kafka,
+            kubernetes,
+            policy,
+            actions_audit_file,
             listen,
             database,
             pool_size,
@@ -272,6 +324,22 @@ impl ServerConfig {
             )),
             None => out.push_str("oidc: off\n"),
         }
+        let contexts: Vec<&str> = self
+            .postgres
+            .iter()
+            .map(|c| c.name.as_str())
+            .chain(self.kafka.iter().map(|c| c.name.as_str()))
+            .chain(self.kubernetes.iter().map(|c| c.name.as_str()))
+            .collect();
+        out.push_str(&format!(
+            "delegated contexts: {}\nrules: {}\n",
+            if contexts.is_empty() {
+                "(none)".to_string()
+            } else {
+                contexts.join(", ")
+            },
+            self.policy.rules.len()
+        ));
         out
     }
 }

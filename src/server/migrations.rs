@@ -13,6 +13,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../migrations/0001_audit_records.sql"),
     ),
     (
+        2,
+        "action_requests",
+        include_str!("../../migrations/0002_action_requests.sql"),
+    ),
+    (
         3,
         "shares",
         include_str!("../../migrations/0003_shares.sql"),

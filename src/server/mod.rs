@@ -4,6 +4,7 @@
 //! start under an advisory lock. API: see [`api`]. No ratatui here: the TUI reaches the server
 //! only through `crate::server_client` (and the audit call).
 
+pub mod actions;
 pub mod api;
 pub mod auth;
 pub mod batch;
@@ -12,7 +13,9 @@ pub mod config;
 pub mod ingest;
 pub mod migrations;
 pub mod oidc;
+pub mod policy;
 pub mod relay;
+pub mod requests;
 pub mod serve;
 pub mod store;
 pub mod watch_page;
@@ -76,6 +79,25 @@ pub fn main(config: Option<&Path>, check_only: bool) -> ExitCode {
     }
 }
 
+/// `warroom server check-policy --config FILE`: the rules, in the order they are tried.
+pub fn check_policy(config: Option<&Path>) -> ExitCode {
+    let Some(path) = config else {
+        eprintln!("warroom server check-policy: --config FILE is required");
+        return ExitCode::from(2);
+    };
+    match ServerConfig::load(path) {
+        Ok(c) => {
+            print!("{}", c.policy.summary());
+            println!("ok");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn init_json_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WARROOM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -106,7 +128,12 @@ pub async fn run(
         auth,
         ready: AtomicBool::new(false),
         relay: relay::Relay::start(&config)?,
+        delegation: actions::Delegation::new(&config)?,
     });
+    let listener_task = tokio::spawn(requests::listen(
+        config.database.clone(),
+        state.delegation.bell.clone(),
+    ));
     // A migration that fails for good (not "database unreachable") stops the server.
     let (fatal_tx, fatal_rx) = tokio::sync::oneshot::channel::<String>();
     let startup = {
@@ -144,6 +171,7 @@ pub async fn run(
     };
     serve::serve(listener, api::router(state), tls, stop).await;
     startup.abort();
+    listener_task.abort();
     if let Some(e) = fatal.lock().await.take() {
         return Err(e);
     }

@@ -95,7 +95,10 @@ impl Oidc {
             .map_err(|e| deny(e.to_string()))?;
         match data.claims.get(&self.config.identity_claim) {
             Some(Value::String(id)) if !id.is_empty() && !id.chars().any(char::is_control) => {
-                Ok(Identity(id.clone()))
+                Ok(Identity(
+                    id.clone(),
+                    groups_of(&data.claims, &self.config.groups_claim),
+                ))
             }
             _ => Err(deny(format!(
                 "no usable \"{}\" claim",
@@ -208,5 +211,35 @@ fn has_key(cache: &Cache, kid: Option<&str>) -> bool {
     match kid {
         Some(kid) => cache.keys.contains_key(kid),
         None => cache.anonymous.len() == 1,
+    }
+}
+
+/// The caller's groups from `claim`: a list of strings (or one string); anything else is none.
+fn groups_of(claims: &Value, claim: &str) -> Vec<String> {
+    let usable = |g: &str| !g.is_empty() && !g.chars().any(char::is_control);
+    match claims.get(claim) {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|g| usable(g))
+            .map(str::to_string)
+            .collect(),
+        Some(Value::String(g)) if usable(g) => vec![g.clone()],
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::groups_of;
+    use serde_json::json;
+
+    #[test]
+    fn groups_come_from_the_configured_claim_and_junk_is_dropped() {
+        let claims = json!({"groups": ["sre", "", "ops\u{1b}[2J", 7, "dba"], "team": "sre"});
+        assert_eq!(groups_of(&claims, "groups"), ["sre", "dba"]);
+        assert_eq!(groups_of(&claims, "team"), ["sre"]);
+        assert!(groups_of(&claims, "roles").is_empty());
+        assert!(groups_of(&json!({"groups": {"sre": true}}), "groups").is_empty());
     }
 }

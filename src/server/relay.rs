@@ -570,7 +570,7 @@ pub async fn identity_from_link(
     if let Some(r) = state.starting() {
         return Err(r);
     }
-    Ok(Identity(data.claims.watcher))
+    Ok(Identity(data.claims.watcher, Vec::new()))
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,7 +5,7 @@ pub mod record;
 mod runtime;
 mod terminal;
 
-pub use runtime::{Backends, Driver, perform_kube, run};
+pub use runtime::{Backends, Driver, ServerFeed, perform_kube, run};
 pub use terminal::TerminalGuard;
 pub mod shadow;
 pub mod vt;

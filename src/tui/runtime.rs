@@ -26,6 +26,66 @@ pub struct Backends {
     pub kafka: HashMap<String, Arc<dyn crate::backends::kafka::KafkaSource>>,
     pub kube: HashMap<String, crate::workers::kube::KubeContext>,
     pub executor: Arc<Executor>,
+    /// The `[server]`, when configured: the approvals badge and pending-request notices.
+    pub server: Option<ServerFeed>,
+}
+
+/// What the runtime watches on the `[server]`.
+pub struct ServerFeed {
+    pub client: Arc<dyn crate::server_client::actions::ApprovalDesk>,
+    /// Delegated actions that became pending (sent by the executor's server delegate).
+    pub pending: Option<mpsc::UnboundedReceiver<crate::server_client::actions::PendingNotice>>,
+}
+
+async fn list_approvals(
+    client: Option<Arc<dyn crate::server_client::actions::ApprovalDesk>>,
+) -> Result<Vec<serde_json::Value>, String> {
+    match client {
+        Some(c) => c.pending().await,
+        None => Err("no [server] is configured: approvals live on the warroom server".into()),
+    }
+}
+
+/// How often the approvals badge is refreshed.
+const APPROVALS_EVERY: Duration = Duration::from_secs(3);
+
+/// Starts the server feed's tasks: the approvals count and the pending-request notices.
+fn start_server_feed(backends: &mut Backends, tx: &mpsc::Sender<Msg>) {
+    let Some(feed) = backends.server.as_mut() else {
+        return;
+    };
+    let (client, poll_tx) = (feed.client.clone(), tx.clone());
+    tokio::spawn(async move {
+        let mut last = None;
+        loop {
+            // Unreachable: keep the last count rather than flicker (the actions say why).
+            if let Ok(rows) = client.pending().await {
+                let mine = rows
+                    .iter()
+                    .filter(|r| {
+                        r.get("can_decide").and_then(serde_json::Value::as_bool) == Some(true)
+                    })
+                    .count();
+                if last != Some(mine) {
+                    last = Some(mine);
+                    if poll_tx.send(Msg::ApprovalsWaiting(mine)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(APPROVALS_EVERY).await;
+        }
+    });
+    if let Some(mut pending) = feed.pending.take() {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(n) = pending.recv().await {
+                if tx.send(Msg::ApprovalPending(n)).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
 }
 
 struct Runtime {
@@ -161,6 +221,63 @@ impl Runtime {
                     let _ = tx.send(Msg::Notice { text, error }).await;
                 });
             }
+            Command::WithdrawRequest(id) => {
+                let tx = self.tx.clone();
+                let client = self.backends.server.as_ref().map(|s| s.client.clone());
+                tokio::spawn(async move {
+                    let result = match client {
+                        Some(c) => c.withdraw(&id).await.map(|_| ()),
+                        None => Err("no [server] is configured".to_string()),
+                    };
+                    // Success shows as the action's result (the wait sees "withdrawn").
+                    if let Err(e) = result {
+                        let text = format!("could not withdraw request {id}: {e}");
+                        let _ = tx.send(Msg::Notice { text, error: true }).await;
+                    }
+                });
+            }
+            Command::ListApprovals => {
+                let tx = self.tx.clone();
+                let client = self.backends.server.as_ref().map(|s| s.client.clone());
+                tokio::spawn(async move {
+                    let _ = tx
+                        .send(Msg::ApprovalsList(list_approvals(client).await))
+                        .await;
+                });
+            }
+            Command::DecideRequest {
+                id,
+                approve,
+                reason,
+                binding,
+            } => {
+                let tx = self.tx.clone();
+                let client = self.backends.server.as_ref().map(|s| s.client.clone());
+                tokio::spawn(async move {
+                    let (text, error) = match &client {
+                        Some(c) => match c.decide(&id, approve, &reason, Some(&binding)).await {
+                            Ok(row) => (
+                                format!(
+                                    "request {id}: {} — {}",
+                                    row.get("status")
+                                        .and_then(serde_json::Value::as_str)
+                                        .unwrap_or("?"),
+                                    row.get("detail")
+                                        .and_then(serde_json::Value::as_str)
+                                        .unwrap_or("")
+                                ),
+                                false,
+                            ),
+                            Err(e) => (format!("request {id}: {e}"), true),
+                        },
+                        None => ("no [server] is configured".to_string(), true),
+                    };
+                    let _ = tx.send(Msg::Notice { text, error }).await;
+                    let _ = tx
+                        .send(Msg::ApprovalsList(list_approvals(client).await))
+                        .await;
+                });
+            }
             Command::Execute(request) => {
                 let executor = self.backends.executor.clone();
                 let tx = self.tx.clone();
@@ -226,6 +343,7 @@ pub async fn run(
     let mut ticker = tokio::time::interval(Duration::from_millis(250));
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
+    start_server_feed(&mut rt.backends, &rt.tx);
     for c in app.startup() {
         rt.perform(c);
     }
@@ -457,6 +575,7 @@ impl Driver {
             rx,
             worker_rx,
         };
+        start_server_feed(&mut driver.rt.backends, &driver.rt.tx);
         let cmds = driver.app.startup();
         driver.perform(cmds);
         driver

@@ -3,6 +3,7 @@
 //! every key. One file per layer, each with its keys (from the keymap, in layer scopes),
 //! its hints and its drawing.
 
+mod approvals;
 mod command;
 mod confirm;
 mod detail;
@@ -11,6 +12,7 @@ mod filter;
 mod help;
 mod reason;
 mod results;
+mod waiting;
 
 use crossterm::event::KeyEvent;
 use ratatui::Frame;
@@ -23,8 +25,10 @@ use crate::guard::ActionReport;
 use crate::panes::{Detail, Dialog, Hint};
 use crate::widgets::input::TextInput;
 
+pub use approvals::ApprovalsView;
 pub use confirm::{Button, Confirmation};
 pub use reason::ReasonPrompt;
+pub use waiting::Waiting;
 
 #[derive(Debug)]
 pub enum Layer {
@@ -46,6 +50,10 @@ pub enum Layer {
     Results(Vec<ActionReport>),
     /// A pane's own dialog (e.g. the Kafka reset prompt and preview).
     Dialog(Box<dyn Dialog>),
+    /// A delegated action waits for a second person's approval on the server.
+    Waiting(Waiting),
+    /// `:approvals`: requests waiting for this user's decision.
+    Approvals(ApprovalsView),
 }
 
 impl Layer {
@@ -53,8 +61,11 @@ impl Layer {
     fn scopes(&self) -> &'static [Scope] {
         match self {
             Layer::Help { .. } | Layer::Detail { .. } | Layer::Results(_) => &[Scope::Scroll],
+            Layer::Waiting(_) => &[Scope::Prompt],
             Layer::Command(_) | Layer::Filter { .. } | Layer::Reason(_) => &[Scope::Prompt],
             Layer::Confirm(_) => &[Scope::Confirm],
+            Layer::Approvals(v) if v.is_typing() => &[Scope::Prompt],
+            Layer::Approvals(_) => &[Scope::Scroll],
             Layer::Dialog(d) => d.scopes(),
         }
     }
@@ -69,6 +80,9 @@ impl Layer {
             Layer::Reason(_) => reason::HINTS,
             Layer::Confirm(_) => confirm::HINTS,
             Layer::Dialog(d) => d.hints(),
+            Layer::Waiting(_) => waiting::HINTS,
+            Layer::Approvals(v) if v.is_typing() => approvals::TYPING_HINTS,
+            Layer::Approvals(_) => approvals::HINTS,
         }
     }
 
@@ -104,6 +118,8 @@ impl App {
             Layer::Results(reports) => self.results_key(reports, key),
             Layer::Reason(prompt) => self.reason_key(prompt, key),
             Layer::Confirm(c) => self.confirm_key(c, key),
+            Layer::Waiting(w) => self.waiting_key(w, key),
+            Layer::Approvals(v) => self.approvals_key(v, key),
         }
     }
 
@@ -120,6 +136,8 @@ impl App {
             Layer::Confirm(c) => self.draw_confirm(frame, body, c),
             Layer::Results(r) => results::draw(frame, body, r, &self.keymap, &self.theme),
             Layer::Dialog(d) => d.draw(frame, body, &self.ctx()),
+            Layer::Waiting(w) => self.draw_waiting(frame, body, w),
+            Layer::Approvals(v) => self.draw_approvals(frame, body, v),
         }
     }
 

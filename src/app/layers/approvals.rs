@@ -1,0 +1,210 @@
+//! `:approvals`: the requests on the `[server]` waiting for a second person. The full
+//! description, target and reason of the selected one; `a` approves and `d` denies it, each
+//! with the approver's own typed reason (the server refuses the requester's own requests).
+
+use crossterm::event::KeyCode;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+use serde_json::Value;
+
+use super::{Layer, LayerKey};
+use crate::app::{App, Command};
+use crate::config::KeyAction;
+use crate::panes::Hint;
+use crate::widgets::chrome::{popup, text_body};
+use crate::widgets::input::TextInput;
+use crate::widgets::layout::centered;
+use crate::widgets::sanitize;
+
+pub(super) const HINTS: &[Hint] = &[
+    (&[KeyAction::ScrollDown, KeyAction::ScrollUp], "select"),
+    (&[KeyAction::ScrollClose], "close (a approve, d deny)"),
+];
+
+pub(super) const TYPING_HINTS: &[Hint] = &[
+    (&[KeyAction::PromptSubmit], "send"),
+    (&[KeyAction::PromptAbort], "back"),
+];
+
+/// Fewest characters of an approver's reason (the server's rule too).
+const MIN_REASON: usize = 10;
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ApprovalsView {
+    /// The pending requests as the server lists them; `None` until the first answer.
+    pub rows: Option<Vec<Value>>,
+    pub error: Option<String>,
+    pub selected: usize,
+    /// Typing a reason: (approve?, the input).
+    pub typing: Option<(bool, TextInput)>,
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+impl ApprovalsView {
+    pub(super) fn is_typing(&self) -> bool {
+        self.typing.is_some()
+    }
+
+    fn current(&self) -> Option<&Value> {
+        self.rows.as_ref()?.get(self.selected)
+    }
+}
+
+impl App {
+    /// `:approvals`: open the view and ask the runtime for the list.
+    pub(in crate::app) fn open_approvals(&mut self) -> Vec<Command> {
+        self.layers.push(Layer::Approvals(ApprovalsView::default()));
+        vec![Command::ListApprovals]
+    }
+
+    /// A fresh list (or why there is none) for the open view.
+    pub(in crate::app) fn approvals_listed(&mut self, result: Result<Vec<Value>, String>) {
+        for layer in &mut self.layers {
+            if let Layer::Approvals(v) = layer {
+                match &result {
+                    Ok(rows) => {
+                        v.selected = v.selected.min(rows.len().saturating_sub(1));
+                        v.rows = Some(rows.clone());
+                        v.error = None;
+                    }
+                    Err(e) => v.error = Some(e.clone()),
+                }
+            }
+        }
+    }
+
+    pub(super) fn approvals_key(&mut self, mut view: ApprovalsView, key: LayerKey) -> Vec<Command> {
+        if let Some((approve, mut input)) = view.typing.take() {
+            match key.action {
+                Some(KeyAction::PromptAbort) => {}
+                Some(KeyAction::PromptSubmit) => {
+                    let reason = input.value().trim().to_string();
+                    if reason.chars().count() < MIN_REASON {
+                        self.warn(format!(
+                            "give your own reason (at least {MIN_REASON} characters)"
+                        ));
+                        view.typing = Some((approve, input));
+                    } else if let Some(row) = view.current() {
+                        let cmd = Command::DecideRequest {
+                            id: text(row, "id").to_string(),
+                            approve,
+                            reason,
+                            binding: text(row, "binding").to_string(),
+                        };
+                        self.say(format!(
+                            "{} request {}…",
+                            if approve { "approving" } else { "denying" },
+                            sanitize::cell(text(row, "id"), 40)
+                        ));
+                        self.layers.push(Layer::Approvals(view));
+                        return vec![cmd];
+                    }
+                }
+                _ => {
+                    input.handle_key(&key.event);
+                    view.typing = Some((approve, input));
+                }
+            }
+            self.layers.push(Layer::Approvals(view));
+            return Vec::new();
+        }
+        let count = view.rows.as_ref().map_or(0, Vec::len);
+        match (key.action, key.event.code) {
+            (Some(KeyAction::ScrollClose), _) => return Vec::new(),
+            (Some(KeyAction::ScrollDown), _) => {
+                view.selected = (view.selected + 1).min(count.saturating_sub(1));
+            }
+            (Some(KeyAction::ScrollUp), _) => view.selected = view.selected.saturating_sub(1),
+            (_, KeyCode::Char(c @ ('a' | 'd'))) => match view.current() {
+                Some(row) if row.get("can_decide").and_then(Value::as_bool) == Some(true) => {
+                    view.typing = Some((c == 'a', TextInput::default()));
+                }
+                Some(_) => self
+                    .warn("you cannot decide this request (your own, or you are not an approver)"),
+                None => {}
+            },
+            _ => {}
+        }
+        self.layers.push(Layer::Approvals(view));
+        Vec::new()
+    }
+
+    pub(super) fn draw_approvals(&self, frame: &mut Frame<'_>, area: Rect, v: &ApprovalsView) {
+        let rect = centered(area, 110, area.height.saturating_sub(2).max(8));
+        let n = v.rows.as_ref().map_or(0, Vec::len);
+        let inner = popup(
+            frame,
+            rect,
+            &format!("approvals: {n} waiting"),
+            self.theme.border(),
+        );
+        let clean = |s: &str| sanitize::cell(s, 300);
+        let mut lines = Vec::new();
+        if let Some(e) = &v.error {
+            lines.push(Line::styled(format!("✖ {}", clean(e)), self.theme.danger()));
+        }
+        match &v.rows {
+            None => lines.push(Line::styled("loading…", self.theme.muted())),
+            Some(rows) if rows.is_empty() => {
+                lines.push(Line::styled("no approval waiting", self.theme.muted()))
+            }
+            Some(rows) => {
+                for (i, r) in rows.iter().enumerate() {
+                    let line = format!(
+                        "{} {}  {} on {} by {}{}",
+                        if i == v.selected { "▶" } else { " " },
+                        clean(text(r, "action")),
+                        clean(text(r, "summary")),
+                        clean(text(r, "context")),
+                        clean(text(r, "requester")),
+                        if r.get("can_decide").and_then(Value::as_bool) == Some(true) {
+                            ""
+                        } else {
+                            "  (not yours to decide)"
+                        }
+                    );
+                    lines.push(if i == v.selected {
+                        Line::styled(line, self.theme.selection())
+                    } else {
+                        Line::from(line)
+                    });
+                }
+                if let Some(r) = v.current() {
+                    lines.push(Line::from(""));
+                    lines.push(Line::from(format!("request {}", clean(text(r, "id")))));
+                    for d in r
+                        .get("description")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                    {
+                        lines.push(Line::from(clean(d)));
+                    }
+                    lines.push(Line::from(format!("reason: {}", clean(text(r, "reason")))));
+                    lines.push(Line::from(format!(
+                        "rule: {}; expires {}",
+                        clean(text(r, "rule")),
+                        clean(text(r, "expires_at"))
+                    )));
+                }
+            }
+        }
+        if let Some((approve, input)) = &v.typing {
+            lines.push(Line::from(""));
+            lines.push(Line::styled(
+                format!(
+                    "{} — your reason: {}▏",
+                    if *approve { "APPROVE" } else { "DENY" },
+                    clean(input.value())
+                ),
+                self.theme.accent(),
+            ));
+        }
+        text_body(frame, inner, lines, 0);
+    }
+}

@@ -1,0 +1,928 @@
+//! Delegated execution: `POST /v1/actions` runs a guarded action with the server's own
+//! credentials, through the same guard executor as the client, after the server's policy.
+//!
+//! authenticate -> parse the wire action (the client's fields are claims) -> policy (first
+//! matching rule; none: refuse) -> reason rules of that rule -> re-read the target (PostgreSQL:
+//! the session must still be pid + backend_start + query_start) -> approval if the rule wants
+//! one -> executor: intent (into this database) -> act (identity checks at the backend) ->
+//! outcome. Refusals are recorded as an intent with a refused outcome.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::api::{AppState, authenticate, error};
+use super::auth::Identity;
+use super::config::ServerConfig;
+use super::policy::{Caller, Decision, Rule, ServerPolicy};
+use super::requests::{self, NewRequest, RequestRow};
+use super::store::{Store, StoreError, Stored};
+use crate::audit::{AuditLog, AuditSettings, IntentDraft, RecordSink};
+use crate::backends::postgres::{ConnectSpec, PgSignaller, PgSource, RealPg};
+use crate::guard::kube::KubeAction;
+use crate::guard::wire::{ActionReply, ActionRequest};
+use crate::guard::{ContextPolicy, Executor, GuardRequest, GuardedAction, Policy};
+
+/// Largest request body.
+const MAX_BODY: usize = 64 * 1024;
+/// Longest single wait of `GET /v1/actions/{id}/wait`.
+const MAX_WAIT: Duration = Duration::from_secs(55);
+/// Waiters re-read the row this often even without a notification.
+const RECHECK: Duration = Duration::from_secs(2);
+
+/// The server's own contexts (the acting credentials) and its policy.
+pub struct Delegation {
+    pg: HashMap<String, Arc<RealPg>>,
+    kafka: HashMap<String, crate::backends::kafka::RealKafka>,
+    kube: HashMap<String, Arc<crate::backends::kube::RealKube>>,
+    /// `protected` / `read_only` of the server's own contexts: the same guard policy applies.
+    contexts: HashMap<String, ContextPolicy>,
+    /// The namespaces each Kubernetes context is limited to (empty: all).
+    kube_namespaces: HashMap<String, Vec<String>>,
+    pub policy: ServerPolicy,
+    audit_file: PathBuf,
+    session_id: String,
+    /// Wakes waiters when any request changes (LISTEN/NOTIFY, [`requests::listen`]).
+    pub bell: Arc<tokio::sync::Notify>,
+}
+
+impl Delegation {
+    pub fn new(config: &ServerConfig) -> Result<Delegation, String> {
+        let mut pg = HashMap::new();
+        for c in &config.postgres {
+            let spec = ConnectSpec::resolve(&c.url, c.password_env.as_deref())
+                .map_err(|e| format!("postgres context {}: {e}", c.name))?;
+            pg.insert(c.name.clone(), Arc::new(RealPg::new(spec)));
+        }
+        let mut kafka = HashMap::new();
+        for c in &config.kafka {
+            let mut spec = crate::backends::kafka::KafkaSpec::new(&c.name, &c.brokers);
+            spec.properties = c.property_strings();
+            let client = crate::backends::kafka::RealKafka::new(spec)
+                .map_err(|e| format!("kafka context {}: {e}", c.name))?;
+            kafka.insert(c.name.clone(), client);
+        }
+        let kube = config
+            .kubernetes
+            .iter()
+            .map(|c| {
+                let client = crate::backends::kube::RealKube::new(c.kube_context.clone());
+                (c.name.clone(), Arc::new(client))
+            })
+            .collect();
+        let kube_namespaces = config
+            .kubernetes
+            .iter()
+            .map(|c| (c.name.clone(), c.namespaces.clone()))
+            .collect();
+        let entry = |name: &String, protected: bool, read_only: bool| {
+            let policy = ContextPolicy {
+                protected,
+                read_only,
+                runbook_url: None,
+            };
+            (name.clone(), policy)
+        };
+        let contexts = config
+            .postgres
+            .iter()
+            .map(|c| entry(&c.name, c.protected, c.read_only))
+            .chain(
+                config
+                    .kafka
+                    .iter()
+                    .map(|c| entry(&c.name, c.protected, c.read_only)),
+            )
+            .chain(
+                config
+                    .kubernetes
+                    .iter()
+                    .map(|c| entry(&c.name, c.protected, c.read_only)),
+            )
+            .collect();
+        Ok(Delegation {
+            contexts,
+            pg,
+            kafka,
+            kube,
+            kube_namespaces,
+            policy: config.policy.clone(),
+            audit_file: config.actions_audit_file.clone(),
+            session_id: crate::audit::new_session_id(),
+            bell: Arc::new(tokio::sync::Notify::new()),
+        })
+    }
+
+    fn has_context(&self, action: &GuardedAction) -> bool {
+        match action {
+            GuardedAction::PgCancel(_) | GuardedAction::PgTerminate(_) => {
+                self.pg.contains_key(action.context())
+            }
+            GuardedAction::Kafka(_) => self.kafka.contains_key(action.context()),
+            GuardedAction::Kube(_) => self.kube.contains_key(action.context()),
+        }
+    }
+
+    /// The audit log of one request: actor identity = the requester, records into `store`.
+    fn audit(&self, store: &AppState, requester: &str) -> AuditLog {
+        let settings = AuditSettings {
+            identity: Some(requester.to_string()),
+            ..AuditSettings::local(self.audit_file.clone())
+        };
+        let sink = DatabaseSink {
+            queue: store.ingest.clone(),
+            received_from: requester.to_string(),
+        };
+        AuditLog::with_sink(settings, self.session_id.clone(), Arc::new(sink))
+    }
+
+    /// The guard executor for one request: this context only, the rule's reason rules.
+    fn executor(
+        &self,
+        audit: AuditLog,
+        action: &GuardedAction,
+        rule: &Rule,
+        note: Value,
+    ) -> Executor {
+        let context = action.context().to_string();
+        let own = self.contexts.get(&context).cloned().unwrap_or_default();
+        let policy = Policy {
+            global_read_only: false,
+            contexts: HashMap::from([(context.clone(), own)]),
+        };
+        let mut executor =
+            Executor::new(audit, policy, rule.reason.clone(), Duration::from_secs(5))
+                .with_record_note(note);
+        if let Some(pg) = self.pg.get(&context) {
+            executor = executor.with_pg(&context, pg.clone() as Arc<dyn PgSignaller>);
+        }
+        if let Some(k) = self.kafka.get(&context) {
+            executor = executor.with_kafka(&context, Arc::new(k.clone()));
+        }
+        if let Some(k) = self.kube.get(&context) {
+            executor = executor.with_kube(&context, k.clone());
+        }
+        executor
+    }
+
+    /// Re-reads a PostgreSQL target from the server's side: the session must still be the one
+    /// the client saw; its details in the record are the server's, not the client's claims.
+    async fn reread(&self, action: GuardedAction) -> Result<GuardedAction, String> {
+        if let GuardedAction::Kube(k) = &action {
+            let namespace = match k {
+                KubeAction::DeletePod(p) => &p.namespace,
+                KubeAction::RolloutRestart(d) => &d.namespace,
+            };
+            let allowed = self.kube_namespaces.get(k.context());
+            if allowed.is_some_and(|ns| !ns.is_empty() && !ns.contains(namespace)) {
+                return Err(format!(
+                    "namespace {namespace:?} is not one of context {}'s namespaces: nothing was \
+                     done",
+                    k.context()
+                ));
+            }
+        }
+        let Some(t) = action.pg_target() else {
+            // Kafka re-checks the group right before deleting; Kubernetes deletes by uid.
+            return Ok(action);
+        };
+        let Some(pg) = self.pg.get(&t.context) else {
+            return Err(format!("the server has no context {}", t.context));
+        };
+        let snapshot = pg.activity().await.map_err(|e| {
+            format!(
+                "the server could not read the sessions of {}: {e}",
+                t.context
+            )
+        })?;
+        let Some(s) = snapshot.sessions.iter().find(|s| s.pid == t.pid) else {
+            return Err(format!(
+                "session {} no longer exists: nothing was done",
+                t.pid
+            ));
+        };
+        if s.backend_start != t.backend_start {
+            return Err(format!(
+                "pid {} is now a different session (backend_start differs): nothing was done",
+                t.pid
+            ));
+        }
+        if s.query_start != t.query_start {
+            return Err(format!(
+                "session {} runs another query than the one you saw (query_start differs): \
+                 nothing was done",
+                t.pid
+            ));
+        }
+        let live = crate::guard::PgTarget::from_session(&t.context, s);
+        Ok(match action {
+            GuardedAction::PgCancel(_) => GuardedAction::PgCancel(live),
+            _ => GuardedAction::PgTerminate(live),
+        })
+    }
+}
+
+/// Stores the executor's records in `audit_records`, through the group-commit writers.
+#[derive(Debug)]
+struct DatabaseSink {
+    queue: super::batch::Queue,
+    received_from: String,
+}
+
+impl RecordSink for DatabaseSink {
+    fn display(&self) -> String {
+        "the warroom server's database".into()
+    }
+
+    fn accept(&self, body: Vec<u8>, _id: String) -> BoxFuture<'static, Result<(), String>> {
+        let queue = self.queue.clone();
+        let received_from = self.received_from.clone();
+        Box::pin(async move {
+            let incoming = super::ingest::check(&body).map_err(|b| b.0)?;
+            let (answer, stored) = tokio::sync::oneshot::channel();
+            queue
+                .send(super::batch::Pending {
+                    incoming,
+                    received_from,
+                    answer,
+                })
+                .map_err(|_| "is not writing (the ingest writer stopped)".to_string())?;
+            match stored.await {
+                Ok(Ok(Stored::New { .. } | Stored::Duplicate)) => Ok(()),
+                Ok(Ok(Stored::Conflict)) => Err("holds another record under this id".into()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("is not writing (the ingest writer stopped)".into()),
+            }
+        })
+    }
+}
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/v1/actions", post(post_action))
+        .route("/v1/actions/{id}", get(get_action))
+        .route("/v1/actions/{id}/wait", get(wait_action))
+        .route("/v1/actions/{id}/approve", post(approve))
+        .route("/v1/actions/{id}/deny", post(deny))
+        .route("/v1/actions/{id}/withdraw", post(withdraw))
+        .route("/v1/approvals", get(list_approvals))
+}
+
+fn store_failed(e: StoreError) -> Response {
+    tracing::warn!(error = %e, "action request state");
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the server's database failed; check the request's state before retrying",
+    )
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, Response> {
+    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {MAX_BODY} bytes or unreadable"),
+        )
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not valid: {e}"),
+        )
+    })
+}
+
+/// What an approval is bound to: this request, its target's identity, its reason.
+fn binding(id: &str, target: &Value, reason: &str) -> String {
+    let text = format!(
+        "{id}\n{}\n{}",
+        crate::audit::canonical_json(target),
+        hex::encode(Sha256::digest(reason.as_bytes()))
+    );
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+fn caller(identity: &Identity) -> Caller<'_> {
+    Caller {
+        identity: &identity.0,
+        groups: &identity.1,
+    }
+}
+
+async fn post_action(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let identity = match authenticate(&state, &headers).await {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let request: ActionRequest = match read_json(body).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let action = match request.action.to_action() {
+        Ok(a) => a,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let delegation = &state.delegation;
+    if !delegation.has_context(&action) {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "the server has no {} context named {:?}",
+                action.context_kind().as_str(),
+                action.context()
+            ),
+        );
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let request_json = serde_json::to_string(&request).unwrap_or_default();
+    let bound = binding(&id, &action.audit_target(), &request.reason);
+    // Policy, then the rule's reason rules: either refusal is recorded and answered 403.
+    let decision = delegation
+        .policy
+        .decide(caller(&identity), action.context(), action.name());
+    let refusal = match &decision {
+        Decision::Refuse { rule, why } => Some((rule.clone(), why.clone())),
+        Decision::Allow(rule) => rule
+            .reason
+            .validate(&request.reason)
+            .err()
+            .map(|why| (Some(rule.name.clone()), why)),
+    };
+    if let Some((rule, why)) = refusal {
+        let audit_id = record_refusal(
+            &state,
+            &identity.0,
+            &action,
+            &request.reason,
+            &id,
+            rule.as_deref(),
+            &why,
+        )
+        .await;
+        let stored = store_request(
+            &state.store,
+            &id,
+            &identity.0,
+            &action,
+            &request_json,
+            &request.reason,
+            &bound,
+            rule.as_deref(),
+            "refused",
+            &why,
+            &[],
+            None,
+        )
+        .await;
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, "refused request not stored");
+        }
+        tracing::info!(request_id = %id, requester = %identity.0, action = action.name(), rule = ?rule, why = %why, "action refused by policy");
+        let message = match &rule {
+            Some(r) => format!("refused by server rule {r:?}: {why}"),
+            None => format!("refused by the server: {why}"),
+        };
+        let body = json!({
+            "error": message,
+            "status": 403,
+            "rule": rule,
+            "why": why,
+            "request_id": id,
+            "audit_id": audit_id,
+        });
+        return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+    }
+    let Decision::Allow(rule) = decision else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "policy decision lost");
+    };
+    if let Some(approval) = &rule.approval {
+        // The approver sees the server's reading of the target, not the client's claims.
+        let claimed = action.clone();
+        let action = match delegation.reread(action).await {
+            Ok(a) => a,
+            Err(why) => {
+                let stored = store_request(
+                    &state.store,
+                    &id,
+                    &identity.0,
+                    &claimed,
+                    &request_json,
+                    &request.reason,
+                    &bound,
+                    Some(&rule.name),
+                    "not_done",
+                    &why,
+                    &[],
+                    None,
+                )
+                .await;
+                if let Err(e) = stored {
+                    return store_failed(e);
+                }
+                return match requests::get(&state.store, &id).await {
+                    Ok(Some(row)) => axum::Json(row.to_json()).into_response(),
+                    Ok(None) => error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "the request was not stored",
+                    ),
+                    Err(e) => store_failed(e),
+                };
+            }
+        };
+        let stored = store_request(
+            &state.store,
+            &id,
+            &identity.0,
+            &action,
+            &request_json,
+            &request.reason,
+            &bound,
+            Some(&rule.name),
+            "pending",
+            "waiting for approval",
+            &approval.approvers,
+            Some(approval.timeout),
+        )
+        .await;
+        if let Err(e) = stored {
+            return store_failed(e);
+        }
+        tracing::info!(request_id = %id, requester = %identity.0, action = action.name(), rule = %rule.name, "action waiting for approval");
+        return match requests::get(&state.store, &id).await {
+            Ok(Some(row)) => (StatusCode::ACCEPTED, axum::Json(row.to_json())).into_response(),
+            Ok(None) => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the request was not stored",
+            ),
+            Err(e) => store_failed(e),
+        };
+    }
+    if let Err(e) = store_request(
+        &state.store,
+        &id,
+        &identity.0,
+        &action,
+        &request_json,
+        &request.reason,
+        &bound,
+        Some(&rule.name),
+        "running",
+        "",
+        &[],
+        None,
+    )
+    .await
+    {
+        return store_failed(e);
+    }
+    let note = json!({"request_id": id, "requested_by": identity.0, "rule": rule.name});
+    let typed = request.typed_context.as_deref();
+    let reply = run(
+        &state,
+        &identity.0,
+        action,
+        rule,
+        &request.reason,
+        typed,
+        note,
+    )
+    .await;
+    finish(&state, &id, reply).await
+}
+
+/// Runs the action through the guard executor; the reply as the client will show it.
+async fn run(
+    state: &AppState,
+    requester: &str,
+    action: GuardedAction,
+    rule: &Rule,
+    reason: &str,
+    typed_context: Option<&str>,
+    note: Value,
+) -> ActionReply {
+    let delegation = &state.delegation;
+    let action = match delegation.reread(action).await {
+        Ok(a) => a,
+        Err(why) => {
+            return ActionReply {
+                ok: false,
+                executed: false,
+                unknown: false,
+                detail: why,
+                audit_id: None,
+                warnings: Vec::new(),
+            };
+        }
+    };
+    let audit = delegation.audit(state, requester);
+    let executor = delegation.executor(audit, &action, rule, note);
+    let reports = executor
+        .run(GuardRequest {
+            actions: vec![action],
+            reason: reason.to_string(),
+            typed_context: typed_context.map(str::to_string),
+        })
+        .await;
+    match reports.first() {
+        Some(r) => ActionReply::of(r),
+        None => ActionReply {
+            ok: false,
+            executed: false,
+            unknown: false,
+            detail: "nothing was run".into(),
+            audit_id: None,
+            warnings: Vec::new(),
+        },
+    }
+}
+
+async fn finish(state: &AppState, id: &str, reply: ActionReply) -> Response {
+    let status = if reply.ok {
+        "done"
+    } else if reply.unknown {
+        "unknown"
+    } else if reply.executed {
+        "failed"
+    } else {
+        "not_done"
+    };
+    let reply_json = serde_json::to_value(&reply).unwrap_or(Value::Null);
+    if let Err(e) = requests::finish(&state.store, id, status, &reply.detail, &reply_json).await {
+        tracing::warn!(request_id = %id, error = %e, "the result could not be stored");
+    }
+    tracing::info!(request_id = %id, status, audit_id = ?reply.audit_id, "delegated action finished");
+    match requests::get(&state.store, id).await {
+        Ok(Some(row)) => axum::Json(row.to_json()).into_response(),
+        _ => axum::Json(json!({"id": id, "status": status, "reply": reply_json})).into_response(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn store_request(
+    store: &Store,
+    id: &str,
+    requester: &str,
+    action: &GuardedAction,
+    request_json: &str,
+    reason: &str,
+    bound: &str,
+    rule: Option<&str>,
+    status: &str,
+    detail: &str,
+    approvers: &[String],
+    expires_in: Option<Duration>,
+) -> Result<(), StoreError> {
+    let description = action.describe().join("\n");
+    let summary = action.target_summary();
+    requests::insert(
+        store,
+        &NewRequest {
+            id,
+            requester,
+            context: action.context(),
+            action: action.name(),
+            request: request_json,
+            summary: &summary,
+            description: &description,
+            reason,
+            binding: bound,
+            rule,
+            status,
+            detail,
+            approvers,
+            expires_in,
+        },
+    )
+    .await
+}
+
+/// A refusal is an intent with a refused outcome in the audit trail: the attempt is on record.
+async fn record_refusal(
+    state: &AppState,
+    requester: &str,
+    action: &GuardedAction,
+    reason: &str,
+    request_id: &str,
+    rule: Option<&str>,
+    why: &str,
+) -> Option<String> {
+    let audit = state.delegation.audit(state, requester);
+    let mut target = action.audit_target();
+    if let Some(map) = target.as_object_mut() {
+        map.insert(
+            "delegation".into(),
+            json!({"request_id": request_id, "requested_by": requester, "rule": rule}),
+        );
+    }
+    let draft = IntentDraft {
+        context_kind: action.context_kind().as_str().into(),
+        context_name: action.context().into(),
+        action: action.name().into(),
+        target,
+        reason: reason.to_string(),
+    };
+    match audit.record_intent(draft).await {
+        Ok(receipt) => {
+            let detail = format!("refused by server policy: {why}; nothing was done");
+            audit.record_outcome(&receipt, false, detail).await;
+            Some(receipt.audit_id().to_string())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "refused request not recorded");
+            None
+        }
+    }
+}
+
+async fn get_action(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = authenticate(&state, &headers).await {
+        return r;
+    }
+    if let Err(e) = requests::expire_due(&state.store).await {
+        return store_failed(e);
+    }
+    match requests::get(&state.store, &id).await {
+        Ok(Some(row)) => axum::Json(row.to_json()).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no action request {id}")),
+        Err(e) => store_failed(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitParams {
+    /// Seconds, at most [`MAX_WAIT`].
+    timeout: Option<u64>,
+}
+
+/// Long-poll: answers as soon as the request is final, or with its current state after the
+/// timeout. Woken by NOTIFY from whichever replica changed it.
+async fn wait_action(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    params: Result<Query<WaitParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(r) = authenticate(&state, &headers).await {
+        return r;
+    }
+    let limit = match params {
+        Ok(Query(p)) => Duration::from_secs(p.timeout.unwrap_or(25)).min(MAX_WAIT),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let bell = state.delegation.bell.notified();
+        tokio::pin!(bell);
+        bell.as_mut().enable();
+        if let Err(e) = requests::expire_due(&state.store).await {
+            return store_failed(e);
+        }
+        let row = match requests::get(&state.store, &id).await {
+            Ok(Some(row)) => row,
+            Ok(None) => return error(StatusCode::NOT_FOUND, format!("no action request {id}")),
+            Err(e) => return store_failed(e),
+        };
+        let now = tokio::time::Instant::now();
+        if row.is_final() || now >= deadline {
+            return axum::Json(row.to_json()).into_response();
+        }
+        // Wake for the expiry too.
+        let expiry = row
+            .expires_at
+            .and_then(|t| t.duration_since(std::time::SystemTime::now()).ok())
+            .map_or(RECHECK, |d| d + Duration::from_millis(20));
+        let nap = (deadline - now).min(RECHECK).min(expiry);
+        tokio::select! {
+            () = &mut bell => {},
+            () = tokio::time::sleep(nap) => {},
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Decide {
+    reason: String,
+    /// The binding shown with the request: approving binds to exactly that request.
+    #[serde(default)]
+    binding: Option<String>,
+}
+
+async fn approve(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    decide(state, headers, id, body, true).await
+}
+
+async fn deny(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    decide(state, headers, id, body, false).await
+}
+
+async fn decide(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    id: String,
+    body: Body,
+    approving: bool,
+) -> Response {
+    let identity = match authenticate(&state, &headers).await {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let decision: Decide = match read_json(body).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let reason = decision.reason.trim().to_string();
+    if reason.chars().count() < 10 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "give your own reason (at least 10 characters)",
+        );
+    }
+    if let Err(e) = requests::expire_due(&state.store).await {
+        return store_failed(e);
+    }
+    let row = match requests::get(&state.store, &id).await {
+        Ok(Some(row)) => row,
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no action request {id}")),
+        Err(e) => return store_failed(e),
+    };
+    if row.requester == identity.0 {
+        return error(
+            StatusCode::FORBIDDEN,
+            "you cannot approve or deny your own request: another approver must",
+        );
+    }
+    let who = caller(&identity);
+    if !row.approvers.iter().any(|a| who.matches(a)) {
+        return error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} is not an approver of this request (approvers: {})",
+                identity.0,
+                row.approvers.join(", ")
+            ),
+        );
+    }
+    if row.status != "pending" {
+        return error(
+            StatusCode::CONFLICT,
+            format!("request {id} is {}: it cannot be decided again", row.status),
+        );
+    }
+    let bound = decision.binding.unwrap_or_else(|| row.binding.clone());
+    if bound != row.binding {
+        return error(
+            StatusCode::CONFLICT,
+            "this approval is for another request (target or reason differ): nothing was done",
+        );
+    }
+    let to = if approving { "running" } else { "denied" };
+    let claimed = match requests::decide(&state.store, &id, to, &identity.0, &reason, &bound).await
+    {
+        Ok(Some(row)) => row,
+        Ok(None) => {
+            return error(
+                StatusCode::CONFLICT,
+                format!("request {id} was decided, withdrawn or expired meanwhile"),
+            );
+        }
+        Err(e) => return store_failed(e),
+    };
+    tracing::info!(request_id = %id, by = %identity.0, approved = approving, "action request decided");
+    if !approving {
+        return axum::Json(claimed.to_json()).into_response();
+    }
+    execute_approved(&state, claimed).await
+}
+
+/// Runs an approved request (once: only the replica whose UPDATE claimed it gets here).
+async fn execute_approved(state: &AppState, row: RequestRow) -> Response {
+    let fail = |detail: String| ActionReply {
+        ok: false,
+        executed: false,
+        unknown: false,
+        detail,
+        audit_id: None,
+        warnings: Vec::new(),
+    };
+    let parsed = serde_json::from_str::<ActionRequest>(&row.request)
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.action.to_action().map(|a| (r, a)));
+    let (request, action) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            return finish(
+                state,
+                &row.id,
+                fail(format!("stored request unreadable: {e}")),
+            )
+            .await;
+        }
+    };
+    let rule_name = row.rule.clone().unwrap_or_default();
+    let Some(rule) = state
+        .delegation
+        .policy
+        .rules
+        .iter()
+        .find(|r| r.name == rule_name)
+    else {
+        let detail = format!("rule {rule_name:?} is no longer configured: nothing was done");
+        return finish(state, &row.id, fail(detail)).await;
+    };
+    let note = json!({
+        "request_id": row.id,
+        "requested_by": row.requester,
+        "requested_at": humantime::format_rfc3339_millis(row.created_at).to_string(),
+        "rule": rule.name,
+        "approved_by": row.decided_by,
+        "approver_reason": row.decided_reason,
+        "approved_at": row.decided_at.map(|t| humantime::format_rfc3339_millis(t).to_string()),
+    });
+    let typed = request.typed_context.as_deref();
+    let reply = run(
+        state,
+        &row.requester,
+        action,
+        rule,
+        &request.reason,
+        typed,
+        note,
+    )
+    .await;
+    finish(state, &row.id, reply).await
+}
+
+async fn withdraw(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let identity = match authenticate(&state, &headers).await {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    match requests::withdraw(&state.store, &id, &identity.0).await {
+        Ok(Some(row)) => axum::Json(row.to_json()).into_response(),
+        Ok(None) => error(
+            StatusCode::CONFLICT,
+            format!("request {id} is not a pending request of {}", identity.0),
+        ),
+        Err(e) => store_failed(e),
+    }
+}
+
+/// `GET /v1/approvals`: the pending requests, each with whether the caller may decide it.
+async fn list_approvals(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let identity = match authenticate(&state, &headers).await {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let who = caller(&identity);
+    match requests::pending(&state.store).await {
+        Ok(rows) => {
+            let list: Vec<Value> = rows
+                .iter()
+                .map(|r| {
+                    let mut v = r.to_json();
+                    let can =
+                        r.requester != identity.0 && r.approvers.iter().any(|a| who.matches(a));
+                    v["can_decide"] = Value::Bool(can);
+                    v
+                })
+                .collect();
+            axum::Json(json!({"requests": list})).into_response()
+        }
+        Err(e) => store_failed(e),
+    }
+}

@@ -1,0 +1,348 @@
+//! Delegated action requests in PostgreSQL (`action_requests`): their state, the approval
+//! decision, and the doorbell (`NOTIFY warroom_actions, '<id>'`) that wakes every replica's
+//! waiters when a request changes. State is in the table; the notification only says "look".
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use super::store::{Store, StoreError};
+
+/// The notification channel.
+pub const CHANNEL: &str = "warroom_actions";
+
+/// Statuses after which nothing changes any more.
+pub const FINAL: [&str; 8] = [
+    "refused",
+    "done",
+    "failed",
+    "unknown",
+    "denied",
+    "expired",
+    "withdrawn",
+    "not_done",
+];
+
+/// A request to store.
+pub struct NewRequest<'a> {
+    pub id: &'a str,
+    pub requester: &'a str,
+    pub context: &'a str,
+    pub action: &'a str,
+    pub request: &'a str,
+    pub summary: &'a str,
+    pub description: &'a str,
+    pub reason: &'a str,
+    pub binding: &'a str,
+    pub rule: Option<&'a str>,
+    pub status: &'a str,
+    pub detail: &'a str,
+    pub approvers: &'a [String],
+    pub expires_in: Option<Duration>,
+}
+
+/// One row.
+#[derive(Debug, Clone)]
+pub struct RequestRow {
+    pub id: String,
+    pub created_at: SystemTime,
+    pub requester: String,
+    pub context: String,
+    pub action: String,
+    pub request: String,
+    pub summary: String,
+    pub description: String,
+    pub reason: String,
+    pub binding: String,
+    pub rule: Option<String>,
+    pub status: String,
+    pub detail: String,
+    pub approvers: Vec<String>,
+    pub expires_at: Option<SystemTime>,
+    pub decided_by: Option<String>,
+    pub decided_reason: Option<String>,
+    pub decided_at: Option<SystemTime>,
+    pub finished_at: Option<SystemTime>,
+    pub reply: Option<String>,
+}
+
+const COLUMNS: &str = "id, created_at, requester, context_name, action, request, summary, \
+    description, reason, binding, rule, status, detail, approvers, expires_at, decided_by, \
+    decided_reason, decided_at, finished_at, reply";
+
+fn time(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+impl RequestRow {
+    fn from_row(r: &tokio_postgres::Row) -> Result<RequestRow, tokio_postgres::Error> {
+        let approvers: String = r.try_get(13)?;
+        Ok(RequestRow {
+            id: r.try_get(0)?,
+            created_at: r.try_get(1)?,
+            requester: r.try_get(2)?,
+            context: r.try_get(3)?,
+            action: r.try_get(4)?,
+            request: r.try_get(5)?,
+            summary: r.try_get(6)?,
+            description: r.try_get(7)?,
+            reason: r.try_get(8)?,
+            binding: r.try_get(9)?,
+            rule: r.try_get(10)?,
+            status: r.try_get(11)?,
+            detail: r.try_get(12)?,
+            approvers: serde_json::from_str(&approvers).unwrap_or_default(),
+            expires_at: r.try_get(14)?,
+            decided_by: r.try_get(15)?,
+            decided_reason: r.try_get(16)?,
+            decided_at: r.try_get(17)?,
+            finished_at: r.try_get(18)?,
+            reply: r.try_get(19)?,
+        })
+    }
+
+    pub fn is_final(&self) -> bool {
+        FINAL.contains(&self.status.as_str())
+    }
+
+    /// The answer of `GET /v1/actions/{id}` and friends.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "created_at": time(self.created_at),
+            "requester": self.requester,
+            "context": self.context,
+            "action": self.action,
+            "summary": self.summary,
+            "description": self.description.lines().collect::<Vec<_>>(),
+            "reason": self.reason,
+            "binding": self.binding,
+            "rule": self.rule,
+            "status": self.status,
+            "detail": self.detail,
+            "approvers": self.approvers,
+            "expires_at": self.expires_at.map(time),
+            "decided_by": self.decided_by,
+            "decided_reason": self.decided_reason,
+            "decided_at": self.decided_at.map(time),
+            "finished_at": self.finished_at.map(time),
+            "reply": self.reply.as_deref().and_then(|r| serde_json::from_str::<Value>(r).ok()),
+        })
+    }
+}
+
+pub async fn insert(store: &Store, r: &NewRequest<'_>) -> Result<(), StoreError> {
+    let client = store.client().await?;
+    let approvers = serde_json::to_string(r.approvers).unwrap_or_else(|_| "[]".into());
+    let expires_ms = r.expires_in.map(|d| d.as_millis() as f64);
+    client
+        .execute(
+            "INSERT INTO action_requests (id, requester, context_name, action, request, summary, \
+             description, reason, binding, rule, status, detail, approvers, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+             now() + make_interval(secs => $14::float8 / 1000))",
+            &[
+                &r.id,
+                &r.requester,
+                &r.context,
+                &r.action,
+                &r.request,
+                &r.summary,
+                &r.description,
+                &r.reason,
+                &r.binding,
+                &r.rule,
+                &r.status,
+                &r.detail,
+                &approvers,
+                &expires_ms,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn get(store: &Store, id: &str) -> Result<Option<RequestRow>, StoreError> {
+    let client = store.client().await?;
+    let row = client
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM action_requests WHERE id = $1"),
+            &[&id],
+        )
+        .await?;
+    Ok(row.as_ref().map(RequestRow::from_row).transpose()?)
+}
+
+/// Marks every pending request past its expiry as expired (and rings the bell for each).
+pub async fn expire_due(store: &Store) -> Result<(), StoreError> {
+    let client = store.client().await?;
+    let rows = client
+        .query(
+            "UPDATE action_requests SET status = 'expired', finished_at = now(), \
+             detail = 'no approval before the request expired: nothing was done' \
+             WHERE status = 'pending' AND expires_at <= now() RETURNING id",
+            &[],
+        )
+        .await?;
+    for row in rows {
+        let id: String = row.try_get(0)?;
+        ring(&client, &id).await?;
+    }
+    Ok(())
+}
+
+/// The pending requests, oldest first (expired ones are marked first).
+pub async fn pending(store: &Store) -> Result<Vec<RequestRow>, StoreError> {
+    expire_due(store).await?;
+    let client = store.client().await?;
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM action_requests WHERE status = 'pending' \
+                 ORDER BY created_at, id"
+            ),
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(RequestRow::from_row)
+        .collect::<Result<_, _>>()?)
+}
+
+/// pending -> `to` in one statement, only if still pending, unexpired and (for an approval)
+/// the binding the decider saw is this request's. `None`: it was not pending any more.
+pub async fn decide(
+    store: &Store,
+    id: &str,
+    to: &str,
+    who: &str,
+    reason: &str,
+    binding: &str,
+) -> Result<Option<RequestRow>, StoreError> {
+    let client = store.client().await?;
+    let row = client
+        .query_opt(
+            &format!(
+                "UPDATE action_requests SET status = $2, decided_by = $3, decided_reason = $4, \
+                 decided_binding = $5, decided_at = now(), \
+                 detail = CASE WHEN $2 = 'denied' \
+                     THEN 'denied by ' || $3 || ': ' || $4 || '; nothing was done' \
+                     ELSE 'approved by ' || $3 || ': running' END, \
+                 finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE now() END \
+                 WHERE id = $1 AND status = 'pending' AND expires_at > now() AND binding = $5 \
+                 RETURNING {COLUMNS}"
+            ),
+            &[&id, &to, &who, &reason, &binding],
+        )
+        .await?;
+    let row = row.as_ref().map(RequestRow::from_row).transpose()?;
+    if row.is_some() {
+        ring(&client, id).await?;
+    }
+    Ok(row)
+}
+
+/// The requester withdraws a pending request.
+pub async fn withdraw(
+    store: &Store,
+    id: &str,
+    requester: &str,
+) -> Result<Option<RequestRow>, StoreError> {
+    let client = store.client().await?;
+    let row = client
+        .query_opt(
+            &format!(
+                "UPDATE action_requests SET status = 'withdrawn', finished_at = now(), \
+                 detail = 'withdrawn by the requester: nothing was done' \
+                 WHERE id = $1 AND status = 'pending' AND requester = $2 RETURNING {COLUMNS}"
+            ),
+            &[&id, &requester],
+        )
+        .await?;
+    let row = row.as_ref().map(RequestRow::from_row).transpose()?;
+    if row.is_some() {
+        ring(&client, id).await?;
+    }
+    Ok(row)
+}
+
+/// Stores the result of running the action and rings the bell.
+pub async fn finish(
+    store: &Store,
+    id: &str,
+    status: &str,
+    detail: &str,
+    reply: &Value,
+) -> Result<(), StoreError> {
+    let client = store.client().await?;
+    client
+        .execute(
+            "UPDATE action_requests SET status = $2, detail = $3, reply = $4, finished_at = now() \
+             WHERE id = $1",
+            &[&id, &status, &detail, &reply.to_string()],
+        )
+        .await?;
+    ring(&client, id).await
+}
+
+async fn ring(client: &deadpool_postgres::Object, id: &str) -> Result<(), StoreError> {
+    client
+        .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &id])
+        .await?;
+    Ok(())
+}
+
+/// Listens on [`CHANNEL`] on its own connection and wakes `bell`'s waiters on every
+/// notification; reconnects after a failure. Waiters also re-check on a slow timer, so a lost
+/// connection delays them but never strands them.
+pub async fn listen(spec: crate::backends::postgres::ConnectSpec, bell: Arc<Notify>) {
+    loop {
+        if let Err(e) = listen_once(&spec, &bell).await {
+            tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
+        }
+        // Anything may have happened meanwhile.
+        bell.notify_waiters();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn listen_once(
+    spec: &crate::backends::postgres::ConnectSpec,
+    bell: &Notify,
+) -> Result<(), String> {
+    use futures::StreamExt as _;
+    let (mut config, tls) = spec.pool_parts()?;
+    config.application_name("warroom-server-listen");
+    config.connect_timeout(Duration::from_secs(3));
+    let (client, mut connection) = config.connect(tls).await.map_err(|e| e.to_string())?;
+    let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+    let statement = format!("LISTEN {CHANNEL}");
+    let listening = client.batch_execute(&statement);
+    tokio::pin!(listening);
+    // Drive the connection while LISTEN runs.
+    loop {
+        tokio::select! {
+            done = &mut listening => {
+                done.map_err(|e| e.to_string())?;
+                break;
+            }
+            msg = messages.next() => match msg {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.to_string()),
+                None => return Err("connection closed".into()),
+            },
+        }
+    }
+    bell.notify_waiters();
+    while let Some(msg) = messages.next().await {
+        match msg {
+            Ok(tokio_postgres::AsyncMessage::Notification(_)) => bell.notify_waiters(),
+            Ok(_) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err("connection closed".into())
+}
