@@ -211,7 +211,8 @@ pub fn real(config: &Config, opts: &Options) -> anyhow::Result<(App, Backends)> 
     let pods_pane = crate::panes::pods::PodsPane::new(
         config.kubernetes.iter().map(|c| c.name.clone()).collect(),
         opts.context.as_deref(),
-    );
+    )
+    .watching_always();
     let logs_pane = crate::panes::logs::LogsPane::new(config.logs.buffer_bytes as usize);
     let app = App::new(pane, config.keymap.clone(), theme(config, opts)?, info)
         .with_kafka(kafka_pane)
@@ -316,7 +317,8 @@ pub fn demo(
             config.refresh,
         ))
         .with_kube(
-            crate::panes::pods::PodsPane::new(vec![DEMO_KUBE_CONTEXT.to_string()], None),
+            crate::panes::pods::PodsPane::new(vec![DEMO_KUBE_CONTEXT.to_string()], None)
+                .watching_always(),
             crate::panes::logs::LogsPane::new(config.logs.buffer_bytes as usize),
         );
     let kafka_sources: HashMap<String, Arc<dyn crate::backends::kafka::KafkaSource>> =

@@ -583,8 +583,19 @@ impl App {
     }
 
     fn switch_to(&mut self, pane: PaneId) -> Vec<Command> {
+        let mut commands = self.show(pane);
+        commands.extend(self.poll_commands());
+        commands
+    }
+
+    /// Make `pane` the shown one; a pane that was not shown hears about it (`on_shown`).
+    fn show(&mut self, pane: PaneId) -> Vec<Command> {
+        if self.active == pane {
+            return Vec::new();
+        }
         self.active = pane;
-        self.poll_commands()
+        let effects = self.shown_mut().map(|p| p.on_shown()).unwrap_or_default();
+        self.perform(effects)
     }
 
     /// Why a guarded key does nothing on the shown pane's context, if it does nothing.
@@ -677,10 +688,16 @@ impl App {
                     });
                 }
                 Effect::Show(id) => {
-                    self.active = id;
+                    commands.extend(self.show(id));
                     resubscribe = true;
                 }
                 Effect::Send(id, msg) => commands.extend(self.send(id, msg)),
+                Effect::Broadcast(msg) => {
+                    let ids: Vec<PaneId> = self.panes.iter().map(|p| p.id()).collect();
+                    for id in ids {
+                        commands.extend(self.send(id, msg.clone()));
+                    }
+                }
                 Effect::Resubscribe => resubscribe = true,
             }
         }

@@ -98,12 +98,15 @@ actions! {
     Cancel => "cancel", Postgres, ["c"], "cancel the query of the selected (or marked) sessions";
     Terminate => "terminate", Postgres, ["x"], "terminate the backend of the selected (or marked) sessions";
     Mark => "mark", Postgres, ["space"], "mark or unmark the session for a bulk action";
+    SessionPod => "session_pod", Postgres, ["p"], "jump to the pod behind the selected session's client address";
+    SessionLogs => "session_logs", Postgres, ["l"], "follow the logs of the pod behind the selected session";
     PodDelete => "delete_pod", Pods, ["ctrl-d"], "delete the selected pod (grace period shown first)";
     PodRolloutRestart => "rollout_restart", Pods, ["R"], "rollout restart the Deployment of the selected pod";
     PodLogs => "pod_logs", Pods, ["l"], "follow the logs of the selected pod (all containers)";
     PodPreviousLogs => "previous_logs", Pods, ["p"], "logs of the previous (crashed) container of the selected pod";
     PodWorkloadLogs => "workload_logs", Pods, ["w"], "follow the logs of every pod of the selected pod's workload";
     PodGroupByOwner => "group_by_owner", Pods, ["o"], "group pods by owner (Deployment, StatefulSet, Job)";
+    PodSessions => "pod_sessions", Pods, ["P"], "the PostgreSQL sessions whose client address is the selected pod's";
     LogsFollow => "logs_follow", Logs, ["f", "space"], "pause or follow the tail (scrolling up pauses too)";
     LogsWrap => "logs_wrap", Logs, ["w"], "wrap long lines";
     LogsTimestamps => "logs_timestamps", Logs, ["t"], "show or hide timestamps";

@@ -468,6 +468,14 @@ impl Pane for LogsPane {
     fn update(&mut self, msg: PaneMsg) -> Vec<Effect> {
         self.on_msg(msg)
     }
+    /// Never blank when there is something to follow: opened with nothing chosen, it
+    /// follows the pod selected in the Pods pane.
+    fn on_shown(&mut self) -> Vec<Effect> {
+        if self.title.is_some() || self.lookup_pending {
+            return Vec::new();
+        }
+        vec![Effect::Send(PaneId::Pods, PaneMsg::FollowSelected)]
+    }
     fn explain(&self) -> Vec<String> {
         vec![
             "The log tail of a container, a pod or a workload (a colour per pod). JSON lines show their level and message; J shows every field. / filters with a regular expression and highlights the matches.".to_string(),

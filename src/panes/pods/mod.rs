@@ -5,6 +5,7 @@
 mod render;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::backends::kube::{
@@ -13,6 +14,7 @@ use crate::backends::kube::{
 use crate::config::{KeyAction, Scope};
 use crate::guard::GuardedAction;
 use crate::guard::kube::{DeploymentTarget, KubeAction, PodTarget};
+use crate::links::PodDirectory;
 use crate::widgets::sanitize;
 
 use super::contexts::ContextSet;
@@ -105,6 +107,13 @@ pub struct PodsPane {
     events: Option<(PodKey, Result<Vec<PodEvent>, String>)>,
     /// The context and pod whose events to fetch next.
     events_wanted: Option<(String, PodKey)>,
+    /// Pods by address over every context, for the other panes (sessions -> pods).
+    links: PodDirectory,
+    links_changed: bool,
+    /// Keep every context's watch open, shown or not: the links and the Logs pane need it.
+    watch_always: bool,
+    /// The Logs pane was opened empty before a pod could be selected: follow the first.
+    logs_wanted: bool,
 }
 
 const META: PaneMeta = PaneMeta {
@@ -119,6 +128,7 @@ const META: PaneMeta = PaneMeta {
         KeyAction::SortNext,
         KeyAction::SortReverse,
         KeyAction::PodGroupByOwner,
+        KeyAction::PodSessions,
         KeyAction::NextContext,
         KeyAction::Open,
         KeyAction::Filter,
@@ -146,7 +156,89 @@ impl PodsPane {
             selected: None,
             events: None,
             events_wanted: None,
+            links: PodDirectory::default(),
+            links_changed: false,
+            watch_always: false,
+            logs_wanted: false,
         }
+    }
+
+    /// Keep the pod watches open while hidden: the pods feed the links (session -> pod,
+    /// group member -> pod) and the Logs pane when it opens empty. A watch is one long
+    /// request per context, not a poll.
+    pub fn watching_always(mut self) -> PodsPane {
+        self.watch_always = true;
+        self
+    }
+
+    /// Pods by address over every context.
+    pub fn links(&self) -> &PodDirectory {
+        &self.links
+    }
+
+    /// After a change of the pods: the new directory for every pane, once.
+    fn links_news(&mut self) -> Option<Effect> {
+        std::mem::take(&mut self.links_changed)
+            .then(|| Effect::Broadcast(PaneMsg::Pods(Arc::new(self.links.clone()))))
+    }
+
+    /// Another pane jumps here: show `pod` of `context`, then run `then` on it.
+    fn show_pod(&mut self, context: &str, pod: PodKey, then: Option<KeyAction>) -> Vec<Effect> {
+        if self.current_context() != Some(context) && self.contexts.select(context).is_none() {
+            return vec![Effect::Warn(format!(
+                "unknown Kubernetes context {}",
+                sanitize::cell(context, 40)
+            ))];
+        }
+        if self.pod(&pod).is_none() {
+            return vec![Effect::Warn(format!(
+                "pod {} is not in the Pods pane (deleted?)",
+                sanitize::cell(&pod.to_string(), 80)
+            ))];
+        }
+        if !self.rows.contains(&pod) {
+            // The filter hides it: the jump wins.
+            self.filter.clear();
+        }
+        self.selected = Some(pod);
+        self.rebuild();
+        let mut effects = match then {
+            Some(action) => self.act(action),
+            None => vec![Effect::Show(PaneId::Pods)],
+        };
+        effects.push(Effect::Resubscribe);
+        effects.extend(self.events_command());
+        effects
+    }
+
+    /// `P`: the database sessions coming from the selected pod's address.
+    fn sessions_of_pod(&self) -> Vec<Effect> {
+        let Some(p) = self.selected_pod() else {
+            return Effect::toast("no pod selected".into());
+        };
+        match &p.pod_ip {
+            Some(ip) => vec![Effect::Send(
+                PaneId::Postgres,
+                PaneMsg::SessionsFrom {
+                    addr: ip.clone(),
+                    label: format!("pod {}", p.name),
+                },
+            )],
+            None => Effect::toast(format!(
+                "pod {} has no address yet: it holds no sessions",
+                sanitize::cell(&p.name, 80)
+            )),
+        }
+    }
+
+    /// The Logs pane opened empty: the selected pod's logs, or as soon as there is one.
+    fn follow_selected(&mut self) -> Vec<Effect> {
+        if self.selected_pod().is_none() {
+            self.logs_wanted = true;
+            return Vec::new();
+        }
+        self.logs_wanted = false;
+        self.open_logs(KeyAction::PodLogs)
     }
 
     pub fn current_context(&self) -> Option<&str> {
@@ -216,8 +308,10 @@ impl PodsPane {
         };
         entry.received_at = Some(Instant::now());
         let d = &mut entry.data;
+        let links = &mut self.links;
         match feed {
             PodFeed::Listed { scope, pods } => {
+                self.links_changed |= links.listed(context, scope.namespace.as_deref(), &pods);
                 // One step: the old set of this scope goes and the new one comes.
                 d.pods.retain(|_, p| !in_scope(&scope, p));
                 for p in pods {
@@ -231,10 +325,12 @@ impl PodsPane {
                 if shown && selected.as_ref() == Some(&p.key()) {
                     self.events_wanted = Some((context.to_string(), p.key()));
                 }
+                self.links_changed |= links.upsert(context, &p);
                 d.pods.insert(p.key(), *p);
                 entry.error = None;
             }
             PodFeed::Changed(PodChange::Delete(p)) => {
+                self.links_changed |= links.deleted(context, &p.key());
                 d.pods.remove(&p.key());
             }
             PodFeed::Changed(PodChange::Bookmark(_)) => {}
@@ -522,8 +618,15 @@ impl Pane for PodsPane {
         match msg {
             PaneMsg::Worker(Msg::KubePods { context, feed }) => {
                 self.apply(&context, feed);
-                self.events_command().into_iter().collect()
+                let mut effects: Vec<Effect> = self.events_command().into_iter().collect();
+                effects.extend(self.links_news());
+                if self.logs_wanted && self.selected_pod().is_some() {
+                    effects.extend(self.follow_selected());
+                }
+                effects
             }
+            PaneMsg::ShowPod { context, pod, then } => return self.show_pod(&context, pod, then),
+            PaneMsg::FollowSelected => return self.follow_selected(),
             PaneMsg::Worker(Msg::KubeEvents {
                 context,
                 namespace,
@@ -539,6 +642,17 @@ impl Pane for PodsPane {
         }
     }
     fn subscriptions(&self, visible: bool) -> Vec<Command> {
+        if self.watch_always {
+            return self
+                .contexts
+                .names()
+                .iter()
+                .map(|context| Command::KubeWatch {
+                    context: context.clone(),
+                    active: true,
+                })
+                .collect();
+        }
         // Pods come by watch: open while the pane shows the context, closed otherwise.
         self.contexts
             .polls(visible, |context, active, _| Command::KubeWatch {
@@ -638,6 +752,7 @@ impl PodsPane {
                 self.rebuild();
             }
             KeyAction::PodDelete | KeyAction::PodRolloutRestart => return self.guard(action),
+            KeyAction::PodSessions => return self.sessions_of_pod(),
             KeyAction::PodLogs | KeyAction::PodPreviousLogs | KeyAction::PodWorkloadLogs => {
                 return self.open_logs(action);
             }
