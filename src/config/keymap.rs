@@ -107,6 +107,7 @@ actions! {
     PodWorkloadLogs => "workload_logs", Pods, ["w"], "follow the logs of every pod of the selected pod's workload";
     PodGroupByOwner => "group_by_owner", Pods, ["o"], "group pods by owner (Deployment, StatefulSet, Job)";
     PodSessions => "pod_sessions", Pods, ["P"], "the PostgreSQL sessions whose client address is the selected pod's";
+    PodGroups => "pod_groups", Pods, ["K"], "the Kafka consumer groups with a member on the selected pod";
     LogsFollow => "logs_follow", Logs, ["f", "space"], "pause or follow the tail (scrolling up pauses too)";
     LogsWrap => "logs_wrap", Logs, ["w"], "wrap long lines";
     LogsTimestamps => "logs_timestamps", Logs, ["t"], "show or hide timestamps";

@@ -261,6 +261,8 @@ pub enum PaneMsg {
     },
     /// Show the database sessions whose client address is `addr` (`label` names the pod).
     SessionsFrom { addr: String, label: String },
+    /// Show the consumer groups with a member at `addr` (`label` names the pod).
+    GroupsOf { addr: String, label: String },
     /// The Logs pane was opened with nothing chosen: follow what the Pods pane has selected.
     FollowSelected,
 }

@@ -199,6 +199,17 @@ impl PgPane {
         }
     }
 
+    /// The sessions of the sessions view, in order (filters and limits applied).
+    pub fn shown_sessions(&self) -> Vec<&PgSession> {
+        let Some(snap) = self.snapshot() else {
+            return Vec::new();
+        };
+        self.rows
+            .iter()
+            .filter_map(|&i| snap.sessions.get(i))
+            .collect()
+    }
+
     /// Whether pods are watched (the POD column is shown).
     pub fn links_pods(&self) -> bool {
         !self.pods.is_empty()

@@ -83,7 +83,7 @@ impl Column {
             Column::Lock => 24,
             // The query text keeps at least this much; other columns give way first.
             Column::Query => 30,
-            Column::Pod => 24,
+            Column::Pod => 30,
         }
     }
 
@@ -101,8 +101,8 @@ impl Column {
             Column::User => 6,
             Column::Database => 7,
             Column::Client => 8,
-            // Where a session comes from matters more than who it logged in as.
-            Column::Pod => 4,
+            // Where a session comes from says more than its application name.
+            Column::Pod => 2,
         }
     }
 

@@ -129,6 +129,7 @@ const META: PaneMeta = PaneMeta {
         KeyAction::SortReverse,
         KeyAction::PodGroupByOwner,
         KeyAction::PodSessions,
+        KeyAction::PodGroups,
         KeyAction::NextContext,
         KeyAction::Open,
         KeyAction::Filter,
@@ -211,21 +212,24 @@ impl PodsPane {
         effects
     }
 
-    /// `P`: the database sessions coming from the selected pod's address.
-    fn sessions_of_pod(&self) -> Vec<Effect> {
+    /// `P`: the database sessions coming from the selected pod's address; `K`: the consumer
+    /// groups with a member there.
+    fn linked_to_pod(&self, action: KeyAction) -> Vec<Effect> {
         let Some(p) = self.selected_pod() else {
             return Effect::toast("no pod selected".into());
         };
         match &p.pod_ip {
-            Some(ip) => vec![Effect::Send(
-                PaneId::Postgres,
-                PaneMsg::SessionsFrom {
-                    addr: ip.clone(),
-                    label: format!("pod {}", p.name),
-                },
-            )],
+            Some(ip) => {
+                let (addr, label) = (ip.clone(), format!("pod {}", p.name));
+                let (to, msg) = if action == KeyAction::PodGroups {
+                    (PaneId::Kafka, PaneMsg::GroupsOf { addr, label })
+                } else {
+                    (PaneId::Postgres, PaneMsg::SessionsFrom { addr, label })
+                };
+                vec![Effect::Send(to, msg)]
+            }
             None => Effect::toast(format!(
-                "pod {} has no address yet: it holds no sessions",
+                "pod {} has no address yet: nothing connects from it",
                 sanitize::cell(&p.name, 80)
             )),
         }
@@ -752,7 +756,7 @@ impl PodsPane {
                 self.rebuild();
             }
             KeyAction::PodDelete | KeyAction::PodRolloutRestart => return self.guard(action),
-            KeyAction::PodSessions => return self.sessions_of_pod(),
+            KeyAction::PodSessions | KeyAction::PodGroups => return self.linked_to_pod(action),
             KeyAction::PodLogs | KeyAction::PodPreviousLogs | KeyAction::PodWorkloadLogs => {
                 return self.open_logs(action);
             }

@@ -1,0 +1,285 @@
+//! Following the thread across systems against a real PostgreSQL server and the Kubernetes
+//! API emulator: a pod whose address is the sessions' client address (127.0.0.1 here) is
+//! found from the session and back, a deleted pod stays linked but marked gone, and
+//! `warroom pg activity -o json` carries the pod of each session.
+//! Without PostgreSQL or the emulator's dependencies these tests fail with a hint; they
+//! never skip.
+
+#[path = "support/kube_emulator.rs"]
+mod kube_emulator;
+#[path = "support/pg.rs"]
+mod pg;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use kube_emulator::{KubeEmulator, running};
+use pg::PgServer;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+use warroom::app::{App, Command, GuardInfo, Msg};
+use warroom::backends::kube::{KubeActor, PodChange, PodFeed, PodKey, PodScope, RealKube};
+use warroom::backends::postgres::{ConnectSpec, PgSource, RealPg};
+use warroom::config::{Keymap, Theme};
+use warroom::panes::PaneId;
+use warroom::panes::logs::LogsPane;
+use warroom::panes::pg::PgPane;
+use warroom::panes::pods::PodsPane;
+use warroom::workers::kube::spawn_pods;
+
+const KCTX: &str = "emu";
+const PGCTX: &str = "db";
+const NS: &str = "shop";
+
+fn key(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+
+fn enter() -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE))
+}
+
+fn real_kube(emu: &KubeEmulator) -> Arc<RealKube> {
+    Arc::new(RealKube::new(Some("emulator".into())).with_kubeconfig(emu.kubeconfig()))
+}
+
+fn real_pg(server: &PgServer) -> RealPg {
+    let spec = ConnectSpec::resolve(&server.url("postgres", "postgres"), None)
+        .unwrap_or_else(|e| panic!("resolve the test server's URL: {e}"));
+    RealPg::new(spec)
+}
+
+/// A Deployment "api" with one pod whose address is 127.0.0.1: every session the test opens
+/// over TCP to the loopback comes from it. Returns the pod's name.
+fn api_pod_on_loopback(emu: &KubeEmulator) -> String {
+    let name = emu.add_deployment(NS, "api", 1).remove(0);
+    let mut status = running("api");
+    status["podIP"] = "127.0.0.1".into();
+    emu.set_pod_status(NS, &name, status);
+    name
+}
+
+async fn next_feed(rx: &mut mpsc::Receiver<Msg>, what: &str) -> Msg {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(15), rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no {what} within 15 s"))
+            .unwrap_or_else(|| panic!("the pod watch ended before {what}"));
+        if matches!(msg, Msg::KubePods { .. }) {
+            return msg;
+        }
+    }
+}
+
+fn app() -> App {
+    App::new(
+        PgPane::new(vec![PGCTX.into()], None, Duration::from_secs(2)),
+        Keymap::default(),
+        Theme::builtin_default(),
+        GuardInfo::default(),
+    )
+    .with_kube(
+        PodsPane::new(vec![KCTX.into()], None).watching_always(),
+        LogsPane::new(1 << 20),
+    )
+}
+
+fn pg_pane(app: &App) -> &PgPane {
+    app.pane_of::<PgPane>().expect("the PostgreSQL pane")
+}
+
+fn screen(app: &App) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(200, 30)).expect("terminal");
+    terminal
+        .draw(|f| app.render(f))
+        .expect("draw");
+    let buffer = terminal.backend().buffer().clone();
+    (0..buffer.area.height)
+        .map(|y| {
+            (0..buffer.area.width)
+                .map(|x| buffer[(x, y)].symbol().to_string())
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_finds_its_pod_the_pod_its_sessions_and_a_deleted_pod_stays_gone() {
+    let server = PgServer::start();
+    let emu = KubeEmulator::start().await;
+    let pod_name = api_pod_on_loopback(&emu);
+    let client = server.connect("postgres", "linked-app").await;
+    let pid: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
+
+    // Pods come from the real watch worker, sessions from the real backend.
+    let (tx, mut rx) = mpsc::channel(64);
+    let (_control, receiver) = watch::channel(true);
+    let scope = PodScope {
+        namespace: Some(NS.into()),
+        label_selector: None,
+    };
+    let kube = real_kube(&emu);
+    spawn_pods(KCTX.into(), kube.clone(), vec![scope], tx, receiver);
+    let mut app = app();
+    assert!(
+        app.startup().contains(&Command::KubeWatch {
+            context: KCTX.into(),
+            active: true
+        }),
+        "the pods are watched while the PostgreSQL pane is shown"
+    );
+    app.update(next_feed(&mut rx, "the first listing").await);
+    let snapshot = real_pg(&server).activity().await.expect("activity");
+    app.update(Msg::PgUpdate {
+        context: PGCTX.into(),
+        result: Ok(snapshot),
+        retry_in: None,
+    });
+
+    // The idle session of the app, found by its name.
+    app.update(key('i'));
+    app.update(key('/'));
+    for c in "linked-app".chars() {
+        app.update(key(c));
+    }
+    app.update(enter());
+    let session = pg_pane(&app).selected_session().expect("a session").clone();
+    assert_eq!(session.pid, pid);
+    assert_eq!(session.client_addr.as_deref(), Some("127.0.0.1"));
+    let pod = pg_pane(&app).pod_of(&session).expect("the session's pod");
+    assert_eq!(
+        (pod.name.as_str(), pod.namespace.as_str(), pod.context.as_str()),
+        (pod_name.as_str(), NS, KCTX)
+    );
+    assert_eq!(pod.owner.as_deref(), Some("Deployment/api"));
+    assert!(!pod.gone);
+    let text = screen(&app);
+    assert!(text.contains("POD"), "{text}");
+    assert!(text.contains(&pod_name), "{text}");
+
+    // p: the pod in the Pods pane.
+    app.update(key('p'));
+    assert_eq!(app.active(), PaneId::Pods);
+    let pods = app.pane_of::<PodsPane>().expect("the Pods pane");
+    assert_eq!(
+        pods.selected_pod().map(|p| p.name.as_str()),
+        Some(pod_name.as_str())
+    );
+
+    // P: back to the sessions of that pod's address, the app's among them.
+    app.update(key('P'));
+    assert_eq!(app.active(), PaneId::Postgres);
+    let pane = pg_pane(&app);
+    let limit = pane.session_limit().expect("limited to the pod");
+    assert!(limit.contains(&pod_name), "{limit}");
+    let shown = pane.shown_sessions();
+    assert!(shown.iter().any(|s| s.pid == pid), "{shown:?}");
+    assert!(
+        shown
+            .iter()
+            .all(|s| s.client_addr.as_deref() == Some("127.0.0.1")),
+        "{shown:?}"
+    );
+
+    // The pod is deleted: the watch says so, and the session still names it, marked gone.
+    kube.delete_pod(
+        &PodKey {
+            namespace: NS.into(),
+            name: pod_name.clone(),
+        },
+        None,
+        Some(0),
+    )
+    .await
+    .expect("delete the pod");
+    loop {
+        let msg = next_feed(&mut rx, "the delete").await;
+        let deleted = matches!(
+            &msg,
+            Msg::KubePods { feed: PodFeed::Changed(PodChange::Delete(p)), .. } if p.name == pod_name
+        );
+        app.update(msg);
+        if deleted {
+            break;
+        }
+    }
+    let pane = pg_pane(&app);
+    let pod = pane.pod_of(&session).expect("still linked after the delete");
+    assert!(pod.gone, "{pod:?}");
+    assert_eq!(pane.pod_text(&session, false), format!("{pod_name} (gone)"));
+    let text = screen(&app);
+    assert!(text.contains(&format!("{pod_name} (gone)")), "{text}");
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
+    app.update(key('p'));
+    assert_eq!(app.active(), PaneId::Postgres, "no jump to a gone pod");
+    let toast = app.toast().expect("why not");
+    assert!(toast.text.contains("gone"), "{}", toast.text);
+    drop(client);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_activity_json_carries_the_pod_of_each_session() {
+    let server = PgServer::start();
+    let emu = KubeEmulator::start().await;
+    let pod_name = api_pod_on_loopback(&emu);
+    let client = server.connect("postgres", "linked-app").await;
+    let pid: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[postgres]]\nname = \"{PGCTX}\"\nurl = \"{}\"\n\n\
+             [[kubernetes]]\nname = \"{KCTX}\"\nkube_context = \"emulator\"\nnamespaces = [\"{NS}\"]\n",
+            server.url("postgres", "postgres")
+        ),
+    )
+    .expect("config");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_warroom"));
+    cmd.env("KUBECONFIG", emu.kubeconfig())
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .arg("--config")
+        .arg(&config)
+        .args(["pg", "activity", "--all", "-o", "json"]);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("run warroom");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let sessions = json["sessions"].as_array().expect("sessions");
+    let ours = sessions
+        .iter()
+        .find(|s| s["pid"] == pid)
+        .expect("the app's session");
+    assert_eq!(ours["pod"]["context"], KCTX);
+    assert_eq!(ours["pod"]["namespace"], NS);
+    assert_eq!(ours["pod"]["name"], pod_name.as_str());
+    assert_eq!(ours["pod"]["owner"], "Deployment/api");
+    assert_eq!(ours["pod"]["gone"], false);
+    // Every session has the key; one without a client address has null.
+    assert!(sessions.iter().all(|s| s.get("pod").is_some()));
+    assert!(
+        sessions
+            .iter()
+            .filter(|s| s["client_addr"].is_null())
+            .all(|s| s["pod"].is_null())
+    );
+    drop(client);
+}
