@@ -261,12 +261,35 @@ impl PodDirectory {
     }
 }
 
+/// Pods for tests of the panes that link to them.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use crate::backends::kube::{Health, PodRow};
+
+    /// A pod of Deployment `{name up to the first '-'}`, Running or crash-looping.
+    pub fn pod(name: &str, ip: Option<&str>, crashing: bool) -> PodRow {
+        PodRow {
+            status: if crashing { "CrashLoopBackOff" } else { "Running" }.into(),
+            health: if crashing { Health::Bad } else { Health::Ok },
+            restarts: if crashing { 7 } else { 0 },
+            ..super::tests::pod(name, ip)
+        }
+    }
+
+    /// A directory of these pods in context "k".
+    pub fn directory(pods: &[PodRow]) -> super::PodDirectory {
+        let mut d = super::PodDirectory::default();
+        d.listed("k", None, pods);
+        d
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::backends::kube::Owner;
 
-    fn pod(name: &str, ip: Option<&str>) -> PodRow {
+    pub(crate) fn pod(name: &str, ip: Option<&str>) -> PodRow {
         PodRow {
             namespace: "shop".into(),
             name: name.into(),
