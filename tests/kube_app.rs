@@ -75,6 +75,7 @@ fn pod(name: &str, deployment: Option<&str>, crashing: bool) -> PodRow {
         containers: vec!["app".into()],
         grace_period: Some(45),
         deleting: false,
+        labels: Default::default(),
     }
 }
 

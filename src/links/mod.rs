@@ -6,6 +6,8 @@
 //! where it came from. An address shared by several live pods (host network: the node's
 //! address) matches none of them, since warroom cannot tell which one it is.
 
+pub mod service;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -314,6 +316,7 @@ mod tests {
             containers: vec!["app".into()],
             grace_period: None,
             deleting: false,
+            labels: [("app".to_string(), name.split('-').next().unwrap_or(name).to_string())].into(),
         }
     }
 

@@ -205,6 +205,7 @@ impl DemoKubeWorld {
             containers: vec![deployment.to_string()],
             grace_period: Some(30),
             deleting: false,
+            labels: [("app".to_string(), deployment.to_string())].into(),
         };
         let key = row.key().to_string();
         let next = self.now + self.rng.unit();
