@@ -216,7 +216,8 @@ pub fn real(config: &Config, opts: &Options) -> anyhow::Result<(App, Backends)> 
     let logs_pane = crate::panes::logs::LogsPane::new(config.logs.buffer_bytes as usize);
     let app = App::new(pane, config.keymap.clone(), theme(config, opts)?, info)
         .with_kafka(kafka_pane)
-        .with_kube(pods_pane, logs_pane);
+        .with_kube(pods_pane, logs_pane)
+        .with_services(config.services.clone());
     // `--context` naming a Kafka context opens on the Kafka pane.
     let app = match opts.context.as_deref() {
         Some(name) if config.kafka_context(name).is_some() => {

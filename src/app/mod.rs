@@ -232,6 +232,10 @@ pub struct App {
     explain: bool,
     /// A guard request is running: its keys are not accepted twice.
     executing: bool,
+    /// `[[service]]` definitions: `:focus NAME` and the link menu.
+    services: Vec<std::sync::Arc<crate::links::service::Service>>,
+    /// The service every pane is filtered to (`:focus NAME`).
+    focus: Option<std::sync::Arc<crate::links::service::Service>>,
 }
 
 impl App {
@@ -259,7 +263,97 @@ impl App {
             break_glass: None,
             explain: false,
             executing: false,
+            services: Vec::new(),
+            focus: None,
         }
+    }
+
+    /// The services of the configuration (`:focus NAME`, `o`).
+    pub fn with_services(mut self, services: Vec<crate::links::service::Service>) -> App {
+        self.services = services.into_iter().map(std::sync::Arc::new).collect();
+        self
+    }
+
+    /// The focused service, if any.
+    pub fn focus(&self) -> Option<&crate::links::service::Service> {
+        self.focus.as_deref()
+    }
+
+    /// `:focus NAME` filters every pane to the service; `:focus` alone clears it.
+    fn set_focus(&mut self, name: Option<&str>) -> Vec<Command> {
+        let known = || {
+            let names: Vec<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
+            if names.is_empty() {
+                "none: add a [[service]] section to the config".to_string()
+            } else {
+                names.join(", ")
+            }
+        };
+        let focus = match name {
+            None => None,
+            Some(n) => match self.services.iter().find(|s| s.name == n) {
+                Some(s) => Some(s.clone()),
+                None => {
+                    let known = known();
+                    self.warn(format!(
+                        "unknown service {:?}; known: {known}",
+                        sanitize::cell(n, 40)
+                    ));
+                    return Vec::new();
+                }
+            },
+        };
+        self.say(match &focus {
+            Some(s) => format!(
+                "focus {}: every pane shows only this service (:focus clears)",
+                sanitize::cell(&s.name, 40)
+            ),
+            None => "focus cleared".to_string(),
+        });
+        self.focus = focus.clone();
+        self.perform(vec![Effect::Broadcast(PaneMsg::Focus(focus))])
+    }
+
+    /// `o`: the links of the selection's service (the focused one, else the first whose
+    /// matchers own the selection), expanded and escaped; nothing is opened.
+    fn link_menu(&mut self) {
+        let Some(values) = self.shown().map(|p| p.link_values()) else {
+            return;
+        };
+        let service = self
+            .focus
+            .clone()
+            .or_else(|| self.services.iter().find(|s| s.owns(&values)).cloned());
+        let Some(service) = service else {
+            self.say(if self.services.is_empty() {
+                "no links: add a [[service]] with [service.links] to the config (see README)"
+            } else {
+                "no service owns the selection: :focus NAME chooses one"
+            });
+            return;
+        };
+        let name = sanitize::cell(&service.name, 40);
+        if service.links.is_empty() {
+            self.say(format!("service {name} has no [service.links]"));
+            return;
+        }
+        let mut lines = vec![
+            "Copy a link from here; warroom opens nothing itself.".to_string(),
+            String::new(),
+        ];
+        for (kind, link) in service.expand_links(&values) {
+            lines.push(match link {
+                Ok(url) => format!("{kind:<10} {}", sanitize::cell(&url, 2000)),
+                Err(why) => format!("{kind:<10} - {}", sanitize::cell(&why, 200)),
+            });
+        }
+        self.layers.push(Layer::Detail {
+            detail: crate::panes::Detail {
+                title: format!("links of {name}"),
+                lines,
+            },
+            scroll: 0,
+        });
     }
 
     /// Open on this pane (e.g. `--context` names a Kafka context).
@@ -623,6 +717,7 @@ impl App {
                 });
             }
             KeyAction::Command => self.layers.push(Layer::Command(Default::default())),
+            KeyAction::Links => self.link_menu(),
             KeyAction::Filter => {
                 let before = self
                     .shown()
@@ -742,6 +837,7 @@ impl App {
         match cmd {
             "q" | "quit" | "q!" => return self.request_quit(false),
             "ctx" | "context" => return self.select_context(words.next()),
+            "focus" => return self.set_focus(words.next()),
             "help" => self.layers.push(Layer::Help { scroll: 0 }),
             other => {
                 // A pane's own command (`:logs ARGS`), else a pane by name (`:pg`, `:logs`).

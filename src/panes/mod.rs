@@ -265,6 +265,13 @@ pub enum PaneMsg {
     GroupsOf { addr: String, label: String },
     /// The Logs pane was opened with nothing chosen: follow what the Pods pane has selected.
     FollowSelected,
+    /// `:focus NAME` (or `:focus` to clear): show only what belongs to this service.
+    Focus(Option<std::sync::Arc<crate::links::service::Service>>),
+    /// Follow these logs without showing the Logs pane (the focused service's logs).
+    FocusLogs {
+        context: String,
+        selection: crate::backends::kube::LogSelection,
+    },
 }
 
 /// What a pane draws with: the theme, the spinner tick, and the time of the last update
@@ -387,6 +394,10 @@ pub trait Pane: AsAny + Send {
     /// The pane was just shown (a tab key, a jump from another pane).
     fn on_shown(&mut self) -> Vec<Effect> {
         Vec::new()
+    }
+    /// What the selected row says for link templates (`o`): pod, namespace, group, pid...
+    fn link_values(&self) -> crate::links::service::LinkValues {
+        Default::default()
     }
     fn filter(&self) -> &str;
     fn set_filter(&mut self, filter: &str);

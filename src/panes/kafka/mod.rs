@@ -54,6 +54,8 @@ pub struct KafkaPane {
     last_members: links::LastMembers,
     /// Only the groups with a member at this address (a pod's, from the Pods pane).
     member_filter: Option<(String, String)>,
+    /// `:focus NAME`: only the groups of this service (its kafka_group pattern).
+    focus: Option<std::sync::Arc<crate::links::service::Service>>,
 }
 
 const META: PaneMeta = PaneMeta {
@@ -95,6 +97,7 @@ impl KafkaPane {
             pods: Default::default(),
             last_members: Default::default(),
             member_filter: None,
+            focus: None,
         }
     }
 
@@ -116,9 +119,25 @@ impl KafkaPane {
 
     /// The groups are limited to a pod's memberships: what to say about it.
     pub fn member_limit(&self) -> Option<String> {
-        self.member_filter
+        let focus = self.focus.as_ref().map(|svc| match &svc.kafka_group {
+            Some(p) => format!(
+                "focus {}: groups {}",
+                sanitize::cell(&svc.name, 40),
+                sanitize::cell(p.text(), 60)
+            ),
+            None => format!(
+                "focus {} has no kafka_group: all groups",
+                sanitize::cell(&svc.name, 40)
+            ),
+        });
+        let member = self
+            .member_filter
             .as_ref()
-            .map(|(_, label)| format!("only groups of {} (esc clears)", sanitize::cell(label, 60)))
+            .map(|(_, label)| format!("only groups of {} (esc clears)", sanitize::cell(label, 60)));
+        match (focus, member) {
+            (Some(f), Some(m)) => Some(format!("{f} · {m}")),
+            (f, m) => f.or(m),
+        }
     }
 
     pub fn current_context(&self) -> Option<&str> {
@@ -207,6 +226,16 @@ impl KafkaPane {
             ),
             _ => Vec::new(),
         };
+        if let (Some(svc), Some(snap)) = (
+            self.focus.as_ref().filter(|s| s.kafka_group.is_some()),
+            self.contexts.data().and_then(|d| d.snapshot.as_ref()),
+        ) {
+            self.rows.retain(|r| {
+                snap.groups
+                    .get(r.index)
+                    .is_some_and(|g| svc.matches_group(&g.id))
+            });
+        }
         if let (Some((addr, _)), Some(ctx), Some(snap)) = (
             &self.member_filter,
             self.contexts.current_name(),
@@ -478,6 +507,10 @@ impl Pane for KafkaPane {
                 return self.on_plan(context, result);
             }
             PaneMsg::Pods(pods) => self.pods = pods,
+            PaneMsg::Focus(focus) => {
+                self.focus = focus;
+                self.rebuild();
+            }
             PaneMsg::GroupsOf { addr, label } => return self.groups_of(addr, label),
             _ => {}
         }
@@ -489,6 +522,13 @@ impl Pane for KafkaPane {
     }
 
     context_pane_methods!(context_changed);
+
+    fn link_values(&self) -> crate::links::service::LinkValues {
+        crate::links::service::LinkValues {
+            group: self.selected_group().map(|g| g.id.clone()),
+            ..Default::default()
+        }
+    }
 
     fn on_back(&mut self) -> Option<String> {
         self.member_filter.take()?;

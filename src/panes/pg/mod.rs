@@ -19,6 +19,7 @@ use crate::backends::postgres::{
 };
 use crate::config::{KeyAction, Scope};
 use crate::guard::{GuardedAction, PgTarget};
+use crate::links::service::{LinkValues, Service};
 use crate::links::{PodDirectory, PodRef};
 use crate::widgets::format::opt_duration;
 use crate::widgets::sanitize;
@@ -140,6 +141,8 @@ pub struct PgPane {
     pods: Arc<PodDirectory>,
     /// Sessions limited to one client address (a pod's, from the Pods pane): address, pod.
     client_filter: Option<(String, String)>,
+    /// `:focus NAME`: only the sessions of this service (its application_name pattern).
+    focus: Option<Arc<Service>>,
 }
 
 const META: PaneMeta = PaneMeta {
@@ -196,6 +199,7 @@ impl PgPane {
             query_id_filter: None,
             pods: Arc::default(),
             client_filter: None,
+            focus: None,
         }
     }
 
@@ -376,6 +380,15 @@ impl PgPane {
                 if let Some(q) = self.query_id_filter {
                     rows.retain(|&i| snap.sessions.get(i).is_some_and(|s| s.query_id == Some(q)));
                 }
+                if let Some(svc) = &self.focus
+                    && svc.application_name.is_some()
+                {
+                    rows.retain(|&i| {
+                        snap.sessions
+                            .get(i)
+                            .is_some_and(|s| svc.matches_application(&s.application))
+                    });
+                }
                 if let Some((addr, _)) = &self.client_filter {
                     let want = crate::links::parse_addr(addr);
                     rows.retain(|&i| {
@@ -468,6 +481,25 @@ impl PgPane {
 
     /// The sessions are limited (wait event, statement): what to say about it.
     pub fn session_limit(&self) -> Option<String> {
+        let focus = self.focus.as_ref().map(|svc| match &svc.application_name {
+            Some(p) => format!(
+                "focus {}: application_name {}",
+                sanitize::cell(&svc.name, 40),
+                sanitize::cell(p.text(), 60)
+            ),
+            None => format!(
+                "focus {} has no application_name: all sessions",
+                sanitize::cell(&svc.name, 40)
+            ),
+        });
+        let other = self.other_limit();
+        match (focus, other) {
+            (Some(f), Some(o)) => Some(format!("{f} · {o}")),
+            (f, o) => f.or(o),
+        }
+    }
+
+    fn other_limit(&self) -> Option<String> {
         if let Some((t, e)) = &self.wait_filter {
             return Some(format!("only {t}:{e} (esc clears)"));
         }
@@ -864,6 +896,10 @@ impl Pane for PgPane {
                 self.stmt_cursor.row = self.stmt_cursor.row.min(self.row_count().saturating_sub(1));
             }
             PaneMsg::Pods(pods) => self.pods = pods,
+            PaneMsg::Focus(focus) => {
+                self.focus = focus;
+                self.rebuild();
+            }
             PaneMsg::SessionsFrom { addr, label } => return self.sessions_from(addr, label),
             PaneMsg::Worker(Msg::PgPlan { context, result }) => {
                 return match result {
@@ -1004,5 +1040,22 @@ impl Pane for PgPane {
 
     fn render(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         render::draw(self, frame, area, ctx);
+    }
+
+    fn link_values(&self) -> LinkValues {
+        let Some(s) = self.selected_session() else {
+            return LinkValues::default();
+        };
+        let pod = self.pod_of(s).filter(|p| !p.gone);
+        LinkValues {
+            pod: pod.map(|p| p.name.clone()),
+            namespace: pod.map(|p| p.namespace.clone()),
+            pid: Some(s.pid.to_string()),
+            since: s
+                .query_start
+                .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+            application: Some(s.application.clone()),
+            ..LinkValues::default()
+        }
     }
 }

@@ -114,6 +114,8 @@ pub struct PodsPane {
     watch_always: bool,
     /// The Logs pane was opened empty before a pod could be selected: follow the first.
     logs_wanted: bool,
+    /// `:focus NAME`: only the pods of this service (its label selector).
+    focus: Option<Arc<crate::links::service::Service>>,
 }
 
 const META: PaneMeta = PaneMeta {
@@ -161,7 +163,50 @@ impl PodsPane {
             links_changed: false,
             watch_always: false,
             logs_wanted: false,
+            focus: None,
         }
+    }
+
+    /// `:focus NAME`: the pods of the service, and its logs in the Logs pane (not shown).
+    fn set_focus(&mut self, focus: Option<Arc<crate::links::service::Service>>) -> Vec<Effect> {
+        self.focus = focus;
+        self.rebuild();
+        let (Some(svc), Some(context)) = (&self.focus, self.current_context()) else {
+            return Vec::new();
+        };
+        let selection = match (&svc.log_selector, &svc.label_selector) {
+            (Some(args), _) => match crate::panes::logs::command::parse(args) {
+                Ok(s) => s,
+                Err(e) => return vec![Effect::Warn(format!("log_selector: {e}"))],
+            },
+            (None, Some(sel)) => crate::backends::kube::LogSelection {
+                label_selector: Some(sel.text().to_string()),
+                ..Default::default()
+            },
+            (None, None) => return Vec::new(),
+        };
+        vec![Effect::Send(
+            PaneId::Logs,
+            PaneMsg::FocusLogs {
+                context: context.to_string(),
+                selection,
+            },
+        )]
+    }
+
+    /// The focus says which pods are shown: a note for the info line.
+    pub fn focus_note(&self) -> Option<String> {
+        self.focus.as_ref().map(|svc| match &svc.label_selector {
+            Some(sel) => format!(
+                "focus {}: {}",
+                sanitize::cell(&svc.name, 40),
+                sanitize::cell(sel.text(), 60)
+            ),
+            None => format!(
+                "focus {} has no label_selector: all pods",
+                sanitize::cell(&svc.name, 40)
+            ),
+        })
     }
 
     /// Keep the pod watches open while hidden: the pods feed the links (session -> pod,
@@ -368,6 +413,12 @@ impl PodsPane {
     }
 
     fn matches_filter(&self, p: &PodRow) -> bool {
+        if let Some(svc) = &self.focus
+            && svc.label_selector.is_some()
+            && !svc.matches_labels(&p.labels)
+        {
+            return false;
+        }
         if self.filter.is_empty() {
             return true;
         }
@@ -631,6 +682,7 @@ impl Pane for PodsPane {
             }
             PaneMsg::ShowPod { context, pod, then } => return self.show_pod(&context, pod, then),
             PaneMsg::FollowSelected => return self.follow_selected(),
+            PaneMsg::Focus(focus) => return self.set_focus(focus),
             PaneMsg::Worker(Msg::KubeEvents {
                 context,
                 namespace,
@@ -690,6 +742,21 @@ impl Pane for PodsPane {
     }
     fn render(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         render::draw(self, frame, area, ctx);
+    }
+    fn link_values(&self) -> crate::links::service::LinkValues {
+        let Some(p) = self.selected_pod() else {
+            return Default::default();
+        };
+        crate::links::service::LinkValues {
+            pod: Some(p.name.clone()),
+            namespace: Some(p.namespace.clone()),
+            since: p
+                .last_restart
+                .or(p.created)
+                .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+            labels: p.labels.clone(),
+            ..Default::default()
+        }
     }
     fn explain(&self) -> Vec<String> {
         let mut lines = vec![
