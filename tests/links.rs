@@ -9,6 +9,8 @@
 mod kube_emulator;
 #[path = "support/pg.rs"]
 mod pg;
+#[path = "support/ui.rs"]
+mod ui;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -282,4 +284,208 @@ async fn pg_activity_json_carries_the_pod_of_each_session() {
             .all(|s| s["pod"].is_null())
     );
     drop(client);
+}
+
+mod focus {
+    //! `:focus NAME` over the four panes, driven by keys through the App as the terminal does.
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::time::SystemTime;
+    use warroom::backends::kafka::{
+        ConsumerGroup, GroupMember, KafkaSnapshot, PartitionOffsets, RefreshCost,
+    };
+    use warroom::backends::kube::{Health, PodRow};
+    use warroom::backends::postgres::{ActivitySnapshot, PgSession};
+    use warroom::config::Config;
+    use warroom::panes::kafka::KafkaPane;
+
+    use super::ui;
+
+    const CONFIG: &str = r#"
+[[service]]
+name = "billing"
+application_name = "billing-*"
+kafka_group = "billing.*"
+label_selector = "app=billing"
+
+[service.links]
+dashboard = "https://grafana.example/d/billing?var-pod={pod}&var-ns={namespace}"
+runbook = "https://runbooks.example/billing"
+"#;
+
+    /// A Stable group with one member, as a broker describes it.
+    fn group(id: &str, committed: i64, end: i64) -> ConsumerGroup {
+        ConsumerGroup {
+            id: id.into(),
+            state: "Stable".into(),
+            protocol_type: "consumer".into(),
+            members: vec![GroupMember {
+                member_id: "m0".into(),
+                client_id: "worker".into(),
+                client_host: "/10.0.0.7".into(),
+                assignment: vec![("orders".into(), 0)],
+            }],
+            partitions: vec![PartitionOffsets {
+                topic: "orders".into(),
+                partition: 0,
+                committed: Some(committed),
+                log_end: Some(end),
+            }],
+            error: None,
+        }
+    }
+
+    fn session(pid: i32, application: &str) -> PgSession {
+        PgSession {
+            pid,
+            database: Some("shop".into()),
+            user: Some("app".into()),
+            application: application.into(),
+            client_addr: Some(format!("10.0.0.{pid}")),
+            state: Some("active".into()),
+            wait_event_type: None,
+            wait_event: None,
+            query_seconds: Some(1.0),
+            xact_seconds: Some(1.0),
+            blocked_by: Vec::new(),
+            query: "SELECT 1".into(),
+            backend_start: Some(SystemTime::now()),
+            query_start: Some(SystemTime::now()),
+            query_id: None,
+            lock: None,
+        }
+    }
+
+    fn pod(name: &str, app: &str) -> PodRow {
+        PodRow {
+            namespace: NS.into(),
+            name: name.into(),
+            uid: format!("uid-{name}"),
+            resource_version: "1".into(),
+            ready: 1,
+            total: 1,
+            status: "Running".into(),
+            status_detail: None,
+            health: Health::Ok,
+            restarts: 0,
+            last_restart: None,
+            last_termination: None,
+            created: Some(SystemTime::now()),
+            node: None,
+            pod_ip: None,
+            owner: None,
+            deployment: None,
+            containers: vec!["app".into()],
+            grace_period: None,
+            deleting: false,
+            labels: BTreeMap::from([("app".to_string(), app.to_string())]),
+        }
+    }
+
+    fn app() -> App {
+        let config = Config::parse(std::path::Path::new("config.toml"), CONFIG).expect("config");
+        let mut app = App::new(
+            PgPane::new(vec![PGCTX.into()], None, Duration::from_secs(2)),
+            Keymap::default(),
+            Theme::builtin_default(),
+            GuardInfo::default(),
+        )
+        .with_kafka(KafkaPane::new(vec!["k".into()], None, Duration::from_secs(2)))
+        .with_kube(
+            PodsPane::new(vec![KCTX.into()], None).watching_always(),
+            LogsPane::new(1 << 20),
+        )
+        .with_services(config.services);
+        app.update(Msg::PgUpdate {
+            context: PGCTX.into(),
+            result: Ok(ActivitySnapshot {
+                sessions: vec![
+                    session(11, "billing-api"),
+                    session(12, "search-api"),
+                    session(13, "billing-worker"),
+                ],
+                ..ActivitySnapshot::default()
+            }),
+            retry_in: None,
+        });
+        app.update(Msg::KafkaUpdate {
+            context: "k".into(),
+            result: Ok(KafkaSnapshot {
+                taken_at: SystemTime::now(),
+                groups: vec![
+                    group("billing.invoices", 10, 20),
+                    group("search.indexer", 10, 30),
+                ],
+                cost: RefreshCost::default(),
+            }),
+            retry_in: None,
+        });
+        app.update(Msg::KubePods {
+            context: KCTX.into(),
+            feed: PodFeed::Listed {
+                scope: PodScope::default(),
+                pods: vec![pod("billing-0", "billing"), pod("search-0", "search")],
+            },
+        });
+        app
+    }
+
+    fn command(app: &mut App, line: &str) -> Vec<Command> {
+        app.update(ui::key(':'));
+        for c in line.chars() {
+            app.update(ui::key(c));
+        }
+        app.update(ui::code(KeyCode::Enter))
+    }
+
+    #[test]
+    fn focus_filters_all_four_panes_and_clears() {
+        let mut app = app();
+        let cmds = command(&mut app, "focus billing");
+        assert_eq!(app.active(), PaneId::Postgres, "the focus moves no pane");
+        assert_eq!(app.focus().map(|s| s.name.as_str()), Some("billing"));
+        let pids: Vec<i32> = pg_pane(&app).shown_sessions().iter().map(|s| s.pid).collect();
+        assert_eq!(pids.len(), 2);
+        assert!(pids.contains(&11) && pids.contains(&13), "{pids:?}");
+        let kafka = app.pane_of::<KafkaPane>().expect("Kafka pane");
+        let groups: Vec<&str> = kafka.shown_groups().iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(groups, ["billing.invoices"]);
+        let pods = app.pane_of::<PodsPane>().expect("Pods pane");
+        let names: Vec<&str> = pods.rows().iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["billing-0"]);
+        // The Logs pane looks up the service's pods (its label selector), off screen.
+        assert!(
+            cmds.iter().any(|c| matches!(c, Command::KubeLogsLookup { selection, .. }
+                if selection.label_selector.as_deref() == Some("app=billing"))),
+            "{cmds:?}"
+        );
+        let screen = ui::screen(&app, 120, 30);
+        assert!(screen.contains("focus billing"), "{screen}");
+
+        command(&mut app, "focus");
+        assert!(app.focus().is_none());
+        assert_eq!(pg_pane(&app).shown_sessions().len(), 3);
+        let kafka = app.pane_of::<KafkaPane>().expect("Kafka pane");
+        assert_eq!(kafka.shown_groups().len(), 2);
+        assert_eq!(app.pane_of::<PodsPane>().expect("Pods").rows().len(), 2);
+
+        command(&mut app, "focus nope");
+        assert!(app.toast().is_some_and(|t| t.error && t.text.contains("known: billing")));
+    }
+
+    #[test]
+    fn o_shows_the_links_of_the_selected_pod_escaped() {
+        let mut app = app();
+        app.update(ui::key('3'));
+        app.update(ui::key('o'));
+        let Some(warroom::app::Layer::Detail { detail, .. }) = app.layers().last() else {
+            panic!("the link menu: {:?}", app.layers().len());
+        };
+        let text = detail.lines.join("\n");
+        assert!(
+            text.contains("dashboard  https://grafana.example/d/billing?var-pod=billing-0&var-ns=shop"),
+            "{text}"
+        );
+        assert!(text.contains("runbook    https://runbooks.example/billing"), "{text}");
+    }
 }

@@ -262,6 +262,13 @@ impl KafkaPane {
         self.snapshot()?.groups.get(self.rows.get(row)?.index)
     }
 
+    /// The groups shown, in order (filters, focus and limits applied).
+    pub fn shown_groups(&self) -> Vec<&ConsumerGroup> {
+        (0..self.rows.len())
+            .filter_map(|i| self.group_at(i))
+            .collect()
+    }
+
     pub fn selected_group(&self) -> Option<&ConsumerGroup> {
         let id = self.selected.as_deref()?;
         self.snapshot()?.group(id)
