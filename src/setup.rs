@@ -321,7 +321,8 @@ pub fn demo(
             crate::panes::pods::PodsPane::new(vec![DEMO_KUBE_CONTEXT.to_string()], None)
                 .watching_always(),
             crate::panes::logs::LogsPane::new(config.logs.buffer_bytes as usize),
-        );
+        )
+        .with_services(demo_services(config));
     let kafka_sources: HashMap<String, Arc<dyn crate::backends::kafka::KafkaSource>> =
         HashMap::from([(
             DEMO_KAFKA_CONTEXT.to_string(),
@@ -354,4 +355,15 @@ pub fn demo(
         },
         demo_pg,
     ))
+}
+
+/// The configuration's services, else the demo incident's (demo/services.toml).
+fn demo_services(config: &Config) -> Vec<crate::links::service::Service> {
+    if !config.services.is_empty() {
+        return config.services.clone();
+    }
+    const DEMO_SERVICES: &str = include_str!("../demo/services.toml");
+    Config::parse(std::path::Path::new("demo/services.toml"), DEMO_SERVICES)
+        .map(|c| c.services)
+        .unwrap_or_default()
 }

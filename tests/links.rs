@@ -95,9 +95,7 @@ fn pg_pane(app: &App) -> &PgPane {
 
 fn screen(app: &App) -> String {
     let mut terminal = Terminal::new(TestBackend::new(200, 30)).expect("terminal");
-    terminal
-        .draw(|f| app.render(f))
-        .expect("draw");
+    terminal.draw(|f| app.render(f)).expect("draw");
     let buffer = terminal.backend().buffer().clone();
     (0..buffer.area.height)
         .map(|y| {
@@ -158,7 +156,11 @@ async fn a_session_finds_its_pod_the_pod_its_sessions_and_a_deleted_pod_stays_go
     assert_eq!(session.client_addr.as_deref(), Some("127.0.0.1"));
     let pod = pg_pane(&app).pod_of(&session).expect("the session's pod");
     assert_eq!(
-        (pod.name.as_str(), pod.namespace.as_str(), pod.context.as_str()),
+        (
+            pod.name.as_str(),
+            pod.namespace.as_str(),
+            pod.context.as_str()
+        ),
         (pod_name.as_str(), NS, KCTX)
     );
     assert_eq!(pod.owner.as_deref(), Some("Deployment/api"));
@@ -214,7 +216,9 @@ async fn a_session_finds_its_pod_the_pod_its_sessions_and_a_deleted_pod_stays_go
         }
     }
     let pane = pg_pane(&app);
-    let pod = pane.pod_of(&session).expect("still linked after the delete");
+    let pod = pane
+        .pod_of(&session)
+        .expect("still linked after the delete");
     assert!(pod.gone, "{pod:?}");
     assert_eq!(pane.pod_text(&session, false), format!("{pod_name} (gone)"));
     let text = screen(&app);
@@ -390,7 +394,11 @@ runbook = "https://runbooks.example/billing"
             Theme::builtin_default(),
             GuardInfo::default(),
         )
-        .with_kafka(KafkaPane::new(vec!["k".into()], None, Duration::from_secs(2)))
+        .with_kafka(KafkaPane::new(
+            vec!["k".into()],
+            None,
+            Duration::from_secs(2),
+        ))
         .with_kube(
             PodsPane::new(vec![KCTX.into()], None).watching_always(),
             LogsPane::new(1 << 20),
@@ -444,7 +452,11 @@ runbook = "https://runbooks.example/billing"
         let cmds = command(&mut app, "focus billing");
         assert_eq!(app.active(), PaneId::Postgres, "the focus moves no pane");
         assert_eq!(app.focus().map(|s| s.name.as_str()), Some("billing"));
-        let pids: Vec<i32> = pg_pane(&app).shown_sessions().iter().map(|s| s.pid).collect();
+        let pids: Vec<i32> = pg_pane(&app)
+            .shown_sessions()
+            .iter()
+            .map(|s| s.pid)
+            .collect();
         assert_eq!(pids.len(), 2);
         assert!(pids.contains(&11) && pids.contains(&13), "{pids:?}");
         let kafka = app.pane_of::<KafkaPane>().expect("Kafka pane");
@@ -455,7 +467,8 @@ runbook = "https://runbooks.example/billing"
         assert_eq!(names, ["billing-0"]);
         // The Logs pane looks up the service's pods (its label selector), off screen.
         assert!(
-            cmds.iter().any(|c| matches!(c, Command::KubeLogsLookup { selection, .. }
+            cmds.iter()
+                .any(|c| matches!(c, Command::KubeLogsLookup { selection, .. }
                 if selection.label_selector.as_deref() == Some("app=billing"))),
             "{cmds:?}"
         );
@@ -470,7 +483,10 @@ runbook = "https://runbooks.example/billing"
         assert_eq!(app.pane_of::<PodsPane>().expect("Pods").rows().len(), 2);
 
         command(&mut app, "focus nope");
-        assert!(app.toast().is_some_and(|t| t.error && t.text.contains("known: billing")));
+        assert!(
+            app.toast()
+                .is_some_and(|t| t.error && t.text.contains("known: billing"))
+        );
     }
 
     #[test]
@@ -483,9 +499,14 @@ runbook = "https://runbooks.example/billing"
         };
         let text = detail.lines.join("\n");
         assert!(
-            text.contains("dashboard  https://grafana.example/d/billing?var-pod=billing-0&var-ns=shop"),
+            text.contains(
+                "dashboard  https://grafana.example/d/billing?var-pod=billing-0&var-ns=shop"
+            ),
             "{text}"
         );
-        assert!(text.contains("runbook    https://runbooks.example/billing"), "{text}");
+        assert!(
+            text.contains("runbook    https://runbooks.example/billing"),
+            "{text}"
+        );
     }
 }

@@ -270,7 +270,10 @@ impl App {
 
     /// The services of the configuration (`:focus NAME`, `o`).
     pub fn with_services(mut self, services: Vec<crate::links::service::Service>) -> App {
+        let all = std::sync::Arc::new(services.clone());
         self.services = services.into_iter().map(std::sync::Arc::new).collect();
+        // Panes that link by service (a stopped group's pods) keep the list; nothing to run.
+        let _ = self.perform(vec![Effect::Broadcast(PaneMsg::Services(all))]);
         self
     }
 

@@ -199,7 +199,8 @@ async fn pods_by_address(config: &Config) -> crate::links::PodDirectory {
         let kube = RealKube::new(ctx.kube_context.clone());
         for scope in setup::kube_scopes(ctx) {
             let listed =
-                tokio::time::timeout(std::time::Duration::from_secs(5), kube.list_pods(&scope)).await;
+                tokio::time::timeout(std::time::Duration::from_secs(5), kube.list_pods(&scope))
+                    .await;
             match listed {
                 Ok(Ok(list)) => {
                     pods.listed(&ctx.name, scope.namespace.as_deref(), &list.pods);

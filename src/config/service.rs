@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::links::service::{LabelSelector, LINK_KINDS, Pattern, Service, check_template};
+use crate::links::service::{LINK_KINDS, LabelSelector, Pattern, Service, check_template};
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -64,9 +64,10 @@ impl ServiceConfig {
         }
         let l = &self.links;
         let mut links = Vec::new();
-        for (kind, template) in LINK_KINDS
-            .into_iter()
-            .zip([&l.dashboard, &l.traces, &l.logs, &l.runbook])
+        for (kind, template) in
+            LINK_KINDS
+                .into_iter()
+                .zip([&l.dashboard, &l.traces, &l.logs, &l.runbook])
         {
             if let Some(t) = template {
                 check_template(t).map_err(|e| (kind, e))?;

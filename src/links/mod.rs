@@ -34,6 +34,9 @@ pub struct PodRef {
     pub pooler: bool,
     /// Deleted: kept until its address is reused.
     pub gone: bool,
+    /// Its labels (services find their pods by label selector).
+    #[serde(skip)]
+    pub labels: std::collections::BTreeMap<String, String>,
     /// The order in which pods went (to forget the oldest first).
     #[serde(skip)]
     gone_seq: u64,
@@ -50,6 +53,7 @@ impl PodRef {
             health: p.health,
             pooler: is_pooler(p),
             gone: false,
+            labels: p.labels.clone(),
             gone_seq: 0,
         }
     }
@@ -84,7 +88,14 @@ impl PodRef {
 /// PgBouncer and its kin, by container or workload name: what the pod runs is not in the
 /// pod row, and these names are what every chart uses.
 pub fn is_pooler(p: &PodRow) -> bool {
-    const POOLERS: [&str; 6] = ["pgbouncer", "pooler", "odyssey", "pgcat", "supavisor", "pgpool"];
+    const POOLERS: [&str; 6] = [
+        "pgbouncer",
+        "pooler",
+        "odyssey",
+        "pgcat",
+        "supavisor",
+        "pgpool",
+    ];
     let owner = p.workload_label().unwrap_or_default();
     p.containers
         .iter()
@@ -182,11 +193,10 @@ impl PodDirectory {
         self.gone_seq += 1;
         let seq = self.gone_seq;
         let mut changed = false;
-        if let Some(r) = self
-            .by_ip
-            .get_mut(&ip)
-            .and_then(|at| at.iter_mut().find(|r| r.context == context && r.key() == *key))
-            && !r.gone
+        if let Some(r) = self.by_ip.get_mut(&ip).and_then(|at| {
+            at.iter_mut()
+                .find(|r| r.context == context && r.key() == *key)
+        }) && !r.gone
         {
             r.gone = true;
             r.gone_seq = seq;
@@ -205,9 +215,7 @@ impl PodDirectory {
             .by_pod
             .keys()
             .filter(|(c, k)| {
-                c == context
-                    && namespace.is_none_or(|ns| ns == k.namespace)
-                    && !present.contains(k)
+                c == context && namespace.is_none_or(|ns| ns == k.namespace) && !present.contains(k)
             })
             .map(|(_, k)| k.clone())
             .collect();
@@ -221,9 +229,16 @@ impl PodDirectory {
         changed
     }
 
+    /// Every pod with an address (live and gone).
+    pub fn pods(&self) -> impl Iterator<Item = &PodRef> {
+        self.by_ip.values().flatten()
+    }
+
     /// The live pods of `context` whose address is known (for pod -> sessions/groups).
     pub fn address_of(&self, context: &str, key: &PodKey) -> Option<IpAddr> {
-        self.by_pod.get(&(context.to_string(), key.clone())).copied()
+        self.by_pod
+            .get(&(context.to_string(), key.clone()))
+            .copied()
     }
 
     /// Drop a pod's entry entirely (it has no address any more).
@@ -271,7 +286,12 @@ pub(crate) mod fixtures {
     /// A pod of Deployment `{name up to the first '-'}`, Running or crash-looping.
     pub fn pod(name: &str, ip: Option<&str>, crashing: bool) -> PodRow {
         PodRow {
-            status: if crashing { "CrashLoopBackOff" } else { "Running" }.into(),
+            status: if crashing {
+                "CrashLoopBackOff"
+            } else {
+                "Running"
+            }
+            .into(),
             health: if crashing { Health::Bad } else { Health::Ok },
             restarts: if crashing { 7 } else { 0 },
             ..super::tests::pod(name, ip)
@@ -316,14 +336,24 @@ mod tests {
             containers: vec!["app".into()],
             grace_period: None,
             deleting: false,
-            labels: [("app".to_string(), name.split('-').next().unwrap_or(name).to_string())].into(),
+            labels: [(
+                "app".to_string(),
+                name.split('-').next().unwrap_or(name).to_string(),
+            )]
+            .into(),
         }
     }
 
     #[test]
     fn addresses_are_read_in_every_shape_postgres_and_brokers_print() {
         let v4: IpAddr = "10.0.0.5".parse().expect("ip");
-        for text in ["10.0.0.5", "10.0.0.5/32", "::ffff:10.0.0.5", "/10.0.0.5", " 10.0.0.5 "] {
+        for text in [
+            "10.0.0.5",
+            "10.0.0.5/32",
+            "::ffff:10.0.0.5",
+            "/10.0.0.5",
+            " 10.0.0.5 ",
+        ] {
             assert_eq!(parse_addr(text), Some(v4), "{text}");
         }
         assert_eq!(parse_addr("fd00::1/128"), "fd00::1".parse().ok());
@@ -334,12 +364,19 @@ mod tests {
     #[test]
     fn a_session_address_finds_its_pod_and_a_deleted_pod_stays_gone_until_reused() {
         let mut d = PodDirectory::default();
-        assert!(d.listed("k", None, &[pod("api-1", Some("10.0.0.5")), pod("web-1", None)]));
+        assert!(d.listed(
+            "k",
+            None,
+            &[pod("api-1", Some("10.0.0.5")), pod("web-1", None)]
+        ));
         let found = d.find("10.0.0.5/32").expect("api-1");
         assert_eq!((found.name.as_str(), found.gone), ("api-1", false));
         assert_eq!(found.owner.as_deref(), Some("Deployment/api"));
         assert!(d.find("10.0.0.6").is_none());
-        assert!(!d.upsert("k", &pod("api-1", Some("10.0.0.5"))), "no change, no news");
+        assert!(
+            !d.upsert("k", &pod("api-1", Some("10.0.0.5"))),
+            "no change, no news"
+        );
 
         assert!(d.deleted("k", &pod("api-1", None).key()));
         let gone = d.find("10.0.0.5").expect("kept after delete");
@@ -355,7 +392,11 @@ mod tests {
     #[test]
     fn a_listing_marks_the_pods_it_no_longer_has_as_gone() {
         let mut d = PodDirectory::default();
-        d.listed("k", Some("shop"), &[pod("a-1", Some("10.0.0.1")), pod("b-1", Some("10.0.0.2"))]);
+        d.listed(
+            "k",
+            Some("shop"),
+            &[pod("a-1", Some("10.0.0.1")), pod("b-1", Some("10.0.0.2"))],
+        );
         d.listed("k", Some("shop"), &[pod("a-1", Some("10.0.0.1"))]);
         assert!(d.find("10.0.0.2").is_some_and(|p| p.gone));
         assert!(d.find("10.0.0.1").is_some_and(|p| !p.gone));

@@ -218,7 +218,10 @@ pub fn check_template(template: &str) -> Result<(), String> {
     if !(template.starts_with("https://") || template.starts_with("http://")) {
         return Err("a link must be an http:// or https:// URL".into());
     }
-    if template.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    if template
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace())
+    {
         return Err("a link must not contain spaces or control characters".into());
     }
     placeholders(template).map(|_| ())
@@ -250,7 +253,10 @@ pub fn expand(template: &str, values: &LinkValues) -> Result<String, String> {
     if missing.is_empty() {
         Ok(out)
     } else {
-        Err(format!("needs {} (select a row that has it)", missing.join(" ")))
+        Err(format!(
+            "needs {} (select a row that has it)",
+            missing.join(" ")
+        ))
     }
 }
 
@@ -289,7 +295,10 @@ mod tests {
                     "dashboard",
                     "https://grafana.example/d/billing?var-pod={pod}&var-ns={namespace}".into(),
                 ),
-                ("traces", "https://traces.example/search?group={group}&since={since}".into()),
+                (
+                    "traces",
+                    "https://traces.example/search?group={group}&since={since}".into(),
+                ),
             ],
         }
     }
@@ -300,9 +309,15 @@ mod tests {
         assert!(s.matches_application("billing-api"));
         assert!(!s.matches_application("api-billing"));
         assert!(s.matches_group("billing.invoices"));
-        assert!(!s.matches_group("billingXinvoices"), "'.' is a dot, not any character");
+        assert!(
+            !s.matches_group("billingXinvoices"),
+            "'.' is a dot, not any character"
+        );
         let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
         };
         assert!(s.matches_labels(&labels(&[("app", "billing")])));
         assert!(!s.matches_labels(&labels(&[("app", "billing"), ("tier", "cron")])));
@@ -336,7 +351,11 @@ mod tests {
         );
         let osc = osc8(url, "dashboard");
         assert!(osc.starts_with("\u{1b}]8;;https://grafana.example/"));
-        assert_eq!(osc.matches('\u{1b}').count(), 4, "only the OSC 8 framing: {osc:?}");
+        assert_eq!(
+            osc.matches('\u{1b}').count(),
+            4,
+            "only the OSC 8 framing: {osc:?}"
+        );
     }
 
     #[test]

@@ -265,6 +265,8 @@ pub enum PaneMsg {
     GroupsOf { addr: String, label: String },
     /// The Logs pane was opened with nothing chosen: follow what the Pods pane has selected.
     FollowSelected,
+    /// The services of the configuration (sent once, when the App gets them).
+    Services(std::sync::Arc<Vec<crate::links::service::Service>>),
     /// `:focus NAME` (or `:focus` to clear): show only what belongs to this service.
     Focus(Option<std::sync::Arc<crate::links::service::Service>>),
     /// Follow these logs without showing the Logs pane (the focused service's logs).

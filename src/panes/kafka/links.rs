@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use crate::backends::kafka::{ConsumerGroup, KafkaSnapshot, LagStatus};
+use crate::links::service::Service;
 use crate::links::{PodDirectory, PodRef, parse_addr};
 use crate::widgets::sanitize;
 
@@ -52,11 +53,29 @@ pub fn pod_cell(pods: &PodDirectory, host: &str) -> String {
     })
 }
 
-/// For a STOP or STALL group: the failing pods behind its (last) members, said plainly.
-pub fn failing_pods_line(
+/// The live pods of the services whose group pattern owns `group` (a STOP group has no
+/// members to follow: its service says which pods consume it).
+pub fn service_pods<'a>(
+    services: &'a [Service],
+    pods: &'a PodDirectory,
+    group: &'a str,
+) -> impl Iterator<Item = &'a PodRef> + 'a {
+    services
+        .iter()
+        .filter(move |s| s.matches_group(group) && s.label_selector.is_some())
+        .flat_map(move |s| {
+            pods.pods()
+                .filter(move |p| !p.gone && s.matches_labels(&p.labels))
+        })
+}
+
+/// For a STOP or STALL group: the failing pods behind its (last) members or its service,
+/// said plainly.
+pub fn failing_pods_line<'a>(
     status: LagStatus,
-    pods: &PodDirectory,
+    pods: &'a PodDirectory,
     hosts: &[&str],
+    of_service: impl Iterator<Item = &'a PodRef>,
 ) -> Option<String> {
     if !matches!(status, LagStatus::Stop | LagStatus::Stall) {
         return None;
@@ -64,8 +83,10 @@ pub fn failing_pods_line(
     let mut failing: Vec<&PodRef> = hosts
         .iter()
         .filter_map(|h| pods.find(h))
+        .chain(of_service)
         .filter(|p| p.is_failing())
         .collect();
+    failing.sort_by(|a, b| (&a.context, &a.name).cmp(&(&b.context, &b.name)));
     failing.dedup_by(|a, b| a.key() == b.key() && a.context == b.context);
     if failing.is_empty() {
         return None;

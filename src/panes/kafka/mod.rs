@@ -56,6 +56,8 @@ pub struct KafkaPane {
     member_filter: Option<(String, String)>,
     /// `:focus NAME`: only the groups of this service (its kafka_group pattern).
     focus: Option<std::sync::Arc<crate::links::service::Service>>,
+    /// Every service: which pods consume a group that has no members.
+    services: std::sync::Arc<Vec<crate::links::service::Service>>,
 }
 
 const META: PaneMeta = PaneMeta {
@@ -98,6 +100,7 @@ impl KafkaPane {
             last_members: Default::default(),
             member_filter: None,
             focus: None,
+            services: Default::default(),
         }
     }
 
@@ -348,7 +351,8 @@ impl KafkaPane {
             ));
         }
         let hosts = self.last_members.hosts(ctx, g);
-        if let Some(line) = links::failing_pods_line(status, &self.pods, &hosts) {
+        let of_service = links::service_pods(&self.services, &self.pods, &g.id);
+        if let Some(line) = links::failing_pods_line(status, &self.pods, &hosts, of_service) {
             lines.push(format!("pods      {line}"));
         }
         if let Some(done) = self.last_reset(ctx, &g.id) {
@@ -514,6 +518,7 @@ impl Pane for KafkaPane {
                 return self.on_plan(context, result);
             }
             PaneMsg::Pods(pods) => self.pods = pods,
+            PaneMsg::Services(services) => self.services = services,
             PaneMsg::Focus(focus) => {
                 self.focus = focus;
                 self.rebuild();

@@ -220,7 +220,10 @@ fn members_map_to_pods_and_a_stopped_group_says_its_pods_crash_loop() {
         addr: "10.0.0.7".into(),
         label: "pod billing-worker-0".into(),
     });
-    assert!(matches!(out.first(), Some(Effect::Show(PaneId::Kafka))), "{out:?}");
+    assert!(
+        matches!(out.first(), Some(Effect::Show(PaneId::Kafka))),
+        "{out:?}"
+    );
     assert_eq!(p.rows.len(), 1);
     assert_eq!(p.selected_group().map(|g| g.id.as_str()), Some("search"));
     assert!(p.on_back().is_some());

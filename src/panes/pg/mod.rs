@@ -260,7 +260,9 @@ impl PgPane {
         let Some(pod) = self.pod_of(s) else {
             let n = self.pods.pods_at(addr).len();
             return Effect::toast(if n > 1 {
-                format!("{n} live pods share {addr_text} (host network): warroom cannot tell which one")
+                format!(
+                    "{n} live pods share {addr_text} (host network): warroom cannot tell which one"
+                )
             } else {
                 format!("no pod of the watched contexts has address {addr_text}")
             });
@@ -312,7 +314,8 @@ impl PgPane {
             Effect::Toast(format!(
                 "{count} session(s) from {} in {}",
                 sanitize::cell(&label, 80),
-                self.current_context().map_or("-".into(), |c| sanitize::cell(c, 40))
+                self.current_context()
+                    .map_or("-".into(), |c| sanitize::cell(c, 40))
             )),
         ]
     }

@@ -157,7 +157,10 @@ pub fn columns_for_width(width: u16) -> Vec<Column> {
 pub fn columns_for(width: u16, with_pod: bool) -> Vec<Column> {
     let mut all: Vec<Column> = Column::ALL.to_vec();
     if with_pod {
-        let at = all.iter().position(|c| *c == Column::Client).map_or(0, |i| i + 1);
+        let at = all
+            .iter()
+            .position(|c| *c == Column::Client)
+            .map_or(0, |i| i + 1);
         all.insert(at, Column::Pod);
     }
     let mut chosen: Vec<Column> = all.clone();
@@ -275,6 +278,9 @@ mod tests {
         let wide = columns_for(400, true);
         let client = wide.iter().position(|c| *c == Column::Client);
         assert_eq!(wide.get(client.map_or(0, |i| i + 1)), Some(&Column::Pod));
-        assert!(columns_for(120, true).contains(&Column::Pod), "kept before USER and DB");
+        assert!(
+            columns_for(120, true).contains(&Column::Pod),
+            "kept before USER and DB"
+        );
     }
 }
