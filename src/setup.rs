@@ -357,13 +357,25 @@ pub fn demo(
     ))
 }
 
-/// The configuration's services, else the demo incident's (demo/services.toml).
+/// The configuration's services, else the demo incident's (demo/services/demo.toml).
 fn demo_services(config: &Config) -> Vec<crate::links::service::Service> {
     if !config.services.is_empty() {
         return config.services.clone();
     }
-    const DEMO_SERVICES: &str = include_str!("../demo/services.toml");
-    Config::parse(std::path::Path::new("demo/services.toml"), DEMO_SERVICES)
+    const DEMO_SERVICES: &str = include_str!("../demo/services/demo.toml");
+    Config::parse(std::path::Path::new("demo/services/demo.toml"), DEMO_SERVICES)
         .map(|c| c.services)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod demo_services_tests {
+    #[test]
+    fn the_demo_services_load() {
+        let names: Vec<String> = super::demo_services(&crate::config::Config::default())
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(names, ["billing", "migrations"]);
+    }
 }

@@ -272,13 +272,6 @@ pub fn percent_encode(value: &str) -> String {
     out
 }
 
-/// An OSC 8 hyperlink around `text` (the URL is percent-encoded already: no ESC, no BEL).
-pub fn osc8(url: &str, text: &str) -> String {
-    let safe_url: String = url.chars().filter(|c| !c.is_control()).collect();
-    let safe_text = crate::sanitize::cell(text, 400);
-    format!("\x1b]8;;{safe_url}\x1b\\{safe_text}\x1b]8;;\x1b\\")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,13 +341,6 @@ mod tests {
         assert_eq!(
             links[1].1,
             Err("needs {group} {since} (select a row that has it)".into())
-        );
-        let osc = osc8(url, "dashboard");
-        assert!(osc.starts_with("\u{1b}]8;;https://grafana.example/"));
-        assert_eq!(
-            osc.matches('\u{1b}').count(),
-            4,
-            "only the OSC 8 framing: {osc:?}"
         );
     }
 

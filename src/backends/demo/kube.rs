@@ -857,7 +857,7 @@ mod tests {
         let prev = w
             .pods
             .values()
-            .find(|s| s.crashing)
+            .find(|s| s.row.deployment.as_deref() == Some("image-resizer"))
             .map(|s| s.previous.clone())
             .unwrap_or_default();
         assert!(prev.last().is_some_and(|l| l.1.contains("out of memory")));
@@ -865,7 +865,7 @@ mod tests {
         assert!(
             w.pods
                 .values()
-                .filter(|s| !s.crashing)
+                .filter(|s| !s.crashing && s.row.deployment.is_some())
                 .all(|s| !s.logs.is_empty())
         );
 
