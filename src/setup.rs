@@ -363,9 +363,12 @@ fn demo_services(config: &Config) -> Vec<crate::links::service::Service> {
         return config.services.clone();
     }
     const DEMO_SERVICES: &str = include_str!("../demo/services/demo.toml");
-    Config::parse(std::path::Path::new("demo/services/demo.toml"), DEMO_SERVICES)
-        .map(|c| c.services)
-        .unwrap_or_default()
+    Config::parse(
+        std::path::Path::new("demo/services/demo.toml"),
+        DEMO_SERVICES,
+    )
+    .map(|c| c.services)
+    .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -703,21 +703,6 @@ impl PgPane {
             format!("user             {}", opt(&s.user)),
             format!("application      {}", sanitize::cell(&s.application, 200)),
             format!("client           {}", opt(&s.client_addr)),
-            format!(
-                "pod              {}",
-                self.pod_of(s).map_or("-".into(), |p| sanitize::cell(
-                    &format!(
-                        "{}/{} in {}{}",
-                        p.namespace,
-                        p.label(false),
-                        p.context,
-                        p.owner
-                            .as_deref()
-                            .map_or(String::new(), |o| format!(", {o}"))
-                    ),
-                    200
-                ))
-            ),
             format!("state            {}", opt(&s.state)),
             format!("wait             {}", Column::Wait.text(s)),
             format!("session started  {}", time(s.backend_start)),
@@ -748,6 +733,20 @@ impl PgPane {
             String::new(),
             "query:".into(),
         ];
+        if self.links_pods() {
+            // After "client": the pod behind its address.
+            let pod = self.pod_of(s).map_or("-".into(), |p| {
+                let owner = p
+                    .owner
+                    .as_deref()
+                    .map_or(String::new(), |o| format!(", {o}"));
+                sanitize::cell(
+                    &format!("{}/{} in {}{owner}", p.namespace, p.label(false), p.context),
+                    200,
+                )
+            });
+            lines.insert(5, format!("pod              {pod}"));
+        }
         // Keep the query's own line breaks; sanitize each line.
         lines.extend(s.query.lines().map(|l| sanitize::cell(l, 2000)));
         Some(Detail {
