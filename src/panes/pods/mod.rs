@@ -246,8 +246,15 @@ impl PodsPane {
             // The filter hides it: the jump wins.
             self.filter.clear();
         }
-        self.selected = Some(pod);
+        self.selected = Some(pod.clone());
         self.rebuild();
+        if self.selected.as_ref() != Some(&pod) {
+            // The focus hides it: never act on another pod in its place.
+            return vec![Effect::Warn(format!(
+                "pod {} is hidden by the focus (:focus clears it)",
+                sanitize::cell(&pod.to_string(), 80)
+            ))];
+        }
         let mut effects = match then {
             Some(action) => self.act(action),
             None => vec![Effect::Show(PaneId::Pods)],
@@ -680,9 +687,9 @@ impl Pane for PodsPane {
                 }
                 effects
             }
-            PaneMsg::ShowPod { context, pod, then } => return self.show_pod(&context, pod, then),
-            PaneMsg::FollowSelected => return self.follow_selected(),
-            PaneMsg::Focus(focus) => return self.set_focus(focus),
+            PaneMsg::ShowPod { context, pod, then } => self.show_pod(&context, pod, then),
+            PaneMsg::FollowSelected => self.follow_selected(),
+            PaneMsg::Focus(focus) => self.set_focus(focus),
             PaneMsg::Worker(Msg::KubeEvents {
                 context,
                 namespace,
