@@ -679,11 +679,20 @@ impl DemoKube {
 impl KubeSource for DemoKube {
     fn list_pods(&self, scope: &PodScope) -> BoxFuture<'_, Result<PodList, KubeError>> {
         let ns = scope.namespace.clone();
+        // Label selectors as the API server reads them (equality-based).
+        let selector = match scope.label_selector.as_deref() {
+            Some(text) => match crate::links::service::LabelSelector::parse(text) {
+                Ok(s) => Some(s),
+                Err(e) => return Box::pin(async move { Err(KubeError::Other(e)) }),
+            },
+            None => None,
+        };
         let out = self.with_world(|w| PodList {
             pods: w
                 .pods()
                 .into_iter()
                 .filter(|p| ns.as_ref().is_none_or(|n| *n == p.namespace))
+                .filter(|p| selector.as_ref().is_none_or(|s| s.matches(&p.labels)))
                 .collect(),
             resource_version: w.rv.to_string(),
         });
@@ -882,6 +891,34 @@ mod tests {
         let p = crashing(&w);
         assert_eq!((p.status.as_str(), p.restarts), ("Running", 0));
         assert_eq!(w.restarts["image-resizer"]["warroom.dev/audit-id"], "a-1");
+    }
+
+    #[test]
+    fn label_selectors_list_only_the_matching_pods_and_the_links_have_their_addresses() {
+        let kube = DemoKube::new(3, DemoClock::manual(), KubeScenario::default());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let list = |sel: Option<&str>| {
+            let scope = PodScope {
+                namespace: None,
+                label_selector: sel.map(str::to_string),
+            };
+            rt.block_on(kube.list_pods(&scope))
+        };
+        let billing = list(Some("app=billing-worker")).expect("listed");
+        assert_eq!(billing.pods.len(), 1);
+        assert_eq!(billing.pods[0].pod_ip.as_deref(), Some("10.0.3.14"));
+        assert_eq!(billing.pods[0].health, Health::Bad);
+        let job = list(Some("job-name")).expect("listed");
+        assert_eq!(job.pods.len(), 1);
+        assert_eq!(job.pods[0].pod_ip.as_deref(), Some("10.0.9.14"));
+        assert_eq!(
+            job.pods[0].owner.as_ref().map(Owner::label).as_deref(),
+            Some("Job/migrate-2026-11-26")
+        );
+        assert_eq!(list(None).expect("listed").pods.len(), 7);
+        assert!(list(Some("app=a b")).is_err());
     }
 
     #[test]
