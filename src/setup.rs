@@ -217,7 +217,10 @@ pub fn real(config: &Config, opts: &Options) -> anyhow::Result<(App, Backends)> 
     let app = App::new(pane, config.keymap.clone(), theme(config, opts)?, info)
         .with_kafka(kafka_pane)
         .with_kube(pods_pane, logs_pane)
-        .with_services(config.services.clone());
+        .with_services(config.services.clone())
+        .with_hyperlinks(crate::widgets::link_menu::hyperlinks_supported(|k| {
+            std::env::var(k).ok()
+        }));
     // `--context` naming a Kafka context opens on the Kafka pane.
     let app = match opts.context.as_deref() {
         Some(name) if config.kafka_context(name).is_some() => {
@@ -322,7 +325,10 @@ pub fn demo(
                 .watching_always(),
             crate::panes::logs::LogsPane::new(config.logs.buffer_bytes as usize),
         )
-        .with_services(demo_services(config));
+        .with_services(demo_services(config))
+        .with_hyperlinks(crate::widgets::link_menu::hyperlinks_supported(|k| {
+            std::env::var(k).ok()
+        }));
     let kafka_sources: HashMap<String, Arc<dyn crate::backends::kafka::KafkaSource>> =
         HashMap::from([(
             DEMO_KAFKA_CONTEXT.to_string(),

@@ -494,10 +494,15 @@ runbook = "https://runbooks.example/billing"
         let mut app = app();
         app.update(ui::key('3'));
         app.update(ui::key('o'));
-        let Some(warroom::app::Layer::Detail { detail, .. }) = app.layers().last() else {
+        let Some(menu) = app
+            .layers()
+            .last()
+            .and_then(|l| l.dialog::<warroom::widgets::link_menu::LinkMenu>())
+        else {
             panic!("the link menu: {:?}", app.layers().len());
         };
-        let text = detail.lines.join("\n");
+        assert!(!menu.hyperlinks, "no terminal support claimed by default");
+        let text = ui::screen(&app, 120, 30);
         assert!(
             text.contains(
                 "dashboard  https://grafana.example/d/billing?var-pod=billing-0&var-ns=shop"

@@ -236,6 +236,8 @@ pub struct App {
     services: Vec<std::sync::Arc<crate::links::service::Service>>,
     /// The service every pane is filtered to (`:focus NAME`).
     focus: Option<std::sync::Arc<crate::links::service::Service>>,
+    /// The terminal shows OSC 8 hyperlinks (the link menu makes its URLs clickable).
+    hyperlinks: bool,
 }
 
 impl App {
@@ -265,7 +267,14 @@ impl App {
             executing: false,
             services: Vec::new(),
             focus: None,
+            hyperlinks: false,
         }
+    }
+
+    /// Whether the terminal shows OSC 8 hyperlinks (see `widgets::link_menu`).
+    pub fn with_hyperlinks(mut self, supported: bool) -> App {
+        self.hyperlinks = supported;
+        self
     }
 
     /// The services of the configuration (`:focus NAME`, `o`).
@@ -340,23 +349,13 @@ impl App {
             self.say(format!("service {name} has no [service.links]"));
             return;
         }
-        let mut lines = vec![
-            "Copy a link from here; warroom opens nothing itself.".to_string(),
-            String::new(),
-        ];
-        for (kind, link) in service.expand_links(&values) {
-            lines.push(match link {
-                Ok(url) => format!("{kind:<10} {}", sanitize::cell(&url, 2000)),
-                Err(why) => format!("{kind:<10} - {}", sanitize::cell(&why, 200)),
-            });
-        }
-        self.layers.push(Layer::Detail {
-            detail: crate::panes::Detail {
+        self.layers.push(Layer::Dialog(Box::new(
+            crate::widgets::link_menu::LinkMenu {
                 title: format!("links of {name}"),
-                lines,
+                links: service.expand_links(&values),
+                hyperlinks: self.hyperlinks,
             },
-            scroll: 0,
-        });
+        )));
     }
 
     /// Open on this pane (e.g. `--context` names a Kafka context).
