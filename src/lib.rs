@@ -9,6 +9,7 @@ pub mod backends;
 pub mod cli;
 pub mod config;
 pub mod guard;
+pub mod links;
 pub mod panes;
 pub mod private_fs;
 pub mod redact;

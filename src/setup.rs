@@ -231,6 +231,9 @@ pub struct Assembly {
     backends: Parts,
     delegates: Delegates,
     server: Option<crate::tui::ServerFeed>,
+    services: Vec<crate::links::service::Service>,
+    hyperlinks: bool,
+    pods_always: bool,
 }
 
 /// What `Assembly::build` hands to the runtime and the executor.
@@ -261,6 +264,9 @@ impl Assembly {
             backends: Parts::default(),
             delegates: Vec::new(),
             server: None,
+            services: Vec::new(),
+            hyperlinks: false,
+            pods_always: false,
         }
     }
 
@@ -360,6 +366,24 @@ impl Assembly {
         self
     }
 
+    /// `[[service]]` definitions (`:focus`, the link menu).
+    pub fn services(mut self, services: Vec<crate::links::service::Service>) -> Assembly {
+        self.services = services;
+        self
+    }
+
+    /// The terminal shows OSC 8 hyperlinks.
+    pub fn hyperlinks(mut self, on: bool) -> Assembly {
+        self.hyperlinks = on;
+        self
+    }
+
+    /// Keep the pod watch open while the Pods pane is hidden (sessions and groups map to pods).
+    pub fn watch_pods_always(mut self) -> Assembly {
+        self.pods_always = true;
+        self
+    }
+
     /// The App alone (tests, benches: no runtime behind it).
     pub fn app(self) -> App {
         self.split().0
@@ -406,6 +430,12 @@ impl Assembly {
 
     fn split(self) -> (App, Parts) {
         let initial = self.initial.as_deref();
+        let pods = PodsPane::new(self.kube, initial);
+        let pods = if self.pods_always {
+            pods.watching_always()
+        } else {
+            pods
+        };
         let app = App::new(
             PgPane::new(self.pg, initial, self.refresh),
             self.keymap,
@@ -413,10 +443,9 @@ impl Assembly {
             self.guard,
         )
         .with_kafka(KafkaPane::new(self.kafka.clone(), initial, self.refresh))
-        .with_kube(
-            PodsPane::new(self.kube, initial),
-            LogsPane::new(self.log_buffer),
-        );
+        .with_kube(pods, LogsPane::new(self.log_buffer))
+        .with_services(self.services)
+        .with_hyperlinks(self.hyperlinks);
         // `--context` naming a Kafka context opens on the Kafka pane.
         let app = match initial {
             Some(name) if self.kafka.iter().any(|k| k == name) => app.opening_on(PaneId::Kafka),
@@ -483,7 +512,12 @@ fn from_config(assembly: Assembly, config: &Config, opts: &Options) -> anyhow::R
         .keymap(config.keymap.clone())
         .theme(theme(config, opts)?)
         .refresh(config.refresh)
-        .log_buffer(config.logs.buffer_bytes as usize))
+        .log_buffer(config.logs.buffer_bytes as usize)
+        .services(config.services.clone())
+        .hyperlinks(crate::widgets::link_menu::hyperlinks_supported(|k| {
+            std::env::var(k).ok()
+        }))
+        .watch_pods_always())
 }
 
 /// The demo: simulated backends, a demo audit file, the same guard.
@@ -562,6 +596,7 @@ pub fn demo(
         audit_destination: format!("{} (demo audit file)", settings.destination_text()),
     };
     let mut assembly = from_config(Assembly::new(info), config, opts)?
+        .services(demo_services(config))
         .pg(DEMO_CONTEXT, Arc::new(demo_pg.clone()))
         .kafka(DEMO_KAFKA_CONTEXT, Arc::new(demo_kafka))
         .kube(DEMO_KUBE_CONTEXT, Arc::new(demo_kube), vec![kube_scope]);
@@ -610,4 +645,30 @@ fn demo_approvals(
         pending: Some(pending_rx),
     };
     Ok((delegates, Some(feed)))
+}
+
+/// The configuration's services, else the demo incident's (demo/services/demo.toml).
+fn demo_services(config: &Config) -> Vec<crate::links::service::Service> {
+    if !config.services.is_empty() {
+        return config.services.clone();
+    }
+    const DEMO_SERVICES: &str = include_str!("../demo/services/demo.toml");
+    Config::parse(
+        std::path::Path::new("demo/services/demo.toml"),
+        DEMO_SERVICES,
+    )
+    .map(|c| c.services)
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod demo_services_tests {
+    #[test]
+    fn the_demo_services_load() {
+        let names: Vec<String> = super::demo_services(&crate::config::Config::default())
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(names, ["billing", "migrations"]);
+    }
 }

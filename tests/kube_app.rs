@@ -74,6 +74,7 @@ fn pod(name: &str, deployment: Option<&str>, crashing: bool) -> PodRow {
         containers: vec!["app".into()],
         grace_period: Some(45),
         deleting: false,
+        labels: Default::default(),
     }
 }
 
@@ -304,4 +305,61 @@ fn read_only_greys_the_guarded_pod_keys_with_the_reason() {
     assert_eq!(crossed, "ctrl-d R", "{row}");
     assert!(row.contains("disabled (read-only)"), "{row}");
     assert!(!row.contains("ctrl-d delete"), "{row}");
+}
+
+#[test]
+fn the_logs_pane_opened_empty_follows_the_pod_selected_in_the_pods_pane() {
+    let mut app = app(false);
+    // Nothing chosen yet: the Logs tab follows the Pods pane's selection (the crash-looping
+    // pod sorts first and is selected).
+    let cmds = app.update(key('4'));
+    assert_eq!(app.active(), PaneId::Logs);
+    let Some(Command::KubeLogs { requests, .. }) =
+        cmds.iter().find(|c| matches!(c, Command::KubeLogs { .. }))
+    else {
+        panic!("the Logs pane follows something: {cmds:?}");
+    };
+    assert_eq!(requests[0].pod, "worker-0");
+    assert!(!requests[0].previous);
+    assert_eq!(logs(&app).title(), Some("worker-0"));
+    // Opened again with a stream: it keeps it (no new session).
+    app.update(key('1'));
+    let cmds = app.update(key('4'));
+    assert!(
+        !cmds.iter().any(|c| matches!(c, Command::KubeLogs { .. })),
+        "{cmds:?}"
+    );
+}
+
+#[test]
+fn the_logs_pane_opened_before_the_pods_arrive_follows_the_first_selected_pod() {
+    let mut app = Assembly::new(GuardInfo::default())
+        .pg_context("pg")
+        .kube_context(CTX)
+        .log_buffer(1 << 20)
+        .watch_pods_always()
+        .app();
+    let cmds = app.update(key('4'));
+    assert!(!cmds.iter().any(|c| matches!(c, Command::KubeLogs { .. })));
+    assert!(
+        cmds.contains(&Command::KubeWatch {
+            context: CTX.into(),
+            active: true
+        }),
+        "the pods are watched while the Pods pane is hidden: {cmds:?}"
+    );
+    let cmds = app.update(Msg::Worker(Event::KubePods {
+        context: CTX.into(),
+        feed: PodFeed::Listed {
+            scope: PodScope::default(),
+            pods: vec![pod("api-1", Some("api"), false)],
+        },
+    }));
+    let Some(Command::KubeLogs { requests, .. }) =
+        cmds.iter().find(|c| matches!(c, Command::KubeLogs { .. }))
+    else {
+        panic!("the first pod is followed: {cmds:?}");
+    };
+    assert_eq!(requests[0].pod, "api-1");
+    assert_eq!(app.active(), PaneId::Logs);
 }

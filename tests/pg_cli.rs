@@ -229,7 +229,10 @@ fn assert_chain_json(json: &Value, chain: &LockChain) {
             "blocked_by",
             "query",
             "query_id",
+            // The pod behind client_addr: null here, no Kubernetes context is configured.
+            "pod",
         ]);
+        assert!(s["pod"].is_null(), "{s}");
         // Waiters say what they wait for: {locktype, mode, relation, granted_mode_of_blocker}.
         if wait_type == "Lock" {
             expected_fields.insert("lock");

@@ -107,7 +107,7 @@ fn resize_sequence() {
         (33, 9, Some(ui::key('a'))),
         (81, 25, Some(ui::code(crossterm::event::KeyCode::Esc))),
         (57, 17, Some(ui::key('/'))),
-        (200, 5, Some(ui::key('o'))),
+        (200, 5, Some(ui::key('O'))),
         (5, 60, Some(ui::code(crossterm::event::KeyCode::Enter))),
         (80, 24, Some(ui::key('i'))),
         (13, 5, Some(ui::key(':'))),

@@ -208,6 +208,12 @@ pub struct App {
     executing: bool,
     /// Requests on the `[server]` this user may approve (status-bar badge).
     approvals_waiting: usize,
+    /// `[[service]]` definitions: `:focus NAME` and the link menu.
+    services: Vec<std::sync::Arc<crate::links::service::Service>>,
+    /// The service every pane is filtered to (`:focus NAME`).
+    focus: Option<std::sync::Arc<crate::links::service::Service>>,
+    /// The terminal shows OSC 8 hyperlinks (the link menu makes its URLs clickable).
+    hyperlinks: bool,
 }
 
 impl App {
@@ -242,7 +248,97 @@ impl App {
             explain: false,
             executing: false,
             approvals_waiting: 0,
+            services: Vec::new(),
+            focus: None,
+            hyperlinks: false,
         }
+    }
+
+    /// Whether the terminal shows OSC 8 hyperlinks (see `widgets::link_menu`).
+    pub fn with_hyperlinks(mut self, supported: bool) -> App {
+        self.hyperlinks = supported;
+        self
+    }
+
+    /// The services of the configuration (`:focus NAME`, `o`).
+    pub fn with_services(mut self, services: Vec<crate::links::service::Service>) -> App {
+        let all = std::sync::Arc::new(services.clone());
+        self.services = services.into_iter().map(std::sync::Arc::new).collect();
+        // Panes that link by service (a stopped group's pods) keep the list; nothing to run.
+        let _ = self.perform(vec![Effect::Broadcast(PaneMsg::Services(all))]);
+        self
+    }
+
+    /// The focused service, if any.
+    pub fn focus(&self) -> Option<&crate::links::service::Service> {
+        self.focus.as_deref()
+    }
+
+    /// `:focus NAME` filters every pane to the service; `:focus` alone clears it.
+    fn set_focus(&mut self, name: Option<&str>) -> Vec<Command> {
+        let known = || {
+            let names: Vec<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
+            if names.is_empty() {
+                "none: add a [[service]] section to the config".to_string()
+            } else {
+                names.join(", ")
+            }
+        };
+        let focus = match name {
+            None => None,
+            Some(n) => match self.services.iter().find(|s| s.name == n) {
+                Some(s) => Some(s.clone()),
+                None => {
+                    let known = known();
+                    self.warn(format!(
+                        "unknown service {:?}; known: {known}",
+                        sanitize::cell(n, 40)
+                    ));
+                    return Vec::new();
+                }
+            },
+        };
+        self.say(match &focus {
+            Some(s) => format!(
+                "focus {}: every pane shows only this service (:focus clears)",
+                sanitize::cell(&s.name, 40)
+            ),
+            None => "focus cleared".to_string(),
+        });
+        self.focus = focus.clone();
+        self.perform(vec![Effect::Broadcast(PaneMsg::Focus(focus))])
+    }
+
+    /// `o`: the links of the selection's service (the focused one, else the first whose
+    /// matchers own the selection), expanded and escaped; nothing is opened.
+    fn link_menu(&mut self) {
+        let Some(values) = self.shown().map(|p| p.link_values()) else {
+            return;
+        };
+        let service = self
+            .focus
+            .clone()
+            .or_else(|| self.services.iter().find(|s| s.owns(&values)).cloned());
+        let Some(service) = service else {
+            self.say(if self.services.is_empty() {
+                "no links: add a [[service]] with [service.links] to the config (see README)"
+            } else {
+                "no service owns the selection: :focus NAME chooses one"
+            });
+            return;
+        };
+        let name = sanitize::cell(&service.name, 40);
+        if service.links.is_empty() {
+            self.say(format!("service {name} has no [service.links]"));
+            return;
+        }
+        self.layers.push(Layer::Dialog(Box::new(
+            crate::widgets::link_menu::LinkMenu {
+                title: format!("links of {name}"),
+                links: service.expand_links(&values),
+                hyperlinks: self.hyperlinks,
+            },
+        )));
     }
 
     /// Open on this pane (e.g. `--context` names a Kafka context).
@@ -600,8 +696,19 @@ impl App {
     }
 
     fn switch_to(&mut self, pane: PaneId) -> Vec<Command> {
+        let mut commands = self.show(pane);
+        commands.extend(self.poll_commands());
+        commands
+    }
+
+    /// Make `pane` the shown one; a pane that was not shown hears about it (`on_shown`).
+    fn show(&mut self, pane: PaneId) -> Vec<Command> {
+        if self.active == pane {
+            return Vec::new();
+        }
         self.active = pane;
-        self.poll_commands()
+        let effects = self.shown_mut().map(|p| p.on_shown()).unwrap_or_default();
+        self.perform(effects)
     }
 
     /// Why a guarded key does nothing on the shown pane's context, if it does nothing.
@@ -629,6 +736,7 @@ impl App {
                 });
             }
             KeyAction::Command => self.layers.push(Layer::Command(Default::default())),
+            KeyAction::Links => self.link_menu(),
             KeyAction::Filter => {
                 let before = self
                     .shown()
@@ -694,10 +802,16 @@ impl App {
                     });
                 }
                 Effect::Show(id) => {
-                    self.active = id;
+                    commands.extend(self.show(id));
                     resubscribe = true;
                 }
                 Effect::Send(id, msg) => commands.extend(self.send(id, msg)),
+                Effect::Broadcast(msg) => {
+                    let ids: Vec<PaneId> = self.panes.iter().map(|p| p.id()).collect();
+                    for id in ids {
+                        commands.extend(self.send(id, msg.clone()));
+                    }
+                }
                 Effect::Resubscribe => resubscribe = true,
             }
         }
@@ -742,6 +856,7 @@ impl App {
         match cmd {
             "q" | "quit" | "q!" => return self.request_quit(false),
             "ctx" | "context" => return self.select_context(words.next()),
+            "focus" => return self.set_focus(words.next()),
             "help" => self.layers.push(Layer::Help { scroll: 0 }),
             "approvals" => return self.open_approvals(),
             other => {

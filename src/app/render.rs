@@ -120,6 +120,12 @@ impl App {
                 self.theme.danger(),
             ));
         }
+        if let Some(focus) = &self.focus {
+            spans.push(Span::styled(
+                format!(" focus {} ", sanitize::cell(&focus.name, 40)),
+                self.theme.warn(),
+            ));
+        }
         if let Some(ctx) = &st.context {
             spans.push(Span::styled(
                 format!(" {} ", sanitize::cell(ctx, 40)),

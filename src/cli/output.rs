@@ -2,6 +2,7 @@
 //! serde_json leaves raw), text for people through the one sanitizer; and `warroom pg activity`.
 
 use crate::backends::postgres::{ActivitySnapshot, blocking_tree};
+use crate::links::PodDirectory;
 use crate::panes::pg::view::Column;
 
 /// `-o json` for any value: pretty JSON safe for a terminal.
@@ -15,10 +16,23 @@ pub fn human(text: &str) -> String {
     crate::sanitize::lines(text, 100_000)
 }
 
-/// The `-o json` shape: sessions and the blocking tree.
-pub fn activity_json(snapshot: &ActivitySnapshot) -> anyhow::Result<String> {
+/// The `-o json` shape: sessions (each with the `pod` behind its client address, null when
+/// none is known) and the blocking tree.
+pub fn activity_json(snapshot: &ActivitySnapshot, pods: &PodDirectory) -> anyhow::Result<String> {
+    let sessions: Vec<serde_json::Value> = snapshot
+        .sessions
+        .iter()
+        .map(|s| {
+            let mut v = serde_json::to_value(s)?;
+            let pod = s.client_addr.as_deref().and_then(|a| pods.find(a));
+            if let Some(map) = v.as_object_mut() {
+                map.insert("pod".into(), serde_json::to_value(pod)?);
+            }
+            Ok(v)
+        })
+        .collect::<Result<_, serde_json::Error>>()?;
     let value = serde_json::json!({
-        "sessions": snapshot.sessions,
+        "sessions": sessions,
         "blocking_tree": blocking_tree(&snapshot.sessions),
         "hidden_sessions": snapshot.hidden_sessions,
         "server": snapshot.header,

@@ -185,7 +185,10 @@ async fn pg(config: &Config, opts: &Options, cmd: PgCmd) -> anyhow::Result<ExitC
     match cmd {
         PgCmd::Activity { output, all } => {
             match output {
-                Output::Json => println!("{}", activity_json(&snapshot)?),
+                Output::Json => {
+                    let pods = pods_by_address(config).await;
+                    println!("{}", activity_json(&snapshot, &pods)?)
+                }
                 Output::Table => {
                     print!("{}", super::output::human(&activity_table(&snapshot, all)))
                 }
@@ -221,6 +224,36 @@ async fn pg(config: &Config, opts: &Options, cmd: PgCmd) -> anyhow::Result<ExitC
         // Handled before the snapshot.
         PgCmd::Statements { .. } | PgCmd::Explain { .. } => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// The pods of every configured Kubernetes context, by address (one listing per scope,
+/// 5 s at most each); a context that cannot be listed is skipped with a note on stderr.
+async fn pods_by_address(config: &Config) -> crate::links::PodDirectory {
+    use crate::backends::kube::{KubeSource, RealKube};
+    let mut pods = crate::links::PodDirectory::default();
+    for ctx in &config.kubernetes {
+        let kube = RealKube::new(ctx.kube_context.clone());
+        for scope in setup::kube_scopes(ctx) {
+            let listed =
+                tokio::time::timeout(std::time::Duration::from_secs(5), kube.list_pods(&scope))
+                    .await;
+            match listed {
+                Ok(Ok(list)) => {
+                    pods.listed(&ctx.name, scope.namespace.as_deref(), &list.pods);
+                }
+                Ok(Err(e)) => eprintln!(
+                    "note: pods of context {} not listed, sessions not linked to them: {}",
+                    ctx.name,
+                    super::output::human(&e.to_string())
+                ),
+                Err(_) => eprintln!(
+                    "note: pods of context {} not listed within 5 s, sessions not linked to them",
+                    ctx.name
+                ),
+            }
+        }
+    }
+    pods
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -70,7 +70,7 @@ macro_rules! actions {
 actions! {
     Quit => "quit", Global, ["q", "ctrl-c"], "quit warroom";
     Help => "help", Global, ["?"], "show the keys of this pane";
-    Command => "command", Global, [":"], "command line (:pg :kafka :pods :logs [ARGS] :ctx NAME :q)";
+    Command => "command", Global, [":"], "command line (:pg :kafka :pods :logs [ARGS] :ctx NAME :focus [SERVICE] :q)";
     Filter => "filter", Global, ["/"], "filter rows";
     Up => "up", Global, ["k", "up"], "move up";
     Down => "down", Global, ["j", "down"], "move down";
@@ -86,6 +86,7 @@ actions! {
     PaneLogs => "pane_logs", Global, ["4"], "Logs pane";
     NextContext => "next_context", Global, ["tab"], "next context of this pane";
     Explain => "explain", Global, ["e"], "explain what this pane shows and when to use its actions";
+    Links => "links", Global, ["o"], "links of the selection's service (dashboard, traces, logs, runbook)";
     RefreshFaster => "refresh_faster", Panes, ["+"], "refresh more often";
     RefreshSlower => "refresh_slower", Panes, ["-"], "refresh less often";
     SortNext => "sort_next", Panes, ["s"], "sort by the next column";
@@ -98,12 +99,16 @@ actions! {
     Cancel => "cancel", Postgres, ["c"], "cancel the query of the selected (or marked) sessions";
     Terminate => "terminate", Postgres, ["x"], "terminate the backend of the selected (or marked) sessions";
     Mark => "mark", Postgres, ["space"], "mark or unmark the session for a bulk action";
+    SessionPod => "session_pod", Postgres, ["p"], "jump to the pod behind the selected session's client address";
+    SessionLogs => "session_logs", Postgres, ["l"], "follow the logs of the pod behind the selected session";
     PodDelete => "delete_pod", Pods, ["ctrl-d"], "delete the selected pod (grace period shown first)";
     PodRolloutRestart => "rollout_restart", Pods, ["R"], "rollout restart the Deployment of the selected pod";
     PodLogs => "pod_logs", Pods, ["l"], "follow the logs of the selected pod (all containers)";
     PodPreviousLogs => "previous_logs", Pods, ["p"], "logs of the previous (crashed) container of the selected pod";
     PodWorkloadLogs => "workload_logs", Pods, ["w"], "follow the logs of every pod of the selected pod's workload";
-    PodGroupByOwner => "group_by_owner", Pods, ["o"], "group pods by owner (Deployment, StatefulSet, Job)";
+    PodGroupByOwner => "group_by_owner", Pods, ["O"], "group pods by owner (Deployment, StatefulSet, Job)";
+    PodSessions => "pod_sessions", Pods, ["P"], "the PostgreSQL sessions whose client address is the selected pod's";
+    PodGroups => "pod_groups", Pods, ["K"], "the Kafka consumer groups with a member on the selected pod";
     LogsFollow => "logs_follow", Logs, ["f", "space"], "pause or follow the tail (scrolling up pauses too)";
     LogsWrap => "logs_wrap", Logs, ["w"], "wrap long lines";
     LogsTimestamps => "logs_timestamps", Logs, ["t"], "show or hide timestamps";

@@ -5,6 +5,7 @@ mod kafka;
 pub mod keymap;
 mod kubernetes;
 mod server_link;
+pub mod service;
 pub mod theme;
 
 use std::collections::BTreeMap;
@@ -137,6 +138,8 @@ struct RawConfig {
     server: Option<Spanned<server_link::ServerSection>>,
     #[serde(default)]
     keys: BTreeMap<String, Spanned<KeyList>>,
+    #[serde(default, rename = "service")]
+    services: Vec<Spanned<service::ServiceConfig>>,
 }
 
 /// The validated configuration the rest of warroom uses.
@@ -159,6 +162,8 @@ pub struct Config {
     /// `[server]`: the `warroom server` this warroom talks to, if any.
     pub server: Option<ServerLink>,
     pub keymap: Keymap,
+    /// `[[service]]`: matchers over every pane and link templates (`:focus NAME`, `o`).
+    pub services: Vec<crate::links::service::Service>,
 }
 
 impl Default for Config {
@@ -178,6 +183,7 @@ impl Default for Config {
             audit: AuditSettings::local(AuditSettings::default_file()),
             server: None,
             keymap: Keymap::default(),
+            services: Vec::new(),
         }
     }
 }
@@ -256,6 +262,7 @@ impl Config {
         let postgres = contexts(path, text, &mut names, raw.postgres)?;
         let kafka = contexts(path, text, &mut names, raw.kafka)?;
         let kubernetes = contexts(path, text, &mut names, raw.kubernetes)?;
+        let services = services(path, text, raw.services)?;
         let logs = src.logs(raw.logs)?;
         let (reason_pattern, terminate_wait, action_timeout) = src.guard(&raw.guard)?;
         let server = match &raw.server {
@@ -282,6 +289,7 @@ impl Config {
             audit,
             server,
             keymap,
+            services,
         })
     }
 
@@ -709,6 +717,56 @@ fn contexts<C: ContextConfig>(
             Ok(c)
         })
         .collect()
+}
+
+/// The services in file order, each checked; names are unique among services. A link's
+/// error points at its key in `[service.links]` (or the inline `links = {..}`).
+fn services(
+    path: &Path,
+    text: &str,
+    raw: Vec<Spanned<service::ServiceConfig>>,
+) -> Result<Vec<crate::links::service::Service>, ConfigError> {
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    let mut out = Vec::new();
+    for s in raw {
+        let span = s.span();
+        let s = s.into_inner();
+        let checked = s.check().map_err(|(key, msg)| {
+            let in_links = crate::links::service::LINK_KINDS.contains(&key);
+            let at = if in_links {
+                links_table(text, span.clone())
+                    .and_then(|t| find_in(text, t, key))
+                    .or_else(|| find_in(text, span.clone(), "links"))
+            } else {
+                find_in(text, span.clone(), key)
+            };
+            ConfigError::at(path, text, at.unwrap_or(span.clone()), msg)
+        })?;
+        if let Some(first) = names.insert(checked.name.clone(), span.start) {
+            let at = find_in(text, span.clone(), "name").unwrap_or(span.clone());
+            return Err(ConfigError::at(
+                path,
+                text,
+                at,
+                format!(
+                    "duplicate service name {:?} (first used at line {})",
+                    checked.name,
+                    line_col(text, first).0
+                ),
+            ));
+        }
+        out.push(checked);
+    }
+    Ok(out)
+}
+
+/// The `[service.links]` header that follows a `[[service]]` header, before the next service.
+fn links_table(text: &str, service: std::ops::Range<usize>) -> Option<std::ops::Range<usize>> {
+    let after = text.get(service.end..)?;
+    let next = after.find("[[").unwrap_or(after.len());
+    let at = after.get(..next)?.find("[service.links]")?;
+    let start = service.end + at;
+    Some(start..start + "[service.links]".len())
 }
 
 /// Every context, of any kind, needs a name that is not empty and unique across all kinds, so

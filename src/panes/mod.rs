@@ -227,6 +227,8 @@ pub enum Effect {
     Send(PaneId, PaneMsg),
     /// Polling settings changed (context, interval): ask every pane for its subscriptions.
     Resubscribe,
+    /// Hand a message to every pane (e.g. the Pods pane's pod directory changed).
+    Broadcast(PaneMsg),
 }
 
 impl Effect {
@@ -249,6 +251,29 @@ pub enum PaneMsg {
     },
     /// Run a key action as if pressed in that pane.
     Action(KeyAction),
+    /// The pods by address changed (from the Pods pane, to every pane that links to pods).
+    Pods(std::sync::Arc<crate::links::PodDirectory>),
+    /// Select this pod in the Pods pane, then run `then` on it (e.g. follow its logs).
+    ShowPod {
+        context: String,
+        pod: crate::backends::kube::PodKey,
+        then: Option<KeyAction>,
+    },
+    /// Show the database sessions whose client address is `addr` (`label` names the pod).
+    SessionsFrom { addr: String, label: String },
+    /// Show the consumer groups with a member at `addr` (`label` names the pod).
+    GroupsOf { addr: String, label: String },
+    /// The Logs pane was opened with nothing chosen: follow what the Pods pane has selected.
+    FollowSelected,
+    /// The services of the configuration (sent once, when the App gets them).
+    Services(std::sync::Arc<Vec<crate::links::service::Service>>),
+    /// `:focus NAME` (or `:focus` to clear): show only what belongs to this service.
+    Focus(Option<std::sync::Arc<crate::links::service::Service>>),
+    /// Follow these logs without showing the Logs pane (the focused service's logs).
+    FocusLogs {
+        context: String,
+        selection: crate::backends::kube::LogSelection,
+    },
 }
 
 /// What a pane draws with: the theme, the spinner tick, and the time of the last update
@@ -367,6 +392,14 @@ pub trait Pane: AsAny + Send {
     /// Esc with an empty filter: drop a selection state; returns what was dropped.
     fn on_back(&mut self) -> Option<String> {
         None
+    }
+    /// The pane was just shown (a tab key, a jump from another pane).
+    fn on_shown(&mut self) -> Vec<Effect> {
+        Vec::new()
+    }
+    /// What the selected row says for link templates (`o`): pod, namespace, group, pid...
+    fn link_values(&self) -> crate::links::service::LinkValues {
+        Default::default()
     }
     fn filter(&self) -> &str;
     fn set_filter(&mut self, filter: &str);

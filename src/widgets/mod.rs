@@ -4,6 +4,7 @@ pub mod chrome;
 pub mod format;
 pub mod input;
 pub mod layout;
+pub mod link_menu;
 pub mod pg_slow;
 pub mod sanitize;
 

@@ -30,6 +30,14 @@ pub struct KubeScenario {
     pub crash_after: f64,
     /// Deployments that log normally (two pods each).
     pub healthy: Vec<String>,
+    /// The Job that runs the migration left idle in transaction: its pod's address is the
+    /// blocker session's client address (`[postgres] blocker_client`).
+    pub migration_job: String,
+    pub migration_ip: String,
+    /// The consumer of the stopped group: its pod crash-loops on a poison message, at the
+    /// address the group's members had.
+    pub consumer: String,
+    pub consumer_ip: String,
 }
 
 impl Default for KubeScenario {
@@ -40,6 +48,10 @@ impl Default for KubeScenario {
             memory_limit_mib: 512,
             crash_after: 40.0,
             healthy: vec!["api".into(), "checkout".into()],
+            migration_job: "migrate-2026-11-26".into(),
+            migration_ip: "10.0.9.14".into(),
+            consumer: "billing-worker".into(),
+            consumer_ip: "10.0.3.14".into(),
         }
     }
 }
@@ -143,8 +155,74 @@ impl DemoKubeWorld {
             ));
         }
         w.refresh_status(&key);
+        // The pods the links lead to, from their own random stream (the rest of the
+        // incident stays as it was).
+        let main = std::mem::replace(&mut w.rng, Rng::new(seed ^ 0x6c69_6e6b));
+        w.add_linked_pods();
+        w.rng = main;
         w.history.clear();
         w
+    }
+
+    /// The migration Job's pod (silent: a session idle in transaction logs nothing) and the
+    /// crash-looping consumer of the stopped group.
+    fn add_linked_pods(&mut self) {
+        let job = self.scenario.migration_job.clone();
+        let key = self.create_pod(&job, false, -420.0);
+        let ip = self.scenario.migration_ip.clone();
+        if let Some(p) = self.pods.get_mut(&key) {
+            let suffix = p
+                .row
+                .name
+                .rsplit('-')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            p.row.name = format!("{job}-{suffix}");
+            p.row.owner = Some(Owner {
+                kind: "Job".into(),
+                name: job.clone(),
+            });
+            p.row.deployment = None;
+            p.row.containers = vec!["migrate".into()];
+            p.row.labels = [("job-name".to_string(), job.clone())].into();
+            p.row.pod_ip = Some(ip);
+            p.next_log_at = f64::INFINITY;
+        }
+        // The name changed: the key follows it.
+        if let Some(p) = self.pods.remove(&key) {
+            self.pods.insert(p.row.key().to_string(), p);
+        }
+        let consumer = self.scenario.consumer.clone();
+        let key = self.create_pod(&consumer, true, -1500.0);
+        let (ip, base) = (self.scenario.consumer_ip.clone(), self.base);
+        if let Some(p) = self.pods.get_mut(&key) {
+            p.row.pod_ip = Some(ip);
+            p.row.restarts = 9;
+            p.backoff = BACKOFF_MAX;
+            p.run_started = None;
+            p.backoff_until = Some(25.0);
+            p.row.last_termination = Some(Termination {
+                container: consumer.clone(),
+                reason: "Error".into(),
+                exit_code: 1,
+                signal: None,
+                finished_at: Some(at_base(base, -30.0)),
+            });
+            p.row.last_restart = Some(at_base(base, -30.0));
+            p.previous = vec![
+                (at_base(base, -32.0), "{\"level\":\"info\",\"msg\":\"joined group billing-invoices, assigned payments-0..5\"}".into()),
+                (at_base(base, -31.0), "{\"level\":\"error\",\"msg\":\"cannot decode invoice at payments/3 offset 251733: unknown currency \\\"XBT\\\"\"}".into()),
+                (at_base(base, -30.0), "panic: poison message: giving up".into()),
+            ];
+            p.events.push(event(
+                true,
+                "BackOff",
+                "Back-off restarting failed container (Error, exit code 1)",
+                at_base(base, -30.0),
+            ));
+        }
+        self.refresh_status(&key);
     }
 
     pub fn now(&self) -> f64 {
@@ -205,6 +283,7 @@ impl DemoKubeWorld {
             containers: vec![deployment.to_string()],
             grace_period: Some(30),
             deleting: false,
+            labels: [("app".to_string(), deployment.to_string())].into(),
         };
         let key = row.key().to_string();
         let next = self.now + self.rng.unit();
@@ -300,9 +379,54 @@ impl DemoKubeWorld {
         let crash_after = self.scenario.crash_after;
         let base = self.base;
         let at = |t: f64| at_base(base, t);
+        let consumer = self.scenario.consumer.clone();
         let Some(p) = self.pods.get_mut(key) else {
             return;
         };
+        if p.crashing
+            && p.backoff_until.is_none()
+            && now >= p.next_log_at
+            && p.row.deployment.as_deref() == Some(consumer.as_str())
+        {
+            // The consumer reads the poison message again, and dies again.
+            let started = p.run_started.unwrap_or(now);
+            if now - started < 2.0 {
+                p.logs.push((
+                    at(now),
+                    "{\"level\":\"info\",\"msg\":\"joined group billing-invoices, assigned payments-0..5\"}".into(),
+                ));
+                p.next_log_at = started + 2.0;
+                return;
+            }
+            p.logs.push((
+                at(now),
+                "{\"level\":\"error\",\"msg\":\"cannot decode invoice at payments/3 offset 251733: unknown currency \\\"XBT\\\"\"}".into(),
+            ));
+            p.logs
+                .push((at(now), "panic: poison message: giving up".into()));
+            p.previous = std::mem::take(&mut p.logs);
+            p.row.restarts += 1;
+            p.row.last_termination = Some(Termination {
+                container: consumer,
+                reason: "Error".into(),
+                exit_code: 1,
+                signal: None,
+                finished_at: Some(at(now)),
+            });
+            p.row.last_restart = Some(at(now));
+            p.backoff = (p.backoff * 2.0).min(BACKOFF_MAX);
+            p.backoff_until = Some(now + p.backoff);
+            p.run_started = None;
+            p.events.push(event(
+                true,
+                "BackOff",
+                "Back-off restarting failed container (Error, exit code 1)",
+                at(now),
+            ));
+            self.refresh_status(key);
+            self.record(key, false);
+            return;
+        }
         if let Some(until) = p.backoff_until {
             if now >= until {
                 p.backoff_until = None;
@@ -555,11 +679,20 @@ impl DemoKube {
 impl KubeSource for DemoKube {
     fn list_pods(&self, scope: &PodScope) -> BoxFuture<'_, Result<PodList, KubeError>> {
         let ns = scope.namespace.clone();
+        // Label selectors as the API server reads them (equality-based).
+        let selector = match scope.label_selector.as_deref() {
+            Some(text) => match crate::links::service::LabelSelector::parse(text) {
+                Ok(s) => Some(s),
+                Err(e) => return Box::pin(async move { Err(KubeError::Other(e)) }),
+            },
+            None => None,
+        };
         let out = self.with_world(|w| PodList {
             pods: w
                 .pods()
                 .into_iter()
                 .filter(|p| ns.as_ref().is_none_or(|n| *n == p.namespace))
+                .filter(|p| selector.as_ref().is_none_or(|s| s.matches(&p.labels)))
                 .collect(),
             resource_version: w.rv.to_string(),
         });
@@ -733,7 +866,7 @@ mod tests {
         let prev = w
             .pods
             .values()
-            .find(|s| s.crashing)
+            .find(|s| s.row.deployment.as_deref() == Some("image-resizer"))
             .map(|s| s.previous.clone())
             .unwrap_or_default();
         assert!(prev.last().is_some_and(|l| l.1.contains("out of memory")));
@@ -741,7 +874,7 @@ mod tests {
         assert!(
             w.pods
                 .values()
-                .filter(|s| !s.crashing)
+                .filter(|s| !s.crashing && s.row.deployment.is_some())
                 .all(|s| !s.logs.is_empty())
         );
 
@@ -758,6 +891,34 @@ mod tests {
         let p = crashing(&w);
         assert_eq!((p.status.as_str(), p.restarts), ("Running", 0));
         assert_eq!(w.restarts["image-resizer"]["warroom.dev/audit-id"], "a-1");
+    }
+
+    #[test]
+    fn label_selectors_list_only_the_matching_pods_and_the_links_have_their_addresses() {
+        let kube = DemoKube::new(3, DemoClock::manual(), KubeScenario::default());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let list = |sel: Option<&str>| {
+            let scope = PodScope {
+                namespace: None,
+                label_selector: sel.map(str::to_string),
+            };
+            rt.block_on(kube.list_pods(&scope))
+        };
+        let billing = list(Some("app=billing-worker")).expect("listed");
+        assert_eq!(billing.pods.len(), 1);
+        assert_eq!(billing.pods[0].pod_ip.as_deref(), Some("10.0.3.14"));
+        assert_eq!(billing.pods[0].health, Health::Bad);
+        let job = list(Some("job-name")).expect("listed");
+        assert_eq!(job.pods.len(), 1);
+        assert_eq!(job.pods[0].pod_ip.as_deref(), Some("10.0.9.14"));
+        assert_eq!(
+            job.pods[0].owner.as_ref().map(Owner::label).as_deref(),
+            Some("Job/migrate-2026-11-26")
+        );
+        assert_eq!(list(None).expect("listed").pods.len(), 7);
+        assert!(list(Some("app=a b")).is_err());
     }
 
     #[test]

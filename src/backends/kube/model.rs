@@ -68,6 +68,8 @@ pub struct PodRow {
     pub containers: Vec<String>,
     pub grace_period: Option<i64>,
     pub deleting: bool,
+    /// metadata.labels (services match pods by label selector).
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// What names a pod within a context: its namespace and name (shown as "namespace/name").

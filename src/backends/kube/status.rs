@@ -90,6 +90,12 @@ pub fn pod_row(pod: &Pod) -> PodRow {
             .deletion_grace_period_seconds
             .or_else(|| spec.and_then(|s| s.termination_grace_period_seconds)),
         deleting: meta.deletion_timestamp.is_some(),
+        labels: meta
+            .labels
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! State only; drawing is in `render`. It knows nothing of rdkafka: it gets snapshots.
 
 pub mod flow;
+pub mod links;
 mod render;
 pub mod view;
 
@@ -49,6 +50,16 @@ pub struct KafkaPane {
     rows: Vec<GroupRow>,
     /// (context, group) -> the last reset done from this session.
     resets: HashMap<(String, String), DoneReset>,
+    /// Pods by address (from the Pods pane): the pod of each member.
+    pods: std::sync::Arc<crate::links::PodDirectory>,
+    /// The hosts of each group's last members (a STOP group has none now).
+    last_members: links::LastMembers,
+    /// Only the groups with a member at this address (a pod's, from the Pods pane).
+    member_filter: Option<(String, String)>,
+    /// `:focus NAME`: only the groups of this service (its kafka_group pattern).
+    focus: Option<std::sync::Arc<crate::links::service::Service>>,
+    /// Every service: which pods consume a group that has no members.
+    services: std::sync::Arc<Vec<crate::links::service::Service>>,
 }
 
 const META: PaneMeta = PaneMeta {
@@ -87,6 +98,50 @@ impl KafkaPane {
             selected: None,
             rows: Vec::new(),
             resets: HashMap::new(),
+            pods: Default::default(),
+            last_members: Default::default(),
+            member_filter: None,
+            focus: None,
+            services: Default::default(),
+        }
+    }
+
+    /// From the Pods pane: the groups a pod's address is (or last was) a member of.
+    fn groups_of(&mut self, addr: String, label: String) -> Vec<Effect> {
+        self.member_filter = Some((addr, label.clone()));
+        self.cursor.row = 0;
+        self.selected = None;
+        self.rebuild();
+        vec![
+            Effect::Show(PaneId::Kafka),
+            Effect::Toast(format!(
+                "{} consumer group(s) with a member on {} (esc shows all)",
+                self.rows.len(),
+                sanitize::cell(&label, 80)
+            )),
+        ]
+    }
+
+    /// The groups are limited to a pod's memberships: what to say about it.
+    pub fn member_limit(&self) -> Option<String> {
+        let focus = self.focus.as_ref().map(|svc| match &svc.kafka_group {
+            Some(p) => format!(
+                "focus {}: groups {}",
+                sanitize::cell(&svc.name, 40),
+                sanitize::cell(p.text(), 60)
+            ),
+            None => format!(
+                "focus {} has no kafka_group: all groups",
+                sanitize::cell(&svc.name, 40)
+            ),
+        });
+        let member = self
+            .member_filter
+            .as_ref()
+            .map(|(_, label)| format!("only groups of {} (esc clears)", sanitize::cell(label, 60)));
+        match (focus, member) {
+            (Some(f), Some(m)) => Some(format!("{f} · {m}")),
+            (f, m) => f.or(m),
         }
     }
 
@@ -120,6 +175,9 @@ impl KafkaPane {
         result: Result<KafkaSnapshot, BackendError>,
         retry_in: Option<Duration>,
     ) {
+        if let Ok(snap) = &result {
+            self.last_members.observe(context, snap);
+        }
         let shown = self.contexts.apply(context, result, retry_in, |d, snap| {
             d.history.observe(&snap);
             d.snapshot = Some(snap);
@@ -173,6 +231,28 @@ impl KafkaPane {
             ),
             _ => Vec::new(),
         };
+        if let (Some(svc), Some(snap)) = (
+            self.focus.as_ref().filter(|s| s.kafka_group.is_some()),
+            self.contexts.data().and_then(|d| d.snapshot.as_ref()),
+        ) {
+            self.rows.retain(|r| {
+                snap.groups
+                    .get(r.index)
+                    .is_some_and(|g| svc.matches_group(&g.id))
+            });
+        }
+        if let (Some((addr, _)), Some(ctx), Some(snap)) = (
+            &self.member_filter,
+            self.contexts.current_name(),
+            self.contexts.data().and_then(|d| d.snapshot.as_ref()),
+        ) {
+            let last = &self.last_members;
+            self.rows.retain(|r| {
+                snap.groups
+                    .get(r.index)
+                    .is_some_and(|g| last.has_member_at(ctx, g, addr))
+            });
+        }
         if let Some(sel) = self.selected.clone()
             && let Some(pos) =
                 (0..self.rows.len()).find(|&i| self.group_at(i).is_some_and(|g| g.id == sel))
@@ -185,6 +265,13 @@ impl KafkaPane {
 
     fn group_at(&self, row: usize) -> Option<&ConsumerGroup> {
         self.snapshot()?.groups.get(self.rows.get(row)?.index)
+    }
+
+    /// The groups shown, in order (filters, focus and limits applied).
+    pub fn shown_groups(&self) -> Vec<&ConsumerGroup> {
+        (0..self.rows.len())
+            .filter_map(|i| self.group_at(i))
+            .collect()
     }
 
     pub fn selected_group(&self) -> Option<&ConsumerGroup> {
@@ -261,6 +348,11 @@ impl KafkaPane {
                 sanitize::cell(e, 200)
             ));
         }
+        let hosts = self.last_members.hosts(ctx, g);
+        let of_service = links::service_pods(&self.services, &self.pods, &g.id);
+        if let Some(line) = links::failing_pods_line(status, &self.pods, &hosts, of_service) {
+            lines.push(format!("pods      {line}"));
+        }
         if let Some(done) = self.last_reset(ctx, &g.id) {
             lines.push(format!(
                 "reset     to {} in this session (u undoes it)",
@@ -286,8 +378,14 @@ impl KafkaPane {
             };
             let [committed, end, lag] = view::offset_cells(p);
             let topic = sanitize::cell(&p.topic, 20);
+            let pod = match g.owner(&p.topic, p.partition) {
+                Some(m) if !self.pods.is_empty() => {
+                    format!("  pod {}", links::pod_cell(&self.pods, &m.client_host))
+                }
+                _ => String::new(),
+            };
             lines.push(format!(
-                "{topic:<20} {:>4} {committed:>11} {end:>11} {lag:>9}  {owner:<30} {moved}",
+                "{topic:<20} {:>4} {committed:>11} {end:>11} {lag:>9}  {owner:<30} {moved}{pod}",
                 p.partition,
             ));
         }
@@ -296,11 +394,26 @@ impl KafkaPane {
             lines.push("members:".into());
             for m in &g.members {
                 lines.push(format!(
-                    "  {}  client {}  host {}  {} partition(s)",
+                    "  {}  client {}  host {}  {} partition(s){}",
                     sanitize::cell(&m.member_id, 60),
                     sanitize::cell(&m.client_id, 40),
                     sanitize::cell(&m.client_host, 40),
-                    m.assignment.len()
+                    m.assignment.len(),
+                    if self.pods.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  pod {}", links::pod_cell(&self.pods, &m.client_host))
+                    }
+                ));
+            }
+        } else if !self.pods.is_empty() && !hosts.is_empty() {
+            lines.push(String::new());
+            lines.push("last members (before they left):".into());
+            for h in &hosts {
+                lines.push(format!(
+                    "  host {}  pod {}",
+                    sanitize::cell(h, 40),
+                    links::pod_cell(&self.pods, h)
                 ));
             }
         }
@@ -398,6 +511,13 @@ impl Pane for KafkaPane {
             PaneMsg::Worker(Event::KafkaPlan { context, result }) => {
                 return self.on_plan(context, result);
             }
+            PaneMsg::Pods(pods) => self.pods = pods,
+            PaneMsg::Services(services) => self.services = services,
+            PaneMsg::Focus(focus) => {
+                self.focus = focus;
+                self.rebuild();
+            }
+            PaneMsg::GroupsOf { addr, label } => return self.groups_of(addr, label),
             _ => {}
         }
         Vec::new()
@@ -408,6 +528,19 @@ impl Pane for KafkaPane {
     }
 
     context_pane_methods!(context_changed);
+
+    fn link_values(&self) -> crate::links::service::LinkValues {
+        crate::links::service::LinkValues {
+            group: self.selected_group().map(|g| g.id.clone()),
+            ..Default::default()
+        }
+    }
+
+    fn on_back(&mut self) -> Option<String> {
+        self.member_filter.take()?;
+        self.rebuild();
+        Some("showing all groups".into())
+    }
 
     fn on_reports(&mut self, reports: &[ActionReport]) {
         KafkaPane::on_reports(self, reports);

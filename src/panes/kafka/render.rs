@@ -33,7 +33,7 @@ pub fn draw(pane: &KafkaPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) 
     };
     let (info, rest) = take_top(area, 1);
     let taken = humantime::format_rfc3339_seconds(snap.taken_at).to_string();
-    let spans = vec![
+    let mut spans = vec![
         Span::styled("consumer groups", theme.accent()),
         Span::raw(format!(
             " {} shown / {} total",
@@ -49,6 +49,9 @@ pub fn draw(pane: &KafkaPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) 
             theme.muted(),
         ),
     ];
+    if let Some(limit) = pane.member_limit() {
+        spans.push(Span::styled(format!(" · {limit}"), theme.warn()));
+    }
     info_line(frame, info, spans, &pane.filter, theme);
     // The debug line: what the last refresh cost the cluster.
     let (rest, debug) = take_bottom(rest, 1);

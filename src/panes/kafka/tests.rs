@@ -165,3 +165,67 @@ fn draws_lag_status_and_cost_with_names_sanitized() {
     let _ = screen(&p, 30, 6);
     let _ = screen(&p, 1, 1);
 }
+
+/// Members as brokers report them ("/10.0.0.7": Apache Kafka's client host) map to pods;
+/// once the members are gone (STOP), their last hosts still name the crash-looping pods.
+#[test]
+fn members_map_to_pods_and_a_stopped_group_says_its_pods_crash_loop() {
+    use crate::links::fixtures::{directory, pod};
+    let mut p = pane();
+    let pods = directory(&[
+        pod("billing-worker-0", Some("10.0.0.7"), true),
+        pod("api-1", Some("10.0.0.8"), false),
+    ]);
+    p.update(PaneMsg::Pods(std::sync::Arc::new(pods)));
+    p.on_action(KeyAction::Down);
+    assert_eq!(p.selected_group().map(|g| g.id.as_str()), Some("search"));
+    let detail = |p: &mut KafkaPane| match &p.on_action(KeyAction::Open)[..] {
+        [Effect::Detail(d)] => d.lines.join("\n"),
+        other => panic!("detail expected: {other:?}"),
+    };
+    let text = detail(&mut p);
+    assert!(
+        text.contains("host /10.0.0.7  1 partition(s)  pod billing-worker-0 CrashLoopBackOff"),
+        "{text}"
+    );
+    assert!(
+        text.contains("pod billing-worker-0 CrashLoopBackOff"),
+        "the partition row names the owner's pod: {text}"
+    );
+    assert!(!text.contains("because its consumers' pods"), "{text}");
+
+    // The members leave and lag waits: STOP, and the detail says why.
+    for end in [200, 300] {
+        let snap = KafkaSnapshot {
+            taken_at: SystemTime::now(),
+            groups: vec![group("billing", 0, 10, 500), group("search", 0, 90, end)],
+            cost: RefreshCost::default(),
+        };
+        p.apply("k1", Ok(snap), None);
+    }
+    let text = detail(&mut p);
+    assert!(
+        text.contains(
+            "STOP because its consumers' pods are failing: billing-worker-0 (CrashLoopBackOff)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("host /10.0.0.7  pod billing-worker-0 CrashLoopBackOff"),
+        "{text}"
+    );
+
+    // From the pod: the groups it is (or last was) a member of.
+    let out = p.update(PaneMsg::GroupsOf {
+        addr: "10.0.0.7".into(),
+        label: "pod billing-worker-0".into(),
+    });
+    assert!(
+        matches!(out.first(), Some(Effect::Show(PaneId::Kafka))),
+        "{out:?}"
+    );
+    assert_eq!(p.rows.len(), 1);
+    assert_eq!(p.selected_group().map(|g| g.id.as_str()), Some("search"));
+    assert!(p.on_back().is_some());
+    assert_eq!(p.rows.len(), 2);
+}

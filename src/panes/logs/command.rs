@@ -394,6 +394,7 @@ mod tests {
             containers: containers.iter().map(|c| c.to_string()).collect(),
             grace_period: None,
             deleting: false,
+            labels: Default::default(),
         }
     }
 

@@ -45,6 +45,8 @@ pub struct LogsPane {
     /// The last `:logs` lookup asked for; an older answer is ignored.
     lookup: u64,
     lookup_pending: bool,
+    /// The lookup of a focused service's logs: follow them without showing this pane.
+    quiet_lookup: Option<u64>,
     /// The context and `:logs` selection of this session (None: opened from the Pods pane).
     selection: Option<(String, LogSelection)>,
     termination: Option<Termination>,
@@ -105,6 +107,7 @@ impl LogsPane {
             follows: String::new(),
             lookup: 0,
             lookup_pending: false,
+            quiet_lookup: None,
             selection: None,
             termination: None,
             previous: false,
@@ -467,6 +470,14 @@ impl Pane for LogsPane {
     }
     fn update(&mut self, msg: PaneMsg) -> Vec<Effect> {
         self.on_msg(msg)
+    }
+    /// Never blank when there is something to follow: opened with nothing chosen, it
+    /// follows the pod selected in the Pods pane.
+    fn on_shown(&mut self) -> Vec<Effect> {
+        if self.title.is_some() || self.lookup_pending {
+            return Vec::new();
+        }
+        vec![Effect::Send(PaneId::Pods, PaneMsg::FollowSelected)]
     }
     fn explain(&self) -> Vec<String> {
         vec![

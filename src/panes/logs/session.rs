@@ -29,6 +29,13 @@ impl LogsPane {
             }) => self.on_logs_lookup(id, context, selection, result),
             PaneMsg::FollowLogs(target, selection) => self.follow_logs(target, selection),
             PaneMsg::LookupLogs { context, selection } => self.lookup_logs(context, selection),
+            PaneMsg::FocusLogs { context, selection } => {
+                let mut effects = self.lookup_logs(context, selection);
+                self.quiet_lookup = Some(self.lookup);
+                // No toast either: the focus toast says what happened.
+                effects.retain(|e| !matches!(e, Effect::Toast(_)));
+                effects
+            }
             _ => Vec::new(),
         }
     }
@@ -84,7 +91,14 @@ impl LogsPane {
         let target = result
             .map_err(|e| format!("cannot list pods: {}", sanitize::cell(&e.to_string(), 200)))
             .and_then(|pods| command::resolve(&selection, &context, &pods));
+        let quiet = self.quiet_lookup.take() == Some(id);
         match target {
+            // The focused service's logs: followed, but the shown pane stays.
+            Ok(target) if quiet => {
+                let mut effects = self.follow_logs(target, Some(selection));
+                effects.retain(|e| !matches!(e, Effect::Show(_)));
+                effects
+            }
             Ok(target) => {
                 let mut effects = vec![Effect::Toast(format!(
                     ":logs {title}: {}",

@@ -7,6 +7,7 @@ mod tests;
 pub mod view;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::backends::postgres::statements::{
@@ -18,6 +19,8 @@ use crate::backends::postgres::{
 };
 use crate::config::{KeyAction, Scope};
 use crate::guard::{GuardedAction, PgTarget};
+use crate::links::service::{LinkValues, Service};
+use crate::links::{PodDirectory, PodRef};
 use crate::widgets::format::opt_duration;
 use crate::widgets::sanitize;
 
@@ -135,6 +138,12 @@ pub struct PgPane {
     wait_filter: Option<(String, String)>,
     /// Sessions limited to one statement (Enter in the statements view, PostgreSQL 14+).
     query_id_filter: Option<i64>,
+    /// Pods by address (from the Pods pane's watch): the POD column and the jumps.
+    pods: Arc<PodDirectory>,
+    /// Sessions limited to one client address (a pod's, from the Pods pane): address, pod.
+    client_filter: Option<(String, String)>,
+    /// `:focus NAME`: only the sessions of this service (its application_name pattern).
+    focus: Option<Arc<Service>>,
 }
 
 const META: PaneMeta = PaneMeta {
@@ -148,6 +157,8 @@ const META: PaneMeta = PaneMeta {
         KeyAction::StatementsView,
         KeyAction::WaitView,
         KeyAction::PlanOfQuery,
+        KeyAction::SessionPod,
+        KeyAction::SessionLogs,
         KeyAction::ToggleIdle,
         KeyAction::SortNext,
         KeyAction::SortReverse,
@@ -187,7 +198,127 @@ impl PgPane {
             wait_cursor: ListCursor::new(10),
             wait_filter: None,
             query_id_filter: None,
+            pods: Arc::default(),
+            client_filter: None,
+            focus: None,
         }
+    }
+
+    /// The sessions of the sessions view, in order (filters and limits applied).
+    pub fn shown_sessions(&self) -> Vec<&PgSession> {
+        let Some(snap) = self.snapshot() else {
+            return Vec::new();
+        };
+        self.rows
+            .iter()
+            .filter_map(|&i| snap.sessions.get(i))
+            .collect()
+    }
+
+    /// Whether pods are watched (the POD column is shown).
+    pub fn links_pods(&self) -> bool {
+        !self.pods.is_empty()
+    }
+
+    /// The pod behind a session's client address, if one is known.
+    pub fn pod_of(&self, s: &PgSession) -> Option<&PodRef> {
+        self.pods.find(s.client_addr.as_deref()?)
+    }
+
+    /// The POD cell: the pod's name (or workload), "(via pooler)", "(gone)"; "-" if none.
+    pub fn pod_text(&self, s: &PgSession, workload: bool) -> String {
+        self.pod_of(s)
+            .map_or_else(|| "-".into(), |p| sanitize::cell(&p.label(workload), 64))
+    }
+
+    /// Gone and failing pods stand out.
+    pub fn pod_style(&self, s: &PgSession, theme: &crate::config::Theme) -> ratatui::style::Style {
+        match self.pod_of(s) {
+            Some(p) if p.gone => theme.muted(),
+            Some(p) if p.is_failing() => theme.danger(),
+            Some(p) if p.pooler => theme.warn(),
+            _ => ratatui::style::Style::default(),
+        }
+    }
+
+    /// `p` / `l` on a session: its pod in the Pods pane, or that pod's logs.
+    fn jump_to_pod(&self, then: Option<KeyAction>) -> Vec<Effect> {
+        let Some(s) = self.selected_session() else {
+            return Effect::toast("no session selected".into());
+        };
+        let Some(addr) = s.client_addr.as_deref() else {
+            return Effect::toast(format!(
+                "pid {}: no client address (a local socket, or hidden from the monitoring role)",
+                s.pid
+            ));
+        };
+        let addr_text = sanitize::cell(addr, 64);
+        if self.pods.is_empty() {
+            return Effect::toast(
+                "no pods are watched: add a [[kubernetes]] context to link sessions to pods".into(),
+            );
+        }
+        let Some(pod) = self.pod_of(s) else {
+            let n = self.pods.pods_at(addr).len();
+            return Effect::toast(if n > 1 {
+                format!(
+                    "{n} live pods share {addr_text} (host network): warroom cannot tell which one"
+                )
+            } else {
+                format!("no pod of the watched contexts has address {addr_text}")
+            });
+        };
+        let name = sanitize::cell(&pod.name, 80);
+        if pod.gone {
+            return vec![Effect::Warn(format!(
+                "pod {name} ({}) that had {addr_text} was deleted: it is gone",
+                sanitize::cell(&pod.namespace, 40)
+            ))];
+        }
+        let mut effects = vec![Effect::Send(
+            PaneId::Pods,
+            PaneMsg::ShowPod {
+                context: pod.context.clone(),
+                pod: pod.key(),
+                then,
+            },
+        )];
+        if then.is_none() {
+            effects.push(Effect::Show(PaneId::Pods));
+        }
+        if pod.pooler {
+            effects.push(Effect::Toast(format!(
+                "{name} is a connection pooler: the application behind it is not visible from here"
+            )));
+        }
+        effects
+    }
+
+    /// From the Pods pane: only the sessions of one client address.
+    fn sessions_from(&mut self, addr: String, label: String) -> Vec<Effect> {
+        let want = crate::links::parse_addr(&addr);
+        let count = self.snapshot().map_or(0, |snap| {
+            snap.sessions
+                .iter()
+                .filter(|s| s.client_addr.as_deref().and_then(crate::links::parse_addr) == want)
+                .count()
+        });
+        self.client_filter = Some((addr, label.clone()));
+        if self.view != PgView::Sessions {
+            self.set_view(PgView::Sessions);
+        }
+        self.cursor.row = 0;
+        self.selected_pid = None;
+        self.rebuild();
+        vec![
+            Effect::Show(PaneId::Postgres),
+            Effect::Toast(format!(
+                "{count} session(s) from {} in {}",
+                sanitize::cell(&label, 80),
+                self.current_context()
+                    .map_or("-".into(), |c| sanitize::cell(c, 40))
+            )),
+        ]
     }
 
     pub fn current_context(&self) -> Option<&str> {
@@ -236,7 +367,10 @@ impl PgPane {
                 let mut rows = view::visible_rows(
                     &snap.sessions,
                     &self.filter,
-                    self.show_idle || self.wait_filter.is_some() || self.query_id_filter.is_some(),
+                    self.show_idle
+                        || self.wait_filter.is_some()
+                        || self.query_id_filter.is_some()
+                        || self.client_filter.is_some(),
                     self.sort.by,
                     self.sort.descending,
                 );
@@ -249,6 +383,23 @@ impl PgPane {
                 }
                 if let Some(q) = self.query_id_filter {
                     rows.retain(|&i| snap.sessions.get(i).is_some_and(|s| s.query_id == Some(q)));
+                }
+                if let Some(svc) = &self.focus
+                    && svc.application_name.is_some()
+                {
+                    rows.retain(|&i| {
+                        snap.sessions
+                            .get(i)
+                            .is_some_and(|s| svc.matches_application(&s.application))
+                    });
+                }
+                if let Some((addr, _)) = &self.client_filter {
+                    let want = crate::links::parse_addr(addr);
+                    rows.retain(|&i| {
+                        snap.sessions.get(i).is_some_and(|s| {
+                            s.client_addr.as_deref().and_then(crate::links::parse_addr) == want
+                        })
+                    });
                 }
                 let index: std::collections::HashMap<i32, usize> = snap
                     .sessions
@@ -334,8 +485,34 @@ impl PgPane {
 
     /// The sessions are limited (wait event, statement): what to say about it.
     pub fn session_limit(&self) -> Option<String> {
+        let focus = self.focus.as_ref().map(|svc| match &svc.application_name {
+            Some(p) => format!(
+                "focus {}: application_name {}",
+                sanitize::cell(&svc.name, 40),
+                sanitize::cell(p.text(), 60)
+            ),
+            None => format!(
+                "focus {} has no application_name: all sessions",
+                sanitize::cell(&svc.name, 40)
+            ),
+        });
+        let other = self.other_limit();
+        match (focus, other) {
+            (Some(f), Some(o)) => Some(format!("{f} · {o}")),
+            (f, o) => f.or(o),
+        }
+    }
+
+    fn other_limit(&self) -> Option<String> {
         if let Some((t, e)) = &self.wait_filter {
             return Some(format!("only {t}:{e} (esc clears)"));
+        }
+        if let Some((addr, label)) = &self.client_filter {
+            return Some(format!(
+                "only from {} {} (esc clears)",
+                sanitize::cell(label, 60),
+                sanitize::cell(addr, 40)
+            ));
         }
         self.query_id_filter
             .map(|q| format!("only statement {q} (esc clears)"))
@@ -563,6 +740,20 @@ impl PgPane {
             String::new(),
             "query:".into(),
         ];
+        if self.links_pods() {
+            // After "client": the pod behind its address.
+            let pod = self.pod_of(s).map_or("-".into(), |p| {
+                let owner = p
+                    .owner
+                    .as_deref()
+                    .map_or(String::new(), |o| format!(", {o}"));
+                sanitize::cell(
+                    &format!("{}/{} in {}{owner}", p.namespace, p.label(false), p.context),
+                    200,
+                )
+            });
+            lines.insert(5, format!("pod              {pod}"));
+        }
         // Keep the query's own line breaks; sanitize each line.
         lines.extend(s.query.lines().map(|l| sanitize::cell(l, 2000)));
         Some(Detail {
@@ -673,6 +864,8 @@ impl Pane for PgPane {
                     self.move_to(self.cursor.row + 1);
                 }
             }
+            KeyAction::SessionPod => return self.jump_to_pod(None),
+            KeyAction::SessionLogs => return self.jump_to_pod(Some(KeyAction::PodLogs)),
             KeyAction::Cancel => return self.guard(GuardedAction::PgCancel),
             KeyAction::Terminate => return self.guard(GuardedAction::PgTerminate),
             _ => return Vec::new(),
@@ -705,6 +898,12 @@ impl Pane for PgPane {
                 }
                 self.stmt_cursor.row = self.stmt_cursor.row.min(self.row_count().saturating_sub(1));
             }
+            PaneMsg::Pods(pods) => self.pods = pods,
+            PaneMsg::Focus(focus) => {
+                self.focus = focus;
+                self.rebuild();
+            }
+            PaneMsg::SessionsFrom { addr, label } => return self.sessions_from(addr, label),
             PaneMsg::Worker(Event::PgPlan { context, result }) => {
                 return match result {
                     Ok(plan) => {
@@ -758,9 +957,13 @@ impl Pane for PgPane {
     }
 
     fn on_back(&mut self) -> Option<String> {
-        if self.wait_filter.is_some() || self.query_id_filter.is_some() {
+        if self.wait_filter.is_some()
+            || self.query_id_filter.is_some()
+            || self.client_filter.is_some()
+        {
             self.wait_filter = None;
             self.query_id_filter = None;
+            self.client_filter = None;
             self.rebuild();
             return Some("showing all sessions".into());
         }
@@ -844,5 +1047,22 @@ impl Pane for PgPane {
 
     fn render(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         render::draw(self, frame, area, ctx);
+    }
+
+    fn link_values(&self) -> LinkValues {
+        let Some(s) = self.selected_session() else {
+            return LinkValues::default();
+        };
+        let pod = self.pod_of(s).filter(|p| !p.gone);
+        LinkValues {
+            pod: pod.map(|p| p.name.clone()),
+            namespace: pod.map(|p| p.namespace.clone()),
+            pid: Some(s.pid.to_string()),
+            since: s
+                .query_start
+                .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+            application: Some(s.application.clone()),
+            ..LinkValues::default()
+        }
     }
 }

@@ -6,7 +6,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Row, Sparkline};
 
-use super::view::{Column, columns_for_width};
+use super::view::{Column, columns_for};
 use super::{PgPane, PgView, StateCounts};
 use crate::backends::postgres::PgSession;
 use crate::config::Theme;
@@ -269,7 +269,10 @@ fn draw_sessions(
     area: Rect,
     theme: &Theme,
 ) {
-    let cols = columns_for_width(area.width);
+    let cols = columns_for(area.width, pane.links_pods());
+    // Wide terminals show the pod's name; narrow ones its workload (shorter, and what
+    // people think in).
+    let pod_by_workload = area.width < 160;
     let page = area.height.saturating_sub(1) as usize;
     let rows = pane
         .cursor
@@ -278,7 +281,11 @@ fn draw_sessions(
             let s = sessions.get(idx)?;
             let marked = pane.marked.contains_key(&s.pid);
             let cells = cols.iter().map(|c| {
-                let mut text = c.text(s);
+                let mut text = if *c == Column::Pod {
+                    pane.pod_text(s, pod_by_workload)
+                } else {
+                    c.text(s)
+                };
                 if *c == Column::State {
                     text = short_state(&text);
                 }
@@ -294,6 +301,7 @@ fn draw_sessions(
                         theme.warn()
                     }
                     Column::Wait if s.wait_event_type.as_deref() == Some("Lock") => theme.danger(),
+                    Column::Pod => pane.pod_style(s, theme),
                     _ => Style::default(),
                 };
                 ratatui::widgets::Cell::from(text).style(style)

@@ -21,6 +21,8 @@ pub enum Column {
     /// What a waiter waits for: lock mode and table (or xid).
     Lock,
     Query,
+    /// The pod behind the client address (shown when a Kubernetes context is watched).
+    Pod,
 }
 
 impl crate::panes::table::Column for Column {
@@ -61,6 +63,7 @@ impl Column {
             Column::BlockedBy => "BLOCKED BY",
             Column::Lock => "LOCK",
             Column::Query => "QUERY TEXT",
+            Column::Pod => "POD",
         }
     }
 
@@ -80,6 +83,7 @@ impl Column {
             Column::Lock => 24,
             // The query text keeps at least this much; other columns give way first.
             Column::Query => 30,
+            Column::Pod => 30,
         }
     }
 
@@ -97,6 +101,8 @@ impl Column {
             Column::User => 6,
             Column::Database => 7,
             Column::Client => 8,
+            // Where a session comes from says more than its application name.
+            Column::Pod => 2,
         }
     }
 
@@ -136,13 +142,28 @@ impl Column {
                 .as_ref()
                 .map_or_else(String::new, |l| sanitize::cell(&l.short(), 64)),
             Column::Query => sanitize::cell(&s.query, 400),
+            // Drawn from the pod directory (`PgPane::pod_text`); the CLI table has none.
+            Column::Pod => "-".into(),
         }
     }
 }
 
 /// Columns that fit in `width`, in screen order; the query text always stays.
 pub fn columns_for_width(width: u16) -> Vec<Column> {
-    let mut chosen: Vec<Column> = Column::ALL.to_vec();
+    columns_for(width, false)
+}
+
+/// The same, with the POD column after CLIENT when `with_pod` (pods are watched).
+pub fn columns_for(width: u16, with_pod: bool) -> Vec<Column> {
+    let mut all: Vec<Column> = Column::ALL.to_vec();
+    if with_pod {
+        let at = all
+            .iter()
+            .position(|c| *c == Column::Client)
+            .map_or(0, |i| i + 1);
+        all.insert(at, Column::Pod);
+    }
+    let mut chosen: Vec<Column> = all.clone();
     let total = |cols: &[Column]| cols.iter().map(|c| c.width() + 1).sum::<u16>();
     while total(&chosen) > width {
         let drop = chosen
@@ -156,7 +177,7 @@ pub fn columns_for_width(width: u16) -> Vec<Column> {
         }
     }
     // A narrower column dropped late may still fit where a wide one did not.
-    let mut dropped: Vec<Column> = Column::ALL
+    let mut dropped: Vec<Column> = all
         .iter()
         .copied()
         .filter(|c| !chosen.contains(c))
@@ -167,7 +188,7 @@ pub fn columns_for_width(width: u16) -> Vec<Column> {
             chosen.push(c);
         }
     }
-    chosen.sort_by_key(|c| Column::ALL.iter().position(|x| x == c));
+    chosen.sort_by_key(|c| all.iter().position(|x| x == c));
     chosen
 }
 
@@ -200,6 +221,7 @@ pub fn compare(col: Column, a: &PgSession, b: &PgSession) -> Ordering {
             .map(|l| &l.mode)
             .cmp(&b.lock.as_ref().map(|l| &l.mode)),
         Column::Query => a.query.cmp(&b.query),
+        Column::Pod => a.client_addr.cmp(&b.client_addr),
     };
     // Ties broken by pid so the order is stable across refreshes.
     ord.then(a.pid.cmp(&b.pid))
@@ -252,5 +274,13 @@ mod tests {
         assert!(!cols.contains(&Column::Client));
         assert_eq!(columns_for_width(400).len(), Column::ALL.len());
         assert_eq!(columns_for_width(0), vec![Column::Pid, Column::Query]);
+        assert!(!columns_for_width(400).contains(&Column::Pod));
+        let wide = columns_for(400, true);
+        let client = wide.iter().position(|c| *c == Column::Client);
+        assert_eq!(wide.get(client.map_or(0, |i| i + 1)), Some(&Column::Pod));
+        assert!(
+            columns_for(120, true).contains(&Column::Pod),
+            "kept before USER and DB"
+        );
     }
 }

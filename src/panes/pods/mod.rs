@@ -5,6 +5,7 @@
 mod render;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::backends::kube::{
@@ -13,6 +14,7 @@ use crate::backends::kube::{
 use crate::config::{KeyAction, Scope};
 use crate::guard::GuardedAction;
 use crate::guard::kube::{DeploymentTarget, KubeAction, PodTarget};
+use crate::links::PodDirectory;
 use crate::widgets::sanitize;
 
 use super::contexts::ContextSet;
@@ -107,6 +109,15 @@ pub struct PodsPane {
     events: Option<(PodKey, Result<Vec<PodEvent>, String>)>,
     /// The context and pod whose events to fetch next.
     events_wanted: Option<(String, PodKey)>,
+    /// Pods by address over every context, for the other panes (sessions -> pods).
+    links: PodDirectory,
+    links_changed: bool,
+    /// Keep every context's watch open, shown or not: the links and the Logs pane need it.
+    watch_always: bool,
+    /// The Logs pane was opened empty before a pod could be selected: follow the first.
+    logs_wanted: bool,
+    /// `:focus NAME`: only the pods of this service (its label selector).
+    focus: Option<Arc<crate::links::service::Service>>,
 }
 
 const META: PaneMeta = PaneMeta {
@@ -121,6 +132,8 @@ const META: PaneMeta = PaneMeta {
         KeyAction::SortNext,
         KeyAction::SortReverse,
         KeyAction::PodGroupByOwner,
+        KeyAction::PodSessions,
+        KeyAction::PodGroups,
         KeyAction::NextContext,
         KeyAction::Open,
         KeyAction::Filter,
@@ -148,7 +161,142 @@ impl PodsPane {
             selected: None,
             events: None,
             events_wanted: None,
+            links: PodDirectory::default(),
+            links_changed: false,
+            watch_always: false,
+            logs_wanted: false,
+            focus: None,
         }
+    }
+
+    /// `:focus NAME`: the pods of the service, and its logs in the Logs pane (not shown).
+    fn set_focus(&mut self, focus: Option<Arc<crate::links::service::Service>>) -> Vec<Effect> {
+        self.focus = focus;
+        self.rebuild();
+        let (Some(svc), Some(context)) = (&self.focus, self.current_context()) else {
+            return Vec::new();
+        };
+        let selection = match (&svc.log_selector, &svc.label_selector) {
+            (Some(args), _) => match crate::panes::logs::command::parse(args) {
+                Ok(s) => s,
+                Err(e) => return vec![Effect::Warn(format!("log_selector: {e}"))],
+            },
+            (None, Some(sel)) => crate::backends::kube::LogSelection {
+                label_selector: Some(sel.text().to_string()),
+                ..Default::default()
+            },
+            (None, None) => return Vec::new(),
+        };
+        vec![Effect::Send(
+            PaneId::Logs,
+            PaneMsg::FocusLogs {
+                context: context.to_string(),
+                selection,
+            },
+        )]
+    }
+
+    /// The focus says which pods are shown: a note for the info line.
+    pub fn focus_note(&self) -> Option<String> {
+        self.focus.as_ref().map(|svc| match &svc.label_selector {
+            Some(sel) => format!(
+                "focus {}: {}",
+                sanitize::cell(&svc.name, 40),
+                sanitize::cell(sel.text(), 60)
+            ),
+            None => format!(
+                "focus {} has no label_selector: all pods",
+                sanitize::cell(&svc.name, 40)
+            ),
+        })
+    }
+
+    /// Keep the pod watches open while hidden: the pods feed the links (session -> pod,
+    /// group member -> pod) and the Logs pane when it opens empty. A watch is one long
+    /// request per context, not a poll.
+    pub fn watching_always(mut self) -> PodsPane {
+        self.watch_always = true;
+        self
+    }
+
+    /// Pods by address over every context.
+    pub fn links(&self) -> &PodDirectory {
+        &self.links
+    }
+
+    /// After a change of the pods: the new directory for every pane, once.
+    fn links_news(&mut self) -> Option<Effect> {
+        std::mem::take(&mut self.links_changed)
+            .then(|| Effect::Broadcast(PaneMsg::Pods(Arc::new(self.links.clone()))))
+    }
+
+    /// Another pane jumps here: show `pod` of `context`, then run `then` on it.
+    fn show_pod(&mut self, context: &str, pod: PodKey, then: Option<KeyAction>) -> Vec<Effect> {
+        if self.current_context() != Some(context) && self.contexts.select(context).is_none() {
+            return vec![Effect::Warn(format!(
+                "unknown Kubernetes context {}",
+                sanitize::cell(context, 40)
+            ))];
+        }
+        if self.pod(&pod).is_none() {
+            return vec![Effect::Warn(format!(
+                "pod {} is not in the Pods pane (deleted?)",
+                sanitize::cell(&pod.to_string(), 80)
+            ))];
+        }
+        if !self.rows.contains(&pod) {
+            // The filter hides it: the jump wins.
+            self.filter.clear();
+        }
+        self.selected = Some(pod.clone());
+        self.rebuild();
+        if self.selected.as_ref() != Some(&pod) {
+            // The focus hides it: never act on another pod in its place.
+            return vec![Effect::Warn(format!(
+                "pod {} is hidden by the focus (:focus clears it)",
+                sanitize::cell(&pod.to_string(), 80)
+            ))];
+        }
+        let mut effects = match then {
+            Some(action) => self.act(action),
+            None => vec![Effect::Show(PaneId::Pods)],
+        };
+        effects.push(Effect::Resubscribe);
+        effects.extend(self.events_command());
+        effects
+    }
+
+    /// `P`: the database sessions coming from the selected pod's address; `K`: the consumer
+    /// groups with a member there.
+    fn linked_to_pod(&self, action: KeyAction) -> Vec<Effect> {
+        let Some(p) = self.selected_pod() else {
+            return Effect::toast("no pod selected".into());
+        };
+        match &p.pod_ip {
+            Some(ip) => {
+                let (addr, label) = (ip.clone(), format!("pod {}", p.name));
+                let (to, msg) = if action == KeyAction::PodGroups {
+                    (PaneId::Kafka, PaneMsg::GroupsOf { addr, label })
+                } else {
+                    (PaneId::Postgres, PaneMsg::SessionsFrom { addr, label })
+                };
+                vec![Effect::Send(to, msg)]
+            }
+            None => Effect::toast(format!(
+                "pod {} has no address yet: nothing connects from it",
+                sanitize::cell(&p.name, 80)
+            )),
+        }
+    }
+
+    /// The Logs pane opened empty: the selected pod's logs, or as soon as there is one.
+    fn follow_selected(&mut self) -> Vec<Effect> {
+        if self.selected_pod().is_none() {
+            self.logs_wanted = true;
+            return Vec::new();
+        }
+        self.logs_wanted = false;
+        self.open_logs(KeyAction::PodLogs)
     }
 
     pub fn current_context(&self) -> Option<&str> {
@@ -218,8 +366,10 @@ impl PodsPane {
         };
         entry.received_at = Some(Instant::now());
         let d = &mut entry.data;
+        let links = &mut self.links;
         match feed {
             PodFeed::Listed { scope, pods } => {
+                self.links_changed |= links.listed(context, scope.namespace.as_deref(), &pods);
                 // One step: the old set of this scope goes and the new one comes.
                 d.pods.retain(|_, p| !in_scope(&scope, p));
                 for p in pods {
@@ -233,10 +383,12 @@ impl PodsPane {
                 if shown && selected.as_ref() == Some(&p.key()) {
                     self.events_wanted = Some((context.to_string(), p.key()));
                 }
+                self.links_changed |= links.upsert(context, &p);
                 d.pods.insert(p.key(), *p);
                 entry.error = None;
             }
             PodFeed::Changed(PodChange::Delete(p)) => {
+                self.links_changed |= links.deleted(context, &p.key());
                 d.pods.remove(&p.key());
             }
             PodFeed::Changed(PodChange::Bookmark(_)) => {}
@@ -267,6 +419,12 @@ impl PodsPane {
     }
 
     fn matches_filter(&self, p: &PodRow) -> bool {
+        if let Some(svc) = &self.focus
+            && svc.label_selector.is_some()
+            && !svc.matches_labels(&p.labels)
+        {
+            return false;
+        }
         if self.filter.is_empty() {
             return true;
         }
@@ -521,8 +679,16 @@ impl Pane for PodsPane {
         match msg {
             PaneMsg::Worker(Event::KubePods { context, feed }) => {
                 self.apply(&context, feed);
-                self.events_command().into_iter().collect()
+                let mut effects: Vec<Effect> = self.events_command().into_iter().collect();
+                effects.extend(self.links_news());
+                if self.logs_wanted && self.selected_pod().is_some() {
+                    effects.extend(self.follow_selected());
+                }
+                effects
             }
+            PaneMsg::ShowPod { context, pod, then } => self.show_pod(&context, pod, then),
+            PaneMsg::FollowSelected => self.follow_selected(),
+            PaneMsg::Focus(focus) => self.set_focus(focus),
             PaneMsg::Worker(Event::KubeEvents {
                 context,
                 namespace,
@@ -538,6 +704,17 @@ impl Pane for PodsPane {
         }
     }
     fn subscriptions(&self, visible: bool) -> Vec<Command> {
+        if self.watch_always {
+            return self
+                .contexts
+                .names()
+                .iter()
+                .map(|context| Command::KubeWatch {
+                    context: context.clone(),
+                    active: true,
+                })
+                .collect();
+        }
         // Pods come by watch: open while the pane shows the context, closed otherwise.
         self.contexts
             .polls(visible, |context, active, _| Command::KubeWatch {
@@ -571,6 +748,21 @@ impl Pane for PodsPane {
     }
     fn render(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         render::draw(self, frame, area, ctx);
+    }
+    fn link_values(&self) -> crate::links::service::LinkValues {
+        let Some(p) = self.selected_pod() else {
+            return Default::default();
+        };
+        crate::links::service::LinkValues {
+            pod: Some(p.name.clone()),
+            namespace: Some(p.namespace.clone()),
+            since: p
+                .last_restart
+                .or(p.created)
+                .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+            labels: p.labels.clone(),
+            ..Default::default()
+        }
     }
     fn explain(&self) -> Vec<String> {
         let mut lines = vec![
@@ -637,6 +829,7 @@ impl PodsPane {
                 self.rebuild();
             }
             KeyAction::PodDelete | KeyAction::PodRolloutRestart => return self.guard(action),
+            KeyAction::PodSessions | KeyAction::PodGroups => return self.linked_to_pod(action),
             KeyAction::PodLogs | KeyAction::PodPreviousLogs | KeyAction::PodWorkloadLogs => {
                 return self.open_logs(action);
             }

@@ -76,6 +76,9 @@ pub fn draw(pane: &PodsPane, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
             theme.warn(),
         ));
     }
+    if let Some(note) = pane.focus_note() {
+        spans.push(Span::styled(format!(" · {note}"), theme.warn()));
+    }
     frame.render_widget(Paragraph::new(Line::from(spans)), info);
 
     let events_height = if rest.height > 16 { 6 } else { 0 };
