@@ -87,6 +87,26 @@ struct SimPod {
     events: Vec<PodEvent>,
 }
 
+impl SimPod {
+    /// The container dies at `now` (sim seconds, `t` on the wall clock) with its last log
+    /// line: logs become the previous run's, a restart is counted and back-off doubles.
+    fn crash(&mut self, last_line: &str, termination: Termination, now: f64, t: SystemTime) {
+        let message = format!(
+            "Back-off restarting failed container ({}, exit code {})",
+            termination.reason, termination.exit_code
+        );
+        self.logs.push((t, last_line.into()));
+        self.previous = std::mem::take(&mut self.logs);
+        self.row.restarts += 1;
+        self.row.last_termination = Some(termination);
+        self.row.last_restart = Some(t);
+        self.backoff = (self.backoff * 2.0).min(BACKOFF_MAX);
+        self.backoff_until = Some(now + self.backoff);
+        self.run_started = None;
+        self.events.push(event(true, "BackOff", &message, t));
+    }
+}
+
 /// The simulated cluster. Public so tests and the scenario can step it.
 #[derive(Debug)]
 pub struct DemoKubeWorld {
@@ -260,18 +280,7 @@ impl DemoKubeWorld {
         let node = format!("node-{}", self.rng.range(1, 4));
         let ip = format!("10.1.{}.{}", self.rng.range(0, 4), self.rng.range(2, 250));
         let row = PodRow {
-            namespace: ns,
-            name: name.clone(),
             uid: format!("demo-{}", self.rng.next_u64()),
-            resource_version: String::new(),
-            ready: 1,
-            total: 1,
-            status: "Running".into(),
-            status_detail: None,
-            health: Health::Ok,
-            restarts: 0,
-            last_restart: None,
-            last_termination: None,
             created: Some(self.at(started)),
             node: Some(node),
             pod_ip: Some(ip),
@@ -282,8 +291,8 @@ impl DemoKubeWorld {
             deployment: Some(deployment.to_string()),
             containers: vec![deployment.to_string()],
             grace_period: Some(30),
-            deleting: false,
             labels: [("app".to_string(), deployment.to_string())].into(),
+            ..PodRow::running(&ns, &name)
         };
         let key = row.key().to_string();
         let next = self.now + self.rng.unit();
@@ -402,27 +411,19 @@ impl DemoKubeWorld {
                 at(now),
                 "{\"level\":\"error\",\"msg\":\"cannot decode invoice at payments/3 offset 251733: unknown currency \\\"XBT\\\"\"}".into(),
             ));
-            p.logs
-                .push((at(now), "panic: poison message: giving up".into()));
-            p.previous = std::mem::take(&mut p.logs);
-            p.row.restarts += 1;
-            p.row.last_termination = Some(Termination {
+            let termination = Termination {
                 container: consumer,
                 reason: "Error".into(),
                 exit_code: 1,
                 signal: None,
                 finished_at: Some(at(now)),
-            });
-            p.row.last_restart = Some(at(now));
-            p.backoff = (p.backoff * 2.0).min(BACKOFF_MAX);
-            p.backoff_until = Some(now + p.backoff);
-            p.run_started = None;
-            p.events.push(event(
-                true,
-                "BackOff",
-                "Back-off restarting failed container (Error, exit code 1)",
+            };
+            p.crash(
+                "panic: poison message: giving up",
+                termination,
+                now,
                 at(now),
-            ));
+            );
             self.refresh_status(key);
             self.record(key, false);
             return;
@@ -469,22 +470,14 @@ impl DemoKubeWorld {
             }
             p.next_log_at = now + 3.0;
             if frac >= 1.0 {
-                p.logs
-                    .push((at(now), "fatal error: runtime: out of memory".into()));
-                p.previous = std::mem::take(&mut p.logs);
-                p.row.restarts += 1;
                 let container = p.row.containers.first().cloned().unwrap_or_default();
-                p.row.last_termination = Some(oom_termination(&container, at(now)));
-                p.row.last_restart = Some(at(now));
-                p.backoff = (p.backoff * 2.0).min(BACKOFF_MAX);
-                p.backoff_until = Some(now + p.backoff);
-                p.run_started = None;
-                p.events.push(event(
-                    true,
-                    "BackOff",
-                    "Back-off restarting failed container (OOMKilled, exit code 137)",
+                let termination = oom_termination(&container, at(now));
+                p.crash(
+                    "fatal error: runtime: out of memory",
+                    termination,
+                    now,
                     at(now),
-                ));
+                );
                 self.refresh_status(key);
                 self.record(key, false);
             }
