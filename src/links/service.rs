@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::percent::percent_encode;
+
 /// The placeholders a link template may use.
 pub const PLACEHOLDERS: [&str; 5] = ["pod", "namespace", "group", "pid", "since"];
 /// The links a service may have, in menu order.
@@ -258,18 +260,6 @@ pub fn expand(template: &str, values: &LinkValues) -> Result<String, String> {
             missing.join(" ")
         ))
     }
-}
-
-pub fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
