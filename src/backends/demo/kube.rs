@@ -91,18 +91,23 @@ impl SimPod {
     /// The container dies at `now` (sim seconds, `t` on the wall clock) with its last log
     /// line: logs become the previous run's, a restart is counted and back-off doubles.
     fn crash(&mut self, last_line: &str, termination: Termination, now: f64, t: SystemTime) {
+        self.logs.push((t, last_line.into()));
+        self.previous = std::mem::take(&mut self.logs);
+        self.row.restarts += 1;
+        self.backoff = (self.backoff * 2.0).min(BACKOFF_MAX);
+        self.back_off(termination, t, now + self.backoff);
+    }
+
+    /// The container ended with `termination` at `t`; no run until `until` (sim seconds).
+    fn back_off(&mut self, termination: Termination, t: SystemTime, until: f64) {
         let message = format!(
             "Back-off restarting failed container ({}, exit code {})",
             termination.reason, termination.exit_code
         );
-        self.logs.push((t, last_line.into()));
-        self.previous = std::mem::take(&mut self.logs);
-        self.row.restarts += 1;
         self.row.last_termination = Some(termination);
         self.row.last_restart = Some(t);
-        self.backoff = (self.backoff * 2.0).min(BACKOFF_MAX);
-        self.backoff_until = Some(now + self.backoff);
         self.run_started = None;
+        self.backoff_until = Some(until);
         self.events.push(event(true, "BackOff", &message, t));
     }
 }
@@ -162,17 +167,9 @@ impl DemoKubeWorld {
             p.row.restarts = 6;
             p.backoff = BACKOFF_MAX / 2.0;
             p.previous = previous;
-            p.row.last_termination = Some(oom_termination(&crashing, at_base(base, -20.0)));
-            p.row.last_restart = Some(at_base(base, -20.0));
             // In back-off when the incident starts; it runs again soon, and dies again.
-            p.run_started = None;
-            p.backoff_until = Some(12.0);
-            p.events.push(event(
-                true,
-                "BackOff",
-                "Back-off restarting failed container (OOMKilled, exit code 137)",
-                at_base(base, -20.0),
-            ));
+            let died = at_base(base, -20.0);
+            p.back_off(oom_termination(&crashing, died), died, 12.0);
         }
         w.refresh_status(&key);
         // The pods the links lead to, from their own random stream (the rest of the
@@ -220,27 +217,20 @@ impl DemoKubeWorld {
             p.row.pod_ip = Some(ip);
             p.row.restarts = 9;
             p.backoff = BACKOFF_MAX;
-            p.run_started = None;
-            p.backoff_until = Some(25.0);
-            p.row.last_termination = Some(Termination {
-                container: consumer.clone(),
-                reason: "Error".into(),
-                exit_code: 1,
-                signal: None,
-                finished_at: Some(at_base(base, -30.0)),
-            });
-            p.row.last_restart = Some(at_base(base, -30.0));
             p.previous = vec![
                 (at_base(base, -32.0), "{\"level\":\"info\",\"msg\":\"joined group billing-invoices, assigned payments-0..5\"}".into()),
                 (at_base(base, -31.0), "{\"level\":\"error\",\"msg\":\"cannot decode invoice at payments/3 offset 251733: unknown currency \\\"XBT\\\"\"}".into()),
                 (at_base(base, -30.0), "panic: poison message: giving up".into()),
             ];
-            p.events.push(event(
-                true,
-                "BackOff",
-                "Back-off restarting failed container (Error, exit code 1)",
-                at_base(base, -30.0),
-            ));
+            let died = at_base(base, -30.0);
+            let termination = Termination {
+                container: consumer.clone(),
+                reason: "Error".into(),
+                exit_code: 1,
+                signal: None,
+                finished_at: Some(died),
+            };
+            p.back_off(termination, died, 25.0);
         }
         self.refresh_status(&key);
     }
