@@ -141,20 +141,21 @@ mod tests {
         );
         // Names are unique across kinds.
         let dup = "[[postgres]]\nname = \"x\"\nurl = \"postgres://h/db\"\n[[kafka]]\nname = \"x\"\nbrokers = \"a:1\"\n";
-        let e = crate::config::Config::parse(path, dup)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        // The error text of a config that must not parse ("" if it does: the asserts fail).
+        let error_of = |text: &str| {
+            crate::config::Config::parse(path, text)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let e = error_of(dup);
         assert!(
             e.contains("duplicate context name \"x\" (first used at line 1)")
                 && e.contains("c.toml:5:1: kafka[1].name"),
             "{e}"
         );
         let bad = "[[kafka]]\nname = \"k\"\nbrokers = \"nohost\"\n";
-        let e = crate::config::Config::parse(path, bad)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let e = error_of(bad);
         assert!(e.contains("c.toml:3") && e.contains("not host:port"), "{e}");
     }
 
