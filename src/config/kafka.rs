@@ -4,24 +4,18 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-/// One Kafka context, as written in the file.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct KafkaContext {
-    pub name: String,
-    /// `host:port,host:port`.
-    pub brokers: String,
-    /// Passed to librdkafka as is (security.protocol, sasl.*, ssl.*): may hold secrets.
-    #[serde(default)]
-    pub properties: BTreeMap<String, toml::Value>,
-    #[serde(default)]
-    pub protected: bool,
-    #[serde(default)]
-    pub read_only: bool,
-    pub runbook_url: Option<String>,
-    /// `via = "server"`: guarded actions run on the `[server]`, not from here.
-    #[serde(default)]
-    pub via: super::Via,
+context_struct! {
+    /// One Kafka context, as written in the file.
+    #[derive(Debug, Clone, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct KafkaContext {
+        pub name: String,
+        /// `host:port,host:port`.
+        pub brokers: String,
+        /// Passed to librdkafka as is (security.protocol, sasl.*, ssl.*): may hold secrets.
+        #[serde(default)]
+        pub properties: BTreeMap<String, toml::Value>,
+    }
 }
 
 /// Properties warroom sets itself.
