@@ -11,6 +11,7 @@ pub mod config;
 pub mod guard;
 pub mod links;
 pub mod panes;
+pub mod percent;
 pub mod private_fs;
 pub mod redact;
 pub mod sanitize;

@@ -265,14 +265,7 @@ impl ServerClient {
 
     /// The last `n` records, oldest first (like `audit::tail` for a file).
     pub async fn tail(&self, n: usize) -> Result<Vec<AuditRecord>, String> {
-        let mut records: Vec<AuditRecord> = self
-            .list(&ListQuery::default(), n)
-            .await?
-            .into_iter()
-            .map(|r| r.record)
-            .collect();
-        records.reverse();
-        Ok(records)
+        self.records_oldest_first(&ListQuery::default(), n).await
     }
 
     /// Every record since `since` (all when `None`), oldest first, for the timeline.
@@ -284,8 +277,17 @@ impl ServerClient {
             since,
             ..ListQuery::default()
         };
+        self.records_oldest_first(&query, usize::MAX).await
+    }
+
+    /// Up to `max` records matching `query`, oldest first (the server pages newest first).
+    async fn records_oldest_first(
+        &self,
+        query: &ListQuery,
+        max: usize,
+    ) -> Result<Vec<AuditRecord>, String> {
         let mut records: Vec<AuditRecord> = self
-            .list(&query, usize::MAX)
+            .list(query, max)
             .await?
             .into_iter()
             .map(|r| r.record)
@@ -332,17 +334,7 @@ impl CallFailure {
 }
 
 /// Percent-encodes everything but unreserved characters, for one path segment.
-pub fn path_segment(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use crate::percent::percent_encode as path_segment;
 
 fn sanitize(text: &str) -> String {
     text.chars()

@@ -115,10 +115,7 @@ fn terminate_root_blocker_from_lock_view_goes_through_reason_and_confirm() {
 #[test]
 fn confirm_button_emits_the_exact_request() {
     let mut app = app_with(false, false, false);
-    app.update(key('L'));
-    app.update(key('x'));
-    typed(&mut app, "INC-7 migration holds the orders lock");
-    app.update(code(KeyCode::Enter));
+    confirming(&mut app);
     app.update(code(KeyCode::Tab));
     let cmds = app.update(code(KeyCode::Enter));
     let [Command::Execute(req)] = cmds.as_slice() else {
@@ -142,10 +139,7 @@ fn esc_in_the_reason_prompt_aborts() {
 #[test]
 fn protected_context_needs_its_name_typed() {
     let mut app = app_with(true, false, false);
-    app.update(key('L'));
-    app.update(key('x'));
-    typed(&mut app, "INC-7 migration holds the orders lock");
-    app.update(code(KeyCode::Enter));
+    confirming(&mut app);
     app.update(code(KeyCode::Tab));
     typed(&mut app, "pg2");
     assert_eq!(app.update(code(KeyCode::Enter)), vec![]);

@@ -25,6 +25,8 @@ pub use read::{
     RecordsReport, Unreadable, describe_intent, orphan_intents, orphan_report, pair_outcomes,
     read_records_checked,
 };
+#[cfg(test)]
+pub(crate) use record::tests::sample as sample_record;
 pub use record::{
     Actor, AuditRecord, ContextRef, Delivery, GENESIS_HASH, Outcome, Phase, RECORD_VERSION,
     canonical_json, chain_hash,

@@ -4,24 +4,18 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-/// One Kafka context, as written in the file.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct KafkaContext {
-    pub name: String,
-    /// `host:port,host:port`.
-    pub brokers: String,
-    /// Passed to librdkafka as is (security.protocol, sasl.*, ssl.*): may hold secrets.
-    #[serde(default)]
-    pub properties: BTreeMap<String, toml::Value>,
-    #[serde(default)]
-    pub protected: bool,
-    #[serde(default)]
-    pub read_only: bool,
-    pub runbook_url: Option<String>,
-    /// `via = "server"`: guarded actions run on the `[server]`, not from here.
-    #[serde(default)]
-    pub via: super::Via,
+context_struct! {
+    /// One Kafka context, as written in the file.
+    #[derive(Debug, Clone, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct KafkaContext {
+        pub name: String,
+        /// `host:port,host:port`.
+        pub brokers: String,
+        /// Passed to librdkafka as is (security.protocol, sasl.*, ssl.*): may hold secrets.
+        #[serde(default)]
+        pub properties: BTreeMap<String, toml::Value>,
+    }
 }
 
 /// Properties warroom sets itself.
@@ -141,20 +135,21 @@ mod tests {
         );
         // Names are unique across kinds.
         let dup = "[[postgres]]\nname = \"x\"\nurl = \"postgres://h/db\"\n[[kafka]]\nname = \"x\"\nbrokers = \"a:1\"\n";
-        let e = crate::config::Config::parse(path, dup)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        // The error text of a config that must not parse ("" if it does: the asserts fail).
+        let error_of = |text: &str| {
+            crate::config::Config::parse(path, text)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let e = error_of(dup);
         assert!(
             e.contains("duplicate context name \"x\" (first used at line 1)")
                 && e.contains("c.toml:5:1: kafka[1].name"),
             "{e}"
         );
         let bad = "[[kafka]]\nname = \"k\"\nbrokers = \"nohost\"\n";
-        let e = crate::config::Config::parse(path, bad)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let e = error_of(bad);
         assert!(e.contains("c.toml:3") && e.contains("not host:port"), "{e}");
     }
 

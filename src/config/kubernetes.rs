@@ -3,25 +3,19 @@
 
 use serde::Deserialize;
 
-/// One Kubernetes context, as written in the file.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct KubernetesContext {
-    pub name: String,
-    /// The kubeconfig context (KUBECONFIG honoured); none: the kubeconfig's current context.
-    pub kube_context: Option<String>,
-    /// Namespaces to watch; empty: all namespaces.
-    #[serde(default)]
-    pub namespaces: Vec<String>,
-    pub label_selector: Option<String>,
-    #[serde(default)]
-    pub protected: bool,
-    #[serde(default)]
-    pub read_only: bool,
-    pub runbook_url: Option<String>,
-    /// `via = "server"`: guarded actions run on the `[server]`, not from here.
-    #[serde(default)]
-    pub via: super::Via,
+context_struct! {
+    /// One Kubernetes context, as written in the file.
+    #[derive(Debug, Clone, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct KubernetesContext {
+        pub name: String,
+        /// The kubeconfig context (KUBECONFIG honoured); none: the kubeconfig's current context.
+        pub kube_context: Option<String>,
+        /// Namespaces to watch; empty: all namespaces.
+        #[serde(default)]
+        pub namespaces: Vec<String>,
+        pub label_selector: Option<String>,
+    }
 }
 
 impl KubernetesContext {

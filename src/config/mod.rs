@@ -1,5 +1,30 @@
 //! Configuration: the TOML model, where it is found, and validation with precise errors.
 
+/// A context kind's struct as written in the file: its own fields, then the four every kind
+/// has (the guard's policy and where actions run), declared once here and read by
+/// `common_fields!` below.
+macro_rules! context_struct {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $($(#[$field_meta:meta])* pub $field:ident: $ty:ty,)*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($(#[$field_meta])* pub $field: $ty,)*
+            #[serde(default)]
+            pub protected: bool,
+            #[serde(default)]
+            pub read_only: bool,
+            pub runbook_url: Option<String>,
+            /// `via = "server"`: guarded actions run on the `[server]`, not from here.
+            #[serde(default)]
+            pub via: $crate::config::Via,
+        }
+    };
+}
+
 mod error;
 mod kafka;
 pub mod keymap;
@@ -25,22 +50,16 @@ pub use theme::Theme;
 use crate::audit::{AuditSettings, OnUnreachable};
 use crate::guard::{ContextId, ContextKind, ContextPolicy};
 
-/// One PostgreSQL context, as written in the file.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct PostgresContext {
-    pub name: String,
-    /// A postgres:// URL or key=value conninfo. May hold a password: never shown.
-    pub url: String,
-    pub password_env: Option<String>,
-    #[serde(default)]
-    pub protected: bool,
-    #[serde(default)]
-    pub read_only: bool,
-    pub runbook_url: Option<String>,
-    /// `via = "server"`: guarded actions run on the `[server]`, not from here.
-    #[serde(default)]
-    pub via: Via,
+context_struct! {
+    /// One PostgreSQL context, as written in the file.
+    #[derive(Debug, Clone, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct PostgresContext {
+        pub name: String,
+        /// A postgres:// URL or key=value conninfo. May hold a password: never shown.
+        pub url: String,
+        pub password_env: Option<String>,
+    }
 }
 
 /// Where a context's guarded actions run.

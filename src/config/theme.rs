@@ -175,9 +175,7 @@ impl Theme {
         Style::default().fg(self.muted)
     }
     pub fn accent(&self) -> Style {
-        Style::default()
-            .fg(self.accent)
-            .add_modifier(Modifier::BOLD)
+        bold(self.accent)
     }
     pub fn ok(&self) -> Style {
         Style::default().fg(self.ok)
@@ -191,17 +189,13 @@ impl Theme {
         }
     }
     pub fn danger(&self) -> Style {
-        Style::default()
-            .fg(self.danger)
-            .add_modifier(Modifier::BOLD)
+        bold(self.danger)
     }
     pub fn border(&self) -> Style {
         Style::default().fg(self.border)
     }
     pub fn header(&self) -> Style {
-        Style::default()
-            .fg(self.header)
-            .add_modifier(Modifier::BOLD)
+        bold(self.header)
     }
     pub fn selection(&self) -> Style {
         if self.monochrome {
@@ -210,6 +204,11 @@ impl Theme {
             Style::default().fg(self.selection_fg).bg(self.selection_bg)
         }
     }
+}
+
+/// Bold text in `color`: accents, headers and danger.
+fn bold(color: Color) -> Style {
+    Style::default().fg(color).add_modifier(Modifier::BOLD)
 }
 
 fn user_dir() -> Option<std::path::PathBuf> {

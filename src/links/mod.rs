@@ -312,35 +312,19 @@ mod tests {
     use crate::backends::kube::Owner;
 
     pub(crate) fn pod(name: &str, ip: Option<&str>) -> PodRow {
+        let app = name.split('-').next().unwrap_or(name).to_string();
         PodRow {
-            namespace: "shop".into(),
-            name: name.into(),
             uid: format!("uid-{name}"),
             resource_version: "1".into(),
-            ready: 1,
-            total: 1,
-            status: "Running".into(),
-            status_detail: None,
-            health: Health::Ok,
-            restarts: 0,
-            last_restart: None,
-            last_termination: None,
-            created: None,
-            node: None,
             pod_ip: ip.map(str::to_string),
             owner: Some(Owner {
                 kind: "ReplicaSet".into(),
                 name: format!("{name}-rs"),
             }),
-            deployment: Some(name.split('-').next().unwrap_or(name).to_string()),
+            deployment: Some(app.clone()),
             containers: vec!["app".into()],
-            grace_period: None,
-            deleting: false,
-            labels: [(
-                "app".to_string(),
-                name.split('-').next().unwrap_or(name).to_string(),
-            )]
-            .into(),
+            labels: [("app".to_string(), app)].into(),
+            ..PodRow::running("shop", name)
         }
     }
 

@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::percent::percent_encode;
+
 /// The placeholders a link template may use.
 pub const PLACEHOLDERS: [&str; 5] = ["pod", "namespace", "group", "pid", "since"];
 /// The links a service may have, in menu order.
@@ -157,6 +159,23 @@ impl LinkValues {
 }
 
 impl Service {
+    /// The note a pane shows while focused on this service: what the service's `field`
+    /// limits the list to (`label`, then the `pattern`), or, without one, that all `items`
+    /// stay. Sanitized here: names and patterns come from the config file.
+    pub fn focus_note(
+        &self,
+        field: &str,
+        label: &str,
+        pattern: Option<&str>,
+        items: &str,
+    ) -> String {
+        let name = crate::sanitize::cell(&self.name, 40);
+        match pattern {
+            Some(p) => format!("focus {name}: {label}{}", crate::sanitize::cell(p, 60)),
+            None => format!("focus {name} has no {field}: all {items}"),
+        }
+    }
+
     pub fn matches_application(&self, application: &str) -> bool {
         self.application_name
             .as_ref()
@@ -260,18 +279,6 @@ pub fn expand(template: &str, values: &LinkValues) -> Result<String, String> {
     }
 }
 
-pub fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,6 +301,26 @@ mod tests {
                 ),
             ],
         }
+    }
+
+    #[test]
+    fn focus_note_names_the_pattern_or_says_everything_stays_and_is_sanitized() {
+        let svc = billing();
+        let pattern = svc.kafka_group.as_ref().map(|p| p.text());
+        assert_eq!(
+            svc.focus_note("kafka_group", "groups ", pattern, "groups"),
+            "focus billing: groups billing.*"
+        );
+        assert_eq!(
+            svc.focus_note("label_selector", "", None, "pods"),
+            "focus billing has no label_selector: all pods"
+        );
+        let hostile = Service {
+            name: "bill\x1b[2Jing".into(),
+            ..billing()
+        };
+        let note = hostile.focus_note("label_selector", "", Some("app=\x1b]0;x\x07b"), "pods");
+        assert!(!note.contains('\x1b') && !note.contains('\x07'), "{note:?}");
     }
 
     #[test]

@@ -84,8 +84,7 @@ impl ListCursor {
         items: &'a [T],
         rows: usize,
     ) -> impl Iterator<Item = (usize, &'a T)> + 'a {
-        let first = (self.row + 1).saturating_sub(rows.max(1));
-        items.iter().enumerate().skip(first).take(rows)
+        crate::widgets::layout::scrolled_window(items, self.row, rows)
     }
 
     /// Where a movement key takes the cursor in a list of `len` rows; `None` for other keys.

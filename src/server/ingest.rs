@@ -77,34 +77,20 @@ fn has_control(s: &str) -> bool {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::audit::{Actor, ContextRef, Delivery, GENESIS_HASH, Phase};
+    use crate::audit::{ContextRef, GENESIS_HASH};
     use serde_json::json;
 
     pub(crate) fn sealed(id: &str, prev: &str) -> (AuditRecord, String) {
+        // The shared sample, as a server-side test record: its own time, context, target, reason.
         let mut r = AuditRecord {
-            version: RECORD_VERSION,
-            id: id.into(),
             time: "2026-03-01T09:30:12.345Z".into(),
-            phase: Phase::Intent,
-            intent_id: None,
-            actor: Actor {
-                user: "alice".into(),
-                host: "laptop".into(),
-                identity: Some("alice@example.com".into()),
-            },
             context: ContextRef {
                 kind: "postgres".into(),
                 name: "prod".into(),
             },
-            action: "pg.cancel".into(),
             target: json!({"pid": 1}),
             reason: "INC-1 test".into(),
-            outcome: None,
-            delivery: Delivery::Remote,
-            tool_version: "0.1.0".into(),
-            session_id: "s1".into(),
-            prev_hash: String::new(),
-            hash: String::new(),
+            ..crate::audit::sample_record(id)
         };
         let line = r.seal(prev).expect("seal");
         (r, line)

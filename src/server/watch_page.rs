@@ -13,6 +13,7 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use super::api::AppState;
+use crate::percent::percent_encode;
 
 const PLAYER_JS: &str = include_str!("../../vendor/asciinema-player/asciinema-player.min.js");
 const PLAYER_CSS: &str = include_str!("../../vendor/asciinema-player/asciinema-player.css");
@@ -80,18 +81,6 @@ fn html_escape(s: &str) -> String {
             '"' => "&quot;".to_string(),
             '\'' => "&#39;".to_string(),
             c => c.to_string(),
-        })
-        .collect()
-}
-
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
         })
         .collect()
 }

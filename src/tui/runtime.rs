@@ -382,7 +382,7 @@ pub async fn run(
         }
         if let Some(share) = &share {
             for msg in &batch {
-                mark_share(share, msg);
+                mark(share, msg);
             }
         }
         // One batch: keys queued before a confirmation appeared never reach it.
@@ -429,23 +429,6 @@ async fn share_status(sharing: &mut Option<&mut crate::server_client::share::Sha
         return s.status.borrow_and_update().clone();
     }
     std::future::pending().await
-}
-
-/// Actions, their results and resizes go to the watchers as well.
-fn mark_share(share: &crate::server_client::share::ShareFeed, msg: &Msg) {
-    match msg {
-        Msg::GuardDone(reports) => {
-            for r in reports {
-                share.marker(&r.summary());
-            }
-        }
-        Msg::Resize => {
-            if let Ok((w, h)) = crossterm::terminal::size() {
-                share.resize(w, h);
-            }
-        }
-        _ => {}
-    }
 }
 
 /// Quitting on a signal (SIGTERM, SIGHUP) or a plain quit while an action runs: wait a bounded
@@ -523,17 +506,41 @@ fn deliver_pending_audit(rt: &Runtime) {
     });
 }
 
-/// Actions and their results become markers in the recording.
-fn mark(rec: &Recorder, msg: &Msg) {
+/// Where a copy of the screen goes besides the terminal: the recording, the watchers.
+trait ScreenCopy {
+    fn marker(&self, label: &str);
+    fn resize(&self, width: u16, height: u16);
+}
+
+impl ScreenCopy for Recorder {
+    fn marker(&self, label: &str) {
+        Recorder::marker(self, label);
+    }
+    fn resize(&self, width: u16, height: u16) {
+        Recorder::resize(self, width, height);
+    }
+}
+
+impl ScreenCopy for crate::server_client::share::ShareFeed {
+    fn marker(&self, label: &str) {
+        crate::server_client::share::ShareFeed::marker(self, label);
+    }
+    fn resize(&self, width: u16, height: u16) {
+        crate::server_client::share::ShareFeed::resize(self, width, height);
+    }
+}
+
+/// Actions and their results become markers in the copy, and resizes follow the terminal.
+fn mark(copy: &dyn ScreenCopy, msg: &Msg) {
     match msg {
         Msg::GuardDone(reports) => {
             for r in reports {
-                rec.marker(&r.summary());
+                copy.marker(&r.summary());
             }
         }
         Msg::Resize => {
             if let Ok((w, h)) = crossterm::terminal::size() {
-                rec.resize(w, h);
+                copy.resize(w, h);
             }
         }
         _ => {}

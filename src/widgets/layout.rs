@@ -27,6 +27,17 @@ pub fn take_top(area: Rect, n: u16) -> (Rect, Rect) {
     )
 }
 
+/// The rows of `items` a view of `rows` rows shows, with their index: scrolled just far
+/// enough that the row at `cursor` is on screen.
+pub fn scrolled_window<T>(
+    items: &[T],
+    cursor: usize,
+    rows: usize,
+) -> impl Iterator<Item = (usize, &T)> {
+    let first = (cursor + 1).saturating_sub(rows.max(1));
+    items.iter().enumerate().skip(first).take(rows)
+}
+
 /// Split off `n` rows at the bottom (fewer if the area is smaller).
 pub fn take_bottom(area: Rect, n: u16) -> (Rect, Rect) {
     let n = n.min(area.height);

@@ -12,6 +12,7 @@ use crate::backends::postgres::header::{ServerHeader, human_bytes, short_duratio
 use crate::backends::postgres::statements::{StatementDelta, StatementsSort};
 use crate::backends::postgres::waits::{WaitLoad, WaitProfile};
 use crate::config::Theme;
+use crate::widgets::layout::scrolled_window;
 use crate::widgets::sanitize;
 
 /// Thresholds a DBA would frown at.
@@ -200,12 +201,7 @@ pub fn draw_statements(
     ])
     .style(theme.header());
     let page = area.height.saturating_sub(1).max(1) as usize;
-    let first = (cursor + 1).saturating_sub(page);
-    let body: Vec<Row<'_>> = rows
-        .iter()
-        .enumerate()
-        .skip(first)
-        .take(page)
+    let body: Vec<Row<'_>> = scrolled_window(rows, cursor, page)
         .map(|(i, s)| {
             let row = Row::new(vec![
                 format!("{:.1}", s.calls_per_s),
@@ -300,12 +296,7 @@ pub fn draw_wait_profile(
     let list = Rect::new(area.x, y, area.width, bottom - y);
     let header = Row::new(vec!["TYPE", "EVENT", "AVG ACTIVE", "PEAK"]).style(theme.header());
     let page = list.height.saturating_sub(1).max(1) as usize;
-    let first = (cursor + 1).saturating_sub(page);
-    let rows: Vec<Row<'_>> = events
-        .iter()
-        .enumerate()
-        .skip(first)
-        .take(page)
+    let rows: Vec<Row<'_>> = scrolled_window(events, cursor, page)
         .map(|(i, e)| {
             let row = Row::new(vec![
                 e.wait_event_type.clone(),

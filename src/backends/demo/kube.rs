@@ -87,6 +87,31 @@ struct SimPod {
     events: Vec<PodEvent>,
 }
 
+impl SimPod {
+    /// The container dies at `now` (sim seconds, `t` on the wall clock) with its last log
+    /// line: logs become the previous run's, a restart is counted and back-off doubles.
+    fn crash(&mut self, last_line: &str, termination: Termination, now: f64, t: SystemTime) {
+        self.logs.push((t, last_line.into()));
+        self.previous = std::mem::take(&mut self.logs);
+        self.row.restarts += 1;
+        self.backoff = (self.backoff * 2.0).min(BACKOFF_MAX);
+        self.back_off(termination, t, now + self.backoff);
+    }
+
+    /// The container ended with `termination` at `t`; no run until `until` (sim seconds).
+    fn back_off(&mut self, termination: Termination, t: SystemTime, until: f64) {
+        let message = format!(
+            "Back-off restarting failed container ({}, exit code {})",
+            termination.reason, termination.exit_code
+        );
+        self.row.last_termination = Some(termination);
+        self.row.last_restart = Some(t);
+        self.run_started = None;
+        self.backoff_until = Some(until);
+        self.events.push(event(true, "BackOff", &message, t));
+    }
+}
+
 /// The simulated cluster. Public so tests and the scenario can step it.
 #[derive(Debug)]
 pub struct DemoKubeWorld {
@@ -142,17 +167,9 @@ impl DemoKubeWorld {
             p.row.restarts = 6;
             p.backoff = BACKOFF_MAX / 2.0;
             p.previous = previous;
-            p.row.last_termination = Some(oom_termination(&crashing, at_base(base, -20.0)));
-            p.row.last_restart = Some(at_base(base, -20.0));
             // In back-off when the incident starts; it runs again soon, and dies again.
-            p.run_started = None;
-            p.backoff_until = Some(12.0);
-            p.events.push(event(
-                true,
-                "BackOff",
-                "Back-off restarting failed container (OOMKilled, exit code 137)",
-                at_base(base, -20.0),
-            ));
+            let died = at_base(base, -20.0);
+            p.back_off(oom_termination(&crashing, died), died, 12.0);
         }
         w.refresh_status(&key);
         // The pods the links lead to, from their own random stream (the rest of the
@@ -200,27 +217,20 @@ impl DemoKubeWorld {
             p.row.pod_ip = Some(ip);
             p.row.restarts = 9;
             p.backoff = BACKOFF_MAX;
-            p.run_started = None;
-            p.backoff_until = Some(25.0);
-            p.row.last_termination = Some(Termination {
-                container: consumer.clone(),
-                reason: "Error".into(),
-                exit_code: 1,
-                signal: None,
-                finished_at: Some(at_base(base, -30.0)),
-            });
-            p.row.last_restart = Some(at_base(base, -30.0));
             p.previous = vec![
                 (at_base(base, -32.0), "{\"level\":\"info\",\"msg\":\"joined group billing-invoices, assigned payments-0..5\"}".into()),
                 (at_base(base, -31.0), "{\"level\":\"error\",\"msg\":\"cannot decode invoice at payments/3 offset 251733: unknown currency \\\"XBT\\\"\"}".into()),
                 (at_base(base, -30.0), "panic: poison message: giving up".into()),
             ];
-            p.events.push(event(
-                true,
-                "BackOff",
-                "Back-off restarting failed container (Error, exit code 1)",
-                at_base(base, -30.0),
-            ));
+            let died = at_base(base, -30.0);
+            let termination = Termination {
+                container: consumer.clone(),
+                reason: "Error".into(),
+                exit_code: 1,
+                signal: None,
+                finished_at: Some(died),
+            };
+            p.back_off(termination, died, 25.0);
         }
         self.refresh_status(&key);
     }
@@ -260,18 +270,7 @@ impl DemoKubeWorld {
         let node = format!("node-{}", self.rng.range(1, 4));
         let ip = format!("10.1.{}.{}", self.rng.range(0, 4), self.rng.range(2, 250));
         let row = PodRow {
-            namespace: ns,
-            name: name.clone(),
             uid: format!("demo-{}", self.rng.next_u64()),
-            resource_version: String::new(),
-            ready: 1,
-            total: 1,
-            status: "Running".into(),
-            status_detail: None,
-            health: Health::Ok,
-            restarts: 0,
-            last_restart: None,
-            last_termination: None,
             created: Some(self.at(started)),
             node: Some(node),
             pod_ip: Some(ip),
@@ -282,8 +281,8 @@ impl DemoKubeWorld {
             deployment: Some(deployment.to_string()),
             containers: vec![deployment.to_string()],
             grace_period: Some(30),
-            deleting: false,
             labels: [("app".to_string(), deployment.to_string())].into(),
+            ..PodRow::running(&ns, &name)
         };
         let key = row.key().to_string();
         let next = self.now + self.rng.unit();
@@ -402,27 +401,19 @@ impl DemoKubeWorld {
                 at(now),
                 "{\"level\":\"error\",\"msg\":\"cannot decode invoice at payments/3 offset 251733: unknown currency \\\"XBT\\\"\"}".into(),
             ));
-            p.logs
-                .push((at(now), "panic: poison message: giving up".into()));
-            p.previous = std::mem::take(&mut p.logs);
-            p.row.restarts += 1;
-            p.row.last_termination = Some(Termination {
+            let termination = Termination {
                 container: consumer,
                 reason: "Error".into(),
                 exit_code: 1,
                 signal: None,
                 finished_at: Some(at(now)),
-            });
-            p.row.last_restart = Some(at(now));
-            p.backoff = (p.backoff * 2.0).min(BACKOFF_MAX);
-            p.backoff_until = Some(now + p.backoff);
-            p.run_started = None;
-            p.events.push(event(
-                true,
-                "BackOff",
-                "Back-off restarting failed container (Error, exit code 1)",
+            };
+            p.crash(
+                "panic: poison message: giving up",
+                termination,
+                now,
                 at(now),
-            ));
+            );
             self.refresh_status(key);
             self.record(key, false);
             return;
@@ -469,22 +460,14 @@ impl DemoKubeWorld {
             }
             p.next_log_at = now + 3.0;
             if frac >= 1.0 {
-                p.logs
-                    .push((at(now), "fatal error: runtime: out of memory".into()));
-                p.previous = std::mem::take(&mut p.logs);
-                p.row.restarts += 1;
                 let container = p.row.containers.first().cloned().unwrap_or_default();
-                p.row.last_termination = Some(oom_termination(&container, at(now)));
-                p.row.last_restart = Some(at(now));
-                p.backoff = (p.backoff * 2.0).min(BACKOFF_MAX);
-                p.backoff_until = Some(now + p.backoff);
-                p.run_started = None;
-                p.events.push(event(
-                    true,
-                    "BackOff",
-                    "Back-off restarting failed container (OOMKilled, exit code 137)",
+                let termination = oom_termination(&container, at(now));
+                p.crash(
+                    "fatal error: runtime: out of memory",
+                    termination,
+                    now,
                     at(now),
-                ));
+                );
                 self.refresh_status(key);
                 self.record(key, false);
             }

@@ -86,6 +86,34 @@ impl std::fmt::Display for PodKey {
 }
 
 impl PodRow {
+    /// A Running pod, one container of one ready, with nothing else known yet (no owner,
+    /// containers, labels, node or history): the simulated cluster and tests start from it.
+    pub fn running(namespace: &str, name: &str) -> PodRow {
+        PodRow {
+            namespace: namespace.into(),
+            name: name.into(),
+            uid: String::new(),
+            resource_version: String::new(),
+            ready: 1,
+            total: 1,
+            status: "Running".into(),
+            status_detail: None,
+            health: Health::Ok,
+            restarts: 0,
+            last_restart: None,
+            last_termination: None,
+            created: None,
+            node: None,
+            pod_ip: None,
+            owner: None,
+            deployment: None,
+            containers: Vec::new(),
+            grace_period: None,
+            deleting: false,
+            labels: Default::default(),
+        }
+    }
+
     /// Namespace and name: unique within a context.
     pub fn key(&self) -> PodKey {
         PodKey {

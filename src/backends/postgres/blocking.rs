@@ -139,21 +139,9 @@ mod tests {
     fn s(pid: i32, blocked_by: &[i32]) -> PgSession {
         PgSession {
             pid,
-            database: None,
-            user: None,
-            application: String::new(),
-            client_addr: None,
             state: Some("active".into()),
-            wait_event_type: None,
-            wait_event: None,
-            query_seconds: None,
-            xact_seconds: None,
             blocked_by: blocked_by.to_vec(),
-            query: String::new(),
-            backend_start: None,
-            query_start: None,
-            query_id: None,
-            lock: None,
+            ..PgSession::default()
         }
     }
 

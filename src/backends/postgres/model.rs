@@ -8,7 +8,7 @@ use super::header::ServerHeader;
 use super::locks::LockDetail;
 
 /// One row of pg_stat_activity, as warroom needs it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct PgSession {
     pub pid: i32,
     pub database: Option<String>,

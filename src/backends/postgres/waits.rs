@@ -170,21 +170,10 @@ mod tests {
     fn s(state: &str, wait: Option<(&str, &str)>) -> PgSession {
         PgSession {
             pid: 1,
-            database: None,
-            user: None,
-            application: String::new(),
-            client_addr: None,
             state: Some(state.into()),
             wait_event_type: wait.map(|w| w.0.into()),
             wait_event: wait.map(|w| w.1.into()),
-            query_seconds: None,
-            xact_seconds: None,
-            blocked_by: vec![],
-            query: String::new(),
-            backend_start: None,
-            query_start: None,
-            query_id: None,
-            lock: None,
+            ..PgSession::default()
         }
     }
 

@@ -124,16 +124,9 @@ impl KafkaPane {
 
     /// The groups are limited to a pod's memberships: what to say about it.
     pub fn member_limit(&self) -> Option<String> {
-        let focus = self.focus.as_ref().map(|svc| match &svc.kafka_group {
-            Some(p) => format!(
-                "focus {}: groups {}",
-                sanitize::cell(&svc.name, 40),
-                sanitize::cell(p.text(), 60)
-            ),
-            None => format!(
-                "focus {} has no kafka_group: all groups",
-                sanitize::cell(&svc.name, 40)
-            ),
+        let focus = self.focus.as_ref().map(|svc| {
+            let pattern = svc.kafka_group.as_ref().map(|p| p.text());
+            svc.focus_note("kafka_group", "groups ", pattern, "groups")
         });
         let member = self
             .member_filter

@@ -364,21 +364,14 @@ fn split(args: &str) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backends::kube::{Health, Termination};
+    use crate::backends::kube::Termination;
 
     fn pod(ns: &str, name: &str, containers: &[&str], restarts: u32) -> PodRow {
         PodRow {
-            namespace: ns.into(),
-            name: name.into(),
             uid: format!("uid-{name}"),
             resource_version: "1".into(),
-            ready: 1,
             total: containers.len() as u32,
-            status: "Running".into(),
-            status_detail: None,
-            health: Health::Ok,
             restarts,
-            last_restart: None,
             last_termination: (restarts > 0).then(|| Termination {
                 container: containers[0].into(),
                 reason: "OOMKilled".into(),
@@ -386,15 +379,8 @@ mod tests {
                 signal: None,
                 finished_at: None,
             }),
-            created: None,
-            node: None,
-            pod_ip: None,
-            owner: None,
-            deployment: None,
             containers: containers.iter().map(|c| c.to_string()).collect(),
-            grace_period: None,
-            deleting: false,
-            labels: Default::default(),
+            ..PodRow::running(ns, name)
         }
     }
 

@@ -485,16 +485,9 @@ impl PgPane {
 
     /// The sessions are limited (wait event, statement): what to say about it.
     pub fn session_limit(&self) -> Option<String> {
-        let focus = self.focus.as_ref().map(|svc| match &svc.application_name {
-            Some(p) => format!(
-                "focus {}: application_name {}",
-                sanitize::cell(&svc.name, 40),
-                sanitize::cell(p.text(), 60)
-            ),
-            None => format!(
-                "focus {} has no application_name: all sessions",
-                sanitize::cell(&svc.name, 40)
-            ),
+        let focus = self.focus.as_ref().map(|svc| {
+            let pattern = svc.application_name.as_ref().map(|p| p.text());
+            svc.focus_note("application_name", "application_name ", pattern, "sessions")
         });
         let other = self.other_limit();
         match (focus, other) {

@@ -198,16 +198,9 @@ impl PodsPane {
 
     /// The focus says which pods are shown: a note for the info line.
     pub fn focus_note(&self) -> Option<String> {
-        self.focus.as_ref().map(|svc| match &svc.label_selector {
-            Some(sel) => format!(
-                "focus {}: {}",
-                sanitize::cell(&svc.name, 40),
-                sanitize::cell(sel.text(), 60)
-            ),
-            None => format!(
-                "focus {} has no label_selector: all pods",
-                sanitize::cell(&svc.name, 40)
-            ),
+        self.focus.as_ref().map(|svc| {
+            let pattern = svc.label_selector.as_ref().map(|s| s.text());
+            svc.focus_note("label_selector", "", pattern, "pods")
         })
     }
 
