@@ -15,7 +15,8 @@
 //! Routes (all authenticated like the API; the stream also takes a short-lived signed link):
 //! `PUT /v1/shares/{id}` start or resume, `POST /v1/shares/{id}/frames` upload,
 //! `POST /v1/shares/{id}/end`, `GET /v1/shares` live shares, `GET /v1/shares/{id}/stream`
-//! (server-sent events), `POST /v1/shares/{id}/link` a watch link for a browser.
+//! (server-sent events), `POST /v1/shares/{id}/link` a watch link for a browser,
+//! `GET /v1/recordings` the kept recordings with their start times (for the audit timeline).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -169,6 +170,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/shares/{id}/end", post(end_share))
         .route("/v1/shares/{id}/stream", get(stream))
         .route("/v1/shares/{id}/link", post(make_link))
+        .route("/v1/recordings", get(list_recordings))
         .merge(super::watch_page::routes())
 }
 
@@ -206,6 +208,21 @@ struct StartShare {
     contexts: Vec<String>,
     width: u16,
     height: u16,
+    /// The sharer's clock when its recording's time 0 was taken (RFC 3339): the audit
+    /// timeline's offsets into the recording count from it.
+    started: Option<String>,
+}
+
+/// The sharer's start time when it is believable (within a day of the server's clock);
+/// otherwise the server's own time of the first start is kept.
+fn claimed_start(started: Option<&str>) -> Option<SystemTime> {
+    let t = humantime::parse_rfc3339_weak(started?).ok()?;
+    let now = SystemTime::now();
+    let skew = match now.duration_since(t) {
+        Ok(d) => d,
+        Err(e) => e.duration(),
+    };
+    (skew < Duration::from_secs(86_400)).then_some(t)
 }
 
 async fn start_share(
@@ -236,8 +253,8 @@ async fn start_share(
         let client = state.store.client().await?;
         let row = client
             .query_opt(
-                "INSERT INTO shares (id, owner, actor, contexts, width, height) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
+                "INSERT INTO shares (id, owner, actor, contexts, width, height, started_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7, now())) \
                  ON CONFLICT (id) DO UPDATE SET last_seen = now(), ended_at = NULL, \
                    width = EXCLUDED.width, height = EXCLUDED.height, contexts = EXCLUDED.contexts \
                  WHERE shares.owner = EXCLUDED.owner \
@@ -249,6 +266,7 @@ async fn start_share(
                     &contexts,
                     &i32::from(start.width),
                     &i32::from(start.height),
+                    &claimed_start(start.started.as_deref()),
                 ],
             )
             .await?;
@@ -478,6 +496,55 @@ async fn list_shares(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
     .await;
     match result {
         Ok(shares) => axum::Json(json!({"shares": shares})).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+/// One kept recording as `GET /v1/recordings` lists it (live or ended, until retention).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RecordingInfo {
+    pub id: String,
+    pub actor: String,
+    /// RFC 3339 with milliseconds: the recording's time 0.
+    pub started: String,
+    pub ended: bool,
+}
+
+/// The newest recordings listed at most (retention bounds them anyway).
+const RECORDINGS_LISTED: i64 = 10_000;
+
+/// `GET /v1/recordings`: every kept recording, so `warroom audit timeline` can link actions
+/// to their moment in one.
+async fn list_recordings(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authenticate(&state, &headers).await {
+        return r;
+    }
+    let result = async {
+        let client = state.store.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, actor, started_at, ended_at IS NOT NULL \
+                   OR last_seen < now() - make_interval(secs => $1) \
+                 FROM shares ORDER BY started_at DESC, id LIMIT $2",
+                &[&LIVE_SECONDS, &RECORDINGS_LISTED],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let started: SystemTime = r.try_get(2)?;
+                Ok(RecordingInfo {
+                    id: r.try_get(0)?,
+                    actor: r.try_get(1)?,
+                    started: humantime::format_rfc3339_millis(started).to_string(),
+                    ended: r.try_get(3)?,
+                })
+            })
+            .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+            .map_err(StoreError::from)
+    }
+    .await;
+    match result {
+        Ok(recordings) => axum::Json(json!({"recordings": recordings})).into_response(),
         Err(e) => store_error(e),
     }
 }

@@ -48,16 +48,21 @@ struct View {
     ended: Option<String>,
 }
 
-/// Runs until the watcher leaves; returns why the stream ended, if it did.
+/// Runs until the watcher leaves; returns why the stream ended, if it did. With `at`
+/// (seconds into the recording, `--at`), the recording is replayed up to that moment and
+/// stays there: the screen as the sharer saw it then.
 pub async fn run(
     client: &ServerClient,
     id: &str,
     from_start: bool,
+    at: Option<f64>,
 ) -> anyhow::Result<Option<String>> {
-    let mut events = client
-        .watch(id, from_start)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let events = match at {
+        Some(at) => client.replay_until(id, at).await,
+        None => client.watch(id, from_start).await,
+    };
+    let mut events = events.map_err(anyhow::Error::msg)?;
+    let from_start = from_start || at.is_some();
     let _terminal = ViewerTerminal::enter()?;
     let mut keys = EventStream::new();
     let mut view = View {
@@ -83,6 +88,7 @@ pub async fn run(
                     Some(Ok(WatchEvent::Resize(w, h))) => view.screen.resize(w, h),
                     Some(Ok(WatchEvent::Marker(m))) => view.marker = Some(crate::sanitize::cell(&m, 200)),
                     Some(Ok(WatchEvent::End)) => view.ended = Some("the share ended".into()),
+                    Some(Ok(WatchEvent::Reached(at))) => view.ended = Some(format!("at +{at:.1}s (--at)")),
                     Some(Err(e)) => view.ended = Some(crate::sanitize::cell(&e, 200)),
                     None => view.ended = Some("the stream closed".into()),
                 }
