@@ -10,7 +10,9 @@ use crossterm::event::{Event, EventStream, KeyCode, KeyModifiers};
 use crossterm::terminal::{disable_raw_mode, enable_raw_mode};
 use futures::StreamExt;
 
-use super::vt::Screen;
+use unicode_width::UnicodeWidthChar;
+
+use super::vt::{Screen, WIDE_TAIL};
 use crate::server_client::ServerClient;
 use crate::server_client::share::WatchEvent;
 
@@ -146,12 +148,21 @@ fn draw(view: &View) -> std::io::Result<()> {
         let mut current = None;
         for c in 0..cols {
             let cell = view.screen.cell(r, c);
+            if cell.ch == WIDE_TAIL {
+                continue; // drawn by the wide character on its left
+            }
             if current != Some(&cell.style) {
                 out.extend_from_slice(cell.style.sgr().as_bytes());
                 current = Some(&cell.style);
             }
+            // A wide character cut by the crop would spill past the edge: a blank instead.
+            let ch = if c + 1 == cols && view.screen.cell(r, c).ch.width().unwrap_or(0) > 1 {
+                ' '
+            } else {
+                cell.ch
+            };
             let mut buf = [0u8; 4];
-            out.extend_from_slice(cell.ch.encode_utf8(&mut buf).as_bytes());
+            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
         }
         out.extend_from_slice(b"\x1b[0m\x1b[K");
     }
