@@ -108,6 +108,7 @@ struct Watcher {
     rx: mpsc::Receiver<Result<WatchEvent, String>>,
     screen: Screen,
     outputs: Vec<String>,
+    markers: Vec<String>,
     ended: bool,
 }
 
@@ -129,6 +130,7 @@ impl Watcher {
             rx,
             screen: Screen::new(1, 1),
             outputs: Vec::new(),
+            markers: Vec::new(),
             ended: false,
         }
     }
@@ -149,8 +151,8 @@ impl Watcher {
                         self.outputs.push(text);
                     }
                     WatchEvent::Resize(w, h) => self.screen.resize(w, h),
-                    WatchEvent::Marker(_) => {}
-                    WatchEvent::End => self.ended = true,
+                    WatchEvent::Marker(m) => self.markers.push(m),
+                    WatchEvent::End | WatchEvent::Reached(_) => self.ended = true,
                 },
             }
         }
@@ -493,6 +495,139 @@ async fn an_ended_share_replays_from_the_start_and_is_not_live() {
     let last = all.find("last words").expect("the end is kept");
     assert!(first < last);
     assert!(replay.screen.text().contains("last words"));
+}
+
+/// Deliverable 5: `warroom audit timeline` links an action of a shared session to its moment
+/// in the recording, and the replay it names (`--at`) shows the screen of that moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_audit_timeline_links_an_action_to_its_moment_and_at_replays_up_to_it() {
+    tokens();
+    let pg = PgServer::start();
+    let (a, b) = two_replicas(&pg).await;
+    let client = ServerClient::new(&a.url(), Some(ALICE_ENV)).expect("client");
+    let shared_at = std::time::SystemTime::now();
+    let sharing = share::start(client, start_info("sess-timeline"));
+    let ui = FakeUi::start(sharing.feed.clone());
+    ui.set_line("before the action");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    sharing
+        .feed
+        .marker("confirmed: terminate backend 4242 — reason: INC-42");
+    let acted_at = std::time::SystemTime::now();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    ui.set_line("after the action");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    drop(ui);
+    sharing.finish().await;
+
+    // The audit file of that session: one intent at the moment of the action (the fixture's
+    // record with this session id and time).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixture = std::fs::read_to_string("tests/fixtures/audit/timeline.jsonl").expect("fixture");
+    let mut intent: serde_json::Value =
+        serde_json::from_str(fixture.lines().next().expect("a line")).expect("json");
+    intent["session_id"] = "sess-timeline".into();
+    intent["time"] = humantime::format_rfc3339_millis(acted_at)
+        .to_string()
+        .into();
+    let audit_file = dir.path().join("audit.jsonl");
+    std::fs::write(&audit_file, format!("{intent}\n")).expect("write audit");
+    let config = dir.path().join("client.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nurl = \"{}\"\ntoken_env = \"{BOB_ENV}\"\n",
+            b.url()
+        ),
+    )
+    .expect("write config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warroom"))
+        .args([
+            "--config",
+            &config.display().to_string(),
+            "audit",
+            "timeline",
+        ])
+        .args(["--file", &audit_file.display().to_string(), "-o", "json"])
+        .env("XDG_STATE_HOME", dir.path())
+        .env_remove("WARROOM_CONFIG")
+        .output()
+        .expect("warroom audit timeline");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    let entries: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let link = &entries[0]["recording"];
+    assert_eq!(link["share_id"], "sess-timeline", "{entries}");
+    let offset = link["offset_seconds"].as_f64().expect("offset");
+    let expected = acted_at
+        .duration_since(shared_at)
+        .expect("after")
+        .as_secs_f64();
+    assert!(
+        (offset - expected).abs() < 0.35,
+        "offset {offset} vs {expected} since the share started"
+    );
+    assert_eq!(
+        link["replay"],
+        format!("warroom shadow sess-timeline --from-start --at {offset:.1}")
+    );
+    // The markdown names the same replay in its recording column.
+    let md = std::process::Command::new(env!("CARGO_BIN_EXE_warroom"))
+        .args([
+            "--config",
+            &config.display().to_string(),
+            "audit",
+            "timeline",
+        ])
+        .args(["--file", &audit_file.display().to_string()])
+        .env("XDG_STATE_HOME", dir.path())
+        .env_remove("WARROOM_CONFIG")
+        .output()
+        .expect("warroom audit timeline");
+    let md = String::from_utf8_lossy(&md.stdout);
+    assert!(md.contains("| recording |"), "{md}");
+    assert!(
+        md.contains(link["replay"].as_str().expect("replay")),
+        "{md}"
+    );
+
+    // What the link replays: the screen up to the action (its marker), not what came after.
+    let bob = ServerClient::new(&b.url(), Some(BOB_ENV)).expect("client");
+    let mut at = Watcher {
+        rx: bob
+            .replay_until("sess-timeline", offset)
+            .await
+            .expect("replay"),
+        screen: Screen::new(1, 1),
+        outputs: Vec::new(),
+        markers: Vec::new(),
+        ended: false,
+    };
+    assert!(at.until(Duration::from_secs(10), |w| w.ended).await);
+    let screen = at.screen.text();
+    assert!(screen.contains("before the action"), "{screen}");
+    assert!(!screen.contains("after the action"), "{screen}");
+    assert!(
+        at.markers
+            .iter()
+            .any(|m| m.contains("terminate backend 4242")),
+        "{:?}",
+        at.markers
+    );
+    // A moment past the end shows the last screen.
+    let mut end = Watcher {
+        rx: bob
+            .replay_until("sess-timeline", 3600.0)
+            .await
+            .expect("replay"),
+        screen: Screen::new(1, 1),
+        outputs: Vec::new(),
+        markers: Vec::new(),
+        ended: false,
+    };
+    assert!(end.until(Duration::from_secs(10), |w| w.ended).await);
+    assert!(end.screen.text().contains("after the action"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -265,3 +265,55 @@ async fn a_shared_demo_is_shadowed_in_another_terminal_through_another_replica()
     });
     drop((a, b));
 }
+
+/// `[server] share = true` in the configuration shares without `--share`: the status bar says
+/// so and the session is listed on the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_true_in_the_config_shares_without_the_flag() {
+    let pg = PgServer::start();
+    let db = format!("{}?sslmode=disable", pg.url("postgres", "postgres"));
+    let port = free_port();
+    let server = ServerProcess::start(port, &config_text(port, &db, "")).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("client.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nurl = \"{}\"\ntoken_env = \"WARROOM_SHARE_TOKEN\"\nshare = true\n",
+            server.url()
+        ),
+    )
+    .expect("write client config");
+    let sharer = Term::start(
+        "configured",
+        100,
+        30,
+        &[("WARROOM_SHARE_TOKEN", ALICE_TOKEN.to_string())],
+        &["--config", &config.display().to_string(), "demo"],
+    );
+    sharer.wait_for("the sharer's status", |s| {
+        s.contains("shared: nobody watching")
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_warroom"))
+        .args([
+            "--config",
+            &config.display().to_string(),
+            "sessions",
+            "-o",
+            "json",
+        ])
+        .env("WARROOM_SHARE_TOKEN", BOB_TOKEN)
+        .env_remove("WARROOM_CONFIG")
+        .output()
+        .expect("warroom sessions");
+    assert!(
+        out.status.success(),
+        "sessions: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let shares = list.as_array().expect("array");
+    assert_eq!(shares.len(), 1, "{list}");
+    assert_eq!(shares[0]["owner"], "alice@example.com");
+    drop(server);
+}

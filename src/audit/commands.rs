@@ -72,7 +72,12 @@ pub fn tail(path: &Path, n: usize) -> CommandOutput {
 
 /// `audit timeline [--since AGE]`: markdown or JSON; unreadable lines reported on stderr; an age
 /// before 1970 is an error.
-pub fn timeline(path: &Path, since: Option<Duration>, json: bool) -> CommandOutput {
+pub fn timeline(
+    path: &Path,
+    since: Option<Duration>,
+    json: bool,
+    recordings: &[super::timeline::RecordingStart],
+) -> CommandOutput {
     let cutoff = match since.map(super::timeline::since_cutoff).transpose() {
         Ok(c) => c,
         Err(why) => return CommandOutput::failed(&format!("error: {why}"), 2),
@@ -83,7 +88,8 @@ pub fn timeline(path: &Path, since: Option<Duration>, json: bool) -> CommandOutp
             return CommandOutput::failed(&format!("cannot read {}: {e}", path.display()), 1);
         }
     };
-    let entries = super::timeline::timeline(&report.records, cutoff);
+    let mut entries = super::timeline::timeline(&report.records, cutoff);
+    super::timeline::link_recordings(&mut entries, recordings);
     let mut o = CommandOutput::default();
     if json {
         match serde_json::to_string_pretty(&entries) {

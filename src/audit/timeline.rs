@@ -1,5 +1,6 @@
 //! `warroom audit timeline`: audit records turned into a postmortem timeline.
-//! One entry per intent: time, who, context, what, why, and its outcome.
+//! One entry per intent: time, who, context, what, why, and its outcome; for an action of a
+//! shared session (`warroom --share`), where it is in the session's recording on the server.
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -18,6 +19,73 @@ pub struct TimelineEntry {
     pub why: String,
     pub outcome: String,
     pub audit_id: String,
+    /// The audit session: a shared session's recording has this id.
+    #[serde(skip)]
+    pub session_id: String,
+    /// The moment of the action in its session's recording, when the session was shared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingLink>,
+}
+
+/// Where an action is in a kept recording, and the command that shows that moment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordingLink {
+    pub share_id: String,
+    /// Seconds from the recording's start to the action's intent record.
+    pub offset_seconds: f64,
+    /// `warroom shadow ID --from-start --at OFFSET`.
+    pub replay: String,
+}
+
+impl Eq for RecordingLink {}
+
+/// A kept recording's id (the sharer's audit session id) and its time 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingStart {
+    pub share_id: String,
+    pub started: SystemTime,
+}
+
+/// Links each entry of a shared session to its moment in that session's recording. Actions
+/// timed before the recording started (clock skew) link to its start.
+pub fn link_recordings(entries: &mut [TimelineEntry], recordings: &[RecordingStart]) {
+    let starts: std::collections::HashMap<&str, SystemTime> = recordings
+        .iter()
+        .map(|r| (r.share_id.as_str(), r.started))
+        .collect();
+    for e in entries {
+        let Some(started) = starts.get(e.session_id.as_str()) else {
+            continue;
+        };
+        let Ok(at) = humantime::parse_rfc3339_weak(&e.time) else {
+            continue;
+        };
+        let offset = at.duration_since(*started).map_or(0.0, |d| d.as_secs_f64());
+        // Tenths of a second, rounded up: the replay then includes the confirmation's marker.
+        let offset = (offset * 10.0).ceil() / 10.0;
+        let share_id = clean(&e.session_id);
+        e.recording = Some(RecordingLink {
+            replay: format!(
+                "warroom shadow {} --from-start --at {offset:.1}",
+                shell_word(&share_id)
+            ),
+            share_id,
+            offset_seconds: offset,
+        });
+    }
+}
+
+/// A share id as one shell word (ids are UUIDs; anything else is quoted).
+fn shell_word(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 /// Every readable record of the file, in file order. Lines that are not records (duplicate keys,
@@ -68,6 +136,8 @@ pub fn timeline(records: &[AuditRecord], since: Option<SystemTime>) -> Vec<Timel
                 why: clean(&r.reason),
                 outcome: clean(&outcome),
                 audit_id: r.id.clone(),
+                session_id: r.session_id.clone(),
+                recording: None,
             }
         })
         .collect()
@@ -124,13 +194,16 @@ fn md(text: &str) -> String {
     text.replace('|', "\\|")
 }
 
+/// The table; a "recording" column (the replay command) when any action was shared.
 pub fn render_markdown(entries: &[TimelineEntry]) -> String {
-    let mut out = String::from(
-        "| time | who | context | what | why | outcome |\n|---|---|---|---|---|---|\n",
-    );
+    let shared = entries.iter().any(|e| e.recording.is_some());
+    let mut out = String::from("| time | who | context | what | why | outcome |");
+    out.push_str(if shared { " recording |\n" } else { "\n" });
+    out.push_str("|---|---|---|---|---|---|");
+    out.push_str(if shared { "---|\n" } else { "\n" });
     for e in entries {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} |",
             md(&e.time),
             md(&e.who),
             md(&e.context),
@@ -138,6 +211,11 @@ pub fn render_markdown(entries: &[TimelineEntry]) -> String {
             md(&e.why),
             md(&e.outcome)
         ));
+        if shared {
+            let link = e.recording.as_ref().map_or("", |r| r.replay.as_str());
+            out.push_str(&format!(" {} |", md(link)));
+        }
+        out.push('\n');
     }
     out
 }
@@ -152,6 +230,40 @@ mod tests {
             serde_json::json!({"pid": 42, "application": "api", "query": "SELECT 1", "user": ""});
         assert_eq!(target_text(&t), "pid=42 application=api");
         assert_eq!(target_values(&t), "42 api");
+    }
+
+    #[test]
+    fn actions_of_a_shared_session_link_to_their_moment_in_its_recording() {
+        use crate::audit::record::tests::sample;
+        let mut shared = sample("i1");
+        shared.session_id = "5f0c-share".into();
+        shared.time = "2026-11-26T10:00:12.340Z".into();
+        let mut other = sample("i2");
+        other.session_id = "not-shared".into();
+        let mut entries = timeline(&[shared, other], None);
+        let started = humantime::parse_rfc3339("2026-11-26T10:00:00.000Z").expect("time");
+        link_recordings(
+            &mut entries,
+            &[RecordingStart {
+                share_id: "5f0c-share".into(),
+                started,
+            }],
+        );
+        let link = entries[0].recording.as_ref().expect("shared action linked");
+        assert_eq!(link.share_id, "5f0c-share");
+        assert!((link.offset_seconds - 12.4).abs() < 1e-9, "{link:?}");
+        assert_eq!(
+            link.replay,
+            "warroom shadow 5f0c-share --from-start --at 12.4"
+        );
+        assert_eq!(entries[1].recording, None, "unshared session: no link");
+        let md = render_markdown(&entries);
+        assert!(md.starts_with("| time | who | context | what | why | outcome | recording |\n"));
+        assert!(
+            md.contains("| warroom shadow 5f0c-share --from-start --at 12.4 |\n"),
+            "{md}"
+        );
+        assert_eq!(shell_word("a b'c"), "'a b'\\''c'");
     }
 
     #[test]

@@ -57,7 +57,13 @@ pub async fn audit(config: &Config, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
         } => {
             let path = file.unwrap_or_else(|| config.audit.file.clone());
             let json = matches!(output, TimelineFormat::Json);
-            Ok(print_output(commands::timeline(&path, since, json)))
+            let recordings = super::share::recording_starts(config).await;
+            Ok(print_output(commands::timeline(
+                &path,
+                since,
+                json,
+                &recordings,
+            )))
         }
         AuditCmd::Reconcile => {
             let log = AuditLog::new(config.audit.clone(), new_session_id());

@@ -105,6 +105,10 @@ pub enum Cmd {
         /// Replay the kept recording from its start instead of joining live.
         #[arg(long)]
         from_start: bool,
+        /// Replay the recording up to this moment and stay there (seconds into it, e.g. 12.5
+        /// or 1m5s; `warroom audit timeline` prints it for each action). Implies --from-start.
+        #[arg(long, value_name = "OFFSET", value_parser = share::parse_offset)]
+        at: Option<f64>,
     },
     /// Shared sessions: a browser link to watch one.
     #[command(subcommand)]

@@ -94,8 +94,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Kafka(cmd)) => super::kafka::run(&config, &opts, cmd).await,
         Some(Cmd::Kube(cmd)) => super::kube::run(&config, &opts, cmd).await,
         Some(Cmd::Sessions { output }) => super::share::sessions(&config, output).await,
-        Some(Cmd::Shadow { id, from_start }) => {
-            super::share::shadow(&config, &id, from_start).await
+        Some(Cmd::Shadow { id, from_start, at }) => {
+            super::share::shadow(&config, &id, from_start, at).await
         }
         Some(Cmd::Share(crate::cli::ShareCmd::Link { id })) => {
             super::share::link(&config, &id).await

@@ -107,12 +107,53 @@ fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
-pub async fn shadow(config: &Config, id: &str, from_start: bool) -> anyhow::Result<ExitCode> {
+pub async fn shadow(
+    config: &Config,
+    id: &str,
+    from_start: bool,
+    at: Option<f64>,
+) -> anyhow::Result<ExitCode> {
     let (_, client) = server(config)?;
-    if let Some(why) = crate::tui::shadow::run(&client, id, from_start).await? {
+    if let Some(why) = crate::tui::shadow::run(&client, id, from_start, at).await? {
         eprintln!("warroom shadow: {}", crate::sanitize::cell(&why, 300));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The kept recordings' start times for `audit timeline`, when a `[server]` is configured;
+/// none (with a warning) when it cannot be asked.
+pub async fn recording_starts(config: &Config) -> Vec<crate::audit::timeline::RecordingStart> {
+    if config.server.is_none() {
+        return Vec::new();
+    }
+    let asked = match server(config) {
+        Ok((_, client)) => client.recording_starts().await,
+        Err(e) => Err(e.to_string()),
+    };
+    asked.unwrap_or_else(|e| {
+        eprintln!(
+            "warning: no links into recordings: {}",
+            crate::sanitize::cell(&e, 300)
+        );
+        Vec::new()
+    })
+}
+
+/// `--at OFFSET`: seconds (12.5) or a duration (1m5s) into the recording.
+pub fn parse_offset(text: &str) -> Result<f64, String> {
+    let seconds = match text.parse::<f64>() {
+        Ok(s) => s,
+        Err(_) => humantime::parse_duration(text)
+            .map(|d| d.as_secs_f64())
+            .map_err(|_| format!("{text:?} is not an offset: use seconds like 12.5 or 1m5s"))?,
+    };
+    if seconds.is_finite() && seconds >= 0.0 {
+        Ok(seconds)
+    } else {
+        Err(format!(
+            "{text:?} is not an offset: use seconds like 12.5 or 1m5s"
+        ))
+    }
 }
 
 pub async fn link(config: &Config, id: &str) -> anyhow::Result<ExitCode> {

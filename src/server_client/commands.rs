@@ -29,7 +29,15 @@ pub async fn timeline_cmd(
         .records_since(since)
         .await
         .map_err(anyhow::Error::msg)?;
-    let entries = timeline(&records, since);
+    let mut entries = timeline(&records, since);
+    let recordings = client.recording_starts().await.unwrap_or_else(|e| {
+        eprintln!(
+            "warning: no links into recordings: {}",
+            crate::sanitize::cell(&e, 300)
+        );
+        Vec::new()
+    });
+    crate::audit::timeline::link_recordings(&mut entries, &recordings);
     match output {
         TimelineFormat::Markdown => print!("{}", render_markdown(&entries)),
         TimelineFormat::Json => println!("{}", serde_json::to_string_pretty(&entries)?),

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -158,7 +158,12 @@ pub fn start(client: ServerClient, info: ShareStart) -> Sharing {
         started: Instant::now(),
         flags: Arc::clone(&flags),
     };
-    let task = tokio::spawn(upload_loop(client, info, rx, flags, status_tx, stopped));
+    // The wall-clock time of the recording's time 0 (the feed's start), for the audit
+    // timeline's links into the recording.
+    let started = SystemTime::now();
+    let task = tokio::spawn(upload_loop(
+        client, info, started, rx, flags, status_tx, stopped,
+    ));
     Sharing {
         feed,
         status,
@@ -188,6 +193,7 @@ pub fn status_text(watchers: &[String], dropped: u64) -> String {
 async fn upload_loop(
     client: ServerClient,
     info: ShareStart,
+    started: SystemTime,
     mut rx: mpsc::Receiver<Frame>,
     flags: Arc<Flags>,
     status: watch::Sender<String>,
@@ -212,7 +218,7 @@ async fn upload_loop(
     };
     loop {
         if !registered {
-            match client.start_share(&info).await {
+            match client.start_share(&info, started).await {
                 Ok(()) => {
                     registered = true;
                     backoff = Duration::from_millis(250);
@@ -333,6 +339,20 @@ pub enum WatchEvent {
     Marker(String),
     /// The share ended (or its recording played out).
     End,
+    /// A replay reached the moment asked for (seconds into the recording); later events are
+    /// not shown.
+    Reached(f64),
+}
+
+/// One kept recording, as `GET /v1/recordings` lists it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Recording {
+    /// The share id: the sharer's audit session id.
+    pub id: String,
+    pub actor: String,
+    /// RFC 3339: the recording's time 0.
+    pub started: String,
+    pub ended: bool,
 }
 
 impl ServerClient {
@@ -392,10 +412,11 @@ impl ServerClient {
     }
 
     /// `PUT /v1/shares/{id}`: start, or resume after a reconnect.
-    pub async fn start_share(&self, info: &ShareStart) -> Result<(), String> {
+    pub async fn start_share(&self, info: &ShareStart, started: SystemTime) -> Result<(), String> {
         let body = json!({
             "actor": info.actor, "contexts": info.contexts,
             "width": info.width, "height": info.height,
+            "started": humantime::format_rfc3339_millis(started).to_string(),
         });
         self.send_json(
             reqwest::Method::PUT,
@@ -447,6 +468,30 @@ impl ServerClient {
             .map_err(|e| format!("{}: unexpected answer: {e}", self.display))
     }
 
+    /// `GET /v1/recordings`: the kept recordings (live or ended) with their start times.
+    pub async fn recordings(&self) -> Result<Vec<Recording>, String> {
+        let value = self.get("v1/recordings", &[]).await?;
+        serde_json::from_value(value.get("recordings").cloned().unwrap_or(Value::Null))
+            .map_err(|e| format!("{}: unexpected answer: {e}", self.display))
+    }
+
+    /// The kept recordings' start times, for the audit timeline's links.
+    pub async fn recording_starts(
+        &self,
+    ) -> Result<Vec<crate::audit::timeline::RecordingStart>, String> {
+        Ok(self
+            .recordings()
+            .await?
+            .into_iter()
+            .filter_map(|r| {
+                Some(crate::audit::timeline::RecordingStart {
+                    started: humantime::parse_rfc3339_weak(&r.started).ok()?,
+                    share_id: r.id,
+                })
+            })
+            .collect())
+    }
+
     /// A short-lived link to watch `id` in a browser (full URL).
     pub async fn watch_link(&self, id: &str) -> Result<String, String> {
         let answer = self
@@ -469,6 +514,25 @@ impl ServerClient {
         &self,
         id: &str,
         from_start: bool,
+    ) -> Result<mpsc::Receiver<Result<WatchEvent, String>>, String> {
+        self.open_stream(id, from_start, None).await
+    }
+
+    /// Replays the recording of `id` from its start up to `at` seconds into it, then sends
+    /// [`WatchEvent::Reached`] and stops: the screen as it was at that moment.
+    pub async fn replay_until(
+        &self,
+        id: &str,
+        at: f64,
+    ) -> Result<mpsc::Receiver<Result<WatchEvent, String>>, String> {
+        self.open_stream(id, true, Some(at)).await
+    }
+
+    async fn open_stream(
+        &self,
+        id: &str,
+        from_start: bool,
+        until: Option<f64>,
     ) -> Result<mpsc::Receiver<Result<WatchEvent, String>>, String> {
         let mut url = self
             .base
@@ -527,10 +591,15 @@ impl ServerClient {
                     }
                 };
                 for (event, data) in parser.push(&chunk) {
-                    let Some(ev) = parse_event(event.as_deref(), &data) else {
+                    let Some((t, ev)) = parse_event(event.as_deref(), &data) else {
                         continue;
                     };
-                    let end = ev == WatchEvent::End;
+                    let ev = match (until, t) {
+                        (Some(at), Some(t)) if t > at => WatchEvent::Reached(at),
+                        (Some(at), None) if ev == WatchEvent::End => WatchEvent::Reached(at),
+                        _ => ev,
+                    };
+                    let end = matches!(ev, WatchEvent::End | WatchEvent::Reached(_));
                     if tx.send(Ok(ev)).await.is_err() || end {
                         return;
                     }
@@ -571,9 +640,10 @@ impl SseParser {
     }
 }
 
-fn parse_event(event: Option<&str>, data: &str) -> Option<WatchEvent> {
+/// A stream message as an event, with its time into the recording (events only).
+fn parse_event(event: Option<&str>, data: &str) -> Option<(Option<f64>, WatchEvent)> {
     if event == Some("done") {
-        return Some(WatchEvent::End);
+        return Some((None, WatchEvent::End));
     }
     let value: Value = serde_json::from_str(data).ok()?;
     if let Some(obj) = value.as_object() {
@@ -582,28 +652,35 @@ fn parse_event(event: Option<&str>, data: &str) -> Option<WatchEvent> {
                 .and_then(Value::as_u64)
                 .and_then(|n| u16::try_from(n).ok())
         };
-        return Some(WatchEvent::Header {
-            width: size("cols")?,
-            height: size("rows")?,
-            actor: obj
-                .get("actor")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_string(),
-            live: obj.get("live").and_then(Value::as_bool).unwrap_or(true),
-        });
+        return Some((
+            None,
+            WatchEvent::Header {
+                width: size("cols")?,
+                height: size("rows")?,
+                actor: obj
+                    .get("actor")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+                    .to_string(),
+                live: obj.get("live").and_then(Value::as_bool).unwrap_or(true),
+            },
+        ));
     }
+    let t = value.get(0)?.as_f64()?;
     let kind = value.get(1)?.as_str()?;
     let text = value.get(2)?.as_str()?.to_string();
-    Some(match kind {
-        "o" => WatchEvent::Output(text),
-        "m" => WatchEvent::Marker(text),
-        "r" => {
-            let (w, h) = text.split_once('x')?;
-            WatchEvent::Resize(w.parse().ok()?, h.parse().ok()?)
-        }
-        _ => return None,
-    })
+    Some((
+        Some(t),
+        match kind {
+            "o" => WatchEvent::Output(text),
+            "m" => WatchEvent::Marker(text),
+            "r" => {
+                let (w, h) = text.split_once('x')?;
+                WatchEvent::Resize(w.parse().ok()?, h.parse().ok()?)
+            }
+            _ => return None,
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -619,20 +696,23 @@ mod tests {
         assert_eq!(got.len(), 3, "{got:?}");
         assert_eq!(
             parse_event(got[0].0.as_deref(), &got[0].1),
-            Some(WatchEvent::Header {
-                width: 80,
-                height: 24,
-                actor: "?".into(),
-                live: true
-            })
+            Some((
+                None,
+                WatchEvent::Header {
+                    width: 80,
+                    height: 24,
+                    actor: "?".into(),
+                    live: true
+                }
+            ))
         );
         assert_eq!(
             parse_event(got[1].0.as_deref(), &got[1].1),
-            Some(WatchEvent::Output("hi".into()))
+            Some((Some(0.5), WatchEvent::Output("hi".into())))
         );
         assert_eq!(
             parse_event(got[2].0.as_deref(), &got[2].1),
-            Some(WatchEvent::End)
+            Some((None, WatchEvent::End))
         );
     }
 

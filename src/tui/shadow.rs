@@ -10,7 +10,9 @@ use crossterm::event::{Event, EventStream, KeyCode, KeyModifiers};
 use crossterm::terminal::{disable_raw_mode, enable_raw_mode};
 use futures::StreamExt;
 
-use super::vt::Screen;
+use unicode_width::UnicodeWidthChar;
+
+use super::vt::{Screen, WIDE_TAIL};
 use crate::server_client::ServerClient;
 use crate::server_client::share::WatchEvent;
 
@@ -48,16 +50,21 @@ struct View {
     ended: Option<String>,
 }
 
-/// Runs until the watcher leaves; returns why the stream ended, if it did.
+/// Runs until the watcher leaves; returns why the stream ended, if it did. With `at`
+/// (seconds into the recording, `--at`), the recording is replayed up to that moment and
+/// stays there: the screen as the sharer saw it then.
 pub async fn run(
     client: &ServerClient,
     id: &str,
     from_start: bool,
+    at: Option<f64>,
 ) -> anyhow::Result<Option<String>> {
-    let mut events = client
-        .watch(id, from_start)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let events = match at {
+        Some(at) => client.replay_until(id, at).await,
+        None => client.watch(id, from_start).await,
+    };
+    let mut events = events.map_err(anyhow::Error::msg)?;
+    let from_start = from_start || at.is_some();
     let _terminal = ViewerTerminal::enter()?;
     let mut keys = EventStream::new();
     let mut view = View {
@@ -83,6 +90,7 @@ pub async fn run(
                     Some(Ok(WatchEvent::Resize(w, h))) => view.screen.resize(w, h),
                     Some(Ok(WatchEvent::Marker(m))) => view.marker = Some(crate::sanitize::cell(&m, 200)),
                     Some(Ok(WatchEvent::End)) => view.ended = Some("the share ended".into()),
+                    Some(Ok(WatchEvent::Reached(at))) => view.ended = Some(format!("at +{at:.1}s (--at)")),
                     Some(Err(e)) => view.ended = Some(crate::sanitize::cell(&e, 200)),
                     None => view.ended = Some("the stream closed".into()),
                 }
@@ -140,12 +148,21 @@ fn draw(view: &View) -> std::io::Result<()> {
         let mut current = None;
         for c in 0..cols {
             let cell = view.screen.cell(r, c);
+            if cell.ch == WIDE_TAIL {
+                continue; // drawn by the wide character on its left
+            }
             if current != Some(&cell.style) {
                 out.extend_from_slice(cell.style.sgr().as_bytes());
                 current = Some(&cell.style);
             }
+            // A wide character cut by the crop would spill past the edge: a blank instead.
+            let ch = if c + 1 == cols && view.screen.cell(r, c).ch.width().unwrap_or(0) > 1 {
+                ' '
+            } else {
+                cell.ch
+            };
             let mut buf = [0u8; 4];
-            out.extend_from_slice(cell.ch.encode_utf8(&mut buf).as_bytes());
+            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
         }
         out.extend_from_slice(b"\x1b[0m\x1b[K");
     }

@@ -2,8 +2,15 @@
 //! warroom's own terminal writer speaks (cursor moves, SGR colours and attributes, clears,
 //! text) to hold the sharer's screen as a grid, so the watcher's view can be cropped to its
 //! own terminal instead of letting the bytes run past its edges. Anything else is ignored.
+//! Wide characters (CJK, most emoji) take two columns, as in the sharer's terminal: the second
+//! is a [`WIDE_TAIL`] cell; zero-width characters are dropped.
 
 use std::fmt::Write as _;
+
+use unicode_width::UnicodeWidthChar;
+
+/// The cell right of a wide character: covered by it, never drawn on its own.
+pub const WIDE_TAIL: char = '\0';
 
 /// Colours and attributes of a cell, kept as SGR parameter text (bounded).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -136,11 +143,18 @@ impl Screen {
                 let cell = self.cell(r, c).clone();
                 next.put(r, c, cell);
             }
+            // A wide character cut by the new right edge: its left half alone is a blank.
+            let last = self.width.min(next.width) - 1;
+            if next.width < self.width && next.cell(r, last).ch.width().unwrap_or(0) > 1 {
+                let style = next.cell(r, last).style.clone();
+                next.put(r, last, Cell { ch: ' ', style });
+            }
         }
         next.style = self.style.clone();
         *self = next;
     }
 
+    /// The cell at (row, col); the right half of a wide character is a [`WIDE_TAIL`] cell.
     pub fn cell(&self, row: u16, col: u16) -> &Cell {
         &self.cells[usize::from(row) * usize::from(self.width) + usize::from(col)]
     }
@@ -150,9 +164,62 @@ impl Screen {
         self.cells[i] = cell;
     }
 
-    /// One row as text (for tests and plain views).
+    /// Writes over (row, col), blanking the other half of a wide character it cuts in two.
+    fn overwrite(&mut self, row: u16, col: u16, cell: Cell) {
+        if self.cell(row, col).ch == WIDE_TAIL && col > 0 {
+            let head = Cell {
+                ch: ' ',
+                style: self.cell(row, col - 1).style.clone(),
+            };
+            self.put(row, col - 1, head);
+        }
+        if col + 1 < self.width && self.cell(row, col + 1).ch == WIDE_TAIL {
+            let tail = Cell {
+                ch: ' ',
+                style: self.cell(row, col + 1).style.clone(),
+            };
+            self.put(row, col + 1, tail);
+        }
+        self.put(row, col, cell);
+    }
+
+    /// A printable character at the cursor: one or two columns wide.
+    fn print(&mut self, c: char) {
+        let style = self.style.clone();
+        match c.width().unwrap_or(0) {
+            0 => {}
+            1 => {
+                if self.col < self.width {
+                    self.overwrite(self.row, self.col, Cell { ch: c, style });
+                }
+                self.col = (self.col + 1).min(self.width);
+            }
+            _ if self.col + 1 < self.width => {
+                let tail = Cell {
+                    ch: WIDE_TAIL,
+                    style: style.clone(),
+                };
+                self.overwrite(self.row, self.col, Cell { ch: c, style });
+                self.overwrite(self.row, self.col + 1, tail);
+                self.col += 2;
+            }
+            _ => {
+                // Half of it would fit in the last column: a blank there, like a terminal
+                // that does not wrap.
+                if self.col < self.width {
+                    self.overwrite(self.row, self.col, Cell { ch: ' ', style });
+                }
+                self.col = self.width;
+            }
+        }
+    }
+
+    /// One row as text (for tests and plain views): a wide character once.
     pub fn row_text(&self, row: u16) -> String {
-        (0..self.width).map(|c| self.cell(row, c).ch).collect()
+        (0..self.width)
+            .map(|c| self.cell(row, c).ch)
+            .filter(|&ch| ch != WIDE_TAIL)
+            .collect()
     }
 
     pub fn text(&self) -> String {
@@ -190,13 +257,7 @@ impl Screen {
                 '\n' => self.row = (self.row + 1).min(self.height - 1),
                 '\x08' => self.col = self.col.saturating_sub(1),
                 c if c.is_control() => {}
-                c => {
-                    if self.col < self.width {
-                        let style = self.style.clone();
-                        self.put(self.row, self.col, Cell { ch: c, style });
-                    }
-                    self.col = (self.col + 1).min(self.width);
-                }
+                c => self.print(c),
             },
             State::Escape => match ch {
                 '[' => self.state = State::Csi(String::new()),
@@ -334,5 +395,65 @@ mod tests {
         assert_eq!(s.cell(1, 0).style, Style::default());
         s.resize(3, 1);
         assert_eq!(s.text(), "ab");
+    }
+
+    /// Wide characters take two columns like in the sharer's terminal: what follows stays in
+    /// its column; writing over half of one blanks the other half.
+    #[test]
+    fn wide_characters_take_two_columns() {
+        let mut s = Screen::new(8, 2);
+        s.feed("a中b🙂c".as_bytes());
+        assert_eq!(s.row_text(0), "a中b🙂c ");
+        assert_eq!(s.cell(0, 1).ch, '中');
+        assert_eq!(s.cell(0, 2).ch, WIDE_TAIL);
+        assert_eq!(s.cell(0, 3).ch, 'b');
+        assert_eq!(s.cell(0, 6).ch, 'c');
+        // A zero-width combining mark does not move the cursor.
+        s.feed("\x1b[2;1He\u{301}x".as_bytes());
+        assert_eq!(s.row_text(1), "ex      ");
+        // Over the right half of 中: its left half becomes a blank.
+        s.feed(b"\x1b[1;3HX");
+        assert_eq!(s.row_text(0), "a Xb🙂c ");
+        // Over the left half of 🙂: its right half becomes a blank.
+        s.feed(b"\x1b[1;5HY");
+        assert_eq!(s.row_text(0), "a XbY c ");
+        // Half would fit in the last column: a blank there, nothing past the edge.
+        s.feed("\x1b[2;8H中".as_bytes());
+        assert_eq!(s.row_text(1), "ex      ");
+        // A resize that cuts a wide character keeps no half of it.
+        let mut t = Screen::new(4, 1);
+        t.feed("ab中".as_bytes());
+        t.resize(3, 1);
+        assert_eq!(t.row_text(0), "ab ");
+    }
+
+    /// ratatui's own output of wide text (which skips the covered cell) rebuilds in place.
+    #[test]
+    fn ratatui_wide_text_rebuilds_in_its_columns() {
+        let mut out: Vec<u8> = Vec::new();
+        {
+            let backend = CrosstermBackend::new(&mut out);
+            let mut terminal = Terminal::with_options(
+                backend,
+                ratatui::TerminalOptions {
+                    viewport: ratatui::Viewport::Fixed(ratatui::layout::Rect::new(0, 0, 20, 3)),
+                },
+            )
+            .expect("terminal");
+            terminal
+                .draw(|f| {
+                    let p =
+                        Paragraph::new("订单 lock|x").block(Block::default().borders(Borders::ALL));
+                    f.render_widget(p, f.area());
+                })
+                .expect("draw");
+        }
+        let mut screen = Screen::new(20, 3);
+        screen.feed(&out);
+        assert_eq!(screen.row_text(1), "│订单 lock|x       │");
+        assert_eq!(screen.cell(1, 4).ch, WIDE_TAIL);
+        assert_eq!(screen.cell(1, 5).ch, ' ');
+        assert_eq!(screen.cell(1, 6).ch, 'l');
+        assert_eq!(screen.cell(1, 19).ch, '│');
     }
 }
