@@ -1177,3 +1177,51 @@ token_env = "WARROOM_TOKEN"
         "{answer}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_left_running_by_a_dead_replica_becomes_unknown_for_its_requester() {
+    let pg = cluster().await;
+    let server = replica(&pg, &approval_rules("5m")).await;
+    // A replica claimed these and died mid-action (its row stays `running`): one long ago,
+    // one just now (a live replica may still be acting on that one).
+    let db = state(&pg).await;
+    for (id, minutes) in [("stale-1", 10.0_f64), ("fresh-1", 0.0)] {
+        db.execute(
+            "INSERT INTO action_requests (id, created_at, requester, context_name, action, \
+             request, summary, description, reason, binding, rule, status, decided_by, \
+             decided_at) VALUES ($1, now() - make_interval(mins => $2::float8::int), $3, \
+             'prod', 'pg.terminate', '{}', 'terminate pid 1', '', $4, 'b', 'r', 'running', \
+             $5, now() - make_interval(mins => $2::float8::int))",
+            &[&id, &minutes, &ALICE, &REASON, &BOB],
+        )
+        .await
+        .expect("insert");
+    }
+    let (status, answer) = http(
+        &server,
+        ALICE_TOKEN,
+        reqwest::Method::GET,
+        "/v1/actions/stale-1/wait?timeout=1",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "unknown", "{answer}");
+    assert_eq!(answer["reply"]["unknown"], true, "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("may or may not have run"),
+        "{answer}"
+    );
+    let (_, fresh) = http(
+        &server,
+        ALICE_TOKEN,
+        reqwest::Method::GET,
+        "/v1/actions/fresh-1/wait?timeout=1",
+        None,
+    )
+    .await;
+    assert_eq!(fresh["status"], "running", "{fresh}");
+}
