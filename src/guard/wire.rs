@@ -144,6 +144,18 @@ pub struct ActionReply {
 }
 
 impl ActionReply {
+    /// Nothing was run, for this reason.
+    pub fn not_done(detail: String) -> ActionReply {
+        ActionReply {
+            ok: false,
+            executed: false,
+            unknown: false,
+            detail,
+            audit_id: None,
+            warnings: Vec::new(),
+        }
+    }
+
     pub fn of(report: &ActionReport) -> ActionReply {
         ActionReply {
             ok: report.ok,

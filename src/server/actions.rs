@@ -600,16 +600,7 @@ async fn run(
     let delegation = &state.delegation;
     let action = match delegation.reread(action).await {
         Ok(a) => a,
-        Err(why) => {
-            return ActionReply {
-                ok: false,
-                executed: false,
-                unknown: false,
-                detail: why,
-                audit_id: None,
-                warnings: Vec::new(),
-            };
-        }
+        Err(why) => return ActionReply::not_done(why),
     };
     let audit = delegation.audit(state, requester);
     let executor = delegation.executor(audit, &action, rule, note);
@@ -622,14 +613,7 @@ async fn run(
         .await;
     match reports.first() {
         Some(r) => ActionReply::of(r),
-        None => ActionReply {
-            ok: false,
-            executed: false,
-            unknown: false,
-            detail: "nothing was run".into(),
-            audit_id: None,
-            warnings: Vec::new(),
-        },
+        None => ActionReply::not_done("nothing was run".into()),
     }
 }
 
@@ -909,14 +893,7 @@ async fn decide(
 
 /// Runs an approved request (once: only the replica whose UPDATE claimed it gets here).
 async fn execute_approved(state: &AppState, row: RequestRow) -> Response {
-    let fail = |detail: String| ActionReply {
-        ok: false,
-        executed: false,
-        unknown: false,
-        detail,
-        audit_id: None,
-        warnings: Vec::new(),
-    };
+    let fail = ActionReply::not_done;
     let parsed = serde_json::from_str::<ActionRequest>(&row.request)
         .map_err(|e| e.to_string())
         .and_then(|r| r.action.to_action().map(|a| (r, a)));
