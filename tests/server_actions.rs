@@ -1003,3 +1003,225 @@ async fn the_servers_own_protected_and_read_only_contexts_apply() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("returned true"), "{}", text(&out));
 }
+
+/// The committed offset of `group` on `topic`[0], as the client's read-only listing shows it.
+async fn committed(client: &Client, group: &str) -> Option<i64> {
+    let out = client
+        .run(&[
+            "kafka",
+            "consumer-groups",
+            "list",
+            "--cluster",
+            "events",
+            "-o",
+            "json",
+        ])
+        .await;
+    let groups: Value = serde_json::from_slice(&out.stdout).expect("json");
+    groups["groups"]
+        .as_array()?
+        .iter()
+        .find(|g| g["group"] == group)?["partitions"][0]["committed"]
+        .as_i64()
+}
+
+/// The intent the server recorded for its one `action`.
+async fn intent_of(pg: &PgServer, action: &str) -> Value {
+    let record: String = state(pg)
+        .await
+        .query_one(
+            "SELECT record::text FROM audit_records WHERE phase = 'intent' AND action = $1",
+            &[&action],
+        )
+        .await
+        .expect("one intent")
+        .get(0);
+    serde_json::from_str(&record).expect("record json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delegated_reset_and_undo_commit_on_the_server_after_its_own_reading() {
+    let pg = cluster().await;
+    let broker = kafka::Tansu::start();
+    let bootstrap = broker.bootstrap();
+    kafka::create_topic(&bootstrap, "orders", 1);
+    kafka::produce(&bootstrap, "orders", 0, 6);
+    kafka::commit(&bootstrap, "billing", &[("orders", 0, 4)]);
+    let port = free_port();
+    let server_text = format!(
+        r#"{}
+[[server.rule]]
+name = "alice on events"
+identities = ["{ALICE}"]
+contexts = ["events"]
+actions = ["kafka.*"]
+
+[[kafka]]
+name = "events"
+brokers = "{bootstrap}"
+"#,
+        config_text(port, &state_db(&pg), "")
+    );
+    let server = ServerProcess::spawn(port, &server_text);
+    server.wait_ready(Duration::from_secs(30)).await;
+    let client = Client {
+        dir: tempfile::tempdir().expect("tempdir"),
+        token: ALICE_TOKEN,
+    };
+    std::fs::write(
+        client.config(),
+        format!(
+            r#"[[kafka]]
+name = "events"
+brokers = "{bootstrap}"
+via = "server"
+
+[server]
+url = "{url}"
+token_env = "WARROOM_TOKEN"
+"#,
+            url = server.url(),
+        ),
+    )
+    .expect("config");
+
+    // The CLI previews locally and the server commits (it re-planned "earliest" itself).
+    let out = client
+        .run(&[
+            "kafka",
+            "consumer-groups",
+            "reset-offsets",
+            "--cluster",
+            "events",
+            "--group",
+            "billing",
+            "--to-earliest",
+            "--execute",
+            "--reason",
+            "INC-12 replay the billing backlog",
+        ])
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(committed(&client, "billing").await, Some(0));
+    let reset_outcome = intent_of(&pg, "kafka.reset_offsets").await;
+    let previous = &reset_outcome["target"]["partitions"][0]["previous"];
+    assert_eq!(previous, &json!(4), "{reset_outcome}");
+
+    // An undo whose claimed "current" lies: the server records the live offset (0) and
+    // commits the target the undo names.
+    let undo = |target: i64| {
+        json!({
+            "action": {"name": "kafka.undo_reset", "target": {
+                "context": "events", "group": "billing", "topic": null,
+                "to": "earliest", "undoes": "audit-of-the-reset",
+                "partitions": [{"topic": "orders", "partition": 0, "current": 3,
+                                "target": target, "earliest": 0, "latest": 6}]}},
+            "reason": "INC-12 put the billing offsets back",
+        })
+    };
+    let (status, answer) = http(
+        &server,
+        ALICE_TOKEN,
+        reqwest::Method::POST,
+        "/v1/actions",
+        Some(undo(99)),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "not_done", "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("outside the log (0..6)"),
+        "{answer}"
+    );
+    assert_eq!(committed(&client, "billing").await, Some(0));
+    let (status, answer) = http(
+        &server,
+        ALICE_TOKEN,
+        reqwest::Method::POST,
+        "/v1/actions",
+        Some(undo(4)),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "done", "{answer}");
+    assert_eq!(committed(&client, "billing").await, Some(4));
+    let undo_intent = intent_of(&pg, "kafka.undo_reset").await;
+    let p = &undo_intent["target"]["partitions"][0];
+    assert_eq!(
+        (&p["previous"], &p["target"]),
+        (&json!(0), &json!(4)),
+        "{undo_intent}"
+    );
+
+    // A consumer in the group: the server's executor re-checks and commits nothing.
+    let member = kafka::Member::join(&bootstrap, "billing", "orders");
+    let (status, answer) = http(
+        &server,
+        ALICE_TOKEN,
+        reqwest::Method::POST,
+        "/v1/actions",
+        Some(undo(2)),
+    )
+    .await;
+    member.leave();
+    assert_eq!(status, 200, "{answer}");
+    assert_ne!(answer["status"], "done", "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("member(s) now"),
+        "{answer}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_left_running_by_a_dead_replica_becomes_unknown_for_its_requester() {
+    let pg = cluster().await;
+    let server = replica(&pg, &approval_rules("5m")).await;
+    // A replica claimed these and died mid-action (its row stays `running`): one long ago,
+    // one just now (a live replica may still be acting on that one).
+    let db = state(&pg).await;
+    for (id, minutes) in [("stale-1", 10.0_f64), ("fresh-1", 0.0)] {
+        db.execute(
+            "INSERT INTO action_requests (id, created_at, requester, context_name, action, \
+             request, summary, description, reason, binding, rule, status, decided_by, \
+             decided_at) VALUES ($1, now() - make_interval(mins => $2::float8::int), $3, \
+             'prod', 'pg.terminate', '{}', 'terminate pid 1', '', $4, 'b', 'r', 'running', \
+             $5, now() - make_interval(mins => $2::float8::int))",
+            &[&id, &minutes, &ALICE, &REASON, &BOB],
+        )
+        .await
+        .expect("insert");
+    }
+    let (status, answer) = http(
+        &server,
+        ALICE_TOKEN,
+        reqwest::Method::GET,
+        "/v1/actions/stale-1/wait?timeout=1",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "unknown", "{answer}");
+    assert_eq!(answer["reply"]["unknown"], true, "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("may or may not have run"),
+        "{answer}"
+    );
+    let (_, fresh) = http(
+        &server,
+        ALICE_TOKEN,
+        reqwest::Method::GET,
+        "/v1/actions/fresh-1/wait?timeout=1",
+        None,
+    )
+    .await;
+    assert_eq!(fresh["status"], "running", "{fresh}");
+}

@@ -46,6 +46,7 @@ fn write_config(
     pg: &PgServer,
     server: &ServerProcess,
     token_env: &str,
+    extra: &str,
 ) -> Config {
     let path = dir.join(name);
     std::fs::write(
@@ -62,6 +63,7 @@ token_env = "{token_env}"
 
 [audit]
 file = "{audit}"
+{extra}
 "#,
             port = pg.port(),
             url = server.url(),
@@ -105,8 +107,23 @@ url = "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable"
         std::env::set_var("WARROOM_TUI_BOB", BOB_TOKEN);
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let alice_config = write_config(dir.path(), "alice.toml", &pg, &server, "WARROOM_TUI_ALICE");
-    let bob_config = write_config(dir.path(), "bob.toml", &pg, &server, "WARROOM_TUI_BOB");
+    let alice_config = write_config(
+        dir.path(),
+        "alice.toml",
+        &pg,
+        &server,
+        "WARROOM_TUI_ALICE",
+        "",
+    );
+    let bob_config = write_config(
+        dir.path(),
+        "bob.toml",
+        &pg,
+        &server,
+        "WARROOM_TUI_BOB",
+        // Bob approves with his own key: the view's keys come from the keymap.
+        "[keys]\napproval_approve = \"Y\"",
+    );
 
     let sleeper = pg.spawn_query("report-job", "SELECT pg_sleep(600)").await;
     let pid = sleeper.pid();
@@ -197,6 +214,17 @@ url = "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable"
     let screen = ui::screen(bob.app(), 120, 30);
     assert!(screen.contains("1 approval waiting"), "{screen}");
 
+    // `?` has a section for the view's keys (its lines are clipped at the popup's end when
+    // earlier help lines wrap: a known help-layer limit, so only the heading is checked).
+    press(&mut bob, KeyCode::Char('?'));
+    let mut help = String::new();
+    for _ in 0..12 {
+        help.push_str(&ui::screen(bob.app(), 130, 60));
+        press(&mut bob, KeyCode::PageDown);
+    }
+    assert!(help.contains("in :approvals"), "{help}");
+    press(&mut bob, KeyCode::Esc);
+
     // Bob opens `:approvals`: the full description, target and reason; `a`, his own reason.
     press(&mut bob, KeyCode::Char(':'));
     for c in "approvals".chars() {
@@ -221,7 +249,19 @@ url = "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable"
         )),
         "{screen}"
     );
+    assert!(
+        screen.contains("Y approve"),
+        "the hint names bob's key: {screen}"
+    );
+    assert!(screen.contains("d deny"), "{screen}");
+    // `a` is not bob's approve key: nothing starts.
     press(&mut bob, KeyCode::Char('a'));
+    assert!(
+        matches!(bob.app().layers().last(), Some(Layer::Approvals(v)) if v.typing.is_none()),
+        "{:?}",
+        bob.app().layers()
+    );
+    press(&mut bob, KeyCode::Char('Y'));
     for c in "checked: the report job is the blocker".chars() {
         press(&mut bob, KeyCode::Char(c));
     }

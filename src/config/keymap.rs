@@ -22,18 +22,24 @@ pub enum Scope {
     Confirm,
     /// Views that scroll: help, detail, results, reset preview.
     Scroll,
+    /// `:approvals`: looked up before `Scroll` (which moves and closes there).
+    Approvals,
 }
 
 impl Scope {
     /// The scopes of layers, with a title for the help layer.
-    pub const LAYERS: [(Scope, &'static str); 3] = [
+    pub const LAYERS: [(Scope, &'static str); 4] = [
         (Scope::Prompt, "in prompts (command, filter, reason)"),
         (Scope::Confirm, "in confirmations"),
         (Scope::Scroll, "in help, details and results"),
+        (Scope::Approvals, "in :approvals"),
     ];
 
     pub fn is_layer(self) -> bool {
-        matches!(self, Scope::Prompt | Scope::Confirm | Scope::Scroll)
+        matches!(
+            self,
+            Scope::Prompt | Scope::Confirm | Scope::Scroll | Scope::Approvals
+        )
     }
 }
 
@@ -130,6 +136,8 @@ actions! {
     ScrollPageDown => "scroll_page_down", Scroll, ["pagedown"], "scroll one page down";
     ScrollPageUp => "scroll_page_up", Scroll, ["pageup"], "scroll one page up";
     ScrollClose => "scroll_close", Scroll, ["esc", "q", "enter"], "close";
+    ApprovalApprove => "approval_approve", Approvals, ["a"], "approve the selected request (with your own reason)";
+    ApprovalDeny => "approval_deny", Approvals, ["d"], "deny the selected request (with your own reason)";
 }
 
 impl KeyAction {
@@ -378,6 +386,23 @@ impl Keymap {
                 }
             }
         }
+        // `:approvals` looks its own keys up first, then the scroll keys: one key for both
+        // would hide a scroll key there.
+        for &a in KeyAction::ALL
+            .iter()
+            .filter(|a| a.scope() == Scope::Approvals)
+        {
+            for &k in self.keys_of(a) {
+                if let Some(s) = seen.get(&(Scope::Scroll, k)) {
+                    return Err(format!(
+                        "key {:?} of {:?} hides {:?} in :approvals",
+                        k.label(),
+                        a.name(),
+                        s.name()
+                    ));
+                }
+            }
+        }
         // A pane key hiding a global one would make the global action unreachable there.
         let pane_scoped = |a: &&KeyAction| a.scope() != Scope::Global && !a.scope().is_layer();
         for &a in KeyAction::ALL.iter().filter(pane_scoped) {
@@ -454,5 +479,30 @@ mod tests {
         );
         // A layer key never hides a global or pane key.
         assert_eq!(km.check_conflicts(), Ok(()));
+    }
+
+    #[test]
+    fn approvals_keys_come_before_scroll_keys_and_cannot_hide_them() {
+        let mut km = Keymap::default();
+        let scopes = [Scope::Approvals, Scope::Scroll];
+        let a = KeyChord::parse("a").expect("a");
+        assert_eq!(km.lookup_in(&scopes, a), Some(KeyAction::ApprovalApprove));
+        assert_eq!(km.lookup_in(&[Scope::Scroll], a), None);
+        km.rebind(
+            KeyAction::ApprovalApprove,
+            vec![KeyChord::parse("Y").expect("Y")],
+        );
+        assert_eq!(km.lookup_in(&scopes, a), None);
+        assert_eq!(
+            km.lookup_in(&scopes, KeyChord::parse("Y").expect("Y")),
+            Some(KeyAction::ApprovalApprove)
+        );
+        assert_eq!(km.check_conflicts(), Ok(()));
+        km.rebind(
+            KeyAction::ApprovalDeny,
+            vec![KeyChord::parse("q").expect("q")],
+        );
+        let e = km.check_conflicts().expect_err("q closes the view");
+        assert!(e.contains("scroll_close"), "{e}");
     }
 }

@@ -7,9 +7,10 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use super::kafka::{KafkaAction, KafkaGroupTarget};
+use super::kafka::{KafkaAction, KafkaGroupTarget, KafkaResetTarget};
 use super::kube::{DeploymentTarget, KubeAction, PodTarget};
 use super::{ActionReport, GuardedAction, PgTarget};
+use crate::backends::kafka::{PartitionReset, ResetPlan, ResetTo};
 
 /// `POST /v1/actions`: one action, the user's reason, what they typed to confirm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +32,10 @@ pub enum WireAction {
     PgTerminate(WirePg),
     #[serde(rename = "kafka.delete_group")]
     KafkaDeleteGroup(WireGroup),
+    #[serde(rename = "kafka.reset_offsets")]
+    KafkaResetOffsets(WireReset),
+    #[serde(rename = "kafka.undo_reset")]
+    KafkaUndoReset(WireReset),
     #[serde(rename = "kube.delete_pod")]
     KubeDeletePod(WirePod),
     #[serde(rename = "kube.rollout_restart")]
@@ -61,6 +66,44 @@ pub struct WireGroup {
     pub members: usize,
     pub topics: Vec<String>,
     pub total_lag: i64,
+}
+
+/// A reset (or the undo of one) as previewed by the client. The server re-plans a reset with
+/// the same `to` and `topic`, and re-reads the committed offsets and log bounds for an undo:
+/// what it commits and records is its own reading, not these claims.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireReset {
+    pub context: String,
+    pub group: String,
+    pub topic: Option<String>,
+    pub to: WireResetTo,
+    /// For an undo: the audit id of the reset it reverses.
+    pub undoes: Option<String>,
+    pub partitions: Vec<WirePartition>,
+}
+
+/// [`ResetTo`] on the wire: `{"earliest": null}`, `{"datetime": "2026-11-26T10:00:00Z"}`, ...
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum WireResetTo {
+    Earliest,
+    Latest,
+    /// RFC 3339 with microseconds.
+    Datetime(String),
+    Offset(i64),
+    ShiftBy(i64),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WirePartition {
+    pub topic: String,
+    pub partition: i32,
+    pub current: Option<i64>,
+    pub target: i64,
+    pub earliest: i64,
+    pub latest: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,6 +144,18 @@ pub struct ActionReply {
 }
 
 impl ActionReply {
+    /// Nothing was run, for this reason.
+    pub fn not_done(detail: String) -> ActionReply {
+        ActionReply {
+            ok: false,
+            executed: false,
+            unknown: false,
+            detail,
+            audit_id: None,
+            warnings: Vec::new(),
+        }
+    }
+
     pub fn of(report: &ActionReport) -> ActionReply {
         ActionReply {
             ok: report.ok,
@@ -154,6 +209,12 @@ impl WireAction {
                     total_lag: g.total_lag,
                 })
             }
+            GuardedAction::Kafka(KafkaAction::ResetOffsets(t)) => {
+                WireAction::KafkaResetOffsets(wire_reset(t))
+            }
+            GuardedAction::Kafka(KafkaAction::UndoReset(t)) => {
+                WireAction::KafkaUndoReset(wire_reset(t))
+            }
             GuardedAction::Kube(KubeAction::DeletePod(p)) => WireAction::KubeDeletePod(WirePod {
                 context: p.context.clone(),
                 namespace: p.namespace.clone(),
@@ -172,13 +233,6 @@ impl WireAction {
                     from_pod: d.from_pod.clone(),
                 })
             }
-            other => {
-                return Err(format!(
-                    "{} cannot be sent to the server yet (not delegated: run it on a context \
-                     without via = \"server\")",
-                    other.name()
-                ));
-            }
         })
     }
 
@@ -196,6 +250,12 @@ impl WireAction {
                     topics: g.topics.clone(),
                     total_lag: g.total_lag,
                 }))
+            }
+            WireAction::KafkaResetOffsets(r) => {
+                GuardedAction::Kafka(KafkaAction::ResetOffsets(reset_target(r)?))
+            }
+            WireAction::KafkaUndoReset(r) => {
+                GuardedAction::Kafka(KafkaAction::UndoReset(reset_target(r)?))
             }
             WireAction::KubeDeletePod(p) => GuardedAction::Kube(KubeAction::DeletePod(PodTarget {
                 context: p.context.clone(),
@@ -217,6 +277,72 @@ impl WireAction {
             }
         })
     }
+}
+
+fn wire_reset(t: &KafkaResetTarget) -> WireReset {
+    let plan = &t.plan;
+    WireReset {
+        context: t.context.clone(),
+        group: plan.group.clone(),
+        topic: plan.topic.clone(),
+        to: match plan.to {
+            ResetTo::Earliest => WireResetTo::Earliest,
+            ResetTo::Latest => WireResetTo::Latest,
+            ResetTo::Datetime(at) => {
+                WireResetTo::Datetime(humantime::format_rfc3339_micros(at).to_string())
+            }
+            ResetTo::Offset(n) => WireResetTo::Offset(n),
+            ResetTo::ShiftBy(n) => WireResetTo::ShiftBy(n),
+        },
+        undoes: t.undoes.clone(),
+        partitions: plan
+            .partitions
+            .iter()
+            .map(|p| WirePartition {
+                topic: p.topic.clone(),
+                partition: p.partition,
+                current: p.current,
+                target: p.target,
+                earliest: p.earliest,
+                latest: p.latest,
+            })
+            .collect(),
+    }
+}
+
+fn reset_target(r: &WireReset) -> Result<KafkaResetTarget, String> {
+    let to = match &r.to {
+        WireResetTo::Earliest => ResetTo::Earliest,
+        WireResetTo::Latest => ResetTo::Latest,
+        WireResetTo::Datetime(at) => {
+            ResetTo::Datetime(time_in("to.datetime", Some(at))?.ok_or("to.datetime: missing")?)
+        }
+        WireResetTo::Offset(n) if *n >= 0 => ResetTo::Offset(*n),
+        WireResetTo::Offset(n) => return Err(format!("to.offset: {n} is not an offset (>= 0)")),
+        WireResetTo::ShiftBy(n) => ResetTo::ShiftBy(*n),
+    };
+    if r.partitions.is_empty() {
+        return Err("partitions: the plan has none".into());
+    }
+    let partitions = r
+        .partitions
+        .iter()
+        .map(|p| PartitionReset {
+            topic: p.topic.clone(),
+            partition: p.partition,
+            current: p.current,
+            target: p.target,
+            earliest: p.earliest,
+            latest: p.latest,
+        })
+        .collect();
+    let plan = ResetPlan {
+        group: r.group.clone(),
+        topic: r.topic.clone(),
+        to,
+        partitions,
+    };
+    Ok(KafkaResetTarget::new(&r.context, plan, r.undoes.clone()))
 }
 
 fn wire_pg(t: &PgTarget) -> WirePg {
@@ -271,6 +397,31 @@ mod tests {
         assert!(text.contains(r#""name":"pg.terminate""#), "{text}");
         let back: WireAction = serde_json::from_str(&text).expect("parse");
         assert_eq!(back.to_action().expect("valid"), action);
+    }
+
+    #[test]
+    fn a_reset_and_its_undo_survive_the_wire() {
+        let mut plan = crate::backends::kafka::fixtures::plan(25);
+        plan.to = ResetTo::Datetime(
+            SystemTime::UNIX_EPOCH + Duration::from_micros(1_764_000_000_123_456),
+        );
+        for action in [
+            KafkaAction::ResetOffsets(KafkaResetTarget::new("k1", plan.clone(), None)),
+            KafkaAction::UndoReset(KafkaResetTarget::new("k1", plan.undo(), Some("a-1".into()))),
+        ] {
+            let action = GuardedAction::Kafka(action);
+            let text =
+                serde_json::to_string(&WireAction::of(&action).expect("delegable")).expect("json");
+            let back: WireAction = serde_json::from_str(&text).expect("parse");
+            assert_eq!(back.to_action().expect("valid"), action, "{text}");
+        }
+        let bad = r#"{"name":"kafka.reset_offsets","target":{"context":"k","group":"g","topic":null,"to":{"offset":-1},"undoes":null,"partitions":[{"topic":"t","partition":0,"current":null,"target":0,"earliest":0,"latest":0}]}}"#;
+        let wire: WireAction = serde_json::from_str(bad).expect("shape");
+        assert!(
+            wire.to_action()
+                .expect_err("negative")
+                .starts_with("to.offset:")
+        );
     }
 
     #[test]

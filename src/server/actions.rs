@@ -30,7 +30,11 @@ use super::policy::{Caller, Decision, Rule, ServerPolicy};
 use super::requests::{self, NewRequest, RequestRow};
 use super::store::{Store, StoreError, Stored};
 use crate::audit::{AuditLog, AuditSettings, IntentDraft, RecordSink};
+use crate::backends::kafka::{
+    KafkaSource, PartitionReset, RealKafka, ResetPlan, ResetSpec, ResetTo,
+};
 use crate::backends::postgres::{ConnectSpec, PgSignaller, PgSource, RealPg};
+use crate::guard::kafka::{KafkaAction, KafkaResetTarget};
 use crate::guard::kube::KubeAction;
 use crate::guard::wire::{ActionReply, ActionRequest};
 use crate::guard::{ContextPolicy, Executor, GuardRequest, GuardedAction, Policy};
@@ -45,7 +49,7 @@ const RECHECK: Duration = Duration::from_secs(2);
 /// The server's own contexts (the acting credentials) and its policy.
 pub struct Delegation {
     pg: HashMap<String, Arc<RealPg>>,
-    kafka: HashMap<String, crate::backends::kafka::RealKafka>,
+    kafka: HashMap<String, RealKafka>,
     kube: HashMap<String, Arc<crate::backends::kube::RealKube>>,
     /// `protected` / `read_only` of the server's own contexts: the same guard policy applies.
     contexts: HashMap<String, ContextPolicy>,
@@ -70,8 +74,8 @@ impl Delegation {
         for c in &config.kafka {
             let mut spec = crate::backends::kafka::KafkaSpec::new(&c.name, &c.brokers);
             spec.properties = c.property_strings();
-            let client = crate::backends::kafka::RealKafka::new(spec)
-                .map_err(|e| format!("kafka context {}: {e}", c.name))?;
+            let client =
+                RealKafka::new(spec).map_err(|e| format!("kafka context {}: {e}", c.name))?;
             kafka.insert(c.name.clone(), client);
         }
         let kube = config
@@ -194,8 +198,24 @@ impl Delegation {
                 ));
             }
         }
+        if let GuardedAction::Kafka(KafkaAction::ResetOffsets(t) | KafkaAction::UndoReset(t)) =
+            &action
+        {
+            let Some(kafka) = self.kafka.get(&t.context) else {
+                return Err(format!("the server has no context {}", t.context));
+            };
+            let undo = matches!(action, GuardedAction::Kafka(KafkaAction::UndoReset(_)));
+            let plan = replan(kafka, &t.plan, undo).await?;
+            let live = KafkaResetTarget::new(&t.context, plan, t.undoes.clone());
+            return Ok(GuardedAction::Kafka(if undo {
+                KafkaAction::UndoReset(live)
+            } else {
+                KafkaAction::ResetOffsets(live)
+            }));
+        }
         let Some(t) = action.pg_target() else {
-            // Kafka re-checks the group right before deleting; Kubernetes deletes by uid.
+            // The executor re-reads a group's state (Empty, no members) right before deleting
+            // or committing; Kubernetes deletes a pod by name with its uid as precondition.
             return Ok(action);
         };
         let Some(pg) = self.pg.get(&t.context) else {
@@ -232,6 +252,68 @@ impl Delegation {
             _ => GuardedAction::PgTerminate(live),
         })
     }
+}
+
+/// A client's reset plan read again on the server. A reset is planned anew from the same
+/// `to` and `topic`: the offsets committed and recorded are the server's reading. An undo keeps
+/// the targets (the offsets the reset's own record kept) but takes the committed offsets and
+/// log bounds from the cluster, and refuses a target outside the log or a partition that is
+/// gone. Either way the partitions must be the ones the user previewed.
+async fn replan(kafka: &RealKafka, claimed: &ResetPlan, undo: bool) -> Result<ResetPlan, String> {
+    let group = &claimed.group;
+    let to = if undo { ResetTo::Earliest } else { claimed.to };
+    let spec = ResetSpec {
+        to,
+        topic: claimed.topic.clone(),
+    };
+    let live = kafka.plan_reset(group, &spec).await.map_err(|e| {
+        format!("the server could not re-read the offsets of group {group}: {e}; nothing was done")
+    })?;
+    let keys = |p: &ResetPlan| {
+        let mut k: Vec<(String, i32)> = p
+            .partitions
+            .iter()
+            .map(|p| (p.topic.clone(), p.partition))
+            .collect();
+        k.sort();
+        k
+    };
+    if !undo {
+        if keys(&live) != keys(claimed) {
+            return Err(format!(
+                "the partitions of group {group} changed since the preview: nothing was done \
+                 (preview again)"
+            ));
+        }
+        return Ok(live);
+    }
+    let mut partitions = Vec::new();
+    for p in &claimed.partitions {
+        let Some(now) = live
+            .partitions
+            .iter()
+            .find(|l| l.topic == p.topic && l.partition == p.partition)
+        else {
+            return Err(format!(
+                "{}[{}] has no committed offset of group {group} now: nothing was done",
+                p.topic, p.partition
+            ));
+        };
+        if p.target < now.earliest || p.target > now.latest {
+            return Err(format!(
+                "{}[{}]: offset {} is outside the log ({}..{}): nothing was done",
+                p.topic, p.partition, p.target, now.earliest, now.latest
+            ));
+        }
+        partitions.push(PartitionReset {
+            target: p.target,
+            ..now.clone()
+        });
+    }
+    Ok(ResetPlan {
+        partitions,
+        ..claimed.clone()
+    })
 }
 
 /// Stores the executor's records in `audit_records`, through the group-commit writers.
@@ -518,16 +600,7 @@ async fn run(
     let delegation = &state.delegation;
     let action = match delegation.reread(action).await {
         Ok(a) => a,
-        Err(why) => {
-            return ActionReply {
-                ok: false,
-                executed: false,
-                unknown: false,
-                detail: why,
-                audit_id: None,
-                warnings: Vec::new(),
-            };
-        }
+        Err(why) => return ActionReply::not_done(why),
     };
     let audit = delegation.audit(state, requester);
     let executor = delegation.executor(audit, &action, rule, note);
@@ -540,14 +613,7 @@ async fn run(
         .await;
     match reports.first() {
         Some(r) => ActionReply::of(r),
-        None => ActionReply {
-            ok: false,
-            executed: false,
-            unknown: false,
-            detail: "nothing was run".into(),
-            audit_id: None,
-            warnings: Vec::new(),
-        },
+        None => ActionReply::not_done("nothing was run".into()),
     }
 }
 
@@ -827,14 +893,7 @@ async fn decide(
 
 /// Runs an approved request (once: only the replica whose UPDATE claimed it gets here).
 async fn execute_approved(state: &AppState, row: RequestRow) -> Response {
-    let fail = |detail: String| ActionReply {
-        ok: false,
-        executed: false,
-        unknown: false,
-        detail,
-        audit_id: None,
-        warnings: Vec::new(),
-    };
+    let fail = ActionReply::not_done;
     let parsed = serde_json::from_str::<ActionRequest>(&row.request)
         .map_err(|e| e.to_string())
         .and_then(|r| r.action.to_action().map(|a| (r, a)));

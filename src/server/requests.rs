@@ -175,19 +175,52 @@ pub async fn get(store: &Store, id: &str) -> Result<Option<RequestRow>, StoreErr
     Ok(row.as_ref().map(RequestRow::from_row).transpose()?)
 }
 
-/// Marks every pending request past its expiry as expired (and rings the bell for each).
+/// A request still `running` this long after it started has lost its replica: the executor
+/// gives up on a destructive call after its action timeout, so a live replica finishes well
+/// within it (the margin covers the re-read and the audit writes).
+pub const ABANDONED_AFTER: Duration =
+    Duration::from_secs(crate::guard::executor::DEFAULT_ACTION_TIMEOUT.as_secs() + 120);
+
+const ABANDONED: &str = "the replica running it stopped before recording the result: the action \
+                         may or may not have run; check the target and the audit trail";
+
+/// Marks every pending request past its expiry as expired, and every request `running` for
+/// longer than [`ABANDONED_AFTER`] as `unknown` (its replica died mid-action); rings the bell
+/// for each, so waiting requesters see it.
 pub async fn expire_due(store: &Store) -> Result<(), StoreError> {
     let client = store.client().await?;
-    let rows = client
+    let mut ids = Vec::new();
+    for row in client
         .query(
             "UPDATE action_requests SET status = 'expired', finished_at = now(), \
              detail = 'no approval before the request expired: nothing was done' \
              WHERE status = 'pending' AND expires_at <= now() RETURNING id",
             &[],
         )
-        .await?;
-    for row in rows {
+        .await?
+    {
+        ids.push(row.try_get::<_, String>(0)?);
+    }
+    let reply = json!({
+        "ok": false, "executed": true, "unknown": true, "detail": ABANDONED,
+        "audit_id": null, "warnings": [],
+    })
+    .to_string();
+    for row in client
+        .query(
+            "UPDATE action_requests SET status = 'unknown', finished_at = now(), detail = $1, \
+             reply = $2 WHERE status = 'running' \
+             AND COALESCE(decided_at, created_at) < now() - make_interval(secs => $3) \
+             RETURNING id",
+            &[&ABANDONED, &reply, &ABANDONED_AFTER.as_secs_f64()],
+        )
+        .await?
+    {
         let id: String = row.try_get(0)?;
+        tracing::warn!(request_id = %id, "action request abandoned mid-action: marked unknown");
+        ids.push(id);
+    }
+    for id in ids {
         ring(&client, &id).await?;
     }
     Ok(())

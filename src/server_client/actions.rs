@@ -287,24 +287,27 @@ pub async fn decide(
     let verb = if approve { "approve" } else { "deny" };
     let path = format!("v1/actions/{}/{verb}", path_segment(id));
     let body = json!({"reason": reason, "binding": binding});
-    match client
+    let reply = client
         .call(Method::POST, &path, Some(&body), ACTION_CALL)
-        .await
-    {
-        Ok((200, v)) => Ok(v),
-        Ok((status, v)) => Err(format!(
-            "{} answered {status}: {}",
-            client.display(),
-            error_text(&v)
-        )),
-        Err(e) => Err(e.text().to_string()),
-    }
+        .await;
+    answer(client, reply)
 }
 
 /// The requester withdraws a pending request.
 pub async fn withdraw(client: &ServerClient, id: &str) -> Result<Value, String> {
     let path = format!("v1/actions/{}/withdraw", path_segment(id));
-    match client.call(Method::POST, &path, None, PLAIN_CALL).await {
+    answer(
+        client,
+        client.call(Method::POST, &path, None, PLAIN_CALL).await,
+    )
+}
+
+/// A 200 answer's body, or what the server (or the way to it) said.
+fn answer(
+    client: &ServerClient,
+    reply: Result<(u16, Value), CallFailure>,
+) -> Result<Value, String> {
+    match reply {
         Ok((200, v)) => Ok(v),
         Ok((status, v)) => Err(format!(
             "{} answered {status}: {}",

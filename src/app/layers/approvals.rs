@@ -1,8 +1,8 @@
 //! `:approvals`: the requests on the `[server]` waiting for a second person. The full
-//! description, target and reason of the selected one; `a` approves and `d` denies it, each
-//! with the approver's own typed reason (the server refuses the requester's own requests).
+//! description, target and reason of the selected one; `approval_approve` (`a`) and
+//! `approval_deny` (`d`) decide it, each with the approver's own typed reason (the server
+//! refuses the requester's own requests).
 
-use crossterm::event::KeyCode;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
@@ -19,7 +19,9 @@ use crate::widgets::sanitize;
 
 pub(super) const HINTS: &[Hint] = &[
     (&[KeyAction::ScrollDown, KeyAction::ScrollUp], "select"),
-    (&[KeyAction::ScrollClose], "close (a approve, d deny)"),
+    (&[KeyAction::ApprovalApprove], "approve"),
+    (&[KeyAction::ApprovalDeny], "deny"),
+    (&[KeyAction::ScrollClose], "close"),
 ];
 
 pub(super) const TYPING_HINTS: &[Hint] = &[
@@ -113,20 +115,23 @@ impl App {
             return Vec::new();
         }
         let count = view.rows.as_ref().map_or(0, Vec::len);
-        match (key.action, key.event.code) {
-            (Some(KeyAction::ScrollClose), _) => return Vec::new(),
-            (Some(KeyAction::ScrollDown), _) => {
+        match key.action {
+            Some(KeyAction::ScrollClose) => return Vec::new(),
+            Some(KeyAction::ScrollDown) => {
                 view.selected = (view.selected + 1).min(count.saturating_sub(1));
             }
-            (Some(KeyAction::ScrollUp), _) => view.selected = view.selected.saturating_sub(1),
-            (_, KeyCode::Char(c @ ('a' | 'd'))) => match view.current() {
-                Some(row) if row.get("can_decide").and_then(Value::as_bool) == Some(true) => {
-                    view.typing = Some((c == 'a', TextInput::default()));
+            Some(KeyAction::ScrollUp) => view.selected = view.selected.saturating_sub(1),
+            Some(a @ (KeyAction::ApprovalApprove | KeyAction::ApprovalDeny)) => {
+                match view.current() {
+                    Some(row) if row.get("can_decide").and_then(Value::as_bool) == Some(true) => {
+                        view.typing = Some((a == KeyAction::ApprovalApprove, TextInput::default()));
+                    }
+                    Some(_) => self.warn(
+                        "you cannot decide this request (your own, or you are not an approver)",
+                    ),
+                    None => {}
                 }
-                Some(_) => self
-                    .warn("you cannot decide this request (your own, or you are not an approver)"),
-                None => {}
-            },
+            }
             _ => {}
         }
         self.layers.push(Layer::Approvals(view));

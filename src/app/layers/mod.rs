@@ -65,7 +65,7 @@ impl Layer {
             Layer::Command(_) | Layer::Filter { .. } | Layer::Reason(_) => &[Scope::Prompt],
             Layer::Confirm(_) => &[Scope::Confirm],
             Layer::Approvals(v) if v.is_typing() => &[Scope::Prompt],
-            Layer::Approvals(_) => &[Scope::Scroll],
+            Layer::Approvals(_) => &[Scope::Approvals, Scope::Scroll],
             Layer::Dialog(d) => d.scopes(),
         }
     }
