@@ -207,3 +207,18 @@ fn pg_hidden_session_greys_the_guarded_keys_with_the_reason() {
     assert!(crossed.is_empty(), "nothing disabled: {row}");
     assert!(row.contains("c cancel"), "{row}");
 }
+
+#[test]
+fn help_scrolls_to_its_last_row_when_lines_wrap() {
+    // At 60 columns several help lines wrap; scrolling to the end must still reach the last
+    // key of the last section (it used to stop short by the number of wrapped rows).
+    let mut a = ui::app();
+    a.update(ui::key('?'));
+    for _ in 0..200 {
+        a.update(ui::key('j'));
+    }
+    let screen = ui::screen(&a, 60, 16);
+    assert!(screen.contains("in :approvals"), "{screen}");
+    assert!(screen.contains("deny the selected request"), "{screen}");
+    assert!(screen.contains("reason)"), "{screen}");
+}

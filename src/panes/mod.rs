@@ -235,6 +235,11 @@ impl Effect {
     pub fn toast(text: String) -> Vec<Effect> {
         vec![Effect::Toast(text)]
     }
+
+    /// Show `pane`, now filtered, and say what the filter keeps.
+    pub fn show_filtered(pane: PaneId, note: String) -> Vec<Effect> {
+        vec![Effect::Show(pane), Effect::Toast(note)]
+    }
 }
 
 /// What the App hands to a pane: data from a worker, or a message from another pane.

@@ -3,12 +3,13 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{Layer, LayerKey};
 use crate::app::{App, Command};
 use crate::config::{KeyAction, KeyChord, Scope};
 use crate::panes::Hint;
-use crate::widgets::chrome::{popup, text_body};
+use crate::widgets::chrome::popup;
 use crate::widgets::layout::centered;
 use crate::widgets::sanitize;
 
@@ -80,8 +81,15 @@ impl App {
                 lines.push(Line::styled(why, self.theme.warn()));
             }
         }
-        let rect = centered(area, 84, (lines.len() as u16).saturating_add(2));
-        let more = lines.len() > rect.height.saturating_sub(2) as usize;
+        // Long lines wrap: size and scroll by the rows drawn, not by the lines.
+        let body = Paragraph::new(lines).wrap(Wrap { trim: false });
+        let rows = body.line_count(area.width.min(84).saturating_sub(2));
+        let rect = centered(
+            area,
+            84,
+            u16::try_from(rows).unwrap_or(u16::MAX).saturating_add(2),
+        );
+        let more = rows > rect.height.saturating_sub(2) as usize;
         let title = format!(
             "keys: {title} pane ({}{} closes)",
             if more {
@@ -96,8 +104,9 @@ impl App {
             self.key_word(KeyAction::ScrollClose)
         );
         let inner = popup(frame, rect, &title, self.theme.border());
-        // Never scroll past the last line.
-        let max_scroll = lines.len().saturating_sub(inner.height as usize) as u16;
-        text_body(frame, inner, lines, scroll.min(max_scroll));
+        // Never scroll past the last row.
+        let max_scroll = rows.saturating_sub(inner.height as usize);
+        let scroll = scroll.min(u16::try_from(max_scroll).unwrap_or(u16::MAX));
+        frame.render_widget(body.scroll((scroll, 0)), inner);
     }
 }

@@ -112,14 +112,14 @@ impl KafkaPane {
         self.cursor.row = 0;
         self.selected = None;
         self.rebuild();
-        vec![
-            Effect::Show(PaneId::Kafka),
-            Effect::Toast(format!(
-                "{} consumer group(s) with a member on {} (esc shows all)",
-                self.rows.len(),
-                sanitize::cell(&label, 80)
-            )),
-        ]
+        let label = sanitize::cell(&label, 80);
+        Effect::show_filtered(
+            PaneId::Kafka,
+            format!(
+                "{} consumer group(s) with a member on {label} (esc shows all)",
+                self.rows.len()
+            ),
+        )
     }
 
     /// The groups are limited to a pod's memberships: what to say about it.

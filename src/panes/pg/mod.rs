@@ -310,15 +310,14 @@ impl PgPane {
         self.cursor.row = 0;
         self.selected_pid = None;
         self.rebuild();
-        vec![
-            Effect::Show(PaneId::Postgres),
-            Effect::Toast(format!(
-                "{count} session(s) from {} in {}",
-                sanitize::cell(&label, 80),
-                self.current_context()
-                    .map_or("-".into(), |c| sanitize::cell(c, 40))
-            )),
-        ]
+        let context = self
+            .current_context()
+            .map_or("-".into(), |c| sanitize::cell(c, 40));
+        let label = sanitize::cell(&label, 80);
+        Effect::show_filtered(
+            PaneId::Postgres,
+            format!("{count} session(s) from {label} in {context}"),
+        )
     }
 
     pub fn current_context(&self) -> Option<&str> {
