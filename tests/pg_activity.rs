@@ -737,7 +737,11 @@ async fn hidden_pane_polls_nothing() {
         .await
         .0
         .expect("a snapshot once shown");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A second refresh while shown (waited for, not timed: a loaded machine may be slow).
+    next_update(&mut rx, Duration::from_secs(10))
+        .await
+        .0
+        .expect("a second snapshot while shown");
     control
         .send(PollControl {
             active: false,
