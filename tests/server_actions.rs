@@ -1025,6 +1025,38 @@ async fn committed(client: &Client, group: &str) -> Option<i64> {
         .as_i64()
 }
 
+/// Waits until the client's listing shows `group` in state `want` (a consumer's join takes a
+/// rebalance: acting before it completes would find the group still Empty).
+async fn wait_for_state(client: &Client, group: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = client
+            .run(&[
+                "kafka",
+                "consumer-groups",
+                "list",
+                "--cluster",
+                "events",
+                "-o",
+                "json",
+            ])
+            .await;
+        let groups: Value = serde_json::from_slice(&out.stdout).expect("json");
+        let state = groups["groups"]
+            .as_array()
+            .and_then(|gs| gs.iter().find(|g| g["group"] == group))
+            .map(|g| g["state"].clone());
+        if state == Some(json!(want)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "group {group} never became {want}: {state:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The intent the server recorded for its one `action`.
 async fn intent_of(pg: &PgServer, action: &str) -> Value {
     let record: String = state(pg)
@@ -1158,6 +1190,7 @@ token_env = "WARROOM_TOKEN"
 
     // A consumer in the group: the server's executor re-checks and commits nothing.
     let member = kafka::Member::join(&bootstrap, "billing", "orders");
+    wait_for_state(&client, "billing", "Stable").await;
     let (status, answer) = http(
         &server,
         ALICE_TOKEN,
