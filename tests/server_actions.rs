@@ -1005,7 +1005,8 @@ async fn the_servers_own_protected_and_read_only_contexts_apply() {
 }
 
 /// The committed offset of `group` on `topic`[0], as the client's read-only listing shows it.
-async fn committed(client: &Client, group: &str) -> Option<i64> {
+/// `group` as the client's `kafka consumer-groups list -o json` shows it.
+async fn listed_group(client: &Client, group: &str) -> Option<Value> {
     let out = client
         .run(&[
             "kafka",
@@ -1021,8 +1022,12 @@ async fn committed(client: &Client, group: &str) -> Option<i64> {
     groups["groups"]
         .as_array()?
         .iter()
-        .find(|g| g["group"] == group)?["partitions"][0]["committed"]
-        .as_i64()
+        .find(|g| g["group"] == group)
+        .cloned()
+}
+
+async fn committed(client: &Client, group: &str) -> Option<i64> {
+    listed_group(client, group).await?["partitions"][0]["committed"].as_i64()
 }
 
 /// Waits until the client's listing shows `group` in state `want` (a consumer's join takes a
@@ -1030,21 +1035,8 @@ async fn committed(client: &Client, group: &str) -> Option<i64> {
 async fn wait_for_state(client: &Client, group: &str, want: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let out = client
-            .run(&[
-                "kafka",
-                "consumer-groups",
-                "list",
-                "--cluster",
-                "events",
-                "-o",
-                "json",
-            ])
-            .await;
-        let groups: Value = serde_json::from_slice(&out.stdout).expect("json");
-        let state = groups["groups"]
-            .as_array()
-            .and_then(|gs| gs.iter().find(|g| g["group"] == group))
+        let state = listed_group(client, group)
+            .await
             .map(|g| g["state"].clone());
         if state == Some(json!(want)) {
             return;
