@@ -110,6 +110,21 @@ pub(crate) async fn authenticate(
     }
 }
 
+/// The authenticated caller of a handler: `Caller(identity)` as an argument authenticates the
+/// request (401, or 503 while starting) before the handler runs.
+pub(crate) struct Caller(pub Identity);
+
+impl axum::extract::FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Caller, Response> {
+        authenticate(state, &parts.headers).await.map(Caller)
+    }
+}
+
 async fn healthz() -> Response {
     axum::Json(json!({"status": "ok"})).into_response()
 }
@@ -130,13 +145,10 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 
 async fn post_audit(
     State(state): State<Arc<AppState>>,
+    Caller(identity): Caller,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let identity = match authenticate(&state, &headers).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
     let too_large = || {
         error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -233,12 +245,9 @@ struct ListParams {
 
 async fn list_audit(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _caller: Caller,
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    if let Err(r) = authenticate(&state, &headers).await {
-        return r;
-    }
     let Query(params) = match params {
         Ok(p) => p,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
@@ -310,12 +319,9 @@ fn decode_cursor(cursor: &str) -> Option<(SystemTime, String)> {
 
 async fn get_audit(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _caller: Caller,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = authenticate(&state, &headers).await {
-        return r;
-    }
     match state.store.get(&id).await {
         Ok(Some(row)) => axum::Json(row.to_json()).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no record with id {id}")),
@@ -325,12 +331,9 @@ async fn get_audit(
 
 async fn verify_session(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _caller: Caller,
     Path(session_id): Path<String>,
 ) -> Response {
-    if let Err(r) = authenticate(&state, &headers).await {
-        return r;
-    }
     match state.store.session_chain(&session_id).await {
         Ok(rows) => axum::Json(check_session(&session_id, &rows)).into_response(),
         Err(e) => store_error(e),
