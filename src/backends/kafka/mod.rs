@@ -9,6 +9,7 @@ mod ffi;
 pub mod fixtures;
 pub mod history;
 mod model;
+mod serde_time;
 pub mod plan;
 
 pub use assignment::{decode_assignment, encode_assignment};

@@ -4,6 +4,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use super::serde_time;
+
 /// Kafka's "no committed offset" sentinel (OffsetFetch returns -1).
 pub const NO_OFFSET: i64 = -1;
 
@@ -109,7 +111,7 @@ pub struct RefreshCost {
     /// those lookups are not counted here (the proxy in tests/kafka_cost.rs counts them).
     pub offset_fetch_requests: usize,
     pub partitions: usize,
-    #[serde(with = "millis")]
+    #[serde(serialize_with = "serde_time::millis")]
     pub wall: Duration,
 }
 
@@ -139,18 +141,9 @@ impl RefreshCost {
     }
 }
 
-mod millis {
-    pub fn serialize<S: serde::Serializer>(
-        d: &std::time::Duration,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KafkaSnapshot {
-    #[serde(with = "rfc3339")]
+    #[serde(serialize_with = "serde_time::rfc3339_millis")]
     pub taken_at: SystemTime,
     pub groups: Vec<ConsumerGroup>,
     pub cost: RefreshCost,
@@ -159,15 +152,6 @@ pub struct KafkaSnapshot {
 impl KafkaSnapshot {
     pub fn group(&self, id: &str) -> Option<&ConsumerGroup> {
         self.groups.iter().find(|g| g.id == id)
-    }
-}
-
-mod rfc3339 {
-    pub fn serialize<S: serde::Serializer>(
-        t: &std::time::SystemTime,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_rfc3339_millis(*t).to_string())
     }
 }
 

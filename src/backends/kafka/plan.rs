@@ -6,24 +6,17 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use super::serde_time;
+
 /// Where a reset moves the committed offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ResetTo {
     Earliest,
     Latest,
     /// The first offset at or after this time (ListOffsets by timestamp).
-    Datetime(#[serde(with = "rfc3339")] SystemTime),
+    Datetime(#[serde(serialize_with = "serde_time::rfc3339_seconds")] SystemTime),
     Offset(i64),
     ShiftBy(i64),
-}
-
-mod rfc3339 {
-    pub fn serialize<S: serde::Serializer>(
-        t: &std::time::SystemTime,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_rfc3339_seconds(*t).to_string())
-    }
 }
 
 impl ResetTo {
