@@ -565,12 +565,9 @@ pub fn demo(
     let demo_kafka = crate::backends::demo::kafka::DemoKafka::new(
         seed,
         clock.clone(),
-        crate::backends::demo::kafka::KafkaScenario::from_table(scenario.kafka.as_ref())
-            .map_err(anyhow::Error::msg)?,
+        scenario.kafka.clone(),
     );
-    let kube_scenario =
-        crate::backends::demo::kube::KubeScenario::from_table(scenario.kubernetes.as_ref())
-            .map_err(anyhow::Error::msg)?;
+    let kube_scenario = scenario.kubernetes.clone();
     let kube_scope = PodScope {
         namespace: Some(kube_scenario.namespace.clone()),
         label_selector: None,

@@ -6,8 +6,8 @@ use std::time::SystemTime;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use warroom::app::{App, Command, Layer, Msg};
-use warroom::backends::demo::kafka::{DemoKafkaWorld, KafkaScenario};
-use warroom::backends::demo::kube::{DemoKubeWorld, KubeScenario};
+use warroom::backends::demo::kafka::DemoKafkaWorld;
+use warroom::backends::demo::kube::DemoKubeWorld;
 use warroom::backends::demo::{DemoClock, Scenario};
 use warroom::backends::kube::{Health, PodFeed, PodScope};
 use warroom::config::Config;
@@ -36,10 +36,7 @@ fn the_demo_incident_links_the_blocker_to_its_job_pod_and_the_stopped_group_to_i
     )
     .expect("demo setup");
 
-    let kube = DemoKubeWorld::new(
-        7,
-        KubeScenario::from_table(scenario.kubernetes.as_ref()).expect("kube scenario"),
-    );
+    let kube = DemoKubeWorld::new(7, scenario.kubernetes.clone());
     app.update(Msg::Worker(Event::KubePods {
         context: DEMO_KUBE_CONTEXT.into(),
         feed: PodFeed::Listed {
@@ -78,10 +75,7 @@ fn the_demo_incident_links_the_blocker_to_its_job_pod_and_the_stopped_group_to_i
 
     // The billing group has no members: its service names its consumer's pods, which
     // crash-loop, and the detail says so.
-    let mut kafka = DemoKafkaWorld::new(
-        7,
-        KafkaScenario::from_table(scenario.kafka.as_ref()).expect("kafka"),
-    );
+    let mut kafka = DemoKafkaWorld::new(7, scenario.kafka.clone());
     for t in [2.0, 4.0, 6.0] {
         kafka.advance_to(t);
         app.update(Msg::Worker(Event::KafkaUpdate(Update {

@@ -133,43 +133,43 @@ async fn the_expensive_statement_is_first_by_time_with_its_call_rate() {
 
     let top = &delta.statements[0];
     assert!(
-        top.query.contains("generate_series"),
+        top.info.query.contains("generate_series"),
         "first by time: {:#?}",
         delta.statements.iter().take(5).collect::<Vec<_>>()
     );
     assert_eq!(
-        top.calls, ran,
+        top.interval.calls, ran,
         "calls in the interval: exactly what the workload ran"
     );
     let expected_rate = ran as f64 / wall;
     assert!(
-        (top.calls_per_s - expected_rate).abs() / expected_rate < 0.10,
+        (top.rates.calls_per_s - expected_rate).abs() / expected_rate < 0.10,
         "calls/s {} vs the workload's {expected_rate} (interval {} s, wall {wall} s)",
-        top.calls_per_s,
+        top.rates.calls_per_s,
         delta.interval_seconds
     );
-    assert!(top.time_share > 0.5, "{top:#?}");
-    assert!(top.mean_ms.is_some_and(|m| m > 0.0), "{top:#?}");
-    assert_eq!(top.rows_per_call, Some(1.0));
-    assert!(top.wal_bytes.is_some(), "PostgreSQL 13+ reports WAL bytes");
+    assert!(top.rates.time_share > 0.5, "{top:#?}");
+    assert!(top.rates.mean_ms.is_some_and(|m| m > 0.0), "{top:#?}");
+    assert_eq!(top.rates.rows_per_call, Some(1.0));
+    assert!(top.interval.wal_bytes.is_some(), "PostgreSQL 13+ reports WAL bytes");
     let cheap = delta
         .statements
         .iter()
-        .find(|s| s.query == "SELECT $1 + $2")
+        .find(|s| s.info.query == "SELECT $1 + $2")
         .expect("the cheap statement ran in the interval");
-    assert_eq!(cheap.calls, ran * 3);
+    assert_eq!(cheap.interval.calls, ran * 3);
 
     // Sorted by calls the cheap ones come first.
     let mut by_calls = delta.statements.clone();
     StatementsSort::Calls.sort(&mut by_calls);
-    assert!(!by_calls[0].query.contains("generate_series"));
+    assert!(!by_calls[0].info.query.contains("generate_series"));
 
     // query_id links a session to its statement (PostgreSQL 14+): the workload session's
     // last statement was `SELECT length('warroom')`.
     let last = delta
         .statements
         .iter()
-        .find(|s| s.query.starts_with("SELECT length("))
+        .find(|s| s.info.query.starts_with("SELECT length("))
         .expect("the last cheap statement");
     let snapshot = pg.activity().await.expect("activity");
     let running =

@@ -346,16 +346,8 @@ impl AuditLog {
                         unknown: false,
                     },
                 );
-                let mut glass = self.new_record(
-                    Phase::Intent,
-                    Some(intent.id.clone()),
-                    intent.context.clone(),
-                    intent.action.clone(),
-                    intent.target.clone(),
-                    intent.reason.clone(),
-                    None,
-                    Delivery::BreakGlass,
-                );
+                let mut glass =
+                    self.linked_record(&intent, Phase::Intent, None, Delivery::BreakGlass);
                 let written = self
                     .append_local(vec![closed, glass.clone()])
                     .await
@@ -796,14 +788,26 @@ impl AuditLog {
         delivery: Delivery,
         outcome: Outcome,
     ) -> AuditRecord {
+        self.linked_record(intent, Phase::Outcome, Some(outcome), delivery)
+    }
+
+    /// A record about the same action as `intent` (context, action, target, reason), linked
+    /// to it by `intent_id`: its outcome, or the break-glass intent that replaces it.
+    fn linked_record(
+        &self,
+        intent: &AuditRecord,
+        phase: Phase,
+        outcome: Option<Outcome>,
+        delivery: Delivery,
+    ) -> AuditRecord {
         self.new_record(
-            Phase::Outcome,
+            phase,
             Some(intent.id.clone()),
             intent.context.clone(),
             intent.action.clone(),
             intent.target.clone(),
             intent.reason.clone(),
-            Some(outcome),
+            outcome,
             delivery,
         )
     }

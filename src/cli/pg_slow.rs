@@ -103,23 +103,23 @@ pub fn statements_table(delta: &StatementsDelta, sort: StatementsSort) -> String
     );
     for s in &delta.statements {
         let text = sanitize::cell(
-            &s.query.split_whitespace().collect::<Vec<_>>().join(" "),
+            &s.info.query.split_whitespace().collect::<Vec<_>>().join(" "),
             100,
         );
         let _ = writeln!(
             out,
             "{:>20} {:>9.2} {:>10.2} {:>5.1}% {:>10} {:>10.2} {:>8} {:>9} {:>9} {:>8} {:>10}  {}",
             s.queryid,
-            s.calls_per_s,
-            s.time_ms_per_s,
-            s.time_share * 100.0,
-            s.mean_ms.map_or("-".into(), |m| format!("{m:.2}")),
-            s.max_ms_since_reset,
-            s.rows_per_call.map_or("-".into(), |r| format!("{r:.1}")),
-            s.shared_blks_read,
-            s.shared_blks_hit,
-            s.temp_blks,
-            s.wal_bytes.map_or("-".into(), |b| human_bytes(b as f64)),
+            s.rates.calls_per_s,
+            s.rates.time_ms_per_s,
+            s.rates.time_share * 100.0,
+            s.rates.mean_ms.map_or("-".into(), |m| format!("{m:.2}")),
+            s.interval.max_ms,
+            s.rates.rows_per_call.map_or("-".into(), |r| format!("{r:.1}")),
+            s.interval.shared_blks_read,
+            s.interval.shared_blks_hit,
+            s.interval.temp_blks,
+            s.interval.wal_bytes.map_or("-".into(), |b| human_bytes(b as f64)),
             text
         );
     }

@@ -39,6 +39,21 @@ impl ConfigError {
         }
     }
 
+    /// The text of `file`, or an error saying why it cannot be read.
+    pub fn read(file: &Path) -> Result<String, ConfigError> {
+        std::fs::read_to_string(file)
+            .map_err(|e| ConfigError::whole_file(file, format!("cannot read the file: {e}")))
+    }
+
+    /// `source`, the text of `file`, as a `T`: TOML syntax and type errors come back as
+    /// file:line:col: field: message.
+    pub fn parse_toml<T: serde::de::DeserializeOwned>(
+        file: &Path,
+        source: &str,
+    ) -> Result<T, ConfigError> {
+        toml::from_str(source).map_err(|e| ConfigError::from_toml(file, source, &e))
+    }
+
     /// From a TOML parse or type error.
     pub fn from_toml(file: &Path, source: &str, err: &toml::de::Error) -> Self {
         let span = err.span().unwrap_or(0..0);

@@ -227,10 +227,7 @@ impl Config {
                 if !must_exist && !path.exists() {
                     return Ok(Config::default());
                 }
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    ConfigError::whole_file(&path, format!("cannot read the file: {e}"))
-                })?;
-                Config::parse(&path, &text)
+                Config::parse(&path, &ConfigError::read(&path)?)
             }
             (None, _) => Ok(Config::default()),
         }
@@ -238,8 +235,7 @@ impl Config {
 
     /// Parse and validate `text`, read from `path` (used in error messages).
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig =
-            toml::from_str(text).map_err(|e| ConfigError::from_toml(path, text, &e))?;
+        let raw: RawConfig = ConfigError::parse_toml(path, text)?;
         let src = Source { path, text };
         let theme = src.theme(raw.theme)?;
         let refresh = match &raw.refresh {

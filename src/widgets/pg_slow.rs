@@ -204,17 +204,17 @@ pub fn draw_statements(
     let body: Vec<Row<'_>> = scrolled_window(rows, cursor, page)
         .map(|(i, s)| {
             let row = Row::new(vec![
-                format!("{:.1}", s.calls_per_s),
-                format!("{:.1}", s.time_share * 100.0),
-                format!("{:.1}", s.time_ms_per_s),
-                s.mean_ms.map_or("-".into(), |m| format!("{m:.2}")),
-                format!("{:.1}", s.max_ms_since_reset),
-                s.rows_per_call.map_or("-".into(), |r| format!("{r:.1}")),
-                s.shared_blks_read.to_string(),
-                s.shared_blks_hit.to_string(),
-                s.temp_blks.to_string(),
-                s.wal_bytes.map_or("-".into(), |b| human_bytes(b as f64)),
-                sanitize::cell(&s.query, 400),
+                format!("{:.1}", s.rates.calls_per_s),
+                format!("{:.1}", s.rates.time_share * 100.0),
+                format!("{:.1}", s.rates.time_ms_per_s),
+                s.rates.mean_ms.map_or("-".into(), |m| format!("{m:.2}")),
+                format!("{:.1}", s.interval.max_ms),
+                s.rates.rows_per_call.map_or("-".into(), |r| format!("{r:.1}")),
+                s.interval.shared_blks_read.to_string(),
+                s.interval.shared_blks_hit.to_string(),
+                s.interval.temp_blks.to_string(),
+                s.interval.wal_bytes.map_or("-".into(), |b| human_bytes(b as f64)),
+                sanitize::cell(&s.info.query, 400),
             ]);
             if i == cursor {
                 row.style(theme.selection())

@@ -46,18 +46,6 @@ impl Default for KafkaScenario {
     }
 }
 
-impl KafkaScenario {
-    /// From the scenario file's `[kafka]` table, if there is one.
-    pub fn from_table(table: Option<&toml::Table>) -> Result<KafkaScenario, String> {
-        match table {
-            None => Ok(KafkaScenario::default()),
-            Some(t) => toml::Value::Table(t.clone())
-                .try_into()
-                .map_err(|e| format!("[kafka]: {e}")),
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 struct Topic {
     name: String,

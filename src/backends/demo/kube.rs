@@ -56,17 +56,6 @@ impl Default for KubeScenario {
     }
 }
 
-impl KubeScenario {
-    pub fn from_table(table: Option<&toml::Table>) -> Result<KubeScenario, String> {
-        match table {
-            None => Ok(KubeScenario::default()),
-            Some(t) => toml::Value::Table(t.clone())
-                .try_into()
-                .map_err(|e| format!("[kubernetes]: {e}")),
-        }
-    }
-}
-
 const BACKOFF_START: f64 = 10.0;
 const BACKOFF_MAX: f64 = 80.0;
 const HISTORY: usize = 20_000;

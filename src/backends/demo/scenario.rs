@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::kafka::KafkaScenario;
+use super::kube::KubeScenario;
 use crate::config::ConfigError;
 
 const EMBEDDED: &str = include_str!("../../../demo/incident.toml");
@@ -17,11 +19,10 @@ pub struct Scenario {
     pub description: String,
     #[serde(default)]
     pub postgres: PgScenario,
-    /// Sections of the other simulated backends, read by them.
     #[serde(default)]
-    pub kafka: Option<toml::Table>,
+    pub kafka: KafkaScenario,
     #[serde(default)]
-    pub kubernetes: Option<toml::Table>,
+    pub kubernetes: KubeScenario,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -67,27 +68,17 @@ impl Scenario {
             name: "demo".into(),
             description: String::new(),
             postgres: PgScenario::default(),
-            kafka: None,
-            kubernetes: None,
+            kafka: KafkaScenario::default(),
+            kubernetes: KubeScenario::default(),
         })
     }
 
     pub fn load(path: &Path) -> Result<Scenario, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::whole_file(path, format!("cannot read the scenario: {e}")))?;
-        Scenario::parse(path, &text)
+        Scenario::parse(path, &ConfigError::read(path)?)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, ConfigError> {
-        let s: Scenario =
-            toml::from_str(text).map_err(|e| ConfigError::from_toml(path, text, &e))?;
-        // The other sections are read by their own simulations: check them now, not later.
-        if let Err(e) = super::kafka::KafkaScenario::from_table(s.kafka.as_ref()) {
-            return Err(ConfigError::whole_file(path, e));
-        }
-        if let Err(e) = super::kube::KubeScenario::from_table(s.kubernetes.as_ref()) {
-            return Err(ConfigError::whole_file(path, e));
-        }
+        let s: Scenario = ConfigError::parse_toml(path, text)?;
         if s.postgres.waiter_every.is_zero() {
             return Err(ConfigError::whole_file(
                 path,
@@ -137,16 +128,14 @@ mod tests {
     #[test]
     fn the_embedded_sections_match_their_defaults() {
         let s = Scenario::embedded();
-        assert_eq!(
-            super::super::kafka::KafkaScenario::from_table(s.kafka.as_ref()),
-            Ok(super::super::kafka::KafkaScenario::default())
-        );
-        assert!(super::super::kube::KubeScenario::from_table(s.kubernetes.as_ref()).is_ok());
+        assert_eq!(s.kafka, KafkaScenario::default());
         let bad = Scenario::parse(
             Path::new("s.toml"),
             "name = \"x\"\n[kafka]\nlaggin_group = \"g\"\n",
-        );
-        assert!(bad.expect_err("typo").message.contains("laggin_group"));
+        )
+        .expect_err("typo");
+        assert_eq!((bad.line, bad.field.as_str()), (3, "kafka.laggin_group"));
+        assert!(bad.message.contains("lagging_group"), "{bad}");
     }
 
     #[test]

@@ -36,13 +36,15 @@ pub struct StatementKey {
     pub toplevel: bool,
 }
 
-/// Cumulative counters of one entry (since its creation or the last reset).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+/// Cumulative counters of one entry (since its creation or the last reset), or their
+/// differences over an interval.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct Counters {
     pub calls: i64,
     pub total_ms: f64,
     /// Largest single execution since the entry's creation or reset (not per interval:
     /// pg_stat_statements keeps no per-interval maximum).
+    #[serde(rename = "max_ms_since_reset")]
     pub max_ms: f64,
     pub rows: i64,
     pub shared_blks_hit: i64,
@@ -54,7 +56,7 @@ pub struct Counters {
 }
 
 /// The normalized text and whose it is.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct StatementInfo {
     pub query: String,
     pub database: Option<String>,
@@ -94,28 +96,49 @@ pub struct BaselineParams {
     pub has_text: Vec<bool>,
 }
 
-/// One statement's figures over the interval.
+/// One statement's figures over the interval. The JSON (`pg statements -o json`) is flat:
+/// queryid, the info's, the counters' and the rates' fields side by side.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatementDelta {
     pub queryid: i64,
-    pub database: Option<String>,
-    pub user: Option<String>,
-    pub query: String,
-    pub calls: i64,
+    /// Empty text (and no database or user) while the text is not known.
+    #[serde(flatten)]
+    pub info: StatementInfo,
+    /// What the interval added (`max_ms` stays the largest since the entry's reset).
+    #[serde(flatten)]
+    pub interval: Counters,
+    #[serde(flatten)]
+    pub rates: StatementRates,
+}
+
+/// The interval's figures per second of wall time, per call, and as a share of all statements.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct StatementRates {
     pub calls_per_s: f64,
     /// Milliseconds of execution per second of wall time.
     pub time_ms_per_s: f64,
     /// Share of the time of all statements in the interval (0..1).
     pub time_share: f64,
-    pub total_ms: f64,
     pub mean_ms: Option<f64>,
-    /// Since the entry was created or reset, not per interval.
-    pub max_ms_since_reset: f64,
     pub rows_per_call: Option<f64>,
-    pub shared_blks_read: i64,
-    pub shared_blks_hit: i64,
-    pub temp_blks: i64,
-    pub wal_bytes: Option<i64>,
+}
+
+impl StatementRates {
+    /// `d` over `seconds`, of `total_ms_all` spent by every statement.
+    pub fn of(d: &Counters, seconds: f64, total_ms_all: f64) -> StatementRates {
+        let per_call = |v: f64| (d.calls > 0).then(|| v / d.calls as f64);
+        StatementRates {
+            calls_per_s: d.calls as f64 / seconds,
+            time_ms_per_s: d.total_ms / seconds,
+            time_share: if total_ms_all > 0.0 {
+                d.total_ms / total_ms_all
+            } else {
+                0.0
+            },
+            mean_ms: per_call(d.total_ms),
+            rows_per_call: per_call(d.rows as f64),
+        }
+    }
 }
 
 /// Deltas over one interval, ranked by total time.
@@ -156,10 +179,10 @@ impl StatementsSort {
     pub fn sort(self, rows: &mut [StatementDelta]) {
         let key = |d: &StatementDelta| -> f64 {
             match self {
-                StatementsSort::Time => d.total_ms,
-                StatementsSort::Calls => d.calls as f64,
-                StatementsSort::Mean => d.mean_ms.unwrap_or(0.0),
-                StatementsSort::Io => (d.shared_blks_read + d.temp_blks) as f64,
+                StatementsSort::Time => d.interval.total_ms,
+                StatementsSort::Calls => d.interval.calls as f64,
+                StatementsSort::Mean => d.rates.mean_ms.unwrap_or(0.0),
+                StatementsSort::Io => (d.interval.shared_blks_read + d.interval.temp_blks) as f64,
             }
         };
         rows.sort_by(|a, b| key(b).total_cmp(&key(a)).then(a.queryid.cmp(&b.queryid)));
@@ -233,30 +256,11 @@ impl StatementsTracker {
         }
         let statements: Vec<StatementDelta> = rows
             .into_iter()
-            .map(|(key, d)| {
-                let info = self.info.get(&key);
-                StatementDelta {
-                    queryid: key.queryid,
-                    database: info.and_then(|i| i.database.clone()),
-                    user: info.and_then(|i| i.user.clone()),
-                    query: info.map_or_else(String::new, |i| i.query.clone()),
-                    calls: d.calls,
-                    calls_per_s: d.calls as f64 / dt,
-                    time_ms_per_s: d.total_ms / dt,
-                    time_share: if total_ms_all > 0.0 {
-                        d.total_ms / total_ms_all
-                    } else {
-                        0.0
-                    },
-                    total_ms: d.total_ms,
-                    mean_ms: (d.calls > 0).then(|| d.total_ms / d.calls as f64),
-                    max_ms_since_reset: d.max_ms,
-                    rows_per_call: (d.calls > 0).then(|| d.rows as f64 / d.calls as f64),
-                    shared_blks_read: d.shared_blks_read,
-                    shared_blks_hit: d.shared_blks_hit,
-                    temp_blks: d.temp_blks,
-                    wal_bytes: d.wal_bytes,
-                }
+            .map(|(key, d)| StatementDelta {
+                queryid: key.queryid,
+                info: self.info.get(&key).cloned().unwrap_or_default(),
+                interval: d,
+                rates: StatementRates::of(&d, dt, total_ms_all),
             })
             .collect();
         let mut statements = statements;
@@ -510,16 +514,16 @@ mod tests {
         assert_eq!(d.interval_seconds, 5.0);
         assert_eq!(d.total_ms_all, 425.0);
         let slow = &d.statements[0];
-        assert_eq!(slow.query, "SELECT slow");
-        assert_eq!(slow.calls, 5);
-        assert_eq!(slow.calls_per_s, 1.0);
-        assert_eq!(slow.time_ms_per_s, 80.0);
-        assert_eq!(slow.mean_ms, Some(80.0));
-        assert_eq!(slow.rows_per_call, Some(2.0));
-        assert_eq!(slow.shared_blks_read, 5);
-        assert_eq!(slow.wal_bytes, Some(500));
-        assert!((slow.time_share - 400.0 / 425.0).abs() < 1e-9);
-        assert_eq!(d.statements[1].calls_per_s, 100.0);
+        assert_eq!(slow.info.query, "SELECT slow");
+        assert_eq!(slow.interval.calls, 5);
+        assert_eq!(slow.rates.calls_per_s, 1.0);
+        assert_eq!(slow.rates.time_ms_per_s, 80.0);
+        assert_eq!(slow.rates.mean_ms, Some(80.0));
+        assert_eq!(slow.rates.rows_per_call, Some(2.0));
+        assert_eq!(slow.interval.shared_blks_read, 5);
+        assert_eq!(slow.interval.wal_bytes, Some(500));
+        assert!((slow.rates.time_share - 400.0 / 425.0).abs() < 1e-9);
+        assert_eq!(d.statements[1].rates.calls_per_s, 100.0);
     }
 
     #[test]
@@ -541,7 +545,7 @@ mod tests {
         let by_text: HashMap<&str, i64> = d
             .statements
             .iter()
-            .map(|s| (s.query.as_str(), s.calls))
+            .map(|s| (s.info.query.as_str(), s.interval.calls))
             .collect();
         assert_eq!(by_text, HashMap::from([("a", 3), ("b", 4)]));
         t.apply(StatementsSample {
@@ -577,23 +581,19 @@ mod tests {
 
     #[test]
     fn sorts() {
-        let mk = |q: i64, calls: i64, total: f64, read: i64| StatementDelta {
-            queryid: q,
-            database: None,
-            user: None,
-            query: String::new(),
-            calls,
-            calls_per_s: 0.0,
-            time_ms_per_s: 0.0,
-            time_share: 0.0,
-            total_ms: total,
-            mean_ms: Some(total / calls as f64),
-            max_ms_since_reset: 0.0,
-            rows_per_call: None,
-            shared_blks_read: read,
-            shared_blks_hit: 0,
-            temp_blks: 0,
-            wal_bytes: None,
+        let mk = |q: i64, calls: i64, total: f64, read: i64| {
+            let interval = Counters {
+                calls,
+                total_ms: total,
+                shared_blks_read: read,
+                ..Counters::default()
+            };
+            StatementDelta {
+                queryid: q,
+                info: StatementInfo::default(),
+                interval,
+                rates: StatementRates::of(&interval, 1.0, 100.0),
+            }
         };
         let mut rows = vec![mk(1, 100, 10.0, 0), mk(2, 1, 50.0, 3), mk(3, 10, 20.0, 9)];
         let order = |rows: &[StatementDelta]| rows.iter().map(|r| r.queryid).collect::<Vec<_>>();
@@ -607,6 +607,32 @@ mod tests {
         assert_eq!(order(&rows), vec![3, 2, 1]);
         assert_eq!(StatementsSort::parse("io"), Some(StatementsSort::Io));
         assert_eq!(StatementsSort::parse("x"), None);
+    }
+
+    #[test]
+    fn a_statement_is_one_flat_json_object() {
+        let interval = counters(4, 20.0);
+        let s = StatementDelta {
+            queryid: 7,
+            info: StatementInfo {
+                query: "SELECT 1".into(),
+                database: Some("app".into()),
+                user: None,
+            },
+            interval,
+            rates: StatementRates::of(&interval, 2.0, 40.0),
+        };
+        let json = serde_json::to_value(&s).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "queryid": 7, "query": "SELECT 1", "database": "app", "user": null,
+                "calls": 4, "total_ms": 20.0, "max_ms_since_reset": 9.0, "rows": 8,
+                "shared_blks_hit": 40, "shared_blks_read": 4, "temp_blks": 0, "wal_bytes": 400,
+                "calls_per_s": 2.0, "time_ms_per_s": 10.0, "time_share": 0.5, "mean_ms": 5.0,
+                "rows_per_call": 2.0,
+            })
+        );
     }
 
     #[test]

@@ -454,7 +454,7 @@ impl PgPane {
         let mut rows: Vec<&StatementDelta> = d
             .statements
             .iter()
-            .filter(|s| needle.is_empty() || s.query.to_lowercase().contains(&needle))
+            .filter(|s| needle.is_empty() || s.info.query.to_lowercase().contains(&needle))
             .collect();
         let mut owned: Vec<StatementDelta> = rows.iter().map(|s| (*s).clone()).collect();
         self.stmt_sort.sort(&mut owned);

@@ -8,7 +8,9 @@ use crate::backends::demo::DemoPgWorld;
 use crate::backends::demo::pg_slow::{enrich, query_id};
 use crate::backends::postgres::explain::ExplainResult;
 use crate::backends::postgres::header::HeaderTracker;
-use crate::backends::postgres::statements::{StatementDelta, StatementsDelta};
+use crate::backends::postgres::statements::{
+    Counters, StatementDelta, StatementInfo, StatementRates, StatementsDelta,
+};
 use crate::workers::Update;
 
 /// The demo incident at 90 s, with lock detail, query ids and the header.
@@ -59,23 +61,21 @@ fn statements_are_polled_only_while_their_view_is_shown() {
 }
 
 fn delta(queryid: i64, query: &str, total_ms: f64) -> StatementDelta {
+    let interval = Counters {
+        calls: 10,
+        total_ms,
+        max_ms: 1.0,
+        rows: 10,
+        ..Counters::default()
+    };
     StatementDelta {
         queryid,
-        database: None,
-        user: None,
-        query: query.into(),
-        calls: 10,
-        calls_per_s: 2.0,
-        time_ms_per_s: total_ms / 5.0,
-        time_share: 0.5,
-        total_ms,
-        mean_ms: Some(total_ms / 10.0),
-        max_ms_since_reset: 1.0,
-        rows_per_call: Some(1.0),
-        shared_blks_read: 0,
-        shared_blks_hit: 0,
-        temp_blks: 0,
-        wal_bytes: None,
+        info: StatementInfo {
+            query: query.into(),
+            ..StatementInfo::default()
+        },
+        interval,
+        rates: StatementRates::of(&interval, 5.0, total_ms * 2.0),
     }
 }
 
