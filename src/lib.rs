@@ -9,6 +9,7 @@ pub mod backends;
 pub mod cli;
 pub mod config;
 pub mod guard;
+pub mod human;
 pub mod links;
 pub mod panes;
 pub mod percent;

@@ -778,7 +778,7 @@ async fn a_standby_shows_replay_lag_and_its_primary_shows_the_standby() {
     assert_eq!(figures.replicas.len(), 1, "{:?}", figures.replicas);
     let replica = &figures.replicas[0];
     assert_eq!(replica.state.as_deref(), Some("streaming"));
-    assert!(replica.lag_bytes.is_some_and(|b| b > 0), "{replica:?}");
+    assert!(replica.lag.lag_bytes.is_some_and(|b| b > 0), "{replica:?}");
     standby_admin
         .batch_execute("SELECT pg_wal_replay_resume()")
         .await

@@ -325,18 +325,82 @@ mod tests {
         assert_eq!(verify(&path).expect("empty").records, 0);
     }
 
+    /// One way to break a chain of `records` lines, and what verify must say about it.
+    struct Tamper {
+        name: &'static str,
+        records: usize,
+        edit: fn(&mut Vec<String>),
+        line: usize,
+        problem: &'static str,
+        says: &'static [&'static str],
+    }
+
+    fn problem_kind(p: Option<&ChainProblem>) -> &'static str {
+        match p {
+            Some(ChainProblem::Edited { .. }) => "edited",
+            Some(ChainProblem::Unlinked { .. }) => "unlinked",
+            Some(ChainProblem::Malformed(_)) => "malformed",
+            None => "none",
+        }
+    }
+
     #[test]
-    fn edited_record_is_named_by_line_and_id() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (path, mut lines) = chain(dir.path(), 4);
-        lines[2] = lines[2].replace("INC-42 runaway report query", "nothing to see here");
-        write_lines(&path, &lines);
-        let err = verify(&path).expect_err("edited");
-        assert_eq!(err.line(), Some(3));
-        assert!(matches!(err.problem(), Some(ChainProblem::Edited { .. })));
-        let text = err.to_string();
-        assert!(text.contains(":3: record r3: hash mismatch"), "{text}");
-        assert!(text.contains("edited"), "{text}");
+    fn tampering_is_named_by_line_record_and_kind() {
+        let cases = [
+            Tamper {
+                name: "edited",
+                records: 4,
+                edit: |l| l[2] = l[2].replace("INC-42 runaway report query", "nothing to see here"),
+                line: 3,
+                problem: "edited",
+                says: &[":3: record r3: hash mismatch", "edited"],
+            },
+            Tamper {
+                name: "deleted",
+                records: 4,
+                edit: |l| drop(l.remove(1)), // r2
+                line: 2,
+                problem: "unlinked",
+                says: &[":2: record r3: prev_hash mismatch", "deleted"],
+            },
+            Tamper {
+                name: "deleted first",
+                records: 3,
+                edit: |l| drop(l.remove(0)),
+                line: 1,
+                problem: "unlinked",
+                says: &["record r2: prev_hash mismatch"],
+            },
+            Tamper {
+                name: "reordered",
+                records: 5,
+                edit: |l| l.swap(2, 3), // r3 <-> r4
+                line: 3,
+                problem: "unlinked",
+                says: &["record r4: prev_hash mismatch", "reordered"],
+            },
+            Tamper {
+                name: "garbage",
+                records: 2,
+                edit: |l| l.insert(1, "hello".into()),
+                line: 2,
+                problem: "malformed",
+                says: &[":2:"],
+            },
+        ];
+        for c in cases {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (path, mut lines) = chain(dir.path(), c.records);
+            (c.edit)(&mut lines);
+            write_lines(&path, &lines);
+            let err = verify(&path).expect_err(c.name);
+            assert_eq!(err.line(), Some(c.line), "{}: {err}", c.name);
+            assert_eq!(problem_kind(err.problem()), c.problem, "{}: {err}", c.name);
+            let text = err.to_string();
+            for s in c.says {
+                assert!(text.contains(s), "{}: {text}", c.name);
+            }
+        }
     }
 
     #[test]
@@ -374,55 +438,6 @@ mod tests {
                 "{key}"
             );
         }
-    }
-
-    #[test]
-    fn deleted_record_breaks_the_link_of_the_next_line() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (path, mut lines) = chain(dir.path(), 4);
-        lines.remove(1); // r2
-        write_lines(&path, &lines);
-        let err = verify(&path).expect_err("deleted");
-        assert_eq!(err.line(), Some(2));
-        assert!(matches!(err.problem(), Some(ChainProblem::Unlinked { .. })));
-        let text = err.to_string();
-        assert!(text.contains(":2: record r3: prev_hash mismatch"), "{text}");
-        assert!(text.contains("deleted"), "{text}");
-    }
-
-    #[test]
-    fn deleted_first_record_is_detected() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (path, mut lines) = chain(dir.path(), 3);
-        lines.remove(0);
-        write_lines(&path, &lines);
-        assert_eq!(verify(&path).expect_err("deleted").line(), Some(1));
-    }
-
-    #[test]
-    fn reordered_records_are_detected_at_the_first_moved_line() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (path, mut lines) = chain(dir.path(), 5);
-        lines.swap(2, 3); // r3 <-> r4
-        write_lines(&path, &lines);
-        let err = verify(&path).expect_err("reordered");
-        assert_eq!(err.line(), Some(3));
-        assert!(
-            err.to_string().contains("record r4: prev_hash mismatch"),
-            "{err}"
-        );
-        assert!(err.to_string().contains("reordered"), "{err}");
-    }
-
-    #[test]
-    fn garbage_line_is_malformed() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (path, mut lines) = chain(dir.path(), 2);
-        lines.insert(1, "hello".into());
-        write_lines(&path, &lines);
-        let err = verify(&path).expect_err("garbage");
-        assert_eq!(err.line(), Some(2));
-        assert!(matches!(err.problem(), Some(ChainProblem::Malformed(_))));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::backends::postgres::RealPg;
 use crate::backends::postgres::explain::ExplainResult;
-use crate::backends::postgres::header::human_bytes;
+use crate::human::human_bytes;
 use crate::backends::postgres::statements::{
     StatementsDelta, StatementsRead, StatementsSort, StatementsTracker,
 };

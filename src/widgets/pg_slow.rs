@@ -8,7 +8,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Sparkline, Table};
 
 use crate::backends::postgres::explain::ExplainResult;
-use crate::backends::postgres::header::{ServerHeader, human_bytes, short_duration};
+use crate::backends::postgres::header::ServerHeader;
+use crate::human::{duration_short, human_bytes};
 use crate::backends::postgres::statements::{StatementDelta, StatementsSort};
 use crate::backends::postgres::waits::{WaitLoad, WaitProfile};
 use crate::config::Theme;
@@ -92,7 +93,7 @@ pub fn header_lines(header: &ServerHeader, theme: &Theme) -> Vec<Line<'static>> 
     let mut second = vec![Span::styled("longest xact ", theme.muted())];
     match &header.longest_xact {
         Some(l) => second.push(Span::styled(
-            format!("pid {} {}", l.pid, short_duration(l.seconds)),
+            format!("pid {} {}", l.pid, duration_short(l.seconds)),
             if l.seconds >= XACT_WARN_SECONDS {
                 theme.warn()
             } else {
@@ -127,11 +128,12 @@ pub fn header_lines(header: &ServerHeader, theme: &Theme) -> Vec<Line<'static>> 
         third.push(Span::styled(
             format!(
                 " {} behind, replay {}  ",
-                r.lag_bytes
+                r.lag
+                    .lag_bytes
                     .map_or("?".to_string(), |b| human_bytes(b as f64)),
-                r.replay_lag.map_or("-".to_string(), short_duration)
+                r.lag.replay_lag.map_or("-".to_string(), duration_short)
             ),
-            if r.lag_bytes.is_some_and(|b| b >= LAG_BYTES_WARN) {
+            if r.lag.lag_bytes.is_some_and(|b| b >= LAG_BYTES_WARN) {
                 theme.warn()
             } else {
                 theme.base()
@@ -144,7 +146,7 @@ pub fn header_lines(header: &ServerHeader, theme: &Theme) -> Vec<Line<'static>> 
             format!(
                 "{} ({} not replayed){}",
                 s.replay_lag_seconds()
-                    .map_or("?".to_string(), short_duration),
+                    .map_or("?".to_string(), duration_short),
                 s.lag_bytes
                     .map_or("?".to_string(), |b| human_bytes(b as f64)),
                 if s.replay_paused { ", paused" } else { "" }

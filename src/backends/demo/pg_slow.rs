@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use crate::backends::postgres::explain::{ExplainResult, check_text, explain_sql};
-use crate::backends::postgres::header::{HeaderTracker, Replica, ServerFigures, XminHolder};
+use crate::backends::postgres::header::{
+    HeaderTracker, Replica, ReplicaLag, ServerFigures, XminHolder,
+};
 use crate::backends::postgres::locks::LockDetail;
 use crate::backends::postgres::statements::{
     ChangedEntry, Counters, StatementInfo, StatementKey, StatementsSample,
@@ -112,10 +114,12 @@ pub fn figures(
             client_addr: Some("10.0.9.12".into()),
             state: Some("streaming".into()),
             sync_state: Some("async".into()),
-            lag_bytes: Some(lag as i64),
-            write_lag: Some(0.002),
-            flush_lag: Some(0.004),
-            replay_lag: Some(if migration_alive { 0.8 } else { 0.05 }),
+            lag: ReplicaLag {
+                lag_bytes: Some(lag as i64),
+                write_lag: Some(0.002),
+                flush_lag: Some(0.004),
+                replay_lag: Some(if migration_alive { 0.8 } else { 0.05 }),
+            },
         }],
         standby: None,
     }

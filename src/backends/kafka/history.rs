@@ -400,29 +400,32 @@ mod tests {
     }
 
     #[test]
-    fn keeping_up_is_ok() {
-        let (h, g) = run(&[(0, 10, 20, 1), (10, 30, 40, 1), (20, 55, 60, 1)]);
-        assert_eq!(h.status(&g), LagStatus::Ok);
-    }
-
-    #[test]
-    fn members_but_offset_frozen_with_lag_is_stall() {
-        let (h, g) = run(&[(0, 10, 20, 1), (10, 10, 30, 1), (20, 10, 40, 1)]);
-        assert_eq!(h.status(&g), LagStatus::Stall);
-    }
-
-    #[test]
-    fn no_members_with_lag_is_stop_without_lag_is_empty() {
-        let (h, g) = run(&[(0, 10, 20, 0), (10, 10, 30, 0)]);
-        assert_eq!(h.status(&g), LagStatus::Stop);
-        let (h, g) = run(&[(0, 30, 30, 0), (10, 30, 30, 0)]);
-        assert_eq!(h.status(&g), LagStatus::Empty);
-    }
-
-    #[test]
-    fn offset_going_backwards_is_rewind() {
-        let (h, g) = run(&[(0, 50, 60, 1), (10, 5, 70, 1), (20, 20, 80, 1)]);
-        assert_eq!(h.status(&g), LagStatus::Rewind);
+    fn status_follows_the_offsets_lag_and_members() {
+        // (time, committed, log end, members) per refresh.
+        let cases: [(&str, &[(u64, i64, i64, usize)], LagStatus); 6] = [
+            ("keeping up", &[(0, 10, 20, 1), (10, 30, 40, 1), (20, 55, 60, 1)], LagStatus::Ok),
+            (
+                "members but offset frozen with lag",
+                &[(0, 10, 20, 1), (10, 10, 30, 1), (20, 10, 40, 1)],
+                LagStatus::Stall,
+            ),
+            ("no members with lag", &[(0, 10, 20, 0), (10, 10, 30, 0)], LagStatus::Stop),
+            ("no members without lag", &[(0, 30, 30, 0), (10, 30, 30, 0)], LagStatus::Empty),
+            (
+                "offset going backwards",
+                &[(0, 50, 60, 1), (10, 5, 70, 1), (20, 20, 80, 1)],
+                LagStatus::Rewind,
+            ),
+            (
+                "growing lag with moving offsets",
+                &[(0, 10, 20, 1), (10, 20, 40, 1), (20, 30, 60, 1), (30, 40, 90, 1)],
+                LagStatus::Warn,
+            ),
+        ];
+        for (name, steps, want) in cases {
+            let (h, g) = run(steps);
+            assert_eq!(h.status(&g), want, "{name}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::PgSession;
+use crate::human::{duration_short, human_bytes};
 
 /// What one refresh reads about the server as a whole. Counters marked cumulative only mean
 /// something as a difference between two refreshes (see [`HeaderTracker`]).
@@ -68,24 +69,33 @@ impl XminHolder {
         }
         text.push_str(&format!(", {} xids behind", self.age_xids));
         if let Some(secs) = self.seconds {
-            text.push_str(&format!(", open {}", short_duration(secs)));
+            text.push_str(&format!(", open {}", duration_short(secs)));
         }
         text
     }
 }
 
-/// One standby as its primary sees it.
+/// One standby as its primary sees it: which one, its connection's state, how far behind.
+/// The JSON is flat (the lag's fields beside the others).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Replica {
     pub application: Option<String>,
     pub client_addr: Option<String>,
     pub state: Option<String>,
     pub sync_state: Option<String>,
+    #[serde(flatten)]
+    pub lag: ReplicaLag,
+}
+
+/// How far a standby is behind its primary (pg_stat_replication).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaLag {
     /// WAL bytes the standby has not replayed yet (NULL without pg_monitor).
     pub lag_bytes: Option<i64>,
+    /// Seconds until recent WAL was written, flushed, replayed on the standby.
     pub write_lag: Option<f64>,
     pub flush_lag: Option<f64>,
-    /// Seconds (pg_stat_replication.replay_lag; NULL once an idle standby caught up).
+    /// NULL once an idle standby caught up.
     pub replay_lag: Option<f64>,
 }
 
@@ -174,7 +184,7 @@ impl ServerHeader {
             format!(
                 "pid {} {}{}",
                 l.pid,
-                short_duration(l.seconds),
+                duration_short(l.seconds),
                 l.state
                     .as_deref()
                     .map_or(String::new(), |s| format!(" ({s})"))
@@ -190,16 +200,17 @@ impl ServerHeader {
                 "standby {} {}: {} behind, replay lag {}",
                 r.application.as_deref().unwrap_or("?"),
                 r.state.as_deref().unwrap_or("?"),
-                r.lag_bytes
+                r.lag
+                    .lag_bytes
                     .map_or("?".to_string(), |b| human_bytes(b as f64)),
-                r.replay_lag.map_or("-".to_string(), short_duration)
+                r.lag.replay_lag.map_or("-".to_string(), duration_short)
             ));
         }
         if let Some(s) = &f.standby {
             out.push(format!(
                 "in recovery: replay lag {} ({} received, not replayed){}{}",
                 s.replay_lag_seconds()
-                    .map_or("?".to_string(), short_duration),
+                    .map_or("?".to_string(), duration_short),
                 s.lag_bytes
                     .map_or("?".to_string(), |b| human_bytes(b as f64)),
                 if s.replay_paused {
@@ -270,40 +281,6 @@ pub fn longest_xact(sessions: &[PgSession]) -> Option<LongestXact> {
         })
 }
 
-/// 1.5 KiB, 12.0 MiB ...
-pub fn human_bytes(bytes: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes;
-    let mut unit = 0;
-    while v.abs() >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{v:.0} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
-/// 42s, 3m05s, 2h10m
-pub fn short_duration(seconds: f64) -> String {
-    let s = seconds.max(0.0);
-    if s < 10.0 {
-        format!("{s:.1}s")
-    } else if s < 60.0 {
-        format!("{s:.0}s")
-    } else if s < 3600.0 {
-        format!("{}m{:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
-    } else {
-        format!(
-            "{}h{:02}m",
-            (s / 3600.0) as u64,
-            ((s % 3600.0) / 60.0) as u64
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,6 +335,26 @@ mod tests {
     }
 
     #[test]
+    fn a_replica_reads_and_writes_one_flat_json_object() {
+        // As the activity statement writes it (json_build_object), lags NULL or missing.
+        let text = r#"{"application": "replica-1", "client_addr": null, "state": "streaming",
+            "sync_state": "async", "lag_bytes": 8192, "write_lag": null, "flush_lag": 0.5}"#;
+        let r: Replica = serde_json::from_str(text).expect("decodes");
+        assert_eq!(r.application.as_deref(), Some("replica-1"));
+        let lag = ReplicaLag {
+            lag_bytes: Some(8192),
+            write_lag: None,
+            flush_lag: Some(0.5),
+            replay_lag: None,
+        };
+        assert_eq!(r.lag, lag);
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(json["lag_bytes"], 8192);
+        assert_eq!(json["flush_lag"], 0.5);
+        assert!(json.get("lag").is_none(), "{json}");
+    }
+
+    #[test]
     fn standby_replay_lag_is_zero_when_caught_up() {
         let mut s = StandbyStatus {
             receive_lsn: None,
@@ -370,14 +367,5 @@ mod tests {
         assert_eq!(s.replay_lag_seconds(), Some(0.0));
         s.lag_bytes = Some(8192);
         assert_eq!(s.replay_lag_seconds(), Some(300.0));
-    }
-
-    #[test]
-    fn human_units() {
-        assert_eq!(human_bytes(512.0), "512 B");
-        assert_eq!(human_bytes(1536.0), "1.5 KiB");
-        assert_eq!(short_duration(3.25), "3.2s");
-        assert_eq!(short_duration(185.0), "3m05s");
-        assert_eq!(short_duration(7800.0), "2h10m");
     }
 }

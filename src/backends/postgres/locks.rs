@@ -74,39 +74,51 @@ impl LockDetail {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_row_lock_says_which_transaction_row_and_table() {
-        let d = LockDetail {
-            locktype: "transactionid".into(),
-            mode: "ShareLock".into(),
-            relation: Some("public.accounts".into()),
-            transactionid: Some("745".into()),
-            tuple: Some("(0,1)".into()),
-            granted_mode_of_blocker: Some("ExclusiveLock".into()),
-        };
-        assert_eq!(
-            d.describe(),
-            "ShareLock on transaction 745 (row (0,1) of public.accounts), blocker holds ExclusiveLock"
-        );
-        assert_eq!(d.short(), "Share xid");
+    /// A lock; `row` is the transaction id and tuple of a row lock.
+    fn lock(
+        locktype: &str,
+        mode: &str,
+        relation: &str,
+        row: Option<(&str, &str)>,
+        blocker: Option<&str>,
+    ) -> LockDetail {
+        LockDetail {
+            locktype: locktype.into(),
+            mode: mode.into(),
+            relation: Some(relation.into()),
+            transactionid: row.map(|(xid, _)| xid.into()),
+            tuple: row.map(|(_, tuple)| tuple.into()),
+            granted_mode_of_blocker: blocker.map(Into::into),
+        }
     }
 
     #[test]
-    fn a_table_lock_names_the_table() {
-        let d = LockDetail {
-            locktype: "relation".into(),
-            mode: "AccessShareLock".into(),
-            relation: Some("app.\"Orders\"".into()),
-            transactionid: None,
-            tuple: None,
-            granted_mode_of_blocker: None,
-        };
-        assert_eq!(
-            d.describe(),
-            "AccessShareLock on app.\"Orders\", blockers are queued ahead for it"
+    fn a_lock_says_what_it_waits_for_in_words_and_in_a_cell() {
+        let row_lock = lock(
+            "transactionid",
+            "ShareLock",
+            "public.accounts",
+            Some(("745", "(0,1)")),
+            Some("ExclusiveLock"),
         );
-        assert_eq!(d.short(), "AccessShare app.\"Orders\"");
-        let json = serde_json::to_value(&d).expect("json");
+        let table_lock = lock("relation", "AccessShareLock", "app.\"Orders\"", None, None);
+        let cases = [
+            (
+                &row_lock,
+                "ShareLock on transaction 745 (row (0,1) of public.accounts), blocker holds ExclusiveLock",
+                "Share xid",
+            ),
+            (
+                &table_lock,
+                "AccessShareLock on app.\"Orders\", blockers are queued ahead for it",
+                "AccessShare app.\"Orders\"",
+            ),
+        ];
+        for (d, describe, short) in cases {
+            assert_eq!(d.describe(), describe);
+            assert_eq!(d.short(), short);
+        }
+        let json = serde_json::to_value(&table_lock).expect("json");
         assert_eq!(
             json,
             serde_json::json!({"locktype": "relation", "mode": "AccessShareLock",
