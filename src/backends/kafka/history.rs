@@ -387,44 +387,54 @@ mod tests {
         (h, last)
     }
 
-    #[test]
-    fn growing_lag_with_moving_offsets_is_warn() {
-        let (h, g) = run(&[
-            (0, 10, 20, 1),
-            (10, 20, 40, 1),
-            (20, 30, 60, 1),
-            (30, 40, 90, 1),
-        ]);
-        assert_eq!(h.status(&g), LagStatus::Warn);
-        assert_eq!(h.lag_series("billing"), vec![10, 20, 30, 50]);
-    }
+    /// (time, committed, log end, members) per refresh.
+    type Steps = &'static [(u64, i64, i64, usize)];
 
     #[test]
-    fn status_follows_the_offsets_lag_and_members() {
-        // (time, committed, log end, members) per refresh.
-        let cases: [(&str, &[(u64, i64, i64, usize)], LagStatus); 6] = [
-            ("keeping up", &[(0, 10, 20, 1), (10, 30, 40, 1), (20, 55, 60, 1)], LagStatus::Ok),
-            (
-                "members but offset frozen with lag",
-                &[(0, 10, 20, 1), (10, 10, 30, 1), (20, 10, 40, 1)],
-                LagStatus::Stall,
-            ),
-            ("no members with lag", &[(0, 10, 20, 0), (10, 10, 30, 0)], LagStatus::Stop),
-            ("no members without lag", &[(0, 30, 30, 0), (10, 30, 30, 0)], LagStatus::Empty),
-            (
-                "offset going backwards",
-                &[(0, 50, 60, 1), (10, 5, 70, 1), (20, 20, 80, 1)],
-                LagStatus::Rewind,
-            ),
+    fn status_and_lag_series_follow_the_offsets_and_members() {
+        // Steps, the status they lead to, the lag at each refresh.
+        let cases: [(&str, Steps, LagStatus, &[u64]); 6] = [
             (
                 "growing lag with moving offsets",
                 &[(0, 10, 20, 1), (10, 20, 40, 1), (20, 30, 60, 1), (30, 40, 90, 1)],
                 LagStatus::Warn,
+                &[10, 20, 30, 50],
+            ),
+            (
+                "keeping up",
+                &[(0, 10, 20, 1), (10, 30, 40, 1), (20, 55, 60, 1)],
+                LagStatus::Ok,
+                &[10, 10, 5],
+            ),
+            (
+                "members but offset frozen with lag",
+                &[(0, 10, 20, 1), (10, 10, 30, 1), (20, 10, 40, 1)],
+                LagStatus::Stall,
+                &[10, 20, 30],
+            ),
+            (
+                "no members with lag",
+                &[(0, 10, 20, 0), (10, 10, 30, 0)],
+                LagStatus::Stop,
+                &[10, 20],
+            ),
+            (
+                "no members without lag",
+                &[(0, 30, 30, 0), (10, 30, 30, 0)],
+                LagStatus::Empty,
+                &[0, 0],
+            ),
+            (
+                "offset going backwards",
+                &[(0, 50, 60, 1), (10, 5, 70, 1), (20, 20, 80, 1)],
+                LagStatus::Rewind,
+                &[10, 65, 60],
             ),
         ];
-        for (name, steps, want) in cases {
+        for (name, steps, status, lags) in cases {
             let (h, g) = run(steps);
-            assert_eq!(h.status(&g), want, "{name}");
+            assert_eq!(h.status(&g), status, "{name}");
+            assert_eq!(h.lag_series("billing"), lags, "{name}");
         }
     }
 
