@@ -562,11 +562,8 @@ pub fn demo(
             ),
         ]),
     };
-    let demo_kafka = crate::backends::demo::kafka::DemoKafka::new(
-        seed,
-        clock.clone(),
-        scenario.kafka.clone(),
-    );
+    let demo_kafka =
+        crate::backends::demo::kafka::DemoKafka::new(seed, clock.clone(), scenario.kafka.clone());
     let kube_scenario = scenario.kubernetes.clone();
     let kube_scope = PodScope {
         namespace: Some(kube_scenario.namespace.clone()),

@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 use warroom::audit::{AuditLog, AuditSettings, OnUnreachable, new_session_id, verify};
 use warroom::backends::BoxFuture;
 use warroom::backends::postgres::{
-    ConnectSpec, PgError, PgSignaller, PgSource, RealPg, SignalOutcome, SignalRequest,
-    blocking_tree,
+    ConnectSpec, PgError, PgSignaller, PgSource, RealPg, SessionIdentity, SignalOutcome,
+    SignalRequest, blocking_tree,
 };
 use warroom::guard::{
     ActionReport, ContextPolicy, Executor, GuardRequest, GuardedAction, PgTarget, Policy,
@@ -1060,9 +1060,11 @@ async fn session_hidden_from_an_unprivileged_monitor_is_refused_before_any_recor
     let err = nomon
         .signal(SignalRequest {
             kind: SignalKind::Cancel,
-            pid: victim.pid(),
-            backend_start: None,
-            query_start: None,
+            session: SessionIdentity {
+                pid: victim.pid(),
+                backend_start: None,
+                query_start: None,
+            },
             audit_id: "direct-call".into(),
             reason: "INC-1 direct call".into(),
             terminate_wait: Duration::from_secs(1),

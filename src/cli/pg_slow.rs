@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use crate::backends::postgres::RealPg;
 use crate::backends::postgres::explain::ExplainResult;
-use crate::human::human_bytes;
 use crate::backends::postgres::statements::{
     StatementsDelta, StatementsRead, StatementsSort, StatementsTracker,
 };
 use crate::cli::Output;
+use crate::human::human_bytes;
 use crate::widgets::sanitize;
 
 /// Two samples `interval` apart; prints the deltas of the top statements.
@@ -103,7 +103,11 @@ pub fn statements_table(delta: &StatementsDelta, sort: StatementsSort) -> String
     );
     for s in &delta.statements {
         let text = sanitize::cell(
-            &s.info.query.split_whitespace().collect::<Vec<_>>().join(" "),
+            &s.info
+                .query
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
             100,
         );
         let _ = writeln!(
@@ -115,11 +119,15 @@ pub fn statements_table(delta: &StatementsDelta, sort: StatementsSort) -> String
             s.rates.time_share * 100.0,
             s.rates.mean_ms.map_or("-".into(), |m| format!("{m:.2}")),
             s.interval.max_ms,
-            s.rates.rows_per_call.map_or("-".into(), |r| format!("{r:.1}")),
+            s.rates
+                .rows_per_call
+                .map_or("-".into(), |r| format!("{r:.1}")),
             s.interval.shared_blks_read,
             s.interval.shared_blks_hit,
             s.interval.temp_blks,
-            s.interval.wal_bytes.map_or("-".into(), |b| human_bytes(b as f64)),
+            s.interval
+                .wal_bytes
+                .map_or("-".into(), |b| human_bytes(b as f64)),
             text
         );
     }

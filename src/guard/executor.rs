@@ -14,7 +14,7 @@ pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(15);
 use futures::future::BoxFuture;
 
 use crate::audit::{AuditLog, IntentDraft};
-use crate::backends::postgres::{PgSignaller, SignalKind, SignalRequest};
+use crate::backends::postgres::{PgSignaller, SessionIdentity, SignalKind, SignalRequest};
 
 use super::{ContextId, ContextKind, GuardedAction, Policy, ReasonRules};
 use crate::backends::kafka::KafkaAdmin;
@@ -328,9 +328,11 @@ impl Executor {
                 };
                 let request = SignalRequest {
                     kind,
-                    pid: t.pid,
-                    backend_start: t.backend_start,
-                    query_start: t.query_start,
+                    session: SessionIdentity {
+                        pid: t.pid,
+                        backend_start: t.backend_start,
+                        query_start: t.query_start,
+                    },
                     audit_id: audit_id.to_string(),
                     reason,
                     terminate_wait: self.terminate_wait,

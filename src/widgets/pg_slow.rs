@@ -9,10 +9,10 @@ use ratatui::widgets::{Paragraph, Row, Sparkline, Table};
 
 use crate::backends::postgres::explain::ExplainResult;
 use crate::backends::postgres::header::ServerHeader;
-use crate::human::{duration_short, human_bytes};
 use crate::backends::postgres::statements::{StatementDelta, StatementsSort};
 use crate::backends::postgres::waits::{WaitLoad, WaitProfile};
 use crate::config::Theme;
+use crate::human::{duration_short, human_bytes};
 use crate::widgets::layout::scrolled_window;
 use crate::widgets::sanitize;
 
@@ -211,11 +211,15 @@ pub fn draw_statements(
                 format!("{:.1}", s.rates.time_ms_per_s),
                 s.rates.mean_ms.map_or("-".into(), |m| format!("{m:.2}")),
                 format!("{:.1}", s.interval.max_ms),
-                s.rates.rows_per_call.map_or("-".into(), |r| format!("{r:.1}")),
+                s.rates
+                    .rows_per_call
+                    .map_or("-".into(), |r| format!("{r:.1}")),
                 s.interval.shared_blks_read.to_string(),
                 s.interval.shared_blks_hit.to_string(),
                 s.interval.temp_blks.to_string(),
-                s.interval.wal_bytes.map_or("-".into(), |b| human_bytes(b as f64)),
+                s.interval
+                    .wal_bytes
+                    .map_or("-".into(), |b| human_bytes(b as f64)),
                 sanitize::cell(&s.info.query, 400),
             ]);
             if i == cursor {

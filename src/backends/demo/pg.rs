@@ -288,14 +288,15 @@ impl DemoPgWorld {
 
     /// Apply a signal with the same identity rules as the real server.
     pub fn signal(&mut self, req: &SignalRequest) -> SignalOutcome {
-        let Some(idx) = self.sessions.iter().position(|s| s.pid == req.pid) else {
+        let seen = &req.session;
+        let Some(idx) = self.sessions.iter().position(|s| s.pid == seen.pid) else {
             return SignalOutcome::Gone;
         };
         let s = &self.sessions[idx];
-        if req.backend_start != Some(sim_time(self.epoch, s.backend_start)) {
+        if seen.backend_start != Some(sim_time(self.epoch, s.backend_start)) {
             return SignalOutcome::DifferentSession;
         }
-        if req.query_start != Some(sim_time(self.epoch, s.query_start)) {
+        if seen.query_start != Some(sim_time(self.epoch, s.query_start)) {
             return SignalOutcome::DifferentQuery;
         }
         match req.kind {
@@ -448,9 +449,7 @@ mod tests {
         let m = m.expect("migration present");
         let req = SignalRequest {
             kind: SignalKind::Terminate,
-            pid: m.pid,
-            backend_start: m.backend_start,
-            query_start: m.query_start,
+            session: m.identity(),
             audit_id: "t".into(),
             reason: "test".into(),
             terminate_wait: Duration::from_secs(1),

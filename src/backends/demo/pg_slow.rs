@@ -402,7 +402,10 @@ mod tests {
             .expect("deltas");
         assert_eq!(d.interval_seconds, 5.0);
         let top = &d.statements[0];
-        assert_eq!(top.info.query, "UPDATE orders SET status = $1 WHERE id = $2");
+        assert_eq!(
+            top.info.query,
+            "UPDATE orders SET status = $1 WHERE id = $2"
+        );
         assert_eq!(top.rates.mean_ms, Some(9000.0));
     }
 }

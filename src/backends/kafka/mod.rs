@@ -9,8 +9,8 @@ mod ffi;
 pub mod fixtures;
 pub mod history;
 mod model;
-mod serde_time;
 pub mod plan;
+mod serde_time;
 
 pub use assignment::{decode_assignment, encode_assignment};
 pub use client::{KafkaSpec, RealKafka};

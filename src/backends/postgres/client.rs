@@ -457,10 +457,11 @@ impl RealPg {
     }
 
     async fn signal_once(&self, req: SignalRequest) -> Result<SignalOutcome, PgError> {
+        let s = &req.session;
         // Without backend_start the identity check cannot tell sessions apart (NULL = NULL).
-        if req.backend_start.is_none() {
+        if s.backend_start.is_none() {
             return Err(PgError::Refused(super::hidden_session_refusal(
-                req.pid,
+                s.pid,
                 Some(self.spec.user()),
             )));
         }
@@ -474,9 +475,9 @@ impl RealPg {
         let wait_ms = i64::try_from(req.terminate_wait.as_millis()).unwrap_or(i64::MAX);
         let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
             if req.kind == SignalKind::Terminate && major >= 14 {
-                vec![&req.pid, &req.backend_start, &req.query_start, &wait_ms]
+                vec![&s.pid, &s.backend_start, &s.query_start, &wait_ms]
             } else {
-                vec![&req.pid, &req.backend_start, &req.query_start]
+                vec![&s.pid, &s.backend_start, &s.query_start]
             };
         let rows = client
             .query(&sql, &params)
@@ -548,6 +549,7 @@ impl PgSignaller for RealPg {
 
 #[cfg(test)]
 mod tests {
+    use super::super::SessionIdentity;
     use super::*;
 
     #[test]
@@ -586,9 +588,11 @@ mod tests {
     fn signal_statement_carries_audit_id_and_a_harmless_reason() {
         let req = SignalRequest {
             kind: SignalKind::Terminate,
-            pid: 42,
-            backend_start: None,
-            query_start: None,
+            session: SessionIdentity {
+                pid: 42,
+                backend_start: None,
+                query_start: None,
+            },
             audit_id: "abc-123".into(),
             reason: "INC-1 evil */ DROP TABLE x; /*\n".into(),
             terminate_wait: Duration::from_secs(5),

@@ -15,8 +15,8 @@ pub use activity::{ACTIVITY_MARK, activity_sql};
 pub use blocking::{BlockingNode, blocking_tree};
 pub use client::{ConnectSpec, RealPg, SessionLimits, SslMode};
 pub use model::{
-    ActivitySnapshot, PgSession, SessionState, SignalKind, SignalOutcome, SignalRequest,
-    hidden_session_refusal, is_idle_state,
+    ActivitySnapshot, PgSession, SessionIdentity, SessionState, SignalKind, SignalOutcome,
+    SignalRequest, hidden_session_refusal, is_idle_state,
 };
 
 use super::{BackendError, BoxFuture, ErrorKind};

@@ -60,6 +60,14 @@ impl SessionState {
 }
 
 impl PgSession {
+    pub fn identity(&self) -> SessionIdentity {
+        SessionIdentity {
+            pid: self.pid,
+            backend_start: self.backend_start,
+            query_start: self.query_start,
+        }
+    }
+
     pub fn session_state(&self) -> SessionState {
         SessionState::of(self.state.as_deref())
     }
@@ -129,13 +137,22 @@ pub enum SignalKind {
     Terminate,
 }
 
+/// A session and its query as they were seen: the pid alone may belong to a newer session
+/// by now (`backend_start` tells them apart), and the session may run another query
+/// (`query_start`). Checked again in the statement that signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionIdentity {
+    pub pid: i32,
+    /// None when the monitoring role may not see it: such a session cannot be signalled.
+    pub backend_start: Option<SystemTime>,
+    pub query_start: Option<SystemTime>,
+}
+
 /// What to signal, and how to make sure it is still the same session and query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignalRequest {
     pub kind: SignalKind,
-    pub pid: i32,
-    pub backend_start: Option<SystemTime>,
-    pub query_start: Option<SystemTime>,
+    pub session: SessionIdentity,
     /// Carried as an SQL comment so the server log ties to the audit record.
     pub audit_id: String,
     pub reason: String,
