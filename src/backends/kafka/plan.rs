@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::serde_time;
 
@@ -88,8 +88,10 @@ pub fn parse_time(text: &str) -> Result<SystemTime, String> {
         .map_err(|e| format!("{text:?} is not a time like 2026-11-26T10:00:00Z: {e}"))
 }
 
-/// One partition of the preview.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One partition of the preview. Read strictly, so that the wire form of a delegated reset
+/// (`guard::wire`) can carry it as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PartitionReset {
     pub topic: String,
     pub partition: i32,
