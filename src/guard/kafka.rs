@@ -2,13 +2,15 @@
 //! What the confirmation shows and what the audit record keeps (the offsets from before a
 //! reset, so an undo can put them back).
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::backends::kafka::{ResetPlan, ResetTo};
 use crate::widgets::sanitize;
 
 /// The group as it was on screen when the key was pressed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KafkaGroupTarget {
     pub context: String,
     pub group: String,
@@ -32,8 +34,10 @@ impl KafkaGroupTarget {
     }
 }
 
-/// A reset the user previewed and acknowledged.
-#[derive(Debug, Clone, PartialEq)]
+/// A reset the user previewed and acknowledged. Its JSON is [`super::wire::WireReset`]: the
+/// plan's fields beside the context, its `to` in the wire's own form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "super::wire::WireReset", try_from = "super::wire::WireReset")]
 pub struct KafkaResetTarget {
     pub context: String,
     pub plan: ResetPlan,

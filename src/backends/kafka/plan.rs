@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Where a reset moves the committed offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -95,8 +95,9 @@ pub fn parse_time(text: &str) -> Result<SystemTime, String> {
         .map_err(|e| format!("{text:?} is not a time like 2026-11-26T10:00:00Z: {e}"))
 }
 
-/// One partition of the preview.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One partition of the preview (also as the client sends it in `POST /v1/actions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PartitionReset {
     pub topic: String,
     pub partition: i32,
