@@ -209,22 +209,15 @@ pub fn report_of(action: &GuardedAction, row: &Value) -> ActionReport {
 
 /// `GET /v1/approvals`: the pending requests.
 pub async fn pending(client: &ServerClient) -> Result<Vec<Value>, String> {
-    match client
+    let reply = client
         .call(Method::GET, "v1/approvals", None, PLAIN_CALL)
-        .await
-    {
-        Ok((200, v)) => Ok(v
-            .get("requests")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()),
-        Ok((status, v)) => Err(format!(
-            "{} answered {status}: {}",
-            client.display(),
-            error_text(&v)
-        )),
-        Err(e) => Err(e.text().to_string()),
-    }
+        .await;
+    let list = answer(client, reply)?;
+    Ok(list
+        .get("requests")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default())
 }
 
 /// Approve or deny request `id` with the decider's own reason; the request's state after.
