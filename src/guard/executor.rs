@@ -373,14 +373,9 @@ mod tests {
             "other",
             Arc::new(DemoKafka::new(1, clock, Default::default())),
         );
-        let delete = GuardedAction::Kafka(KafkaAction::DeleteGroup(KafkaGroupTarget {
-            context: "shared".into(),
-            group: "billing".into(),
-            state: "Empty".into(),
-            members: 0,
-            topics: vec![],
-            total_lag: 0,
-        }));
+        let delete = GuardedAction::Kafka(KafkaAction::DeleteGroup(KafkaGroupTarget::empty(
+            "shared", "billing",
+        )));
         assert_eq!(
             delete.context_id(),
             ContextId::new(ContextKind::Kafka, "shared")

@@ -34,6 +34,21 @@ impl KafkaGroupTarget {
     }
 }
 
+#[cfg(test)]
+impl KafkaGroupTarget {
+    /// For unit tests: an Empty group with no members, topics or lag.
+    pub(crate) fn empty(context: &str, group: &str) -> KafkaGroupTarget {
+        KafkaGroupTarget {
+            context: context.into(),
+            group: group.into(),
+            state: "Empty".into(),
+            members: 0,
+            topics: vec![],
+            total_lag: 0,
+        }
+    }
+}
+
 /// A reset the user previewed and acknowledged. Its JSON is [`super::wire::WireReset`]: the
 /// plan's fields beside the context, its `to` in the wire's own form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -333,14 +348,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_brokers_refusal_is_shown_plainly() {
-        let delete = KafkaAction::DeleteGroup(KafkaGroupTarget {
-            context: "k1".into(),
-            group: "billing".into(),
-            state: "Empty".into(),
-            members: 0,
-            topics: vec![],
-            total_lag: 0,
-        });
+        let delete = KafkaAction::DeleteGroup(KafkaGroupTarget::empty("k1", "billing"));
         let (ok, detail) = act(&Racy, &delete).await;
         assert!(!ok);
         assert_eq!(
@@ -359,14 +367,7 @@ mod tests {
 
     #[test]
     fn group_names_are_sanitized() {
-        let a = KafkaAction::DeleteGroup(KafkaGroupTarget {
-            context: "k1".into(),
-            group: "evil\u{1b}[2Jgroup".into(),
-            state: "Empty".into(),
-            members: 0,
-            topics: vec![],
-            total_lag: 0,
-        });
+        let a = KafkaAction::DeleteGroup(KafkaGroupTarget::empty("k1", "evil\u{1b}[2Jgroup"));
         assert!(!a.describe().join("").contains('\u{1b}'));
         assert!(!a.title().contains('\u{1b}'));
     }
