@@ -16,6 +16,7 @@ pub mod percent;
 pub mod private_fs;
 pub mod redact;
 pub mod sanitize;
+pub mod serde_time;
 pub mod server;
 pub mod server_client;
 pub mod setup;

@@ -269,6 +269,30 @@ async fn http(
     )
 }
 
+/// `POST /v1/actions` of a cancel of `pid` on `prod`, as a client could send it.
+async fn post_cancel(
+    server: &ServerProcess,
+    token: &str,
+    pid: i32,
+    backend_start: Value,
+    reason: &str,
+) -> (u16, Value) {
+    let body = json!({
+        "action": {"name": "pg.cancel", "target": {
+            "context": "prod", "pid": pid, "backend_start": backend_start, "query_start": null,
+            "user": null, "application": "", "database": null, "state": null, "query": ""}},
+        "reason": reason,
+    });
+    http(
+        server,
+        token,
+        reqwest::Method::POST,
+        "/v1/actions",
+        Some(body),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_monitor_role_cannot_terminate_but_the_delegated_terminate_works_and_is_recorded() {
     let pg = cluster().await;
@@ -372,20 +396,8 @@ min_reason_len = 20
     assert!(alive(&pg, session.pid()).await, "a refused action ran");
 
     // Over HTTP: 403 with the rule's name and why; the refusal is on record.
-    let body = json!({
-        "action": {"name": "pg.cancel", "target": {
-            "context": "prod", "pid": session.pid(), "backend_start": null, "query_start": null,
-            "user": null, "application": "", "database": null, "state": null, "query": ""}},
-        "reason": "short",
-    });
-    let (status, answer) = http(
-        &server,
-        ALICE_TOKEN,
-        reqwest::Method::POST,
-        "/v1/actions",
-        Some(body),
-    )
-    .await;
+    let (status, answer) =
+        post_cancel(&server, ALICE_TOKEN, session.pid(), json!(null), "short").await;
     assert_eq!(status, 403, "{answer}");
     assert_eq!(answer["rule"], "cancel only");
     assert!(
@@ -409,21 +421,19 @@ min_reason_len = 20
         "{records:?}"
     );
     // Bob matches no rule at all.
-    let (status, answer) = http(
-        &server,
-        BOB_TOKEN,
-        reqwest::Method::POST,
-        "/v1/actions",
-        Some(json!({
-            "action": {"name": "pg.cancel", "target": {
-                "context": "prod", "pid": 1, "backend_start": null, "query_start": null,
-                "user": null, "application": "", "database": null, "state": null, "query": ""}},
-            "reason": REASON,
-        })),
-    )
-    .await;
+    let (status, answer) = post_cancel(&server, BOB_TOKEN, 1, json!(null), REASON).await;
     assert_eq!(status, 403, "{answer}");
     assert!(answer["rule"].is_null());
+    // A target field that is not valid is refused before any policy, named by its path.
+    let (status, answer) = post_cancel(&server, ALICE_TOKEN, 1, json!("yesterday"), REASON).await;
+    assert_eq!(status, 400, "{answer}");
+    let message = answer["error"].as_str().unwrap_or("");
+    assert!(
+        message.starts_with(
+            "the body is not valid: action.target.backend_start: \"yesterday\" is not an RFC 3339"
+        ),
+        "{answer}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,18 +2,24 @@
 
 use std::time::SystemTime;
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ContextId, ContextKind};
+use crate::audit::IntentDraft;
 use crate::backends::postgres::{PgSession, SessionState};
 use crate::widgets::sanitize;
 
-/// The session an action targets, as it was on screen when the key was pressed.
-#[derive(Debug, Clone, PartialEq)]
+/// The session an action targets, as it was on screen when the key was pressed. In JSON (the
+/// target of `POST /v1/actions`) the times are RFC 3339 with microseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PgTarget {
     pub context: String,
     pub pid: i32,
+    #[serde(with = "crate::serde_time::micros_opt", default)]
     pub backend_start: Option<SystemTime>,
+    #[serde(with = "crate::serde_time::micros_opt", default)]
     pub query_start: Option<SystemTime>,
     pub user: Option<String>,
     pub application: String,
@@ -46,7 +52,10 @@ impl PgTarget {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// In JSON (`POST /v1/actions`) an action is `{"name": "pg.cancel", "target": {...}}`
+/// ([`super::wire`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "super::wire::WireAction", from = "super::wire::WireAction")]
 pub enum GuardedAction {
     PgCancel(PgTarget),
     PgTerminate(PgTarget),
@@ -139,6 +148,22 @@ impl GuardedAction {
         }
     }
 
+    /// The intent record of this action: its audit target, with `delegation` (who asked, who
+    /// approved, under which rule) added when the server runs it for someone.
+    pub fn intent_draft(&self, reason: &str, delegation: Option<serde_json::Value>) -> IntentDraft {
+        let mut target = self.audit_target();
+        if let (Some(note), Some(map)) = (delegation, target.as_object_mut()) {
+            map.insert("delegation".into(), note);
+        }
+        IntentDraft {
+            context_kind: self.context_kind().as_str().into(),
+            context_name: self.context().into(),
+            action: self.name().into(),
+            target,
+            reason: reason.to_string(),
+        }
+    }
+
     fn describe_pg(&self, t: &PgTarget) -> Vec<String> {
         let mut lines = Vec::new();
         lines.push(match self {
@@ -190,8 +215,8 @@ impl GuardedAction {
 fn pg_audit_target(t: &PgTarget) -> serde_json::Value {
     json!({
             "pid": t.pid,
-            "backend_start": t.backend_start.map(|s| humantime::format_rfc3339_micros(s).to_string()),
-            "query_start": t.query_start.map(|s| humantime::format_rfc3339_micros(s).to_string()),
+            "backend_start": t.backend_start.map(crate::serde_time::text),
+            "query_start": t.query_start.map(crate::serde_time::text),
             "user": t.user,
             "application": t.application,
             "database": t.database,
@@ -221,10 +246,9 @@ pub fn redact_query(query: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn target() -> PgTarget {
+impl PgTarget {
+    /// A session for unit tests: pid 4242 on `pg1`, idle in transaction, a password in its query.
+    pub(crate) fn fixture() -> PgTarget {
         PgTarget {
             context: "pg1".into(),
             pid: 4242,
@@ -237,15 +261,22 @@ mod tests {
             query: "ALTER ROLE x PASSWORD 'hunter2'".into(),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn describe_names_the_target_and_hides_secrets() {
-        let text = GuardedAction::PgCancel(target()).describe().join("\n");
+        let text = GuardedAction::PgCancel(PgTarget::fixture())
+            .describe()
+            .join("\n");
         assert!(text.contains("session 4242 on context pg1"), "{text}");
         assert!(text.contains("user deploy, application migrate, database shop"));
         assert!(text.contains("cancel has no effect"));
         assert!(!text.contains("hunter2"));
-        let audit = GuardedAction::PgTerminate(target())
+        let audit = GuardedAction::PgTerminate(PgTarget::fixture())
             .audit_target()
             .to_string();
         assert!(!audit.contains("hunter2"), "{audit}");

@@ -13,9 +13,10 @@ pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(15);
 
 use futures::future::BoxFuture;
 
-use crate::audit::{AuditLog, IntentDraft};
+use crate::audit::AuditLog;
 use crate::backends::postgres::{PgSignaller, SessionIdentity, SignalKind, SignalRequest};
 
+use super::wire::ActionRequest;
 use super::{ContextId, ContextKind, GuardedAction, Policy, ReasonRules};
 use crate::backends::kafka::KafkaAdmin;
 use crate::backends::kube::KubeActor;
@@ -55,6 +56,11 @@ pub struct ActionReport {
 }
 
 impl ActionReport {
+    /// Nothing was run, for this reason (refused, not sent, denied, ...).
+    pub fn not_done(action: &GuardedAction, detail: String) -> ActionReport {
+        super::wire::ActionReply::not_done(detail).into_report(action.clone())
+    }
+
     pub fn summary(&self) -> String {
         let mut s = format!(
             "{}: {} — {}",
@@ -81,14 +87,10 @@ impl ActionReport {
 }
 
 /// Runs an action somewhere else (a `warroom server` holding the acting credentials) and
-/// reports as if it ran here. Called after the local policy and reason checks.
+/// reports as if it ran here. Called after the local policy and reason checks, with the
+/// request as the server takes it: the action, the checked reason, what the user typed.
 pub trait Delegate: Send + Sync {
-    fn run<'a>(
-        &'a self,
-        action: &'a GuardedAction,
-        reason: &'a str,
-        typed_context: Option<&'a str>,
-    ) -> BoxFuture<'a, ActionReport>;
+    fn run(&self, request: ActionRequest) -> BoxFuture<'_, ActionReport>;
 }
 
 pub struct Executor {
@@ -198,15 +200,7 @@ impl Executor {
     }
 
     async fn run_one(&self, action: &GuardedAction, request: &GuardRequest) -> ActionReport {
-        let refused = |detail: String| ActionReport {
-            action: action.clone(),
-            ok: false,
-            executed: false,
-            unknown: false,
-            detail,
-            audit_id: None,
-            warnings: Vec::new(),
-        };
+        let refused = |detail: String| ActionReport::not_done(action, detail);
         let must_type = match self.policy.check(action) {
             Ok(m) => m,
             Err(r) => return refused(r.0),
@@ -224,9 +218,12 @@ impl Executor {
         };
         // Delegated: the server checks its policy, re-checks the target, records and acts.
         if let Some(delegate) = self.delegates.get(action.context()) {
-            return delegate
-                .run(action, &reason, request.typed_context.as_deref())
-                .await;
+            let delegated = ActionRequest {
+                action: action.clone(),
+                reason,
+                typed_context: request.typed_context.clone(),
+            };
+            return delegate.run(delegated).await;
         }
         if let Err(why) = self.can_act(action) {
             return refused(format!("{why} (nothing was done)"));
@@ -246,17 +243,7 @@ impl Executor {
                 return refused(why);
             }
         }
-        let mut target = action.audit_target();
-        if let (Some(note), Some(map)) = (&self.record_note, target.as_object_mut()) {
-            map.insert("delegation".into(), note.clone());
-        }
-        let draft = IntentDraft {
-            context_kind: action.context_kind().as_str().into(),
-            context_name: action.context().into(),
-            action: action.name().into(),
-            target,
-            reason: reason.clone(),
-        };
+        let draft = action.intent_draft(&reason, self.record_note.clone());
         let receipt = match self.audit.record_intent(draft).await {
             Ok(r) => r,
             Err(refusal) => {
@@ -388,14 +375,9 @@ mod tests {
             "other",
             Arc::new(DemoKafka::new(1, clock, Default::default())),
         );
-        let delete = GuardedAction::Kafka(KafkaAction::DeleteGroup(KafkaGroupTarget {
-            context: "shared".into(),
-            group: "billing".into(),
-            state: "Empty".into(),
-            members: 0,
-            topics: vec![],
-            total_lag: 0,
-        }));
+        let delete = GuardedAction::Kafka(KafkaAction::DeleteGroup(KafkaGroupTarget::empty(
+            "shared", "billing",
+        )));
         assert_eq!(
             delete.context_id(),
             ContextId::new(ContextKind::Kafka, "shared")

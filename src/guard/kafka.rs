@@ -2,13 +2,15 @@
 //! What the confirmation shows and what the audit record keeps (the offsets from before a
 //! reset, so an undo can put them back).
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::backends::kafka::{ResetPlan, ResetTo};
 use crate::widgets::sanitize;
 
 /// The group as it was on screen when the key was pressed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KafkaGroupTarget {
     pub context: String,
     pub group: String,
@@ -32,8 +34,25 @@ impl KafkaGroupTarget {
     }
 }
 
-/// A reset the user previewed and acknowledged.
-#[derive(Debug, Clone, PartialEq)]
+#[cfg(test)]
+impl KafkaGroupTarget {
+    /// For unit tests: an Empty group with no members, topics or lag.
+    pub(crate) fn empty(context: &str, group: &str) -> KafkaGroupTarget {
+        KafkaGroupTarget {
+            context: context.into(),
+            group: group.into(),
+            state: "Empty".into(),
+            members: 0,
+            topics: vec![],
+            total_lag: 0,
+        }
+    }
+}
+
+/// A reset the user previewed and acknowledged. Its JSON is [`super::wire::WireReset`]: the
+/// plan's fields beside the context, its `to` in the wire's own form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "super::wire::WireReset", try_from = "super::wire::WireReset")]
 pub struct KafkaResetTarget {
     pub context: String,
     pub plan: ResetPlan,
@@ -329,14 +348,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_brokers_refusal_is_shown_plainly() {
-        let delete = KafkaAction::DeleteGroup(KafkaGroupTarget {
-            context: "k1".into(),
-            group: "billing".into(),
-            state: "Empty".into(),
-            members: 0,
-            topics: vec![],
-            total_lag: 0,
-        });
+        let delete = KafkaAction::DeleteGroup(KafkaGroupTarget::empty("k1", "billing"));
         let (ok, detail) = act(&Racy, &delete).await;
         assert!(!ok);
         assert_eq!(
@@ -355,14 +367,7 @@ mod tests {
 
     #[test]
     fn group_names_are_sanitized() {
-        let a = KafkaAction::DeleteGroup(KafkaGroupTarget {
-            context: "k1".into(),
-            group: "evil\u{1b}[2Jgroup".into(),
-            state: "Empty".into(),
-            members: 0,
-            topics: vec![],
-            total_lag: 0,
-        });
+        let a = KafkaAction::DeleteGroup(KafkaGroupTarget::empty("k1", "evil\u{1b}[2Jgroup"));
         assert!(!a.describe().join("").contains('\u{1b}'));
         assert!(!a.title().contains('\u{1b}'));
     }

@@ -3,13 +3,15 @@
 
 use std::time::SystemTime;
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::backends::kube::{KubeActor, KubeError, PodKey, RestartRequest};
 use crate::widgets::sanitize;
 
 /// The pod an action targets, as it was on screen when the key was pressed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PodTarget {
     pub context: String,
     pub namespace: String,
@@ -40,7 +42,8 @@ impl PodTarget {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeploymentTarget {
     pub context: String,
     pub namespace: String,

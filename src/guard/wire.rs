@@ -16,120 +16,148 @@ use crate::backends::kafka::{PartitionReset, ResetPlan, ResetTo};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionRequest {
-    pub action: WireAction,
+    pub action: GuardedAction,
     pub reason: String,
     #[serde(default)]
     pub typed_context: Option<String>,
 }
 
-/// The action as `{"name": "pg.cancel", "target": {...}}`.
+/// Parses a JSON body; a field that is not valid is named by its path
+/// (`action.target.backend_start: "yesterday" is not an RFC 3339 UTC time ...`).
+pub fn from_json<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, String> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(value)
+}
+
+/// The JSON form of a [`GuardedAction`]: `{"name": "pg.cancel", "target": {...}}`, the target
+/// being the domain target itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", content = "target")]
-pub enum WireAction {
+pub(super) enum WireAction {
     #[serde(rename = "pg.cancel")]
-    PgCancel(WirePg),
+    PgCancel(PgTarget),
     #[serde(rename = "pg.terminate")]
-    PgTerminate(WirePg),
+    PgTerminate(PgTarget),
     #[serde(rename = "kafka.delete_group")]
-    KafkaDeleteGroup(WireGroup),
+    KafkaDeleteGroup(KafkaGroupTarget),
     #[serde(rename = "kafka.reset_offsets")]
-    KafkaResetOffsets(WireReset),
+    KafkaResetOffsets(KafkaResetTarget),
     #[serde(rename = "kafka.undo_reset")]
-    KafkaUndoReset(WireReset),
+    KafkaUndoReset(KafkaResetTarget),
     #[serde(rename = "kube.delete_pod")]
-    KubeDeletePod(WirePod),
+    KubeDeletePod(PodTarget),
     #[serde(rename = "kube.rollout_restart")]
-    KubeRolloutRestart(WireDeployment),
+    KubeRolloutRestart(DeploymentTarget),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WirePg {
-    pub context: String,
-    pub pid: i32,
-    /// RFC 3339 with microseconds (the precision PostgreSQL reports).
-    pub backend_start: Option<String>,
-    pub query_start: Option<String>,
-    pub user: Option<String>,
-    pub application: String,
-    pub database: Option<String>,
-    pub state: Option<String>,
-    pub query: String,
+impl From<GuardedAction> for WireAction {
+    fn from(action: GuardedAction) -> WireAction {
+        match action {
+            GuardedAction::PgCancel(t) => WireAction::PgCancel(t),
+            GuardedAction::PgTerminate(t) => WireAction::PgTerminate(t),
+            GuardedAction::Kafka(KafkaAction::DeleteGroup(t)) => WireAction::KafkaDeleteGroup(t),
+            GuardedAction::Kafka(KafkaAction::ResetOffsets(t)) => WireAction::KafkaResetOffsets(t),
+            GuardedAction::Kafka(KafkaAction::UndoReset(t)) => WireAction::KafkaUndoReset(t),
+            GuardedAction::Kube(KubeAction::DeletePod(t)) => WireAction::KubeDeletePod(t),
+            GuardedAction::Kube(KubeAction::RolloutRestart(t)) => WireAction::KubeRolloutRestart(t),
+        }
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WireGroup {
-    pub context: String,
-    pub group: String,
-    pub state: String,
-    pub members: usize,
-    pub topics: Vec<String>,
-    pub total_lag: i64,
+impl From<WireAction> for GuardedAction {
+    fn from(wire: WireAction) -> GuardedAction {
+        match wire {
+            WireAction::PgCancel(t) => GuardedAction::PgCancel(t),
+            WireAction::PgTerminate(t) => GuardedAction::PgTerminate(t),
+            WireAction::KafkaDeleteGroup(t) => GuardedAction::Kafka(KafkaAction::DeleteGroup(t)),
+            WireAction::KafkaResetOffsets(t) => GuardedAction::Kafka(KafkaAction::ResetOffsets(t)),
+            WireAction::KafkaUndoReset(t) => GuardedAction::Kafka(KafkaAction::UndoReset(t)),
+            WireAction::KubeDeletePod(t) => GuardedAction::Kube(KubeAction::DeletePod(t)),
+            WireAction::KubeRolloutRestart(t) => GuardedAction::Kube(KubeAction::RolloutRestart(t)),
+        }
+    }
 }
 
-/// A reset (or the undo of one) as previewed by the client. The server re-plans a reset with
+/// A reset (or the undo of one) as previewed by the client: the JSON of a
+/// [`KafkaResetTarget`], its plan's fields beside the context. The server re-plans a reset with
 /// the same `to` and `topic`, and re-reads the committed offsets and log bounds for an undo:
 /// what it commits and records is its own reading, not these claims.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct WireReset {
-    pub context: String,
-    pub group: String,
-    pub topic: Option<String>,
-    pub to: WireResetTo,
+pub(super) struct WireReset {
+    context: String,
+    group: String,
+    topic: Option<String>,
+    to: WireResetTo,
     /// For an undo: the audit id of the reset it reverses.
-    pub undoes: Option<String>,
-    pub partitions: Vec<WirePartition>,
+    undoes: Option<String>,
+    partitions: Vec<PartitionReset>,
 }
 
-/// [`ResetTo`] on the wire: `{"earliest": null}`, `{"datetime": "2026-11-26T10:00:00Z"}`, ...
+/// [`ResetTo`] on the wire: `"earliest"`, `{"datetime": "2026-11-26T10:00:00.000000Z"}`, ...
+/// (the audit records keep `ResetTo`'s own form).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum WireResetTo {
+enum WireResetTo {
     Earliest,
     Latest,
-    /// RFC 3339 with microseconds.
-    Datetime(String),
+    Datetime(#[serde(with = "crate::serde_time::micros")] SystemTime),
     Offset(i64),
     ShiftBy(i64),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WirePartition {
-    pub topic: String,
-    pub partition: i32,
-    pub current: Option<i64>,
-    pub target: i64,
-    pub earliest: i64,
-    pub latest: i64,
+impl From<KafkaResetTarget> for WireReset {
+    fn from(t: KafkaResetTarget) -> WireReset {
+        let plan = t.plan;
+        WireReset {
+            context: t.context,
+            group: plan.group,
+            topic: plan.topic,
+            to: match plan.to {
+                ResetTo::Earliest => WireResetTo::Earliest,
+                ResetTo::Latest => WireResetTo::Latest,
+                ResetTo::Datetime(at) => WireResetTo::Datetime(at),
+                ResetTo::Offset(n) => WireResetTo::Offset(n),
+                ResetTo::ShiftBy(n) => WireResetTo::ShiftBy(n),
+            },
+            undoes: t.undoes,
+            partitions: plan.partitions,
+        }
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WirePod {
-    pub context: String,
-    pub namespace: String,
-    pub pod: String,
-    pub uid: String,
-    pub grace_period: Option<i64>,
-    pub status: String,
-    pub node: Option<String>,
-    pub owner: Option<String>,
-}
+impl TryFrom<WireReset> for KafkaResetTarget {
+    type Error = String;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WireDeployment {
-    pub context: String,
-    pub namespace: String,
-    pub deployment: String,
-    pub from_pod: Option<String>,
+    /// `Err` names the field that is not valid.
+    fn try_from(r: WireReset) -> Result<KafkaResetTarget, String> {
+        let to = match r.to {
+            WireResetTo::Earliest => ResetTo::Earliest,
+            WireResetTo::Latest => ResetTo::Latest,
+            WireResetTo::Datetime(at) => ResetTo::Datetime(at),
+            WireResetTo::Offset(n) if n >= 0 => ResetTo::Offset(n),
+            WireResetTo::Offset(n) => {
+                return Err(format!("to.offset: {n} is not an offset (>= 0)"));
+            }
+            WireResetTo::ShiftBy(n) => ResetTo::ShiftBy(n),
+        };
+        if r.partitions.is_empty() {
+            return Err("partitions: the plan has none".into());
+        }
+        let plan = ResetPlan {
+            group: r.group,
+            topic: r.topic,
+            to,
+            partitions: r.partitions,
+        };
+        Ok(KafkaResetTarget::new(&r.context, plan, r.undoes))
+    }
 }
 
 /// The server's answer: the same fields as a local [`ActionReport`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionReply {
     pub ok: bool,
@@ -147,12 +175,8 @@ impl ActionReply {
     /// Nothing was run, for this reason.
     pub fn not_done(detail: String) -> ActionReply {
         ActionReply {
-            ok: false,
-            executed: false,
-            unknown: false,
             detail,
-            audit_id: None,
-            warnings: Vec::new(),
+            ..ActionReply::default()
         }
     }
 
@@ -181,222 +205,32 @@ impl ActionReply {
     }
 }
 
-fn time_out(t: Option<SystemTime>) -> Option<String> {
-    t.map(|t| humantime::format_rfc3339_micros(t).to_string())
-}
-
-fn time_in(field: &str, t: Option<&str>) -> Result<Option<SystemTime>, String> {
-    t.map(|s| {
-        humantime::parse_rfc3339(s)
-            .map_err(|e| format!("{field}: {s:?} is not an RFC 3339 UTC time: {e}"))
-    })
-    .transpose()
-}
-
-impl WireAction {
-    /// The wire form of `action`; `Err` for actions that cannot be delegated.
-    pub fn of(action: &GuardedAction) -> Result<WireAction, String> {
-        Ok(match action {
-            GuardedAction::PgCancel(t) => WireAction::PgCancel(wire_pg(t)),
-            GuardedAction::PgTerminate(t) => WireAction::PgTerminate(wire_pg(t)),
-            GuardedAction::Kafka(KafkaAction::DeleteGroup(g)) => {
-                WireAction::KafkaDeleteGroup(WireGroup {
-                    context: g.context.clone(),
-                    group: g.group.clone(),
-                    state: g.state.clone(),
-                    members: g.members,
-                    topics: g.topics.clone(),
-                    total_lag: g.total_lag,
-                })
-            }
-            GuardedAction::Kafka(KafkaAction::ResetOffsets(t)) => {
-                WireAction::KafkaResetOffsets(wire_reset(t))
-            }
-            GuardedAction::Kafka(KafkaAction::UndoReset(t)) => {
-                WireAction::KafkaUndoReset(wire_reset(t))
-            }
-            GuardedAction::Kube(KubeAction::DeletePod(p)) => WireAction::KubeDeletePod(WirePod {
-                context: p.context.clone(),
-                namespace: p.namespace.clone(),
-                pod: p.pod.clone(),
-                uid: p.uid.clone(),
-                grace_period: p.grace_period,
-                status: p.status.clone(),
-                node: p.node.clone(),
-                owner: p.owner.clone(),
-            }),
-            GuardedAction::Kube(KubeAction::RolloutRestart(d)) => {
-                WireAction::KubeRolloutRestart(WireDeployment {
-                    context: d.context.clone(),
-                    namespace: d.namespace.clone(),
-                    deployment: d.deployment.clone(),
-                    from_pod: d.from_pod.clone(),
-                })
-            }
-        })
-    }
-
-    /// The guarded action this asks for; `Err` names the field that is not valid.
-    pub fn to_action(&self) -> Result<GuardedAction, String> {
-        Ok(match self {
-            WireAction::PgCancel(t) => GuardedAction::PgCancel(pg_target(t)?),
-            WireAction::PgTerminate(t) => GuardedAction::PgTerminate(pg_target(t)?),
-            WireAction::KafkaDeleteGroup(g) => {
-                GuardedAction::Kafka(KafkaAction::DeleteGroup(KafkaGroupTarget {
-                    context: g.context.clone(),
-                    group: g.group.clone(),
-                    state: g.state.clone(),
-                    members: g.members,
-                    topics: g.topics.clone(),
-                    total_lag: g.total_lag,
-                }))
-            }
-            WireAction::KafkaResetOffsets(r) => {
-                GuardedAction::Kafka(KafkaAction::ResetOffsets(reset_target(r)?))
-            }
-            WireAction::KafkaUndoReset(r) => {
-                GuardedAction::Kafka(KafkaAction::UndoReset(reset_target(r)?))
-            }
-            WireAction::KubeDeletePod(p) => GuardedAction::Kube(KubeAction::DeletePod(PodTarget {
-                context: p.context.clone(),
-                namespace: p.namespace.clone(),
-                pod: p.pod.clone(),
-                uid: p.uid.clone(),
-                grace_period: p.grace_period,
-                status: p.status.clone(),
-                node: p.node.clone(),
-                owner: p.owner.clone(),
-            })),
-            WireAction::KubeRolloutRestart(d) => {
-                GuardedAction::Kube(KubeAction::RolloutRestart(DeploymentTarget {
-                    context: d.context.clone(),
-                    namespace: d.namespace.clone(),
-                    deployment: d.deployment.clone(),
-                    from_pod: d.from_pod.clone(),
-                }))
-            }
-        })
-    }
-}
-
-fn wire_reset(t: &KafkaResetTarget) -> WireReset {
-    let plan = &t.plan;
-    WireReset {
-        context: t.context.clone(),
-        group: plan.group.clone(),
-        topic: plan.topic.clone(),
-        to: match plan.to {
-            ResetTo::Earliest => WireResetTo::Earliest,
-            ResetTo::Latest => WireResetTo::Latest,
-            ResetTo::Datetime(at) => {
-                WireResetTo::Datetime(humantime::format_rfc3339_micros(at).to_string())
-            }
-            ResetTo::Offset(n) => WireResetTo::Offset(n),
-            ResetTo::ShiftBy(n) => WireResetTo::ShiftBy(n),
-        },
-        undoes: t.undoes.clone(),
-        partitions: plan
-            .partitions
-            .iter()
-            .map(|p| WirePartition {
-                topic: p.topic.clone(),
-                partition: p.partition,
-                current: p.current,
-                target: p.target,
-                earliest: p.earliest,
-                latest: p.latest,
-            })
-            .collect(),
-    }
-}
-
-fn reset_target(r: &WireReset) -> Result<KafkaResetTarget, String> {
-    let to = match &r.to {
-        WireResetTo::Earliest => ResetTo::Earliest,
-        WireResetTo::Latest => ResetTo::Latest,
-        WireResetTo::Datetime(at) => {
-            ResetTo::Datetime(time_in("to.datetime", Some(at))?.ok_or("to.datetime: missing")?)
-        }
-        WireResetTo::Offset(n) if *n >= 0 => ResetTo::Offset(*n),
-        WireResetTo::Offset(n) => return Err(format!("to.offset: {n} is not an offset (>= 0)")),
-        WireResetTo::ShiftBy(n) => ResetTo::ShiftBy(*n),
-    };
-    if r.partitions.is_empty() {
-        return Err("partitions: the plan has none".into());
-    }
-    let partitions = r
-        .partitions
-        .iter()
-        .map(|p| PartitionReset {
-            topic: p.topic.clone(),
-            partition: p.partition,
-            current: p.current,
-            target: p.target,
-            earliest: p.earliest,
-            latest: p.latest,
-        })
-        .collect();
-    let plan = ResetPlan {
-        group: r.group.clone(),
-        topic: r.topic.clone(),
-        to,
-        partitions,
-    };
-    Ok(KafkaResetTarget::new(&r.context, plan, r.undoes.clone()))
-}
-
-fn wire_pg(t: &PgTarget) -> WirePg {
-    WirePg {
-        context: t.context.clone(),
-        pid: t.pid,
-        backend_start: time_out(t.backend_start),
-        query_start: time_out(t.query_start),
-        user: t.user.clone(),
-        application: t.application.clone(),
-        database: t.database.clone(),
-        state: t.state.clone(),
-        query: t.query.clone(),
-    }
-}
-
-fn pg_target(t: &WirePg) -> Result<PgTarget, String> {
-    Ok(PgTarget {
-        context: t.context.clone(),
-        pid: t.pid,
-        backend_start: time_in("backend_start", t.backend_start.as_deref())?,
-        query_start: time_in("query_start", t.query_start.as_deref())?,
-        user: t.user.clone(),
-        application: t.application.clone(),
-        database: t.database.clone(),
-        state: t.state.clone(),
-        query: t.query.clone(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn round_trip(action: &GuardedAction) -> (String, GuardedAction) {
+        let text = serde_json::to_string(action).expect("json");
+        let back = from_json(text.as_bytes()).expect("parse");
+        (text, back)
+    }
+
     #[test]
     fn a_pg_action_survives_the_wire_to_the_microsecond() {
         let start = SystemTime::UNIX_EPOCH + Duration::from_micros(1_764_000_000_123_456);
         let action = GuardedAction::PgTerminate(PgTarget {
-            context: "prod".into(),
-            pid: 77,
             backend_start: Some(start),
-            query_start: None,
-            user: Some("app".into()),
-            application: "api".into(),
-            database: Some("shop".into()),
-            state: Some("active".into()),
-            query: "select 1".into(),
+            query_start: Some(start + Duration::from_micros(1)),
+            ..PgTarget::fixture()
         });
-        let wire = WireAction::of(&action).expect("delegable");
-        let text = serde_json::to_string(&wire).expect("json");
+        let (text, back) = round_trip(&action);
         assert!(text.contains(r#""name":"pg.terminate""#), "{text}");
-        let back: WireAction = serde_json::from_str(&text).expect("parse");
-        assert_eq!(back.to_action().expect("valid"), action);
+        assert!(
+            text.contains(r#""query_start":"2025-11-24T16:00:00.123457Z""#),
+            "{text}"
+        );
+        assert_eq!(back, action);
     }
 
     #[test]
@@ -410,27 +244,30 @@ mod tests {
             KafkaAction::UndoReset(KafkaResetTarget::new("k1", plan.undo(), Some("a-1".into()))),
         ] {
             let action = GuardedAction::Kafka(action);
-            let text =
-                serde_json::to_string(&WireAction::of(&action).expect("delegable")).expect("json");
-            let back: WireAction = serde_json::from_str(&text).expect("parse");
-            assert_eq!(back.to_action().expect("valid"), action, "{text}");
+            let (text, back) = round_trip(&action);
+            assert!(
+                text.contains(r#""to":{"datetime":"2025-11-24T16:00:00.123456Z"}"#),
+                "{text}"
+            );
+            assert_eq!(back, action, "{text}");
         }
         let bad = r#"{"name":"kafka.reset_offsets","target":{"context":"k","group":"g","topic":null,"to":{"offset":-1},"undoes":null,"partitions":[{"topic":"t","partition":0,"current":null,"target":0,"earliest":0,"latest":0}]}}"#;
-        let wire: WireAction = serde_json::from_str(bad).expect("shape");
-        assert!(
-            wire.to_action()
-                .expect_err("negative")
-                .starts_with("to.offset:")
-        );
+        let e = from_json::<GuardedAction>(bad.as_bytes()).expect_err("negative");
+        assert!(e.starts_with("target: to.offset:"), "{e}");
+        let none = r#"{"name":"kafka.undo_reset","target":{"context":"k","group":"g","topic":null,"to":"earliest","undoes":null,"partitions":[]}}"#;
+        let e = from_json::<GuardedAction>(none.as_bytes()).expect_err("empty plan");
+        assert!(e.starts_with("target: partitions:"), "{e}");
     }
 
     #[test]
     fn bad_fields_are_refused_with_their_name() {
-        let bad = r#"{"name":"pg.cancel","target":{"context":"p","pid":1,"backend_start":"yesterday","query_start":null,"user":null,"application":"","database":null,"state":null,"query":""}}"#;
-        let wire: WireAction = serde_json::from_str(bad).expect("shape");
-        let e = wire.to_action().expect_err("bad time");
-        assert!(e.starts_with("backend_start:"), "{e}");
+        let bad = r#"{"action":{"name":"pg.cancel","target":{"context":"p","pid":1,"backend_start":"yesterday","query_start":null,"user":null,"application":"","database":null,"state":null,"query":""}},"reason":"r"}"#;
+        let e = from_json::<ActionRequest>(bad.as_bytes()).expect_err("bad time");
+        assert!(e.starts_with("action.target.backend_start:"), "{e}");
         let unknown = r#"{"name":"pg.drop_database","target":{}}"#;
-        assert!(serde_json::from_str::<WireAction>(unknown).is_err());
+        assert!(from_json::<GuardedAction>(unknown.as_bytes()).is_err());
+        let extra = r#"{"name":"kube.rollout_restart","target":{"context":"k","namespace":"n","deployment":"d","from_pod":null,"replicas":0}}"#;
+        let e = from_json::<GuardedAction>(extra.as_bytes()).expect_err("unknown field");
+        assert!(e.starts_with("target.replicas: unknown field"), "{e}");
     }
 }

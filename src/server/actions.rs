@@ -15,7 +15,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::future::BoxFuture;
@@ -23,13 +23,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::api::{AppState, authenticate, error};
+use super::api::{self, AppState, error};
 use super::auth::Identity;
 use super::config::ServerConfig;
-use super::policy::{Caller, Decision, Rule, ServerPolicy};
+use super::policy::{Approval, Caller, Decision, Rule, ServerPolicy};
 use super::requests::{self, NewRequest, RequestRow};
 use super::store::{Store, StoreError, Stored};
-use crate::audit::{AuditLog, AuditSettings, IntentDraft, RecordSink};
+use crate::audit::{AuditLog, AuditSettings, RecordSink};
 use crate::backends::kafka::{
     KafkaSource, PartitionReset, RealKafka, ResetPlan, ResetSpec, ResetTo,
 };
@@ -356,8 +356,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/actions", post(post_action))
         .route("/v1/actions/{id}", get(get_action))
         .route("/v1/actions/{id}/wait", get(wait_action))
-        .route("/v1/actions/{id}/approve", post(approve))
-        .route("/v1/actions/{id}/deny", post(deny))
+        .route("/v1/actions/{id}/approve", post(decide::<true>))
+        .route("/v1/actions/{id}/deny", post(decide::<false>))
         .route("/v1/actions/{id}/withdraw", post(withdraw))
         .route("/v1/approvals", get(list_approvals))
 }
@@ -370,6 +370,31 @@ fn store_failed(e: StoreError) -> Response {
     )
 }
 
+/// Request `id` as it stands now (expired first when its time is up); 404 when there is none.
+async fn current(store: &Store, id: &str) -> Result<RequestRow, Response> {
+    requests::expire_due(store).await.map_err(store_failed)?;
+    match requests::get(store, id).await {
+        Ok(Some(row)) => Ok(row),
+        Ok(None) => Err(error(
+            StatusCode::NOT_FOUND,
+            format!("no action request {id}"),
+        )),
+        Err(e) => Err(store_failed(e)),
+    }
+}
+
+/// The answer to `POST /v1/actions` once the request is stored: its row, with `status`.
+async fn stored_answer(store: &Store, id: &str, status: StatusCode) -> Response {
+    match requests::get(store, id).await {
+        Ok(Some(row)) => (status, axum::Json(row.to_json())).into_response(),
+        Ok(None) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the request was not stored",
+        ),
+        Err(e) => store_failed(e),
+    }
+}
+
 async fn read_json<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, Response> {
     let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
         error(
@@ -377,7 +402,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, Resp
             format!("the body is larger than {MAX_BODY} bytes or unreadable"),
         )
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
+    crate::guard::wire::from_json(&bytes).map_err(|e| {
         error(
             StatusCode::BAD_REQUEST,
             format!("the body is not valid: {e}"),
@@ -404,23 +429,16 @@ fn caller(identity: &Identity) -> Caller<'_> {
 
 async fn post_action(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    api::Caller(identity): api::Caller,
     body: Body,
 ) -> Response {
-    let identity = match authenticate(&state, &headers).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
     let request: ActionRequest = match read_json(body).await {
         Ok(r) => r,
         Err(r) => return r,
     };
-    let action = match request.action.to_action() {
-        Ok(a) => a,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
-    };
+    let action = &request.action;
     let delegation = &state.delegation;
-    if !delegation.has_context(&action) {
+    if !delegation.has_context(action) {
         return error(
             StatusCode::NOT_FOUND,
             format!(
@@ -433,6 +451,14 @@ async fn post_action(
     let id = uuid::Uuid::new_v4().to_string();
     let request_json = serde_json::to_string(&request).unwrap_or_default();
     let bound = binding(&id, &action.audit_target(), &request.reason);
+    let filing = Filing {
+        store: &state.store,
+        id: &id,
+        requester: &identity.0,
+        request_json: &request_json,
+        reason: &request.reason,
+        binding: &bound,
+    };
     // Policy, then the rule's reason rules: either refusal is recorded and answered 403.
     let decision = delegation
         .policy
@@ -449,28 +475,16 @@ async fn post_action(
         let audit_id = record_refusal(
             &state,
             &identity.0,
-            &action,
+            action,
             &request.reason,
             &id,
             rule.as_deref(),
             &why,
         )
         .await;
-        let stored = store_request(
-            &state.store,
-            &id,
-            &identity.0,
-            &action,
-            &request_json,
-            &request.reason,
-            &bound,
-            rule.as_deref(),
-            "refused",
-            &why,
-            &[],
-            None,
-        )
-        .await;
+        let stored = filing
+            .store(action, rule.as_deref(), "refused", &why, None)
+            .await;
         if let Err(e) = stored {
             tracing::warn!(error = %e, "refused request not stored");
         }
@@ -494,109 +508,59 @@ async fn post_action(
     };
     if let Some(approval) = &rule.approval {
         // The approver sees the server's reading of the target, not the client's claims.
-        let claimed = action.clone();
-        let action = match delegation.reread(action).await {
+        let claimed = action;
+        let action = match delegation.reread(action.clone()).await {
             Ok(a) => a,
             Err(why) => {
-                let stored = store_request(
-                    &state.store,
-                    &id,
-                    &identity.0,
-                    &claimed,
-                    &request_json,
-                    &request.reason,
-                    &bound,
-                    Some(&rule.name),
-                    "not_done",
-                    &why,
-                    &[],
-                    None,
-                )
-                .await;
+                let stored = filing
+                    .store(claimed, Some(&rule.name), "not_done", &why, None)
+                    .await;
                 if let Err(e) = stored {
                     return store_failed(e);
                 }
-                return match requests::get(&state.store, &id).await {
-                    Ok(Some(row)) => axum::Json(row.to_json()).into_response(),
-                    Ok(None) => error(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "the request was not stored",
-                    ),
-                    Err(e) => store_failed(e),
-                };
+                return stored_answer(&state.store, &id, StatusCode::OK).await;
             }
         };
-        let stored = store_request(
-            &state.store,
-            &id,
-            &identity.0,
-            &action,
-            &request_json,
-            &request.reason,
-            &bound,
-            Some(&rule.name),
-            "pending",
-            "waiting for approval",
-            &approval.approvers,
-            Some(approval.timeout),
-        )
-        .await;
+        let waiting = "waiting for approval";
+        let stored = filing
+            .store(
+                &action,
+                Some(&rule.name),
+                "pending",
+                waiting,
+                Some(approval),
+            )
+            .await;
         if let Err(e) = stored {
             return store_failed(e);
         }
         tracing::info!(request_id = %id, requester = %identity.0, action = action.name(), rule = %rule.name, "action waiting for approval");
-        return match requests::get(&state.store, &id).await {
-            Ok(Some(row)) => (StatusCode::ACCEPTED, axum::Json(row.to_json())).into_response(),
-            Ok(None) => error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the request was not stored",
-            ),
-            Err(e) => store_failed(e),
-        };
+        return stored_answer(&state.store, &id, StatusCode::ACCEPTED).await;
     }
-    if let Err(e) = store_request(
-        &state.store,
-        &id,
-        &identity.0,
-        &action,
-        &request_json,
-        &request.reason,
-        &bound,
-        Some(&rule.name),
-        "running",
-        "",
-        &[],
-        None,
-    )
-    .await
+    if let Err(e) = filing
+        .store(action, Some(&rule.name), "running", "", None)
+        .await
     {
         return store_failed(e);
     }
     let note = json!({"request_id": id, "requested_by": identity.0, "rule": rule.name});
-    let typed = request.typed_context.as_deref();
-    let reply = run(
-        &state,
-        &identity.0,
-        action,
-        rule,
-        &request.reason,
-        typed,
-        note,
-    )
-    .await;
+    let reply = run(&state, &identity.0, request, rule, note).await;
     finish(&state, &id, reply).await
 }
 
-/// Runs the action through the guard executor; the reply as the client will show it.
+/// Runs the requested action through the guard executor; the reply as the client will show it.
 async fn run(
     state: &AppState,
     requester: &str,
-    action: GuardedAction,
+    request: ActionRequest,
     rule: &Rule,
-    reason: &str,
-    typed_context: Option<&str>,
     note: Value,
 ) -> ActionReply {
+    let ActionRequest {
+        action,
+        reason,
+        typed_context,
+    } = request;
     let delegation = &state.delegation;
     let action = match delegation.reread(action).await {
         Ok(a) => a,
@@ -607,8 +571,8 @@ async fn run(
     let reports = executor
         .run(GuardRequest {
             actions: vec![action],
-            reason: reason.to_string(),
-            typed_context: typed_context.map(str::to_string),
+            reason,
+            typed_context,
         })
         .await;
     match reports.first() {
@@ -638,43 +602,47 @@ async fn finish(state: &AppState, id: &str, reply: ActionReply) -> Response {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn store_request(
-    store: &Store,
-    id: &str,
-    requester: &str,
-    action: &GuardedAction,
-    request_json: &str,
-    reason: &str,
-    bound: &str,
-    rule: Option<&str>,
-    status: &str,
-    detail: &str,
-    approvers: &[String],
-    expires_in: Option<Duration>,
-) -> Result<(), StoreError> {
-    let description = action.describe().join("\n");
-    let summary = action.target_summary();
-    requests::insert(
-        store,
-        &NewRequest {
-            id,
-            requester,
+/// One request as `POST /v1/actions` stores it: what each of its stored states shares.
+struct Filing<'a> {
+    store: &'a Store,
+    id: &'a str,
+    requester: &'a str,
+    request_json: &'a str,
+    reason: &'a str,
+    binding: &'a str,
+}
+
+impl Filing<'_> {
+    /// Stores the request as `status` under `rule`, described from `action` (the server's
+    /// reading of the target, once it has one); `approval` when it waits for approvers.
+    async fn store(
+        &self,
+        action: &GuardedAction,
+        rule: Option<&str>,
+        status: &str,
+        detail: &str,
+        approval: Option<&Approval>,
+    ) -> Result<(), StoreError> {
+        let description = action.describe().join("\n");
+        let summary = action.target_summary();
+        let new = NewRequest {
+            id: self.id,
+            requester: self.requester,
             context: action.context(),
             action: action.name(),
-            request: request_json,
+            request: self.request_json,
             summary: &summary,
             description: &description,
-            reason,
-            binding: bound,
+            reason: self.reason,
+            binding: self.binding,
             rule,
             status,
             detail,
-            approvers,
-            expires_in,
-        },
-    )
-    .await
+            approvers: approval.map_or(&[], |a| &a.approvers),
+            expires_in: approval.map(|a| a.timeout),
+        };
+        requests::insert(self.store, &new).await
+    }
 }
 
 /// A refusal is an intent with a refused outcome in the audit trail: the attempt is on record.
@@ -688,20 +656,8 @@ async fn record_refusal(
     why: &str,
 ) -> Option<String> {
     let audit = state.delegation.audit(state, requester);
-    let mut target = action.audit_target();
-    if let Some(map) = target.as_object_mut() {
-        map.insert(
-            "delegation".into(),
-            json!({"request_id": request_id, "requested_by": requester, "rule": rule}),
-        );
-    }
-    let draft = IntentDraft {
-        context_kind: action.context_kind().as_str().into(),
-        context_name: action.context().into(),
-        action: action.name().into(),
-        target,
-        reason: reason.to_string(),
-    };
+    let note = json!({"request_id": request_id, "requested_by": requester, "rule": rule});
+    let draft = action.intent_draft(reason, Some(note));
     match audit.record_intent(draft).await {
         Ok(receipt) => {
             let detail = format!("refused by server policy: {why}; nothing was done");
@@ -717,19 +673,12 @@ async fn record_refusal(
 
 async fn get_action(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _caller: api::Caller,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = authenticate(&state, &headers).await {
-        return r;
-    }
-    if let Err(e) = requests::expire_due(&state.store).await {
-        return store_failed(e);
-    }
-    match requests::get(&state.store, &id).await {
-        Ok(Some(row)) => axum::Json(row.to_json()).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("no action request {id}")),
-        Err(e) => store_failed(e),
+    match current(&state.store, &id).await {
+        Ok(row) => axum::Json(row.to_json()).into_response(),
+        Err(r) => r,
     }
 }
 
@@ -744,13 +693,10 @@ struct WaitParams {
 /// timeout. Woken by NOTIFY from whichever replica changed it.
 async fn wait_action(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _caller: api::Caller,
     Path(id): Path<String>,
     params: Result<Query<WaitParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    if let Err(r) = authenticate(&state, &headers).await {
-        return r;
-    }
     let limit = match params {
         Ok(Query(p)) => Duration::from_secs(p.timeout.unwrap_or(25)).min(MAX_WAIT),
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
@@ -760,13 +706,9 @@ async fn wait_action(
         let bell = state.delegation.bell.notified();
         tokio::pin!(bell);
         bell.as_mut().enable();
-        if let Err(e) = requests::expire_due(&state.store).await {
-            return store_failed(e);
-        }
-        let row = match requests::get(&state.store, &id).await {
-            Ok(Some(row)) => row,
-            Ok(None) => return error(StatusCode::NOT_FOUND, format!("no action request {id}")),
-            Err(e) => return store_failed(e),
+        let row = match current(&state.store, &id).await {
+            Ok(row) => row,
+            Err(r) => return r,
         };
         let now = tokio::time::Instant::now();
         if row.is_final() || now >= deadline {
@@ -794,35 +736,13 @@ struct Decide {
     binding: Option<String>,
 }
 
-async fn approve(
+/// `POST /v1/actions/{id}/approve` (`APPROVING`) and `POST /v1/actions/{id}/deny`.
+async fn decide<const APPROVING: bool>(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    api::Caller(identity): api::Caller,
     Path(id): Path<String>,
     body: Body,
 ) -> Response {
-    decide(state, headers, id, body, true).await
-}
-
-async fn deny(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
-) -> Response {
-    decide(state, headers, id, body, false).await
-}
-
-async fn decide(
-    state: Arc<AppState>,
-    headers: HeaderMap,
-    id: String,
-    body: Body,
-    approving: bool,
-) -> Response {
-    let identity = match authenticate(&state, &headers).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
     let decision: Decide = match read_json(body).await {
         Ok(d) => d,
         Err(r) => return r,
@@ -834,13 +754,9 @@ async fn decide(
             "give your own reason (at least 10 characters)",
         );
     }
-    if let Err(e) = requests::expire_due(&state.store).await {
-        return store_failed(e);
-    }
-    let row = match requests::get(&state.store, &id).await {
-        Ok(Some(row)) => row,
-        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no action request {id}")),
-        Err(e) => return store_failed(e),
+    let row = match current(&state.store, &id).await {
+        Ok(row) => row,
+        Err(r) => return r,
     };
     if row.requester == identity.0 {
         return error(
@@ -872,7 +788,7 @@ async fn decide(
             "this approval is for another request (target or reason differ): nothing was done",
         );
     }
-    let to = if approving { "running" } else { "denied" };
+    let to = if APPROVING { "running" } else { "denied" };
     let claimed = match requests::decide(&state.store, &id, to, &identity.0, &reason, &bound).await
     {
         Ok(Some(row)) => row,
@@ -884,8 +800,8 @@ async fn decide(
         }
         Err(e) => return store_failed(e),
     };
-    tracing::info!(request_id = %id, by = %identity.0, approved = approving, "action request decided");
-    if !approving {
+    tracing::info!(request_id = %id, by = %identity.0, approved = APPROVING, "action request decided");
+    if !APPROVING {
         return axum::Json(claimed.to_json()).into_response();
     }
     execute_approved(&state, claimed).await
@@ -894,11 +810,8 @@ async fn decide(
 /// Runs an approved request (once: only the replica whose UPDATE claimed it gets here).
 async fn execute_approved(state: &AppState, row: RequestRow) -> Response {
     let fail = ActionReply::not_done;
-    let parsed = serde_json::from_str::<ActionRequest>(&row.request)
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.action.to_action().map(|a| (r, a)));
-    let (request, action) = match parsed {
-        Ok(p) => p,
+    let request = match crate::guard::wire::from_json::<ActionRequest>(row.request.as_bytes()) {
+        Ok(r) => r,
         Err(e) => {
             return finish(
                 state,
@@ -928,29 +841,15 @@ async fn execute_approved(state: &AppState, row: RequestRow) -> Response {
         "approver_reason": row.decided_reason,
         "approved_at": row.decided_at.map(|t| humantime::format_rfc3339_millis(t).to_string()),
     });
-    let typed = request.typed_context.as_deref();
-    let reply = run(
-        state,
-        &row.requester,
-        action,
-        rule,
-        &request.reason,
-        typed,
-        note,
-    )
-    .await;
+    let reply = run(state, &row.requester, request, rule, note).await;
     finish(state, &row.id, reply).await
 }
 
 async fn withdraw(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    api::Caller(identity): api::Caller,
     Path(id): Path<String>,
 ) -> Response {
-    let identity = match authenticate(&state, &headers).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
     match requests::withdraw(&state.store, &id, &identity.0).await {
         Ok(Some(row)) => axum::Json(row.to_json()).into_response(),
         Ok(None) => error(
@@ -962,11 +861,10 @@ async fn withdraw(
 }
 
 /// `GET /v1/approvals`: the pending requests, each with whether the caller may decide it.
-async fn list_approvals(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let identity = match authenticate(&state, &headers).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
+async fn list_approvals(
+    State(state): State<Arc<AppState>>,
+    api::Caller(identity): api::Caller,
+) -> Response {
     let who = caller(&identity);
     match requests::pending(&state.store).await {
         Ok(rows) => {

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use reqwest::Method;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{CallFailure, ServerClient, path_segment};
-use crate::guard::wire::{ActionReply, ActionRequest, WireAction};
+use crate::guard::wire::{ActionReply, ActionRequest};
 use crate::guard::{ActionReport, Delegate, GuardedAction};
 
 /// How long one `POST /v1/actions` may take (the server's action timeout plus its audit).
@@ -22,9 +23,12 @@ const WAIT_POLL: u64 = 25;
 /// Plain calls (list, approve answers after running the action: as long as an action).
 const PLAIN_CALL: Duration = Duration::from_secs(15);
 
-/// A request waiting for approval, as the requester is told about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A request waiting for approval, as the requester is told about it: read from the pending
+/// request's row (the server's answer, or a demo desk file).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
 pub struct PendingNotice {
+    #[serde(rename = "id")]
     pub request_id: String,
     pub approvers: Vec<String>,
     pub expires_at: Option<String>,
@@ -54,30 +58,9 @@ impl ServerDelegate {
         self
     }
 
-    async fn send(
-        &self,
-        action: &GuardedAction,
-        reason: &str,
-        typed_context: Option<&str>,
-    ) -> ActionReport {
-        let not_done = |detail: String| ActionReport {
-            action: action.clone(),
-            ok: false,
-            executed: false,
-            unknown: false,
-            detail,
-            audit_id: None,
-            warnings: Vec::new(),
-        };
-        let wire = match WireAction::of(action) {
-            Ok(w) => w,
-            Err(e) => return not_done(e),
-        };
-        let request = ActionRequest {
-            action: wire,
-            reason: reason.to_string(),
-            typed_context: typed_context.map(str::to_string),
-        };
+    async fn send(&self, request: ActionRequest) -> ActionReport {
+        let action = &request.action;
+        let not_done = |detail: String| ActionReport::not_done(action, detail);
         let body = match serde_json::to_value(&request) {
             Ok(b) => b,
             Err(e) => return not_done(format!("the request could not be encoded: {e}")),
@@ -118,15 +101,8 @@ impl ServerDelegate {
             }
         };
         if text(&row, "status") == "pending" {
-            let id = text(&row, "id").to_string();
-            let notice = PendingNotice {
-                request_id: id.clone(),
-                approvers: strings(&row, "approvers"),
-                expires_at: row
-                    .get("expires_at")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-            };
+            let notice = PendingNotice::deserialize(&row).unwrap_or_default();
+            let id = notice.request_id.clone();
             if let Some(f) = &self.on_pending {
                 f(&notice);
             }
@@ -185,30 +161,13 @@ impl ServerDelegate {
 }
 
 impl Delegate for ServerDelegate {
-    fn run<'a>(
-        &'a self,
-        action: &'a GuardedAction,
-        reason: &'a str,
-        typed_context: Option<&'a str>,
-    ) -> BoxFuture<'a, ActionReport> {
-        Box::pin(self.send(action, reason, typed_context))
+    fn run(&self, request: ActionRequest) -> BoxFuture<'_, ActionReport> {
+        Box::pin(self.send(request))
     }
 }
 
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+pub(super) fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
-fn strings(v: &Value, key: &str) -> Vec<String> {
-    v.get(key)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn error_text(v: &Value) -> String {
@@ -245,35 +204,20 @@ pub fn report_of(action: &GuardedAction, row: &Value) -> ActionReport {
         ),
         _ => format!("{}: {}", clean(status), clean(text(row, "detail"))),
     };
-    ActionReport {
-        action: action.clone(),
-        ok: false,
-        executed: false,
-        unknown: false,
-        detail,
-        audit_id: None,
-        warnings: Vec::new(),
-    }
+    ActionReport::not_done(action, detail)
 }
 
 /// `GET /v1/approvals`: the pending requests.
 pub async fn pending(client: &ServerClient) -> Result<Vec<Value>, String> {
-    match client
+    let reply = client
         .call(Method::GET, "v1/approvals", None, PLAIN_CALL)
-        .await
-    {
-        Ok((200, v)) => Ok(v
-            .get("requests")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()),
-        Ok((status, v)) => Err(format!(
-            "{} answered {status}: {}",
-            client.display(),
-            error_text(&v)
-        )),
-        Err(e) => Err(e.text().to_string()),
-    }
+        .await;
+    let list = answer(client, reply)?;
+    Ok(list
+        .get("requests")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default())
 }
 
 /// Approve or deny request `id` with the decider's own reason; the request's state after.

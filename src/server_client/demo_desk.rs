@@ -11,11 +11,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::actions::{ApprovalDesk, OnPending, PendingNotice};
-use crate::guard::{ActionReport, Delegate, Executor, GuardRequest, GuardedAction};
+use super::actions::{ApprovalDesk, OnPending, PendingNotice, report_of, text};
+use crate::guard::wire::ActionRequest;
+use crate::guard::{ActionReport, Delegate, Executor, GuardRequest};
 
 pub const JUNIOR: &str = "junior@demo";
 pub const TRAINER: &str = "trainer@demo";
@@ -31,10 +33,6 @@ pub struct DemoDesk {
 
 fn now_text() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
-}
-
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
 impl DemoDesk {
@@ -75,6 +73,13 @@ impl DemoDesk {
             .map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 
+    /// Marks a pending request expired (nothing was done), in its file too.
+    fn expire(&self, row: &mut Value) {
+        row["status"] = json!("expired");
+        row["detail"] = json!("no approval before the request expired: nothing was done");
+        let _ = self.write(row);
+    }
+
     /// Every pending request (expired ones are marked so first).
     fn pending_rows(&self) -> Vec<Value> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
@@ -91,9 +96,7 @@ impl DemoDesk {
         for r in &mut rows {
             let expired = humantime::parse_rfc3339(text(r, "expires_at")).is_ok_and(|t| t <= now);
             if expired {
-                r["status"] = json!("expired");
-                r["detail"] = json!("no approval before the request expired: nothing was done");
-                let _ = self.write(r);
+                self.expire(r);
             }
         }
         rows.retain(|r| text(r, "status") == "pending");
@@ -175,21 +178,9 @@ pub struct DemoDelegate {
 }
 
 impl DemoDelegate {
-    async fn request(
-        &self,
-        action: &GuardedAction,
-        reason: &str,
-        typed_context: Option<&str>,
-    ) -> ActionReport {
-        let not_done = |detail: String| ActionReport {
-            action: action.clone(),
-            ok: false,
-            executed: false,
-            unknown: false,
-            detail,
-            audit_id: None,
-            warnings: Vec::new(),
-        };
+    async fn request(&self, request: ActionRequest) -> ActionReport {
+        let (action, reason) = (&request.action, &request.reason);
+        let not_done = |detail: String| ActionReport::not_done(action, detail);
         let id = uuid::Uuid::new_v4().to_string();
         let binding = hex::encode(Sha256::digest(
             format!(
@@ -211,11 +202,7 @@ impl DemoDelegate {
             return not_done(format!("{e}; nothing was done"));
         }
         if let Some(f) = &self.on_pending {
-            f(&PendingNotice {
-                request_id: id.clone(),
-                approvers: vec![TRAINER.to_string()],
-                expires_at: row["expires_at"].as_str().map(str::to_string),
-            });
+            f(&PendingNotice::deserialize(&row).unwrap_or_default());
         }
         let decided = loop {
             tokio::time::sleep(POLL).await;
@@ -223,54 +210,45 @@ impl DemoDelegate {
                 return not_done(format!("request {id} disappeared: nothing was done"));
             };
             if text(&now, "status") == "pending" && SystemTime::now() >= expires {
-                now["status"] = json!("expired");
-                now["detail"] = json!("no approval before the request expired: nothing was done");
-                let _ = self.desk.write(&now);
+                self.desk.expire(&mut now);
             }
             if text(&now, "status") != "pending" {
                 break now;
             }
         };
+        if text(&decided, "status") != "approved" {
+            // Denied or expired: said as for a request on a server.
+            return report_of(action, &decided);
+        }
         let (by, why) = (
             text(&decided, "decided_by"),
             text(&decided, "decided_reason"),
         );
-        match text(&decided, "status") {
-            "approved" => {
-                let note = json!({"request_id": id, "requested_by": self.desk.me,
-                    "approved_by": by, "approver_reason": why,
-                    "approved_at": decided["decided_at"]});
-                let executor = (self.executor_for)(note);
-                let request = GuardRequest {
-                    actions: vec![action.clone()],
-                    reason: reason.to_string(),
-                    typed_context: typed_context.map(str::to_string),
-                };
-                let mut report = match executor.run(request).await.into_iter().next() {
-                    Some(r) => r,
-                    None => not_done("nothing was run".into()),
-                };
-                report.detail.push_str(&format!("; approved by {by}"));
-                let mut done = decided.clone();
-                done["status"] = json!(if report.ok { "done" } else { "failed" });
-                done["detail"] = json!(report.detail);
-                let _ = self.desk.write(&done);
-                report
-            }
-            "denied" => not_done(format!("denied by {by}: {why} (nothing was done)")),
-            other => not_done(format!("{other}: {}", text(&decided, "detail"))),
-        }
+        let note = json!({"request_id": id, "requested_by": self.desk.me,
+            "approved_by": by, "approver_reason": why,
+            "approved_at": decided["decided_at"]});
+        let executor = (self.executor_for)(note);
+        let confirmed = GuardRequest {
+            actions: vec![action.clone()],
+            reason: reason.clone(),
+            typed_context: request.typed_context.clone(),
+        };
+        let mut report = match executor.run(confirmed).await.into_iter().next() {
+            Some(r) => r,
+            None => not_done("nothing was run".into()),
+        };
+        report.detail.push_str(&format!("; approved by {by}"));
+        let mut done = decided.clone();
+        done["status"] = json!(if report.ok { "done" } else { "failed" });
+        done["detail"] = json!(report.detail);
+        let _ = self.desk.write(&done);
+        report
     }
 }
 
 impl Delegate for DemoDelegate {
-    fn run<'a>(
-        &'a self,
-        action: &'a GuardedAction,
-        reason: &'a str,
-        typed_context: Option<&'a str>,
-    ) -> BoxFuture<'a, ActionReport> {
-        Box::pin(self.request(action, reason, typed_context))
+    fn run(&self, request: ActionRequest) -> BoxFuture<'_, ActionReport> {
+        Box::pin(self.request(request))
     }
 }
 

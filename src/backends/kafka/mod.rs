@@ -10,7 +10,6 @@ pub mod fixtures;
 pub mod history;
 mod model;
 pub mod plan;
-mod serde_time;
 
 pub use assignment::{decode_assignment, encode_assignment};
 pub use client::{KafkaSpec, RealKafka};

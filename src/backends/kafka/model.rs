@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::serde_time;
+use crate::serde_time;
 
 /// Kafka's "no committed offset" sentinel (OffsetFetch returns -1).
 pub const NO_OFFSET: i64 = -1;

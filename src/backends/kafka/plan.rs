@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use super::serde_time;
+use crate::serde_time;
 
 /// Where a reset moves the committed offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -89,7 +89,7 @@ pub fn parse_time(text: &str) -> Result<SystemTime, String> {
 }
 
 /// One partition of the preview. Read strictly, so that the wire form of a delegated reset
-/// (`guard::wire`) can carry it as it is.
+/// (`POST /v1/actions`) can carry it as it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PartitionReset {
