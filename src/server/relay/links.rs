@@ -12,13 +12,9 @@ pub(super) struct LinkClaims {
 
 pub(super) async fn make_link(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Caller(identity): Caller,
     Path(id): Path<String>,
 ) -> Response {
-    let identity = match authenticate(&state, &headers).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
     if let Some(r) = invalid_id(&id) {
         return r;
     }

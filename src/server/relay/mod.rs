@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc};
 
-use super::api::{AppState, authenticate, error, store_error};
+use super::api::{AppState, Caller, authenticate, error, store_error};
 use super::auth::Identity;
 use super::store::{Store, StoreError};
 
@@ -193,16 +193,6 @@ fn invalid_id(id: &str) -> Option<Response> {
             "a share id is 1-100 characters of A-Z, a-z, 0-9, '-', '_', '.'",
         )
     })
-}
-
-/// The authenticated identity and the JSON body of a request, or the answer refusing it.
-async fn authenticated_json<T: serde::de::DeserializeOwned>(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<(Identity, T), Response> {
-    let identity = authenticate(state, headers).await?;
-    Ok((identity, read_json(body).await?))
 }
 
 /// A list as `{"key": [...]}`, or the store's error.

@@ -30,14 +30,10 @@ pub(super) fn claimed_start(started: Option<&str>) -> Option<SystemTime> {
 
 pub(super) async fn start_share(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Caller(identity): Caller,
     Path(id): Path<String>,
     body: Body,
 ) -> Response {
-    let identity = match authenticate(&state, &headers).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
     if let Some(r) = invalid_id(&id) {
         return r;
     }
@@ -101,12 +97,12 @@ pub(super) struct Upload {
 
 pub(super) async fn upload_frames(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Caller(identity): Caller,
     Path(id): Path<String>,
     body: Body,
 ) -> Response {
-    let (identity, upload): (_, Upload) = match authenticated_json(&state, &headers, body).await {
-        Ok(r) => r,
+    let upload: Upload = match read_json(body).await {
+        Ok(u) => u,
         Err(r) => return r,
     };
     let mut times = Vec::with_capacity(upload.events.len());
@@ -209,13 +205,9 @@ pub(super) async fn watchers_of(
 
 pub(super) async fn end_share(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Caller(identity): Caller,
     Path(id): Path<String>,
 ) -> Response {
-    let identity = match authenticate(&state, &headers).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
     let result = async {
         let client = state.store.client().await?;
         let n = client
@@ -256,11 +248,8 @@ pub struct ShareInfo {
 
 pub(super) async fn list_shares(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _caller: Caller,
 ) -> Response {
-    if let Err(r) = authenticate(&state, &headers).await {
-        return r;
-    }
     let result = async {
         let client = state.store.client().await?;
         let rows = client
@@ -316,11 +305,8 @@ pub(super) const RECORDINGS_LISTED: i64 = 10_000;
 /// to their moment in one.
 pub(super) async fn list_recordings(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _caller: Caller,
 ) -> Response {
-    if let Err(r) = authenticate(&state, &headers).await {
-        return r;
-    }
     let result = async {
         let client = state.store.client().await?;
         let rows = client
