@@ -9,63 +9,16 @@ pub mod share;
 
 use std::time::{Duration, SystemTime};
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::audit::AuditRecord;
+use crate::protocol::{AuditFilter, AuditPage, ServerRecord, SessionReport};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Page size used when reading many records.
 const PAGE: usize = 1000;
 /// Largest answer read from the server.
 const MAX_BODY: usize = 64 * 1024 * 1024;
-
-/// One record as the server holds it.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ServerRecord {
-    pub record: AuditRecord,
-    /// The authenticated identity that sent it.
-    pub received_from: String,
-    pub received_at: String,
-    pub identity_mismatch: bool,
-    pub hash_ok: bool,
-    pub prev_seen: bool,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct Page {
-    records: Vec<ServerRecord>,
-    next_cursor: Option<String>,
-}
-
-/// `GET /v1/sessions/{id}/verify`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct SessionVerify {
-    pub session_id: String,
-    pub records: usize,
-    pub status: String,
-    pub first_break: Option<ChainBreak>,
-    pub starts_after_unseen_record: bool,
-    pub last_hash: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ChainBreak {
-    pub id: String,
-    pub time: String,
-    pub problem: String,
-    pub detail: String,
-}
-
-/// Filters of `GET /v1/audit`.
-#[derive(Debug, Clone, Default)]
-pub struct ListQuery {
-    pub since: Option<SystemTime>,
-    pub until: Option<SystemTime>,
-    pub actor: Option<String>,
-    pub context: Option<String>,
-    pub action: Option<String>,
-}
 
 pub struct ServerClient {
     base: reqwest::Url,
@@ -217,27 +170,12 @@ impl ServerClient {
 
     async fn page(
         &self,
-        query: &ListQuery,
+        query: &AuditFilter,
         limit: usize,
         cursor: Option<&str>,
-    ) -> Result<Page, String> {
+    ) -> Result<AuditPage, String> {
         let mut params: Vec<(&str, String)> = vec![("limit", limit.to_string())];
-        let time = |t: SystemTime| humantime::format_rfc3339_micros(t).to_string();
-        if let Some(t) = query.since {
-            params.push(("since", time(t)));
-        }
-        if let Some(t) = query.until {
-            params.push(("until", time(t)));
-        }
-        for (key, value) in [
-            ("actor", &query.actor),
-            ("context", &query.context),
-            ("action", &query.action),
-        ] {
-            if let Some(v) = value {
-                params.push((key, v.clone()));
-            }
-        }
+        params.extend(query.query_pairs());
         if let Some(c) = cursor {
             params.push(("cursor", c.to_string()));
         }
@@ -247,7 +185,7 @@ impl ServerClient {
     }
 
     /// Newest first, following the cursor, at most `max` records.
-    pub async fn list(&self, query: &ListQuery, max: usize) -> Result<Vec<ServerRecord>, String> {
+    pub async fn list(&self, query: &AuditFilter, max: usize) -> Result<Vec<ServerRecord>, String> {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         while out.len() < max {
@@ -265,7 +203,7 @@ impl ServerClient {
 
     /// The last `n` records, oldest first (like `audit::tail` for a file).
     pub async fn tail(&self, n: usize) -> Result<Vec<AuditRecord>, String> {
-        self.records_oldest_first(&ListQuery::default(), n).await
+        self.records_oldest_first(&AuditFilter::default(), n).await
     }
 
     /// Every record since `since` (all when `None`), oldest first, for the timeline.
@@ -273,9 +211,9 @@ impl ServerClient {
         &self,
         since: Option<SystemTime>,
     ) -> Result<Vec<AuditRecord>, String> {
-        let query = ListQuery {
+        let query = AuditFilter {
             since,
-            ..ListQuery::default()
+            ..AuditFilter::default()
         };
         self.records_oldest_first(&query, usize::MAX).await
     }
@@ -283,7 +221,7 @@ impl ServerClient {
     /// Up to `max` records matching `query`, oldest first (the server pages newest first).
     async fn records_oldest_first(
         &self,
-        query: &ListQuery,
+        query: &AuditFilter,
         max: usize,
     ) -> Result<Vec<AuditRecord>, String> {
         let mut records: Vec<AuditRecord> = self
@@ -304,7 +242,7 @@ impl ServerClient {
             .map_err(|e| format!("{}: unexpected answer: {e}", self.display))
     }
 
-    pub async fn verify_session(&self, session_id: &str) -> Result<SessionVerify, String> {
+    pub async fn verify_session(&self, session_id: &str) -> Result<SessionReport, String> {
         let value = self
             .get(
                 &format!("v1/sessions/{}/verify", path_segment(session_id)),

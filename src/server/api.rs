@@ -18,6 +18,7 @@ use super::auth::{Authenticator, Identity};
 use super::chain::check_session;
 use super::ingest::{self, MAX_BODY};
 use super::store::{self, Store, StoreError, Stored};
+use crate::protocol::{AuditFilter, AuditPage, ServerRecord};
 
 /// Default and largest page of `GET /v1/audit`.
 const DEFAULT_LIMIT: usize = 100;
@@ -264,8 +265,14 @@ async fn list_audit(
             } else {
                 None
             };
-            let records: Vec<Value> = rows.iter().map(store::Row::to_json).collect();
-            axum::Json(json!({"records": records, "next_cursor": next_cursor})).into_response()
+            let page = AuditPage {
+                records: rows
+                    .iter()
+                    .map(store::Row::to_wire)
+                    .collect::<Vec<ServerRecord<Value>>>(),
+                next_cursor,
+            };
+            axum::Json(page).into_response()
         }
         Err(e) => store_error(e),
     }
@@ -289,11 +296,13 @@ fn to_query(p: ListParams) -> Result<store::Query, String> {
     };
     let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
     Ok(store::Query {
-        since: time("since", p.since)?,
-        until: time("until", p.until)?,
-        actor: nonempty(p.actor),
-        context: nonempty(p.context),
-        action: nonempty(p.action),
+        filter: AuditFilter {
+            since: time("since", p.since)?,
+            until: time("until", p.until)?,
+            actor: nonempty(p.actor),
+            context: nonempty(p.context),
+            action: nonempty(p.action),
+        },
         before,
         limit,
     })
@@ -323,7 +332,7 @@ async fn get_audit(
     Path(id): Path<String>,
 ) -> Response {
     match state.store.get(&id).await {
-        Ok(Some(row)) => axum::Json(row.to_json()).into_response(),
+        Ok(Some(row)) => axum::Json(row.to_wire()).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no record with id {id}")),
         Err(e) => store_error(e),
     }

@@ -4,11 +4,12 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::config::ServerConfig;
 use super::ingest::Incoming;
 use crate::audit::GENESIS_HASH;
+use crate::protocol::{AuditFilter, ServerRecord};
 
 /// How long a request waits for a pooled connection (or a new one) before answering 503.
 const POOL_WAIT: Duration = Duration::from_secs(3);
@@ -66,29 +67,23 @@ pub struct Row {
 }
 
 impl Row {
-    /// The JSON served by the read API: the record as sent, plus the server's stamps.
-    pub fn to_json(&self) -> Value {
-        let record: Value = serde_json::from_str(&self.record).unwrap_or(Value::Null);
-        json!({
-            "record": record,
-            "received_from": self.received_from,
-            "received_at": humantime::format_rfc3339_millis(self.received_at).to_string(),
-            "identity_mismatch": self.identity_mismatch,
-            "hash_ok": self.hash_ok,
-            "prev_seen": self.prev_seen,
-        })
+    /// What the read API serves: the record as sent, plus the server's stamps.
+    pub fn to_wire(&self) -> ServerRecord<Value> {
+        ServerRecord {
+            record: serde_json::from_str(&self.record).unwrap_or(Value::Null),
+            received_from: self.received_from.clone(),
+            received_at: humantime::format_rfc3339_millis(self.received_at).to_string(),
+            identity_mismatch: self.identity_mismatch,
+            hash_ok: self.hash_ok,
+            prev_seen: self.prev_seen,
+        }
     }
 }
 
-/// Filters of `GET /v1/audit`.
+/// A page of `GET /v1/audit` to read.
 #[derive(Debug, Clone, Default)]
 pub struct Query {
-    pub since: Option<SystemTime>,
-    pub until: Option<SystemTime>,
-    /// The authenticated identity (`received_from`).
-    pub actor: Option<String>,
-    pub context: Option<String>,
-    pub action: Option<String>,
+    pub filter: AuditFilter,
     /// Keyset cursor: records strictly older than this (time, id).
     pub before: Option<(SystemTime, String)>,
     pub limit: usize,
@@ -291,25 +286,26 @@ impl Store {
     /// Newest first; at most `query.limit + 1` rows (the extra one says there is a next page).
     pub async fn list(&self, query: &Query) -> Result<Vec<Row>, StoreError> {
         let client = self.client().await?;
+        let filter = &query.filter;
         let mut clauses: Vec<String> = Vec::new();
         let mut params: Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> = Vec::new();
         let mut add = |clause: &str, value: Box<dyn tokio_postgres::types::ToSql + Sync + Send>| {
             params.push(value);
             clauses.push(clause.replace('?', &format!("${}", params.len())));
         };
-        if let Some(t) = query.since {
+        if let Some(t) = filter.since {
             add("time >= ?", Box::new(t));
         }
-        if let Some(t) = query.until {
+        if let Some(t) = filter.until {
             add("time < ?", Box::new(t));
         }
-        if let Some(a) = &query.actor {
+        if let Some(a) = &filter.actor {
             add("received_from = ?", Box::new(a.clone()));
         }
-        if let Some(c) = &query.context {
+        if let Some(c) = &filter.context {
             add("context_name = ?", Box::new(c.clone()));
         }
-        if let Some(a) = &query.action {
+        if let Some(a) = &filter.action {
             add("action = ?", Box::new(a.clone()));
         }
         if let Some((t, id)) = &query.before {

@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use super::{ServerClient, path_segment};
+use crate::protocol::{LiveShare, Recording};
 
 /// Frames queued for the uploader at most; beyond that they are dropped and counted.
 pub const QUEUE_CAPACITY: usize = 512;
@@ -311,19 +312,6 @@ async fn upload_loop(
     }
 }
 
-/// One live share, as `GET /v1/shares` lists it.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct LiveShare {
-    pub id: String,
-    pub actor: String,
-    pub owner: String,
-    pub contexts: Vec<String>,
-    pub since: String,
-    pub width: u16,
-    pub height: u16,
-    pub watchers: Vec<String>,
-}
-
 /// One message of a watch stream.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WatchEvent {
@@ -342,17 +330,6 @@ pub enum WatchEvent {
     /// A replay reached the moment asked for (seconds into the recording); later events are
     /// not shown.
     Reached(f64),
-}
-
-/// One kept recording, as `GET /v1/recordings` lists it.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct Recording {
-    /// The share id: the sharer's audit session id.
-    pub id: String,
-    pub actor: String,
-    /// RFC 3339: the recording's time 0.
-    pub started: String,
-    pub ended: bool,
 }
 
 impl ServerClient {

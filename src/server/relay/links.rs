@@ -12,12 +12,8 @@ pub(super) struct LinkClaims {
 
 pub(super) async fn make_link(
     State(state): State<Arc<AppState>>,
-    Caller(identity): Caller,
-    Path(id): Path<String>,
+    ShareCaller { identity, id }: ShareCaller,
 ) -> Response {
-    if let Some(r) = invalid_id(&id) {
-        return r;
-    }
     let key = match state.relay.link_key(&state.store).await {
         Ok(k) => k,
         Err(e) => return store_error(e),

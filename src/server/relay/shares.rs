@@ -2,6 +2,7 @@
 //! and the lists of live shares and kept recordings.
 
 use super::*;
+use crate::protocol::{LiveShare, Recording};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,17 +31,9 @@ pub(super) fn claimed_start(started: Option<&str>) -> Option<SystemTime> {
 
 pub(super) async fn start_share(
     State(state): State<Arc<AppState>>,
-    Caller(identity): Caller,
-    Path(id): Path<String>,
-    body: Body,
+    ShareCaller { identity, id }: ShareCaller,
+    JsonBody(start): JsonBody<StartShare>,
 ) -> Response {
-    if let Some(r) = invalid_id(&id) {
-        return r;
-    }
-    let start: StartShare = match read_json(body).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let actor = crate::sanitize::cell(start.actor.as_deref().unwrap_or(&identity.0), 200);
     let contexts: Vec<String> = start
         .contexts
@@ -97,14 +90,9 @@ pub(super) struct Upload {
 
 pub(super) async fn upload_frames(
     State(state): State<Arc<AppState>>,
-    Caller(identity): Caller,
-    Path(id): Path<String>,
-    body: Body,
+    ShareCaller { identity, id }: ShareCaller,
+    JsonBody(upload): JsonBody<Upload>,
 ) -> Response {
-    let upload: Upload = match read_json(body).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let mut times = Vec::with_capacity(upload.events.len());
     let mut kinds = Vec::with_capacity(upload.events.len());
     let mut data = Vec::with_capacity(upload.events.len());
@@ -205,8 +193,7 @@ pub(super) async fn watchers_of(
 
 pub(super) async fn end_share(
     State(state): State<Arc<AppState>>,
-    Caller(identity): Caller,
-    Path(id): Path<String>,
+    ShareCaller { identity, id }: ShareCaller,
 ) -> Response {
     let result = async {
         let client = state.store.client().await?;
@@ -232,24 +219,7 @@ pub(super) async fn end_share(
     }
 }
 
-/// One live share as `GET /v1/shares` lists it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ShareInfo {
-    pub id: String,
-    pub actor: String,
-    pub owner: String,
-    pub contexts: Vec<String>,
-    /// RFC 3339.
-    pub since: String,
-    pub width: u16,
-    pub height: u16,
-    pub watchers: Vec<String>,
-}
-
-pub(super) async fn list_shares(
-    State(state): State<Arc<AppState>>,
-    _caller: Caller,
-) -> Response {
+pub(super) async fn list_shares(State(state): State<Arc<AppState>>, _caller: Caller) -> Response {
     let result = async {
         let client = state.store.client().await?;
         let rows = client
@@ -270,7 +240,7 @@ pub(super) async fn list_shares(
                 let size = |i: usize| -> Result<u16, tokio_postgres::Error> {
                     Ok(u16::try_from(r.try_get::<_, i32>(i)?).unwrap_or(0))
                 };
-                Ok(ShareInfo {
+                Ok(LiveShare {
                     id: r.try_get(0)?,
                     actor: r.try_get(1)?,
                     owner: r.try_get(2)?,
@@ -286,16 +256,6 @@ pub(super) async fn list_shares(
     }
     .await;
     listing("shares", result)
-}
-
-/// One kept recording as `GET /v1/recordings` lists it (live or ended, until retention).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RecordingInfo {
-    pub id: String,
-    pub actor: String,
-    /// RFC 3339 with milliseconds: the recording's time 0.
-    pub started: String,
-    pub ended: bool,
 }
 
 /// The newest recordings listed at most (retention bounds them anyway).
@@ -320,7 +280,7 @@ pub(super) async fn list_recordings(
         rows.iter()
             .map(|r| {
                 let started: SystemTime = r.try_get(2)?;
-                Ok(RecordingInfo {
+                Ok(Recording {
                     id: r.try_get(0)?,
                     actor: r.try_get(1)?,
                     started: humantime::format_rfc3339_millis(started).to_string(),
