@@ -2,11 +2,32 @@
 //! per message, serialized by one side and deserialized by the other, so the two ends cannot
 //! drift apart. No I/O here: the server's handlers and the client's calls use these.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditRecord;
+
+/// A connection attempt gives up after this long.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An HTTP client as both ends make them: a redirect is refused, never followed (a bearer
+/// token must not travel to another host), and it names itself `{product}/{version}`.
+/// `timeout` bounds each whole request; `None` for streams, which bound each read instead.
+pub fn http_client(
+    product: &str,
+    timeout: Option<Duration>,
+) -> Result<reqwest::Client, reqwest::Error> {
+    let builder = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(format!("{product}/{}", env!("CARGO_PKG_VERSION")));
+    match timeout {
+        Some(t) => builder.timeout(t),
+        None => builder,
+    }
+    .build()
+}
 
 /// Filters of `GET /v1/audit`; a record matches all that are given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -47,11 +47,7 @@ impl ServerClient {
             })?),
             None => None,
         };
-        let http = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("warroom/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let http = crate::protocol::http_client("warroom", Some(TIMEOUT))
             .map_err(|e| format!("HTTP client: {e}"))?;
         Ok(ServerClient {
             base,
@@ -66,7 +62,14 @@ impl ServerClient {
         &self.display
     }
 
-    async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, String> {
+    /// A request for `path` (below the base URL) on `http`, with the bearer token if any.
+    fn request_on(
+        &self,
+        http: &reqwest::Client,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<reqwest::RequestBuilder, String> {
         let mut url = self
             .base
             .join(path)
@@ -75,46 +78,91 @@ impl ServerClient {
             url.query_pairs_mut()
                 .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         }
-        let mut request = self.http.get(url);
+        let mut request = http.request(method, url);
         if let Some(token) = &self.token {
             let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
                 .map_err(|_| "the server token is not a valid header value".to_string())?;
             value.set_sensitive(true);
             request = request.header(reqwest::header::AUTHORIZATION, value);
         }
-        let mut response = request
-            .send()
-            .await
-            .map_err(|e| format!("{} could not be reached: {e}", self.display))?;
+        Ok(request)
+    }
+
+    /// Sends `request`; `Err` says whether it may have reached the server.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, CallFailure> {
+        request.send().await.map_err(|e| {
+            let text = sanitize(&format!("{} could not be reached: {e}", self.display));
+            if e.is_connect() || e.is_builder() {
+                CallFailure::NotSent(text)
+            } else {
+                CallFailure::NoAnswer(text)
+            }
+        })
+    }
+
+    /// Sends `request` and reads the answer: its status and JSON body (at most [`MAX_BODY`]).
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::StatusCode, Value), CallFailure> {
+        let mut response = self.send(request).await?;
         let status = response.status();
         let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| format!("{}: reading the answer: {e}", self.display))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(|e| {
+            CallFailure::NoAnswer(sanitize(&format!(
+                "{}: reading the answer: {e}",
+                self.display
+            )))
+        })? {
             body.extend_from_slice(&chunk);
             if body.len() > MAX_BODY {
-                return Err(format!("{}: the answer is too large", self.display));
+                let text = format!("{}: the answer is too large", self.display);
+                return Err(CallFailure::NoAnswer(text));
             }
         }
         let value: Value = serde_json::from_slice(&body).map_err(|_| {
-            format!(
+            CallFailure::NoAnswer(format!(
                 "{} answered {status} with a body that is not JSON",
                 self.display
-            )
+            ))
         })?;
-        if !status.is_success() {
-            let why = value
-                .get("error")
-                .and_then(Value::as_str)
-                .unwrap_or("no reason given");
-            return Err(sanitize(&format!(
-                "{} answered {status}: {why}",
-                self.display
-            )));
+        Ok((status, value))
+    }
+
+    /// Why the server refused, from its JSON error answer.
+    fn refusal(&self, status: reqwest::StatusCode, answer: &Value) -> String {
+        let why = answer
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("no reason given");
+        crate::sanitize::cell(&format!("{} answered {status}: {why}", self.display), 500)
+    }
+
+    /// `method path` with an optional JSON body: the JSON answer of a 2xx, else why not.
+    async fn fetch(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Result<Value, String> {
+        let request = self.request_on(&self.http, method, path, query)?;
+        let answer = self
+            .exchange(with_json(request.timeout(timeout), body))
+            .await;
+        match answer.map_err(|failure| failure.text().to_string())? {
+            (status, value) if status.is_success() => Ok(value),
+            (status, value) => Err(self.refusal(status, &value)),
         }
-        Ok(value)
+    }
+
+    async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, String> {
+        self.fetch(reqwest::Method::GET, path, query, None, TIMEOUT)
+            .await
     }
 
     /// Any method with an optional JSON body: the status and the JSON answer. `Err` when no
@@ -126,46 +174,13 @@ impl ServerClient {
         body: Option<&Value>,
         timeout: Duration,
     ) -> Result<(u16, Value), CallFailure> {
-        let url = self
-            .base
-            .join(path)
-            .map_err(|e| CallFailure::NotSent(format!("{}: bad path {path}: {e}", self.display)))?;
-        let mut request = self.http.request(method, url).timeout(timeout);
-        if let Some(token) = &self.token {
-            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(|_| {
-                    CallFailure::NotSent("the server token is not a valid header value".into())
-                })?;
-            value.set_sensitive(true);
-            request = request.header(reqwest::header::AUTHORIZATION, value);
-        }
-        if let Some(b) = body {
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(b.to_string());
-        }
-        let response = request.send().await.map_err(|e| {
-            let text = sanitize(&format!("{} could not be reached: {e}", self.display));
-            if e.is_connect() || e.is_builder() {
-                CallFailure::NotSent(text)
-            } else {
-                CallFailure::NoAnswer(text)
-            }
-        })?;
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(|e| {
-            CallFailure::NoAnswer(sanitize(&format!(
-                "{}: reading the answer: {e}",
-                self.display
-            )))
-        })?;
-        let value: Value = serde_json::from_slice(&bytes).map_err(|_| {
-            CallFailure::NoAnswer(format!(
-                "{} answered {status} with a body that is not JSON",
-                self.display
-            ))
-        })?;
-        Ok((status, value))
+        let request = self
+            .request_on(&self.http, method, path, &[])
+            .map_err(CallFailure::NotSent)?;
+        let (status, value) = self
+            .exchange(with_json(request.timeout(timeout), body))
+            .await?;
+        Ok((status.as_u16(), value))
     }
 
     async fn page(
@@ -268,6 +283,15 @@ impl CallFailure {
         match self {
             CallFailure::NotSent(t) | CallFailure::NoAnswer(t) => t,
         }
+    }
+}
+
+fn with_json(request: reqwest::RequestBuilder, body: Option<&Value>) -> reqwest::RequestBuilder {
+    match body {
+        Some(b) => request
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(b.to_string()),
+        None => request,
     }
 }
 

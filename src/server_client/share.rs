@@ -333,59 +333,15 @@ pub enum WatchEvent {
 }
 
 impl ServerClient {
+    /// A sharer's call: bounded by [`UPLOAD_TIMEOUT`].
     async fn send_json(
         &self,
         method: reqwest::Method,
         path: &str,
         body: &Value,
     ) -> Result<Value, String> {
-        let url = self
-            .base
-            .join(path)
-            .map_err(|e| format!("{}: bad path {path}: {e}", self.display))?;
-        let mut request = self
-            .http
-            .request(method, url)
-            .timeout(UPLOAD_TIMEOUT)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string());
-        if let Some(auth) = self.authorization()? {
-            request = request.header(reqwest::header::AUTHORIZATION, auth);
-        }
-        let response = request
-            .send()
+        self.fetch(method, path, &[], Some(body), UPLOAD_TIMEOUT)
             .await
-            .map_err(|e| format!("{} could not be reached: {e}", self.display))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| format!("{}: reading the answer: {e}", self.display))?;
-        let value: Value = serde_json::from_slice(&body)
-            .map_err(|_| format!("{} answered {status}, not JSON", self.display))?;
-        if !status.is_success() {
-            let why = value
-                .get("error")
-                .and_then(Value::as_str)
-                .unwrap_or("no reason given");
-            return Err(crate::sanitize::cell(
-                &format!("{} answered {status}: {why}", self.display),
-                500,
-            ));
-        }
-        Ok(value)
-    }
-
-    fn authorization(&self) -> Result<Option<reqwest::header::HeaderValue>, String> {
-        self.token
-            .as_ref()
-            .map(|token| {
-                let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
-                    .map_err(|_| "the server token is not a valid header value".to_string())?;
-                value.set_sensitive(true);
-                Ok(value)
-            })
-            .transpose()
     }
 
     /// `PUT /v1/shares/{id}`: start, or resume after a reconnect.
@@ -511,38 +467,25 @@ impl ServerClient {
         from_start: bool,
         until: Option<f64>,
     ) -> Result<mpsc::Receiver<Result<WatchEvent, String>>, String> {
-        let mut url = self
-            .base
-            .join(&format!("v1/shares/{}/stream", path_segment(id)))
-            .map_err(|e| format!("{}: bad share id: {e}", self.display))?;
-        if from_start {
-            url.query_pairs_mut().append_pair("from_start", "true");
-        }
+        let query = if from_start {
+            vec![("from_start", "true".to_string())]
+        } else {
+            Vec::new()
+        };
         // No overall timeout on a stream: the server writes at least every 2 s instead.
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
+        let http = crate::protocol::http_client("warroom", None)
             .map_err(|e| format!("HTTP client: {e}"))?;
-        let mut request = http.get(url);
-        if let Some(auth) = self.authorization()? {
-            request = request.header(reqwest::header::AUTHORIZATION, auth);
-        }
-        let mut response = request
-            .send()
+        let path = format!("v1/shares/{}/stream", path_segment(id));
+        let request = self.request_on(&http, reqwest::Method::GET, &path, &query)?;
+        let mut response = self
+            .send(request)
             .await
-            .map_err(|e| format!("{} could not be reached: {e}", self.display))?;
+            .map_err(|failure| failure.text().to_string())?;
         let status = response.status();
         if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            let why = serde_json::from_str::<Value>(&body)
-                .ok()
-                .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
-                .unwrap_or_else(|| "no reason given".into());
-            return Err(crate::sanitize::cell(
-                &format!("{} answered {status}: {why}", self.display),
-                500,
-            ));
+            let body = response.bytes().await.unwrap_or_default();
+            let answer = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            return Err(self.refusal(status, &answer));
         }
         let (tx, rx) = mpsc::channel(256);
         let display = self.display.clone();
