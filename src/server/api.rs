@@ -88,6 +88,14 @@ pub(super) fn store_error(e: StoreError) -> Response {
     }
 }
 
+/// The value as a JSON answer, or the store's error.
+pub(super) fn json_or_store_error<T: serde::Serialize>(result: Result<T, StoreError>) -> Response {
+    match result {
+        Ok(value) => axum::Json(value).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
 /// Authenticates the caller (401 otherwise); 503 while the server is starting.
 pub(crate) async fn authenticate(
     state: &AppState,
@@ -343,10 +351,8 @@ async fn verify_session(
     _caller: Caller,
     Path(session_id): Path<String>,
 ) -> Response {
-    match state.store.session_chain(&session_id).await {
-        Ok(rows) => axum::Json(check_session(&session_id, &rows)).into_response(),
-        Err(e) => store_error(e),
-    }
+    let rows = state.store.session_chain(&session_id).await;
+    json_or_store_error(rows.map(|rows| check_session(&session_id, &rows)))
 }
 
 #[cfg(test)]

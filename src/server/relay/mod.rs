@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc};
 
-use super::api::{AppState, Caller, authenticate, error, store_error};
+use super::api::{AppState, Caller, authenticate, error, json_or_store_error, store_error};
 use super::auth::Identity;
 use super::store::{Store, StoreError};
 
@@ -236,10 +236,7 @@ impl<T: serde::de::DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> 
 
 /// A list as `{"key": [...]}`, or the store's error.
 fn listing<T: Serialize>(key: &str, result: Result<Vec<T>, StoreError>) -> Response {
-    match result {
-        Ok(items) => axum::Json(json!({ key: items })).into_response(),
-        Err(e) => store_error(e),
-    }
+    json_or_store_error(result.map(|items| json!({ key: items })))
 }
 
 async fn read_json<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, Response> {
