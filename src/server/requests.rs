@@ -240,23 +240,22 @@ pub async fn decide(
     reason: &str,
     binding: &str,
 ) -> Result<Option<RequestRow>, StoreError> {
-    let client = store.client().await?;
-    let row = client
-        .query_opt(
-            &format!(
-                "UPDATE action_requests SET status = $2, decided_by = $3, decided_reason = $4, \
-                 decided_binding = $5, decided_at = now(), \
-                 detail = CASE WHEN $2 = 'denied' \
-                     THEN 'denied by ' || $3 || ': ' || $4 || '; nothing was done' \
-                     ELSE 'approved by ' || $3 || ': running' END, \
-                 finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE now() END \
-                 WHERE id = $1 AND status = 'pending' AND expires_at > now() AND binding = $5 \
-                 RETURNING {COLUMNS}"
-            ),
-            &[&id, &to, &who, &reason, &binding],
-        )
-        .await?;
-    changed(&client, id, row).await
+    transition(
+        store,
+        id,
+        &format!(
+            "UPDATE action_requests SET status = $2, decided_by = $3, decided_reason = $4, \
+             decided_binding = $5, decided_at = now(), \
+             detail = CASE WHEN $2 = 'denied' \
+                 THEN 'denied by ' || $3 || ': ' || $4 || '; nothing was done' \
+                 ELSE 'approved by ' || $3 || ': running' END, \
+             finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE now() END \
+             WHERE id = $1 AND status = 'pending' AND expires_at > now() AND binding = $5 \
+             RETURNING {COLUMNS}"
+        ),
+        &[&id, &to, &who, &reason, &binding],
+    )
+    .await
 }
 
 /// The requester withdraws a pending request.
@@ -265,18 +264,17 @@ pub async fn withdraw(
     id: &str,
     requester: &str,
 ) -> Result<Option<RequestRow>, StoreError> {
-    let client = store.client().await?;
-    let row = client
-        .query_opt(
-            &format!(
-                "UPDATE action_requests SET status = 'withdrawn', finished_at = now(), \
-                 detail = 'withdrawn by the requester: nothing was done' \
-                 WHERE id = $1 AND status = 'pending' AND requester = $2 RETURNING {COLUMNS}"
-            ),
-            &[&id, &requester],
-        )
-        .await?;
-    changed(&client, id, row).await
+    transition(
+        store,
+        id,
+        &format!(
+            "UPDATE action_requests SET status = 'withdrawn', finished_at = now(), \
+             detail = 'withdrawn by the requester: nothing was done' \
+             WHERE id = $1 AND status = 'pending' AND requester = $2 RETURNING {COLUMNS}"
+        ),
+        &[&id, &requester],
+    )
+    .await
 }
 
 /// Stores the result of running the action and rings the bell.
@@ -297,16 +295,19 @@ pub async fn finish(
     ring(&store.client().await?, id).await
 }
 
-/// The request a `pending -> ...` statement changed (`RETURNING` its columns), if it did; then
-/// the bell rings for it.
-async fn changed(
-    client: &deadpool_postgres::Object,
+/// Runs a `pending -> ...` statement (`RETURNING` the columns): the request it changed, if it
+/// did, and then the bell rings for it.
+async fn transition(
+    store: &Store,
     id: &str,
-    returned: Option<tokio_postgres::Row>,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<Option<RequestRow>, StoreError> {
-    let row = returned.as_ref().map(RequestRow::from_row).transpose()?;
+    let client = store.client().await?;
+    let row = client.query_opt(sql, params).await?;
+    let row = row.as_ref().map(RequestRow::from_row).transpose()?;
     if row.is_some() {
-        ring(client, id).await?;
+        ring(&client, id).await?;
     }
     Ok(row)
 }
