@@ -134,6 +134,47 @@ impl ChainProblem {
     }
 }
 
+/// `PUT /v1/shares/{id}`: the sharer starts (or resumes) sharing its session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartShare {
+    /// The name shown to watchers; default: the caller's identity.
+    pub actor: Option<String>,
+    #[serde(default)]
+    pub contexts: Vec<String>,
+    pub width: u16,
+    pub height: u16,
+    /// The sharer's clock when its recording's time 0 was taken (RFC 3339): the audit
+    /// timeline's offsets into the recording count from it.
+    pub started: Option<String>,
+}
+
+/// `POST /v1/shares/{id}/frames`: a batch of what the sharer's terminal drew.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upload {
+    /// asciicast v2 events: `[seconds, "o" | "r" | "m", data]`.
+    pub events: Vec<(f64, String, String)>,
+    /// The first event starts a full-screen redraw: live watchers start there.
+    #[serde(default)]
+    pub keyframe: bool,
+}
+
+/// The answer to an [`Upload`]: the share's next sequence number and who watches it now.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Uploaded {
+    pub next_seq: i64,
+    pub watchers: Vec<String>,
+}
+
+/// `POST /v1/shares/{id}/link`: a short-lived link to watch a share in a browser.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WatchLink {
+    /// Below the server's URL: `/watch/{id}?link=...`.
+    pub path: String,
+    pub expires_in_seconds: u64,
+}
+
 /// One live share, as `GET /v1/shares` lists it (under `"shares"`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LiveShare {

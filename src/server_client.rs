@@ -132,6 +132,12 @@ impl ServerClient {
         Ok((status, value))
     }
 
+    /// A JSON answer read as a `T`.
+    fn parse<T: serde::de::DeserializeOwned>(&self, answer: Value) -> Result<T, String> {
+        serde_json::from_value(answer)
+            .map_err(|e| format!("{}: unexpected answer: {e}", self.display))
+    }
+
     /// Why the server refused, from its JSON error answer.
     fn refusal(&self, status: reqwest::StatusCode, answer: &Value) -> String {
         let why = answer
@@ -194,9 +200,8 @@ impl ServerClient {
         if let Some(c) = cursor {
             params.push(("cursor", c.to_string()));
         }
-        let value = self.get("v1/audit", &params).await?;
-        serde_json::from_value(value)
-            .map_err(|e| format!("{}: unexpected answer: {e}", self.display))
+        let answer = self.get("v1/audit", &params).await?;
+        self.parse(answer)
     }
 
     /// Newest first, following the cursor, at most `max` records.
@@ -250,22 +255,16 @@ impl ServerClient {
     }
 
     pub async fn record(&self, id: &str) -> Result<ServerRecord, String> {
-        let value = self
+        let answer = self
             .get(&format!("v1/audit/{}", path_segment(id)), &[])
             .await?;
-        serde_json::from_value(value)
-            .map_err(|e| format!("{}: unexpected answer: {e}", self.display))
+        self.parse(answer)
     }
 
     pub async fn verify_session(&self, session_id: &str) -> Result<SessionReport, String> {
-        let value = self
-            .get(
-                &format!("v1/sessions/{}/verify", path_segment(session_id)),
-                &[],
-            )
-            .await?;
-        serde_json::from_value(value)
-            .map_err(|e| format!("{}: unexpected answer: {e}", self.display))
+        let path = format!("v1/sessions/{}/verify", path_segment(session_id));
+        let answer = self.get(&path, &[]).await?;
+        self.parse(answer)
     }
 }
 

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use super::{ServerClient, path_segment};
-use crate::protocol::{LiveShare, Recording};
+use crate::protocol::{LiveShare, Recording, StartShare, Upload, Uploaded, WatchLink};
 
 /// Frames queued for the uploader at most; beyond that they are dropped and counted.
 pub const QUEUE_CAPACITY: usize = 512;
@@ -338,19 +338,22 @@ impl ServerClient {
         &self,
         method: reqwest::Method,
         path: &str,
-        body: &Value,
+        body: &impl Serialize,
     ) -> Result<Value, String> {
-        self.fetch(method, path, &[], Some(body), UPLOAD_TIMEOUT)
+        let body = serde_json::to_value(body).map_err(|e| format!("request body: {e}"))?;
+        self.fetch(method, path, &[], Some(&body), UPLOAD_TIMEOUT)
             .await
     }
 
     /// `PUT /v1/shares/{id}`: start, or resume after a reconnect.
     pub async fn start_share(&self, info: &ShareStart, started: SystemTime) -> Result<(), String> {
-        let body = json!({
-            "actor": info.actor, "contexts": info.contexts,
-            "width": info.width, "height": info.height,
-            "started": humantime::format_rfc3339_millis(started).to_string(),
-        });
+        let body = StartShare {
+            actor: Some(info.actor.clone()),
+            contexts: info.contexts.clone(),
+            width: info.width,
+            height: info.height,
+            started: Some(humantime::format_rfc3339_millis(started).to_string()),
+        };
         self.send_json(
             reqwest::Method::PUT,
             &format!("v1/shares/{}", path_segment(&info.id)),
@@ -362,26 +365,21 @@ impl ServerClient {
 
     /// Uploads frames; answers who watches.
     async fn upload(&self, id: &str, frames: &[Frame], key: bool) -> Result<Vec<String>, String> {
-        let events: Vec<Value> = frames
-            .iter()
-            .map(|f| json!([f.t, f.kind, f.data]))
-            .collect();
+        let upload = Upload {
+            events: frames
+                .iter()
+                .map(|f| (f.t, f.kind.to_string(), f.data.clone()))
+                .collect(),
+            keyframe: key,
+        };
         let answer = self
             .send_json(
                 reqwest::Method::POST,
                 &format!("v1/shares/{}/frames", path_segment(id)),
-                &json!({"events": events, "keyframe": key}),
+                &upload,
             )
             .await?;
-        Ok(answer
-            .get("watchers")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|w| w.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(self.parse::<Uploaded>(answer)?.watchers)
     }
 
     pub async fn end_share(&self, id: &str) -> Result<(), String> {
@@ -394,18 +392,25 @@ impl ServerClient {
         .map(|_| ())
     }
 
+    /// A list the server answers as `{"key": [...]}`.
+    async fn listing<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        key: &str,
+    ) -> Result<Vec<T>, String> {
+        let mut answer = self.get(path, &[]).await?;
+        let items = answer.get_mut(key).map(Value::take).unwrap_or_default();
+        self.parse(items)
+    }
+
     /// `GET /v1/shares`: the live shared sessions.
     pub async fn shares(&self) -> Result<Vec<LiveShare>, String> {
-        let value = self.get("v1/shares", &[]).await?;
-        serde_json::from_value(value.get("shares").cloned().unwrap_or(Value::Null))
-            .map_err(|e| format!("{}: unexpected answer: {e}", self.display))
+        self.listing("v1/shares", "shares").await
     }
 
     /// `GET /v1/recordings`: the kept recordings (live or ended) with their start times.
     pub async fn recordings(&self) -> Result<Vec<Recording>, String> {
-        let value = self.get("v1/recordings", &[]).await?;
-        serde_json::from_value(value.get("recordings").cloned().unwrap_or(Value::Null))
-            .map_err(|e| format!("{}: unexpected answer: {e}", self.display))
+        self.listing("v1/recordings", "recordings").await
     }
 
     /// The kept recordings' start times, for the audit timeline's links.
@@ -434,11 +439,8 @@ impl ServerClient {
                 &json!({}),
             )
             .await?;
-        let path = answer
-            .get("path")
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("{}: the answer has no link", self.display))?;
-        Ok(format!("{}{path}", self.display))
+        let link: WatchLink = self.parse(answer)?;
+        Ok(format!("{}{}", self.display, link.path))
     }
 
     /// Opens the watch stream of `id`; events arrive on the returned channel until it ends

@@ -1,6 +1,7 @@
 //! Short-lived signed watch links for a browser, and the identity they carry.
 
 use super::*;
+use crate::protocol::WatchLink;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct LinkClaims {
@@ -36,10 +37,10 @@ pub(super) async fn make_link(
     ) {
         Ok(token) => {
             tracing::info!(share = %id, watcher = %identity.0, "watch link issued");
-            axum::Json(json!({
-                "path": format!("/watch/{id}?link={token}"),
-                "expires_in_seconds": LINK_TTL.as_secs(),
-            }))
+            axum::Json(WatchLink {
+                path: format!("/watch/{id}?link={token}"),
+                expires_in_seconds: LINK_TTL.as_secs(),
+            })
             .into_response()
         }
         Err(e) => error(

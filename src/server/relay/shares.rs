@@ -2,20 +2,7 @@
 //! and the lists of live shares and kept recordings.
 
 use super::*;
-use crate::protocol::{LiveShare, Recording};
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct StartShare {
-    actor: Option<String>,
-    #[serde(default)]
-    contexts: Vec<String>,
-    width: u16,
-    height: u16,
-    /// The sharer's clock when its recording's time 0 was taken (RFC 3339): the audit
-    /// timeline's offsets into the recording count from it.
-    started: Option<String>,
-}
+use crate::protocol::{LiveShare, Recording, StartShare, Upload, Uploaded};
 
 /// The sharer's start time when it is believable (within a day of the server's clock);
 /// otherwise the server's own time of the first start is kept.
@@ -78,16 +65,6 @@ pub(super) async fn start_share(
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Upload {
-    /// asciicast v2 events: `[seconds, "o" | "r" | "m", data]`.
-    events: Vec<(f64, String, String)>,
-    /// The first event starts a full-screen redraw: live watchers start there.
-    #[serde(default)]
-    keyframe: bool,
-}
-
 pub(super) async fn upload_frames(
     State(state): State<Arc<AppState>>,
     ShareCaller { identity, id }: ShareCaller,
@@ -121,7 +98,7 @@ pub(super) async fn upload_frames(
     .await
     {
         Ok(Some((next_seq, watchers))) => {
-            axum::Json(json!({"next_seq": next_seq, "watchers": watchers})).into_response()
+            axum::Json(Uploaded { next_seq, watchers }).into_response()
         }
         Ok(None) => error(
             StatusCode::NOT_FOUND,
