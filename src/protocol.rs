@@ -32,19 +32,26 @@ pub fn http_client(
 /// Filters of `GET /v1/audit`; a record matches all that are given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
-    pub since: Option<SystemTime>,
-    pub until: Option<SystemTime>,
+    pub window: TimeWindow,
     /// The authenticated identity that sent the record (`received_from`).
     pub actor: Option<String>,
     pub context: Option<String>,
     pub action: Option<String>,
 }
 
+/// Records with `since <= time < until`; an open end when `None`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeWindow {
+    pub since: Option<SystemTime>,
+    pub until: Option<SystemTime>,
+}
+
 impl AuditFilter {
     /// The query-string parameters the server reads back (times as RFC 3339).
     pub fn query_pairs(&self) -> Vec<(&'static str, String)> {
         let time = |t: SystemTime| humantime::format_rfc3339_micros(t).to_string();
-        let times = [("since", self.since), ("until", self.until)]
+        let TimeWindow { since, until } = self.window;
+        let times = [("since", since), ("until", until)]
             .into_iter()
             .filter_map(|(key, t)| Some((key, time(t?))));
         let texts = [
@@ -211,7 +218,10 @@ mod tests {
     #[test]
     fn a_filter_sends_only_what_is_set() {
         let filter = AuditFilter {
-            since: Some(SystemTime::UNIX_EPOCH + Duration::from_micros(1_500_000)),
+            window: TimeWindow {
+                since: Some(SystemTime::UNIX_EPOCH + Duration::from_micros(1_500_000)),
+                until: None,
+            },
             action: Some("pg.cancel".into()),
             ..AuditFilter::default()
         };

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use crate::audit::AuditRecord;
-use crate::protocol::{AuditFilter, AuditPage, ServerRecord, SessionReport};
+use crate::protocol::{AuditFilter, AuditPage, ServerRecord, SessionReport, TimeWindow};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Page size used when reading many records.
@@ -232,7 +232,7 @@ impl ServerClient {
         since: Option<SystemTime>,
     ) -> Result<Vec<AuditRecord>, String> {
         let query = AuditFilter {
-            since,
+            window: TimeWindow { since, until: None },
             ..AuditFilter::default()
         };
         self.records_oldest_first(&query, usize::MAX).await

@@ -18,7 +18,7 @@ use super::auth::{Authenticator, Identity};
 use super::chain::check_session;
 use super::ingest::{self, MAX_BODY};
 use super::store::{self, Store, StoreError, Stored};
-use crate::protocol::{AuditFilter, AuditPage, ServerRecord};
+use crate::protocol::{AuditFilter, AuditPage, ServerRecord, TimeWindow};
 
 /// Default and largest page of `GET /v1/audit`.
 const DEFAULT_LIMIT: usize = 100;
@@ -305,8 +305,10 @@ fn to_query(p: ListParams) -> Result<store::Query, String> {
     let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
     Ok(store::Query {
         filter: AuditFilter {
-            since: time("since", p.since)?,
-            until: time("until", p.until)?,
+            window: TimeWindow {
+                since: time("since", p.since)?,
+                until: time("until", p.until)?,
+            },
             actor: nonempty(p.actor),
             context: nonempty(p.context),
             action: nonempty(p.action),

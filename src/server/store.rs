@@ -291,10 +291,10 @@ impl Store {
             params.push(value);
             clauses.push(clause.replace('?', &format!("${}", params.len())));
         };
-        if let Some(t) = filter.since {
+        if let Some(t) = filter.window.since {
             add("time >= ?", Box::new(t));
         }
-        if let Some(t) = filter.until {
+        if let Some(t) = filter.window.until {
             add("time < ?", Box::new(t));
         }
         if let Some(a) = &filter.actor {
