@@ -14,6 +14,7 @@ pub mod links;
 pub mod panes;
 pub mod percent;
 pub mod private_fs;
+pub mod protocol;
 pub mod redact;
 pub mod sanitize;
 pub mod serde_time;

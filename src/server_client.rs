@@ -9,63 +9,16 @@ pub mod share;
 
 use std::time::{Duration, SystemTime};
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::audit::AuditRecord;
+use crate::protocol::{AuditFilter, AuditPage, ServerRecord, SessionReport, TimeWindow};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Page size used when reading many records.
 const PAGE: usize = 1000;
 /// Largest answer read from the server.
 const MAX_BODY: usize = 64 * 1024 * 1024;
-
-/// One record as the server holds it.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ServerRecord {
-    pub record: AuditRecord,
-    /// The authenticated identity that sent it.
-    pub received_from: String,
-    pub received_at: String,
-    pub identity_mismatch: bool,
-    pub hash_ok: bool,
-    pub prev_seen: bool,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct Page {
-    records: Vec<ServerRecord>,
-    next_cursor: Option<String>,
-}
-
-/// `GET /v1/sessions/{id}/verify`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct SessionVerify {
-    pub session_id: String,
-    pub records: usize,
-    pub status: String,
-    pub first_break: Option<ChainBreak>,
-    pub starts_after_unseen_record: bool,
-    pub last_hash: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ChainBreak {
-    pub id: String,
-    pub time: String,
-    pub problem: String,
-    pub detail: String,
-}
-
-/// Filters of `GET /v1/audit`.
-#[derive(Debug, Clone, Default)]
-pub struct ListQuery {
-    pub since: Option<SystemTime>,
-    pub until: Option<SystemTime>,
-    pub actor: Option<String>,
-    pub context: Option<String>,
-    pub action: Option<String>,
-}
 
 pub struct ServerClient {
     base: reqwest::Url,
@@ -94,11 +47,7 @@ impl ServerClient {
             })?),
             None => None,
         };
-        let http = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("warroom/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let http = crate::protocol::http_client("warroom", Some(TIMEOUT))
             .map_err(|e| format!("HTTP client: {e}"))?;
         Ok(ServerClient {
             base,
@@ -113,7 +62,14 @@ impl ServerClient {
         &self.display
     }
 
-    async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, String> {
+    /// A request for `path` (below the base URL) on `http`, with the bearer token if any.
+    fn request_on(
+        &self,
+        http: &reqwest::Client,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<reqwest::RequestBuilder, String> {
         let mut url = self
             .base
             .join(path)
@@ -122,46 +78,97 @@ impl ServerClient {
             url.query_pairs_mut()
                 .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         }
-        let mut request = self.http.get(url);
+        let mut request = http.request(method, url);
         if let Some(token) = &self.token {
             let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
                 .map_err(|_| "the server token is not a valid header value".to_string())?;
             value.set_sensitive(true);
             request = request.header(reqwest::header::AUTHORIZATION, value);
         }
-        let mut response = request
-            .send()
-            .await
-            .map_err(|e| format!("{} could not be reached: {e}", self.display))?;
+        Ok(request)
+    }
+
+    /// Sends `request`; `Err` says whether it may have reached the server.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, CallFailure> {
+        request.send().await.map_err(|e| {
+            let text = sanitize(&format!("{} could not be reached: {e}", self.display));
+            if e.is_connect() || e.is_builder() {
+                CallFailure::NotSent(text)
+            } else {
+                CallFailure::NoAnswer(text)
+            }
+        })
+    }
+
+    /// Sends `request` and reads the answer: its status and JSON body (at most [`MAX_BODY`]).
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::StatusCode, Value), CallFailure> {
+        let mut response = self.send(request).await?;
         let status = response.status();
         let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| format!("{}: reading the answer: {e}", self.display))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(|e| {
+            CallFailure::NoAnswer(sanitize(&format!(
+                "{}: reading the answer: {e}",
+                self.display
+            )))
+        })? {
             body.extend_from_slice(&chunk);
             if body.len() > MAX_BODY {
-                return Err(format!("{}: the answer is too large", self.display));
+                let text = format!("{}: the answer is too large", self.display);
+                return Err(CallFailure::NoAnswer(text));
             }
         }
         let value: Value = serde_json::from_slice(&body).map_err(|_| {
-            format!(
+            CallFailure::NoAnswer(format!(
                 "{} answered {status} with a body that is not JSON",
                 self.display
-            )
+            ))
         })?;
-        if !status.is_success() {
-            let why = value
-                .get("error")
-                .and_then(Value::as_str)
-                .unwrap_or("no reason given");
-            return Err(sanitize(&format!(
-                "{} answered {status}: {why}",
-                self.display
-            )));
+        Ok((status, value))
+    }
+
+    /// A JSON answer read as a `T`.
+    fn parse<T: serde::de::DeserializeOwned>(&self, answer: Value) -> Result<T, String> {
+        serde_json::from_value(answer)
+            .map_err(|e| format!("{}: unexpected answer: {e}", self.display))
+    }
+
+    /// Why the server refused, from its JSON error answer.
+    fn refusal(&self, status: reqwest::StatusCode, answer: &Value) -> String {
+        let why = answer
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("no reason given");
+        crate::sanitize::cell(&format!("{} answered {status}: {why}", self.display), 500)
+    }
+
+    /// `method path` with an optional JSON body: the JSON answer of a 2xx, else why not.
+    async fn fetch(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Result<Value, String> {
+        let request = self.request_on(&self.http, method, path, query)?;
+        let answer = self
+            .exchange(with_json(request.timeout(timeout), body))
+            .await;
+        match answer.map_err(|failure| failure.text().to_string())? {
+            (status, value) if status.is_success() => Ok(value),
+            (status, value) => Err(self.refusal(status, &value)),
         }
-        Ok(value)
+    }
+
+    async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, String> {
+        self.fetch(reqwest::Method::GET, path, query, None, TIMEOUT)
+            .await
     }
 
     /// Any method with an optional JSON body: the status and the JSON answer. `Err` when no
@@ -173,81 +180,32 @@ impl ServerClient {
         body: Option<&Value>,
         timeout: Duration,
     ) -> Result<(u16, Value), CallFailure> {
-        let url = self
-            .base
-            .join(path)
-            .map_err(|e| CallFailure::NotSent(format!("{}: bad path {path}: {e}", self.display)))?;
-        let mut request = self.http.request(method, url).timeout(timeout);
-        if let Some(token) = &self.token {
-            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(|_| {
-                    CallFailure::NotSent("the server token is not a valid header value".into())
-                })?;
-            value.set_sensitive(true);
-            request = request.header(reqwest::header::AUTHORIZATION, value);
-        }
-        if let Some(b) = body {
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(b.to_string());
-        }
-        let response = request.send().await.map_err(|e| {
-            let text = sanitize(&format!("{} could not be reached: {e}", self.display));
-            if e.is_connect() || e.is_builder() {
-                CallFailure::NotSent(text)
-            } else {
-                CallFailure::NoAnswer(text)
-            }
-        })?;
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(|e| {
-            CallFailure::NoAnswer(sanitize(&format!(
-                "{}: reading the answer: {e}",
-                self.display
-            )))
-        })?;
-        let value: Value = serde_json::from_slice(&bytes).map_err(|_| {
-            CallFailure::NoAnswer(format!(
-                "{} answered {status} with a body that is not JSON",
-                self.display
-            ))
-        })?;
-        Ok((status, value))
+        let request = self
+            .request_on(&self.http, method, path, &[])
+            .map_err(CallFailure::NotSent)?;
+        let (status, value) = self
+            .exchange(with_json(request.timeout(timeout), body))
+            .await?;
+        Ok((status.as_u16(), value))
     }
 
     async fn page(
         &self,
-        query: &ListQuery,
+        query: &AuditFilter,
         limit: usize,
         cursor: Option<&str>,
-    ) -> Result<Page, String> {
+    ) -> Result<AuditPage, String> {
         let mut params: Vec<(&str, String)> = vec![("limit", limit.to_string())];
-        let time = |t: SystemTime| humantime::format_rfc3339_micros(t).to_string();
-        if let Some(t) = query.since {
-            params.push(("since", time(t)));
-        }
-        if let Some(t) = query.until {
-            params.push(("until", time(t)));
-        }
-        for (key, value) in [
-            ("actor", &query.actor),
-            ("context", &query.context),
-            ("action", &query.action),
-        ] {
-            if let Some(v) = value {
-                params.push((key, v.clone()));
-            }
-        }
+        params.extend(query.query_pairs());
         if let Some(c) = cursor {
             params.push(("cursor", c.to_string()));
         }
-        let value = self.get("v1/audit", &params).await?;
-        serde_json::from_value(value)
-            .map_err(|e| format!("{}: unexpected answer: {e}", self.display))
+        let answer = self.get("v1/audit", &params).await?;
+        self.parse(answer)
     }
 
     /// Newest first, following the cursor, at most `max` records.
-    pub async fn list(&self, query: &ListQuery, max: usize) -> Result<Vec<ServerRecord>, String> {
+    pub async fn list(&self, query: &AuditFilter, max: usize) -> Result<Vec<ServerRecord>, String> {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         while out.len() < max {
@@ -265,7 +223,7 @@ impl ServerClient {
 
     /// The last `n` records, oldest first (like `audit::tail` for a file).
     pub async fn tail(&self, n: usize) -> Result<Vec<AuditRecord>, String> {
-        self.records_oldest_first(&ListQuery::default(), n).await
+        self.records_oldest_first(&AuditFilter::default(), n).await
     }
 
     /// Every record since `since` (all when `None`), oldest first, for the timeline.
@@ -273,9 +231,9 @@ impl ServerClient {
         &self,
         since: Option<SystemTime>,
     ) -> Result<Vec<AuditRecord>, String> {
-        let query = ListQuery {
-            since,
-            ..ListQuery::default()
+        let query = AuditFilter {
+            window: TimeWindow { since, until: None },
+            ..AuditFilter::default()
         };
         self.records_oldest_first(&query, usize::MAX).await
     }
@@ -283,7 +241,7 @@ impl ServerClient {
     /// Up to `max` records matching `query`, oldest first (the server pages newest first).
     async fn records_oldest_first(
         &self,
-        query: &ListQuery,
+        query: &AuditFilter,
         max: usize,
     ) -> Result<Vec<AuditRecord>, String> {
         let mut records: Vec<AuditRecord> = self
@@ -297,22 +255,16 @@ impl ServerClient {
     }
 
     pub async fn record(&self, id: &str) -> Result<ServerRecord, String> {
-        let value = self
+        let answer = self
             .get(&format!("v1/audit/{}", path_segment(id)), &[])
             .await?;
-        serde_json::from_value(value)
-            .map_err(|e| format!("{}: unexpected answer: {e}", self.display))
+        self.parse(answer)
     }
 
-    pub async fn verify_session(&self, session_id: &str) -> Result<SessionVerify, String> {
-        let value = self
-            .get(
-                &format!("v1/sessions/{}/verify", path_segment(session_id)),
-                &[],
-            )
-            .await?;
-        serde_json::from_value(value)
-            .map_err(|e| format!("{}: unexpected answer: {e}", self.display))
+    pub async fn verify_session(&self, session_id: &str) -> Result<SessionReport, String> {
+        let path = format!("v1/sessions/{}/verify", path_segment(session_id));
+        let answer = self.get(&path, &[]).await?;
+        self.parse(answer)
     }
 }
 
@@ -330,6 +282,15 @@ impl CallFailure {
         match self {
             CallFailure::NotSent(t) | CallFailure::NoAnswer(t) => t,
         }
+    }
+}
+
+fn with_json(request: reqwest::RequestBuilder, body: Option<&Value>) -> reqwest::RequestBuilder {
+    match body {
+        Some(b) => request
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(b.to_string()),
+        None => request,
     }
 }
 

@@ -337,6 +337,35 @@ async fn watching_needs_authentication_and_only_the_owner_uploads() {
         .await
         .expect("post");
     assert_eq!(upload.status(), 404);
+    // The sharer's routes refuse an id no client makes and a body of another shape (400, JSON
+    // error) before reading or writing the share.
+    for (path, body, why) in [
+        (
+            "bad%20id/frames",
+            serde_json::json!({"events": []}),
+            "a share id is",
+        ),
+        ("bad%20id/end", serde_json::json!({}), "a share id is"),
+        (
+            "sess-auth/frames",
+            serde_json::json!({"events": [], "extra": 1}),
+            "bad body",
+        ),
+    ] {
+        let r = client
+            .post(format!("{}/v1/shares/{path}", a.url()))
+            .bearer_auth(ALICE_TOKEN)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 400, "{path}");
+        let answer: serde_json::Value =
+            serde_json::from_str(&r.text().await.expect("body")).expect("json error");
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.contains(why), "{path}: {answer}");
+    }
 
     // A watch link works on the other replica, for that share only, and not once tampered.
     let (status, link) = {

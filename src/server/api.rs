@@ -18,6 +18,7 @@ use super::auth::{Authenticator, Identity};
 use super::chain::check_session;
 use super::ingest::{self, MAX_BODY};
 use super::store::{self, Store, StoreError, Stored};
+use crate::protocol::{AuditFilter, AuditPage, ServerRecord, TimeWindow};
 
 /// Default and largest page of `GET /v1/audit`.
 const DEFAULT_LIMIT: usize = 100;
@@ -84,6 +85,14 @@ pub(super) fn store_error(e: StoreError) -> Response {
                 "the audit database failed",
             )
         }
+    }
+}
+
+/// The value as a JSON answer, or the store's error.
+pub(super) fn json_or_store_error<T: serde::Serialize>(result: Result<T, StoreError>) -> Response {
+    match result {
+        Ok(value) => axum::Json(value).into_response(),
+        Err(e) => store_error(e),
     }
 }
 
@@ -264,8 +273,14 @@ async fn list_audit(
             } else {
                 None
             };
-            let records: Vec<Value> = rows.iter().map(store::Row::to_json).collect();
-            axum::Json(json!({"records": records, "next_cursor": next_cursor})).into_response()
+            let page = AuditPage {
+                records: rows
+                    .iter()
+                    .map(store::Row::to_wire)
+                    .collect::<Vec<ServerRecord<Value>>>(),
+                next_cursor,
+            };
+            axum::Json(page).into_response()
         }
         Err(e) => store_error(e),
     }
@@ -289,11 +304,15 @@ fn to_query(p: ListParams) -> Result<store::Query, String> {
     };
     let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
     Ok(store::Query {
-        since: time("since", p.since)?,
-        until: time("until", p.until)?,
-        actor: nonempty(p.actor),
-        context: nonempty(p.context),
-        action: nonempty(p.action),
+        filter: AuditFilter {
+            window: TimeWindow {
+                since: time("since", p.since)?,
+                until: time("until", p.until)?,
+            },
+            actor: nonempty(p.actor),
+            context: nonempty(p.context),
+            action: nonempty(p.action),
+        },
         before,
         limit,
     })
@@ -323,7 +342,7 @@ async fn get_audit(
     Path(id): Path<String>,
 ) -> Response {
     match state.store.get(&id).await {
-        Ok(Some(row)) => axum::Json(row.to_json()).into_response(),
+        Ok(Some(row)) => axum::Json(row.to_wire()).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no record with id {id}")),
         Err(e) => store_error(e),
     }
@@ -334,10 +353,8 @@ async fn verify_session(
     _caller: Caller,
     Path(session_id): Path<String>,
 ) -> Response {
-    match state.store.session_chain(&session_id).await {
-        Ok(rows) => axum::Json(check_session(&session_id, &rows)).into_response(),
-        Err(e) => store_error(e),
-    }
+    let rows = state.store.session_chain(&session_id).await;
+    json_or_store_error(rows.map(|rows| check_session(&session_id, &rows)))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::config::{ServerConfig, StaticToken};
+use super::config::{AuthConfig, StaticToken};
 use super::oidc::Oidc;
 
 /// The authenticated caller: the identity and its groups (from `[[server.token]] groups` or
@@ -24,7 +24,7 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(config: &ServerConfig) -> Result<Authenticator, String> {
+    pub fn new(config: &AuthConfig) -> Result<Authenticator, String> {
         let oidc = match &config.oidc {
             Some(o) => Some(Arc::new(Oidc::new(o.clone())?)),
             None => None,

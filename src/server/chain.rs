@@ -13,37 +13,18 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
-
 use super::store::ChainRow;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SessionReport {
-    pub session_id: String,
-    pub records: usize,
-    /// "intact", "broken", or "empty" (no records of this session).
-    pub status: &'static str,
-    pub first_break: Option<Break>,
-    /// The session's first record follows a record this server does not hold.
-    pub starts_after_unseen_record: bool,
-    /// Hash of the newest record of the session, to compare with the client's file.
-    pub last_hash: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Break {
-    pub id: String,
-    pub time: String,
-    /// "hash_mismatch", "gap" or "fork".
-    pub problem: &'static str,
-    pub detail: String,
-}
+use crate::protocol::{ChainBreak, ChainProblem, ChainStatus, SessionReport};
 
 pub fn check_session(session_id: &str, rows: &[ChainRow]) -> SessionReport {
     let mut report = SessionReport {
         session_id: session_id.to_string(),
         records: rows.len(),
-        status: if rows.is_empty() { "empty" } else { "intact" },
+        status: if rows.is_empty() {
+            ChainStatus::Empty
+        } else {
+            ChainStatus::Intact
+        },
         first_break: None,
         starts_after_unseen_record: false,
         last_hash: rows.last().map(|r| r.hash.clone()),
@@ -52,12 +33,12 @@ pub fn check_session(session_id: &str, rows: &[ChainRow]) -> SessionReport {
     for (index, row) in rows.iter().enumerate() {
         let problem = if !row.hash_ok {
             Some((
-                "hash_mismatch",
+                ChainProblem::HashMismatch,
                 "the stored hash does not match the record's content: it was edited".to_string(),
             ))
         } else if let Some(first) = followers.insert(&row.prev_hash, &row.id) {
             Some((
-                "fork",
+                ChainProblem::Fork,
                 format!(
                     "record {first} already follows prev_hash {}: a record was inserted",
                     row.prev_hash
@@ -68,7 +49,7 @@ pub fn check_session(session_id: &str, rows: &[ChainRow]) -> SessionReport {
             None
         } else if !row.prev_known {
             Some((
-                "gap",
+                ChainProblem::Gap,
                 format!(
                     "prev_hash {} is not the hash of any record this server holds: a record \
                      before it is missing",
@@ -79,8 +60,8 @@ pub fn check_session(session_id: &str, rows: &[ChainRow]) -> SessionReport {
             None
         };
         if let Some((problem, detail)) = problem {
-            report.status = "broken";
-            report.first_break = Some(Break {
+            report.status = ChainStatus::Broken;
+            report.first_break = Some(ChainBreak {
                 id: row.id.clone(),
                 time: humantime::format_rfc3339_millis(row.time).to_string(),
                 problem,
@@ -109,55 +90,72 @@ mod tests {
     }
 
     #[test]
-    fn a_linked_session_is_intact() {
-        let rows = [
-            row("a", 1, "genesis", true),
-            row("b", 2, "h-a", true),
-            row("c", 3, "h-other-session", true),
-        ];
-        let r = check_session("s", &rows);
-        assert_eq!((r.status, r.records), ("intact", 3));
-        assert_eq!(r.last_hash.as_deref(), Some("h-c"));
-        assert!(!r.starts_after_unseen_record);
-    }
-
-    #[test]
-    fn a_missing_record_in_the_middle_is_a_gap_named_by_the_record_after_it() {
-        let rows = [
-            row("a", 1, "genesis", true),
-            row("c", 3, "h-b", false),
-            row("d", 4, "h-c", true),
-        ];
-        let r = check_session("s", &rows);
-        assert_eq!(r.status, "broken");
-        let b = r.first_break.expect("break");
-        assert_eq!((b.id.as_str(), b.problem), ("c", "gap"));
-    }
-
-    #[test]
-    fn an_unseen_start_is_reported_but_not_a_break_and_edits_and_forks_are() {
-        let r = check_session(
-            "s",
-            &[row("a", 1, "h-before", false), row("b", 2, "h-a", true)],
+    fn each_kind_of_session_gets_its_status_and_first_break() {
+        use ChainProblem::{Fork, Gap, HashMismatch};
+        use ChainStatus::{Broken, Empty, Intact};
+        let a = row("a", 1, "genesis", true);
+        let b = row("b", 2, "h-a", true);
+        let mut edited_b = b.clone();
+        edited_b.hash_ok = false;
+        // (what, rows, status, the first break (id, problem), starts after an unseen record)
+        type Case<'a> = (
+            &'a str,
+            Vec<ChainRow>,
+            ChainStatus,
+            Option<(&'a str, ChainProblem)>,
+            bool,
         );
-        assert_eq!(r.status, "intact");
-        assert!(r.starts_after_unseen_record);
-
-        let mut edited = row("b", 2, "h-a", true);
-        edited.hash_ok = false;
-        let r = check_session("s", &[row("a", 1, "genesis", true), edited]);
-        assert_eq!(r.first_break.expect("break").problem, "hash_mismatch");
-
-        let r = check_session(
-            "s",
-            &[
-                row("a", 1, "genesis", true),
-                row("b", 2, "h-a", true),
-                row("x", 3, "h-a", true),
-            ],
-        );
-        let b = r.first_break.expect("break");
-        assert_eq!((b.id.as_str(), b.problem), ("x", "fork"));
-        assert_eq!(check_session("s", &[]).status, "empty");
+        let cases: Vec<Case> = vec![
+            (
+                "linked, also into another session",
+                vec![a.clone(), b.clone(), row("c", 3, "h-other-session", true)],
+                Intact,
+                None,
+                false,
+            ),
+            (
+                "a missing record is a gap named by the record after it",
+                vec![
+                    a.clone(),
+                    row("c", 3, "h-b", false),
+                    row("d", 4, "h-c", true),
+                ],
+                Broken,
+                Some(("c", Gap)),
+                false,
+            ),
+            (
+                "an unseen start is reported but not a break",
+                vec![row("a", 1, "h-before", false), b.clone()],
+                Intact,
+                None,
+                true,
+            ),
+            (
+                "an edited record",
+                vec![a.clone(), edited_b],
+                Broken,
+                Some(("b", HashMismatch)),
+                false,
+            ),
+            (
+                "a record inserted after another",
+                vec![a.clone(), b, row("x", 3, "h-a", true)],
+                Broken,
+                Some(("x", Fork)),
+                false,
+            ),
+            ("no records", vec![], Empty, None, false),
+        ];
+        for (what, rows, status, first_break, unseen_start) in cases {
+            let r = check_session("s", &rows);
+            assert_eq!(r.status, status, "{what}");
+            let got_break = r.first_break.as_ref().map(|b| (b.id.as_str(), b.problem));
+            assert_eq!(got_break, first_break, "{what}");
+            assert_eq!(r.starts_after_unseen_record, unseen_start, "{what}");
+            assert_eq!(r.records, rows.len(), "{what}");
+        }
+        let linked = check_session("s", &[a, row("b", 2, "h-a", true)]);
+        assert_eq!(linked.last_hash.as_deref(), Some("h-b"));
     }
 }

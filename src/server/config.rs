@@ -93,8 +93,7 @@ pub struct ServerConfig {
     /// Whole days to keep; `None` keeps everything.
     pub retention_days: Option<u32>,
     pub tls: Option<TlsFiles>,
-    pub tokens: Vec<StaticToken>,
-    pub oidc: Option<OidcConfig>,
+    pub auth: AuthConfig,
     /// Delegated actions: the server's own contexts, its rules, its local audit file.
     pub postgres: Vec<crate::config::PostgresContext>,
     pub kafka: Vec<crate::config::KafkaContext>,
@@ -107,6 +106,13 @@ pub struct ServerConfig {
 pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
+}
+
+/// How callers authenticate: static tokens, OIDC, or both (at least one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub tokens: Vec<StaticToken>,
+    pub oidc: Option<OidcConfig>,
 }
 
 /// A static bearer token, stored as the lowercase hex SHA-256 of the token.
@@ -298,8 +304,7 @@ impl ServerConfig {
             pool_size,
             retention_days,
             tls,
-            tokens,
-            oidc,
+            auth: AuthConfig { tokens, oidc },
         })
     }
 
@@ -315,9 +320,9 @@ impl ServerConfig {
                 Some(d) => format!("{d} day(s)"),
                 None => "keep forever".to_string(),
             },
-            self.tokens.len(),
+            self.auth.tokens.len(),
         );
-        match &self.oidc {
+        match &self.auth.oidc {
             Some(o) => out.push_str(&format!(
                 "oidc: issuer {} audience {} identity claim {}\n",
                 o.issuer, o.audience, o.identity_claim
@@ -386,9 +391,9 @@ identity_claim = "email"
         ))
         .expect("valid");
         assert_eq!(c.listen.port(), 8470);
-        assert_eq!(c.tokens[0].identity, "alice@example.com");
-        assert_eq!(hex::encode(c.tokens[0].sha256), HASH);
-        let oidc = c.oidc.clone().expect("oidc");
+        assert_eq!(c.auth.tokens[0].identity, "alice@example.com");
+        assert_eq!(hex::encode(c.auth.tokens[0].sha256), HASH);
+        let oidc = c.auth.oidc.clone().expect("oidc");
         assert_eq!(oidc.identity_claim, "email");
         assert_eq!(c.retention_days, None);
         assert!(!c.summary().contains(HASH));
@@ -426,9 +431,9 @@ identity_claim = "email"
     fn the_example_in_deploy_parses() {
         let c = parse(include_str!("../../deploy/server.example.toml")).expect("example");
         assert_eq!(c.listen.to_string(), "127.0.0.1:8470");
-        assert_eq!(c.tokens[0].identity, "you@example.com");
+        assert_eq!(c.auth.tokens[0].identity, "you@example.com");
         let digest: [u8; 32] = sha2::Sha256::digest(b"warroom-try-token").into();
-        assert_eq!(c.tokens[0].sha256, digest);
+        assert_eq!(c.auth.tokens[0].sha256, digest);
     }
 
     #[test]

@@ -117,7 +117,7 @@ pub async fn run(
 ) -> Result<(), String> {
     let store = Store::new(&config)?;
     let tls = config.tls.as_ref().map(serve::tls_acceptor).transpose()?;
-    let auth = auth::Authenticator::new(&config)?;
+    let auth = auth::Authenticator::new(&config.auth)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -154,8 +154,8 @@ pub async fn run(
     tracing::info!(
         listen = %config.listen,
         tls = tls.is_some(),
-        static_tokens = config.tokens.len(),
-        oidc = config.oidc.is_some(),
+        static_tokens = config.auth.tokens.len(),
+        oidc = config.auth.oidc.is_some(),
         retention_days = config.retention_days,
         "warroom server listening"
     );

@@ -45,11 +45,7 @@ pub struct Oidc {
 
 impl Oidc {
     pub fn new(config: OidcConfig) -> Result<Oidc, String> {
-        let http = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("warroom-server/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let http = crate::protocol::http_client("warroom-server", Some(FETCH_TIMEOUT))
             .map_err(|e| format!("OIDC HTTP client: {e}"))?;
         Ok(Oidc {
             config,

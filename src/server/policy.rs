@@ -50,12 +50,27 @@ struct RawApproval {
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub name: String,
-    pub identities: Vec<String>,
-    pub contexts: Vec<String>,
-    pub actions: Vec<String>,
+    pub scope: RuleScope,
     pub allow: bool,
     pub reason: ReasonRules,
     pub approval: Option<Approval>,
+}
+
+/// The requests a rule applies to: any listed caller (an identity, `*` or `group:NAME`), on
+/// any listed context, running any listed action (names or globs).
+#[derive(Debug, Clone)]
+pub struct RuleScope {
+    pub identities: Vec<String>,
+    pub contexts: Vec<String>,
+    pub actions: Vec<String>,
+}
+
+impl RuleScope {
+    pub fn matches(&self, caller: Caller<'_>, context: &str, action: &str) -> bool {
+        self.identities.iter().any(|i| caller.matches(i))
+            && self.contexts.iter().any(|c| glob(c, context))
+            && self.actions.iter().any(|a| glob(a, action))
+    }
 }
 
 /// A second person must approve before the action runs.
@@ -101,11 +116,10 @@ pub struct ServerPolicy {
 impl ServerPolicy {
     /// First match wins; no match refuses.
     pub fn decide(&self, caller: Caller<'_>, context: &str, action: &str) -> Decision<'_> {
-        let rule = self.rules.iter().find(|r| {
-            r.identities.iter().any(|i| caller.matches(i))
-                && r.contexts.iter().any(|c| glob(c, context))
-                && r.actions.iter().any(|a| glob(a, action))
-        });
+        let rule = self
+            .rules
+            .iter()
+            .find(|r| r.scope.matches(caller, context, action));
         match rule {
             None => Decision::Refuse {
                 rule: None,
@@ -229,9 +243,11 @@ impl ServerPolicy {
             }
             rules.push(Rule {
                 name,
-                identities: r.identities.into_inner(),
-                contexts: r.contexts.into_inner(),
-                actions: r.actions.into_inner(),
+                scope: RuleScope {
+                    identities: r.identities.into_inner(),
+                    contexts: r.contexts.into_inner(),
+                    actions: r.actions.into_inner(),
+                },
                 allow: r.allow,
                 reason: ReasonRules {
                     min_len: r.min_reason_len.unwrap_or(DEFAULT_MIN_REASON),
@@ -252,9 +268,9 @@ impl ServerPolicy {
                 i + 1,
                 r.name,
                 if r.allow { "allow" } else { "refuse" },
-                r.actions.join(","),
-                r.contexts.join(","),
-                r.identities.join(","),
+                r.scope.actions.join(","),
+                r.scope.contexts.join(","),
+                r.scope.identities.join(","),
                 match &r.approval {
                     Some(a) => format!(
                         ", approval by {} within {}",

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use super::store::{Store, StoreError};
+use super::store::{FromRow, Store, StoreError};
 
 /// The notification channel.
 pub const CHANNEL: &str = "warroom_actions";
@@ -76,7 +76,7 @@ fn time(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-impl RequestRow {
+impl FromRow for RequestRow {
     fn from_row(r: &tokio_postgres::Row) -> Result<RequestRow, tokio_postgres::Error> {
         let approvers: String = r.try_get(13)?;
         Ok(RequestRow {
@@ -102,7 +102,9 @@ impl RequestRow {
             reply: r.try_get(19)?,
         })
     }
+}
 
+impl RequestRow {
     pub fn is_final(&self) -> bool {
         FINAL.contains(&self.status.as_str())
     }
@@ -134,10 +136,9 @@ impl RequestRow {
 }
 
 pub async fn insert(store: &Store, r: &NewRequest<'_>) -> Result<(), StoreError> {
-    let client = store.client().await?;
     let approvers = serde_json::to_string(r.approvers).unwrap_or_else(|_| "[]".into());
     let expires_ms = r.expires_in.map(|d| d.as_millis() as f64);
-    client
+    store
         .execute(
             "INSERT INTO action_requests (id, requester, context_name, action, request, summary, \
              description, reason, binding, rule, status, detail, approvers, expires_at) \
@@ -165,14 +166,8 @@ pub async fn insert(store: &Store, r: &NewRequest<'_>) -> Result<(), StoreError>
 }
 
 pub async fn get(store: &Store, id: &str) -> Result<Option<RequestRow>, StoreError> {
-    let client = store.client().await?;
-    let row = client
-        .query_opt(
-            &format!("SELECT {COLUMNS} FROM action_requests WHERE id = $1"),
-            &[&id],
-        )
-        .await?;
-    Ok(row.as_ref().map(RequestRow::from_row).transpose()?)
+    let sql = format!("SELECT {COLUMNS} FROM action_requests WHERE id = $1");
+    store.row(&sql, &[&id]).await
 }
 
 /// A request still `running` this long after it started has lost its replica: the executor
@@ -229,20 +224,10 @@ pub async fn expire_due(store: &Store) -> Result<(), StoreError> {
 /// The pending requests, oldest first (expired ones are marked first).
 pub async fn pending(store: &Store) -> Result<Vec<RequestRow>, StoreError> {
     expire_due(store).await?;
-    let client = store.client().await?;
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {COLUMNS} FROM action_requests WHERE status = 'pending' \
-                 ORDER BY created_at, id"
-            ),
-            &[],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(RequestRow::from_row)
-        .collect::<Result<_, _>>()?)
+    let sql = format!(
+        "SELECT {COLUMNS} FROM action_requests WHERE status = 'pending' ORDER BY created_at, id"
+    );
+    store.rows(&sql, &[]).await
 }
 
 /// pending -> `to` in one statement, only if still pending, unexpired and (for an approval)
@@ -255,27 +240,22 @@ pub async fn decide(
     reason: &str,
     binding: &str,
 ) -> Result<Option<RequestRow>, StoreError> {
-    let client = store.client().await?;
-    let row = client
-        .query_opt(
-            &format!(
-                "UPDATE action_requests SET status = $2, decided_by = $3, decided_reason = $4, \
-                 decided_binding = $5, decided_at = now(), \
-                 detail = CASE WHEN $2 = 'denied' \
-                     THEN 'denied by ' || $3 || ': ' || $4 || '; nothing was done' \
-                     ELSE 'approved by ' || $3 || ': running' END, \
-                 finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE now() END \
-                 WHERE id = $1 AND status = 'pending' AND expires_at > now() AND binding = $5 \
-                 RETURNING {COLUMNS}"
-            ),
-            &[&id, &to, &who, &reason, &binding],
-        )
-        .await?;
-    let row = row.as_ref().map(RequestRow::from_row).transpose()?;
-    if row.is_some() {
-        ring(&client, id).await?;
-    }
-    Ok(row)
+    transition(
+        store,
+        id,
+        &format!(
+            "UPDATE action_requests SET status = $2, decided_by = $3, decided_reason = $4, \
+             decided_binding = $5, decided_at = now(), \
+             detail = CASE WHEN $2 = 'denied' \
+                 THEN 'denied by ' || $3 || ': ' || $4 || '; nothing was done' \
+                 ELSE 'approved by ' || $3 || ': running' END, \
+             finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE now() END \
+             WHERE id = $1 AND status = 'pending' AND expires_at > now() AND binding = $5 \
+             RETURNING {COLUMNS}"
+        ),
+        &[&id, &to, &who, &reason, &binding],
+    )
+    .await
 }
 
 /// The requester withdraws a pending request.
@@ -284,22 +264,17 @@ pub async fn withdraw(
     id: &str,
     requester: &str,
 ) -> Result<Option<RequestRow>, StoreError> {
-    let client = store.client().await?;
-    let row = client
-        .query_opt(
-            &format!(
-                "UPDATE action_requests SET status = 'withdrawn', finished_at = now(), \
-                 detail = 'withdrawn by the requester: nothing was done' \
-                 WHERE id = $1 AND status = 'pending' AND requester = $2 RETURNING {COLUMNS}"
-            ),
-            &[&id, &requester],
-        )
-        .await?;
-    let row = row.as_ref().map(RequestRow::from_row).transpose()?;
-    if row.is_some() {
-        ring(&client, id).await?;
-    }
-    Ok(row)
+    transition(
+        store,
+        id,
+        &format!(
+            "UPDATE action_requests SET status = 'withdrawn', finished_at = now(), \
+             detail = 'withdrawn by the requester: nothing was done' \
+             WHERE id = $1 AND status = 'pending' AND requester = $2 RETURNING {COLUMNS}"
+        ),
+        &[&id, &requester],
+    )
+    .await
 }
 
 /// Stores the result of running the action and rings the bell.
@@ -310,15 +285,31 @@ pub async fn finish(
     detail: &str,
     reply: &Value,
 ) -> Result<(), StoreError> {
-    let client = store.client().await?;
-    client
+    store
         .execute(
             "UPDATE action_requests SET status = $2, detail = $3, reply = $4, finished_at = now() \
              WHERE id = $1",
             &[&id, &status, &detail, &reply.to_string()],
         )
         .await?;
-    ring(&client, id).await
+    ring(&store.client().await?, id).await
+}
+
+/// Runs a `pending -> ...` statement (`RETURNING` the columns): the request it changed, if it
+/// did, and then the bell rings for it.
+async fn transition(
+    store: &Store,
+    id: &str,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Option<RequestRow>, StoreError> {
+    let client = store.client().await?;
+    let row = client.query_opt(sql, params).await?;
+    let row = row.as_ref().map(RequestRow::from_row).transpose()?;
+    if row.is_some() {
+        ring(&client, id).await?;
+    }
+    Ok(row)
 }
 
 async fn ring(client: &deadpool_postgres::Object, id: &str) -> Result<(), StoreError> {

@@ -4,11 +4,12 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::config::ServerConfig;
 use super::ingest::Incoming;
 use crate::audit::GENESIS_HASH;
+use crate::protocol::{AuditFilter, ServerRecord};
 
 /// How long a request waits for a pooled connection (or a new one) before answering 503.
 const POOL_WAIT: Duration = Duration::from_secs(3);
@@ -41,6 +42,24 @@ impl From<tokio_postgres::Error> for StoreError {
     }
 }
 
+/// A struct read from a row whose columns are named like its fields.
+pub trait FromRow: Sized {
+    fn from_row(row: &tokio_postgres::Row) -> Result<Self, tokio_postgres::Error>;
+}
+
+/// `impl FromRow for Type`, each listed field read from the column of its name (the query
+/// names them: `SELECT owner AS actor, ...`).
+macro_rules! from_row {
+    ($ty:ident: $($field:ident),+ $(,)?) => {
+        impl $crate::server::store::FromRow for $ty {
+            fn from_row(row: &tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
+                Ok($ty { $($field: row.try_get(stringify!($field))?),+ })
+            }
+        }
+    };
+}
+pub(super) use from_row;
+
 /// What became of a POSTed record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stored {
@@ -66,29 +85,23 @@ pub struct Row {
 }
 
 impl Row {
-    /// The JSON served by the read API: the record as sent, plus the server's stamps.
-    pub fn to_json(&self) -> Value {
-        let record: Value = serde_json::from_str(&self.record).unwrap_or(Value::Null);
-        json!({
-            "record": record,
-            "received_from": self.received_from,
-            "received_at": humantime::format_rfc3339_millis(self.received_at).to_string(),
-            "identity_mismatch": self.identity_mismatch,
-            "hash_ok": self.hash_ok,
-            "prev_seen": self.prev_seen,
-        })
+    /// What the read API serves: the record as sent, plus the server's stamps.
+    pub fn to_wire(&self) -> ServerRecord<Value> {
+        ServerRecord {
+            record: serde_json::from_str(&self.record).unwrap_or(Value::Null),
+            received_from: self.received_from.clone(),
+            received_at: humantime::format_rfc3339_millis(self.received_at).to_string(),
+            identity_mismatch: self.identity_mismatch,
+            hash_ok: self.hash_ok,
+            prev_seen: self.prev_seen,
+        }
     }
 }
 
-/// Filters of `GET /v1/audit`.
+/// A page of `GET /v1/audit` to read.
 #[derive(Debug, Clone, Default)]
 pub struct Query {
-    pub since: Option<SystemTime>,
-    pub until: Option<SystemTime>,
-    /// The authenticated identity (`received_from`).
-    pub actor: Option<String>,
-    pub context: Option<String>,
-    pub action: Option<String>,
+    pub filter: AuditFilter,
     /// Keyset cursor: records strictly older than this (time, id).
     pub before: Option<(SystemTime, String)>,
     pub limit: usize,
@@ -139,71 +152,51 @@ impl Store {
         Ok(self.pool.get().await?)
     }
 
+    /// The rows of one statement, each read as a `T`.
+    pub async fn rows<T: FromRow>(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<T>, StoreError> {
+        let rows = self.client().await?.query(sql, params).await?;
+        Ok(rows.iter().map(T::from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The row of a statement that answers at most one (by its key), read as a `T`.
+    pub async fn row<T: FromRow>(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<T>, StoreError> {
+        Ok(self.rows(sql, params).await?.into_iter().next())
+    }
+
+    /// Runs one statement; answers the number of rows it changed.
+    pub async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
+        Ok(self.client().await?.execute(sql, params).await?)
+    }
+
     /// The database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.client().await?.simple_query("SELECT 1").await?;
         Ok(())
     }
 
-    /// Inserts `incoming` unless its id is taken; committed when this returns `New`. One
-    /// statement per record: the fallback of [`Store::insert_batch`].
+    /// Inserts `incoming` unless its id is taken; committed when this returns `New`. A batch of
+    /// one: the fallback of [`Store::insert_batch`], record by record.
     pub async fn insert_one(
         &self,
         incoming: &Incoming,
         received_from: &str,
     ) -> Result<Stored, StoreError> {
-        let client = self.client().await?;
-        let r = &incoming.record;
-        let mismatch = super::batch::mismatch(incoming, received_from);
-        let statement = client
-            .prepare_cached(
-                "INSERT INTO audit_records (id, time, received_from, actor_identity, \
-                 identity_mismatch, phase, action, context_kind, context_name, session_id, \
-                 prev_hash, hash, hash_ok, prev_seen, record) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-                   ($11 = $14 OR EXISTS (SELECT 1 FROM audit_records p WHERE p.hash = $11)), $15 \
-                 ON CONFLICT (id) DO NOTHING \
-                 RETURNING prev_seen",
-            )
-            .await?;
-        let inserted = client
-            .query_opt(
-                &statement,
-                &[
-                    &r.id,
-                    &incoming.time,
-                    &received_from,
-                    &r.actor.identity,
-                    &mismatch,
-                    &r.phase.as_str(),
-                    &r.action,
-                    &r.context.kind,
-                    &r.context.name,
-                    &r.session_id,
-                    &r.prev_hash,
-                    &r.hash,
-                    &incoming.hash_ok,
-                    &GENESIS_HASH,
-                    &incoming.canonical,
-                ],
-            )
-            .await?;
-        if let Some(row) = inserted {
-            return Ok(Stored::New {
-                prev_seen: row.try_get(0)?,
-            });
-        }
-        let existing = client
-            .query_opt("SELECT record FROM audit_records WHERE id = $1", &[&r.id])
-            .await?;
-        match existing {
-            Some(row) if row.try_get::<_, String>(0)? == incoming.canonical => {
-                Ok(Stored::Duplicate)
-            }
-            Some(_) => Ok(Stored::Conflict),
-            // Deleted by retention between the two statements: nothing to compare with.
-            None => Ok(Stored::Conflict),
-        }
+        let mut answers = self.insert_batch(&[(incoming, received_from)]).await?;
+        answers
+            .pop()
+            .ok_or_else(|| StoreError::Failed("the insert answered nothing".into()))
     }
 
     /// Inserts the records whose ids are not taken, in one statement and one commit; answers
@@ -291,25 +284,26 @@ impl Store {
     /// Newest first; at most `query.limit + 1` rows (the extra one says there is a next page).
     pub async fn list(&self, query: &Query) -> Result<Vec<Row>, StoreError> {
         let client = self.client().await?;
+        let filter = &query.filter;
         let mut clauses: Vec<String> = Vec::new();
         let mut params: Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> = Vec::new();
         let mut add = |clause: &str, value: Box<dyn tokio_postgres::types::ToSql + Sync + Send>| {
             params.push(value);
             clauses.push(clause.replace('?', &format!("${}", params.len())));
         };
-        if let Some(t) = query.since {
+        if let Some(t) = filter.window.since {
             add("time >= ?", Box::new(t));
         }
-        if let Some(t) = query.until {
+        if let Some(t) = filter.window.until {
             add("time < ?", Box::new(t));
         }
-        if let Some(a) = &query.actor {
+        if let Some(a) = &filter.actor {
             add("received_from = ?", Box::new(a.clone()));
         }
-        if let Some(c) = &query.context {
+        if let Some(c) = &filter.context {
             add("context_name = ?", Box::new(c.clone()));
         }
-        if let Some(a) = &query.action {
+        if let Some(a) = &filter.action {
             add("action = ?", Box::new(a.clone()));
         }
         if let Some((t, id)) = &query.before {
@@ -336,42 +330,24 @@ impl Store {
             .collect();
         let statement = client.prepare_cached(&sql).await?;
         let rows = client.query(&statement, &refs).await?;
-        rows.iter().map(row_of).collect()
+        Ok(rows.iter().map(Row::from_row).collect::<Result<_, _>>()?)
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<Row>, StoreError> {
-        let client = self.client().await?;
         let sql = format!("SELECT {ROW_COLUMNS} FROM audit_records WHERE id = $1");
-        match client.query_opt(&sql, &[&id]).await? {
-            Some(row) => Ok(Some(row_of(&row)?)),
-            None => Ok(None),
-        }
+        self.row(&sql, &[&id]).await
     }
 
     /// The records of one session in time order, for the chain check.
     pub async fn session_chain(&self, session_id: &str) -> Result<Vec<ChainRow>, StoreError> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT r.id, r.time, r.hash, r.prev_hash, r.hash_ok, \
-                   (r.prev_hash = $2 OR EXISTS \
-                     (SELECT 1 FROM audit_records p WHERE p.hash = r.prev_hash)) \
-                 FROM audit_records r WHERE r.session_id = $1 ORDER BY r.time, r.id",
-                &[&session_id, &GENESIS_HASH],
-            )
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ChainRow {
-                    id: row.try_get(0)?,
-                    time: row.try_get(1)?,
-                    hash: row.try_get(2)?,
-                    prev_hash: row.try_get(3)?,
-                    hash_ok: row.try_get(4)?,
-                    prev_known: row.try_get(5)?,
-                })
-            })
-            .collect()
+        self.rows(
+            "SELECT r.id, r.time, r.hash, r.prev_hash, r.hash_ok, \
+               (r.prev_hash = $2 OR EXISTS \
+                 (SELECT 1 FROM audit_records p WHERE p.hash = r.prev_hash)) AS prev_known \
+             FROM audit_records r WHERE r.session_id = $1 ORDER BY r.time, r.id",
+            &[&session_id, &GENESIS_HASH],
+        )
+        .await
     }
 
     /// Deletes the whole (UTC) days older than `days`, once across replicas: the replica that
@@ -413,15 +389,6 @@ const RETENTION_LOCK: i64 = 0x7761_7272_6f6f_6d02;
 const ROW_COLUMNS: &str = "id, time, record, received_from, received_at, identity_mismatch, \
                            hash_ok, prev_seen";
 
-fn row_of(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
-    Ok(Row {
-        id: row.try_get(0)?,
-        time: row.try_get(1)?,
-        record: row.try_get(2)?,
-        received_from: row.try_get(3)?,
-        received_at: row.try_get(4)?,
-        identity_mismatch: row.try_get(5)?,
-        hash_ok: row.try_get(6)?,
-        prev_seen: row.try_get(7)?,
-    })
-}
+from_row!(Row: id, time, record, received_from, received_at, identity_mismatch, hash_ok, prev_seen);
+
+from_row!(ChainRow: id, time, hash, prev_hash, hash_ok, prev_known);

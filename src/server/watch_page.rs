@@ -35,25 +35,29 @@ const WATCH_JS: &str = r#"(function () {
 const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
                    connect-src 'self'; img-src 'self' data:; font-src 'self' data:";
 
+/// The player's files and the page's script, public: (path, body, content type).
+const ASSETS: [(&str, &str, &str); 4] = [
+    (
+        "/watch-assets/asciinema-player.min.js",
+        PLAYER_JS,
+        "text/javascript",
+    ),
+    ("/watch-assets/asciinema-player.css", PLAYER_CSS, "text/css"),
+    (
+        "/watch-assets/LICENSE.asciinema-player",
+        PLAYER_LICENSE,
+        "text/plain",
+    ),
+    ("/watch-assets/watch.js", WATCH_JS, "text/javascript"),
+];
+
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/watch/{id}", get(page))
-        .route(
-            "/watch-assets/asciinema-player.min.js",
-            get(|| asset(PLAYER_JS, "text/javascript")),
-        )
-        .route(
-            "/watch-assets/asciinema-player.css",
-            get(|| asset(PLAYER_CSS, "text/css")),
-        )
-        .route(
-            "/watch-assets/LICENSE.asciinema-player",
-            get(|| asset(PLAYER_LICENSE, "text/plain")),
-        )
-        .route(
-            "/watch-assets/watch.js",
-            get(|| asset(WATCH_JS, "text/javascript")),
-        )
+    let page_route = Router::new().route("/watch/{id}", get(page));
+    ASSETS
+        .into_iter()
+        .fold(page_route, |router, (path, body, content_type)| {
+            router.route(path, get(move || asset(body, content_type)))
+        })
 }
 
 async fn asset(body: &'static str, content_type: &'static str) -> Response {

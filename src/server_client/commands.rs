@@ -8,6 +8,7 @@ use super::ServerClient;
 use crate::audit::render_tail_line;
 use crate::audit::timeline::{render_markdown, timeline};
 use crate::cli::TimelineFormat;
+use crate::protocol::ChainStatus;
 
 pub async fn tail(url: &str, token_env: Option<&str>, n: usize) -> anyhow::Result<ExitCode> {
     let client = ServerClient::new(url, token_env).map_err(anyhow::Error::msg)?;
@@ -52,8 +53,8 @@ pub async fn verify(url: &str, token_env: Option<&str>, session: &str) -> anyhow
         .await
         .map_err(anyhow::Error::msg)?;
     let place = format!("{} session {}", client.display(), sanitize(session));
-    match (report.status.as_str(), &report.first_break) {
-        ("intact", _) => {
+    match (report.status, &report.first_break) {
+        (ChainStatus::Intact, _) => {
             let start = if report.starts_after_unseen_record {
                 " (it starts after a record this server never received)"
             } else {
@@ -62,7 +63,7 @@ pub async fn verify(url: &str, token_env: Option<&str>, session: &str) -> anyhow
             println!("{place}: chain intact, {} record(s){start}", report.records);
             Ok(ExitCode::SUCCESS)
         }
-        ("empty", _) => {
+        (ChainStatus::Empty, _) => {
             eprintln!("{place}: no records of this session on the server");
             Ok(ExitCode::FAILURE)
         }
@@ -71,13 +72,13 @@ pub async fn verify(url: &str, token_env: Option<&str>, session: &str) -> anyhow
                 "{place}: record {} ({}): {}: {}",
                 sanitize(&b.id),
                 sanitize(&b.time),
-                sanitize(&b.problem),
+                b.problem.as_str(),
                 sanitize(&b.detail)
             );
             Ok(ExitCode::FAILURE)
         }
-        (status, None) => {
-            eprintln!("{place}: chain status {}", sanitize(status));
+        (ChainStatus::Broken, None) => {
+            eprintln!("{place}: chain broken, at a record the server did not name");
             Ok(ExitCode::FAILURE)
         }
     }

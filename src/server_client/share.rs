@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use super::{ServerClient, path_segment};
+use crate::protocol::{LiveShare, Recording, StartShare, Upload, Uploaded, WatchLink};
 
 /// Frames queued for the uploader at most; beyond that they are dropped and counted.
 pub const QUEUE_CAPACITY: usize = 512;
@@ -311,19 +312,6 @@ async fn upload_loop(
     }
 }
 
-/// One live share, as `GET /v1/shares` lists it.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct LiveShare {
-    pub id: String,
-    pub actor: String,
-    pub owner: String,
-    pub contexts: Vec<String>,
-    pub since: String,
-    pub width: u16,
-    pub height: u16,
-    pub watchers: Vec<String>,
-}
-
 /// One message of a watch stream.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WatchEvent {
@@ -344,80 +332,28 @@ pub enum WatchEvent {
     Reached(f64),
 }
 
-/// One kept recording, as `GET /v1/recordings` lists it.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct Recording {
-    /// The share id: the sharer's audit session id.
-    pub id: String,
-    pub actor: String,
-    /// RFC 3339: the recording's time 0.
-    pub started: String,
-    pub ended: bool,
-}
-
 impl ServerClient {
+    /// A sharer's call: bounded by [`UPLOAD_TIMEOUT`].
     async fn send_json(
         &self,
         method: reqwest::Method,
         path: &str,
-        body: &Value,
+        body: &impl Serialize,
     ) -> Result<Value, String> {
-        let url = self
-            .base
-            .join(path)
-            .map_err(|e| format!("{}: bad path {path}: {e}", self.display))?;
-        let mut request = self
-            .http
-            .request(method, url)
-            .timeout(UPLOAD_TIMEOUT)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string());
-        if let Some(auth) = self.authorization()? {
-            request = request.header(reqwest::header::AUTHORIZATION, auth);
-        }
-        let response = request
-            .send()
+        let body = serde_json::to_value(body).map_err(|e| format!("request body: {e}"))?;
+        self.fetch(method, path, &[], Some(&body), UPLOAD_TIMEOUT)
             .await
-            .map_err(|e| format!("{} could not be reached: {e}", self.display))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| format!("{}: reading the answer: {e}", self.display))?;
-        let value: Value = serde_json::from_slice(&body)
-            .map_err(|_| format!("{} answered {status}, not JSON", self.display))?;
-        if !status.is_success() {
-            let why = value
-                .get("error")
-                .and_then(Value::as_str)
-                .unwrap_or("no reason given");
-            return Err(crate::sanitize::cell(
-                &format!("{} answered {status}: {why}", self.display),
-                500,
-            ));
-        }
-        Ok(value)
-    }
-
-    fn authorization(&self) -> Result<Option<reqwest::header::HeaderValue>, String> {
-        self.token
-            .as_ref()
-            .map(|token| {
-                let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
-                    .map_err(|_| "the server token is not a valid header value".to_string())?;
-                value.set_sensitive(true);
-                Ok(value)
-            })
-            .transpose()
     }
 
     /// `PUT /v1/shares/{id}`: start, or resume after a reconnect.
     pub async fn start_share(&self, info: &ShareStart, started: SystemTime) -> Result<(), String> {
-        let body = json!({
-            "actor": info.actor, "contexts": info.contexts,
-            "width": info.width, "height": info.height,
-            "started": humantime::format_rfc3339_millis(started).to_string(),
-        });
+        let body = StartShare {
+            actor: Some(info.actor.clone()),
+            contexts: info.contexts.clone(),
+            width: info.width,
+            height: info.height,
+            started: Some(humantime::format_rfc3339_millis(started).to_string()),
+        };
         self.send_json(
             reqwest::Method::PUT,
             &format!("v1/shares/{}", path_segment(&info.id)),
@@ -429,26 +365,21 @@ impl ServerClient {
 
     /// Uploads frames; answers who watches.
     async fn upload(&self, id: &str, frames: &[Frame], key: bool) -> Result<Vec<String>, String> {
-        let events: Vec<Value> = frames
-            .iter()
-            .map(|f| json!([f.t, f.kind, f.data]))
-            .collect();
+        let upload = Upload {
+            events: frames
+                .iter()
+                .map(|f| (f.t, f.kind.to_string(), f.data.clone()))
+                .collect(),
+            keyframe: key,
+        };
         let answer = self
             .send_json(
                 reqwest::Method::POST,
                 &format!("v1/shares/{}/frames", path_segment(id)),
-                &json!({"events": events, "keyframe": key}),
+                &upload,
             )
             .await?;
-        Ok(answer
-            .get("watchers")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|w| w.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(self.parse::<Uploaded>(answer)?.watchers)
     }
 
     pub async fn end_share(&self, id: &str) -> Result<(), String> {
@@ -461,18 +392,25 @@ impl ServerClient {
         .map(|_| ())
     }
 
+    /// A list the server answers as `{"key": [...]}`.
+    async fn listing<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        key: &str,
+    ) -> Result<Vec<T>, String> {
+        let mut answer = self.get(path, &[]).await?;
+        let items = answer.get_mut(key).map(Value::take).unwrap_or_default();
+        self.parse(items)
+    }
+
     /// `GET /v1/shares`: the live shared sessions.
     pub async fn shares(&self) -> Result<Vec<LiveShare>, String> {
-        let value = self.get("v1/shares", &[]).await?;
-        serde_json::from_value(value.get("shares").cloned().unwrap_or(Value::Null))
-            .map_err(|e| format!("{}: unexpected answer: {e}", self.display))
+        self.listing("v1/shares", "shares").await
     }
 
     /// `GET /v1/recordings`: the kept recordings (live or ended) with their start times.
     pub async fn recordings(&self) -> Result<Vec<Recording>, String> {
-        let value = self.get("v1/recordings", &[]).await?;
-        serde_json::from_value(value.get("recordings").cloned().unwrap_or(Value::Null))
-            .map_err(|e| format!("{}: unexpected answer: {e}", self.display))
+        self.listing("v1/recordings", "recordings").await
     }
 
     /// The kept recordings' start times, for the audit timeline's links.
@@ -501,11 +439,8 @@ impl ServerClient {
                 &json!({}),
             )
             .await?;
-        let path = answer
-            .get("path")
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("{}: the answer has no link", self.display))?;
-        Ok(format!("{}{path}", self.display))
+        let link: WatchLink = self.parse(answer)?;
+        Ok(format!("{}{}", self.display, link.path))
     }
 
     /// Opens the watch stream of `id`; events arrive on the returned channel until it ends
@@ -534,38 +469,25 @@ impl ServerClient {
         from_start: bool,
         until: Option<f64>,
     ) -> Result<mpsc::Receiver<Result<WatchEvent, String>>, String> {
-        let mut url = self
-            .base
-            .join(&format!("v1/shares/{}/stream", path_segment(id)))
-            .map_err(|e| format!("{}: bad share id: {e}", self.display))?;
-        if from_start {
-            url.query_pairs_mut().append_pair("from_start", "true");
-        }
+        let query = if from_start {
+            vec![("from_start", "true".to_string())]
+        } else {
+            Vec::new()
+        };
         // No overall timeout on a stream: the server writes at least every 2 s instead.
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
+        let http = crate::protocol::http_client("warroom", None)
             .map_err(|e| format!("HTTP client: {e}"))?;
-        let mut request = http.get(url);
-        if let Some(auth) = self.authorization()? {
-            request = request.header(reqwest::header::AUTHORIZATION, auth);
-        }
-        let mut response = request
-            .send()
+        let path = format!("v1/shares/{}/stream", path_segment(id));
+        let request = self.request_on(&http, reqwest::Method::GET, &path, &query)?;
+        let mut response = self
+            .send(request)
             .await
-            .map_err(|e| format!("{} could not be reached: {e}", self.display))?;
+            .map_err(|failure| failure.text().to_string())?;
         let status = response.status();
         if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            let why = serde_json::from_str::<Value>(&body)
-                .ok()
-                .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
-                .unwrap_or_else(|| "no reason given".into());
-            return Err(crate::sanitize::cell(
-                &format!("{} answered {status}: {why}", self.display),
-                500,
-            ));
+            let body = response.bytes().await.unwrap_or_default();
+            let answer = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            return Err(self.refusal(status, &answer));
         }
         let (tx, rx) = mpsc::channel(256);
         let display = self.display.clone();

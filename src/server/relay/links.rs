@@ -1,6 +1,7 @@
 //! Short-lived signed watch links for a browser, and the identity they carry.
 
 use super::*;
+use crate::protocol::WatchLink;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct LinkClaims {
@@ -12,16 +13,8 @@ pub(super) struct LinkClaims {
 
 pub(super) async fn make_link(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
+    ShareCaller { identity, id }: ShareCaller,
 ) -> Response {
-    let identity = match authenticate(&state, &headers).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    if let Some(r) = invalid_id(&id) {
-        return r;
-    }
     let key = match state.relay.link_key(&state.store).await {
         Ok(k) => k,
         Err(e) => return store_error(e),
@@ -44,10 +37,10 @@ pub(super) async fn make_link(
     ) {
         Ok(token) => {
             tracing::info!(share = %id, watcher = %identity.0, "watch link issued");
-            axum::Json(json!({
-                "path": format!("/watch/{id}?link={token}"),
-                "expires_in_seconds": LINK_TTL.as_secs(),
-            }))
+            axum::Json(WatchLink {
+                path: format!("/watch/{id}?link={token}"),
+                expires_in_seconds: LINK_TTL.as_secs(),
+            })
             .into_response()
         }
         Err(e) => error(

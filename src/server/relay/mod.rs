@@ -27,7 +27,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -35,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc};
 
-use super::api::{AppState, authenticate, error, store_error};
+use super::api::{AppState, Caller, authenticate, error, json_or_store_error, store_error};
 use super::auth::Identity;
 use super::store::{Store, StoreError};
 
@@ -50,7 +51,6 @@ pub use links::identity_from_link;
 use links::*;
 pub use retention::apply_retention;
 use shares::*;
-pub use shares::{RecordingInfo, ShareInfo};
 use stream::*;
 
 /// The NOTIFY channel; the payload is the share id.
@@ -195,22 +195,48 @@ fn invalid_id(id: &str) -> Option<Response> {
     })
 }
 
-/// The authenticated identity and the JSON body of a request, or the answer refusing it.
-async fn authenticated_json<T: serde::de::DeserializeOwned>(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<(Identity, T), Response> {
-    let identity = authenticate(state, headers).await?;
-    Ok((identity, read_json(body).await?))
+/// The authenticated caller (see [`Caller`]) and the share id of the path, checked: what the
+/// sharer's routes and the link route start from.
+pub(super) struct ShareCaller {
+    identity: Identity,
+    id: String,
+}
+
+impl FromRequestParts<Arc<AppState>> for ShareCaller {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<ShareCaller, Response> {
+        let Caller(identity) = Caller::from_request_parts(parts, state).await?;
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match invalid_id(&id) {
+            Some(refused) => Err(refused),
+            None => Ok(ShareCaller { identity, id }),
+        }
+    }
+}
+
+/// A JSON body of at most [`MAX_UPLOAD`] bytes; a JSON 413 or 400 otherwise.
+pub(super) struct JsonBody<T>(T);
+
+impl<T: serde::de::DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        _state: &Arc<AppState>,
+    ) -> Result<JsonBody<T>, Response> {
+        read_json(request.into_body()).await.map(JsonBody)
+    }
 }
 
 /// A list as `{"key": [...]}`, or the store's error.
 fn listing<T: Serialize>(key: &str, result: Result<Vec<T>, StoreError>) -> Response {
-    match result {
-        Ok(items) => axum::Json(json!({ key: items })).into_response(),
-        Err(e) => store_error(e),
-    }
+    json_or_store_error(result.map(|items| json!({ key: items })))
 }
 
 async fn read_json<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, Response> {

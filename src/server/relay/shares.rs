@@ -2,19 +2,7 @@
 //! and the lists of live shares and kept recordings.
 
 use super::*;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct StartShare {
-    actor: Option<String>,
-    #[serde(default)]
-    contexts: Vec<String>,
-    width: u16,
-    height: u16,
-    /// The sharer's clock when its recording's time 0 was taken (RFC 3339): the audit
-    /// timeline's offsets into the recording count from it.
-    started: Option<String>,
-}
+use crate::protocol::{LiveShare, Recording, StartShare, Upload, Uploaded};
 
 /// The sharer's start time when it is believable (within a day of the server's clock);
 /// otherwise the server's own time of the first start is kept.
@@ -30,21 +18,9 @@ pub(super) fn claimed_start(started: Option<&str>) -> Option<SystemTime> {
 
 pub(super) async fn start_share(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
+    ShareCaller { identity, id }: ShareCaller,
+    JsonBody(start): JsonBody<StartShare>,
 ) -> Response {
-    let identity = match authenticate(&state, &headers).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    if let Some(r) = invalid_id(&id) {
-        return r;
-    }
-    let start: StartShare = match read_json(body).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let actor = crate::sanitize::cell(start.actor.as_deref().unwrap_or(&identity.0), 200);
     let contexts: Vec<String> = start
         .contexts
@@ -89,26 +65,11 @@ pub(super) async fn start_share(
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Upload {
-    /// asciicast v2 events: `[seconds, "o" | "r" | "m", data]`.
-    events: Vec<(f64, String, String)>,
-    /// The first event starts a full-screen redraw: live watchers start there.
-    #[serde(default)]
-    keyframe: bool,
-}
-
 pub(super) async fn upload_frames(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
+    ShareCaller { identity, id }: ShareCaller,
+    JsonBody(upload): JsonBody<Upload>,
 ) -> Response {
-    let (identity, upload): (_, Upload) = match authenticated_json(&state, &headers, body).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
     let mut times = Vec::with_capacity(upload.events.len());
     let mut kinds = Vec::with_capacity(upload.events.len());
     let mut data = Vec::with_capacity(upload.events.len());
@@ -137,7 +98,7 @@ pub(super) async fn upload_frames(
     .await
     {
         Ok(Some((next_seq, watchers))) => {
-            axum::Json(json!({"next_seq": next_seq, "watchers": watchers})).into_response()
+            axum::Json(Uploaded { next_seq, watchers }).into_response()
         }
         Ok(None) => error(
             StatusCode::NOT_FOUND,
@@ -209,13 +170,8 @@ pub(super) async fn watchers_of(
 
 pub(super) async fn end_share(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
+    ShareCaller { identity, id }: ShareCaller,
 ) -> Response {
-    let identity = match authenticate(&state, &headers).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
     let result = async {
         let client = state.store.client().await?;
         let n = client
@@ -240,27 +196,7 @@ pub(super) async fn end_share(
     }
 }
 
-/// One live share as `GET /v1/shares` lists it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ShareInfo {
-    pub id: String,
-    pub actor: String,
-    pub owner: String,
-    pub contexts: Vec<String>,
-    /// RFC 3339.
-    pub since: String,
-    pub width: u16,
-    pub height: u16,
-    pub watchers: Vec<String>,
-}
-
-pub(super) async fn list_shares(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = authenticate(&state, &headers).await {
-        return r;
-    }
+pub(super) async fn list_shares(State(state): State<Arc<AppState>>, _caller: Caller) -> Response {
     let result = async {
         let client = state.store.client().await?;
         let rows = client
@@ -281,7 +217,7 @@ pub(super) async fn list_shares(
                 let size = |i: usize| -> Result<u16, tokio_postgres::Error> {
                     Ok(u16::try_from(r.try_get::<_, i32>(i)?).unwrap_or(0))
                 };
-                Ok(ShareInfo {
+                Ok(LiveShare {
                     id: r.try_get(0)?,
                     actor: r.try_get(1)?,
                     owner: r.try_get(2)?,
@@ -299,16 +235,6 @@ pub(super) async fn list_shares(
     listing("shares", result)
 }
 
-/// One kept recording as `GET /v1/recordings` lists it (live or ended, until retention).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RecordingInfo {
-    pub id: String,
-    pub actor: String,
-    /// RFC 3339 with milliseconds: the recording's time 0.
-    pub started: String,
-    pub ended: bool,
-}
-
 /// The newest recordings listed at most (retention bounds them anyway).
 pub(super) const RECORDINGS_LISTED: i64 = 10_000;
 
@@ -316,11 +242,8 @@ pub(super) const RECORDINGS_LISTED: i64 = 10_000;
 /// to their moment in one.
 pub(super) async fn list_recordings(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _caller: Caller,
 ) -> Response {
-    if let Err(r) = authenticate(&state, &headers).await {
-        return r;
-    }
     let result = async {
         let client = state.store.client().await?;
         let rows = client
@@ -334,7 +257,7 @@ pub(super) async fn list_recordings(
         rows.iter()
             .map(|r| {
                 let started: SystemTime = r.try_get(2)?;
-                Ok(RecordingInfo {
+                Ok(Recording {
                     id: r.try_get(0)?,
                     actor: r.try_get(1)?,
                     started: humantime::format_rfc3339_millis(started).to_string(),

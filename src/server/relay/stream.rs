@@ -2,6 +2,7 @@
 //! (live) or its start (the recording).
 
 use super::*;
+use crate::server::store::from_row;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,26 +21,17 @@ pub(super) struct ShareHead {
     pub(super) ended: bool,
 }
 
+from_row!(ShareHead: actor, width, height, keyframe_seq, ended);
+
 pub(super) async fn share_head(store: &Store, id: &str) -> Result<Option<ShareHead>, StoreError> {
-    let client = store.client().await?;
-    let row = client
-        .query_opt(
-            "SELECT owner, width, height, keyframe_seq, ended_at IS NOT NULL \
-               OR last_seen < now() - make_interval(secs => $2) \
+    store
+        .row(
+            "SELECT owner AS actor, width, height, keyframe_seq, (ended_at IS NOT NULL \
+               OR last_seen < now() - make_interval(secs => $2)) AS ended \
              FROM shares WHERE id = $1",
             &[&id, &LIVE_SECONDS],
         )
-        .await?;
-    row.map(|r| {
-        Ok(ShareHead {
-            actor: r.try_get(0)?,
-            width: r.try_get(1)?,
-            height: r.try_get(2)?,
-            keyframe_seq: r.try_get(3)?,
-            ended: r.try_get(4)?,
-        })
-    })
-    .transpose()
+        .await
 }
 
 /// `GET /v1/shares/{id}/stream`: server-sent events. The first message is a JSON object (the
@@ -237,8 +229,7 @@ pub(super) async fn mark_present(
     id: &str,
     identity: &Identity,
 ) -> Result<(), StoreError> {
-    let client = store.client().await?;
-    client
+    store
         .execute(
             "INSERT INTO share_watchers (watch_id, share_id, identity) VALUES ($1, $2, $3) \
              ON CONFLICT (watch_id) DO UPDATE SET last_seen = now()",
