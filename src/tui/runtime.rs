@@ -594,6 +594,19 @@ impl Driver {
         self.perform(cmds);
     }
 
+    /// A key with no modifier, as `send` does it.
+    pub fn press(&mut self, code: crossterm::event::KeyCode) {
+        let key = crossterm::event::KeyEvent::new(code, crossterm::event::KeyModifiers::NONE);
+        self.send(Msg::Key(key));
+    }
+
+    /// Text typed one key at a time.
+    pub fn type_text(&mut self, text: &str) {
+        for c in text.chars() {
+            self.press(crossterm::event::KeyCode::Char(c));
+        }
+    }
+
     /// Messages that arrive together (keys typed before the next draw), as the event loop
     /// handles them: see [`App::update_batch`].
     pub fn send_batch(&mut self, batch: Vec<Msg>) {
