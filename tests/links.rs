@@ -64,35 +64,20 @@ fn api_pod_on_loopback(emu: &KubeEmulator) -> String {
     name
 }
 
-/// A PostgreSQL server, the emulator with the api pod on the loopback, and one session from
-/// that pod (its client and pid).
-struct Linked {
-    server: PgServer,
-    emu: KubeEmulator,
-    pod_name: String,
-    client: tokio_postgres::Client,
-    pid: i32,
-}
-
-impl Linked {
-    async fn start() -> Linked {
-        let server = PgServer::start();
-        let emu = KubeEmulator::start().await;
-        let pod_name = api_pod_on_loopback(&emu);
-        let client = server.connect("postgres", "linked-app").await;
-        let pid: i32 = client
-            .query_one("SELECT pg_backend_pid()", &[])
-            .await
-            .expect("pid")
-            .get(0);
-        Linked {
-            server,
-            emu,
-            pod_name,
-            client,
-            pid,
-        }
-    }
+/// The api pod on the loopback (see `api_pod_on_loopback`) and a session from it: the pod's
+/// name, the session's client and its pid.
+async fn session_from_the_api_pod(
+    server: &PgServer,
+    emu: &KubeEmulator,
+) -> (String, tokio_postgres::Client, i32) {
+    let pod_name = api_pod_on_loopback(emu);
+    let client = server.connect("postgres", "linked-app").await;
+    let pid: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
+    (pod_name, client, pid)
 }
 
 async fn next_feed(rx: &mut mpsc::Receiver<Event>, what: &str) -> Msg {
@@ -136,13 +121,9 @@ fn screen(app: &App) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_finds_its_pod_the_pod_its_sessions_and_a_deleted_pod_stays_gone() {
-    let Linked {
-        server,
-        emu,
-        pod_name,
-        client,
-        pid,
-    } = Linked::start().await;
+    let server = PgServer::start();
+    let emu = KubeEmulator::start().await;
+    let (pod_name, client, pid) = session_from_the_api_pod(&server, &emu).await;
 
     // Pods come from the real watch worker, sessions from the real backend.
     let (tx, mut rx) = mpsc::channel(64);
@@ -258,13 +239,9 @@ async fn a_session_finds_its_pod_the_pod_its_sessions_and_a_deleted_pod_stays_go
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_activity_json_carries_the_pod_of_each_session() {
-    let Linked {
-        server,
-        emu,
-        pod_name,
-        client,
-        pid,
-    } = Linked::start().await;
+    let server = PgServer::start();
+    let emu = KubeEmulator::start().await;
+    let (pod_name, client, pid) = session_from_the_api_pod(&server, &emu).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("config.toml");
     std::fs::write(
