@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use warroom::app::{App, Layer, Msg};
+use crossterm::event::KeyCode;
+use warroom::app::{App, Layer};
 use warroom::backends::demo::{DemoClock, Scenario};
 use warroom::config::Config;
 use warroom::panes::pg::PgPane;
@@ -15,16 +15,6 @@ use warroom::setup::{self, DemoApprovals, Options};
 use warroom::tui::Driver;
 
 const LIMIT: Duration = Duration::from_secs(20);
-
-fn press(d: &mut Driver, code: KeyCode) {
-    d.send(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
-}
-
-fn type_text(d: &mut Driver, text: &str) {
-    for c in text.chars() {
-        press(d, KeyCode::Char(c));
-    }
-}
 
 fn toast(app: &App) -> String {
     app.toast().map(|t| t.text.clone()).unwrap_or_default()
@@ -64,22 +54,22 @@ async fn junior_terminates(junior: &mut Driver, reason: &str) {
         "waiters pile up behind the migration"
     );
     while !junior.app().layers().is_empty() {
-        press(junior, KeyCode::Esc);
+        junior.press(KeyCode::Esc);
     }
-    type_text(junior, "L");
+    junior.type_text("L");
     assert_eq!(
         pg(junior.app()).selected_session().map(|s| s.pid),
         Some(4242)
     );
-    type_text(junior, "x");
+    junior.type_text("x");
     assert!(matches!(
         junior.app().layers().last(),
         Some(Layer::Reason(_))
     ));
-    type_text(junior, reason);
-    press(junior, KeyCode::Enter);
-    press(junior, KeyCode::Tab);
-    press(junior, KeyCode::Enter);
+    junior.type_text(reason);
+    junior.press(KeyCode::Enter);
+    junior.press(KeyCode::Tab);
+    junior.press(KeyCode::Enter);
     assert!(
         junior
             .run_until(LIMIT, |a| matches!(
@@ -100,8 +90,8 @@ async fn trainer_decides(trainer: &mut Driver, key: char, reason: &str) {
             .await,
         "the trainer's badge never counted the request"
     );
-    type_text(trainer, ":approvals");
-    press(trainer, KeyCode::Enter);
+    trainer.type_text(":approvals");
+    trainer.press(KeyCode::Enter);
     assert!(
         trainer
             .run_until(LIMIT, |a| matches!(
@@ -112,9 +102,9 @@ async fn trainer_decides(trainer: &mut Driver, key: char, reason: &str) {
         "{:?}",
         trainer.app().layers()
     );
-    type_text(trainer, &key.to_string());
-    type_text(trainer, reason);
-    press(trainer, KeyCode::Enter);
+    trainer.type_text(&key.to_string());
+    trainer.type_text(reason);
+    trainer.press(KeyCode::Enter);
     assert!(
         trainer
             .run_until(LIMIT, |a| toast(a).contains("request "))
@@ -122,7 +112,7 @@ async fn trainer_decides(trainer: &mut Driver, key: char, reason: &str) {
         "{}",
         toast(trainer.app())
     );
-    press(trainer, KeyCode::Esc);
+    trainer.press(KeyCode::Esc);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,8 +129,8 @@ async fn the_trainer_approves_the_juniors_request_from_another_terminal() {
     )
     .await;
     // The waiting layer takes the keys; Enter or q by habit do not withdraw the request.
-    press(&mut junior, KeyCode::Enter);
-    type_text(&mut junior, "q");
+    junior.press(KeyCode::Enter);
+    junior.type_text("q");
     assert!(matches!(
         junior.app().layers().last(),
         Some(Layer::Waiting(_))

@@ -24,16 +24,6 @@ use warroom::tui::Driver;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-fn press(d: &mut Driver, code: KeyCode) {
-    d.send(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
-}
-
-fn type_text(d: &mut Driver, text: &str) {
-    for c in text.chars() {
-        press(d, KeyCode::Char(c));
-    }
-}
-
 /// Reason, Tab to Confirm, Enter.
 fn confirm_with(d: &mut Driver, reason: &str) {
     assert!(
@@ -41,15 +31,15 @@ fn confirm_with(d: &mut Driver, reason: &str) {
         "{:?}",
         d.app().layers()
     );
-    type_text(d, reason);
-    press(d, KeyCode::Enter);
+    d.type_text(reason);
+    d.press(KeyCode::Enter);
     assert!(
         matches!(d.app().layers().last(), Some(Layer::Confirm(_))),
         "{:?}",
         d.app().layers()
     );
-    press(d, KeyCode::Tab);
-    press(d, KeyCode::Enter);
+    d.press(KeyCode::Tab);
+    d.press(KeyCode::Enter);
 }
 
 fn toast(app: &App) -> String {
@@ -98,12 +88,12 @@ async fn the_whole_incident_is_found_acted_on_and_recovers() {
             .await,
         "waiters pile up"
     );
-    type_text(&mut d, "L");
+    d.type_text("L");
     assert_eq!(
         pane::<PgPane>(d.app()).selected_session().map(|s| s.pid),
         Some(4242)
     );
-    type_text(&mut d, "x");
+    d.type_text("x");
     confirm_with(
         &mut d,
         "INC-9 migration idle in transaction blocks checkout",
@@ -124,7 +114,7 @@ async fn the_whole_incident_is_found_acted_on_and_recovers() {
     );
 
     // Kafka: billing-invoices is Empty and falls behind; reset it to latest.
-    type_text(&mut d, "2");
+    d.type_text("2");
     assert!(
         d.run_until(LIMIT, |a| billing_lag(a).is_some_and(|l| l > 0))
             .await,
@@ -137,7 +127,7 @@ async fn the_whole_incident_is_found_acted_on_and_recovers() {
         {
             break;
         }
-        type_text(&mut d, "j");
+        d.type_text("j");
     }
     assert_eq!(
         pane::<KafkaPane>(d.app())
@@ -147,9 +137,9 @@ async fn the_whole_incident_is_found_acted_on_and_recovers() {
         Some("billing-invoices")
     );
     let before = billing_lag(d.app()).unwrap_or(0);
-    type_text(&mut d, "R");
-    type_text(&mut d, "latest");
-    press(&mut d, KeyCode::Enter);
+    d.type_text("R");
+    d.type_text("latest");
+    d.press(KeyCode::Enter);
     assert!(
         d.run_until(LIMIT, |a| a
             .layers()
@@ -160,7 +150,7 @@ async fn the_whole_incident_is_found_acted_on_and_recovers() {
         "the preview comes back: {:?}",
         d.app().layers()
     );
-    press(&mut d, KeyCode::Enter);
+    d.press(KeyCode::Enter);
     confirm_with(&mut d, "INC-9 skip the backlog, invoices are regenerated");
     assert!(
         d.run_until(LIMIT, |a| toast(a).contains("done")).await,
@@ -175,7 +165,7 @@ async fn the_whole_incident_is_found_acted_on_and_recovers() {
     );
 
     // Pods: image-resizer is OOMKilled again and again; restart its Deployment.
-    type_text(&mut d, "3");
+    d.type_text("3");
     assert!(
         d.run_until(LIMIT, |a| resizer(a).is_some_and(|p| p.restarts > 0
             && p.last_termination
@@ -192,9 +182,9 @@ async fn the_whole_incident_is_found_acted_on_and_recovers() {
         {
             break;
         }
-        type_text(&mut d, "j");
+        d.type_text("j");
     }
-    type_text(&mut d, "R");
+    d.type_text("R");
     confirm_with(
         &mut d,
         "INC-9 restart image-resizer with the fixed batch size",
@@ -213,7 +203,7 @@ async fn the_whole_incident_is_found_acted_on_and_recovers() {
     );
 
     // Logs of the restarted pod, saved to a file by the runtime (never on the UI task).
-    type_text(&mut d, "l");
+    d.type_text("l");
     assert!(
         d.run_until(LIMIT, |a| !pane::<LogsPane>(a).buffer().is_empty())
             .await,

@@ -2,7 +2,7 @@
 //! guard and audit as the TUI, and the state the class should reach.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use warroom::app::{App, Command, Msg};
+use warroom::app::{App, Command, Msg, Polled};
 use warroom::backends::demo::{DemoClock, DemoPg, Scenario};
 use warroom::config::Config;
 use warroom::setup::{self, Options};
@@ -48,8 +48,11 @@ impl Headless {
     fn perform(&mut self, cmds: Vec<Command>) {
         for c in cmds {
             match c {
-                Command::PgPoll {
-                    context, active, ..
+                Command::Poll {
+                    what: Polled::PgSessions,
+                    context,
+                    active,
+                    ..
                 } => {
                     self.active_pg.retain(|c| *c != context);
                     if active {

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use warroom::app::{App, Command, GuardInfo, Layer, Msg};
+use warroom::app::{App, Command, GuardInfo, Layer, Msg, Polled};
 use warroom::panes::kafka::flow::{ResetPreview, ResetPrompt};
 use warroom::setup::Assembly;
 use warroom::workers::{Event, Update};
@@ -71,8 +71,11 @@ async fn feed(app: &mut App, kafka: &DemoKafka) {
 fn kafka_polls(cmds: &[Command]) -> Vec<bool> {
     cmds.iter()
         .filter_map(|c| match c {
-            Command::KafkaPoll {
-                context, active, ..
+            Command::Poll {
+                what: Polled::Kafka,
+                context,
+                active,
+                ..
             } if context == "k1" => Some(*active),
             _ => None,
         })

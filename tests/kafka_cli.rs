@@ -74,19 +74,22 @@ impl Cli {
     }
 }
 
+/// `kafka consumer-groups SUB --cluster k1 ARGS..`: the words of a command on the test cluster.
+fn groups<'a>(sub: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["kafka", "consumer-groups", sub, "--cluster", "k1"];
+    all.extend_from_slice(args);
+    all
+}
+
+/// The `-o json` answer of `groups(sub, args)`.
+fn json_of(cli: &Cli, sub: &str, args: &[&str]) -> Value {
+    let mut words = groups(sub, args);
+    words.extend(["-o", "json"]);
+    serde_json::from_str(&cli.ok(&words)).expect("JSON")
+}
+
 fn lag_of(cli: &Cli, group: &str) -> i64 {
-    let json: Value = serde_json::from_str(&cli.ok(&[
-        "kafka",
-        "consumer-groups",
-        "describe",
-        "--cluster",
-        "k1",
-        "--group",
-        group,
-        "-o",
-        "json",
-    ]))
-    .expect("describe JSON");
+    let json = json_of(cli, "describe", &["--group", group]);
     json["total_lag"].as_i64().expect("total_lag")
 }
 
@@ -107,49 +110,26 @@ fn list_describe_reset_and_delete_from_the_command_line() {
     commit(&b, "billing", &[("orders", 0, 2), ("orders", 1, 1)]);
     let cli = Cli::new(&b);
 
-    let table = cli.ok(&["kafka", "consumer-groups", "list", "--cluster", "k1"]);
+    let table = cli.ok(&groups("list", &[]));
     assert!(
         table
             .lines()
             .any(|l| l.starts_with("billing") && l.contains("Empty") && l.contains(" 9 ")),
         "{table}"
     );
-    let json: Value = serde_json::from_str(&cli.ok(&[
-        "kafka",
-        "consumer-groups",
-        "list",
-        "--cluster",
-        "k1",
-        "-o",
-        "json",
-    ]))
-    .expect("list JSON");
+    let json = json_of(&cli, "list", &[]);
     assert_eq!(json["groups"][0]["group"], "billing");
     assert_eq!(json["groups"][0]["partitions"][0]["lag"], 6);
     assert_eq!(json["cost"]["list_groups_requests"], 1);
 
-    let described = cli.ok(&[
-        "kafka",
-        "consumer-groups",
-        "describe",
-        "--cluster",
-        "k1",
-        "--group",
-        "billing",
-    ]);
+    let described = cli.ok(&groups("describe", &["--group", "billing"]));
     assert!(described.contains("orders"), "{described}");
 
     // Without --execute: the preview only, nothing changes, no audit record.
-    let preview = cli.ok(&[
-        "kafka",
-        "consumer-groups",
+    let preview = cli.ok(&groups(
         "reset-offsets",
-        "--cluster",
-        "k1",
-        "--group",
-        "billing",
-        "--to-latest",
-    ]);
+        &["--group", "billing", "--to-latest"],
+    ));
     assert!(
         preview.contains("orders[0]  2 -> 8  (skips 6 messages)"),
         "{preview}"
@@ -158,37 +138,27 @@ fn list_describe_reset_and_delete_from_the_command_line() {
     assert!(cli.audit().is_empty());
 
     // --execute without a reason is refused.
-    let out = cli.run(&[
-        "kafka",
-        "consumer-groups",
+    let out = cli.run(&groups(
         "reset-offsets",
-        "--cluster",
-        "k1",
-        "--group",
-        "billing",
-        "--shift-by",
-        "-1",
-        "--execute",
-    ]);
+        &["--group", "billing", "--shift-by", "-1", "--execute"],
+    ));
     assert!(!out.status.success());
     assert_eq!(lag_of(&cli, "billing"), 9);
 
-    cli.acted_locally(&[
-        "kafka",
-        "consumer-groups",
+    cli.acted_locally(&groups(
         "reset-offsets",
-        "--cluster",
-        "k1",
-        "--group",
-        "billing",
-        "--topic",
-        "orders",
-        "--to-offset",
-        "3",
-        "--execute",
-        "--reason",
-        "INC-9 replay from offset 3",
-    ]);
+        &[
+            "--group",
+            "billing",
+            "--topic",
+            "orders",
+            "--to-offset",
+            "3",
+            "--execute",
+            "--reason",
+            "INC-9 replay from offset 3",
+        ],
+    ));
     // orders-0: 2 -> 3 (lag 5), orders-1: 1 -> 3 (lag 1).
     assert_eq!(lag_of(&cli, "billing"), 6);
     let records = cli.audit();
@@ -198,28 +168,32 @@ fn list_describe_reset_and_delete_from_the_command_line() {
     assert_eq!(records[0]["reason"], "INC-9 replay from offset 3");
     assert_eq!(records[1]["outcome"]["ok"], true);
 
-    cli.acted_locally(&[
-        "kafka",
-        "consumer-groups",
+    cli.acted_locally(&groups(
         "delete",
-        "--cluster",
-        "k1",
-        "--group",
-        "billing",
-        "--reason",
-        "INC-9 retire the billing group",
-    ]);
-    let json: Value = serde_json::from_str(&cli.ok(&[
-        "kafka",
-        "consumer-groups",
-        "list",
-        "--cluster",
-        "k1",
-        "-o",
-        "json",
-    ]))
-    .expect("list JSON");
+        &[
+            "--group",
+            "billing",
+            "--reason",
+            "INC-9 retire the billing group",
+        ],
+    ));
+    let json = json_of(&cli, "list", &[]);
     assert_eq!(json["groups"].as_array().map(Vec::len), Some(0), "{json}");
+    // A group that is not there: describe fails, delete refuses and records nothing.
+    let out = cli.run(&groups("describe", &["--group", "billing"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("no consumer group \"billing\" on k1"), "{err}");
+    let records = cli.audit().len();
+    let out = cli.run(&groups(
+        "delete",
+        &["--group", "billing", "--reason", "INC-9 retire it again"],
+    ));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let refusal = "refused: no consumer group \"billing\" on k1 (nothing was done)";
+    assert!(err.contains(refusal), "{err}");
+    assert_eq!(cli.audit().len(), records);
     let out = cli.run(&["kafka", "consumer-groups", "list", "--cluster", "nope"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown Kafka context \"nope\""));
 }

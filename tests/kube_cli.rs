@@ -127,6 +127,30 @@ async fn kube_subcommands_list_read_logs_delete_and_restart_through_the_guard() 
     assert!(emu.pod(NS, "worker-0").is_some());
     assert!(audit.received().is_empty());
 
+    // A pod that is not there: logs and delete-pod say where they looked; nothing is audited.
+    let delete_ghost = [
+        "kube",
+        "delete-pod",
+        "--context",
+        "emu",
+        "ghost-0",
+        "--reason",
+        "INC-9 a pod that is gone",
+    ];
+    for args in [
+        &["kube", "logs", "--context", "emu", "ghost-0"][..],
+        &delete_ghost,
+    ] {
+        let out = warroom(&emu, &cfg, args).await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            err.contains(&format!("pod \"ghost-0\" not found in namespace {NS}")),
+            "{err}"
+        );
+    }
+    assert!(audit.received().is_empty());
+
     ok(&warroom(
         &emu,
         &cfg,

@@ -64,6 +64,22 @@ fn api_pod_on_loopback(emu: &KubeEmulator) -> String {
     name
 }
 
+/// The api pod on the loopback (see `api_pod_on_loopback`) and a session from it: the pod's
+/// name, the session's client and its pid.
+async fn session_from_the_api_pod(
+    server: &PgServer,
+    emu: &KubeEmulator,
+) -> (String, tokio_postgres::Client, i32) {
+    let pod_name = api_pod_on_loopback(emu);
+    let client = server.connect("postgres", "linked-app").await;
+    let pid: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
+    (pod_name, client, pid)
+}
+
 async fn next_feed(rx: &mut mpsc::Receiver<Event>, what: &str) -> Msg {
     loop {
         let event = tokio::time::timeout(Duration::from_secs(15), rx.recv())
@@ -107,13 +123,7 @@ fn screen(app: &App) -> String {
 async fn a_session_finds_its_pod_the_pod_its_sessions_and_a_deleted_pod_stays_gone() {
     let server = PgServer::start();
     let emu = KubeEmulator::start().await;
-    let pod_name = api_pod_on_loopback(&emu);
-    let client = server.connect("postgres", "linked-app").await;
-    let pid: i32 = client
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .expect("pid")
-        .get(0);
+    let (pod_name, client, pid) = session_from_the_api_pod(&server, &emu).await;
 
     // Pods come from the real watch worker, sessions from the real backend.
     let (tx, mut rx) = mpsc::channel(64);
@@ -231,13 +241,7 @@ async fn a_session_finds_its_pod_the_pod_its_sessions_and_a_deleted_pod_stays_go
 async fn pg_activity_json_carries_the_pod_of_each_session() {
     let server = PgServer::start();
     let emu = KubeEmulator::start().await;
-    let pod_name = api_pod_on_loopback(&emu);
-    let client = server.connect("postgres", "linked-app").await;
-    let pid: i32 = client
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .expect("pid")
-        .get(0);
+    let (pod_name, client, pid) = session_from_the_api_pod(&server, &emu).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("config.toml");
     std::fs::write(

@@ -8,137 +8,29 @@ mod pg;
 #[path = "support/warroom_server.rs"]
 mod warroom_server;
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+#[path = "support/tmux.rs"]
+mod tmux;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pg::PgServer;
+use tmux::{Run, Tmux, WAIT};
 use warroom_server::{ALICE_TOKEN, BOB_TOKEN, ServerProcess, config_text, free_port};
 
-const INSTALL_HINT: &str = "install tmux (apt-get install -y tmux) or run scripts/test";
-const WAIT: Duration = Duration::from_secs(30);
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
+/// warroom with `args` and the token `token` in a `width` x `height` terminal.
+fn term(width: u16, height: u16, token: &str, args: &[&str]) -> Tmux {
+    Tmux::start(Run {
+        args,
+        env: &[("WARROOM_SHARE_TOKEN", token)],
+        size: Some((width, height)),
+        stderr_to_file: true,
+        ..Run::default()
+    })
 }
 
-/// One tmux server running one command in a `width` x `height` terminal; killed on drop.
-struct Term {
-    socket: String,
-    dir: tempfile::TempDir,
-}
-
-impl Term {
-    fn start(name: &str, width: u16, height: u16, env: &[(&str, String)], args: &[&str]) -> Term {
-        match Command::new("tmux").arg("-V").output() {
-            Ok(o) if o.status.success() => {}
-            _ => panic!("tmux not found: {INSTALL_HINT}"),
-        }
-        let dir = tempfile::tempdir().expect("temp dir");
-        let t = Term {
-            socket: format!("warroom-share-{}-{name}", std::process::id()),
-            dir,
-        };
-        for sub in ["state", "config", "home"] {
-            std::fs::create_dir_all(t.path(sub)).expect("mkdir");
-        }
-        let mut vars = vec![
-            format!(
-                "XDG_STATE_HOME={}",
-                shell_quote(&t.path("state").display().to_string())
-            ),
-            format!(
-                "XDG_CONFIG_HOME={}",
-                shell_quote(&t.path("config").display().to_string())
-            ),
-            format!(
-                "HOME={}",
-                shell_quote(&t.path("home").display().to_string())
-            ),
-        ];
-        vars.extend(env.iter().map(|(k, v)| format!("{k}={}", shell_quote(v))));
-        let args: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
-        let script = format!(
-            "cd {dir}\nenv -u WARROOM_CONFIG -u NO_COLOR -u TMUX {vars} {bin} {args} 2> stderr\n\
-             echo $? > exit.tmp && mv exit.tmp exit\nexec sleep 600\n",
-            dir = shell_quote(&t.dir.path().display().to_string()),
-            vars = vars.join(" "),
-            bin = shell_quote(env!("CARGO_BIN_EXE_warroom")),
-            args = args.join(" "),
-        );
-        let script_path = t.path("run.sh");
-        std::fs::write(&script_path, script).expect("write script");
-        let out = t.tmux(&[
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "main",
-            "-x",
-            &width.to_string(),
-            "-y",
-            &height.to_string(),
-            &format!("sh {}", shell_quote(&script_path.display().to_string())),
-        ]);
-        assert!(
-            out.status.success(),
-            "tmux new-session failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        t
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn tmux(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .env_remove("TMUX")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run tmux ({e}): {INSTALL_HINT}"))
-    }
-
-    fn screen(&self) -> String {
-        let out = self.tmux(&["capture-pane", "-p", "-t", "main"]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let screen = self.screen();
-            if ok(&screen) {
-                return screen;
-            }
-            let stderr = std::fs::read_to_string(self.path("stderr")).unwrap_or_default();
-            assert!(
-                start.elapsed() < WAIT,
-                "timed out waiting for {what}; the screen:\n{screen}\nstderr: {stderr}\nexit: {:?}",
-                self.exit_code()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn exit_code(&self) -> Option<String> {
-        std::fs::read_to_string(self.path("exit"))
-            .ok()
-            .map(|s| s.trim().to_string())
-    }
-}
-
-impl Drop for Term {
-    fn drop(&mut self) {
-        let _ = self.tmux(&["kill-server"]);
-    }
-}
-
-fn client_config(dir: &std::path::Path, url: &str) -> PathBuf {
+fn client_config(dir: &Path, url: &str) -> PathBuf {
     let path = dir.join("client.toml");
     std::fs::write(
         &path,
@@ -146,6 +38,28 @@ fn client_config(dir: &std::path::Path, url: &str) -> PathBuf {
     )
     .expect("write client config");
     path
+}
+
+/// `warroom --config CONFIG sessions ARGS` as bob: its output (it must succeed).
+fn sessions(config: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_warroom"))
+        .args(["--config", &config.display().to_string(), "sessions"])
+        .args(args)
+        .env("WARROOM_SHARE_TOKEN", BOB_TOKEN)
+        .env_remove("WARROOM_CONFIG")
+        .output()
+        .expect("warroom sessions");
+    assert!(
+        out.status.success(),
+        "sessions: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The shared sessions the server of `config` lists (`sessions -o json`).
+fn sessions_json(config: &Path) -> serde_json::Value {
+    serde_json::from_str(&sessions(config, &["-o", "json"])).expect("json")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,11 +74,10 @@ async fn a_shared_demo_is_shadowed_in_another_terminal_through_another_replica()
     let config_b_dir = tempfile::tempdir().expect("tempdir");
     let config_b = client_config(config_b_dir.path(), &b.url());
 
-    let sharer = Term::start(
-        "sharer",
+    let sharer = term(
         100,
         30,
-        &[("WARROOM_SHARE_TOKEN", ALICE_TOKEN.to_string())],
+        ALICE_TOKEN,
         &[
             "--config",
             &config_a.display().to_string(),
@@ -179,24 +92,7 @@ async fn a_shared_demo_is_shadowed_in_another_terminal_through_another_replica()
     // `warroom sessions -o json` on replica B lists it.
     let deadline = Instant::now() + WAIT;
     let id = loop {
-        let out = Command::new(env!("CARGO_BIN_EXE_warroom"))
-            .args([
-                "--config",
-                &config_b.display().to_string(),
-                "sessions",
-                "-o",
-                "json",
-            ])
-            .env("WARROOM_SHARE_TOKEN", BOB_TOKEN)
-            .env_remove("WARROOM_CONFIG")
-            .output()
-            .expect("warroom sessions");
-        assert!(
-            out.status.success(),
-            "sessions: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let list = sessions_json(&config_b);
         if let Some(s) = list.as_array().and_then(|a| a.first()) {
             assert_eq!(s["owner"], "alice@example.com");
             break s["id"].as_str().expect("id").to_string();
@@ -204,21 +100,14 @@ async fn a_shared_demo_is_shadowed_in_another_terminal_through_another_replica()
         assert!(Instant::now() < deadline, "never listed: {list}");
         std::thread::sleep(Duration::from_millis(200));
     };
-    let table = Command::new(env!("CARGO_BIN_EXE_warroom"))
-        .args(["--config", &config_b.display().to_string(), "sessions"])
-        .env("WARROOM_SHARE_TOKEN", BOB_TOKEN)
-        .env_remove("WARROOM_CONFIG")
-        .output()
-        .expect("warroom sessions");
-    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    let table = sessions(&config_b, &[]);
     assert!(table.starts_with("ID") && table.contains(&id), "{table}");
 
     // A smaller terminal: cropped, with a note; the sharer's pane content is on it.
-    let watcher = Term::start(
-        "watcher",
+    let watcher = term(
         80,
         24,
-        &[("WARROOM_SHARE_TOKEN", BOB_TOKEN.to_string())],
+        BOB_TOKEN,
         &["--config", &config_b.display().to_string(), "shadow", &id],
     );
     let sharer_screen = sharer.screen();
@@ -246,17 +135,8 @@ async fn a_shared_demo_is_shadowed_in_another_terminal_through_another_replica()
     });
 
     // q leaves.
-    let _ = watcher.tmux(&["send-keys", "-t", "main", "q"]);
-    let start = Instant::now();
-    while watcher.exit_code().is_none() {
-        assert!(
-            start.elapsed() < WAIT,
-            "q did not leave:\n{}",
-            watcher.screen()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(watcher.exit_code().as_deref(), Some("0"));
+    watcher.keys(&["q"]);
+    assert_eq!(watcher.wait_exit(), 0, "q leaves with success");
     sharer.wait_for("nobody watching again", |s| {
         s.lines()
             .next()
@@ -284,34 +164,16 @@ async fn share_true_in_the_config_shares_without_the_flag() {
         ),
     )
     .expect("write client config");
-    let sharer = Term::start(
-        "configured",
+    let sharer = term(
         100,
         30,
-        &[("WARROOM_SHARE_TOKEN", ALICE_TOKEN.to_string())],
+        ALICE_TOKEN,
         &["--config", &config.display().to_string(), "demo"],
     );
     sharer.wait_for("the sharer's status", |s| {
         s.contains("shared: nobody watching")
     });
-    let out = Command::new(env!("CARGO_BIN_EXE_warroom"))
-        .args([
-            "--config",
-            &config.display().to_string(),
-            "sessions",
-            "-o",
-            "json",
-        ])
-        .env("WARROOM_SHARE_TOKEN", BOB_TOKEN)
-        .env_remove("WARROOM_CONFIG")
-        .output()
-        .expect("warroom sessions");
-    assert!(
-        out.status.success(),
-        "sessions: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let list = sessions_json(&config);
     let shares = list.as_array().expect("array");
     assert_eq!(shares.len(), 1, "{list}");
     assert_eq!(shares[0]["owner"], "alice@example.com");

@@ -1,188 +1,16 @@
-//! The real binary in a real terminal: `warroom demo` runs in a detached tmux session, the
-//! test types keys with `tmux send-keys` and reads the screen with `tmux capture-pane`.
-//!
-//! Each test has its own tmux server (`tmux -L <unique socket>`), killed on drop, and its own
-//! XDG_STATE_HOME / XDG_CONFIG_HOME / HOME in a temp dir. After warroom exits, the pane's shell
-//! records the exit status and `stty -a` (raw mode must be off) and stays alive, so the test
-//! can ask tmux whether the alternate screen is off and the cursor visible again.
+//! The real binary in a real terminal: `warroom demo` runs in a detached tmux session
+//! (`support/tmux.rs`), the test types keys and reads the screen.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+#[path = "support/tmux.rs"]
+mod tmux;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const INSTALL_HINT: &str = "install tmux (apt-get install -y tmux) or run scripts/test";
-const WIDTH: u16 = 100;
-const HEIGHT: u16 = 30;
-const WAIT: Duration = Duration::from_secs(30);
+use tmux::{Run, Tmux, WAIT};
 
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-
-/// A tmux server with one session running warroom. Dropping it kills the server.
-struct Tmux {
-    socket: String,
-    /// The server's socket file: kill-server leaves it behind.
-    socket_path: Option<PathBuf>,
-    dir: tempfile::TempDir,
-}
-
-/// How to start warroom.
-#[derive(Default)]
-struct Run<'a> {
-    args: &'a [&'a str],
-    env: &'a [(&'a str, &'a str)],
-    /// Files to create under the temp XDG_CONFIG_HOME/warroom/ before starting.
-    config_files: &'a [(&'a str, &'a str)],
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
+/// What these tests ask of the terminal beyond keys and the screen.
 impl Tmux {
-    fn start(run: Run<'_>) -> Tmux {
-        match Command::new("tmux").arg("-V").output() {
-            Ok(o) if o.status.success() => {}
-            _ => panic!("tmux not found: {INSTALL_HINT}"),
-        }
-        let dir = tempfile::tempdir().expect("temp dir");
-        let socket = format!(
-            "warroom-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        );
-        let mut t = Tmux {
-            socket,
-            socket_path: None,
-            dir,
-        };
-        for sub in ["state", "config/warroom", "home"] {
-            std::fs::create_dir_all(t.path(sub)).expect("mkdir");
-        }
-        for (name, text) in run.config_files {
-            let p = t.path("config/warroom").join(name);
-            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-            std::fs::write(p, text).expect("write config file");
-        }
-        let mut env = vec![
-            format!(
-                "XDG_STATE_HOME={}",
-                shell_quote(&t.path("state").display().to_string())
-            ),
-            format!(
-                "XDG_CONFIG_HOME={}",
-                shell_quote(&t.path("config").display().to_string())
-            ),
-            format!(
-                "HOME={}",
-                shell_quote(&t.path("home").display().to_string())
-            ),
-        ];
-        env.extend(
-            run.env
-                .iter()
-                .map(|(k, v)| format!("{k}={}", shell_quote(v))),
-        );
-        let args: Vec<String> = run.args.iter().map(|a| shell_quote(a)).collect();
-        let script = format!(
-            "cd {dir}\n\
-             env -u WARROOM_CONFIG -u NO_COLOR -u TMUX {env} {bin} {args}\n\
-             echo $? > exit.tmp && mv exit.tmp exit\n\
-             stty -a > stty 2>&1\n\
-             exec sleep 600\n",
-            dir = shell_quote(&t.dir.path().display().to_string()),
-            env = env.join(" "),
-            bin = shell_quote(env!("CARGO_BIN_EXE_warroom")),
-            args = args.join(" "),
-        );
-        let script_path = t.path("run.sh");
-        std::fs::write(&script_path, script).expect("write script");
-        let out = t.tmux(&[
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "main",
-            "-x",
-            &WIDTH.to_string(),
-            "-y",
-            &HEIGHT.to_string(),
-            &format!("sh {}", shell_quote(&script_path.display().to_string())),
-        ]);
-        assert!(
-            out.status.success(),
-            "tmux new-session failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        t.socket_path = Some(PathBuf::from(t.display("#{socket_path}")));
-        t
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn tmux(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .env_remove("TMUX")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run tmux ({e}): {INSTALL_HINT}"))
-    }
-
-    /// The screen as text.
-    fn screen(&self) -> String {
-        let out = self.tmux(&["capture-pane", "-p", "-t", "main"]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// The screen with colours and attributes as escape sequences.
-    fn screen_styled(&self) -> String {
-        let out = self.tmux(&["capture-pane", "-p", "-e", "-t", "main"]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Named keys (`Enter`, `Escape`, `Tab`) or single characters.
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            let out = self.tmux(&["send-keys", "-t", "main", k]);
-            assert!(out.status.success(), "send-keys {k}");
-        }
-    }
-
-    /// Text typed as is.
-    fn type_text(&self, text: &str) {
-        let out = self.tmux(&["send-keys", "-t", "main", "-l", text]);
-        assert!(out.status.success(), "send-keys -l {text}");
-    }
-
-    fn display(&self, format: &str) -> String {
-        let out = self.tmux(&["display", "-p", "-t", "main", format]);
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// Wait until the screen satisfies `ok`; fail with the last screen.
-    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let screen = self.screen();
-            if ok(&screen) {
-                return screen;
-            }
-            if start.elapsed() > WAIT {
-                panic!("timed out waiting for {what}; the screen:\n{screen}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn wait_text(&self, text: &str) -> String {
-        self.wait_for(&format!("{text:?}"), |s| s.contains(text))
-    }
-
     /// The highlighted tab, read from the styled first line.
     fn active_tab(&self) -> String {
         highlighted(self.screen_styled().lines().next().unwrap_or(""))
@@ -205,20 +33,6 @@ impl Tmux {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-    }
-
-    /// The exit status warroom returned, once it exited.
-    fn wait_exit(&self) -> i32 {
-        let path = self.path("exit");
-        let start = Instant::now();
-        while !path.exists() {
-            if start.elapsed() > WAIT {
-                panic!("warroom did not exit; the screen:\n{}", self.screen());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let text = std::fs::read_to_string(&path).expect("exit file");
-        text.trim().parse().expect("exit status")
     }
 
     /// The warroom process: the child of the pane's shell.
@@ -268,15 +82,6 @@ impl Tmux {
         text.lines()
             .map(|l| serde_json::from_str(l).expect("audit record is JSON"))
             .collect()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.tmux(&["kill-server"]);
-        if let Some(p) = &self.socket_path {
-            let _ = std::fs::remove_file(p);
-        }
     }
 }
 
@@ -784,6 +589,8 @@ fn a_paste_never_submits_the_reason_prompt() {
         "nothing may be recorded"
     );
     t.keys(&["Escape"]);
+    // Esc and q read together would be alt-q: q only once the prompt is gone.
+    t.wait_for("the prompt to close", |s| !s.contains("reason required"));
     t.keys(&["q"]);
     assert_eq!(t.wait_exit(), 0, "warroom exit status");
     t.assert_terminal_restored();

@@ -54,14 +54,9 @@ pub enum Msg {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Quit,
-    /// Poll `context` every `interval` while `active`; stop polling otherwise.
-    PgPoll {
-        context: String,
-        active: bool,
-        interval: Duration,
-    },
-    /// Poll pg_stat_statements of `context` while `active` (the statements view is shown).
-    PgStatementsPoll {
+    /// Poll `what` of `context` every `interval` while `active`; stop polling otherwise.
+    Poll {
+        what: Polled,
         context: String,
         active: bool,
         interval: Duration,
@@ -70,12 +65,6 @@ pub enum Command {
     PgExplain {
         context: String,
         pid: i32,
-    },
-    /// Poll Kafka `context` every `interval` while `active`; stop polling otherwise.
-    KafkaPoll {
-        context: String,
-        active: bool,
-        interval: Duration,
     },
     /// Read what a reset would do (no change on the cluster), answer with `Event::KafkaPlan`.
     KafkaPlanReset {
@@ -128,31 +117,26 @@ pub enum Command {
 }
 
 impl Command {
-    /// Poll a PostgreSQL context (a constructor for `ContextSet::polls`).
-    pub fn pg_statements_poll(context: String, active: bool, interval: Duration) -> Command {
-        Command::PgStatementsPoll {
+    /// The poll commands of `what`, one per context (a constructor for `ContextSet::polls`).
+    pub fn poll(what: Polled) -> impl Fn(String, bool, Duration) -> Command {
+        move |context, active, interval| Command::Poll {
+            what,
             context,
             active,
             interval,
         }
     }
+}
 
-    pub fn pg_poll(context: String, active: bool, interval: Duration) -> Command {
-        Command::PgPoll {
-            context,
-            active,
-            interval,
-        }
-    }
-
-    /// Poll a Kafka context (a constructor for `ContextSet::polls`).
-    pub fn kafka_poll(context: String, active: bool, interval: Duration) -> Command {
-        Command::KafkaPoll {
-            context,
-            active,
-            interval,
-        }
-    }
+/// What a poller reads: the runtime keeps one poller per kind and context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Polled {
+    /// pg_stat_activity and the locks (the sessions table).
+    PgSessions,
+    /// pg_stat_statements (only while the statements view is shown).
+    PgStatements,
+    /// The consumer groups and their lag.
+    Kafka,
 }
 
 /// Static facts the App shows: who acts, where audit records go.

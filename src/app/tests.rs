@@ -115,12 +115,7 @@ fn terminate_root_blocker_from_lock_view_goes_through_reason_and_confirm() {
 #[test]
 fn confirm_button_emits_the_exact_request() {
     let mut app = app_with(false, false, false);
-    confirming(&mut app);
-    app.update(code(KeyCode::Tab));
-    let cmds = app.update(code(KeyCode::Enter));
-    let [Command::Execute(req)] = cmds.as_slice() else {
-        panic!("{cmds:?}")
-    };
+    let req = executed(confirmed(&mut app));
     assert_eq!(req.reason, "INC-7 migration holds the orders lock");
     assert_eq!(req.actions.len(), 1);
     assert_eq!(req.actions[0].pg_target().map(|t| t.pid), Some(4242));
@@ -151,10 +146,7 @@ fn protected_context_needs_its_name_typed() {
         app.update(code(KeyCode::Backspace));
     }
     typed(&mut app, "pg1");
-    let cmds = app.update(code(KeyCode::Enter));
-    let [Command::Execute(req)] = cmds.as_slice() else {
-        panic!("{cmds:?}")
-    };
+    let req = executed(app.update(code(KeyCode::Enter)));
     assert_eq!(req.typed_context.as_deref(), Some("pg1"));
 }
 
@@ -194,7 +186,11 @@ fn hidden_pane_stops_polling_and_context_switch_moves_it() {
     assert!(
         cmds.iter().all(|c| matches!(
             c,
-            Command::PgPoll { active: false, .. } | Command::PgStatementsPoll { active: false, .. }
+            Command::Poll {
+                what: Polled::PgSessions | Polled::PgStatements,
+                active: false,
+                ..
+            }
         )),
         "{cmds:?}"
     );
@@ -202,12 +198,14 @@ fn hidden_pane_stops_polling_and_context_switch_moves_it() {
     typed(&mut app, "ctx pg2");
     let cmds = app.update(code(KeyCode::Enter));
     assert_eq!(app.active(), PaneId::Postgres);
-    assert!(cmds.contains(&Command::PgPoll {
+    assert!(cmds.contains(&Command::Poll {
+        what: Polled::PgSessions,
         context: "pg2".into(),
         active: true,
         interval: Duration::from_secs(2)
     }));
-    assert!(cmds.contains(&Command::PgPoll {
+    assert!(cmds.contains(&Command::Poll {
+        what: Polled::PgSessions,
         context: "pg1".into(),
         active: false,
         interval: Duration::from_secs(2)
@@ -218,7 +216,8 @@ fn hidden_pane_stops_polling_and_context_switch_moves_it() {
 fn refresh_keys_change_the_interval_within_bounds() {
     let mut app = app_with(false, false, false);
     let cmds = app.update(key('+'));
-    assert!(cmds.contains(&Command::PgPoll {
+    assert!(cmds.contains(&Command::Poll {
+        what: Polled::PgSessions,
         context: "pg1".into(),
         active: true,
         interval: Duration::from_secs(1)
@@ -330,13 +329,25 @@ fn confirming(app: &mut App) {
     assert!(app.confirming(), "{:?}", app.layers());
 }
 
+/// Up to the confirmation, then the confirm button pressed: what the App asks the runtime.
+fn confirmed(app: &mut App) -> Vec<Command> {
+    confirming(app);
+    app.update(code(KeyCode::Tab));
+    app.update(code(KeyCode::Enter))
+}
+
+/// The one request a press of the confirm button sends to the executor.
+fn executed(cmds: Vec<Command>) -> GuardRequest {
+    match <[Command; 1]>::try_from(cmds) {
+        Ok([Command::Execute(req)]) => req,
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn quit_while_an_action_runs_asks_to_wait_and_a_second_ctrl_c_forces() {
     let mut app = app_with(false, false, false);
-    confirming(&mut app);
-    app.update(code(KeyCode::Tab));
-    let cmds = app.update(code(KeyCode::Enter));
-    assert!(matches!(cmds.as_slice(), [Command::Execute(_)]), "{cmds:?}");
+    executed(confirmed(&mut app));
     assert!(app.executing());
 
     // q and :q ask to wait; nothing quits.
@@ -361,9 +372,7 @@ fn quit_while_an_action_runs_asks_to_wait_and_a_second_ctrl_c_forces() {
 #[test]
 fn quit_after_the_outcome_is_immediate() {
     let mut app = app_with(false, false, false);
-    confirming(&mut app);
-    app.update(code(KeyCode::Tab));
-    app.update(code(KeyCode::Enter));
+    executed(confirmed(&mut app));
     app.update(Msg::GuardDone(Vec::new()));
     assert!(!app.executing());
     assert_eq!(app.update(key('q')), vec![Command::Quit]);
@@ -394,8 +403,7 @@ fn keys_typed_before_the_confirmation_appeared_never_press_its_buttons() {
     assert_eq!(c.focus, layers::Button::Cancel);
     // Keys after it was drawn work as usual.
     app.update(code(KeyCode::Tab));
-    let cmds = app.update(code(KeyCode::Enter));
-    assert!(matches!(cmds.as_slice(), [Command::Execute(_)]), "{cmds:?}");
+    executed(app.update(code(KeyCode::Enter)));
 }
 
 #[test]
@@ -427,12 +435,7 @@ fn a_paste_types_into_the_prompt_and_never_submits_or_presses_a_button() {
 #[test]
 fn break_glass_shows_a_banner_until_the_session_ends() {
     let mut app = app_with(false, false, false);
-    confirming(&mut app);
-    app.update(code(KeyCode::Tab));
-    let cmds = app.update(code(KeyCode::Enter));
-    let [Command::Execute(req)] = cmds.as_slice() else {
-        panic!("{cmds:?}")
-    };
+    let req = executed(confirmed(&mut app));
     let report = crate::guard::ActionReport {
         action: req.actions[0].clone(),
         ok: true,

@@ -26,7 +26,7 @@ pub async fn list(config: &Config, output: Output) -> anyhow::Result<ExitCode> {
         .await
         .map_err(anyhow::Error::msg)?;
     match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&Value::Array(rows))?),
+        Output::Json => println!("{}", super::output::json(&Value::Array(rows))?),
         Output::Table if rows.is_empty() => println!("no approval waiting"),
         Output::Table => {
             for row in &rows {

@@ -10,7 +10,7 @@ use crate::backends::kafka::{
     ConsumerGroup, History, KafkaAdmin, KafkaSnapshot, KafkaSource, RealKafka, ResetSpec, ResetTo,
     history::status_without_history, plan::parse_time,
 };
-use crate::cli::{ConsumerGroupsCmd, KafkaCmd, Output};
+use crate::cli::{ConsumerGroupsCmd, KafkaCmd};
 use crate::config::Config;
 use crate::guard::GuardedAction;
 use crate::guard::kafka::{KafkaAction, KafkaGroupTarget, KafkaResetTarget};
@@ -24,10 +24,7 @@ pub async fn run(config: &Config, opts: &Options, cmd: KafkaCmd) -> anyhow::Resu
         ConsumerGroupsCmd::List { cluster, output } => {
             let kafka = client(config, &cluster)?;
             let snap = snapshot(&kafka, &cluster).await?;
-            match output {
-                Output::Json => println!("{}", list_json(&snap)?),
-                Output::Table => print!("{}", super::output::human(&list_table(&snap))),
-            }
+            super::output::print(output, || list_json(&snap), || list_table(&snap))?;
             eprintln!("{}", snap.cost.debug_line());
             Ok(ExitCode::SUCCESS)
         }
@@ -36,15 +33,9 @@ pub async fn run(config: &Config, opts: &Options, cmd: KafkaCmd) -> anyhow::Resu
             group,
             output,
         } => {
-            let kafka = client(config, &cluster)?;
-            let snap = snapshot(&kafka, &cluster).await?;
-            let Some(g) = snap.group(&group) else {
-                bail!("no consumer group {group:?} on {cluster}");
-            };
-            match output {
-                Output::Json => println!("{}", super::output::json(&group_json(g))?),
-                Output::Table => print!("{}", super::output::human(&describe_table(g))),
-            }
+            let (_, found) = read_group(config, &cluster, &group).await?;
+            let g = found.map_err(anyhow::Error::msg)?;
+            super::output::print(output, || group_json(&g), || describe_table(&g))?;
             Ok(ExitCode::SUCCESS)
         }
         ConsumerGroupsCmd::Delete {
@@ -53,14 +44,16 @@ pub async fn run(config: &Config, opts: &Options, cmd: KafkaCmd) -> anyhow::Resu
             reason,
             confirm_context,
         } => {
-            let kafka = client(config, &cluster)?;
-            let snap = snapshot(&kafka, &cluster).await?;
-            let Some(g) = snap.group(&group) else {
-                eprintln!("refused: no consumer group {group:?} on {cluster} (nothing was done)");
-                return Ok(ExitCode::FAILURE);
+            let (kafka, found) = read_group(config, &cluster, &group).await?;
+            let g = match found {
+                Ok(g) => g,
+                Err(missing) => {
+                    eprintln!("refused: {missing} (nothing was done)");
+                    return Ok(ExitCode::FAILURE);
+                }
             };
             let action =
-                GuardedAction::Kafka(KafkaAction::DeleteGroup(KafkaGroupTarget::of(&cluster, g)));
+                GuardedAction::Kafka(KafkaAction::DeleteGroup(KafkaGroupTarget::of(&cluster, &g)));
             guarded(config, opts, kafka, action, reason, confirm_context).await
         }
         ConsumerGroupsCmd::ResetOffsets {
@@ -139,6 +132,22 @@ async fn snapshot(kafka: &RealKafka, cluster: &str) -> anyhow::Result<KafkaSnaps
         .with_context(|| format!("context {cluster}"))
 }
 
+/// The client of `cluster` and its group `group` as one snapshot reads it; `Err` inside when
+/// the cluster answered but has no such group (describe fails, delete refuses).
+async fn read_group(
+    config: &Config,
+    cluster: &str,
+    group: &str,
+) -> anyhow::Result<(RealKafka, Result<ConsumerGroup, String>)> {
+    let kafka = client(config, cluster)?;
+    let snap = snapshot(&kafka, cluster).await?;
+    let found = snap
+        .group(group)
+        .cloned()
+        .ok_or_else(|| format!("no consumer group {group:?} on {cluster}"));
+    Ok((kafka, found))
+}
+
 /// Run `action` through the guard, with `kafka` as the client of the action's cluster.
 async fn guarded(
     config: &Config,
@@ -178,12 +187,12 @@ fn group_json(g: &ConsumerGroup) -> serde_json::Value {
     })
 }
 
-fn list_json(snap: &KafkaSnapshot) -> anyhow::Result<String> {
-    super::output::json(&serde_json::json!({
+fn list_json(snap: &KafkaSnapshot) -> serde_json::Value {
+    serde_json::json!({
         "taken_at": humantime::format_rfc3339_millis(snap.taken_at).to_string(),
         "groups": snap.groups.iter().map(group_json).collect::<Vec<_>>(),
         "cost": snap.cost,
-    }))
+    })
 }
 
 fn list_table(snap: &KafkaSnapshot) -> String {

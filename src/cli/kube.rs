@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 use crate::backends::kube::{
     KubeActor, KubeSource, LogRequest, PodRow, PodScope, RealKube, StreamNote,
 };
-use crate::cli::{KubeCmd, Output};
+use crate::cli::KubeCmd;
 use crate::config::{Config, KubernetesContext};
 use crate::guard::GuardedAction;
 use crate::guard::kube::{DeploymentTarget, KubeAction, PodTarget};
@@ -36,10 +36,7 @@ pub async fn run(config: &Config, opts: &Options, cmd: KubeCmd) -> anyhow::Resul
                     .with_context(|| format!("context {}", ctx.name))?;
                 pods.extend(list.pods);
             }
-            match output {
-                Output::Json => println!("{}", super::output::json(&pods_json(&pods))?),
-                Output::Table => print!("{}", super::output::human(&pods_table(&pods))),
-            }
+            super::output::print(output, || pods_json(&pods), || pods_table(&pods))?;
             Ok(ExitCode::SUCCESS)
         }
         KubeCmd::Logs {
@@ -51,8 +48,7 @@ pub async fn run(config: &Config, opts: &Options, cmd: KubeCmd) -> anyhow::Resul
             since,
             tail,
         } => {
-            let ns = namespace_of(ctx, namespace);
-            let row = find_pod(kube.as_ref(), &ns, &pod).await?;
+            let (ns, row) = find_pod(kube.as_ref(), ctx, namespace, &pod).await?;
             let container = match (container, row.containers.as_slice()) {
                 (Some(c), _) => c,
                 (None, [only]) => only.clone(),
@@ -88,8 +84,7 @@ pub async fn run(config: &Config, opts: &Options, cmd: KubeCmd) -> anyhow::Resul
             grace_period,
             confirm_context,
         } => {
-            let ns = namespace_of(ctx, namespace);
-            let row = find_pod(kube.as_ref(), &ns, &pod).await?;
+            let (ns, row) = find_pod(kube.as_ref(), ctx, namespace, &pod).await?;
             let mut target = PodTarget::of(&ctx.name, &row);
             target.namespace = ns;
             target.grace_period = grace_period.or(row.grace_period);
@@ -156,17 +151,26 @@ fn namespace_of(ctx: &KubernetesContext, namespace: Option<String>) -> String {
         .unwrap_or_else(|| "default".into())
 }
 
-async fn find_pod(kube: &RealKube, ns: &str, pod: &str) -> anyhow::Result<PodRow> {
+/// The pod named `pod` in the namespace of -n (see `namespace_of`), and that namespace.
+async fn find_pod(
+    kube: &RealKube,
+    ctx: &KubernetesContext,
+    namespace: Option<String>,
+    pod: &str,
+) -> anyhow::Result<(String, PodRow)> {
+    let ns = namespace_of(ctx, namespace);
     let list = kube
         .list_pods(&PodScope {
-            namespace: Some(ns.to_string()),
+            namespace: Some(ns.clone()),
             label_selector: None,
         })
         .await?;
-    list.pods
+    let row = list
+        .pods
         .into_iter()
         .find(|p| p.name == pod)
-        .with_context(|| format!("pod {pod:?} not found in namespace {ns}"))
+        .with_context(|| format!("pod {pod:?} not found in namespace {ns}"))?;
+    Ok((ns, row))
 }
 
 async fn print_logs(

@@ -4,6 +4,7 @@
 use crate::backends::postgres::{ActivitySnapshot, blocking_tree};
 use crate::links::PodDirectory;
 use crate::panes::pg::view::Column;
+use crate::panes::table::Column as _;
 
 /// `-o json` for any value: pretty JSON safe for a terminal.
 pub fn json(value: &impl serde::Serialize) -> anyhow::Result<String> {
@@ -14,6 +15,20 @@ pub fn json(value: &impl serde::Serialize) -> anyhow::Result<String> {
 /// Human-readable text (tables, notes, errors): each line through the one sanitizer.
 pub fn human(text: &str) -> String {
     crate::sanitize::lines(text, 100_000)
+}
+
+/// Print a subcommand's answer: `-o json` (see `json`) or the table for people (see `human`).
+/// Only the one asked for is built.
+pub fn print<V: serde::Serialize>(
+    output: super::Output,
+    json_of: impl FnOnce() -> V,
+    table: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    match output {
+        super::Output::Json => println!("{}", json(&json_of())?),
+        super::Output::Table => print!("{}", human(&table())),
+    }
+    Ok(())
 }
 
 /// The `-o json` shape: sessions (each with the `pod` behind its client address, null when

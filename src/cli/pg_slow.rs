@@ -63,10 +63,7 @@ pub async fn statements(
         anyhow::bail!("no interval between the two samples (the server clock did not move)");
     };
     sort.sort(&mut delta.statements);
-    match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&delta)?),
-        Output::Table => print!("{}", statements_table(&delta, sort)),
-    }
+    super::output::print(output, || &delta, || statements_table(&delta, sort))?;
     for note in notes {
         eprintln!("note: {note}");
     }
@@ -148,10 +145,7 @@ pub fn statements_table(delta: &StatementsDelta, sort: StatementsSort) -> String
 /// The plan of what `pid` runs; non-zero exit when it was refused.
 pub async fn explain(pg: &RealPg, pid: i32, output: Output) -> anyhow::Result<ExitCode> {
     let result = pg.explain(pid).await?;
-    match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&result)?),
-        Output::Table => print!("{}", explain_text(&result)),
-    }
+    super::output::print(output, || &result, || explain_text(&result))?;
     if let Some(why) = &result.refused {
         eprintln!("no plan for pid {pid}: {why}");
         return Ok(ExitCode::FAILURE);

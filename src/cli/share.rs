@@ -52,7 +52,7 @@ pub async fn sessions(config: &Config, output: Output) -> anyhow::Result<ExitCod
     let (_, client) = server(config)?;
     let shares = client.shares().await.map_err(anyhow::Error::msg)?;
     match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&shares)?),
+        Output::Json => println!("{}", super::output::json(&shares)?),
         Output::Table => {
             let mut rows = vec![vec![
                 "ID".to_string(),

@@ -386,34 +386,39 @@ impl Keymap {
                 }
             }
         }
-        // `:approvals` looks its own keys up first, then the scroll keys: one key for both
-        // would hide a scroll key there.
-        for &a in KeyAction::ALL
-            .iter()
-            .filter(|a| a.scope() == Scope::Approvals)
-        {
-            for &k in self.keys_of(a) {
-                if let Some(s) = seen.get(&(Scope::Scroll, k)) {
-                    return Err(format!(
-                        "key {:?} of {:?} hides {:?} in :approvals",
-                        k.label(),
-                        a.name(),
-                        s.name()
-                    ));
-                }
-            }
+        // Keys looked up before another scope's: one key in both would hide the other action.
+        struct Shadowing {
+            /// The scopes whose keys are looked up first.
+            first: fn(Scope) -> bool,
+            hidden: Scope,
+            /// How the error names the hidden action.
+            name_hidden: fn(&str) -> String,
         }
-        // A pane key hiding a global one would make the global action unreachable there.
-        let pane_scoped = |a: &&KeyAction| a.scope() != Scope::Global && !a.scope().is_layer();
-        for &a in KeyAction::ALL.iter().filter(pane_scoped) {
-            for &k in self.keys_of(a) {
-                if let Some(g) = seen.get(&(Scope::Global, k)) {
-                    return Err(format!(
-                        "key {:?} of {:?} hides the global action {:?}",
-                        k.label(),
-                        a.name(),
-                        g.name()
-                    ));
+        let shadowing = [
+            // `:approvals` looks its own keys up first, then the scroll keys.
+            Shadowing {
+                first: |s| s == Scope::Approvals,
+                hidden: Scope::Scroll,
+                name_hidden: |name| format!("{name:?} in :approvals"),
+            },
+            // A pane key hiding a global one would make the global action unreachable there.
+            Shadowing {
+                first: |s| s != Scope::Global && !s.is_layer(),
+                hidden: Scope::Global,
+                name_hidden: |name| format!("the global action {name:?}"),
+            },
+        ];
+        for rule in shadowing {
+            for &a in KeyAction::ALL.iter().filter(|a| (rule.first)(a.scope())) {
+                for &k in self.keys_of(a) {
+                    if let Some(hidden) = seen.get(&(rule.hidden, k)) {
+                        return Err(format!(
+                            "key {:?} of {:?} hides {}",
+                            k.label(),
+                            a.name(),
+                            (rule.name_hidden)(hidden.name())
+                        ));
+                    }
                 }
             }
         }
@@ -503,6 +508,19 @@ mod tests {
             vec![KeyChord::parse("q").expect("q")],
         );
         let e = km.check_conflicts().expect_err("q closes the view");
-        assert!(e.contains("scroll_close"), "{e}");
+        assert_eq!(
+            e,
+            r#"key "q" of "approval_deny" hides "scroll_close" in :approvals"#
+        );
+    }
+
+    #[test]
+    fn a_pane_key_cannot_hide_a_global_one() {
+        let mut km = Keymap::default();
+        km.rebind(KeyAction::Cancel, vec![KeyChord::parse("q").expect("q")]);
+        assert_eq!(
+            km.check_conflicts(),
+            Err(r#"key "q" of "cancel" hides the global action "quit""#.to_string())
+        );
     }
 }

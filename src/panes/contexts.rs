@@ -219,6 +219,7 @@ pub fn error_line(e: &BackendError, retry_in: Option<Duration>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::Polled;
     use crate::backends::ErrorKind;
 
     #[test]
@@ -260,20 +261,18 @@ mod tests {
             set.step_interval(true);
         }
         assert_eq!(set.interval(), MIN_INTERVAL);
-        let polls = set.polls(true, |context, active, interval| Command::PgPoll {
-            context,
-            active,
-            interval,
-        });
+        let polls = set.polls(true, Command::poll(Polled::PgSessions));
         assert_eq!(
             polls,
             vec![
-                Command::PgPoll {
+                Command::Poll {
+                    what: Polled::PgSessions,
                     context: "a".into(),
                     active: true,
                     interval: MIN_INTERVAL
                 },
-                Command::PgPoll {
+                Command::Poll {
+                    what: Polled::PgSessions,
                     context: "b".into(),
                     active: false,
                     interval: MIN_INTERVAL

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::record::Recorder;
 use super::terminal::TerminalGuard;
-use crate::app::{App, Command, Msg};
+use crate::app::{App, Command, Msg, Polled};
 use crate::backends::postgres::PgSource;
 use crate::guard::Executor;
 use crate::workers::Event as WorkerEvent;
@@ -94,21 +94,17 @@ struct Runtime {
     tx: mpsc::Sender<Msg>,
     /// What workers report; `App::update` gets them as `Msg::Worker`.
     events: mpsc::Sender<WorkerEvent>,
-    pollers: HashMap<String, watch::Sender<PollControl>>,
+    /// One poller per kind and context, started the first time it is active.
+    pollers: HashMap<(Polled, String), watch::Sender<PollControl>>,
     kube: crate::workers::kube::KubeTasks,
 }
 
 impl Runtime {
-    /// Start, change or pause the poller of `context`. Context names are unique across
-    /// kinds: one map of pollers serves them all. Only a real change wakes a worker (an
-    /// immediate refresh); a poller is spawned the first time its context is shown.
-    fn poll(
-        &mut self,
-        context: String,
-        ctl: PollControl,
-        spawn: impl FnOnce(String, mpsc::Sender<WorkerEvent>, watch::Receiver<PollControl>),
-    ) {
-        if let Some(sender) = self.pollers.get(&context) {
+    /// Start, change or pause the poller of `what` on `context`. Only a real change wakes
+    /// a worker (an immediate refresh); a poller is spawned the first time it is active.
+    fn poll(&mut self, what: Polled, context: String, ctl: PollControl) {
+        let key = (what, context);
+        if let Some(sender) = self.pollers.get(&key) {
             sender.send_if_modified(|c| {
                 let changed = *c != ctl;
                 *c = ctl;
@@ -116,63 +112,57 @@ impl Runtime {
             });
         } else if ctl.active {
             let (sender, receiver) = watch::channel(ctl);
-            spawn(context.clone(), self.events.clone(), receiver);
-            self.pollers.insert(context, sender);
+            if self.spawn_poller(what, key.1.clone(), receiver) {
+                self.pollers.insert(key, sender);
+            }
         }
+    }
+
+    /// The worker that polls `what` on `context`; false when the context has no such backend.
+    fn spawn_poller(
+        &self,
+        what: Polled,
+        context: String,
+        control: watch::Receiver<PollControl>,
+    ) -> bool {
+        let tx = self.events.clone();
+        let b = &self.backends;
+        match what {
+            Polled::PgSessions => {
+                let Some(source) = b.pg.get(&context).cloned() else {
+                    return false;
+                };
+                pg_worker::spawn(context, source, tx, control);
+            }
+            Polled::PgStatements => {
+                let Some(source) = b.pg_insight.get(&context).cloned() else {
+                    return false;
+                };
+                let to_msg = WorkerEvent::PgStatements;
+                crate::workers::pg_slow::spawn_statements(context, source, tx, control, to_msg);
+            }
+            Polled::Kafka => {
+                let Some(source) = b.kafka.get(&context).cloned() else {
+                    return false;
+                };
+                crate::workers::kafka::spawn(context, source, tx, control);
+            }
+        }
+        true
     }
 
     fn perform(&mut self, cmd: Command) {
         match cmd {
             Command::Quit => {}
-            Command::PgPoll {
+            Command::Poll {
+                what,
                 context,
                 active,
                 interval,
-            } => {
-                let Some(source) = self.backends.pg.get(&context).cloned() else {
-                    return;
-                };
-                let ctl = PollControl { active, interval };
-                self.poll(context, ctl, |ctx, tx, rx| {
-                    pg_worker::spawn(ctx, source, tx, rx);
-                });
-            }
-            Command::PgStatementsPoll {
-                context,
-                active,
-                interval,
-            } => {
-                let Some(source) = self.backends.pg_insight.get(&context).cloned() else {
-                    return;
-                };
-                let ctl = PollControl { active, interval };
-                // Its own poller, next to the sessions one: a key no context name has.
-                self.poll(format!("{context}\u{0}statements"), ctl, |_, tx, rx| {
-                    crate::workers::pg_slow::spawn_statements(
-                        context,
-                        source,
-                        tx,
-                        rx,
-                        WorkerEvent::PgStatements,
-                    );
-                });
-            }
+            } => self.poll(what, context, PollControl { active, interval }),
             Command::PgExplain { context, pid } => {
                 let source = self.backends.pg_insight.get(&context).cloned();
                 crate::workers::pg_slow::spawn_explain(context, source, pid, self.events.clone());
-            }
-            Command::KafkaPoll {
-                context,
-                active,
-                interval,
-            } => {
-                let Some(source) = self.backends.kafka.get(&context).cloned() else {
-                    return;
-                };
-                let ctl = PollControl { active, interval };
-                self.poll(context, ctl, |ctx, tx, rx| {
-                    crate::workers::kafka::spawn(ctx, source, tx, rx);
-                });
             }
             Command::KubeWatch { .. }
             | Command::KubeEvents { .. }
@@ -602,6 +592,19 @@ impl Driver {
     pub fn send(&mut self, msg: Msg) {
         let cmds = self.app.update(msg);
         self.perform(cmds);
+    }
+
+    /// A key with no modifier, as `send` does it.
+    pub fn press(&mut self, code: crossterm::event::KeyCode) {
+        let key = crossterm::event::KeyEvent::new(code, crossterm::event::KeyModifiers::NONE);
+        self.send(Msg::Key(key));
+    }
+
+    /// Text typed one key at a time.
+    pub fn type_text(&mut self, text: &str) {
+        for c in text.chars() {
+            self.press(crossterm::event::KeyCode::Char(c));
+        }
     }
 
     /// Messages that arrive together (keys typed before the next draw), as the event loop

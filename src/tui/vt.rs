@@ -345,32 +345,37 @@ mod tests {
     use ratatui::style::{Color, Style as RStyle};
     use ratatui::widgets::{Block, Borders, Paragraph};
 
-    /// What ratatui's crossterm backend writes (the bytes a sharer sends) rebuilds the same
-    /// screen: text, position and colours, across a full draw and a diff.
+    /// The bytes ratatui's crossterm backend writes (what a sharer sends) for one frame per
+    /// paragraph, drawn in turn on a `width` x `height` terminal.
+    fn ratatui_bytes(width: u16, height: u16, frames: Vec<Paragraph<'static>>) -> Vec<u8> {
+        let mut out: Vec<u8> = Vec::new();
+        let backend = CrosstermBackend::new(&mut out);
+        let viewport = ratatui::Viewport::Fixed(ratatui::layout::Rect::new(0, 0, width, height));
+        let mut terminal = Terminal::with_options(backend, ratatui::TerminalOptions { viewport })
+            .expect("terminal");
+        for p in frames {
+            terminal
+                .draw(|f| f.render_widget(p, f.area()))
+                .expect("draw");
+        }
+        drop(terminal);
+        out
+    }
+
+    /// What ratatui's crossterm backend writes rebuilds the same screen: text, position and
+    /// colours, across a full draw and a diff.
     #[test]
     fn ratatui_frames_rebuild_the_drawn_screen() {
-        let mut out: Vec<u8> = Vec::new();
-        {
-            let backend = CrosstermBackend::new(&mut out);
-            let mut terminal = Terminal::with_options(
-                backend,
-                ratatui::TerminalOptions {
-                    viewport: ratatui::Viewport::Fixed(ratatui::layout::Rect::new(0, 0, 40, 6)),
-                },
-            )
-            .expect("terminal");
-            let draw = |t: &mut Terminal<_>, text: &'static str| {
-                t.draw(|f| {
-                    let p = Paragraph::new(text)
-                        .style(RStyle::default().fg(Color::Red))
-                        .block(Block::default().borders(Borders::ALL).title("pg"));
-                    f.render_widget(p, f.area());
-                })
-                .expect("draw");
-            };
-            draw(&mut terminal, "pid 4242 waits ü");
-            draw(&mut terminal, "pid 4243 blocks");
-        }
+        let frame = |text: &'static str| {
+            Paragraph::new(text)
+                .style(RStyle::default().fg(Color::Red))
+                .block(Block::default().borders(Borders::ALL).title("pg"))
+        };
+        let out = ratatui_bytes(
+            40,
+            6,
+            vec![frame("pid 4242 waits ü"), frame("pid 4243 blocks")],
+        );
         let mut screen = Screen::new(40, 6);
         screen.feed(&out[..7]);
         screen.feed(&out[7..]);
@@ -430,24 +435,8 @@ mod tests {
     /// ratatui's own output of wide text (which skips the covered cell) rebuilds in place.
     #[test]
     fn ratatui_wide_text_rebuilds_in_its_columns() {
-        let mut out: Vec<u8> = Vec::new();
-        {
-            let backend = CrosstermBackend::new(&mut out);
-            let mut terminal = Terminal::with_options(
-                backend,
-                ratatui::TerminalOptions {
-                    viewport: ratatui::Viewport::Fixed(ratatui::layout::Rect::new(0, 0, 20, 3)),
-                },
-            )
-            .expect("terminal");
-            terminal
-                .draw(|f| {
-                    let p =
-                        Paragraph::new("订单 lock|x").block(Block::default().borders(Borders::ALL));
-                    f.render_widget(p, f.area());
-                })
-                .expect("draw");
-        }
+        let text = Paragraph::new("订单 lock|x").block(Block::default().borders(Borders::ALL));
+        let out = ratatui_bytes(20, 3, vec![text]);
         let mut screen = Screen::new(20, 3);
         screen.feed(&out);
         assert_eq!(screen.row_text(1), "│订单 lock|x       │");

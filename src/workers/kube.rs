@@ -167,25 +167,6 @@ where
     }
 }
 
-/// Fetch a pod's events once.
-pub fn spawn_events(
-    context: String,
-    source: Arc<dyn KubeSource>,
-    namespace: String,
-    pod: String,
-    tx: mpsc::Sender<Event>,
-) {
-    super::spawn_answer(tx, async move {
-        let result = source.pod_events(&namespace, &pod).await;
-        Event::KubeEvents {
-            context,
-            namespace,
-            pod,
-            result: result.map_err(Into::into),
-        }
-    });
-}
-
 /// List the pods a `:logs` selection names, within the context's scopes; the App resolves
 /// them into log requests and follows them like `l` or `w` would.
 pub fn spawn_log_lookup(
@@ -452,9 +433,19 @@ impl KubeTasks {
         contexts: &KubeContexts,
         tx: &mpsc::Sender<Event>,
     ) {
-        if let Some(k) = contexts.get(&context) {
-            spawn_events(context, k.source.clone(), namespace, pod, tx.clone());
-        }
+        let Some(k) = contexts.get(&context) else {
+            return;
+        };
+        let source = k.source.clone();
+        super::spawn_answer(tx.clone(), async move {
+            let result = source.pod_events(&namespace, &pod).await;
+            Event::KubeEvents {
+                context,
+                namespace,
+                pod,
+                result: result.map_err(Into::into),
+            }
+        });
     }
 
     /// List the pods of a `:logs` selection (lookup `id`), or say there is no such context.

@@ -23,7 +23,7 @@ use super::Ctx;
 use super::contexts::ContextSet;
 use super::table::{ListCursor, Sort};
 use super::{Detail, Effect, Pane, PaneId, PaneMeta, PaneMsg, PaneStatus};
-use crate::app::Command;
+use crate::app::{Command, Polled};
 use crate::backends::BackendError;
 use crate::workers::Event;
 use view::{GroupRow, SortKey};
@@ -517,7 +517,7 @@ impl Pane for KafkaPane {
     }
 
     fn subscriptions(&self, visible: bool) -> Vec<Command> {
-        self.contexts.polls(visible, Command::kafka_poll)
+        self.contexts.polls(visible, Command::poll(Polled::Kafka))
     }
 
     context_pane_methods!(context_changed);

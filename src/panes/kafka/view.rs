@@ -37,13 +37,8 @@ impl crate::panes::table::Column for SortKey {
         SortKey::TimeLag,
         SortKey::Name,
     ];
-    fn title(self) -> &'static str {
-        SortKey::title(self)
-    }
-}
 
-impl SortKey {
-    pub fn title(self) -> &'static str {
+    fn title(self) -> &'static str {
         match self {
             SortKey::Lag => "lag",
             SortKey::Status => "status",

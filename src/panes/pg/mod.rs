@@ -31,7 +31,7 @@ use super::Ctx;
 use super::contexts::ContextSet;
 use super::table::{ListCursor, Sort};
 use super::{Detail, Effect, Pane, PaneId, PaneMeta, PaneMsg, PaneStatus};
-use crate::app::Command;
+use crate::app::{Command, Polled};
 use crate::workers::Event;
 use view::Column;
 
@@ -914,10 +914,12 @@ impl Pane for PgPane {
     }
 
     fn subscriptions(&self, visible: bool) -> Vec<Command> {
-        let mut polls = self.contexts.polls(visible, Command::pg_poll);
+        let mut polls = self
+            .contexts
+            .polls(visible, Command::poll(Polled::PgSessions));
         polls.extend(self.contexts.polls(
             visible && self.view == PgView::Statements,
-            Command::pg_statements_poll,
+            Command::poll(Polled::PgStatements),
         ));
         polls
     }

@@ -11,6 +11,7 @@ use super::{PgPane, PgView, StateCounts};
 use crate::backends::postgres::PgSession;
 use crate::config::Theme;
 use crate::panes::Pane;
+use crate::panes::table::Column as _;
 use crate::panes::{Ctx, Preamble, first_snapshot};
 use crate::widgets::chrome::{info_line, no_rows, table};
 use crate::widgets::format::opt_duration;
@@ -183,27 +184,30 @@ fn draw_statements(pane: &PgPane, frame: &mut Frame<'_>, area: Rect, theme: &The
                 ),
                 theme.muted(),
             )];
-            if d.not_shown > 0 {
-                spans.push(Span::styled(
-                    format!(" · {} more not shown", d.not_shown),
-                    theme.muted(),
-                ));
-            }
-            if report.hidden > 0 {
-                spans.push(Span::styled(
-                    format!(
+            // The notes that apply, each with its style.
+            let notes = [
+                (d.not_shown > 0).then(|| {
+                    let text = format!(" · {} more not shown", d.not_shown);
+                    (text, theme.muted())
+                }),
+                (report.hidden > 0).then(|| {
+                    let text = format!(
                         " · {} of other roles hidden: grant pg_read_all_stats",
                         report.hidden
-                    ),
-                    theme.warn(),
-                ));
-            }
-            if report.compute_query_id_off {
-                spans.push(Span::styled(
-                    " · compute_query_id is off: enter cannot find the sessions",
-                    theme.warn(),
-                ));
-            }
+                    );
+                    (text, theme.warn())
+                }),
+                report.compute_query_id_off.then(|| {
+                    let text = " · compute_query_id is off: enter cannot find the sessions";
+                    (text.to_string(), theme.warn())
+                }),
+            ];
+            spans.extend(
+                notes
+                    .into_iter()
+                    .flatten()
+                    .map(|(text, style)| Span::styled(text, style)),
+            );
             frame.render_widget(ratatui::widgets::Paragraph::new(Line::from(spans)), note);
             crate::widgets::pg_slow::draw_statements(
                 frame,

@@ -37,7 +37,11 @@ fn pane() -> (PgPane, ActivitySnapshot) {
 
 fn statements_poll(cmds: &[Command]) -> Option<bool> {
     cmds.iter().find_map(|c| match c {
-        Command::PgStatementsPoll { active, .. } => Some(*active),
+        Command::Poll {
+            what: Polled::PgStatements,
+            active,
+            ..
+        } => Some(*active),
         _ => None,
     })
 }

@@ -27,8 +27,23 @@ pub enum Column {
 
 impl crate::panes::table::Column for Column {
     const SORTABLE: &'static [Column] = &Column::ALL;
+
     fn title(self) -> &'static str {
-        Column::title(self)
+        match self {
+            Column::Pid => "PID",
+            Column::Database => "DB",
+            Column::User => "USER",
+            Column::Application => "APP",
+            Column::Client => "CLIENT",
+            Column::State => "STATE",
+            Column::Wait => "WAIT",
+            Column::QueryTime => "QUERY",
+            Column::XactTime => "XACT",
+            Column::BlockedBy => "BLOCKED BY",
+            Column::Lock => "LOCK",
+            Column::Query => "QUERY TEXT",
+            Column::Pod => "POD",
+        }
     }
 }
 
@@ -48,24 +63,6 @@ impl Column {
         Column::Lock,
         Column::Query,
     ];
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Column::Pid => "PID",
-            Column::Database => "DB",
-            Column::User => "USER",
-            Column::Application => "APP",
-            Column::Client => "CLIENT",
-            Column::State => "STATE",
-            Column::Wait => "WAIT",
-            Column::QueryTime => "QUERY",
-            Column::XactTime => "XACT",
-            Column::BlockedBy => "BLOCKED BY",
-            Column::Lock => "LOCK",
-            Column::Query => "QUERY TEXT",
-            Column::Pod => "POD",
-        }
-    }
 
     /// Width on screen; the query text takes what is left.
     pub fn width(self) -> u16 {

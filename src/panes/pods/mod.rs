@@ -51,14 +51,7 @@ pub enum PodSort {
 }
 
 impl crate::panes::table::Column for PodSort {
-    const SORTABLE: &'static [PodSort] = &PodSort::ALL;
-    fn title(self) -> &'static str {
-        PodSort::title(self)
-    }
-}
-
-impl PodSort {
-    const ALL: [PodSort; 6] = [
+    const SORTABLE: &'static [PodSort] = &[
         PodSort::Status,
         PodSort::Restarts,
         PodSort::Name,
@@ -67,7 +60,7 @@ impl PodSort {
         PodSort::Node,
     ];
 
-    pub fn title(self) -> &'static str {
+    fn title(self) -> &'static str {
         match self {
             PodSort::Status => "status",
             PodSort::Restarts => "restarts",

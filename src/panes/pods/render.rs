@@ -12,6 +12,7 @@ use super::{PodsPane, event_line};
 use crate::backends::kube::{Health, PodRow};
 use crate::config::Theme;
 use crate::panes::Pane;
+use crate::panes::table::Column as _;
 use crate::panes::{Ctx, Preamble};
 use crate::widgets::chrome::table;
 use crate::widgets::format::duration_short;
