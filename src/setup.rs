@@ -54,7 +54,8 @@ pub fn policy(config: &Config, read_only: bool) -> Policy {
     Policy {
         global_read_only: read_only,
         contexts: config
-            .contexts()
+            .contexts
+            .iter()
             .map(|c| (c.name().to_string(), c.policy()))
             .collect(),
     }
@@ -72,7 +73,8 @@ pub fn delegates(
 ) -> anyhow::Result<Delegates> {
     use crate::config::Via;
     let delegated: Vec<String> = config
-        .contexts()
+        .contexts
+        .iter()
         .filter(|c| c.via == Via::Server)
         .map(|c| c.id.name)
         .collect();
@@ -119,7 +121,7 @@ pub fn real_kafka(
     config: &Config,
 ) -> anyhow::Result<HashMap<String, crate::backends::kafka::RealKafka>> {
     let mut out = HashMap::new();
-    for c in &config.kafka {
+    for c in &config.contexts.kafka {
         let mut spec = crate::backends::kafka::KafkaSpec::new(&c.name, &c.brokers);
         spec.properties = c.property_strings();
         let client = crate::backends::kafka::RealKafka::new(spec)
@@ -149,7 +151,7 @@ pub fn actor_text(audit: &AuditLog) -> String {
 /// Connect specs for every PostgreSQL context (no connection is made yet).
 pub fn real_pg(config: &Config) -> anyhow::Result<HashMap<String, Arc<RealPg>>> {
     let mut out = HashMap::new();
-    for c in &config.postgres {
+    for c in &config.contexts.postgres {
         let spec = ConnectSpec::resolve(&c.url, c.password_env.as_deref())
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("context {}", c.name))?;
@@ -167,6 +169,7 @@ pub type KubeWiring = (
 /// A kube-rs client per Kubernetes context (built on first use) and the scopes to watch.
 pub fn real_kube(config: &Config) -> HashMap<String, KubeWiring> {
     config
+        .contexts
         .kubernetes
         .iter()
         .map(|c| {
@@ -469,19 +472,19 @@ pub fn real(config: &Config, opts: &Options) -> anyhow::Result<(App, Backends)> 
         from_config(Assembly::new(info), config, opts)?.initial(opts.context.as_deref());
     // In the order of the file: the panes list contexts as configured.
     let mut pgs = real_pg(config)?;
-    for c in &config.postgres {
+    for c in &config.contexts.postgres {
         if let Some(pg) = pgs.remove(&c.name) {
             assembly = assembly.pg(&c.name, pg);
         }
     }
     let mut kafkas = real_kafka(config)?;
-    for c in &config.kafka {
+    for c in &config.contexts.kafka {
         if let Some(k) = kafkas.remove(&c.name) {
             assembly = assembly.kafka(&c.name, Arc::new(k));
         }
     }
     let mut kubes = real_kube(config);
-    for c in &config.kubernetes {
+    for c in &config.contexts.kubernetes {
         if let Some((client, scopes)) = kubes.remove(&c.name) {
             assembly = assembly.kube(&c.name, client, scopes);
         }

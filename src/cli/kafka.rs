@@ -110,7 +110,12 @@ pub async fn run(config: &Config, opts: &Options, cmd: KafkaCmd) -> anyhow::Resu
 
 fn client(config: &Config, cluster: &str) -> anyhow::Result<RealKafka> {
     if config.kafka_context(cluster).is_none() {
-        let known: Vec<&str> = config.kafka.iter().map(|c| c.name.as_str()).collect();
+        let known: Vec<&str> = config
+            .contexts
+            .kafka
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
         bail!(
             "unknown Kafka context {cluster:?}; configured: {}",
             if known.is_empty() {

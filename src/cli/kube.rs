@@ -109,7 +109,7 @@ pub async fn run(config: &Config, opts: &Options, cmd: KubeCmd) -> anyhow::Resul
 }
 
 fn pick<'a>(config: &'a Config, opts: &Options) -> anyhow::Result<&'a KubernetesContext> {
-    match (&opts.context, config.kubernetes.as_slice()) {
+    match (&opts.context, config.contexts.kubernetes.as_slice()) {
         (Some(name), _) => config.kubernetes_context(name).with_context(|| {
             format!(
                 "unknown Kubernetes context {name:?}; configured: {}",
@@ -126,7 +126,12 @@ fn pick<'a>(config: &'a Config, opts: &Options) -> anyhow::Result<&'a Kubernetes
 }
 
 fn names(config: &Config) -> String {
-    let n: Vec<&str> = config.kubernetes.iter().map(|c| c.name.as_str()).collect();
+    let n: Vec<&str> = config
+        .contexts
+        .kubernetes
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     if n.is_empty() {
         "(none)".into()
     } else {

@@ -145,7 +145,7 @@ async fn run_tui(
 
 fn pick_context<'a>(config: &'a Config, opts: &'a Options) -> anyhow::Result<&'a str> {
     setup::check_context(config, opts.context.as_deref())?;
-    match (&opts.context, config.postgres.as_slice()) {
+    match (&opts.context, config.contexts.postgres.as_slice()) {
         (Some(c), _) => Ok(c),
         (None, [only]) => Ok(&only.name),
         (None, []) => bail!("no PostgreSQL context is configured (see `warroom config check`)"),
@@ -231,7 +231,7 @@ async fn pg(config: &Config, opts: &Options, cmd: PgCmd) -> anyhow::Result<ExitC
 async fn pods_by_address(config: &Config) -> crate::links::PodDirectory {
     use crate::backends::kube::{KubeSource, RealKube};
     let mut pods = crate::links::PodDirectory::default();
-    for ctx in &config.kubernetes {
+    for ctx in &config.contexts.kubernetes {
         let kube = RealKube::new(ctx.kube_context.clone());
         for scope in setup::kube_scopes(ctx) {
             let listed =

@@ -126,8 +126,8 @@ mod tests {
         let path = std::path::Path::new("c.toml");
         let ok = "[[kafka]]\nname = \"k1\"\nbrokers = \"a:9092,b:9092\"\nproperties = { \"security.protocol\" = \"SASL_SSL\", \"sasl.password\" = \"s3cret\" }\nprotected = true\nrunbook_url = \"https://r/k\"\n";
         let c = crate::config::Config::parse(path, ok).expect("valid");
-        assert_eq!(c.kafka[0].brokers, "a:9092,b:9092");
-        assert!(c.kafka[0].protected);
+        assert_eq!(c.contexts.kafka[0].brokers, "a:9092,b:9092");
+        assert!(c.contexts.kafka[0].protected);
         let summary = c.summary();
         assert!(
             summary.contains("k1  a:9092,b:9092") && !summary.contains("s3cret"),

@@ -168,9 +168,7 @@ pub struct Config {
     pub source: Option<PathBuf>,
     pub theme: String,
     pub refresh: Duration,
-    pub postgres: Vec<PostgresContext>,
-    pub kafka: Vec<KafkaContext>,
-    pub kubernetes: Vec<KubernetesContext>,
+    pub contexts: Contexts,
     pub logs: LogsConfig,
     pub min_reason_len: usize,
     pub reason_pattern: Option<regex::Regex>,
@@ -191,9 +189,7 @@ impl Default for Config {
             source: None,
             theme: "default".into(),
             refresh: Duration::from_secs(2),
-            postgres: Vec::new(),
-            kafka: Vec::new(),
-            kubernetes: Vec::new(),
+            contexts: Contexts::default(),
             logs: LogsConfig::default(),
             min_reason_len: default_min_reason(),
             reason_pattern: None,
@@ -273,10 +269,7 @@ impl Config {
                 ));
             }
         }
-        let mut names: BTreeMap<String, std::ops::Range<usize>> = BTreeMap::new();
-        let postgres = contexts(path, text, &mut names, raw.postgres)?;
-        let kafka = contexts(path, text, &mut names, raw.kafka)?;
-        let kubernetes = contexts(path, text, &mut names, raw.kubernetes)?;
+        let contexts = parse_contexts(path, text, (raw.postgres, raw.kafka, raw.kubernetes))?;
         let services = services(path, text, raw.services)?;
         let logs = src.logs(raw.logs)?;
         let (reason_pattern, terminate_wait, action_timeout) = src.guard(&raw.guard)?;
@@ -293,9 +286,7 @@ impl Config {
             source: Some(path.to_path_buf()),
             theme,
             refresh,
-            postgres,
-            kafka,
-            kubernetes,
+            contexts,
             logs,
             min_reason_len: raw.guard.min_reason_len,
             reason_pattern,
@@ -309,33 +300,29 @@ impl Config {
     }
 
     pub fn kubernetes_context(&self, name: &str) -> Option<&KubernetesContext> {
-        self.kubernetes.iter().find(|c| c.name == name)
+        self.contexts.kubernetes.iter().find(|c| c.name == name)
     }
 
     pub fn kafka_context(&self, name: &str) -> Option<&KafkaContext> {
-        self.kafka.iter().find(|c| c.name == name)
+        self.contexts.kafka.iter().find(|c| c.name == name)
     }
 
     pub fn postgres_context(&self, name: &str) -> Option<&PostgresContext> {
-        self.postgres.iter().find(|c| c.name == name)
-    }
-
-    /// Every context of every kind (PostgreSQL, Kafka, Kubernetes), in that order.
-    pub fn contexts(&self) -> impl Iterator<Item = ContextCommon<'_>> {
-        let pg = self.postgres.iter().map(ContextConfig::common);
-        let kafka = self.kafka.iter().map(ContextConfig::common);
-        let kube = self.kubernetes.iter().map(ContextConfig::common);
-        pg.chain(kafka).chain(kube)
+        self.contexts.postgres.iter().find(|c| c.name == name)
     }
 
     /// Every context name of every kind, for messages.
     pub fn context_names(&self) -> Vec<String> {
-        self.contexts().map(|c| c.id.name).collect()
+        self.contexts.names()
     }
 
     /// The PostgreSQL context names (the PostgreSQL pane, `pg` subcommands).
     pub fn postgres_names(&self) -> Vec<String> {
-        self.postgres.iter().map(|c| c.name.clone()).collect()
+        self.contexts
+            .postgres
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
     }
 
     /// What `warroom config check` prints: everything, secrets redacted.
@@ -353,9 +340,9 @@ impl Config {
             self.theme,
             humantime::format_duration(self.refresh)
         ));
-        summarize(&mut out, "postgres", &self.postgres);
-        summarize(&mut out, "kafka", &self.kafka);
-        summarize(&mut out, "kubernetes", &self.kubernetes);
+        summarize(&mut out, "postgres", &self.contexts.postgres);
+        summarize(&mut out, "kafka", &self.contexts.kafka);
+        summarize(&mut out, "kubernetes", &self.contexts.kubernetes);
         out.push_str(&format!(
             "logs: buffer_bytes = {}\n",
             self.logs.buffer_bytes
@@ -692,12 +679,28 @@ pub type RawContexts = (
     Vec<Spanned<KubernetesContext>>,
 );
 
-/// The validated contexts of each kind.
-pub type Contexts = (
-    Vec<PostgresContext>,
-    Vec<KafkaContext>,
-    Vec<KubernetesContext>,
-);
+/// The validated contexts of each kind: the client's, and the server's own (delegation).
+#[derive(Debug, Clone, Default)]
+pub struct Contexts {
+    pub postgres: Vec<PostgresContext>,
+    pub kafka: Vec<KafkaContext>,
+    pub kubernetes: Vec<KubernetesContext>,
+}
+
+impl Contexts {
+    /// Every context of every kind (PostgreSQL, Kafka, Kubernetes), in that order.
+    pub fn iter(&self) -> impl Iterator<Item = ContextCommon<'_>> {
+        let pg = self.postgres.iter().map(ContextConfig::common);
+        let kafka = self.kafka.iter().map(ContextConfig::common);
+        let kube = self.kubernetes.iter().map(ContextConfig::common);
+        pg.chain(kafka).chain(kube)
+    }
+
+    /// Every context name of every kind, in that order.
+    pub fn names(&self) -> Vec<String> {
+        self.iter().map(|c| c.id.name).collect()
+    }
+}
 
 pub fn parse_contexts(
     path: &Path,
@@ -705,11 +708,11 @@ pub fn parse_contexts(
     (postgres, kafka, kubernetes): RawContexts,
 ) -> Result<Contexts, ConfigError> {
     let mut names: BTreeMap<String, std::ops::Range<usize>> = BTreeMap::new();
-    Ok((
-        contexts(path, text, &mut names, postgres)?,
-        contexts(path, text, &mut names, kafka)?,
-        contexts(path, text, &mut names, kubernetes)?,
-    ))
+    Ok(Contexts {
+        postgres: contexts(path, text, &mut names, postgres)?,
+        kafka: contexts(path, text, &mut names, kafka)?,
+        kubernetes: contexts(path, text, &mut names, kubernetes)?,
+    })
 }
 
 /// The contexts of one kind, in file order: each claims its name (see `claim_context_name`)
@@ -933,7 +936,7 @@ quit = ["q", "ctrl-q"]
         let c = Config::parse(Path::new("c.toml"), text).expect("valid");
         assert_eq!(c.theme, "light");
         assert_eq!(c.refresh, Duration::from_secs(3));
-        assert!(c.postgres[0].protected);
+        assert!(c.contexts.postgres[0].protected);
         assert_eq!(c.min_reason_len, 12);
         assert_eq!(c.audit.on_unreachable, OnUnreachable::LocalOnly);
         let chord = KeyChord::parse("C").expect("key");

@@ -65,13 +65,13 @@ pub struct Delegation {
 impl Delegation {
     pub fn new(config: &ServerConfig) -> Result<Delegation, String> {
         let mut pg = HashMap::new();
-        for c in &config.postgres {
+        for c in &config.contexts.postgres {
             let spec = ConnectSpec::resolve(&c.url, c.password_env.as_deref())
                 .map_err(|e| format!("postgres context {}: {e}", c.name))?;
             pg.insert(c.name.clone(), Arc::new(RealPg::new(spec)));
         }
         let mut kafka = HashMap::new();
-        for c in &config.kafka {
+        for c in &config.contexts.kafka {
             let mut spec = crate::backends::kafka::KafkaSpec::new(&c.name, &c.brokers);
             spec.properties = c.property_strings();
             let client =
@@ -79,6 +79,7 @@ impl Delegation {
             kafka.insert(c.name.clone(), client);
         }
         let kube = config
+            .contexts
             .kubernetes
             .iter()
             .map(|c| {
@@ -87,6 +88,7 @@ impl Delegation {
             })
             .collect();
         let kube_namespaces = config
+            .contexts
             .kubernetes
             .iter()
             .map(|c| (c.name.clone(), c.namespaces.clone()))
@@ -100,17 +102,20 @@ impl Delegation {
             (name.clone(), policy)
         };
         let contexts = config
+            .contexts
             .postgres
             .iter()
             .map(|c| entry(&c.name, c.protected, c.read_only))
             .chain(
                 config
+                    .contexts
                     .kafka
                     .iter()
                     .map(|c| entry(&c.name, c.protected, c.read_only)),
             )
             .chain(
                 config
+                    .contexts
                     .kubernetes
                     .iter()
                     .map(|c| entry(&c.name, c.protected, c.read_only)),

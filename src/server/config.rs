@@ -95,9 +95,7 @@ pub struct ServerConfig {
     pub tls: Option<TlsFiles>,
     pub auth: AuthConfig,
     /// Delegated actions: the server's own contexts, its rules, its local audit file.
-    pub postgres: Vec<crate::config::PostgresContext>,
-    pub kafka: Vec<crate::config::KafkaContext>,
-    pub kubernetes: Vec<crate::config::KubernetesContext>,
+    pub contexts: crate::config::Contexts,
     pub policy: super::policy::ServerPolicy,
     pub actions_audit_file: PathBuf,
 }
@@ -280,7 +278,7 @@ impl ServerConfig {
                     .into(),
             ));
         }
-        let (postgres, kafka, kubernetes) = crate::config::parse_contexts(
+        let contexts = crate::config::parse_contexts(
             path,
             source,
             (file.postgres, file.kafka, file.kubernetes),
@@ -294,9 +292,7 @@ impl ServerConfig {
         };
         Ok(ServerConfig {
             file: path.to_path_buf(),
-            postgres,
-            kafka,
-            kubernetes,
+            contexts,
             policy,
             actions_audit_file,
             listen,
@@ -329,13 +325,7 @@ impl ServerConfig {
             )),
             None => out.push_str("oidc: off\n"),
         }
-        let contexts: Vec<&str> = self
-            .postgres
-            .iter()
-            .map(|c| c.name.as_str())
-            .chain(self.kafka.iter().map(|c| c.name.as_str()))
-            .chain(self.kubernetes.iter().map(|c| c.name.as_str()))
-            .collect();
+        let contexts = self.contexts.names();
         out.push_str(&format!(
             "delegated contexts: {}\nrules: {}\n",
             if contexts.is_empty() {
