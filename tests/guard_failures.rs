@@ -30,7 +30,7 @@ use warroom::backends::postgres::{
 use warroom::guard::kafka::{KafkaAction, KafkaGroupTarget};
 use warroom::guard::kube::{DeploymentTarget, KubeAction, PodTarget};
 use warroom::guard::{
-    ActionReport, ContextPolicy, Executor, GuardRequest, GuardedAction, PgTarget, Policy,
+    ActionReport, ContextPolicy, Executor, GuardRequest, GuardedAction, Outcome, PgTarget, Policy,
     ReasonRules,
 };
 
@@ -122,7 +122,7 @@ fn json_lines(path: &Path) -> Vec<Value> {
 fn assert_unknown(report: &ActionReport, settings: &AuditSettings, audit: &AuditServer) {
     let summary = report.summary();
     eprintln!("report: {summary}");
-    assert!(report.executed && !report.ok && report.unknown, "{summary}");
+    assert!(report.outcome == Outcome::Unknown, "{summary}");
     assert!(summary.contains("UNKNOWN"), "{summary}");
     assert!(!summary.contains("NOT DONE"), "{summary}");
     assert!(
@@ -265,7 +265,7 @@ async fn lost_outcome_is_reported_without_an_endpoint() {
         query: String::new(),
     };
     let report = run_one_quick(&executor, GuardedAction::PgCancel(target)).await;
-    assert!(report.ok, "{}", report.summary());
+    assert!(report.outcome == Outcome::Done, "{}", report.summary());
     assert!(
         report
             .warnings
@@ -322,7 +322,7 @@ async fn out_of_range_grace_period_is_refused_before_any_record() {
         let report = tokio::time::timeout(HANG_LIMIT, run_one_quick(&executor, action))
             .await
             .expect("refused at once, not sent");
-        assert!(!report.executed && !report.ok, "{}", report.summary());
+        assert!(report.outcome == Outcome::Refused, "{}", report.summary());
         assert!(
             report
                 .detail

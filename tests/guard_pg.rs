@@ -25,7 +25,7 @@ use warroom::backends::postgres::{
     SignalRequest, blocking_tree,
 };
 use warroom::guard::{
-    ActionReport, ContextPolicy, Executor, GuardRequest, GuardedAction, PgTarget, Policy,
+    ActionReport, ContextPolicy, Executor, GuardRequest, GuardedAction, Outcome, PgTarget, Policy,
     ReasonRules,
 };
 
@@ -248,7 +248,7 @@ fn only(reports: Vec<ActionReport>) -> ActionReport {
 
 fn assert_refused(report: &ActionReport, why: &str) {
     eprintln!("report: {}", report.summary());
-    assert!(!report.ok && !report.executed, "{}", report.summary());
+    assert!(report.outcome == Outcome::Refused, "{}", report.summary());
     assert!(
         report.detail.contains(why),
         "detail should say {why:?}: {}",
@@ -282,7 +282,7 @@ async fn cancel_ends_the_query_and_receiver_file_and_server_log_agree() {
             .await,
     );
     eprintln!("report: {}", report.summary());
-    assert!(report.ok && report.executed, "{}", report.summary());
+    assert!(report.outcome == Outcome::Done, "{}", report.summary());
     assert_eq!(
         report.detail,
         format!("pg_cancel_backend({}) returned true", target.pid),
@@ -363,7 +363,7 @@ async fn terminating_the_root_blocker_frees_its_waiters() {
             .await,
     );
     eprintln!("report: {}", report.summary());
-    assert!(report.ok && report.executed, "{}", report.summary());
+    assert!(report.outcome == Outcome::Done, "{}", report.summary());
     assert_eq!(
         report.detail,
         format!("pg_terminate_backend({}) returned true", target.pid)
@@ -533,7 +533,7 @@ async fn pid_of_a_different_session_is_not_signalled() {
             .await,
     );
     eprintln!("report: {}", report.summary());
-    assert!(report.executed && !report.ok, "{}", report.summary());
+    assert!(report.outcome == Outcome::Failed, "{}", report.summary());
     assert!(
         report.detail.contains("nothing signalled") && report.detail.contains("different session"),
         "{}",
@@ -596,7 +596,7 @@ async fn session_running_a_new_query_is_not_signalled() {
             .await,
     );
     eprintln!("report: {}", report.summary());
-    assert!(report.executed && !report.ok, "{}", report.summary());
+    assert!(report.outcome == Outcome::Failed, "{}", report.summary());
     assert!(
         report.detail.contains("nothing signalled")
             && report.detail.contains("runs a different query"),
@@ -641,7 +641,7 @@ async fn session_that_ended_is_reported_gone() {
             ))
             .await,
     );
-    assert!(report.executed && !report.ok, "{}", report.summary());
+    assert!(report.outcome == Outcome::Failed, "{}", report.summary());
     assert_eq!(
         report.detail,
         format!("nothing signalled: pid {} no longer exists", target.pid)
@@ -670,7 +670,7 @@ async fn server_refusal_is_reported_and_the_query_keeps_running() {
             .await,
     );
     eprintln!("report: {}", report.summary());
-    assert!(report.executed && !report.ok, "{}", report.summary());
+    assert!(report.outcome == Outcome::Failed, "{}", report.summary());
     assert!(
         report.detail.contains("the server refused or failed")
             // PostgreSQL 15 says "must be a superuser ...", 16+ "permission denied ...".
@@ -770,7 +770,7 @@ async fn protected_context_needs_its_name_typed() {
             })
             .await,
     );
-    assert!(report.ok, "{}", report.summary());
+    assert!(report.outcome == Outcome::Done, "{}", report.summary());
     scene.assert_cancelled(target.pid).await;
     assert_eq!(server.accepted().len(), 2);
 }
@@ -825,7 +825,7 @@ async fn marked_sessions_get_one_record_pair_and_one_result_each() {
         .await;
     assert_eq!(reports.len(), 3);
     for (report, target) in reports.iter().zip(&targets) {
-        assert!(report.ok, "{}", report.summary());
+        assert!(report.outcome == Outcome::Done, "{}", report.summary());
         assert_eq!(report.action, GuardedAction::PgCancel(target.clone()));
         assert_eq!(
             report.detail,
@@ -894,7 +894,11 @@ async fn undelivered_outcome_is_flushed_exactly_once() {
             .await,
     );
     eprintln!("report: {}", report.summary());
-    assert!(report.ok, "the action ran: {}", report.summary());
+    assert!(
+        report.outcome == Outcome::Done,
+        "the action ran: {}",
+        report.summary()
+    );
     scene.assert_cancelled(target.pid).await;
     assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
     assert!(
@@ -957,7 +961,7 @@ async fn break_glass_runs_warns_loudly_and_marks_the_record() {
             .await,
     );
     eprintln!("report: {}", report.summary());
-    assert!(report.ok && report.executed, "{}", report.summary());
+    assert!(report.outcome == Outcome::Done, "{}", report.summary());
     scene.assert_cancelled(target.pid).await;
     assert!(
         report.warnings.iter().any(|w| w.starts_with("BREAK-GLASS")

@@ -22,7 +22,9 @@ use warroom::backends::kafka::{
     ConsumerGroup, KafkaAdmin, KafkaSnapshot, KafkaSource, KafkaSpec, RealKafka, ResetSpec,
 };
 use warroom::guard::kafka::{KafkaAction, KafkaGroupTarget, KafkaResetTarget};
-use warroom::guard::{ContextPolicy, Executor, GuardRequest, GuardedAction, Policy, ReasonRules};
+use warroom::guard::{
+    ContextPolicy, Executor, GuardRequest, GuardedAction, Outcome, Policy, ReasonRules,
+};
 
 const CTX: &str = "kafka-test";
 const REASON: &str = "INC-812 billing consumer stuck on a poison message";
@@ -240,7 +242,7 @@ async fn delete_an_empty_group_and_refuse_a_stable_one_with_audit_records() {
 
     // A Stable group: the executor re-reads its state and refuses; the group stays.
     let report = g.run(delete_target(group(&snap, "live"))).await;
-    assert!(!report.ok, "{report:?}");
+    assert!(!report.outcome.ok(), "{report:?}");
     assert!(
         report.detail.contains("is Stable with"),
         "{}",
@@ -257,7 +259,7 @@ async fn delete_an_empty_group_and_refuse_a_stable_one_with_audit_records() {
 
     // An Empty group is deleted.
     let report = g.run(delete_target(group(&snap, "old-reports"))).await;
-    assert!(report.ok, "{report:?}");
+    assert!(report.outcome == Outcome::Done, "{report:?}");
     let after = kafka.snapshot().await.expect("snapshot");
     assert!(
         after.group("old-reports").is_none(),
@@ -357,7 +359,7 @@ async fn resets_to_earliest_latest_offset_and_shift_then_undo_with_audit_records
                 },
             )))
             .await;
-        assert!(report.ok, "{spec}: {report:?}");
+        assert!(report.outcome == Outcome::Done, "{spec}: {report:?}");
         let after = committed(&kafka.snapshot().await.expect("snapshot"));
         assert_eq!(after, want_after, "{spec}");
         // The audit record keeps the offsets from before, for undo.
@@ -383,7 +385,7 @@ async fn resets_to_earliest_latest_offset_and_shift_then_undo_with_audit_records
                     },
                 )))
                 .await;
-            assert!(undo.ok, "{undo:?}");
+            assert!(undo.outcome == Outcome::Done, "{undo:?}");
             assert_eq!(
                 committed(&kafka.snapshot().await.expect("snapshot")),
                 before
@@ -414,7 +416,7 @@ async fn resets_to_earliest_latest_offset_and_shift_then_undo_with_audit_records
             },
         )))
         .await;
-    assert!(!report.ok);
+    assert!(!report.outcome.ok());
     assert!(
         report.detail.contains("nothing was done"),
         "{}",

@@ -24,7 +24,9 @@ use warroom::backends::kube::{
 };
 use warroom::config::{KeyAction, Theme};
 use warroom::guard::kube::{DeploymentTarget, KubeAction};
-use warroom::guard::{ContextPolicy, Executor, GuardRequest, GuardedAction, Policy, ReasonRules};
+use warroom::guard::{
+    ContextPolicy, Executor, GuardRequest, GuardedAction, Outcome, Policy, ReasonRules,
+};
 use warroom::panes::Pane;
 use warroom::panes::logs::LogsPane;
 use warroom::panes::pods::{LogTarget, PodsPane};
@@ -651,7 +653,7 @@ async fn delete_pod_and_rollout_restart_go_through_the_guard_with_audit_records(
             typed_context: None,
         })
         .await;
-    assert!(reports[0].ok, "{reports:?}");
+    assert!(reports[0].outcome == Outcome::Done, "{reports:?}");
     assert!(emu.pod(NS, "worker-0").is_none(), "the pod is gone");
     let delete = emu.deletes().pop().expect("a DELETE");
     assert_eq!(delete["preconditions"]["uid"], json!("uid-worker-0"));
@@ -679,7 +681,7 @@ async fn delete_pod_and_rollout_restart_go_through_the_guard_with_audit_records(
             typed_context: None,
         })
         .await;
-    assert!(!reports[0].ok && reports[0].executed, "{reports:?}");
+    assert!(reports[0].outcome == Outcome::Failed, "{reports:?}");
     assert!(
         reports[0].detail.contains("nothing deleted"),
         "{}",
@@ -702,7 +704,7 @@ async fn delete_pod_and_rollout_restart_go_through_the_guard_with_audit_records(
             typed_context: None,
         })
         .await;
-    assert!(reports[0].ok, "{reports:?}");
+    assert!(reports[0].outcome == Outcome::Done, "{reports:?}");
     let audit_id = reports[0].audit_id.clone().expect("audit id");
     let (ctype, patch) = emu.patches().pop().expect("a PATCH");
     assert!(
@@ -763,7 +765,11 @@ async fn rollout_restart_checks_ownership_by_uid_and_patches_with_a_precondition
     };
 
     let reports = run(restart(&api_pods[0])).await;
-    assert!(reports[0].ok, "{}", reports[0].summary());
+    assert!(
+        reports[0].outcome == Outcome::Done,
+        "{}",
+        reports[0].summary()
+    );
     let (_, patch) = emu.patches().pop().expect("a PATCH");
     assert_eq!(patch["metadata"]["uid"], json!("dep-api"), "{patch}");
 
@@ -778,7 +784,7 @@ async fn rollout_restart_checks_ownership_by_uid_and_patches_with_a_precondition
     let reports = run(restart(&pod)).await;
     let report = &reports[0];
     eprintln!("report: {}", report.summary());
-    assert!(report.executed && !report.ok, "{}", report.summary());
+    assert!(report.outcome == Outcome::Failed, "{}", report.summary());
     assert!(
         report.detail.contains("not the one you chose")
             && report

@@ -591,7 +591,7 @@ impl App {
             [] => {}
             [one] => {
                 let text = one.summary();
-                if one.ok && one.warnings.is_empty() {
+                if one.outcome.ok() && one.warnings.is_empty() {
                     self.say(text);
                 } else {
                     self.warn(text);
@@ -599,7 +599,7 @@ impl App {
             }
             _ => {
                 // Replace the "running…" toast: the results layer has the details.
-                let ok = reports.iter().filter(|r| r.ok).count();
+                let ok = reports.iter().filter(|r| r.outcome.ok()).count();
                 let text = format!("{ok} of {} actions done: see the results", reports.len());
                 if ok == reports.len() {
                     self.say(text);

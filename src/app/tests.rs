@@ -438,9 +438,7 @@ fn break_glass_shows_a_banner_until_the_session_ends() {
     let req = executed(confirmed(&mut app));
     let report = crate::guard::ActionReport {
         action: req.actions[0].clone(),
-        ok: true,
-        executed: true,
-        unknown: false,
+        outcome: crate::guard::Outcome::Done,
         detail: "pg_terminate_backend(4242) returned true".into(),
         audit_id: Some("a1".into()),
         warnings: vec!["BREAK-GLASS: audit endpoint https://a is unreachable".into()],

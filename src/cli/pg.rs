@@ -324,7 +324,7 @@ pub(super) async fn run_guarded(
         })
         .await;
     for r in &reports {
-        if r.ok {
+        if r.outcome.ok() {
             println!("{}", lines(&r.summary(), 4000));
         } else {
             eprintln!("{}", lines(&r.summary(), 4000));

@@ -42,17 +42,65 @@ pub struct GuardRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActionReport {
     pub action: GuardedAction,
-    /// The action ran and the backend said it worked.
-    pub ok: bool,
-    /// Anything was executed at all (false when refused before acting).
-    pub executed: bool,
-    /// Whether it took effect is not known: the call timed out after it may have reached the
-    /// server (recorded as outcome `unknown`). Always with `ok: false` and `executed: true`.
-    pub unknown: bool,
+    pub outcome: Outcome,
     pub detail: String,
     pub audit_id: Option<String>,
     /// Break-glass or undelivered-outcome warnings.
     pub warnings: Vec<String>,
+}
+
+/// How one action ended: one of four states, so "done but not executed" cannot be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It ran and the backend said it worked.
+    Done,
+    /// Nothing was executed (refused, not sent, denied, ...).
+    Refused,
+    /// It ran and the backend said it failed.
+    Failed,
+    /// Whether it took effect is not known: the call timed out after it may have reached the
+    /// server (recorded as outcome `unknown`).
+    Unknown,
+}
+
+impl Outcome {
+    /// The action ran and worked.
+    pub fn ok(self) -> bool {
+        self == Outcome::Done
+    }
+
+    /// Anything was executed at all (false only when refused before acting).
+    pub fn executed(self) -> bool {
+        self != Outcome::Refused
+    }
+
+    pub fn unknown(self) -> bool {
+        self == Outcome::Unknown
+    }
+
+    /// From the three flags of the wire reply, read in the order they always were: `ok` wins,
+    /// then `unknown`, then `executed`.
+    pub fn from_flags(ok: bool, executed: bool, unknown: bool) -> Outcome {
+        if ok {
+            Outcome::Done
+        } else if unknown {
+            Outcome::Unknown
+        } else if executed {
+            Outcome::Failed
+        } else {
+            Outcome::Refused
+        }
+    }
+
+    /// As the result line says it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Refused => "NOT DONE",
+            Outcome::Failed => "FAILED",
+            Outcome::Unknown => "UNKNOWN (it may have happened: check the target)",
+        }
+    }
 }
 
 impl ActionReport {
@@ -65,15 +113,7 @@ impl ActionReport {
         let mut s = format!(
             "{}: {} — {}",
             self.action.title(),
-            if self.ok {
-                "done"
-            } else if self.unknown {
-                "UNKNOWN (it may have happened: check the target)"
-            } else if self.executed {
-                "FAILED"
-            } else {
-                "NOT DONE"
-            },
+            self.outcome.label(),
             self.detail
         );
         if let Some(id) = &self.audit_id {
@@ -258,13 +298,14 @@ impl Executor {
             self.act(action, receipt.audit_id(), reason),
         )
         .await;
-        let (ok, unknown, detail, delivery) = match acted {
+        let (outcome, detail, delivery) = match acted {
             Ok((ok, detail)) => {
                 let delivery = self
                     .audit
                     .record_outcome(&receipt, ok, detail.clone())
                     .await;
-                (ok, false, detail, delivery)
+                let outcome = if ok { Outcome::Done } else { Outcome::Failed };
+                (outcome, detail, delivery)
             }
             Err(_) => {
                 // The call was cut off: it may or may not have reached the server.
@@ -277,7 +318,7 @@ impl Executor {
                     .audit
                     .record_unknown_outcome(&receipt, detail.clone())
                     .await;
-                (false, true, detail, delivery)
+                (Outcome::Unknown, detail, delivery)
             }
         };
         // A lost or undelivered outcome is always reported, with or without an endpoint.
@@ -288,9 +329,7 @@ impl Executor {
         }
         ActionReport {
             action: action.clone(),
-            ok,
-            executed: true,
-            unknown,
+            outcome,
             detail,
             audit_id: Some(receipt.audit_id().to_string()),
             warnings,
@@ -389,7 +428,7 @@ mod tests {
                 typed_context: None,
             })
             .await;
-        assert!(!reports[0].executed, "{reports:?}");
+        assert_eq!(reports[0].outcome, Outcome::Refused, "{reports:?}");
         assert_eq!(
             reports[0].detail,
             "no connection for context shared (nothing was done)"

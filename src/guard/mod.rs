@@ -14,7 +14,7 @@ pub mod wire;
 
 pub use action::{GuardedAction, PgTarget};
 pub use context::{ContextId, ContextKind};
-pub use executor::{ActionReport, Delegate, Executor, GuardRequest};
+pub use executor::{ActionReport, Delegate, Executor, GuardRequest, Outcome};
 pub use inflight::{InFlight, Running};
 pub use policy::{ContextPolicy, Policy, Refusal};
 pub use reason::ReasonRules;

@@ -19,11 +19,11 @@ pub const NO_ENDPOINT: &str = "no audit endpoint: this record stays on this mach
 /// The exit status and the warnings to print on stderr for these reports.
 pub fn cli_status(reports: &[ActionReport], audit: &AuditSettings) -> (u8, Vec<String>) {
     let mut warnings = Vec::new();
-    if reports.iter().any(|r| !r.ok) {
+    if reports.iter().any(|r| !r.outcome.ok()) {
         return (1, warnings);
     }
     let mut local = false;
-    if audit.endpoint.is_none() && reports.iter().any(|r| r.executed) {
+    if audit.endpoint.is_none() && reports.iter().any(|r| r.outcome.executed()) {
         local = true;
         warnings.push(format!("warning: {NO_ENDPOINT} ({})", audit.file.display()));
     }

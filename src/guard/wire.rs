@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::kafka::{KafkaAction, KafkaGroupTarget, KafkaResetTarget};
 use super::kube::{DeploymentTarget, KubeAction, PodTarget};
-use super::{ActionReport, GuardedAction, PgTarget};
+use super::{ActionReport, GuardedAction, Outcome, PgTarget};
 use crate::backends::kafka::{PartitionReset, ResetPlan, ResetTo};
 
 /// `POST /v1/actions`: one action, the user's reason, what they typed to confirm.
@@ -156,7 +156,8 @@ impl TryFrom<WireReset> for KafkaResetTarget {
     }
 }
 
-/// The server's answer: the same fields as a local [`ActionReport`].
+/// The server's answer: a local [`ActionReport`] without its action, its [`Outcome`] as the
+/// three flags clients read (`ok`, `executed`, `unknown`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionReply {
@@ -181,23 +182,26 @@ impl ActionReply {
     }
 
     pub fn of(report: &ActionReport) -> ActionReply {
+        let outcome = report.outcome;
         ActionReply {
-            ok: report.ok,
-            executed: report.executed,
-            unknown: report.unknown,
+            ok: outcome.ok(),
+            executed: outcome.executed(),
+            unknown: outcome.unknown(),
             detail: report.detail.clone(),
             audit_id: report.audit_id.clone(),
             warnings: report.warnings.clone(),
         }
     }
 
+    pub fn outcome(&self) -> Outcome {
+        Outcome::from_flags(self.ok, self.executed, self.unknown)
+    }
+
     /// The report the client shows, for the action it asked for.
     pub fn into_report(self, action: GuardedAction) -> ActionReport {
         ActionReport {
             action,
-            ok: self.ok,
-            executed: self.executed,
-            unknown: self.unknown,
+            outcome: self.outcome(),
             detail: self.detail,
             audit_id: self.audit_id,
             warnings: self.warnings,
@@ -257,6 +261,44 @@ mod tests {
         let none = r#"{"name":"kafka.undo_reset","target":{"context":"k","group":"g","topic":null,"to":"earliest","undoes":null,"partitions":[]}}"#;
         let e = from_json::<GuardedAction>(none.as_bytes()).expect_err("empty plan");
         assert!(e.starts_with("target: partitions:"), "{e}");
+    }
+
+    /// Each outcome keeps the three flags clients and stored replies have always had, and
+    /// comes back the same from them.
+    #[test]
+    fn an_outcome_is_three_flags_on_the_wire() {
+        let cases = [
+            (
+                Outcome::Done,
+                r#""ok":true,"executed":true,"unknown":false"#,
+            ),
+            (
+                Outcome::Refused,
+                r#""ok":false,"executed":false,"unknown":false"#,
+            ),
+            (
+                Outcome::Failed,
+                r#""ok":false,"executed":true,"unknown":false"#,
+            ),
+            (
+                Outcome::Unknown,
+                r#""ok":false,"executed":true,"unknown":true"#,
+            ),
+        ];
+        for (outcome, flags) in cases {
+            let report = ActionReport {
+                outcome,
+                ..ActionReport::not_done(&GuardedAction::PgCancel(PgTarget::fixture()), "d".into())
+            };
+            let text = serde_json::to_string(&ActionReply::of(&report)).expect("json");
+            assert_eq!(
+                text,
+                format!(r#"{{{flags},"detail":"d","audit_id":null,"warnings":[]}}"#),
+                "{outcome:?}"
+            );
+            let back: ActionReply = from_json(text.as_bytes()).expect("parse");
+            assert_eq!(back.into_report(report.action.clone()), report);
+        }
     }
 
     #[test]

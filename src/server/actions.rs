@@ -34,6 +34,7 @@ use crate::backends::kafka::{
     KafkaSource, PartitionReset, RealKafka, ResetPlan, ResetSpec, ResetTo,
 };
 use crate::backends::postgres::{ConnectSpec, PgSignaller, PgSource, RealPg};
+use crate::guard::Outcome;
 use crate::guard::kafka::{KafkaAction, KafkaResetTarget};
 use crate::guard::kube::KubeAction;
 use crate::guard::wire::{ActionReply, ActionRequest};
@@ -587,14 +588,11 @@ async fn run(
 }
 
 async fn finish(state: &AppState, id: &str, reply: ActionReply) -> Response {
-    let status = if reply.ok {
-        "done"
-    } else if reply.unknown {
-        "unknown"
-    } else if reply.executed {
-        "failed"
-    } else {
-        "not_done"
+    let status = match reply.outcome() {
+        Outcome::Done => "done",
+        Outcome::Unknown => "unknown",
+        Outcome::Failed => "failed",
+        Outcome::Refused => "not_done",
     };
     let reply_json = serde_json::to_value(&reply).unwrap_or(Value::Null);
     if let Err(e) = requests::finish(&state.store, id, status, &reply.detail, &reply_json).await {

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::{CallFailure, ServerClient, path_segment};
 use crate::guard::wire::{ActionReply, ActionRequest};
-use crate::guard::{ActionReport, Delegate, GuardedAction};
+use crate::guard::{ActionReport, Delegate, GuardedAction, Outcome};
 
 /// How long one `POST /v1/actions` may take (the server's action timeout plus its audit).
 const ACTION_CALL: Duration = Duration::from_secs(60);
@@ -74,8 +74,7 @@ impl ServerDelegate {
             Err(CallFailure::NotSent(why)) => return not_done(format!("{why}; nothing was done")),
             Err(CallFailure::NoAnswer(why)) => {
                 return ActionReport {
-                    unknown: true,
-                    executed: true,
+                    outcome: Outcome::Unknown,
                     ..not_done(format!(
                         "{why}: the server may or may not have acted; check the target and \
                          the server's audit trail"

@@ -239,7 +239,8 @@ impl DemoDelegate {
         };
         report.detail.push_str(&format!("; approved by {by}"));
         let mut done = decided.clone();
-        done["status"] = json!(if report.ok { "done" } else { "failed" });
+        let ok = report.outcome.ok();
+        done["status"] = json!(if ok { "done" } else { "failed" });
         done["detail"] = json!(report.detail);
         let _ = self.desk.write(&done);
         report

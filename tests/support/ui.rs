@@ -17,7 +17,7 @@ use ratatui::buffer::Buffer;
 
 use warroom::app::{App, Command, GuardInfo, Layer, Msg};
 use warroom::backends::demo::DemoPgWorld;
-use warroom::guard::{ActionReport, ContextPolicy, Policy, ReasonRules};
+use warroom::guard::{ActionReport, ContextPolicy, Outcome, Policy, ReasonRules};
 use warroom::setup::Assembly;
 use warroom::workers::{Event, Update};
 
@@ -191,9 +191,7 @@ pub fn results() -> App {
         let ok = i == 0;
         reports.push(ActionReport {
             action,
-            ok,
-            executed: ok,
-            unknown: false,
+            outcome: if ok { Outcome::Done } else { Outcome::Refused },
             detail: if ok {
                 "pg_terminate_backend returned true; the backend exited".into()
             } else {

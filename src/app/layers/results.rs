@@ -43,7 +43,7 @@ pub(super) fn draw(
         .sum();
     let height = u16::try_from(rows + 3).unwrap_or(u16::MAX);
     let rect = centered(area, 110, height);
-    let ok = reports.iter().filter(|r| r.ok).count();
+    let ok = reports.iter().filter(|r| r.outcome.ok()).count();
     let inner = popup(
         frame,
         rect,
@@ -59,7 +59,11 @@ pub(super) fn draw(
         .map(|r| {
             Line::styled(
                 sanitize::cell(&r.summary(), 1000),
-                if r.ok { theme.ok() } else { theme.danger() },
+                if r.outcome.ok() {
+                    theme.ok()
+                } else {
+                    theme.danger()
+                },
             )
         })
         .collect();

@@ -182,7 +182,7 @@ impl KafkaPane {
 
     /// Remember successful resets (for undo) after the guard ran; forget undone ones.
     pub fn on_reports(&mut self, reports: &[ActionReport]) {
-        for r in reports.iter().filter(|r| r.ok) {
+        for r in reports.iter().filter(|r| r.outcome.ok()) {
             match &r.action {
                 GuardedAction::Kafka(KafkaAction::ResetOffsets(t)) => {
                     self.resets.insert(

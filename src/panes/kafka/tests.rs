@@ -74,9 +74,7 @@ fn reset_asks_for_a_target_and_undo_follows_a_done_reset() {
     }));
     p.on_reports(&[ActionReport {
         action,
-        ok: true,
-        executed: true,
-        unknown: false,
+        outcome: crate::guard::Outcome::Done,
         detail: "done".into(),
         audit_id: Some("a-1".into()),
         warnings: vec![],
