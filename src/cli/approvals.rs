@@ -44,7 +44,17 @@ pub async fn decide(
     reason: &str,
 ) -> anyhow::Result<ExitCode> {
     let client = client(config)?;
-    match actions::decide(&client, id, approve, reason, None).await {
+    match actions::decide(
+        &client,
+        actions::Verdict {
+            id,
+            approve,
+            reason,
+            binding: None,
+        },
+    )
+    .await
+    {
         Ok(row) => {
             let status = row.get("status").and_then(Value::as_str).unwrap_or("?");
             let detail = row.get("detail").and_then(Value::as_str).unwrap_or("");

@@ -220,16 +220,20 @@ pub async fn pending(client: &ServerClient) -> Result<Vec<Value>, String> {
 }
 
 /// Approve or deny request `id` with the decider's own reason; the request's state after.
-pub async fn decide(
-    client: &ServerClient,
-    id: &str,
-    approve: bool,
-    reason: &str,
-    binding: Option<&str>,
-) -> Result<Value, String> {
-    let verb = if approve { "approve" } else { "deny" };
-    let path = format!("v1/actions/{}/{verb}", path_segment(id));
-    let body = json!({"reason": reason, "binding": binding});
+/// An approver's answer to a pending request, with the approver's own reason. `binding` is
+/// the request as the approver saw it: the answer is refused if the request is another by now.
+#[derive(Debug, Clone, Copy)]
+pub struct Verdict<'a> {
+    pub id: &'a str,
+    pub approve: bool,
+    pub reason: &'a str,
+    pub binding: Option<&'a str>,
+}
+
+pub async fn decide(client: &ServerClient, verdict: Verdict<'_>) -> Result<Value, String> {
+    let verb = if verdict.approve { "approve" } else { "deny" };
+    let path = format!("v1/actions/{}/{verb}", path_segment(verdict.id));
+    let body = json!({"reason": verdict.reason, "binding": verdict.binding});
     let reply = client
         .call(Method::POST, &path, Some(&body), ACTION_CALL)
         .await;
@@ -285,13 +289,7 @@ pub fn render_line(row: &Value) -> String {
 /// (two terminals, no server). The TUI's badge, waiting layer and `:approvals` use this.
 pub trait ApprovalDesk: Send + Sync {
     fn pending(&self) -> BoxFuture<'_, Result<Vec<Value>, String>>;
-    fn decide<'a>(
-        &'a self,
-        id: &'a str,
-        approve: bool,
-        reason: &'a str,
-        binding: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Value, String>>;
+    fn decide<'a>(&'a self, verdict: Verdict<'a>) -> BoxFuture<'a, Result<Value, String>>;
     fn withdraw<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Value, String>>;
 }
 
@@ -300,14 +298,8 @@ impl ApprovalDesk for ServerClient {
         Box::pin(pending(self))
     }
 
-    fn decide<'a>(
-        &'a self,
-        id: &'a str,
-        approve: bool,
-        reason: &'a str,
-        binding: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Value, String>> {
-        Box::pin(decide(self, id, approve, reason, binding))
+    fn decide<'a>(&'a self, verdict: Verdict<'a>) -> BoxFuture<'a, Result<Value, String>> {
+        Box::pin(decide(self, verdict))
     }
 
     fn withdraw<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Value, String>> {

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::actions::{ApprovalDesk, OnPending, PendingNotice, report_of, text};
+use super::actions::{ApprovalDesk, OnPending, PendingNotice, Verdict, report_of, text};
 use crate::guard::wire::ActionRequest;
 use crate::guard::{ActionReport, Delegate, Executor, GuardRequest};
 
@@ -113,13 +113,13 @@ impl ApprovalDesk for DemoDesk {
         Box::pin(async move { Ok(self.pending_rows()) })
     }
 
-    fn decide<'a>(
-        &'a self,
-        id: &'a str,
-        approve: bool,
-        reason: &'a str,
-        binding: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Value, String>> {
+    fn decide<'a>(&'a self, verdict: Verdict<'a>) -> BoxFuture<'a, Result<Value, String>> {
+        let Verdict {
+            id,
+            approve,
+            reason,
+            binding,
+        } = verdict;
         Box::pin(async move {
             let Some(mut row) = self.read(id) else {
                 return Err(format!("no request {id}"));
@@ -276,16 +276,42 @@ mod tests {
             junior.pending().await.expect("list")[0]["can_decide"],
             false
         );
-        let own = junior.decide(id, true, "looks fine to me", None).await;
+        let own = junior
+            .decide(Verdict {
+                id,
+                approve: true,
+                reason: "looks fine to me",
+                binding: None,
+            })
+            .await;
         assert!(own.expect_err("own").contains("your own request"));
-        let other = trainer.decide(id, true, "checked it", Some("b2")).await;
+        let other = trainer
+            .decide(Verdict {
+                id,
+                approve: true,
+                reason: "checked it",
+                binding: Some("b2"),
+            })
+            .await;
         assert!(other.expect_err("binding").contains("another request"));
         let row = trainer
-            .decide(id, false, "not now", Some("b1"))
+            .decide(Verdict {
+                id,
+                approve: false,
+                reason: "not now",
+                binding: Some("b1"),
+            })
             .await
             .expect("deny");
         assert_eq!(row["status"], "denied");
-        let again = trainer.decide(id, true, "changed my mind", None).await;
+        let again = trainer
+            .decide(Verdict {
+                id,
+                approve: true,
+                reason: "changed my mind",
+                binding: None,
+            })
+            .await;
         assert!(
             again
                 .expect_err("twice")

@@ -245,7 +245,15 @@ impl Runtime {
                 let client = self.backends.server.as_ref().map(|s| s.client.clone());
                 tokio::spawn(async move {
                     let (text, error) = match &client {
-                        Some(c) => match c.decide(&id, approve, &reason, Some(&binding)).await {
+                        Some(c) => match c
+                            .decide(crate::server_client::actions::Verdict {
+                                id: &id,
+                                approve,
+                                reason: &reason,
+                                binding: Some(&binding),
+                            })
+                            .await
+                        {
                             Ok(row) => (
                                 format!(
                                     "request {id}: {} — {}",
