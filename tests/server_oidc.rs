@@ -23,10 +23,8 @@ use pg::PgServer;
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 use serde_json::{Value, json};
-use warroom::audit::{
-    Actor, AuditRecord, ContextRef, Delivery, GENESIS_HASH, Phase, RECORD_VERSION,
-};
-use warroom_server::{Api, ServerProcess, config_text, free_port};
+use warroom::audit::GENESIS_HASH;
+use warroom_server::{Api, ServerProcess, client_record, config_text, free_port};
 
 const AUDIENCE: &str = "warroom";
 const CAROL: &str = "carol@example.com";
@@ -119,31 +117,8 @@ fn now() -> u64 {
 }
 
 fn record(id: &str) -> String {
-    let mut r = AuditRecord {
-        version: RECORD_VERSION,
-        id: id.to_string(),
-        time: "2026-03-01T09:30:00.000Z".into(),
-        phase: Phase::Intent,
-        intent_id: None,
-        actor: Actor {
-            user: "carol".into(),
-            host: "laptop".into(),
-            identity: Some(CAROL.into()),
-        },
-        context: ContextRef {
-            kind: "postgres".into(),
-            name: "prod".into(),
-        },
-        action: "pg.cancel".into(),
-        target: json!({"pid": 7}),
-        reason: "INC-7 test".into(),
-        outcome: None,
-        delivery: Delivery::Remote,
-        tool_version: "0.1.0".into(),
-        session_id: format!("session-{id}"),
-        prev_hash: String::new(),
-        hash: String::new(),
-    };
+    let session = format!("session-{id}");
+    let mut r = client_record(id, &session, "2026-03-01T09:30:00.000Z", Some(CAROL));
     r.seal(GENESIS_HASH).expect("seal")
 }
 

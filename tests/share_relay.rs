@@ -162,9 +162,8 @@ impl Watcher {
 
 async fn two_replicas(pg: &PgServer) -> (ServerProcess, ServerProcess) {
     let db = db_url(pg);
-    let (pa, pb) = (free_port(), free_port());
-    let a = ServerProcess::start(pa, &config_text(pa, &db, "")).await;
-    let b = ServerProcess::start(pb, &config_text(pb, &db, "")).await;
+    let a = ServerProcess::start_replica(&db, "").await;
+    let b = ServerProcess::start_replica(&db, "").await;
     (a, b)
 }
 
@@ -664,8 +663,7 @@ async fn retention_deletes_recordings_of_shares_older_than_retention_days() {
     tokens();
     let pg = PgServer::start();
     let db = db_url(&pg);
-    let port = free_port();
-    let server = ServerProcess::start(port, &config_text(port, &db, "")).await;
+    let server = ServerProcess::start_replica(&db, "").await;
     let client = reqwest::Client::new();
     for id in ["sess-old", "sess-recent"] {
         let put = client
@@ -702,7 +700,7 @@ async fn retention_deletes_recordings_of_shares_older_than_retention_days() {
     )
     .await;
     // Retention runs when the server is ready, then hourly.
-    let server = ServerProcess::start(port, &config_text(port, &db, "retention_days = 3")).await;
+    let server = ServerProcess::start_replica(&db, "retention_days = 3").await;
     let api = Api::new(&server.url(), Some(BOB_TOKEN));
     let deadline = Instant::now() + Duration::from_secs(15);
     while api
