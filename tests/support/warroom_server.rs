@@ -252,6 +252,24 @@ impl Api {
         )
     }
 
+    /// `method` `path` with a JSON `body`; the response as it comes.
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        self.auth(
+            self.http
+                .request(method.clone(), format!("{}{path}", self.base)),
+        )
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
     /// The status of GET `path`, or `None` when nothing answers.
     pub async fn http_status(&self, path: &str) -> Option<u16> {
         let r = self
