@@ -80,8 +80,14 @@ struct Idp {
     issuer: Arc<Mutex<String>>,
 }
 
-/// Serves the discovery document and the JWKS; returns the issuer URL.
-async fn start_idp(idp: Idp) -> String {
+/// Serves the discovery document and `jwks` (changeable later through the returned `Idp`);
+/// returns it with the issuer URL.
+async fn start_idp(jwks: Value) -> (Idp, String) {
+    let idp = Idp {
+        jwks: Arc::new(Mutex::new(jwks)),
+        fetches: Arc::new(AtomicUsize::new(0)),
+        issuer: Arc::new(Mutex::new(String::new())),
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -102,11 +108,11 @@ async fn start_idp(idp: Idp) -> String {
                 axum::Json(idp.jwks.lock().expect("lock").clone())
             }),
         )
-        .with_state(idp);
+        .with_state(idp.clone());
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    issuer
+    (idp, issuer)
 }
 
 fn now() -> u64 {
@@ -125,12 +131,7 @@ fn record(id: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jwts_from_the_issuers_keys_are_accepted_and_others_refused() {
     let k1 = TestKey::new("k1");
-    let idp = Idp {
-        jwks: Arc::new(Mutex::new(json!({"keys": [k1.jwk()]}))),
-        fetches: Arc::new(AtomicUsize::new(0)),
-        issuer: Arc::new(Mutex::new(String::new())),
-    };
-    let issuer = start_idp(idp.clone()).await;
+    let (idp, issuer) = start_idp(json!({"keys": [k1.jwk()]})).await;
     let pg = PgServer::start();
     let port = free_port();
     let db = format!("{}?sslmode=disable", pg.url("postgres", "postgres"));
@@ -211,12 +212,7 @@ async fn jwts_from_the_issuers_keys_are_accepted_and_others_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_from_the_configured_groups_claim_matches_a_policy_rule() {
     let k1 = TestKey::new("k1");
-    let idp = Idp {
-        jwks: Arc::new(Mutex::new(json!({"keys": [k1.jwk()]}))),
-        fetches: Arc::new(AtomicUsize::new(0)),
-        issuer: Arc::new(Mutex::new(String::new())),
-    };
-    let issuer = start_idp(idp.clone()).await;
+    let (_idp, issuer) = start_idp(json!({"keys": [k1.jwk()]})).await;
     let pg = PgServer::start();
     let port = free_port();
     let db = format!("{}?sslmode=disable", pg.url("postgres", "postgres"));
