@@ -92,14 +92,75 @@ pub struct AuditPage<R = AuditRecord> {
 pub struct SessionReport {
     pub session_id: String,
     pub records: usize,
-    pub status: ChainStatus,
-    pub first_break: Option<ChainBreak>,
+    /// On the wire: `status`, and `first_break` (null unless broken).
+    #[serde(flatten)]
+    pub chain: Chain,
     /// The session's first record follows a record this server does not hold.
     pub starts_after_unseen_record: bool,
     /// Hash of the newest record of the session, to compare with the client's file.
     pub last_hash: Option<String>,
 }
 
+/// How a session's chain stands: a broken one always names where it first breaks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "ChainWire", try_from = "ChainWire")]
+pub enum Chain {
+    Intact,
+    Broken(ChainBreak),
+    /// No records of this session.
+    Empty,
+}
+
+impl Chain {
+    pub fn status(&self) -> ChainStatus {
+        match self {
+            Chain::Intact => ChainStatus::Intact,
+            Chain::Broken(_) => ChainStatus::Broken,
+            Chain::Empty => ChainStatus::Empty,
+        }
+    }
+
+    pub fn first_break(&self) -> Option<&ChainBreak> {
+        match self {
+            Chain::Broken(b) => Some(b),
+            Chain::Intact | Chain::Empty => None,
+        }
+    }
+}
+
+/// [`Chain`] as the wire has it.
+#[derive(Serialize, Deserialize)]
+struct ChainWire {
+    status: ChainStatus,
+    first_break: Option<ChainBreak>,
+}
+
+impl From<Chain> for ChainWire {
+    fn from(chain: Chain) -> ChainWire {
+        ChainWire {
+            status: chain.status(),
+            first_break: chain.first_break().cloned(),
+        }
+    }
+}
+
+impl TryFrom<ChainWire> for Chain {
+    type Error = String;
+
+    fn try_from(wire: ChainWire) -> Result<Chain, String> {
+        match (wire.status, wire.first_break) {
+            (ChainStatus::Intact, None) => Ok(Chain::Intact),
+            (ChainStatus::Empty, None) => Ok(Chain::Empty),
+            (ChainStatus::Broken, Some(b)) => Ok(Chain::Broken(b)),
+            (ChainStatus::Broken, None) => Err("a broken chain without its first break".into()),
+            (status, Some(_)) => Err(format!(
+                "a first break on a chain whose status is {status:?}"
+            )),
+        }
+    }
+}
+
+/// The `status` of a [`Chain`] on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChainStatus {
@@ -240,8 +301,7 @@ mod tests {
         let report = SessionReport {
             session_id: "s".into(),
             records: 2,
-            status: ChainStatus::Broken,
-            first_break: Some(ChainBreak {
+            chain: Chain::Broken(ChainBreak {
                 id: "r2".into(),
                 time: "t".into(),
                 problem: ChainProblem::HashMismatch,
@@ -260,7 +320,26 @@ mod tests {
         ] {
             assert_eq!(serde_json::to_value(p).expect("serializes"), p.as_str());
         }
-        let back: SessionReport = serde_json::from_value(json).expect("reads back");
+        let back: SessionReport = serde_json::from_value(json.clone()).expect("reads back");
         assert_eq!(back, report);
+        // Not broken: the key stays, null; a status and a break that disagree are refused.
+        let intact = SessionReport {
+            chain: Chain::Intact,
+            ..report
+        };
+        let intact_json = serde_json::to_value(&intact).expect("serializes");
+        assert_eq!(intact_json["status"], "intact");
+        assert_eq!(intact_json["first_break"], serde_json::Value::Null);
+        let mut broken_unnamed = json.clone();
+        broken_unnamed["first_break"] = serde_json::Value::Null;
+        let mut intact_with_break = json;
+        intact_with_break["status"] = "intact".into();
+        for (bad, why) in [
+            (broken_unnamed, "without its first break"),
+            (intact_with_break, "status is Intact"),
+        ] {
+            let err = serde_json::from_value::<SessionReport>(bad).expect_err("refused");
+            assert!(err.to_string().contains(why), "{err}");
+        }
     }
 }

@@ -15,11 +15,9 @@ use std::time::Duration;
 use home::Home;
 use pg::PgServer;
 use serde_json::{Value, json};
-use warroom::audit::{
-    Actor, AuditRecord, ContextRef, Delivery, GENESIS_HASH, Phase, RECORD_VERSION,
-};
+use warroom::audit::{AuditRecord, GENESIS_HASH};
 use warroom_server::{
-    ALICE, ALICE_TOKEN, Api, BOB, BOB_TOKEN, ServerProcess, config_text, free_port,
+    ALICE, ALICE_TOKEN, Api, BOB, BOB_TOKEN, ServerProcess, client_record, config_text, free_port,
 };
 
 fn db_url(pg: &PgServer) -> String {
@@ -34,31 +32,7 @@ fn sealed(
     prev: &str,
     identity: Option<&str>,
 ) -> (AuditRecord, String) {
-    let mut r = AuditRecord {
-        version: RECORD_VERSION,
-        id: id.to_string(),
-        time: time.to_string(),
-        phase: Phase::Intent,
-        intent_id: None,
-        actor: Actor {
-            user: "alice".into(),
-            host: "laptop".into(),
-            identity: identity.map(str::to_string),
-        },
-        context: ContextRef {
-            kind: "postgres".into(),
-            name: "prod-main".into(),
-        },
-        action: "pg.cancel".into(),
-        target: json!({"pid": 14024, "query": "select pg_sleep(600)"}),
-        reason: "INC-42 runaway report query".into(),
-        outcome: None,
-        delivery: Delivery::Remote,
-        tool_version: "0.1.0".into(),
-        session_id: session.to_string(),
-        prev_hash: String::new(),
-        hash: String::new(),
-    };
+    let mut r = client_record(id, session, time, identity);
     let line = r.seal(prev).expect("seal");
     (r, line)
 }
@@ -184,8 +158,7 @@ async fn the_same_record_posted_concurrently_to_both_replicas_is_stored_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_different_body_under_an_existing_id_is_409_and_the_first_stays() {
     let pg = PgServer::start();
-    let port = free_port();
-    let server = ServerProcess::start(port, &config_text(port, &db_url(&pg), "")).await;
+    let server = ServerProcess::start_replica(&db_url(&pg), "").await;
     let api = Api::new(&server.url(), Some(ALICE_TOKEN));
     let (record, line) = chain("s-409", 1).remove(0);
     assert_eq!(api.post(line.clone()).await.0, 200);
@@ -213,8 +186,7 @@ async fn a_different_body_under_an_existing_id_is_409_and_the_first_stays() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_or_wrong_tokens_are_401_and_nothing_is_stored() {
     let pg = PgServer::start();
-    let port = free_port();
-    let server = ServerProcess::start(port, &config_text(port, &db_url(&pg), "")).await;
+    let server = ServerProcess::start_replica(&db_url(&pg), "").await;
     let (_, line) = chain("s-401", 1).remove(0);
     for token in [None, Some("not-a-known-token"), Some(""), Some("a.b.c")] {
         let (status, answer) = Api::new(&server.url(), token).post(line.clone()).await;
@@ -231,8 +203,7 @@ async fn missing_or_wrong_tokens_are_401_and_nothing_is_stored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_wrong_version_and_oversize_bodies_are_refused_and_nothing_is_stored() {
     let pg = PgServer::start();
-    let port = free_port();
-    let server = ServerProcess::start(port, &config_text(port, &db_url(&pg), "")).await;
+    let server = ServerProcess::start_replica(&db_url(&pg), "").await;
     let api = Api::new(&server.url(), Some(ALICE_TOKEN));
     let (_, line) = chain("s-400", 1).remove(0);
 
@@ -274,8 +245,7 @@ async fn garbage_wrong_version_and_oversize_bodies_are_refused_and_nothing_is_st
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_self_declared_identity_that_differs_is_stored_with_both_and_flagged() {
     let pg = PgServer::start();
-    let port = free_port();
-    let server = ServerProcess::start(port, &config_text(port, &db_url(&pg), "")).await;
+    let server = ServerProcess::start_replica(&db_url(&pg), "").await;
     let (record, line) = sealed(
         "claims-bob",
         "s-id",
@@ -299,8 +269,7 @@ async fn a_self_declared_identity_that_differs_is_stored_with_both_and_flagged()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_reports_a_chain_gap_and_an_edited_record_and_the_cli_says_so() {
     let pg = PgServer::start();
-    let port = free_port();
-    let server = ServerProcess::start(port, &config_text(port, &db_url(&pg), "")).await;
+    let server = ServerProcess::start_replica(&db_url(&pg), "").await;
     let api = Api::new(&server.url(), Some(ALICE_TOKEN));
     let records = chain("s-gap", 4);
     // r2 never arrives.
@@ -370,8 +339,7 @@ async fn verify_reports_a_chain_gap_and_an_edited_record_and_the_cli_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_list_filters_and_pages_newest_first_with_a_cursor() {
     let pg = PgServer::start();
-    let port = free_port();
-    let server = ServerProcess::start(port, &config_text(port, &db_url(&pg), "")).await;
+    let server = ServerProcess::start_replica(&db_url(&pg), "").await;
     let alice = Api::new(&server.url(), Some(ALICE_TOKEN));
     let bob = Api::new(&server.url(), Some(BOB_TOKEN));
     for (i, (_, line)) in chain("s-list", 7).into_iter().enumerate() {
@@ -464,8 +432,7 @@ fn urlencode(s: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_down_is_503_and_readyz_says_so_until_it_is_back() {
     let pg = PgServer::start();
-    let port = free_port();
-    let server = ServerProcess::start(port, &config_text(port, &db_url(&pg), "")).await;
+    let server = ServerProcess::start_replica(&db_url(&pg), "").await;
     let api = Api::new(&server.url(), Some(ALICE_TOKEN));
     let records = chain("s-503", 2);
     assert_eq!(api.post(records[0].1.clone()).await.0, 200);
@@ -566,11 +533,10 @@ async fn logs_are_json_lines_without_secrets_and_sigterm_stops_cleanly() {
 async fn sigterm_lets_a_request_in_flight_finish_and_be_stored() {
     use std::io::{Read, Write};
     let pg = PgServer::start();
-    let port = free_port();
-    let mut server = ServerProcess::start(port, &config_text(port, &db_url(&pg), "")).await;
+    let mut server = ServerProcess::start_replica(&db_url(&pg), "").await;
     let (record, line) = chain("s-term", 1).remove(0);
     // Half of the body, then SIGTERM, then the rest: the answer still comes.
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     let head = format!(

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use pg::{BackgroundSession, HARNESS_APP, PgServer};
 use serde_json::json;
-use warroom_server::{ALICE, ALICE_TOKEN, Api, ServerProcess, config_text, free_port};
+use warroom_server::{ALICE, ALICE_TOKEN, Api, ServerProcess};
 
 const REASON: &str = "INC-4711 runaway report query blocks checkout";
 const CANCEL_ERROR: &str = "ERROR:  canceling statement due to user request";
@@ -70,8 +70,7 @@ fn server_db(pg: &PgServer) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_query_through_the_server_acts_and_the_server_holds_both_records() {
     let (target, store) = (PgServer::start(), PgServer::start());
-    let port = free_port();
-    let server = ServerProcess::start(port, &config_text(port, &server_db(&store), "")).await;
+    let server = ServerProcess::start_replica(&server_db(&store), "").await;
     let home = home_for(&target, &server);
     let (session, _) = sleeper(&target).await;
     let pid = session.pid().to_string();
@@ -124,8 +123,7 @@ async fn cancel_query_through_the_server_acts_and_the_server_holds_both_records(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_database_down_means_503_and_the_cli_refuses_and_signals_nothing() {
     let (target, store) = (PgServer::start(), PgServer::start());
-    let port = free_port();
-    let server = ServerProcess::start(port, &config_text(port, &server_db(&store), "")).await;
+    let server = ServerProcess::start_replica(&server_db(&store), "").await;
     let home = home_for(&target, &server);
     let (session, started) = sleeper(&target).await;
     let pid = session.pid().to_string();

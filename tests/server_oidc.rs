@@ -23,10 +23,8 @@ use pg::PgServer;
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 use serde_json::{Value, json};
-use warroom::audit::{
-    Actor, AuditRecord, ContextRef, Delivery, GENESIS_HASH, Phase, RECORD_VERSION,
-};
-use warroom_server::{Api, ServerProcess, config_text, free_port};
+use warroom::audit::GENESIS_HASH;
+use warroom_server::{Api, ServerProcess, client_record, config_text, free_port};
 
 const AUDIENCE: &str = "warroom";
 const CAROL: &str = "carol@example.com";
@@ -82,8 +80,14 @@ struct Idp {
     issuer: Arc<Mutex<String>>,
 }
 
-/// Serves the discovery document and the JWKS; returns the issuer URL.
-async fn start_idp(idp: Idp) -> String {
+/// Serves the discovery document and `jwks` (changeable later through the returned `Idp`);
+/// returns it with the issuer URL.
+async fn start_idp(jwks: Value) -> (Idp, String) {
+    let idp = Idp {
+        jwks: Arc::new(Mutex::new(jwks)),
+        fetches: Arc::new(AtomicUsize::new(0)),
+        issuer: Arc::new(Mutex::new(String::new())),
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -104,11 +108,11 @@ async fn start_idp(idp: Idp) -> String {
                 axum::Json(idp.jwks.lock().expect("lock").clone())
             }),
         )
-        .with_state(idp);
+        .with_state(idp.clone());
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    issuer
+    (idp, issuer)
 }
 
 fn now() -> u64 {
@@ -119,43 +123,15 @@ fn now() -> u64 {
 }
 
 fn record(id: &str) -> String {
-    let mut r = AuditRecord {
-        version: RECORD_VERSION,
-        id: id.to_string(),
-        time: "2026-03-01T09:30:00.000Z".into(),
-        phase: Phase::Intent,
-        intent_id: None,
-        actor: Actor {
-            user: "carol".into(),
-            host: "laptop".into(),
-            identity: Some(CAROL.into()),
-        },
-        context: ContextRef {
-            kind: "postgres".into(),
-            name: "prod".into(),
-        },
-        action: "pg.cancel".into(),
-        target: json!({"pid": 7}),
-        reason: "INC-7 test".into(),
-        outcome: None,
-        delivery: Delivery::Remote,
-        tool_version: "0.1.0".into(),
-        session_id: format!("session-{id}"),
-        prev_hash: String::new(),
-        hash: String::new(),
-    };
+    let session = format!("session-{id}");
+    let mut r = client_record(id, &session, "2026-03-01T09:30:00.000Z", Some(CAROL));
     r.seal(GENESIS_HASH).expect("seal")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jwts_from_the_issuers_keys_are_accepted_and_others_refused() {
     let k1 = TestKey::new("k1");
-    let idp = Idp {
-        jwks: Arc::new(Mutex::new(json!({"keys": [k1.jwk()]}))),
-        fetches: Arc::new(AtomicUsize::new(0)),
-        issuer: Arc::new(Mutex::new(String::new())),
-    };
-    let issuer = start_idp(idp.clone()).await;
+    let (idp, issuer) = start_idp(json!({"keys": [k1.jwk()]})).await;
     let pg = PgServer::start();
     let port = free_port();
     let db = format!("{}?sslmode=disable", pg.url("postgres", "postgres"));
@@ -236,12 +212,7 @@ async fn jwts_from_the_issuers_keys_are_accepted_and_others_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_from_the_configured_groups_claim_matches_a_policy_rule() {
     let k1 = TestKey::new("k1");
-    let idp = Idp {
-        jwks: Arc::new(Mutex::new(json!({"keys": [k1.jwk()]}))),
-        fetches: Arc::new(AtomicUsize::new(0)),
-        issuer: Arc::new(Mutex::new(String::new())),
-    };
-    let issuer = start_idp(idp.clone()).await;
+    let (_idp, issuer) = start_idp(json!({"keys": [k1.jwk()]})).await;
     let pg = PgServer::start();
     let port = free_port();
     let db = format!("{}?sslmode=disable", pg.url("postgres", "postgres"));

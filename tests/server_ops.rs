@@ -11,37 +11,14 @@ use std::time::{Duration, SystemTime};
 
 use pg::PgServer;
 use serde_json::json;
-use warroom::audit::{
-    Actor, AuditRecord, ContextRef, Delivery, GENESIS_HASH, Phase, RECORD_VERSION,
+use warroom::audit::GENESIS_HASH;
+use warroom_server::{
+    ALICE, ALICE_TOKEN, Api, ServerProcess, client_record, config_text, free_port,
 };
-use warroom_server::{ALICE, ALICE_TOKEN, Api, ServerProcess, config_text, free_port};
 
 fn record(id: &str, time: SystemTime) -> String {
-    let mut r = AuditRecord {
-        version: RECORD_VERSION,
-        id: id.to_string(),
-        time: humantime::format_rfc3339_millis(time).to_string(),
-        phase: Phase::Intent,
-        intent_id: None,
-        actor: Actor {
-            user: "alice".into(),
-            host: "laptop".into(),
-            identity: Some(ALICE.into()),
-        },
-        context: ContextRef {
-            kind: "postgres".into(),
-            name: "prod".into(),
-        },
-        action: "pg.cancel".into(),
-        target: json!({"pid": 1}),
-        reason: "INC-1 retention test".into(),
-        outcome: None,
-        delivery: Delivery::Remote,
-        tool_version: "0.1.0".into(),
-        session_id: format!("session-{id}"),
-        prev_hash: String::new(),
-        hash: String::new(),
-    };
+    let time = humantime::format_rfc3339_millis(time).to_string();
+    let mut r = client_record(id, &format!("session-{id}"), &time, Some(ALICE));
     r.seal(GENESIS_HASH).expect("seal")
 }
 
@@ -187,8 +164,7 @@ impl JsonOrPanic for reqwest::Response {
 async fn retention_deletes_whole_old_days_once_across_replicas() {
     let pg = PgServer::start();
     // First without retention: store records of today, 2 days ago, and 10 days ago.
-    let port = free_port();
-    let plain = ServerProcess::start(port, &config_text(port, &db_url(&pg), "")).await;
+    let plain = ServerProcess::start_replica(&db_url(&pg), "").await;
     let api = Api::new(&plain.url(), Some(ALICE_TOKEN));
     let day = Duration::from_secs(86_400);
     let now = SystemTime::now();

@@ -16,7 +16,7 @@ use warroom::app::{Layer, Msg};
 use warroom::config::Config;
 use warroom::setup::{self, Options};
 use warroom::tui::Driver;
-use warroom_server::{ALICE, ALICE_TOKEN, Api, ServerProcess, config_text, free_port};
+use warroom_server::{ALICE, ALICE_TOKEN, Api, ServerProcess};
 
 const LIMIT: Duration = Duration::from_secs(20);
 const REASON: &str = "INC-5150 report query hogs the primary";
@@ -28,9 +28,8 @@ fn press(d: &mut Driver, code: KeyCode) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tuis_cancel_is_recorded_on_the_server() {
     let (target, store) = (PgServer::start(), PgServer::start());
-    let port = free_port();
     let db = format!("{}?sslmode=disable", store.url("postgres", "postgres"));
-    let server = ServerProcess::start(port, &config_text(port, &db, "")).await;
+    let server = ServerProcess::start_replica(&db, "").await;
     let dir = tempfile::tempdir().expect("tempdir");
     let config_path = dir.path().join("config.toml");
     std::fs::write(

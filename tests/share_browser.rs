@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use pg::PgServer;
 use warroom::server_client::ServerClient;
 use warroom::server_client::share::{self, ShareStart};
-use warroom_server::{ALICE_TOKEN, Api, BOB_TOKEN, ServerProcess, config_text, free_port};
+use warroom_server::{ALICE_TOKEN, Api, BOB_TOKEN, ServerProcess};
 
 const INSTALL_HINT: &str = "install Chromium (apt-get install -y chromium) or run scripts/test";
 
@@ -195,8 +195,7 @@ async fn the_browser_page_shows_what_the_sharer_draws_within_two_seconds() {
     }
     let pg = PgServer::start();
     let db = format!("{}?sslmode=disable", pg.url("postgres", "postgres"));
-    let port = free_port();
-    let server = ServerProcess::start(port, &config_text(port, &db, "")).await;
+    let server = ServerProcess::start_replica(&db, "").await;
     let client = ServerClient::new(&server.url(), Some("WARROOM_BROWSER_TEST_ALICE")).expect("c");
     let sharing = share::start(
         client,

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use pg::PgServer;
+use reqwest::Method;
 use tokio::sync::mpsc;
 use warroom::server_client::ServerClient;
 use warroom::server_client::share::{self, ShareFeed, ShareStart, WatchEvent};
@@ -95,6 +96,15 @@ impl FakeUi {
     fn set_line(&self, text: &str) {
         *self.line.lock().expect("line") = text.to_string();
     }
+
+    /// Stops drawing, after checking that no hand-off to the feed kept the UI 5 ms or more.
+    fn stop_checking_it_never_waited(self) {
+        let slowest = self.slowest_ns.load(Ordering::Relaxed);
+        assert!(
+            slowest < 5_000_000,
+            "the UI waited {slowest} ns on a hand-off to the share"
+        );
+    }
 }
 
 impl Drop for FakeUi {
@@ -160,19 +170,19 @@ impl Watcher {
     }
 }
 
-async fn two_replicas(pg: &PgServer) -> (ServerProcess, ServerProcess) {
-    let db = db_url(pg);
-    let (pa, pb) = (free_port(), free_port());
-    let a = ServerProcess::start(pa, &config_text(pa, &db, "")).await;
-    let b = ServerProcess::start(pb, &config_text(pb, &db, "")).await;
-    (a, b)
+/// A database and two replicas on it (the callers' tokens set).
+async fn two_replicas() -> (PgServer, ServerProcess, ServerProcess) {
+    tokens();
+    let pg = PgServer::start();
+    let db = db_url(&pg);
+    let a = ServerProcess::start_replica(&db, "").await;
+    let b = ServerProcess::start_replica(&db, "").await;
+    (pg, a, b)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sharer_on_one_replica_is_watched_live_on_the_other() {
-    tokens();
-    let pg = PgServer::start();
-    let (a, b) = two_replicas(&pg).await;
+    let (_pg, a, b) = two_replicas().await;
     let client = ServerClient::new(&a.url(), Some(ALICE_ENV)).expect("client");
     let mut sharing = share::start(client, start_info("sess-live-1"));
     let ui = FakeUi::start(sharing.feed.clone());
@@ -273,31 +283,19 @@ async fn sharer_on_one_replica_is_watched_live_on_the_other() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(
-        ui.slowest_ns.load(Ordering::Relaxed) < 5_000_000,
-        "a hand-off to the share took {} ns",
-        ui.slowest_ns.load(Ordering::Relaxed)
-    );
-    drop(ui);
+    ui.stop_checking_it_never_waited();
     sharing.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn watching_needs_authentication_and_only_the_owner_uploads() {
-    tokens();
-    let pg = PgServer::start();
-    let (a, b) = two_replicas(&pg).await;
+    let (_pg, a, b) = two_replicas().await;
     let alice = Api::new(&a.url(), Some(ALICE_TOKEN));
     let start = serde_json::json!({"contexts": ["prod-main"], "width": 80, "height": 24});
     let client = reqwest::Client::new();
-    let put = client
-        .put(format!("{}/v1/shares/sess-auth", a.url()))
-        .bearer_auth(ALICE_TOKEN)
-        .header("content-type", "application/json")
-        .body(start.to_string())
-        .send()
-        .await
-        .expect("put");
+    let put = alice
+        .send_json(Method::PUT, "/v1/shares/sess-auth", &start)
+        .await;
     assert_eq!(put.status(), 200);
 
     // No token, a wrong token: 401, for the stream, the list and an upload.
@@ -310,32 +308,23 @@ async fn watching_needs_authentication_and_only_the_owner_uploads() {
         wrong.http_status("/v1/shares/sess-auth/stream").await,
         Some(401)
     );
-    let upload = client
-        .post(format!("{}/v1/shares/sess-auth/frames", b.url()))
-        .header("content-type", "application/json")
-        .body(serde_json::json!({"events": [[0.1, "o", "x"]]}).to_string())
-        .send()
-        .await
-        .expect("post");
+    let frames = "/v1/shares/sess-auth/frames";
+    let upload = anonymous
+        .send_json(
+            Method::POST,
+            frames,
+            &serde_json::json!({"events": [[0.1, "o", "x"]]}),
+        )
+        .await;
     assert_eq!(upload.status(), 401);
     // Bob cannot take over or feed alice's share.
-    let put = client
-        .put(format!("{}/v1/shares/sess-auth", b.url()))
-        .bearer_auth(BOB_TOKEN)
-        .header("content-type", "application/json")
-        .body(start.to_string())
-        .send()
-        .await
-        .expect("put");
+    let bob = Api::new(&b.url(), Some(BOB_TOKEN));
+    let put = bob
+        .send_json(Method::PUT, "/v1/shares/sess-auth", &start)
+        .await;
     assert_eq!(put.status(), 403);
-    let upload = client
-        .post(format!("{}/v1/shares/sess-auth/frames", b.url()))
-        .bearer_auth(BOB_TOKEN)
-        .header("content-type", "application/json")
-        .body(serde_json::json!({"events": [[0.1, "o", "forged"]]}).to_string())
-        .send()
-        .await
-        .expect("post");
+    let forged = serde_json::json!({"events": [[0.1, "o", "forged"]]});
+    let upload = bob.send_json(Method::POST, frames, &forged).await;
     assert_eq!(upload.status(), 404);
     // The sharer's routes refuse an id no client makes and a body of another shape (400, JSON
     // error) before reading or writing the share.
@@ -352,14 +341,9 @@ async fn watching_needs_authentication_and_only_the_owner_uploads() {
             "bad body",
         ),
     ] {
-        let r = client
-            .post(format!("{}/v1/shares/{path}", a.url()))
-            .bearer_auth(ALICE_TOKEN)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("post");
+        let r = alice
+            .send_json(Method::POST, &format!("/v1/shares/{path}"), &body)
+            .await;
         assert_eq!(r.status(), 400, "{path}");
         let answer: serde_json::Value =
             serde_json::from_str(&r.text().await.expect("body")).expect("json error");
@@ -479,20 +463,13 @@ async fn server_killed_mid_share_never_blocks_the_sharer_and_the_stream_resumes(
         carol.outputs[0].starts_with("\x1b[2J"),
         "it resumed with a keyframe"
     );
-    assert!(
-        ui.slowest_ns.load(Ordering::Relaxed) < 5_000_000,
-        "the UI waited {} ns on a hand-off",
-        ui.slowest_ns.load(Ordering::Relaxed)
-    );
-    drop(ui);
+    ui.stop_checking_it_never_waited();
     sharing.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_ended_share_replays_from_the_start_and_is_not_live() {
-    tokens();
-    let pg = PgServer::start();
-    let (a, b) = two_replicas(&pg).await;
+    let (_pg, a, b) = two_replicas().await;
     let client = ServerClient::new(&a.url(), Some(ALICE_ENV)).expect("client");
     let sharing = share::start(client, start_info("sess-replay"));
     let ui = FakeUi::start(sharing.feed.clone());
@@ -530,9 +507,7 @@ async fn an_ended_share_replays_from_the_start_and_is_not_live() {
 /// in the recording, and the replay it names (`--at`) shows the screen of that moment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_audit_timeline_links_an_action_to_its_moment_and_at_replays_up_to_it() {
-    tokens();
-    let pg = PgServer::start();
-    let (a, b) = two_replicas(&pg).await;
+    let (_pg, a, b) = two_replicas().await;
     let client = ServerClient::new(&a.url(), Some(ALICE_ENV)).expect("client");
     let shared_at = std::time::SystemTime::now();
     let sharing = share::start(client, start_info("sess-timeline"));
@@ -664,8 +639,7 @@ async fn retention_deletes_recordings_of_shares_older_than_retention_days() {
     tokens();
     let pg = PgServer::start();
     let db = db_url(&pg);
-    let port = free_port();
-    let server = ServerProcess::start(port, &config_text(port, &db, "")).await;
+    let server = ServerProcess::start_replica(&db, "").await;
     let client = reqwest::Client::new();
     for id in ["sess-old", "sess-recent"] {
         let put = client
@@ -702,7 +676,7 @@ async fn retention_deletes_recordings_of_shares_older_than_retention_days() {
     )
     .await;
     // Retention runs when the server is ready, then hourly.
-    let server = ServerProcess::start(port, &config_text(port, &db, "retention_days = 3")).await;
+    let server = ServerProcess::start_replica(&db, "retention_days = 3").await;
     let api = Api::new(&server.url(), Some(BOB_TOKEN));
     let deadline = Instant::now() + Duration::from_secs(15);
     while api

@@ -835,14 +835,15 @@ async fn execute_approved(state: &AppState, row: RequestRow) -> Response {
         let detail = format!("rule {rule_name:?} is no longer configured: nothing was done");
         return finish(state, &row.id, fail(detail)).await;
     };
+    let decision = row.decision.as_ref();
     let note = json!({
         "request_id": row.id,
         "requested_by": row.requester,
         "requested_at": humantime::format_rfc3339_millis(row.created_at).to_string(),
         "rule": rule.name,
-        "approved_by": row.decided_by,
-        "approver_reason": row.decided_reason,
-        "approved_at": row.decided_at.map(|t| humantime::format_rfc3339_millis(t).to_string()),
+        "approved_by": decision.map(|d| &d.by),
+        "approver_reason": decision.map(|d| &d.reason),
+        "approved_at": decision.map(|d| humantime::format_rfc3339_millis(d.at).to_string()),
     });
     let reply = run(state, &row.requester, request, rule, note).await;
     finish(state, &row.id, reply).await

@@ -14,18 +14,17 @@
 use std::collections::HashMap;
 
 use super::store::ChainRow;
-use crate::protocol::{ChainBreak, ChainProblem, ChainStatus, SessionReport};
+use crate::protocol::{Chain, ChainBreak, ChainProblem, SessionReport};
 
 pub fn check_session(session_id: &str, rows: &[ChainRow]) -> SessionReport {
     let mut report = SessionReport {
         session_id: session_id.to_string(),
         records: rows.len(),
-        status: if rows.is_empty() {
-            ChainStatus::Empty
+        chain: if rows.is_empty() {
+            Chain::Empty
         } else {
-            ChainStatus::Intact
+            Chain::Intact
         },
-        first_break: None,
         starts_after_unseen_record: false,
         last_hash: rows.last().map(|r| r.hash.clone()),
     };
@@ -60,8 +59,7 @@ pub fn check_session(session_id: &str, rows: &[ChainRow]) -> SessionReport {
             None
         };
         if let Some((problem, detail)) = problem {
-            report.status = ChainStatus::Broken;
-            report.first_break = Some(ChainBreak {
+            report.chain = Chain::Broken(ChainBreak {
                 id: row.id.clone(),
                 time: humantime::format_rfc3339_millis(row.time).to_string(),
                 problem,
@@ -91,8 +89,8 @@ mod tests {
 
     #[test]
     fn each_kind_of_session_gets_its_status_and_first_break() {
+        use crate::protocol::ChainStatus::{self, Broken, Empty, Intact};
         use ChainProblem::{Fork, Gap, HashMismatch};
-        use ChainStatus::{Broken, Empty, Intact};
         let a = row("a", 1, "genesis", true);
         let b = row("b", 2, "h-a", true);
         let mut edited_b = b.clone();
@@ -149,8 +147,8 @@ mod tests {
         ];
         for (what, rows, status, first_break, unseen_start) in cases {
             let r = check_session("s", &rows);
-            assert_eq!(r.status, status, "{what}");
-            let got_break = r.first_break.as_ref().map(|b| (b.id.as_str(), b.problem));
+            assert_eq!(r.chain.status(), status, "{what}");
+            let got_break = r.chain.first_break().map(|b| (b.id.as_str(), b.problem));
             assert_eq!(got_break, first_break, "{what}");
             assert_eq!(r.starts_after_unseen_record, unseen_start, "{what}");
             assert_eq!(r.records, rows.len(), "{what}");

@@ -61,11 +61,35 @@ pub struct RequestRow {
     pub detail: String,
     pub approvers: Vec<String>,
     pub expires_at: Option<SystemTime>,
-    pub decided_by: Option<String>,
-    pub decided_reason: Option<String>,
-    pub decided_at: Option<SystemTime>,
+    /// The approver's or denier's answer, once there is one.
+    pub decision: Option<Decision>,
     pub finished_at: Option<SystemTime>,
     pub reply: Option<String>,
+}
+
+/// Who approved or denied a request, why, and when ([`decide`] writes the three together).
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// The approver or denier, as authenticated.
+    pub by: String,
+    pub reason: String,
+    pub at: SystemTime,
+}
+
+impl Decision {
+    /// From the row's `decided_*` columns: a decision needs its decider and its time; a row
+    /// written by hand without the reason reads as an empty reason.
+    fn from_columns(
+        by: Option<String>,
+        reason: Option<String>,
+        at: Option<SystemTime>,
+    ) -> Option<Decision> {
+        Some(Decision {
+            by: by?,
+            reason: reason.unwrap_or_default(),
+            at: at?,
+        })
+    }
 }
 
 const COLUMNS: &str = "id, created_at, requester, context_name, action, request, summary, \
@@ -95,9 +119,7 @@ impl FromRow for RequestRow {
             detail: r.try_get(12)?,
             approvers: serde_json::from_str(&approvers).unwrap_or_default(),
             expires_at: r.try_get(14)?,
-            decided_by: r.try_get(15)?,
-            decided_reason: r.try_get(16)?,
-            decided_at: r.try_get(17)?,
+            decision: Decision::from_columns(r.try_get(15)?, r.try_get(16)?, r.try_get(17)?),
             finished_at: r.try_get(18)?,
             reply: r.try_get(19)?,
         })
@@ -111,6 +133,7 @@ impl RequestRow {
 
     /// The answer of `GET /v1/actions/{id}` and friends.
     pub fn to_json(&self) -> Value {
+        let decision = self.decision.as_ref();
         json!({
             "id": self.id,
             "created_at": time(self.created_at),
@@ -126,9 +149,9 @@ impl RequestRow {
             "detail": self.detail,
             "approvers": self.approvers,
             "expires_at": self.expires_at.map(time),
-            "decided_by": self.decided_by,
-            "decided_reason": self.decided_reason,
-            "decided_at": self.decided_at.map(time),
+            "decided_by": decision.map(|d| &d.by),
+            "decided_reason": decision.map(|d| &d.reason),
+            "decided_at": decision.map(|d| time(d.at)),
             "finished_at": self.finished_at.map(time),
             "reply": self.reply.as_deref().and_then(|r| serde_json::from_str::<Value>(r).ok()),
         })

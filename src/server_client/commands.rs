@@ -8,7 +8,7 @@ use super::ServerClient;
 use crate::audit::render_tail_line;
 use crate::audit::timeline::{render_markdown, timeline};
 use crate::cli::TimelineFormat;
-use crate::protocol::ChainStatus;
+use crate::protocol::Chain;
 
 pub async fn tail(url: &str, token_env: Option<&str>, n: usize) -> anyhow::Result<ExitCode> {
     let client = ServerClient::new(url, token_env).map_err(anyhow::Error::msg)?;
@@ -53,8 +53,8 @@ pub async fn verify(url: &str, token_env: Option<&str>, session: &str) -> anyhow
         .await
         .map_err(anyhow::Error::msg)?;
     let place = format!("{} session {}", client.display(), sanitize(session));
-    match (report.status, &report.first_break) {
-        (ChainStatus::Intact, _) => {
+    match &report.chain {
+        Chain::Intact => {
             let start = if report.starts_after_unseen_record {
                 " (it starts after a record this server never received)"
             } else {
@@ -63,11 +63,11 @@ pub async fn verify(url: &str, token_env: Option<&str>, session: &str) -> anyhow
             println!("{place}: chain intact, {} record(s){start}", report.records);
             Ok(ExitCode::SUCCESS)
         }
-        (ChainStatus::Empty, _) => {
+        Chain::Empty => {
             eprintln!("{place}: no records of this session on the server");
             Ok(ExitCode::FAILURE)
         }
-        (_, Some(b)) => {
+        Chain::Broken(b) => {
             eprintln!(
                 "{place}: record {} ({}): {}: {}",
                 sanitize(&b.id),
@@ -75,10 +75,6 @@ pub async fn verify(url: &str, token_env: Option<&str>, session: &str) -> anyhow
                 b.problem.as_str(),
                 sanitize(&b.detail)
             );
-            Ok(ExitCode::FAILURE)
-        }
-        (ChainStatus::Broken, None) => {
-            eprintln!("{place}: chain broken, at a record the server did not name");
             Ok(ExitCode::FAILURE)
         }
     }

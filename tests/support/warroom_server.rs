@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use warroom::audit::{Actor, AuditRecord, ContextRef, Delivery, Phase, RECORD_VERSION};
 
 /// Tokens the configs written here accept, and the identities they map to.
 pub const ALICE_TOKEN: &str = "alice-test-token-7f3a9c";
@@ -21,6 +22,36 @@ pub const BOB: &str = "bob@example.com";
 
 pub fn sha256_hex(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// An intent record as a client sends it to the audit endpoint (a cancel on `prod-main`),
+/// not sealed yet: seal it after the previous record's hash of its chain.
+pub fn client_record(id: &str, session: &str, time: &str, identity: Option<&str>) -> AuditRecord {
+    AuditRecord {
+        version: RECORD_VERSION,
+        id: id.to_string(),
+        time: time.to_string(),
+        phase: Phase::Intent,
+        intent_id: None,
+        actor: Actor {
+            user: "alice".into(),
+            host: "laptop".into(),
+            identity: identity.map(str::to_string),
+        },
+        context: ContextRef {
+            kind: "postgres".into(),
+            name: "prod-main".into(),
+        },
+        action: "pg.cancel".into(),
+        target: json!({"pid": 14024, "query": "select pg_sleep(600)"}),
+        reason: "INC-42 runaway report query".into(),
+        outcome: None,
+        delivery: Delivery::Remote,
+        tool_version: "0.1.0".into(),
+        session_id: session.to_string(),
+        prev_hash: String::new(),
+        hash: String::new(),
+    }
 }
 
 /// A free TCP port on 127.0.0.1 (bound, then released).
@@ -98,6 +129,13 @@ impl ServerProcess {
         let server = ServerProcess::spawn(port, config);
         server.wait_ready(Duration::from_secs(30)).await;
         server
+    }
+
+    /// One replica of [`config_text`] (alice and bob, plus `extra` in `[server]`) on a free
+    /// port, started and ready.
+    pub async fn start_replica(database_url: &str, extra: &str) -> ServerProcess {
+        let port = free_port();
+        ServerProcess::start(port, &config_text(port, database_url, extra)).await
     }
 
     pub fn url(&self) -> String {
@@ -212,6 +250,24 @@ impl Api {
             serde_json::from_str(&text)
                 .unwrap_or_else(|_| panic!("answer {status} is not JSON: {text:?}")),
         )
+    }
+
+    /// `method` `path` with a JSON `body`; the response as it comes.
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        self.auth(
+            self.http
+                .request(method.clone(), format!("{}{path}", self.base)),
+        )
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
     /// The status of GET `path`, or `None` when nothing answers.
