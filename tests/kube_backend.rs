@@ -40,6 +40,20 @@ fn real(emu: &KubeEmulator) -> Arc<RealKube> {
     Arc::new(RealKube::new(Some("emulator".into())).with_kubeconfig(emu.kubeconfig()))
 }
 
+/// The whole current log of `pod` in NS (one container or all), followed or not.
+fn log_request(pod: &str, container: Option<&str>, follow: bool) -> LogRequest {
+    LogRequest {
+        namespace: NS.into(),
+        pod: pod.into(),
+        container: container.map(str::to_string),
+        previous: false,
+        follow,
+        since_time: None,
+        since_seconds: None,
+        tail_lines: None,
+    }
+}
+
 fn at(secs: u64, millis: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH
         + Duration::from_secs(1_790_000_000 + secs)
@@ -308,16 +322,7 @@ async fn a_log_stream_cut_mid_line_resumes_without_loss_or_duplicates() {
     let per_line = "2026-09-21T14:13:30.040000000Z ".len() + "request 000 GET /orders 200\n".len();
     emu.cut_next_log_stream(per_line * 30 + 17);
     let (tx, mut rx) = mpsc::channel(64);
-    let request = LogRequest {
-        namespace: NS.into(),
-        pod: "web-0".into(),
-        container: None,
-        previous: false,
-        follow: true,
-        since_time: None,
-        since_seconds: None,
-        tail_lines: None,
-    };
+    let request = log_request("web-0", None, true);
     let _task = spawn_log(1, real(&emu), request, "web".into(), tx);
     let mut got = Vec::new();
     let mut resumed = 0;
@@ -378,16 +383,7 @@ async fn a_100000_line_burst_is_counted_exactly_and_memory_stays_bounded() {
     emu.add_log_lines(NS, "chatty", "app", lines);
     // A tiny channel and a slow reader: the worker must count what it could not deliver.
     let (tx, mut rx) = mpsc::channel(2);
-    let request = LogRequest {
-        namespace: NS.into(),
-        pod: "chatty".into(),
-        container: Some("app".into()),
-        previous: false,
-        follow: false,
-        since_time: None,
-        since_seconds: None,
-        tail_lines: None,
-    };
+    let request = log_request("chatty", Some("app"), false);
     let cap = 1 << 20;
     let mut pane = LogsPane::new(cap);
     let target = LogTarget {
@@ -476,16 +472,7 @@ async fn escape_sequences_and_control_characters_never_reach_the_screen() {
     );
     let kube = real(&emu);
     let (tx, mut rx) = mpsc::channel(16);
-    let request = LogRequest {
-        namespace: NS.into(),
-        pod: "evil".into(),
-        container: Some("evil".into()),
-        previous: false,
-        follow: false,
-        since_time: None,
-        since_seconds: None,
-        tail_lines: None,
-    };
+    let request = log_request("evil", Some("evil"), false);
     let mut pane = LogsPane::new(4 << 20);
     let session = pane.open(&LogTarget {
         context: CTX.into(),

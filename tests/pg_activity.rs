@@ -5,6 +5,8 @@
 
 #[path = "support/pg.rs"]
 mod pg;
+#[path = "support/pg_backend.rs"]
+mod pg_backend;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -13,37 +15,16 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use pg::{LockChain, PgServer};
+use pg_backend::{real_pg, session};
 use warroom::app::Msg;
 use warroom::backends::postgres::{
-    ActivitySnapshot, BlockingNode, ConnectSpec, PgError, PgSession, PgSource, RealPg,
-    SessionLimits, blocking_tree,
+    ACTIVITY_MARK, ActivitySnapshot, BlockingNode, ConnectSpec, PgError, PgSession, PgSource,
+    RealPg, SessionLimits, blocking_tree,
 };
 use warroom::backends::{BackendError, ErrorKind};
 use warroom::setup::Assembly;
 use warroom::workers::pg::{PollControl, spawn};
 use warroom::workers::{Event, Update};
-
-/// The text warroom's one statement starts with (see ACTIVITY_SQL).
-const ACTIVITY_MARK: &str = "/* warroom: activity */";
-
-fn real_pg(server: &PgServer, user: &str) -> Arc<RealPg> {
-    let spec = ConnectSpec::resolve(&server.url(user, "postgres"), None)
-        .unwrap_or_else(|e| panic!("resolve the test server's URL: {e}"));
-    Arc::new(RealPg::new(spec))
-}
-
-fn session(snapshot: &ActivitySnapshot, pid: i32) -> &PgSession {
-    snapshot
-        .sessions
-        .iter()
-        .find(|s| s.pid == pid)
-        .unwrap_or_else(|| {
-            panic!(
-                "pid {pid} missing from the snapshot: {:#?}",
-                snapshot.sessions
-            )
-        })
-}
 
 // ---------------------------------------------------------------------------------------------
 // What the lock chain must look like
@@ -274,22 +255,6 @@ async fn reset_statements(server: &PgServer) {
     server.exec("SELECT pg_stat_statements_reset()").await;
 }
 
-/// (query, calls) of every statement `role` ran since the last reset.
-async fn statements_of(server: &PgServer, role: &str) -> Vec<(String, i64)> {
-    let client = server.connect("postgres", pg::HARNESS_APP).await;
-    client
-        .query(
-            "SELECT s.query, s.calls FROM pg_stat_statements s \
-             JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = $1 ORDER BY s.query",
-            &[&role],
-        )
-        .await
-        .expect("read pg_stat_statements")
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect()
-}
-
 /// Statement lines the server logged for application 'warroom' after byte `since`.
 fn warroom_log_lines(server: &PgServer, since: usize) -> Vec<String> {
     let log = server.log_contents();
@@ -306,7 +271,7 @@ fn warroom_log_lines(server: &PgServer, since: usize) -> Vec<String> {
 /// Exactly `n` statements from `role` since the reset, all of them warroom's activity query,
 /// and exactly `n` statement lines in the log from application 'warroom'.
 async fn assert_one_statement_per_refresh(server: &PgServer, role: &str, log_since: usize, n: i64) {
-    let statements = statements_of(server, role).await;
+    let statements = server.statements_of(role).await;
     assert_eq!(
         statements.len(),
         1,
@@ -721,7 +686,7 @@ async fn hidden_pane_polls_nothing() {
     let _worker = spawn("ctx".into(), pg, tx, control_rx);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(rx.try_recv().is_err(), "nothing sent while hidden");
-    assert!(statements_of(&server, "watcher").await.is_empty());
+    assert!(server.statements_of("watcher").await.is_empty());
     assert!(
         idle_pids(&server, "warroom").await.is_empty(),
         "not even a connection while hidden"
@@ -751,13 +716,13 @@ async fn hidden_pane_polls_nothing() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     while rx.try_recv().is_ok() {}
     let calls = |s: Vec<(String, i64)>| s.iter().map(|(_, c)| c).sum::<i64>();
-    let while_shown = calls(statements_of(&server, "watcher").await);
+    let while_shown = calls(server.statements_of("watcher").await);
     assert!(while_shown >= 2, "polled while shown: {while_shown}");
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(rx.try_recv().is_err(), "nothing sent after hiding");
     assert_eq!(
-        calls(statements_of(&server, "watcher").await),
+        calls(server.statements_of("watcher").await),
         while_shown,
         "no statement after hiding"
     );

@@ -2,6 +2,8 @@
 //! `pg activity -o json|table`, unknown contexts, and `config check` with secrets redacted.
 //! Without PostgreSQL installed these tests fail with the install hint; they never skip.
 
+#[path = "support/home.rs"]
+mod home;
 #[path = "support/pg.rs"]
 mod pg;
 
@@ -11,6 +13,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+use home::succeed;
 use pg::{LockChain, PgServer};
 
 const URL_PASSWORD: &str = "hunter2-in-the-url";
@@ -80,17 +83,6 @@ protected = true
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn succeed(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
 }
 
 fn activity_json(setup: &Setup) -> Value {

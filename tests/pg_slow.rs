@@ -8,6 +8,8 @@
 mod home;
 #[path = "support/pg.rs"]
 mod pg;
+#[path = "support/pg_backend.rs"]
+mod pg_backend;
 
 use std::process::Output;
 use std::sync::Arc;
@@ -15,29 +17,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use home::Home;
+use home::{Home, succeed};
 use pg::{HARNESS_APP, PgServer};
+use pg_backend::{real_pg, real_pg_db, session};
+use warroom::backends::postgres::locks::LockDetail;
 use warroom::backends::postgres::statements::{StatementsRead, StatementsSort, StatementsTracker};
 use warroom::backends::postgres::{
-    ACTIVITY_MARK, ActivitySnapshot, ConnectSpec, PgSession, PgSource, RealPg, activity_sql,
+    ACTIVITY_MARK, ActivitySnapshot, PgSource, RealPg, activity_sql,
 };
 
-fn real_pg(server: &PgServer, user: &str) -> Arc<RealPg> {
-    real_pg_db(server, user, "postgres")
-}
-
-fn real_pg_db(server: &PgServer, user: &str, db: &str) -> Arc<RealPg> {
-    let spec = ConnectSpec::resolve(&server.url(user, db), None)
-        .unwrap_or_else(|e| panic!("resolve the test server's URL: {e}"));
-    Arc::new(RealPg::new(spec))
-}
-
-fn session(snapshot: &ActivitySnapshot, pid: i32) -> &PgSession {
-    snapshot
-        .sessions
-        .iter()
-        .find(|s| s.pid == pid)
-        .unwrap_or_else(|| panic!("pid {pid} missing: {:#?}", snapshot.sessions))
+/// The lock `pid` waits for (`what` says who, when it waits for none).
+fn lock_of(snapshot: &ActivitySnapshot, pid: i32, what: &str) -> LockDetail {
+    session(snapshot, pid).lock.clone().expect(what)
 }
 
 async fn one_i64(client: &tokio_postgres::Client, sql: &str) -> i64 {
@@ -46,22 +37,6 @@ async fn one_i64(client: &tokio_postgres::Client, sql: &str) -> i64 {
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
         .get(0)
-}
-
-/// (query, calls) of every statement `role` ran since the last reset.
-async fn statements_of(server: &PgServer, role: &str) -> Vec<(String, i64)> {
-    let client = server.connect("postgres", HARNESS_APP).await;
-    client
-        .query(
-            "SELECT s.query, s.calls FROM pg_stat_statements s \
-             JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = $1 ORDER BY s.query",
-            &[&role],
-        )
-        .await
-        .expect("read pg_stat_statements")
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect()
 }
 
 async fn sample(
@@ -261,7 +236,7 @@ async fn statements_view_costs_one_statement_per_refresh_and_says_what_is_missin
         }
     }
     assert_eq!(cost, 5, "one probe, then one statement per refresh");
-    let seen = statements_of(&server, "watcher").await;
+    let seen = server.statements_of("watcher").await;
     let refreshes: i64 = seen
         .iter()
         .filter(|(q, _)| q.starts_with("/* warroom: statements */"))
@@ -346,10 +321,7 @@ async fn waiters_show_what_they_wait_for_and_the_blockers_mode() {
     assert_eq!(snapshot.statements, 1);
 
     // api-1: first in line for row 1, holds the tuple lock, waits for the migration's xid.
-    let api1 = session(&snapshot, chain.api1())
-        .lock
-        .clone()
-        .expect("api-1 waits");
+    let api1 = lock_of(&snapshot, chain.api1(), "api-1 waits");
     assert_eq!(api1.locktype, "transactionid");
     assert_eq!(api1.mode, "ShareLock");
     assert_eq!(api1.transactionid.as_deref(), Some(migration_xid.as_str()));
@@ -360,10 +332,7 @@ async fn waiters_show_what_they_wait_for_and_the_blockers_mode() {
         Some("ExclusiveLock")
     );
     // api-2: queued for the tuple lock api-1 holds.
-    let api2 = session(&snapshot, chain.api2())
-        .lock
-        .clone()
-        .expect("api-2 waits");
+    let api2 = lock_of(&snapshot, chain.api2(), "api-2 waits");
     assert_eq!(api2.locktype, "tuple");
     assert_eq!(api2.relation.as_deref(), Some("public.accounts"));
     assert_eq!(api2.tuple.as_deref(), Some("(0,1)"));
@@ -372,10 +341,7 @@ async fn waiters_show_what_they_wait_for_and_the_blockers_mode() {
         Some(api2.mode.as_str())
     );
     // report: row 2, held by api-3's open transaction.
-    let report = session(&snapshot, chain.report())
-        .lock
-        .clone()
-        .expect("report waits");
+    let report = lock_of(&snapshot, chain.report(), "report waits");
     assert_eq!(report.locktype, "transactionid");
     assert_eq!(report.transactionid.as_deref(), Some(api3_xid.as_str()));
     assert_eq!(report.relation.as_deref(), Some("public.accounts"));
@@ -422,10 +388,7 @@ async fn waiters_show_what_they_wait_for_and_the_blockers_mode() {
         )
         .await;
     let snapshot = pg.activity().await.expect("activity");
-    let read = session(&snapshot, reader.pid())
-        .lock
-        .clone()
-        .expect("reader waits");
+    let read = lock_of(&snapshot, reader.pid(), "reader waits");
     assert_eq!(read.locktype, "relation");
     assert_eq!(read.mode, "AccessShareLock");
     assert_eq!(read.relation.as_deref(), Some("app.\"Orders\""));
@@ -433,10 +396,7 @@ async fn waiters_show_what_they_wait_for_and_the_blockers_mode() {
         read.granted_mode_of_blocker.as_deref(),
         Some("AccessExclusiveLock")
     );
-    let alt = session(&snapshot, alter_waiter.pid())
-        .lock
-        .clone()
-        .expect("ALTER waits");
+    let alt = lock_of(&snapshot, alter_waiter.pid(), "ALTER waits");
     assert_eq!(alt.locktype, "relation");
     assert_eq!(alt.mode, "AccessExclusiveLock");
     assert_eq!(alt.relation.as_deref(), Some("app.items"));
@@ -472,7 +432,7 @@ async fn sessions_view_stays_one_statement_per_refresh_and_reads_no_locks_withou
             "the header comes in the same statement"
         );
     }
-    let seen = statements_of(&server, "watcher").await;
+    let seen = server.statements_of("watcher").await;
     assert_eq!(seen.len(), 1, "{seen:#?}");
     assert!(seen[0].0.starts_with(ACTIVITY_MARK), "{}", seen[0].0);
     assert_eq!(seen[0].1, 5, "5 refreshes, 5 statements");
@@ -932,15 +892,4 @@ impl Setup {
     fn run(&self, args: &[&str]) -> Output {
         self.home.warroom_blocking(args)
     }
-}
-
-fn succeed(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }

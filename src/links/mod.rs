@@ -7,13 +7,14 @@
 //! address) matches none of them, since warroom cannot tell which one it is.
 
 pub mod service;
+mod sharded;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use serde::Serialize;
 
 use crate::backends::kube::{Health, PodKey, PodRow};
+use sharded::ShardedMap;
 
 /// How many gone pods are remembered at most (the oldest are forgotten first).
 const GONE_KEPT: usize = 4096;
@@ -120,12 +121,13 @@ pub fn parse_addr(text: &str) -> Option<IpAddr> {
     })
 }
 
-/// Pods by address, over every Kubernetes context.
+/// Pods by address, over every Kubernetes context. A clone is cheap and a change after it
+/// copies little (sharded maps): the Pods pane hands a copy to the other panes per watch event.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PodDirectory {
-    by_ip: HashMap<IpAddr, Vec<PodRef>>,
+    by_ip: ShardedMap<IpAddr, Vec<PodRef>>,
     /// Where each known pod is, to move or mark it.
-    by_pod: HashMap<(String, PodKey), IpAddr>,
+    by_pod: ShardedMap<(String, PodKey), IpAddr>,
     gone_seq: u64,
     gone_count: usize,
 }
@@ -170,7 +172,7 @@ impl PodDirectory {
             return false;
         }
         self.forget(&id);
-        let at = self.by_ip.entry(ip).or_default();
+        let at = self.by_ip.entry_or_default(ip);
         // The address is someone else's now: the gone pods that had it are forgotten.
         let (gone, mut live): (Vec<PodRef>, Vec<PodRef>) =
             std::mem::take(at).into_iter().partition(|r| r.gone);

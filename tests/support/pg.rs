@@ -746,6 +746,22 @@ impl PgServer {
         self.open(user, db, application_name).await.0
     }
 
+    /// (query, calls) of every statement `role` ran since the last pg_stat_statements reset.
+    pub async fn statements_of(&self, role: &str) -> Vec<(String, i64)> {
+        let client = self.connect("postgres", HARNESS_APP).await;
+        client
+            .query(
+                "SELECT s.query, s.calls FROM pg_stat_statements s \
+                 JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = $1 ORDER BY s.query",
+                &[&role],
+            )
+            .await
+            .expect("read pg_stat_statements")
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    }
+
     /// Runs `sql` (one or more statements, simple protocol) as the superuser in `postgres`,
     /// on a session that is closed before this returns.
     pub async fn exec(&self, sql: &str) {
