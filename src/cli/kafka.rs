@@ -12,8 +12,8 @@ use crate::backends::kafka::{
 };
 use crate::cli::{ConsumerGroupsCmd, KafkaCmd};
 use crate::config::Config;
-use crate::guard::GuardedAction;
 use crate::guard::kafka::{KafkaAction, KafkaGroupTarget, KafkaResetTarget};
+use crate::guard::{ContextKind, GuardedAction};
 use crate::panes::kafka::view;
 use crate::setup::{self, Options};
 use crate::widgets::sanitize;
@@ -110,19 +110,9 @@ pub async fn run(config: &Config, opts: &Options, cmd: KafkaCmd) -> anyhow::Resu
 
 fn client(config: &Config, cluster: &str) -> anyhow::Result<RealKafka> {
     if config.kafka_context(cluster).is_none() {
-        let known: Vec<&str> = config
-            .contexts
-            .kafka
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
         bail!(
             "unknown Kafka context {cluster:?}; configured: {}",
-            if known.is_empty() {
-                "(none)".into()
-            } else {
-                known.join(", ")
-            }
+            config.contexts.listed(ContextKind::Kafka)
         );
     }
     setup::real_kafka(config)?

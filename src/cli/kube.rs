@@ -12,8 +12,8 @@ use crate::backends::kube::{
 };
 use crate::cli::KubeCmd;
 use crate::config::{Config, KubernetesContext};
-use crate::guard::GuardedAction;
 use crate::guard::kube::{DeploymentTarget, KubeAction, PodTarget};
+use crate::guard::{ContextKind, GuardedAction};
 use crate::setup::{self, Options};
 use crate::widgets::sanitize;
 use crate::workers::Event;
@@ -113,29 +113,15 @@ fn pick<'a>(config: &'a Config, opts: &Options) -> anyhow::Result<&'a Kubernetes
         (Some(name), _) => config.kubernetes_context(name).with_context(|| {
             format!(
                 "unknown Kubernetes context {name:?}; configured: {}",
-                names(config)
+                config.contexts.listed(ContextKind::Kubernetes)
             )
         }),
         (None, [only]) => Ok(only),
         (None, []) => bail!("no [[kubernetes]] context is configured (see `warroom config check`)"),
         (None, _) => bail!(
             "several Kubernetes contexts are configured: choose one with --context ({})",
-            names(config)
+            config.contexts.listed(ContextKind::Kubernetes)
         ),
-    }
-}
-
-fn names(config: &Config) -> String {
-    let n: Vec<&str> = config
-        .contexts
-        .kubernetes
-        .iter()
-        .map(|c| c.name.as_str())
-        .collect();
-    if n.is_empty() {
-        "(none)".into()
-    } else {
-        n.join(", ")
     }
 }
 

@@ -13,7 +13,7 @@ use crate::backends::demo::DemoClock;
 use crate::backends::postgres::{ActivitySnapshot, PgSignaller, PgSource, RealPg};
 use crate::cli::{Cli, Cmd, ConfigCmd, Output, PgActArgs, PgCmd};
 use crate::config::Config;
-use crate::guard::{Executor, GuardRequest, GuardedAction, PgTarget};
+use crate::guard::{ContextKind, Executor, GuardRequest, GuardedAction, PgTarget};
 use crate::setup::{self, Options};
 use crate::tui::record::Recorder;
 
@@ -151,7 +151,7 @@ fn pick_context<'a>(config: &'a Config, opts: &'a Options) -> anyhow::Result<&'a
         (None, []) => bail!("no PostgreSQL context is configured (see `warroom config check`)"),
         (None, _) => bail!(
             "several contexts are configured: choose one with --context ({})",
-            config.postgres_names().join(", ")
+            config.contexts.listed(ContextKind::Postgres)
         ),
     }
 }

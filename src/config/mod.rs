@@ -316,15 +316,6 @@ impl Config {
         self.contexts.names()
     }
 
-    /// The PostgreSQL context names (the PostgreSQL pane, `pg` subcommands).
-    pub fn postgres_names(&self) -> Vec<String> {
-        self.contexts
-            .postgres
-            .iter()
-            .map(|c| c.name.clone())
-            .collect()
-    }
-
     /// What `warroom config check` prints: everything, secrets redacted.
     pub fn summary(&self) -> String {
         let mut out = String::new();
@@ -700,6 +691,20 @@ impl Contexts {
     pub fn names(&self) -> Vec<String> {
         self.iter().map(|c| c.id.name).collect()
     }
+
+    /// The names of one kind, for messages: `a, b`, or `(none)`.
+    pub fn listed(&self, kind: ContextKind) -> String {
+        let names: Vec<String> = self
+            .iter()
+            .filter(|c| c.id.kind == kind)
+            .map(|c| c.id.name)
+            .collect();
+        if names.is_empty() {
+            "(none)".into()
+        } else {
+            names.join(", ")
+        }
+    }
 }
 
 pub fn parse_contexts(
@@ -951,7 +956,8 @@ quit = ["q", "ctrl-q"]
         let text = "[[kafka]]\nname = \"k1\"\nbrokers = \"b:9092\"\n";
         let c = Config::parse(Path::new("c.toml"), text).expect("valid");
         assert_eq!(c.context_names(), vec!["k1".to_string()]);
-        assert!(c.postgres_names().is_empty());
+        assert_eq!(c.contexts.listed(ContextKind::Postgres), "(none)");
+        assert_eq!(c.contexts.listed(ContextKind::Kafka), "k1");
         let err = crate::setup::check_context(&c, Some("nope")).expect_err("unknown");
         assert!(err.to_string().contains("configured: k1"), "{err}");
     }

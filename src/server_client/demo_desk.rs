@@ -276,42 +276,24 @@ mod tests {
             junior.pending().await.expect("list")[0]["can_decide"],
             false
         );
-        let own = junior
-            .decide(Verdict {
-                id,
-                approve: true,
-                reason: "looks fine to me",
-                binding: None,
-            })
-            .await;
+        let verdict = |approve, reason, binding| Verdict {
+            id,
+            approve,
+            reason,
+            binding,
+        };
+        let own = junior.decide(verdict(true, "looks fine to me", None)).await;
         assert!(own.expect_err("own").contains("your own request"));
         let other = trainer
-            .decide(Verdict {
-                id,
-                approve: true,
-                reason: "checked it",
-                binding: Some("b2"),
-            })
+            .decide(verdict(true, "checked it", Some("b2")))
             .await;
         assert!(other.expect_err("binding").contains("another request"));
         let row = trainer
-            .decide(Verdict {
-                id,
-                approve: false,
-                reason: "not now",
-                binding: Some("b1"),
-            })
+            .decide(verdict(false, "not now", Some("b1")))
             .await
             .expect("deny");
         assert_eq!(row["status"], "denied");
-        let again = trainer
-            .decide(Verdict {
-                id,
-                approve: true,
-                reason: "changed my mind",
-                binding: None,
-            })
-            .await;
+        let again = trainer.decide(verdict(true, "changed my mind", None)).await;
         assert!(
             again
                 .expect_err("twice")
