@@ -115,18 +115,21 @@ impl GuardedAction {
 
     /// One line naming the target, for the reason prompt: who and what.
     pub fn target_summary(&self) -> String {
-        match self {
-            GuardedAction::PgCancel(t) | GuardedAction::PgTerminate(t) => format!(
-                "{} — {} {} {}",
-                self.title(),
+        let details = match self {
+            GuardedAction::PgCancel(t) | GuardedAction::PgTerminate(t) => Some(format!(
+                "{} {} {}",
                 t.user
                     .as_deref()
                     .map_or("-".into(), |u| sanitize(u, 20).into_owned()),
                 sanitize(&t.application, 24),
                 sanitize(&t.query, 60)
-            ),
-            GuardedAction::Kafka(k) => k.target_summary(),
-            GuardedAction::Kube(k) => k.target_summary(),
+            )),
+            GuardedAction::Kafka(k) => Some(k.target_details()),
+            GuardedAction::Kube(k) => k.target_details(),
+        };
+        match details {
+            Some(d) => format!("{} — {d}", self.title()),
+            None => self.title(),
         }
     }
 

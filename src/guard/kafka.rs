@@ -122,19 +122,18 @@ impl KafkaAction {
         }
     }
 
-    pub fn target_summary(&self) -> String {
+    /// What the reason prompt shows after the title (see `GuardedAction::target_summary`).
+    pub fn target_details(&self) -> String {
         match self {
             KafkaAction::DeleteGroup(t) => format!(
-                "{} — {} with {} member(s), lag {}, topics {}",
-                self.title(),
+                "{} with {} member(s), lag {}, topics {}",
                 sanitize(&t.state, 20),
                 t.members,
                 t.total_lag,
                 sanitize(&t.topics.join(","), 60)
             ),
             KafkaAction::ResetOffsets(t) | KafkaAction::UndoReset(t) => format!(
-                "{} — {} partition(s), {} skipped, {} replayed",
-                self.title(),
+                "{} partition(s), {} skipped, {} replayed",
                 t.plan.partitions.len(),
                 t.plan.skipped(),
                 t.plan.replayed()

@@ -106,24 +106,20 @@ impl KubeAction {
         }
     }
 
-    pub fn target_summary(&self) -> String {
+    /// What the reason prompt shows after the title (see `GuardedAction::target_summary`).
+    pub fn target_details(&self) -> Option<String> {
         match self {
-            KubeAction::DeletePod(t) => format!(
-                "{} — {} on {}",
-                self.title(),
+            KubeAction::DeletePod(t) => Some(format!(
+                "{} on {}",
                 sanitize(&t.status, 40),
                 t.node
                     .as_deref()
                     .map_or("-".into(), |n| sanitize(n, 60).into_owned())
-            ),
-            KubeAction::RolloutRestart(t) => format!(
-                "{}{}",
-                self.title(),
-                t.from_pod.as_deref().map_or(String::new(), |p| format!(
-                    " (owner of pod {})",
-                    sanitize(p, 80)
-                ))
-            ),
+            )),
+            KubeAction::RolloutRestart(t) => t
+                .from_pod
+                .as_deref()
+                .map(|p| format!("owner of pod {}", sanitize(p, 80))),
         }
     }
 
