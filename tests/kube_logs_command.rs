@@ -16,7 +16,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::mpsc;
 use warroom::app::{App, Command, GuardInfo, Msg};
-use warroom::backends::kube::{LogRequest, PodScope, RealKube};
+use warroom::backends::kube::{LogRequest, PodScope, RealKube, Since};
 use warroom::config::Theme;
 use warroom::panes::logs::LogsPane;
 use warroom::panes::{Pane, PaneId};
@@ -364,8 +364,8 @@ async fn tail_n_gives_n_lines_and_since_is_sent_as_since_seconds_or_since_time()
     );
     let session = h.last_session();
     assert_eq!(
-        (session[0].since_seconds, session[0].tail_lines),
-        (Some(120), None)
+        (session[0].since, session[0].tail_lines),
+        (Some(Since::Ago(Duration::from_secs(120))), None)
     );
 
     // A time: sinceTime, from 150 s before the lines' base (145 s ago and later).

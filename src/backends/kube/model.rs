@@ -181,9 +181,9 @@ pub struct LogRequest {
     pub container: Option<String>,
     pub previous: bool,
     pub follow: bool,
-    /// RFC 3339, second precision (the API's sinceTime).
-    pub since_time: Option<SystemTime>,
-    pub since_seconds: Option<i64>,
+    /// The API takes one of sinceSeconds (whole seconds) and sinceTime (RFC 3339, second
+    /// precision), never both.
+    pub since: Option<Since>,
     pub tail_lines: Option<i64>,
 }
 

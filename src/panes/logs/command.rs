@@ -139,11 +139,10 @@ pub fn resolve(sel: &LogSelection, context: &str, listing: &[PodRow]) -> Result<
         None if sel.previous => Some(DEFAULT_PREVIOUS_TAIL),
         None => Some(DEFAULT_TAIL),
     };
-    let (since_seconds, since_time) = match sel.since {
+    let since = match sel.since {
         // Whole seconds, at least one: the API takes nothing finer.
-        Some(Since::Ago(d)) => (Some(d.as_secs().max(1) as i64), None),
-        Some(Since::Time(t)) => (None, Some(t)),
-        None => (None, None),
+        Some(Since::Ago(d)) => Some(Since::Ago(Duration::from_secs(d.as_secs().max(1)))),
+        other => other,
     };
     let mut requests = Vec::new();
     let mut termination = None;
@@ -191,8 +190,7 @@ pub fn resolve(sel: &LogSelection, context: &str, listing: &[PodRow]) -> Result<
             container: Some(c.clone()),
             previous: sel.previous,
             follow: !sel.previous,
-            since_time,
-            since_seconds,
+            since,
             tail_lines,
         }));
     }
@@ -239,22 +237,19 @@ pub fn describe(requests: &[LogRequest]) -> String {
         _ => plural(requests.len(), "container"),
     });
     let first = requests.first();
-    if let Some(s) = first.and_then(|r| r.since_seconds) {
-        parts.push(format!(
+    match first.and_then(|r| r.since) {
+        Some(Since::Ago(d)) => parts.push(format!(
             "since {}",
-            humantime::format_duration(Duration::from_secs(s.max(0) as u64))
-        ));
-    }
-    if let Some(t) = first.and_then(|r| r.since_time) {
-        parts.push(format!("since {}", humantime::format_rfc3339_seconds(t)));
+            humantime::format_duration(Duration::from_secs(d.as_secs()))
+        )),
+        Some(Since::Time(t)) => {
+            parts.push(format!("since {}", humantime::format_rfc3339_seconds(t)))
+        }
+        None => {}
     }
     match first.map(|r| r.tail_lines) {
         Some(Some(n)) => parts.push(format!("tail {n}")),
-        Some(None)
-            if first.is_some_and(|r| r.since_seconds.is_none() && r.since_time.is_none()) =>
-        {
-            parts.push("whole log".into())
-        }
+        Some(None) if first.is_some_and(|r| r.since.is_none()) => parts.push("whole log".into()),
         _ => {}
     }
     if requests.iter().any(|r| r.previous) {
@@ -456,7 +451,7 @@ mod tests {
             t.requests
                 .iter()
                 .all(|r| r.container.as_deref() == Some("proxy")
-                    && r.since_seconds == Some(600)
+                    && r.since == Some(Since::Ago(Duration::from_secs(600)))
                     && r.tail_lines.is_none())
         );
         assert_eq!(

@@ -491,8 +491,7 @@ impl PodsPane {
             container: Some(container.to_string()),
             previous,
             follow: !previous,
-            since_time: None,
-            since_seconds: None,
+            since: None,
             tail_lines: Some(if previous { 1000 } else { 200 }),
         };
         match action {
