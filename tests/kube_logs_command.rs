@@ -16,7 +16,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::mpsc;
 use warroom::app::{App, Command, GuardInfo, Msg};
-use warroom::backends::kube::{LogRequest, PodScope, RealKube, Since};
+use warroom::backends::kube::{LogRequest, PodScope, RealKube, Since, Tail};
 use warroom::config::Theme;
 use warroom::panes::logs::LogsPane;
 use warroom::panes::{Pane, PaneId};
@@ -225,7 +225,7 @@ async fn a_label_selector_follows_the_matching_pods_only_a_colour_each() {
     let commands = h.type_command("logs -l app=api");
     assert!(
         matches!(commands.as_slice(), [Command::KubeLogsLookup { context, selection, .. }]
-            if context == CTX && selection.label_selector.as_deref() == Some("app=api")),
+            if context == CTX && selection.label_selector() == Some("app=api")),
         "{commands:?}"
     );
     h.pump_until("the six api lines", |app| logs(app).buffer().len() >= 6)
@@ -546,7 +546,7 @@ async fn p_toggles_the_previous_container_of_a_logs_command_session() {
     let commands = h.app.update(key('p'));
     assert!(
         matches!(commands.as_slice(), [Command::KubeLogsLookup { selection, .. }]
-            if selection.previous && selection.tail_lines == Some(Some(10))),
+            if selection.previous && selection.tail == Tail::Last(10)),
         "{commands:?}"
     );
     h.perform(commands);

@@ -174,10 +174,9 @@ impl PodsPane {
                 Ok(s) => s,
                 Err(e) => return vec![Effect::Warn(format!("log_selector: {e}"))],
             },
-            (None, Some(sel)) => crate::backends::kube::LogSelection {
-                label_selector: Some(sel.text().to_string()),
-                ..Default::default()
-            },
+            (None, Some(sel)) => {
+                crate::backends::kube::LogSelection::selector(sel.text().to_string())
+            }
             (None, None) => return Vec::new(),
         };
         vec![Effect::Send(
