@@ -80,8 +80,7 @@ fn pane(cap: usize, filter: &str) -> (LogsPane, u64) {
                 container: Some("app".into()),
                 previous: false,
                 follow: true,
-                since_time: None,
-                since_seconds: None,
+                since: None,
                 tail_lines: None,
             };
             2
@@ -218,8 +217,7 @@ fn end_to_end(c: &mut Criterion) {
                     container: Some("app".into()),
                     previous: false,
                     follow: false,
-                    since_time: None,
-                    since_seconds: None,
+                    since: None,
                     tail_lines: None,
                 };
                 let _task = warroom::workers::kube::spawn_log(

@@ -48,8 +48,7 @@ fn log_request(pod: &str, container: Option<&str>, follow: bool) -> LogRequest {
         container: container.map(str::to_string),
         previous: false,
         follow,
-        since_time: None,
-        since_seconds: None,
+        since: None,
         tail_lines: None,
     }
 }

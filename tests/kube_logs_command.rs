@@ -16,7 +16,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::mpsc;
 use warroom::app::{App, Command, GuardInfo, Msg};
-use warroom::backends::kube::{LogRequest, PodScope, RealKube};
+use warroom::backends::kube::{LogRequest, PodScope, RealKube, Since, Tail};
 use warroom::config::Theme;
 use warroom::panes::logs::LogsPane;
 use warroom::panes::{Pane, PaneId};
@@ -225,7 +225,7 @@ async fn a_label_selector_follows_the_matching_pods_only_a_colour_each() {
     let commands = h.type_command("logs -l app=api");
     assert!(
         matches!(commands.as_slice(), [Command::KubeLogsLookup { context, selection, .. }]
-            if context == CTX && selection.label_selector.as_deref() == Some("app=api")),
+            if context == CTX && selection.label_selector() == Some("app=api")),
         "{commands:?}"
     );
     h.pump_until("the six api lines", |app| logs(app).buffer().len() >= 6)
@@ -364,8 +364,8 @@ async fn tail_n_gives_n_lines_and_since_is_sent_as_since_seconds_or_since_time()
     );
     let session = h.last_session();
     assert_eq!(
-        (session[0].since_seconds, session[0].tail_lines),
-        (Some(120), None)
+        (session[0].since, session[0].tail_lines),
+        (Some(Since::Ago(Duration::from_secs(120))), None)
     );
 
     // A time: sinceTime, from 150 s before the lines' base (145 s ago and later).
@@ -546,7 +546,7 @@ async fn p_toggles_the_previous_container_of_a_logs_command_session() {
     let commands = h.app.update(key('p'));
     assert!(
         matches!(commands.as_slice(), [Command::KubeLogsLookup { selection, .. }]
-            if selection.previous && selection.tail_lines == Some(Some(10))),
+            if selection.previous && selection.tail == Tail::Last(10)),
         "{commands:?}"
     );
     h.perform(commands);

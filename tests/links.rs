@@ -461,7 +461,7 @@ runbook = "https://runbooks.example/billing"
         assert!(
             cmds.iter()
                 .any(|c| matches!(c, Command::KubeLogsLookup { selection, .. }
-                if selection.label_selector.as_deref() == Some("app=billing"))),
+                if selection.label_selector() == Some("app=billing"))),
             "{cmds:?}"
         );
         let screen = ui::screen(&app, 120, 30);

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use anyhow::{Context as _, bail};
 
 use crate::backends::kube::{
-    KubeActor, KubeSource, LogRequest, PodRow, PodScope, RealKube, StreamNote,
+    KubeActor, KubeSource, LogRequest, PodRow, PodScope, RealKube, Since, StreamNote,
 };
 use crate::cli::KubeCmd;
 use crate::config::{Config, KubernetesContext};
@@ -57,12 +57,11 @@ pub async fn run(config: &Config, opts: &Options, cmd: KubeCmd) -> anyhow::Resul
                     all.join(", ")
                 ),
             };
-            let since_seconds = match since {
-                Some(d) => Some(
+            let since = match since {
+                Some(d) => Some(Since::Ago(
                     humantime::parse_duration(&d)
-                        .with_context(|| format!("--since {d:?} is not a duration like 10m"))?
-                        .as_secs() as i64,
-                ),
+                        .with_context(|| format!("--since {d:?} is not a duration like 10m"))?,
+                )),
                 None => None,
             };
             let request = LogRequest {
@@ -71,8 +70,7 @@ pub async fn run(config: &Config, opts: &Options, cmd: KubeCmd) -> anyhow::Resul
                 container: Some(container.clone()),
                 previous,
                 follow,
-                since_time: None,
-                since_seconds,
+                since,
                 tail_lines: tail,
             };
             print_logs(kube, request, container).await

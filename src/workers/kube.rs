@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::backends::kube::{
     KubeError, KubeSource, LineSplitter, LogBatch, LogRequest, LogSelection, LogSource, PodChange,
-    PodFeed, PodScope, RawLogLine, ResumePoint, StreamNote,
+    PodFeed, PodScope, RawLogLine, ResumePoint, Since, StreamNote,
 };
 use crate::workers::Event;
 
@@ -299,8 +299,7 @@ async fn stream_log(
             resume.begin_resume();
             if let Some(since) = resume.since() {
                 req.tail_lines = None;
-                req.since_seconds = None;
-                req.since_time = Some(since);
+                req.since = Some(Since::Time(since));
             }
             if !out
                 .note(StreamNote::Resumed {

@@ -15,7 +15,7 @@ use super::rng::Rng;
 use crate::backends::BoxFuture;
 use crate::backends::kube::{
     Health, KubeActor, KubeError, KubeSource, LogRequest, LogStream, Owner, PodChange, PodEvent,
-    PodKey, PodList, PodRow, PodScope, PodWatch, RestartRequest, Termination, sort_events,
+    PodKey, PodList, PodRow, PodScope, PodWatch, RestartRequest, Since, Termination, sort_events,
 };
 
 /// The `[kubernetes]` table of a scenario file.
@@ -749,10 +749,14 @@ impl KubeSource for DemoKube {
                     ),
                 });
             }
-            let since = req.since_time.or_else(|| {
-                req.since_seconds
-                    .and_then(|s| me.with_world(|w| w.at(w.now() - s as f64)))
-            });
+            let since = match req.since {
+                Some(Since::Time(t)) => Some(t),
+                Some(Since::Ago(d)) => {
+                    let s = d.as_secs() as f64;
+                    me.with_world(|w| w.at(w.now() - s))
+                }
+                None => None,
+            };
             let selected: Vec<&(SystemTime, String)> = lines
                 .iter()
                 .filter(|(t, _)| since.is_none_or(|s| *t >= s))

@@ -17,7 +17,7 @@ use tokio::sync::OnceCell;
 use super::status::{pod_row, to_system_time};
 use super::{
     KubeActor, KubeError, KubeSource, LogRequest, LogStream, PodChange, PodEvent, PodKey, PodList,
-    PodScope, PodWatch, RestartRequest, sort_events,
+    PodScope, PodWatch, RestartRequest, Since, sort_events,
 };
 use crate::backends::{BoxFuture, ErrorKind};
 
@@ -264,8 +264,14 @@ impl KubeSource for RealKube {
                 container: req.container.clone(),
                 follow: req.follow,
                 previous: req.previous,
-                since_seconds: req.since_seconds,
-                since_time: req.since_time.and_then(to_jiff),
+                since_seconds: match req.since {
+                    Some(Since::Ago(d)) => Some(d.as_secs() as i64),
+                    _ => None,
+                },
+                since_time: match req.since {
+                    Some(Since::Time(t)) => to_jiff(t),
+                    _ => None,
+                },
                 tail_lines: req.tail_lines,
                 timestamps: true,
                 ..LogParams::default()

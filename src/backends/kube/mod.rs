@@ -11,8 +11,8 @@ pub mod status;
 pub use client::RealKube;
 pub use logline::{LineSplitter, RawLogLine, ResumePoint};
 pub use model::{
-    Health, LogBatch, LogRequest, LogSelection, LogSource, Owner, PodChange, PodEvent, PodFeed,
-    PodKey, PodList, PodRow, Since, StreamNote, Termination, sort_events,
+    Health, LogBatch, LogPods, LogRequest, LogSelection, LogSource, Owner, PodChange, PodEvent,
+    PodFeed, PodKey, PodList, PodRow, Since, StreamNote, Tail, Termination, sort_events,
 };
 
 use futures::stream::BoxStream;

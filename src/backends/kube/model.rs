@@ -181,9 +181,9 @@ pub struct LogRequest {
     pub container: Option<String>,
     pub previous: bool,
     pub follow: bool,
-    /// RFC 3339, second precision (the API's sinceTime).
-    pub since_time: Option<SystemTime>,
-    pub since_seconds: Option<i64>,
+    /// The API takes one of sinceSeconds (whole seconds) and sinceTime (RFC 3339, second
+    /// precision), never both.
+    pub since: Option<Since>,
     pub tail_lines: Option<i64>,
 }
 
@@ -251,27 +251,74 @@ pub enum Since {
     Time(SystemTime),
 }
 
+/// Which pods `:logs` follows: one pod by name, or every pod matching a label selector.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LogPods {
+    Pod(String),
+    Selector(String),
+}
+
+/// How much of the log before now a `:logs` session shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Tail {
+    /// The pane's default tail (none when --since is given).
+    #[default]
+    Default,
+    /// The whole log (--tail -1).
+    All,
+    /// The last n lines.
+    Last(i64),
+}
+
 /// What `:logs` asks to follow, before it is resolved against the pods of a context: one
 /// pod (all its containers or one), or every pod matching a label selector.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LogSelection {
-    pub pod: Option<String>,
+    pub pods: LogPods,
     pub namespace: Option<String>,
-    pub label_selector: Option<String>,
     pub container: Option<String>,
     pub previous: bool,
     pub since: Option<Since>,
-    /// None: the default tail; Some(None): the whole log; Some(Some(n)): the last n lines.
-    pub tail_lines: Option<Option<i64>>,
+    pub tail: Tail,
+}
+
+impl LogSelection {
+    /// Every pod matching `selector`, all containers, default tail.
+    pub fn selector(selector: String) -> LogSelection {
+        LogSelection {
+            pods: LogPods::Selector(selector),
+            namespace: None,
+            container: None,
+            previous: false,
+            since: None,
+            tail: Tail::Default,
+        }
+    }
+
+    /// The pod's name, when one pod is selected.
+    pub fn pod(&self) -> Option<&str> {
+        match &self.pods {
+            LogPods::Pod(p) => Some(p),
+            LogPods::Selector(_) => None,
+        }
+    }
+
+    /// The label selector, when pods are selected by label.
+    pub fn label_selector(&self) -> Option<&str> {
+        match &self.pods {
+            LogPods::Selector(s) => Some(s),
+            LogPods::Pod(_) => None,
+        }
+    }
 }
 
 impl LogSelection {
     /// The listings that find the selected pods, within a context's scopes: its namespaces
     /// (or the one asked for), its label selector and-ed with the one asked for.
     pub fn scopes(&self, context: &[super::PodScope]) -> Vec<super::PodScope> {
-        let and = |base: Option<&String>| match (base, &self.label_selector) {
+        let and = |base: Option<&String>| match (base, self.label_selector()) {
             (Some(a), Some(b)) => Some(format!("{a},{b}")),
-            (a, b) => a.or(b.as_ref()).cloned(),
+            (a, b) => a.map(String::as_str).or(b).map(str::to_string),
         };
         let base = context.first().and_then(|s| s.label_selector.as_ref());
         match &self.namespace {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::backends::kube::{LogRequest, LogSelection, PodKey, PodRow, Since};
+use crate::backends::kube::{LogPods, LogRequest, LogSelection, PodKey, PodRow, Since, Tail};
 use crate::panes::pods::LogTarget;
 use crate::widgets::sanitize;
 
@@ -17,11 +17,13 @@ pub const DEFAULT_PREVIOUS_TAIL: i64 = 1000;
 
 /// Parse the arguments after `:logs` (not empty: no arguments means "show the pane").
 pub fn parse(args: &str) -> Result<LogSelection, String> {
-    let mut sel = LogSelection::default();
+    let (mut pod, mut selector): (Option<String>, Option<String>) = (None, None);
+    let (mut namespace, mut container, mut since_arg, mut tail_arg) = (None, None, None, None);
+    let mut previous = false;
     let mut words = split(args)?.into_iter();
     while let Some(word) = words.next() {
         if !word.starts_with('-') {
-            if let Some(first) = &sel.pod {
+            if let Some(first) = &pod {
                 return Err(format!(
                     "one pod at a time: {} and {} (use -l SELECTOR for several)",
                     shown(first),
@@ -32,7 +34,7 @@ pub fn parse(args: &str) -> Result<LogSelection, String> {
                 .strip_prefix("pod/")
                 .or_else(|| word.strip_prefix("pods/"))
                 .unwrap_or(&word);
-            sel.pod = Some(name_arg("pod", name)?);
+            pod = Some(name_arg("pod", name)?);
             continue;
         }
         // --flag=value or --flag value.
@@ -53,52 +55,62 @@ pub fn parse(args: &str) -> Result<LogSelection, String> {
                 if v.chars().any(char::is_control) {
                     return Err("the label selector has control characters".into());
                 }
-                set(&mut sel.label_selector, v, "-l")?;
+                set(&mut selector, v, "-l")?;
             }
             "-n" | "--namespace" => {
                 let v = name_arg("namespace", &value("a namespace")?)?;
-                set(&mut sel.namespace, v, "-n")?;
+                set(&mut namespace, v, "-n")?;
             }
             "-c" | "--container" => {
                 let v = name_arg("container", &value("a container name")?)?;
-                set(&mut sel.container, v, "-c")?;
+                set(&mut container, v, "-c")?;
             }
             "--since" => {
                 let v = since(&value(
                     "a duration like 10m, or a time like 2026-01-31T10:00:00Z",
                 )?)?;
-                if sel.since.replace(v).is_some() {
+                if since_arg.replace(v).is_some() {
                     return Err("--since given twice".into());
                 }
             }
             "--tail" => {
                 let v = tail(&value("a number of lines (-1: the whole log)")?)?;
-                if sel.tail_lines.replace(v).is_some() {
+                if tail_arg.replace(v).is_some() {
                     return Err("--tail given twice".into());
                 }
             }
-            "-p" | "--previous" => sel.previous = true,
+            "-p" | "--previous" => previous = true,
             // Following is what the pane does; accepted so kubectl habits do not error.
             "-f" | "--follow" => {}
             other => return Err(format!("unknown flag {}; {USAGE}", shown(other))),
         }
     }
-    match (&sel.pod, &sel.label_selector) {
-        (Some(_), Some(_)) => Err("give a POD or -l SELECTOR, not both".into()),
-        (None, None) if sel.container.is_some() => {
-            Err("-c needs a pod: :logs POD -c CONTAINER (or -l SELECTOR -c CONTAINER)".into())
+    let pods = match (pod, selector) {
+        (Some(_), Some(_)) => return Err("give a POD or -l SELECTOR, not both".into()),
+        (None, None) if container.is_some() => {
+            return Err(
+                "-c needs a pod: :logs POD -c CONTAINER (or -l SELECTOR -c CONTAINER)".into(),
+            );
         }
-        (None, None) => Err(format!("which pods? give a POD or -l SELECTOR; {USAGE}")),
-        _ => Ok(sel),
-    }
+        (None, None) => return Err(format!("which pods? give a POD or -l SELECTOR; {USAGE}")),
+        (Some(p), None) => LogPods::Pod(p),
+        (None, Some(s)) => LogPods::Selector(s),
+    };
+    Ok(LogSelection {
+        pods,
+        namespace,
+        container,
+        previous,
+        since: since_arg,
+        tail: tail_arg.unwrap_or_default(),
+    })
 }
 
 /// What the selection is called in the header and in messages.
 pub fn title(sel: &LogSelection) -> String {
-    let mut t = match (&sel.pod, &sel.label_selector) {
-        (Some(p), _) => p.clone(),
-        (None, Some(l)) => format!("-l {l}"),
-        (None, None) => "logs".into(),
+    let mut t = match &sel.pods {
+        LogPods::Pod(p) => p.clone(),
+        LogPods::Selector(l) => format!("-l {l}"),
     };
     if let Some(ns) = &sel.namespace {
         t.push_str(&format!(" -n {ns}"));
@@ -111,7 +123,7 @@ pub fn resolve(sel: &LogSelection, context: &str, listing: &[PodRow]) -> Result<
     // Scopes may overlap: a pod once.
     let pods: BTreeMap<PodKey, &PodRow> = listing
         .iter()
-        .filter(|p| sel.pod.as_ref().is_none_or(|name| &p.name == name))
+        .filter(|p| sel.pod().is_none_or(|name| p.name == name))
         .map(|p| (p.key(), p))
         .collect();
     let place = match &sel.namespace {
@@ -119,13 +131,12 @@ pub fn resolve(sel: &LogSelection, context: &str, listing: &[PodRow]) -> Result<
         None => format!("the namespaces of context {}", shown(context)),
     };
     if pods.is_empty() {
-        return Err(match (&sel.pod, &sel.label_selector) {
-            (Some(p), _) => format!("no pod {} in {place}", shown(p)),
-            (None, Some(l)) => format!("no pod matches -l {} in {place}", shown(l)),
-            (None, None) => format!("no pod in {place}"),
+        return Err(match &sel.pods {
+            LogPods::Pod(p) => format!("no pod {} in {place}", shown(p)),
+            LogPods::Selector(l) => format!("no pod matches -l {} in {place}", shown(l)),
         });
     }
-    if sel.pod.is_some() && pods.len() > 1 {
+    if sel.pod().is_some() && pods.len() > 1 {
         let namespaces: Vec<String> = pods.values().map(|p| shown(&p.namespace)).collect();
         return Err(format!(
             "pod {} is in namespaces {}: add -n NAMESPACE",
@@ -133,17 +144,17 @@ pub fn resolve(sel: &LogSelection, context: &str, listing: &[PodRow]) -> Result<
             namespaces.join(", ")
         ));
     }
-    let tail_lines = match sel.tail_lines {
-        Some(t) => t,
-        None if sel.since.is_some() => None,
-        None if sel.previous => Some(DEFAULT_PREVIOUS_TAIL),
-        None => Some(DEFAULT_TAIL),
+    let tail_lines = match sel.tail {
+        Tail::Last(n) => Some(n),
+        Tail::All => None,
+        Tail::Default if sel.since.is_some() => None,
+        Tail::Default if sel.previous => Some(DEFAULT_PREVIOUS_TAIL),
+        Tail::Default => Some(DEFAULT_TAIL),
     };
-    let (since_seconds, since_time) = match sel.since {
+    let since = match sel.since {
         // Whole seconds, at least one: the API takes nothing finer.
-        Some(Since::Ago(d)) => (Some(d.as_secs().max(1) as i64), None),
-        Some(Since::Time(t)) => (None, Some(t)),
-        None => (None, None),
+        Some(Since::Ago(d)) => Some(Since::Ago(Duration::from_secs(d.as_secs().max(1)))),
+        other => other,
     };
     let mut requests = Vec::new();
     let mut termination = None;
@@ -158,7 +169,7 @@ pub fn resolve(sel: &LogSelection, context: &str, listing: &[PodRow]) -> Result<
                 .collect(),
             (None, _) => pod.containers.iter().collect(),
         };
-        if containers.is_empty() && sel.pod.is_some() {
+        if containers.is_empty() && sel.pod().is_some() {
             return Err(format!(
                 "pod {} has no container {} (it has: {})",
                 shown(&pod.name),
@@ -171,7 +182,7 @@ pub fn resolve(sel: &LogSelection, context: &str, listing: &[PodRow]) -> Result<
             ));
         }
         if sel.previous && pod.restarts == 0 && pod.last_termination.is_none() {
-            if sel.pod.is_some() {
+            if sel.pod().is_some() {
                 return Err(format!(
                     "pod {} has not restarted: there is no previous container",
                     shown(&pod.name)
@@ -179,7 +190,7 @@ pub fn resolve(sel: &LogSelection, context: &str, listing: &[PodRow]) -> Result<
             }
             continue;
         }
-        if sel.previous && sel.pod.is_some() {
+        if sel.previous && sel.pod().is_some() {
             termination = pod
                 .last_termination
                 .clone()
@@ -191,13 +202,12 @@ pub fn resolve(sel: &LogSelection, context: &str, listing: &[PodRow]) -> Result<
             container: Some(c.clone()),
             previous: sel.previous,
             follow: !sel.previous,
-            since_time,
-            since_seconds,
+            since,
             tail_lines,
         }));
     }
     if requests.is_empty() {
-        let what = format!("-l {}", shown(sel.label_selector.as_deref().unwrap_or("")));
+        let what = format!("-l {}", shown(sel.label_selector().unwrap_or("")));
         return Err(match (&sel.container, sel.previous) {
             (Some(c), _) => format!("no pod matching {what} has a container {}", shown(c)),
             (None, true) => {
@@ -239,22 +249,19 @@ pub fn describe(requests: &[LogRequest]) -> String {
         _ => plural(requests.len(), "container"),
     });
     let first = requests.first();
-    if let Some(s) = first.and_then(|r| r.since_seconds) {
-        parts.push(format!(
+    match first.and_then(|r| r.since) {
+        Some(Since::Ago(d)) => parts.push(format!(
             "since {}",
-            humantime::format_duration(Duration::from_secs(s.max(0) as u64))
-        ));
-    }
-    if let Some(t) = first.and_then(|r| r.since_time) {
-        parts.push(format!("since {}", humantime::format_rfc3339_seconds(t)));
+            humantime::format_duration(Duration::from_secs(d.as_secs()))
+        )),
+        Some(Since::Time(t)) => {
+            parts.push(format!("since {}", humantime::format_rfc3339_seconds(t)))
+        }
+        None => {}
     }
     match first.map(|r| r.tail_lines) {
         Some(Some(n)) => parts.push(format!("tail {n}")),
-        Some(None)
-            if first.is_some_and(|r| r.since_seconds.is_none() && r.since_time.is_none()) =>
-        {
-            parts.push("whole log".into())
-        }
+        Some(None) if first.is_some_and(|r| r.since.is_none()) => parts.push("whole log".into()),
         _ => {}
     }
     if requests.iter().any(|r| r.previous) {
@@ -315,10 +322,10 @@ fn since(v: &str) -> Result<Since, String> {
         })
 }
 
-fn tail(v: &str) -> Result<Option<i64>, String> {
+fn tail(v: &str) -> Result<Tail, String> {
     match v.parse::<i64>() {
-        Ok(-1) => Ok(None),
-        Ok(n) if n >= 0 => Ok(Some(n)),
+        Ok(-1) => Ok(Tail::All),
+        Ok(n) if n >= 0 => Ok(Tail::Last(n)),
         _ => Err(format!(
             "--tail {}: not a number of lines (-1: the whole log)",
             shown(v)
@@ -387,20 +394,17 @@ mod tests {
     #[test]
     fn parses_every_flag_and_both_value_forms() {
         let s = parse("api-1 -n shop -c app --since=90s --tail 5 -p").expect("valid");
-        assert_eq!(s.pod.as_deref(), Some("api-1"));
+        assert_eq!(s.pods, LogPods::Pod("api-1".into()));
         assert_eq!(s.namespace.as_deref(), Some("shop"));
         assert_eq!(s.container.as_deref(), Some("app"));
         assert_eq!(s.since, Some(Since::Ago(Duration::from_secs(90))));
-        assert_eq!(s.tail_lines, Some(Some(5)));
+        assert_eq!(s.tail, Tail::Last(5));
         assert!(s.previous);
         let s = parse("-l 'env in (a, b)' --tail=-1 --since 2026-01-31T10:00:00Z").expect("valid");
-        assert_eq!(s.label_selector.as_deref(), Some("env in (a, b)"));
-        assert_eq!(s.tail_lines, Some(None));
+        assert_eq!(s.pods, LogPods::Selector("env in (a, b)".into()));
+        assert_eq!(s.tail, Tail::All);
         assert!(matches!(s.since, Some(Since::Time(_))));
-        assert_eq!(
-            parse("pod/api-1").expect("valid").pod.as_deref(),
-            Some("api-1")
-        );
+        assert_eq!(parse("pod/api-1").expect("valid").pod(), Some("api-1"));
     }
 
     #[test]
@@ -456,7 +460,7 @@ mod tests {
             t.requests
                 .iter()
                 .all(|r| r.container.as_deref() == Some("proxy")
-                    && r.since_seconds == Some(600)
+                    && r.since == Some(Since::Ago(Duration::from_secs(600)))
                     && r.tail_lines.is_none())
         );
         assert_eq!(

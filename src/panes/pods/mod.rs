@@ -174,10 +174,9 @@ impl PodsPane {
                 Ok(s) => s,
                 Err(e) => return vec![Effect::Warn(format!("log_selector: {e}"))],
             },
-            (None, Some(sel)) => crate::backends::kube::LogSelection {
-                label_selector: Some(sel.text().to_string()),
-                ..Default::default()
-            },
+            (None, Some(sel)) => {
+                crate::backends::kube::LogSelection::selector(sel.text().to_string())
+            }
             (None, None) => return Vec::new(),
         };
         vec![Effect::Send(
@@ -491,8 +490,7 @@ impl PodsPane {
             container: Some(container.to_string()),
             previous,
             follow: !previous,
-            since_time: None,
-            since_seconds: None,
+            since: None,
             tail_lines: Some(if previous { 1000 } else { 200 }),
         };
         match action {
