@@ -19,7 +19,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use warroom::backends::kube::{LogBatch, LogRequest, LogSource, RawLogLine};
+use warroom::backends::kube::{LogBatch, LogRequest, LogSource, PodKey, RawLogLine};
 use warroom::config::{KeyAction, Theme};
 use warroom::panes::Pane;
 use warroom::panes::logs::LogsPane;
@@ -75,8 +75,10 @@ fn pane(cap: usize, filter: &str) -> (LogsPane, u64) {
         title: "api (2 pods)".into(),
         requests: vec![
             LogRequest {
-                namespace: "shop".into(),
-                pod: "api-1".into(),
+                pod: PodKey {
+                    namespace: "shop".into(),
+                    name: "api-1".into(),
+                },
                 container: Some("app".into()),
                 previous: false,
                 follow: true,
@@ -212,8 +214,10 @@ fn end_to_end(c: &mut Criterion) {
                 let (mut pane, session) = pane(32 << 20, "error|5[0-9][0-9] ");
                 let (tx, mut rx) = tokio::sync::mpsc::channel(256);
                 let request = LogRequest {
-                    namespace: "shop".into(),
-                    pod: "api-1".into(),
+                    pod: PodKey {
+                        namespace: "shop".into(),
+                        name: "api-1".into(),
+                    },
                     container: Some("app".into()),
                     previous: false,
                     follow: false,

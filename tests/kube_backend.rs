@@ -20,7 +20,8 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use warroom::audit::{AuditLog, AuditSettings, OnUnreachable, new_session_id};
 use warroom::backends::kube::{
-    Health, KubeActor, KubeSource, LogRequest, PodChange, PodFeed, PodScope, RealKube, StreamNote,
+    Health, KubeActor, KubeSource, LogRequest, PodChange, PodFeed, PodKey, PodScope, RealKube,
+    StreamNote,
 };
 use warroom::config::{KeyAction, Theme};
 use warroom::guard::kube::{DeploymentTarget, KubeAction};
@@ -43,8 +44,10 @@ fn real(emu: &KubeEmulator) -> Arc<RealKube> {
 /// The whole current log of `pod` in NS (one container or all), followed or not.
 fn log_request(pod: &str, container: Option<&str>, follow: bool) -> LogRequest {
     LogRequest {
-        namespace: NS.into(),
-        pod: pod.into(),
+        pod: PodKey {
+            namespace: NS.into(),
+            name: pod.into(),
+        },
         container: container.map(str::to_string),
         previous: false,
         follow,

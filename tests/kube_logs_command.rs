@@ -239,7 +239,7 @@ async fn a_label_selector_follows_the_matching_pods_only_a_colour_each() {
         "the selector is sent to the API server: {:?}",
         h.emu.requests()
     );
-    let mut pods: Vec<String> = h.last_session().into_iter().map(|r| r.pod).collect();
+    let mut pods: Vec<String> = h.last_session().into_iter().map(|r| r.pod.name).collect();
     pods.sort();
     let mut want = api.clone();
     want.sort();

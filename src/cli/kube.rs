@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use anyhow::{Context as _, bail};
 
 use crate::backends::kube::{
-    KubeActor, KubeSource, LogRequest, PodRow, PodScope, RealKube, Since, StreamNote,
+    KubeActor, KubeSource, LogRequest, PodKey, PodRow, PodScope, RealKube, Since, StreamNote,
 };
 use crate::cli::KubeCmd;
 use crate::config::{Config, KubernetesContext};
@@ -65,8 +65,10 @@ pub async fn run(config: &Config, opts: &Options, cmd: KubeCmd) -> anyhow::Resul
                 None => None,
             };
             let request = LogRequest {
-                namespace: ns,
-                pod,
+                pod: PodKey {
+                    namespace: ns,
+                    name: pod,
+                },
                 container: Some(container.clone()),
                 previous,
                 follow,

@@ -277,8 +277,8 @@ async fn stream_log(
     let mut out = Outbox {
         session,
         source: LogSource {
-            namespace: request.namespace.clone(),
-            pod: request.pod.clone(),
+            namespace: request.pod.namespace.clone(),
+            pod: request.pod.name.clone(),
             container,
         },
         tx,

@@ -565,7 +565,7 @@ impl DemoKubeWorld {
 
     /// Lines of a container, and the run they belong to (None: no such pod).
     fn log_lines(&self, req: &LogRequest) -> Option<(Vec<(SystemTime, String)>, u64)> {
-        let p = self.pods.values().find(|p| p.row.name == req.pod)?;
+        let p = self.pods.values().find(|p| p.row.name == req.pod.name)?;
         let lines = if req.previous { &p.previous } else { &p.logs };
         Some((lines.clone(), p.run))
     }
@@ -739,13 +739,15 @@ impl KubeSource for DemoKube {
             let (lines, run) = me
                 .with_world(|w| w.log_lines(&req))
                 .ok_or_else(DemoKube::poisoned)?
-                .ok_or_else(|| KubeError::NotFound(format!("pods \"{}\" not found", req.pod)))?;
+                .ok_or_else(|| {
+                    KubeError::NotFound(format!("pods \"{}\" not found", req.pod.name))
+                })?;
             if req.previous && lines.is_empty() {
                 return Err(KubeError::Api {
                     code: 400,
                     message: format!(
                         "previous terminated container in pod \"{}\" not found",
-                        req.pod
+                        req.pod.name
                     ),
                 });
             }

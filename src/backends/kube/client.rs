@@ -259,7 +259,7 @@ impl KubeSource for RealKube {
     fn logs(&self, request: &LogRequest) -> BoxFuture<'_, Result<LogStream, KubeError>> {
         let req = request.clone();
         Box::pin(async move {
-            let api = self.pods(Some(&req.namespace)).await?;
+            let api = self.pods(Some(&req.pod.namespace)).await?;
             let lp = LogParams {
                 container: req.container.clone(),
                 follow: req.follow,
@@ -276,7 +276,7 @@ impl KubeSource for RealKube {
                 timestamps: true,
                 ..LogParams::default()
             };
-            let reader = api.log_stream(&req.pod, &lp).await.map_err(map_err)?;
+            let reader = api.log_stream(&req.pod.name, &lp).await.map_err(map_err)?;
             let stream = futures::stream::try_unfold(Box::pin(reader), |mut r| async move {
                 let mut buf = vec![0u8; 64 * 1024];
                 let n = r

@@ -176,8 +176,7 @@ pub enum PodChange {
 /// What to stream logs of.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LogRequest {
-    pub namespace: String,
-    pub pod: String,
+    pub pod: PodKey,
     pub container: Option<String>,
     pub previous: bool,
     pub follow: bool,

@@ -197,8 +197,7 @@ pub fn resolve(sel: &LogSelection, context: &str, listing: &[PodRow]) -> Result<
                 .filter(|t| containers.contains(&&t.container));
         }
         requests.extend(containers.into_iter().map(|c| LogRequest {
-            namespace: pod.namespace.clone(),
-            pod: pod.name.clone(),
+            pod: pod.key(),
             container: Some(c.clone()),
             previous: sel.previous,
             follow: !sel.previous,
@@ -228,7 +227,7 @@ pub fn resolve(sel: &LogSelection, context: &str, listing: &[PodRow]) -> Result<
 pub fn describe(requests: &[LogRequest]) -> String {
     let mut pods: Vec<(&str, &str)> = requests
         .iter()
-        .map(|r| (r.namespace.as_str(), r.pod.as_str()))
+        .map(|r| (r.pod.namespace.as_str(), r.pod.name.as_str()))
         .collect();
     pods.dedup();
     let mut namespaces: Vec<&str> = pods.iter().map(|(ns, _)| *ns).collect();
@@ -478,7 +477,7 @@ mod tests {
         assert_eq!(t.requests.len(), 1);
         assert_eq!(
             (
-                t.requests[0].pod.as_str(),
+                t.requests[0].pod.name.as_str(),
                 t.requests[0].previous,
                 t.requests[0].follow
             ),

@@ -215,7 +215,7 @@ impl LogsPane {
             .iter()
             .map(|r| {
                 (
-                    format!("{}/{}", r.pod, r.container.as_deref().unwrap_or("")),
+                    format!("{}/{}", r.pod.name, r.container.as_deref().unwrap_or("")),
                     StreamState::Live,
                 )
             })
@@ -499,8 +499,10 @@ mod tests {
             context: "k".into(),
             title: "api/app".into(),
             requests: vec![LogRequest {
-                namespace: "ns".into(),
-                pod: "api".into(),
+                pod: crate::backends::kube::PodKey {
+                    namespace: "ns".into(),
+                    name: "api".into(),
+                },
                 container: Some("app".into()),
                 previous: false,
                 follow: true,

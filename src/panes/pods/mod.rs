@@ -485,8 +485,7 @@ impl PodsPane {
         let ctx = self.current_context().ok_or("no Kubernetes context")?;
         let pod = self.selected_pod().ok_or("no pod selected")?;
         let request = |p: &PodRow, container: &str, previous: bool| LogRequest {
-            namespace: p.namespace.clone(),
-            pod: p.name.clone(),
+            pod: p.key(),
             container: Some(container.to_string()),
             previous,
             follow: !previous,
