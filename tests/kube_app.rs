@@ -218,7 +218,7 @@ fn l_and_p_open_log_sessions_and_batches_of_old_sessions_are_ignored() {
     else {
         panic!("{cmds:?}");
     };
-    assert!(requests[0].previous && requests[0].pod == "worker-0");
+    assert!(requests[0].previous && requests[0].pod.name == "worker-0");
     let old = *session;
     assert!(cmds.contains(&Command::KubeWatch {
         context: CTX.into(),
@@ -319,7 +319,7 @@ fn the_logs_pane_opened_empty_follows_the_pod_selected_in_the_pods_pane() {
     else {
         panic!("the Logs pane follows something: {cmds:?}");
     };
-    assert_eq!(requests[0].pod, "worker-0");
+    assert_eq!(requests[0].pod.name, "worker-0");
     assert!(!requests[0].previous);
     assert_eq!(logs(&app).title(), Some("worker-0"));
     // Opened again with a stream: it keeps it (no new session).
@@ -360,6 +360,6 @@ fn the_logs_pane_opened_before_the_pods_arrive_follows_the_first_selected_pod() 
     else {
         panic!("the first pod is followed: {cmds:?}");
     };
-    assert_eq!(requests[0].pod, "api-1");
+    assert_eq!(requests[0].pod.name, "api-1");
     assert_eq!(app.active(), PaneId::Logs);
 }
