@@ -70,7 +70,7 @@ fn the_demo_incident_links_the_blocker_to_its_job_pod_and_the_stopped_group_to_i
     else {
         panic!("the Logs pane follows a pod: {cmds:?}");
     };
-    let followed = kube.pod(&requests[0].pod).expect("a demo pod");
+    let followed = kube.pod(&requests[0].pod.name).expect("a demo pod");
     assert_eq!(followed.health, Health::Bad, "{followed:?}");
 
     // The billing group has no members: its service names its consumer's pods, which
