@@ -114,11 +114,13 @@ pub fn statements_table(delta: &StatementsDelta, sort: StatementsSort) -> String
             s.rates.calls_per_s,
             s.rates.time_ms_per_s,
             s.rates.time_share * 100.0,
-            s.rates.mean_ms.map_or("-".into(), |m| format!("{m:.2}")),
+            s.rates
+                .per_call
+                .map_or("-".into(), |p| format!("{:.2}", p.mean_ms)),
             s.interval.max_ms,
             s.rates
-                .rows_per_call
-                .map_or("-".into(), |r| format!("{r:.1}")),
+                .per_call
+                .map_or("-".into(), |p| format!("{:.1}", p.rows)),
             s.interval.shared_blks_read,
             s.interval.shared_blks_hit,
             s.interval.temp_blks,

@@ -209,11 +209,13 @@ pub fn draw_statements(
                 format!("{:.1}", s.rates.calls_per_s),
                 format!("{:.1}", s.rates.time_share * 100.0),
                 format!("{:.1}", s.rates.time_ms_per_s),
-                s.rates.mean_ms.map_or("-".into(), |m| format!("{m:.2}")),
+                s.rates
+                    .per_call
+                    .map_or("-".into(), |p| format!("{:.2}", p.mean_ms)),
                 format!("{:.1}", s.interval.max_ms),
                 s.rates
-                    .rows_per_call
-                    .map_or("-".into(), |r| format!("{r:.1}")),
+                    .per_call
+                    .map_or("-".into(), |p| format!("{:.1}", p.rows)),
                 s.interval.shared_blks_read.to_string(),
                 s.interval.shared_blks_hit.to_string(),
                 s.interval.temp_blks.to_string(),

@@ -406,6 +406,6 @@ mod tests {
             top.info.query,
             "UPDATE orders SET status = $1 WHERE id = $2"
         );
-        assert_eq!(top.rates.mean_ms, Some(9000.0));
+        assert_eq!(top.rates.per_call.map(|p| p.mean_ms), Some(9000.0));
     }
 }

@@ -119,24 +119,36 @@ pub struct StatementRates {
     pub time_ms_per_s: f64,
     /// Share of the time of all statements in the interval (0..1).
     pub time_share: f64,
-    pub mean_ms: Option<f64>,
-    pub rows_per_call: Option<f64>,
+    /// None when the statement was not called in the interval (its keys are then left out of
+    /// the JSON).
+    #[serde(flatten)]
+    pub per_call: Option<PerCall>,
+}
+
+/// The interval's figures per call.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PerCall {
+    pub mean_ms: f64,
+    #[serde(rename = "rows_per_call")]
+    pub rows: f64,
 }
 
 impl StatementRates {
     /// `d` over `seconds`, of `total_ms_all` spent by every statement.
     pub fn of(d: &Counters, seconds: f64, total_ms_all: f64) -> StatementRates {
-        let per_call = |v: f64| (d.calls > 0).then(|| v / d.calls as f64);
+        let calls = d.calls as f64;
         StatementRates {
-            calls_per_s: d.calls as f64 / seconds,
+            calls_per_s: calls / seconds,
             time_ms_per_s: d.total_ms / seconds,
             time_share: if total_ms_all > 0.0 {
                 d.total_ms / total_ms_all
             } else {
                 0.0
             },
-            mean_ms: per_call(d.total_ms),
-            rows_per_call: per_call(d.rows as f64),
+            per_call: (d.calls > 0).then(|| PerCall {
+                mean_ms: d.total_ms / calls,
+                rows: d.rows as f64 / calls,
+            }),
         }
     }
 }
@@ -181,7 +193,7 @@ impl StatementsSort {
             match self {
                 StatementsSort::Time => d.interval.total_ms,
                 StatementsSort::Calls => d.interval.calls as f64,
-                StatementsSort::Mean => d.rates.mean_ms.unwrap_or(0.0),
+                StatementsSort::Mean => d.rates.per_call.map_or(0.0, |p| p.mean_ms),
                 StatementsSort::Io => (d.interval.shared_blks_read + d.interval.temp_blks) as f64,
             }
         };
@@ -518,8 +530,13 @@ mod tests {
         assert_eq!(slow.interval.calls, 5);
         assert_eq!(slow.rates.calls_per_s, 1.0);
         assert_eq!(slow.rates.time_ms_per_s, 80.0);
-        assert_eq!(slow.rates.mean_ms, Some(80.0));
-        assert_eq!(slow.rates.rows_per_call, Some(2.0));
+        assert_eq!(
+            slow.rates.per_call,
+            Some(PerCall {
+                mean_ms: 80.0,
+                rows: 2.0
+            })
+        );
         assert_eq!(slow.interval.shared_blks_read, 5);
         assert_eq!(slow.interval.wal_bytes, Some(500));
         assert!((slow.rates.time_share - 400.0 / 425.0).abs() < 1e-9);
