@@ -298,7 +298,7 @@ mod focus {
     use warroom::backends::kafka::{
         ConsumerGroup, GroupMember, KafkaSnapshot, PartitionOffsets, RefreshCost,
     };
-    use warroom::backends::kube::{Health, PodRow};
+    use warroom::backends::kube::PodRow;
     use warroom::backends::postgres::{ActivitySnapshot, PgSession};
     use warroom::config::Config;
     use warroom::panes::kafka::KafkaPane;
@@ -362,27 +362,12 @@ runbook = "https://runbooks.example/billing"
 
     fn pod(name: &str, app: &str) -> PodRow {
         PodRow {
-            namespace: NS.into(),
-            name: name.into(),
             uid: format!("uid-{name}"),
             resource_version: "1".into(),
-            ready: 1,
-            total: 1,
-            status: "Running".into(),
-            status_detail: None,
-            health: Health::Ok,
-            restarts: 0,
-            last_restart: None,
-            last_termination: None,
             created: Some(SystemTime::now()),
-            node: None,
-            pod_ip: None,
-            owner: None,
-            deployment: None,
             containers: vec!["app".into()],
-            grace_period: None,
-            deleting: false,
             labels: BTreeMap::from([("app".to_string(), app.to_string())]),
+            ..PodRow::running(NS, name)
         }
     }
 

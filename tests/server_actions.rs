@@ -826,16 +826,7 @@ file = "{file}"
     ])
     .await;
     assert!(out.status.success(), "{}", text(&out));
-    let out = run(&[
-        "kafka",
-        "consumer-groups",
-        "list",
-        "--cluster",
-        "events",
-        "-o",
-        "json",
-    ])
-    .await;
+    let out = run(GROUPS_JSON).await;
     let groups: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(
         groups["groups"].as_array().map(Vec::len),
@@ -1014,20 +1005,20 @@ async fn the_servers_own_protected_and_read_only_contexts_apply() {
     assert!(text(&out).contains("returned true"), "{}", text(&out));
 }
 
-/// The committed offset of `group` on `topic`[0], as the client's read-only listing shows it.
+/// The client's consumer-group listing of the `events` cluster, as JSON.
+const GROUPS_JSON: &[&str] = &[
+    "kafka",
+    "consumer-groups",
+    "list",
+    "--cluster",
+    "events",
+    "-o",
+    "json",
+];
+
 /// `group` as the client's `kafka consumer-groups list -o json` shows it.
 async fn listed_group(client: &Client, group: &str) -> Option<Value> {
-    let out = client
-        .run(&[
-            "kafka",
-            "consumer-groups",
-            "list",
-            "--cluster",
-            "events",
-            "-o",
-            "json",
-        ])
-        .await;
+    let out = client.run(GROUPS_JSON).await;
     let groups: Value = serde_json::from_slice(&out.stdout).expect("json");
     groups["groups"]
         .as_array()?
