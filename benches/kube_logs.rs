@@ -8,8 +8,7 @@
 //! `cargo bench --bench kube_logs` measures; `cargo test --all-targets` runs each benchmark
 //! once (criterion's test mode).
 
-#[path = "../tests/support/kube_emulator.rs"]
-mod kube_emulator;
+use warroom_testkit::kube_emulator;
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -19,11 +18,12 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use warroom::backends::kube::{LogBatch, LogRequest, LogSource, PodKey, RawLogLine};
-use warroom::config::{KeyAction, Theme};
-use warroom::panes::Pane;
-use warroom::panes::logs::LogsPane;
-use warroom::panes::pods::LogTarget;
+use warroom_core::backends::kube::{LogBatch, LogRequest, LogSource, PodKey, RawLogLine};
+use warroom_tui::keymap::KeyAction;
+use warroom_tui::panes::Pane;
+use warroom_tui::panes::logs::LogsPane;
+use warroom_tui::panes::pods::LogTarget;
+use warroom_tui::theme::Theme;
 
 const LINES: usize = 100_000;
 const BATCH: usize = 512;
@@ -168,7 +168,7 @@ fn frame(c: &mut Criterion) {
         let mut term = Terminal::new(TestBackend::new(200, 50)).expect("terminal");
         group.bench_function(name, |b| {
             b.iter(|| {
-                term.draw(|f| pane.render(f, f.area(), &warroom::panes::Ctx::now(&theme)))
+                term.draw(|f| pane.render(f, f.area(), &warroom_tui::panes::Ctx::now(&theme)))
                     .expect("draw");
             });
         });
@@ -202,7 +202,7 @@ fn end_to_end(c: &mut Criterion) {
             .collect(),
     );
     let kube = Arc::new(
-        warroom::backends::kube::RealKube::new(Some("emulator".into()))
+        warroom_core::backends::kube::RealKube::new(Some("emulator".into()))
             .with_kubeconfig(emu.kubeconfig()),
     );
     let mut group = c.benchmark_group("logs_stream_e2e");
@@ -224,7 +224,7 @@ fn end_to_end(c: &mut Criterion) {
                     since: None,
                     tail_lines: None,
                 };
-                let _task = warroom::workers::kube::spawn_log(
+                let _task = warroom_tui::workers::kube::spawn_log(
                     session,
                     kube.clone(),
                     request,
@@ -232,7 +232,7 @@ fn end_to_end(c: &mut Criterion) {
                     tx,
                 );
                 while let Some(msg) = rx.recv().await {
-                    if let warroom::workers::Event::KubeLogs(batch) = msg {
+                    if let warroom_tui::workers::Event::KubeLogs(batch) = msg {
                         let end = batch.note.is_some();
                         pane.apply(batch);
                         if end {

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 
-use warroom::backends::kube::{Owner, PodRow};
-use warroom::links::PodDirectory;
+use warroom_core::backends::kube::{Owner, PodRow};
+use warroom_core::pod_directory::PodDirectory;
 
 const SIZES: [usize; 3] = [100, 1_000, 10_000];
 /// The directory's cap on gone pods (src/links/mod.rs `GONE_KEPT`).

@@ -11,13 +11,13 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use warroom::app::{App, GuardInfo, Msg};
-use warroom::backends::postgres::{ActivitySnapshot, PgSession, blocking_tree};
-use warroom::config::KeyAction;
-use warroom::panes::Pane;
-use warroom::panes::pg::PgPane;
-use warroom::setup::Assembly;
-use warroom::workers::{Event, Update};
+use warroom_core::backends::postgres::{ActivitySnapshot, PgSession, blocking_tree};
+use warroom_tui::app::{App, GuardInfo, Msg};
+use warroom_tui::keymap::KeyAction;
+use warroom_tui::panes::Pane;
+use warroom_tui::panes::pg::PgPane;
+use warroom_tui::setup::Assembly;
+use warroom_tui::workers::{Event, Update};
 
 const SESSIONS: usize = 10_000;
 const CONTEXT: &str = "bench";

@@ -3,7 +3,7 @@
 //!
 //! Give it a throwaway PostgreSQL where you may create a database: it (re)creates the database
 //! `warroom_load`, runs the real server in this process on a free 127.0.0.1 port (the same
-//! `warroom::server::run` as `warroom server`), and talks to it over HTTP like clients do.
+//! `warroom_server::run` as `warroom server`), and talks to it over HTTP like clients do.
 //!
 //! 1. Bulk-loads `--records` sealed records (COPY, bypassing the API: this is about the query)
 //!    spread over 30 days, 50 identities, 20 contexts, 6 actions; ANALYZE.
@@ -34,10 +34,10 @@ use clap::Parser;
 use serde_json::json;
 use tokio_postgres::NoTls;
 
-use warroom::audit::{
-    Actor, AuditRecord, ContextRef, Delivery, GENESIS_HASH, Outcome, Phase, RECORD_VERSION,
+use warroom_core::audit::{
+    Actor, AuditRecord, ContextRef, Delivery, GENESIS_HASH, Phase, RECORD_VERSION, RecordedOutcome,
 };
-use warroom::server::config::ServerConfig;
+use warroom_server::config::ServerConfig;
 
 const TOKEN: &str = "load-harness-token";
 const DAYS: u64 = 30;
@@ -130,7 +130,7 @@ fn record(
             "INC-{} runaway report query blocks checkout",
             1000 + n % 9000
         ),
-        outcome: (n % 2 == 1).then(|| Outcome {
+        outcome: (n % 2 == 1).then(|| RecordedOutcome {
             ok: true,
             detail: "pg_cancel_backend returned true".into(),
             unknown: false,
@@ -182,7 +182,7 @@ async fn bulk_load(db: &tokio_postgres::Client, n: usize, day0: SystemTime) -> a
                 i as u64,
             );
             prev[who] = r.hash.clone();
-            let line = serde_json::to_value(&r).map(|v| warroom::audit::canonical_json(&v))?;
+            let line = serde_json::to_value(&r).map(|v| warroom_core::audit::canonical_json(&v))?;
             times.push(time);
             for (col, v) in cols.iter_mut().zip([
                 r.id.clone(),
@@ -274,7 +274,7 @@ async fn main() -> anyhow::Result<()> {
     let stopped = {
         let stop = stop.clone();
         tokio::spawn(async move {
-            warroom::server::run(config, async move { stop.notified().await }).await
+            warroom_server::run(config, async move { stop.notified().await }).await
         })
     };
     let base = format!("http://127.0.0.1:{port}");

@@ -3,7 +3,7 @@
 //! a naive loop (per group one describe, one offset fetch and one end-offset lookup), on
 //! loopback and through the same proxy adding `--delay-ms` each way.
 //!
-//! Starts its own tansu broker (tests/support/kafka.rs: $WARROOM_TANSU, else PATH, else
+//! Starts its own tansu broker (warroom_testkit::kafka: $WARROOM_TANSU, else PATH, else
 //! ~/.cache/warroom/tansu-pkg; scripts/test installs it), creates `--topics` topics of
 //! `--partitions` partitions with one record each, and `--groups` groups, each committed on
 //! every partition of one topic. Also reports the CPU time per refresh of the broker and of
@@ -13,8 +13,7 @@
 //! cargo run --release --example kafka_cost -- --groups 1000 --partitions 12
 //! ```
 
-#[path = "../tests/support/kafka.rs"]
-mod kafka;
+use warroom_testkit::kafka;
 
 use std::time::{Duration, Instant};
 
@@ -22,7 +21,7 @@ use kafka::{Proxy, Tansu, api, client_config, create_topic, free_port};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
-use warroom::backends::kafka::{KafkaSpec, RealKafka, RefreshCost};
+use warroom_core::backends::kafka::{KafkaSpec, RealKafka, RefreshCost};
 
 struct Args {
     groups: usize,

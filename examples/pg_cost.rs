@@ -36,10 +36,10 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio_postgres::{Client, NoTls};
 
-use warroom::app::{GuardInfo, Msg};
-use warroom::backends::postgres::{ConnectSpec, PgSource, RealPg, blocking_tree};
-use warroom::setup::Assembly;
-use warroom::workers::{Event, Update};
+use warroom_core::backends::postgres::{ConnectSpec, PgSource, RealPg, blocking_tree};
+use warroom_tui::app::{GuardInfo, Msg};
+use warroom_tui::setup::Assembly;
+use warroom_tui::workers::{Event, Update};
 
 #[derive(Debug, Parser)]
 #[command(about = "Measure what warroom's PostgreSQL refreshes cost the server")]

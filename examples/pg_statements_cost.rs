@@ -18,8 +18,8 @@ use anyhow::Context as _;
 use clap::Parser;
 use tokio_postgres::{Client, NoTls};
 
-use warroom::backends::postgres::statements::{StatementsRead, StatementsTracker};
-use warroom::backends::postgres::{ConnectSpec, RealPg};
+use warroom_core::backends::postgres::statements::{StatementsRead, StatementsTracker};
+use warroom_core::backends::postgres::{ConnectSpec, RealPg};
 
 #[derive(Debug, Parser)]
 #[command(about = "Measure what warroom's statements view costs the server")]

@@ -26,8 +26,8 @@ use clap::Parser;
 use tokio::sync::Mutex;
 use tokio_postgres::NoTls;
 
-use warroom::server_client::ServerClient;
-use warroom::server_client::share::{self, ShareStart, WatchEvent};
+use warroom_client::ServerClient;
+use warroom_client::share::{self, ShareStart, WatchEvent};
 
 const TOKEN: &str = "share-load-token";
 const TOKEN_ENV: &str = "WARROOM_SHARE_LOAD_TOKEN";

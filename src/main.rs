@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use warroom::cli::{Cli, Cmd, ServerCmd, dispatch, init_logging};
+mod cli;
+
+use cli::{Cli, Cmd, ServerCmd, dispatch, init_logging};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -21,10 +23,10 @@ fn main() -> ExitCode {
     if let Some(Cmd::Server { cmd }) = &cli.command {
         // Its own config file, runtime and JSON logs on stderr.
         if matches!(cmd, Some(ServerCmd::CheckPolicy)) {
-            return warroom::server::check_policy(cli.config.as_deref());
+            return warroom_server::check_policy(cli.config.as_deref());
         }
         let check_only = matches!(cmd, Some(ServerCmd::CheckConfig));
-        return warroom::server::main(cli.config.as_deref(), check_only);
+        return warroom_server::main(cli.config.as_deref(), check_only);
     }
     let _log = init_logging(cli.log_file.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -44,7 +46,7 @@ fn main() -> ExitCode {
             // Error text can quote servers (names, messages): the one sanitizer.
             eprintln!(
                 "warroom: {}",
-                warroom::sanitize::lines(&format!("{e:#}"), 4000)
+                warroom_core::sanitize::lines(&format!("{e:#}"), 4000)
             );
             ExitCode::FAILURE
         }

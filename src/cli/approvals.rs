@@ -4,12 +4,12 @@
 use std::process::ExitCode;
 
 use anyhow::bail;
-use serde_json::Value;
 
 use crate::cli::Output;
-use crate::config::Config;
-use crate::server_client::ServerClient;
-use crate::server_client::actions;
+use warroom_client::ServerClient;
+use warroom_client::actions;
+use warroom_core::config::Config;
+use warroom_core::protocol::requests::RequestStatus;
 
 fn client(config: &Config) -> anyhow::Result<ServerClient> {
     let Some(link) = &config.server else {
@@ -26,7 +26,7 @@ pub async fn list(config: &Config, output: Output) -> anyhow::Result<ExitCode> {
         .await
         .map_err(anyhow::Error::msg)?;
     match output {
-        Output::Json => println!("{}", super::output::json(&Value::Array(rows))?),
+        Output::Json => println!("{}", super::output::json(&rows)?),
         Output::Table if rows.is_empty() => println!("no approval waiting"),
         Output::Table => {
             for row in &rows {
@@ -56,18 +56,17 @@ pub async fn decide(
     .await
     {
         Ok(row) => {
-            let status = row.get("status").and_then(Value::as_str).unwrap_or("?");
-            let detail = row.get("detail").and_then(Value::as_str).unwrap_or("");
             println!(
                 "request {id}: {} — {}",
-                crate::sanitize::lines(status, 40),
-                crate::sanitize::lines(detail, 500)
+                row.status.as_str(),
+                warroom_core::sanitize::lines(&row.detail, 500)
             );
-            let ok = if approve {
-                status == "done"
+            let wanted = if approve {
+                RequestStatus::Done
             } else {
-                status == "denied"
+                RequestStatus::Denied
             };
+            let ok = row.status == wanted;
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {

@@ -1,13 +1,13 @@
 //! `warroom audit`: verify the chain, tail, timeline, flush pending deliveries, reconcile
 //! intents without an outcome. The work and the (sanitized) output are in
-//! [`crate::audit::commands`]; this prints it.
+//! [`warroom_core::audit::commands`]; this prints it.
 
 use std::process::ExitCode;
 
-use crate::audit::commands::{self, CommandOutput};
-use crate::audit::{AuditLog, new_session_id};
 use crate::cli::{AuditCmd, TimelineFormat};
-use crate::config::Config;
+use warroom_core::audit::commands::{self, CommandOutput};
+use warroom_core::audit::{AuditLog, new_session_id};
+use warroom_core::config::Config;
 
 /// Prints a command's output (already sanitized) and turns its status into the exit code.
 fn print_output(o: CommandOutput) -> ExitCode {
@@ -17,7 +17,7 @@ fn print_output(o: CommandOutput) -> ExitCode {
 }
 
 pub async fn audit(config: &Config, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
-    use crate::server_client::commands as from_server;
+    use crate::cli::audit_server as from_server;
     let token_env = config.audit.token_env.as_deref();
     match cmd {
         AuditCmd::Verify {
@@ -77,7 +77,7 @@ pub async fn audit(config: &Config, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
                 report.delivered, report.remaining
             );
             if let Some(why) = &report.stopped {
-                eprintln!("stopped: {}", crate::sanitize::cell(why, 2000));
+                eprintln!("stopped: {}", warroom_core::sanitize::cell(why, 2000));
             }
             Ok(if report.is_complete() {
                 ExitCode::SUCCESS

@@ -6,17 +6,17 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 
-use crate::backends::kafka::{
+use crate::cli::{ConsumerGroupsCmd, KafkaCmd};
+use warroom_core::backends::kafka::{
     ConsumerGroup, History, KafkaAdmin, KafkaSnapshot, KafkaSource, RealKafka, ResetSpec, ResetTo,
     history::status_without_history, plan::parse_time,
 };
-use crate::cli::{ConsumerGroupsCmd, KafkaCmd};
-use crate::config::Config;
-use crate::guard::kafka::{KafkaAction, KafkaGroupTarget, KafkaResetTarget};
-use crate::guard::{ContextKind, GuardedAction};
-use crate::panes::kafka::view;
-use crate::setup::{self, Options};
-use crate::widgets::sanitize;
+use warroom_core::config::Config;
+use warroom_core::guard::kafka::{KafkaAction, KafkaGroupTarget, KafkaResetTarget};
+use warroom_core::guard::{ContextKind, GuardedAction};
+use warroom_core::sanitize;
+use warroom_tui::panes::kafka::view;
+use warroom_tui::setup::{self, Options};
 
 pub async fn run(config: &Config, opts: &Options, cmd: KafkaCmd) -> anyhow::Result<ExitCode> {
     let KafkaCmd::ConsumerGroups(cmd) = cmd;
@@ -152,9 +152,9 @@ async fn guarded(
     reason: String,
     confirm_context: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    let executor = super::pg::cli_executor(config, opts)?
+    let executor = super::guarded::cli_executor(config, opts)?
         .with_kafka(action.context(), Arc::new(kafka) as Arc<dyn KafkaAdmin>);
-    Ok(super::pg::run_guarded(&executor, action, reason, confirm_context).await)
+    Ok(super::guarded::run_guarded(&executor, action, reason, confirm_context).await)
 }
 
 fn group_json(g: &ConsumerGroup) -> serde_json::Value {

@@ -7,16 +7,16 @@ use std::time::SystemTime;
 
 use anyhow::{Context as _, bail};
 
-use crate::backends::kube::{
+use crate::cli::KubeCmd;
+use warroom_core::backends::kube::{
     KubeActor, KubeSource, LogRequest, PodKey, PodRow, PodScope, RealKube, Since, StreamNote,
 };
-use crate::cli::KubeCmd;
-use crate::config::{Config, KubernetesContext};
-use crate::guard::kube::{DeploymentTarget, KubeAction, PodTarget};
-use crate::guard::{ContextKind, GuardedAction};
-use crate::setup::{self, Options};
-use crate::widgets::sanitize;
-use crate::workers::Event;
+use warroom_core::config::{Config, KubernetesContext};
+use warroom_core::guard::kube::{DeploymentTarget, KubeAction, PodTarget};
+use warroom_core::guard::{ContextKind, GuardedAction};
+use warroom_core::sanitize;
+use warroom_tui::setup::{self, Options};
+use warroom_tui::workers::Event;
 
 pub async fn run(config: &Config, opts: &Options, cmd: KubeCmd) -> anyhow::Result<ExitCode> {
     let ctx = pick(config, opts)?;
@@ -170,7 +170,7 @@ async fn print_logs(
     container: String,
 ) -> anyhow::Result<ExitCode> {
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
-    let _task = crate::workers::kube::spawn_log(0, kube, request, container, tx);
+    let _task = warroom_tui::workers::kube::spawn_log(0, kube, request, container, tx);
     let mut undelivered = 0;
     let mut failed = false;
     // The worker ends the channel when the stream is over (or failed for good).
@@ -209,9 +209,9 @@ async fn act(
     reason: String,
     confirm_context: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    let executor =
-        super::pg::cli_executor(config, opts)?.with_kube(&ctx.name, kube as Arc<dyn KubeActor>);
-    Ok(super::pg::run_guarded(&executor, action, reason, confirm_context).await)
+    let executor = super::guarded::cli_executor(config, opts)?
+        .with_kube(&ctx.name, kube as Arc<dyn KubeActor>);
+    Ok(super::guarded::run_guarded(&executor, action, reason, confirm_context).await)
 }
 
 fn time(t: Option<SystemTime>) -> serde_json::Value {
@@ -256,10 +256,10 @@ fn pods_table(pods: &[PodRow]) -> String {
     let ago = |t: Option<SystemTime>| {
         t.and_then(|t| now.duration_since(t).ok())
             .map_or("-".into(), |d| {
-                crate::widgets::format::duration_short(d.as_secs_f64())
+                warroom_core::human::duration_short(d.as_secs_f64())
             })
     };
-    let [name, ready, status, restarts, restart, end, age] = crate::panes::pods::POD_COLUMNS;
+    let [name, ready, status, restarts, restart, end, age] = warroom_tui::panes::pods::POD_COLUMNS;
     let mut out = format!(
         "{:<14} {name:<44} {ready:<5} {status:<18} {restarts:>8} {restart:<12} {end:<22} {age:<7} {}\n",
         "NAMESPACE", "OWNER"

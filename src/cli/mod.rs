@@ -3,19 +3,24 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod audit_server;
+pub mod dispatch;
+pub mod guarded;
 pub mod kafka;
 pub mod kube;
+pub mod logging;
 pub mod output;
 pub mod pg;
 pub mod share;
+pub mod statements;
+pub mod tui;
 
-pub use pg::{dispatch, init_logging};
+pub use dispatch::dispatch;
+pub use logging::init_logging;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
-
-pub mod pg_slow;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -182,9 +187,9 @@ pub enum StatementsSortArg {
     Io,
 }
 
-impl From<StatementsSortArg> for crate::backends::postgres::statements::StatementsSort {
+impl From<StatementsSortArg> for warroom_core::backends::postgres::statements::StatementsSort {
     fn from(s: StatementsSortArg) -> Self {
-        use crate::backends::postgres::statements::StatementsSort as S;
+        use warroom_core::backends::postgres::statements::StatementsSort as S;
         match s {
             StatementsSortArg::Time => S::Time,
             StatementsSortArg::Calls => S::Calls,

@@ -1,20 +1,20 @@
 //! CLI output: JSON for tools (C1, bidi and zero-width characters escaped as `\uXXXX`, which
 //! serde_json leaves raw), text for people through the one sanitizer; and `warroom pg activity`.
 
-use crate::backends::postgres::{ActivitySnapshot, blocking_tree};
-use crate::links::PodDirectory;
-use crate::panes::pg::view::Column;
-use crate::panes::table::Column as _;
+use warroom_core::backends::postgres::{ActivitySnapshot, blocking_tree};
+use warroom_core::pod_directory::PodDirectory;
+use warroom_tui::panes::pg::view::Column;
+use warroom_tui::panes::table::Column as _;
 
 /// `-o json` for any value: pretty JSON safe for a terminal.
 pub fn json(value: &impl serde::Serialize) -> anyhow::Result<String> {
     let text = serde_json::to_string_pretty(value)?;
-    Ok(crate::sanitize::escape_json_output(&text).into_owned())
+    Ok(warroom_core::sanitize::escape_json_output(&text).into_owned())
 }
 
 /// Human-readable text (tables, notes, errors): each line through the one sanitizer.
 pub fn human(text: &str) -> String {
-    crate::sanitize::lines(text, 100_000)
+    warroom_core::sanitize::lines(text, 100_000)
 }
 
 /// Print a subcommand's answer: `-o json` (see `json`) or the table for people (see `human`).
@@ -61,8 +61,13 @@ pub fn activity_table(snapshot: &ActivitySnapshot, all: bool) -> String {
         .into_iter()
         .filter(|c| !matches!(c, Column::Database | Column::Client))
         .collect();
-    let rows =
-        crate::panes::pg::view::visible_rows(&snapshot.sessions, "", all, Column::QueryTime, true);
+    let rows = warroom_tui::panes::pg::view::visible_rows(
+        &snapshot.sessions,
+        "",
+        all,
+        Column::QueryTime,
+        true,
+    );
     let mut out = String::new();
     let line = |cells: Vec<String>| {
         cells
@@ -100,7 +105,7 @@ pub fn activity_table(snapshot: &ActivitySnapshot, all: bool) -> String {
                     .find(|s| s.pid == node.pid)
                     .and_then(|s| s.lock.as_ref())
                     .map_or(String::new(), |l| {
-                        format!(": {}", crate::widgets::sanitize::cell(&l.describe(), 200))
+                        format!(": {}", warroom_core::sanitize::cell(&l.describe(), 200))
                     });
                 out.push_str(&format!(
                     "{}{} ({} waiting){lock}\n",

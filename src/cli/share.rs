@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 
 use crate::cli::Output;
-use crate::config::{Config, ServerLink};
-use crate::server_client::ServerClient;
-use crate::server_client::share::{self, ShareStart, Sharing};
+use warroom_client::ServerClient;
+use warroom_client::share::{self, ShareStart, Sharing};
+use warroom_core::config::{Config, ServerLink};
 
 fn server(config: &Config) -> anyhow::Result<(&ServerLink, ServerClient)> {
     let Some(link) = config.server.as_ref() else {
@@ -27,7 +27,7 @@ fn server(config: &Config) -> anyhow::Result<(&ServerLink, ServerClient)> {
 /// background; the TUI starts at once whatever the server does).
 pub fn start_sharing(
     config: &Config,
-    backends: &crate::tui::Backends,
+    backends: &warroom_tui::terminal::Backends,
     flag: bool,
 ) -> anyhow::Result<Option<Sharing>> {
     let wanted = flag || config.server.as_ref().is_some_and(|s| s.share);
@@ -82,7 +82,11 @@ pub async fn sessions(config: &Config, output: Output) -> anyhow::Result<ExitCod
 fn table(rows: &[Vec<String>]) -> String {
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| r.iter().map(|c| crate::sanitize::cell(c, 80)).collect())
+        .map(|r| {
+            r.iter()
+                .map(|c| warroom_core::sanitize::cell(c, 80))
+                .collect()
+        })
         .collect();
     let cols = cells.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..cols)
@@ -114,15 +118,20 @@ pub async fn shadow(
     at: Option<f64>,
 ) -> anyhow::Result<ExitCode> {
     let (_, client) = server(config)?;
-    if let Some(why) = crate::tui::shadow::run(&client, id, from_start, at).await? {
-        eprintln!("warroom shadow: {}", crate::sanitize::cell(&why, 300));
+    if let Some(why) = warroom_tui::terminal::shadow::run(&client, id, from_start, at).await? {
+        eprintln!(
+            "warroom shadow: {}",
+            warroom_core::sanitize::cell(&why, 300)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// The kept recordings' start times for `audit timeline`, when a `[server]` is configured;
 /// none (with a warning) when it cannot be asked.
-pub async fn recording_starts(config: &Config) -> Vec<crate::audit::timeline::RecordingStart> {
+pub async fn recording_starts(
+    config: &Config,
+) -> Vec<warroom_core::audit::timeline::RecordingStart> {
     if config.server.is_none() {
         return Vec::new();
     }
@@ -133,7 +142,7 @@ pub async fn recording_starts(config: &Config) -> Vec<crate::audit::timeline::Re
     asked.unwrap_or_else(|e| {
         eprintln!(
             "warning: no links into recordings: {}",
-            crate::sanitize::cell(&e, 300)
+            warroom_core::sanitize::cell(&e, 300)
         );
         Vec::new()
     })

@@ -1,0 +1,435 @@
+//! The server's own configuration file: a `[server]` table, parsed by its own model.
+//!
+//! Errors name `file:line:col: field: message`, like the client configuration. Secrets (the
+//! database password, tokens) are never in this file: tokens appear only as SHA-256 hashes and
+//! the password comes from an environment variable or a file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use warroom_core::backends::postgres::ConnectSpec;
+use warroom_core::config::ConfigError;
+
+/// Default pool size: enough for 50 concurrent clients on a small machine.
+const DEFAULT_POOL_SIZE: usize = 16;
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    server: Spanned<RawServer>,
+    /// The server's own contexts for delegated actions (the client's shapes).
+    #[serde(default)]
+    postgres: Vec<Spanned<warroom_core::config::PostgresContext>>,
+    #[serde(default)]
+    kafka: Vec<Spanned<warroom_core::config::KafkaContext>>,
+    #[serde(default)]
+    kubernetes: Vec<Spanned<warroom_core::config::KubernetesContext>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Spanned<String>,
+    database_url: Spanned<String>,
+    /// Name of an environment variable holding the database password.
+    database_password_env: Option<Spanned<String>>,
+    /// A file holding the database password (e.g. a mounted Kubernetes Secret).
+    database_password_file: Option<Spanned<String>>,
+    pool_size: Option<Spanned<usize>>,
+    retention_days: Option<Spanned<u32>>,
+    tls: Option<Spanned<RawTls>>,
+    #[serde(default)]
+    token: Vec<Spanned<RawToken>>,
+    oidc: Option<Spanned<RawOidc>>,
+    /// Policy for delegated actions, first match wins (see [`super::policy`]).
+    #[serde(default)]
+    rule: Vec<Spanned<super::policy::RawRule>>,
+    /// The local hash-chained copy of the delegated actions' records (the database has them
+    /// too); default: the state directory.
+    actions_audit_file: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: Spanned<String>,
+    key: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToken {
+    identity: Spanned<String>,
+    sha256: Spanned<String>,
+    /// Groups for `group:NAME` in rules (OIDC callers get theirs from the groups claim).
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOidc {
+    issuer: Spanned<String>,
+    audience: Spanned<String>,
+    identity_claim: Option<Spanned<String>>,
+    /// The claim listing the caller's groups (default `groups`), for `group:NAME` in rules.
+    groups_claim: Option<Spanned<String>>,
+    /// Where the signing keys are; default: `jwks_uri` of the issuer's discovery document.
+    jwks_url: Option<Spanned<String>>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub file: PathBuf,
+    pub listen: SocketAddr,
+    /// The database to connect to; its Debug never shows the password.
+    pub database: ConnectSpec,
+    pub pool_size: usize,
+    /// Whole days to keep; `None` keeps everything.
+    pub retention_days: Option<u32>,
+    pub tls: Option<TlsFiles>,
+    pub auth: AuthConfig,
+    /// Delegated actions: the server's own contexts, its rules, its local audit file.
+    pub contexts: warroom_core::config::Contexts,
+    pub policy: super::policy::ServerPolicy,
+    pub actions_audit_file: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// How callers authenticate: static tokens, OIDC, or both (at least one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub tokens: Vec<StaticToken>,
+    pub oidc: Option<OidcConfig>,
+}
+
+/// A static bearer token, stored as the lowercase hex SHA-256 of the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticToken {
+    pub identity: String,
+    pub sha256: [u8; 32],
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub identity_claim: String,
+    pub groups_claim: String,
+    pub jwks_url: Option<String>,
+}
+
+impl ServerConfig {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::whole_file(path, format!("cannot read: {e}")))?;
+        ServerConfig::parse(path, &source)
+    }
+
+    /// Validates `source`, the text of `path`.
+    pub fn parse(path: &Path, source: &str) -> Result<ServerConfig, ConfigError> {
+        let file: File =
+            toml::from_str(source).map_err(|e| ConfigError::from_toml(path, source, &e))?;
+        let at = |span: std::ops::Range<usize>, message: String| {
+            ConfigError::at(path, source, span, message)
+        };
+        let server_span = file.server.span();
+        let raw = file.server.into_inner();
+        let listen = raw.listen.get_ref().parse::<SocketAddr>().map_err(|_| {
+            at(
+                raw.listen.span(),
+                format!(
+                    "{:?} is not an address:port such as \"127.0.0.1:8470\"",
+                    raw.listen.get_ref()
+                ),
+            )
+        })?;
+
+        let password_env = raw
+            .database_password_env
+            .as_ref()
+            .map(|s| s.get_ref().as_str());
+        if let Some(env) = &raw.database_password_env
+            && std::env::var_os(env.get_ref()).is_none()
+        {
+            return Err(at(
+                env.span(),
+                format!("the environment variable {} is not set", env.get_ref()),
+            ));
+        }
+        let mut database = ConnectSpec::resolve(raw.database_url.get_ref(), password_env)
+            .map_err(|e| at(raw.database_url.span(), e))?;
+        if let Some(file) = &raw.database_password_file {
+            let password = std::fs::read_to_string(resolve(path, file.get_ref()))
+                .map_err(|e| at(file.span(), format!("cannot read the password file: {e}")))?;
+            database.set_password(password.trim_end_matches(['\r', '\n']));
+        }
+
+        let pool_size = match &raw.pool_size {
+            Some(n) if *n.get_ref() == 0 || *n.get_ref() > 1000 => {
+                return Err(at(n.span(), "must be between 1 and 1000".into()));
+            }
+            Some(n) => *n.get_ref(),
+            None => DEFAULT_POOL_SIZE,
+        };
+        let retention_days = match &raw.retention_days {
+            Some(d) if *d.get_ref() == 0 => {
+                return Err(at(
+                    d.span(),
+                    "must be at least 1 (leave it out to keep records forever)".into(),
+                ));
+            }
+            Some(d) => Some(*d.get_ref()),
+            None => None,
+        };
+        let tls = raw.tls.as_ref().map(|t| {
+            let t = t.get_ref();
+            TlsFiles {
+                cert: resolve(path, t.cert.get_ref()),
+                key: resolve(path, t.key.get_ref()),
+            }
+        });
+
+        let mut tokens: Vec<StaticToken> = Vec::new();
+        for token in &raw.token {
+            let t = token.get_ref();
+            let identity = t.identity.get_ref().trim();
+            if identity.is_empty() || identity.chars().any(char::is_control) {
+                return Err(at(
+                    t.identity.span(),
+                    "must be a non-empty identity without control characters".into(),
+                ));
+            }
+            let sha256 = parse_sha256(t.sha256.get_ref()).ok_or_else(|| {
+                at(
+                    t.sha256.span(),
+                    "must be the SHA-256 of the token as 64 hex digits (e.g. \
+                     `printf %s \"$TOKEN\" | sha256sum`), never the token itself"
+                        .into(),
+                )
+            })?;
+            if tokens.iter().any(|other| other.sha256 == sha256) {
+                return Err(at(
+                    t.sha256.span(),
+                    "the same token hash is listed twice".into(),
+                ));
+            }
+            tokens.push(StaticToken {
+                identity: identity.to_string(),
+                sha256,
+                groups: t.groups.clone(),
+            });
+        }
+
+        let oidc = match &raw.oidc {
+            None => None,
+            Some(o) => {
+                let o = o.get_ref();
+                let url = |s: &Spanned<String>| match reqwest::Url::parse(s.get_ref()) {
+                    Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
+                    _ => Err(at(s.span(), "must be an http(s) URL".into())),
+                };
+                url(&o.issuer)?;
+                if let Some(j) = &o.jwks_url {
+                    url(j)?;
+                }
+                if o.audience.get_ref().is_empty() {
+                    return Err(at(o.audience.span(), "must not be empty".into()));
+                }
+                let identity_claim = match &o.identity_claim {
+                    Some(c) if c.get_ref().is_empty() => {
+                        return Err(at(c.span(), "must not be empty".into()));
+                    }
+                    Some(c) => c.get_ref().clone(),
+                    None => "email".to_string(),
+                };
+                let groups_claim = match &o.groups_claim {
+                    Some(c) if c.get_ref().is_empty() => {
+                        return Err(at(c.span(), "must not be empty".into()));
+                    }
+                    Some(c) => c.get_ref().clone(),
+                    None => "groups".to_string(),
+                };
+                Some(OidcConfig {
+                    issuer: o.issuer.get_ref().clone(),
+                    audience: o.audience.get_ref().clone(),
+                    identity_claim,
+                    groups_claim,
+                    jwks_url: o.jwks_url.as_ref().map(|j| j.get_ref().clone()),
+                })
+            }
+        };
+        if tokens.is_empty() && oidc.is_none() {
+            return Err(at(
+                server_span,
+                "no way to authenticate: add [[server.token]] entries or a [server.oidc] table"
+                    .into(),
+            ));
+        }
+        let contexts = warroom_core::config::parse_contexts(
+            path,
+            source,
+            (file.postgres, file.kafka, file.kubernetes),
+        )?;
+        let policy = super::policy::ServerPolicy::parse(path, source, raw.rule)?;
+        let actions_audit_file = match &raw.actions_audit_file {
+            Some(f) => resolve(path, f.get_ref()),
+            None => warroom_core::config::state_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join("server-actions-audit.jsonl"),
+        };
+        Ok(ServerConfig {
+            file: path.to_path_buf(),
+            contexts,
+            policy,
+            actions_audit_file,
+            listen,
+            database,
+            pool_size,
+            retention_days,
+            tls,
+            auth: AuthConfig { tokens, oidc },
+        })
+    }
+
+    /// A few lines for `warroom server check-config`: no secrets, no token hashes.
+    pub fn summary(&self) -> String {
+        let mut out = format!(
+            "listen: {}{}\ndatabase: {}\npool_size: {}\nretention: {}\nstatic tokens: {}\n",
+            self.listen,
+            if self.tls.is_some() { " (TLS)" } else { "" },
+            self.database.display(),
+            self.pool_size,
+            match self.retention_days {
+                Some(d) => format!("{d} day(s)"),
+                None => "keep forever".to_string(),
+            },
+            self.auth.tokens.len(),
+        );
+        match &self.auth.oidc {
+            Some(o) => out.push_str(&format!(
+                "oidc: issuer {} audience {} identity claim {}\n",
+                o.issuer, o.audience, o.identity_claim
+            )),
+            None => out.push_str("oidc: off\n"),
+        }
+        let contexts = self.contexts.names();
+        out.push_str(&format!(
+            "delegated contexts: {}\nrules: {}\n",
+            if contexts.is_empty() {
+                "(none)".to_string()
+            } else {
+                contexts.join(", ")
+            },
+            self.policy.rules.len()
+        ));
+        out
+    }
+}
+
+fn parse_sha256(text: &str) -> Option<[u8; 32]> {
+    let bytes = hex::decode(text.trim()).ok()?;
+    bytes.try_into().ok()
+}
+
+/// Relative paths in the file are relative to the file's folder.
+fn resolve(config: &Path, value: &str) -> PathBuf {
+    let p = PathBuf::from(value);
+    if p.is_absolute() {
+        return p;
+    }
+    config.parent().map(|d| d.join(&p)).unwrap_or(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::Digest as _;
+
+    const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    fn parse(text: &str) -> Result<ServerConfig, String> {
+        ServerConfig::parse(Path::new("/etc/warroom/server.toml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_documented_shape_parses() {
+        let c = parse(&format!(
+            r#"[server]
+listen = "127.0.0.1:8470"
+database_url = "postgres://warroom@db:5432/warroom"
+[[server.token]]
+identity = "alice@example.com"
+sha256 = "{HASH}"
+[server.oidc]
+issuer = "https://idp.example"
+audience = "warroom"
+identity_claim = "email"
+"#
+        ))
+        .expect("valid");
+        assert_eq!(c.listen.port(), 8470);
+        assert_eq!(c.auth.tokens[0].identity, "alice@example.com");
+        assert_eq!(hex::encode(c.auth.tokens[0].sha256), HASH);
+        let oidc = c.auth.oidc.clone().expect("oidc");
+        assert_eq!(oidc.identity_claim, "email");
+        assert_eq!(c.retention_days, None);
+        assert!(!c.summary().contains(HASH));
+    }
+
+    #[test]
+    fn errors_name_file_line_column_and_field() {
+        let e = parse(
+            "[server]\nlisten = \"127.0.0.1:8470\"\ndatabase_url = \"postgres://db/w\"\n\
+             [[server.token]]\nidentity = \"a@b\"\nsha256 = \"secret-token\"\n",
+        )
+        .expect_err("plain token");
+        assert!(
+            e.starts_with(
+                "/etc/warroom/server.toml:6:10: server.token[1].sha256: must be the SHA-256"
+            ),
+            "{e}"
+        );
+        let e = parse("[server]\nlisten = \"nowhere\"\ndatabase_url = \"postgres://db/w\"\n")
+            .expect_err("bad listen");
+        assert!(
+            e.starts_with("/etc/warroom/server.toml:2:10: server.listen: \"nowhere\" is not"),
+            "{e}"
+        );
+        let e = parse(&format!(
+            "[server]\nlisten = \"127.0.0.1:1\"\ndatabase_url = \"postgres://db/w\"\n\
+             retension_days = 3\n[[server.token]]\nidentity = \"a\"\nsha256 = \"{HASH}\"\n"
+        ))
+        .expect_err("typo");
+        assert!(e.contains(":4:1: "), "{e}");
+        assert!(e.contains("did you mean `retention_days`?"), "{e}");
+    }
+
+    #[test]
+    fn the_example_in_deploy_parses() {
+        let c = parse(include_str!("../../../deploy/server.example.toml")).expect("example");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8470");
+        assert_eq!(c.auth.tokens[0].identity, "you@example.com");
+        let digest: [u8; 32] = sha2::Sha256::digest(b"warroom-try-token").into();
+        assert_eq!(c.auth.tokens[0].sha256, digest);
+    }
+
+    #[test]
+    fn a_server_without_any_authentication_is_refused() {
+        let e = parse("[server]\nlisten = \"127.0.0.1:1\"\ndatabase_url = \"postgres://db/w\"\n")
+            .expect_err("no auth");
+        assert!(e.contains("no way to authenticate"), "{e}");
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests: server. One binary, one module per area.
+
+mod actions;
+mod api;
+mod approvals_tui;
+mod guard;
+mod oidc;
+mod ops;
+mod share_browser;
+mod share_relay;
+mod share_tmux;
+mod tui;
