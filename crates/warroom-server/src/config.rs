@@ -51,6 +51,10 @@ struct RawServer {
     /// The local hash-chained copy of the delegated actions' records (the database has them
     /// too); default: the state directory.
     actions_audit_file: Option<Spanned<String>>,
+    /// This replica's name in the records it writes (`server:<replica>`); default: the host name.
+    replica: Option<Spanned<String>>,
+    /// Who reads every record and request (identities or `group:NAME`).
+    auditors: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +102,9 @@ pub struct ServerConfig {
     pub contexts: warroom_core::config::Contexts,
     pub policy: super::policy::ServerPolicy,
     pub actions_audit_file: PathBuf,
+    /// The name this replica writes its records under, after `server:`.
+    pub replica: String,
+    pub readers: super::scope::Readers,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,6 +278,51 @@ impl ServerConfig {
                 })
             }
         };
+        // The server's own sender names can never be an authenticated identity.
+        if let Some(t) = raw
+            .token
+            .iter()
+            .find(|t| warroom_core::protocol::is_server_name(t.get_ref().identity.get_ref().trim()))
+        {
+            return Err(at(
+                t.get_ref().identity.span(),
+                format!(
+                    "identities starting with {:?} are reserved for the server's own records",
+                    warroom_core::protocol::SERVER_PREFIX
+                ),
+            ));
+        }
+        let replica = match &raw.replica {
+            Some(r) => {
+                let name = r.get_ref().trim();
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_graphic() && c != ':') {
+                    return Err(at(
+                        r.span(),
+                        "must be a non-empty name of printable ASCII characters, without spaces \
+                         or ':'"
+                            .into(),
+                    ));
+                }
+                name.to_string()
+            }
+            None => host_name(),
+        };
+        let auditors: Vec<String> = match &raw.auditors {
+            None => Vec::new(),
+            Some(list) => {
+                let entries: Vec<String> =
+                    list.get_ref().iter().map(|a| auditor_entry(a)).collect();
+                if let Some(bad) = entries.iter().find(|a| {
+                    a.is_empty() || a.chars().any(|c| c.is_control() || c.is_whitespace())
+                }) {
+                    return Err(at(
+                        list.span(),
+                        format!("{bad:?} is not an identity or \"group:NAME\""),
+                    ));
+                }
+                entries
+            }
+        };
         if tokens.is_empty() && oidc.is_none() {
             return Err(at(
                 server_span,
@@ -301,13 +353,21 @@ impl ServerConfig {
             retention_days,
             tls,
             auth: AuthConfig { tokens, oidc },
+            replica,
+            readers: super::scope::Readers { auditors },
         })
+    }
+
+    /// The sender name of the records this replica writes itself.
+    pub fn server_sender(&self) -> String {
+        format!("{}{}", warroom_core::protocol::SERVER_PREFIX, self.replica)
     }
 
     /// A few lines for `warroom server check-config`: no secrets, no token hashes.
     pub fn summary(&self) -> String {
         let mut out = format!(
-            "listen: {}{}\ndatabase: {}\npool_size: {}\nretention: {}\nstatic tokens: {}\n",
+            "replica: {}\nlisten: {}{}\ndatabase: {}\npool_size: {}\nretention: {}\nstatic tokens: {}\n",
+            self.replica,
             self.listen,
             if self.tls.is_some() { " (TLS)" } else { "" },
             self.database.display(),
@@ -351,6 +411,30 @@ fn resolve(config: &Path, value: &str) -> PathBuf {
         return p;
     }
     config.parent().map(|d| d.join(&p)).unwrap_or(p)
+}
+
+/// An `auditors` entry as callers are compared: identities in their canonical (lower-case)
+/// form, group names as the groups claim or token lists them.
+fn auditor_entry(entry: &str) -> String {
+    let entry = entry.trim();
+    match entry.strip_prefix("group:") {
+        Some(_) => entry.to_string(),
+        None => entry.to_lowercase(),
+    }
+}
+
+/// The machine's host name (in a pod: the pod's name), else `warroom-server`.
+fn host_name() -> String {
+    let usable = |s: &str| {
+        let s = s.trim();
+        (!s.is_empty() && s.chars().all(|c| c.is_ascii_graphic() && c != ':'))
+            .then(|| s.to_string())
+    };
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .and_then(|h| usable(&h))
+        .or_else(|| std::env::var("HOSTNAME").ok().and_then(|h| usable(&h)))
+        .unwrap_or_else(|| "warroom-server".to_string())
 }
 
 #[cfg(test)]
