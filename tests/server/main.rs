@@ -4,6 +4,7 @@ mod actions;
 mod api;
 mod approvals_tui;
 mod guard;
+mod identity;
 mod oidc;
 mod ops;
 mod share_browser;

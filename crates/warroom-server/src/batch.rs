@@ -148,14 +148,15 @@ fn clone_error(e: &StoreError) -> StoreError {
     }
 }
 
-/// Whether the declared identity differs from the authenticated one.
+/// Whether the declared identity names someone else than the authenticated one (compared in
+/// canonical form: `Alice@example.com` declared by alice is alice).
 pub fn mismatch(incoming: &Incoming, received_from: &str) -> bool {
     incoming
         .record
         .actor
         .identity
         .as_deref()
-        .is_some_and(|declared| declared != received_from)
+        .is_some_and(|declared| !super::auth::same_identity(declared, received_from))
 }
 
 /// Column arrays for the `unnest` insert.
