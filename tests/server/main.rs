@@ -6,6 +6,7 @@ mod approvals_tui;
 mod execution;
 mod forgery;
 mod guard;
+mod identity;
 mod oidc;
 mod ops;
 mod read_scope;

@@ -1044,7 +1044,7 @@ async fn decide<const APPROVING: bool>(
         Ok(row) => row,
         Err(r) => return r,
     };
-    if row.state.requester == identity.0 {
+    if identity.is(&row.state.requester) {
         return error(
             StatusCode::FORBIDDEN,
             "you cannot approve or deny your own request: another approver must",
@@ -1233,7 +1233,7 @@ async fn list_approvals(
                 .filter(|r| scope.reads_request(r))
                 .map(|r| RequestState {
                     can_decide: Some(
-                        r.state.requester != identity.0
+                        !identity.is(&r.state.requester)
                             && r.state.approvers.iter().any(|a| who.matches(a)),
                     ),
                     ..r.state.clone()

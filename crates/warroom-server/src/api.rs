@@ -288,7 +288,8 @@ fn to_query(p: ListParams) -> Result<store::Query, String> {
                 since: time("since", p.since)?,
                 until: time("until", p.until)?,
             },
-            actor: nonempty(p.actor),
+            // Stored identities are canonical: so is the filter.
+            actor: nonempty(p.actor).map(|a| super::auth::canonical_identity(&a)),
             context: nonempty(p.context),
             action: nonempty(p.action),
         },

@@ -148,7 +148,8 @@ fn clone_error(e: &StoreError) -> StoreError {
     }
 }
 
-/// Whether the declared identity differs from the authenticated one. The server's own records
+/// Whether the declared identity names someone else than the authenticated one (compared in
+/// canonical form: `Alice@example.com` declared by alice is alice). The server's own records
 /// declare the requester it acted for: it vouches for that, so they never mismatch.
 pub fn mismatch(incoming: &Incoming, received_from: &str) -> bool {
     !incoming.by_server
@@ -157,7 +158,7 @@ pub fn mismatch(incoming: &Incoming, received_from: &str) -> bool {
             .actor
             .identity
             .as_deref()
-            .is_some_and(|declared| declared != received_from)
+            .is_some_and(|declared| !super::auth::same_identity(declared, received_from))
 }
 
 /// Column arrays for the `unnest` insert.

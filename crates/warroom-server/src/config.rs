@@ -234,7 +234,7 @@ impl ServerConfig {
                 ));
             }
             tokens.push(StaticToken {
-                identity: identity.to_string(),
+                identity: super::auth::canonical_identity(identity),
                 sha256,
                 groups: t.groups.clone(),
             });
@@ -244,9 +244,11 @@ impl ServerConfig {
             None => None,
             Some(o) => {
                 let o = o.get_ref();
+                // Keys fetched over plain http could be swapped on the way: https only,
+                // except on this machine.
                 let url = |s: &Spanned<String>| match reqwest::Url::parse(s.get_ref()) {
-                    Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
-                    _ => Err(at(s.span(), "must be an http(s) URL".into())),
+                    Ok(u) => super::oidc::secure_url(&u).map_err(|why| at(s.span(), why)),
+                    Err(_) => Err(at(s.span(), "must be an https URL".into())),
                 };
                 url(&o.issuer)?;
                 if let Some(j) = &o.jwks_url {
@@ -413,13 +415,13 @@ fn resolve(config: &Path, value: &str) -> PathBuf {
     config.parent().map(|d| d.join(&p)).unwrap_or(p)
 }
 
-/// An `auditors` entry as callers are compared: identities in their canonical (lower-case)
-/// form, group names as the groups claim or token lists them.
+/// An `auditors` entry as callers are compared: identities in their canonical form, group
+/// names exactly as the groups claim or a token lists them.
 fn auditor_entry(entry: &str) -> String {
     let entry = entry.trim();
     match entry.strip_prefix("group:") {
         Some(_) => entry.to_string(),
-        None => entry.to_lowercase(),
+        None => super::auth::canonical_identity(entry),
     }
 }
 
@@ -508,6 +510,78 @@ identity_claim = "email"
         assert_eq!(c.auth.tokens[0].identity, "you@example.com");
         let digest: [u8; 32] = sha2::Sha256::digest(b"warroom-try-token").into();
         assert_eq!(c.auth.tokens[0].sha256, digest);
+    }
+
+    #[test]
+    fn static_token_identities_are_canonical() {
+        let c = parse(&format!(
+            "[server]\nlisten = \"127.0.0.1:1\"\ndatabase_url = \"postgres://db/w\"\n\
+             [[server.token]]\nidentity = \" Alice@Example.COM \"\nsha256 = \"{HASH}\"\n"
+        ))
+        .expect("valid");
+        assert_eq!(c.auth.tokens[0].identity, "alice@example.com");
+    }
+
+    #[test]
+    fn the_servers_own_sender_names_and_bad_auditors_are_refused_with_their_place() {
+        let with = |server_lines: &str, identity: &str| {
+            parse(&format!(
+                "[server]\nlisten = \"127.0.0.1:1\"\ndatabase_url = \"postgres://db/w\"\n\
+                 {server_lines}\n[[server.token]]\nidentity = \"{identity}\"\nsha256 = \"{HASH}\"\n"
+            ))
+        };
+        let err = with("", "Server:eu-1").expect_err("reserved").to_string();
+        assert!(err.contains(":6:") && err.contains("reserved"), "{err}");
+        let err = with("auditors = [\"ops team\"]", "a@b")
+            .expect_err("space")
+            .to_string();
+        assert!(err.contains(":4:") && err.contains("\"ops team\""), "{err}");
+        let err = with("replica = \"eu 1\"", "a@b")
+            .expect_err("replica")
+            .to_string();
+        assert!(err.contains(":4:") && err.contains("replica"), "{err}");
+        let c = with(
+            "auditors = [\" Carol@Example.com\", \"group:Audit\"]\nreplica = \"eu-1\"",
+            "a@b",
+        )
+        .expect("valid");
+        assert_eq!(c.readers.auditors, ["carol@example.com", "group:Audit"]);
+        assert_eq!(c.server_sender(), "server:eu-1");
+    }
+
+    #[test]
+    fn a_plain_http_issuer_or_jwks_url_is_refused_unless_loopback() {
+        let oidc = |issuer: &str, jwks: &str| {
+            parse(&format!(
+                "[server]\nlisten = \"127.0.0.1:1\"\ndatabase_url = \"postgres://db/w\"\n\
+                 [server.oidc]\nissuer = \"{issuer}\"\naudience = \"w\"\n{jwks}"
+            ))
+        };
+        let e = oidc("http://idp.example", "").expect_err("plain http issuer");
+        assert!(
+            e.starts_with("/etc/warroom/server.toml:5:10: server.oidc.issuer: "),
+            "{e}"
+        );
+        assert!(e.contains("https"), "{e}");
+        let e = oidc(
+            "https://idp.example",
+            "jwks_url = \"http://keys.example/jwks\"\n",
+        )
+        .expect_err("plain http jwks_url");
+        assert!(
+            e.starts_with("/etc/warroom/server.toml:7:12: server.oidc.jwks_url: "),
+            "{e}"
+        );
+        let e = oidc("ftp://idp.example", "").expect_err("ftp");
+        assert!(e.contains("server.oidc.issuer"), "{e}");
+        for ok in [
+            "https://idp.example",
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080",
+            "http://localhost:8080",
+        ] {
+            oidc(ok, "").unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
     }
 
     #[test]
