@@ -24,7 +24,7 @@ pub(crate) const POD: &str = "worker-0";
 /// with room for a slow machine); the issue's bound is 30 s.
 const RESOLVED_WITHIN: Duration = Duration::from_secs(30);
 
-fn alice_without_approval() -> String {
+pub(crate) fn alice_without_approval() -> String {
     format!(
         r#"
 [[server.rule]]

@@ -4,6 +4,7 @@ mod actions;
 mod api;
 mod approvals_tui;
 mod execution;
+mod faults;
 mod forgery;
 mod guard;
 mod identity;

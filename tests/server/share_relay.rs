@@ -18,10 +18,10 @@ use warroom_client::ServerClient;
 use warroom_client::share::{self, ShareFeed, ShareStart, WatchEvent};
 use warroom_tui::terminal::vt::Screen;
 
-const ALICE_ENV: &str = "WARROOM_SHARE_TEST_ALICE";
-const BOB_ENV: &str = "WARROOM_SHARE_TEST_BOB";
+pub(crate) const ALICE_ENV: &str = "WARROOM_SHARE_TEST_ALICE";
+pub(crate) const BOB_ENV: &str = "WARROOM_SHARE_TEST_BOB";
 
-fn tokens() {
+pub(crate) fn tokens() {
     // Same values from every test: setting them again is harmless.
     unsafe {
         std::env::set_var(ALICE_ENV, ALICE_TOKEN);
@@ -33,7 +33,7 @@ fn db_url(pg: &PgServer) -> String {
     format!("{}?sslmode=disable", pg.url("postgres", "postgres"))
 }
 
-fn start_info(id: &str) -> ShareStart {
+pub(crate) fn start_info(id: &str) -> ShareStart {
     ShareStart {
         id: id.into(),
         actor: "alice@example.com".into(),
@@ -44,32 +44,37 @@ fn start_info(id: &str) -> ShareStart {
     }
 }
 
-/// Stands in for the TUI's terminal writer: draws a 40x6 screen every 20 ms (a diff of line
-/// 3), answers keyframe requests with a full redraw like the event loop does, and records how
-/// long each hand-off to the feed took.
-struct FakeUi {
+/// Stands in for the TUI's terminal writer: draws a 40x6 screen every 20 ms (a diff of lines
+/// 3 and 4), answers keyframe requests with a full redraw like the event loop does, and records
+/// how long each hand-off to the feed took. Every frame it draws names its tick (line 4), so
+/// no two frames are alike, and it counts them.
+pub(crate) struct FakeUi {
     title: Arc<std::sync::Mutex<String>>,
     line: Arc<std::sync::Mutex<String>>,
     slowest_ns: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     keyframe_now: Arc<AtomicBool>,
+    /// Frames handed to the feed so far.
+    pub(crate) drawn: Arc<AtomicU64>,
 }
 
 impl FakeUi {
-    fn start(feed: ShareFeed) -> FakeUi {
+    pub(crate) fn start(feed: ShareFeed) -> FakeUi {
         let ui = FakeUi {
             title: Arc::new(std::sync::Mutex::new("pg pane: pid 4242 waits".into())),
             line: Arc::new(std::sync::Mutex::new("tick 0".into())),
             slowest_ns: Arc::new(AtomicU64::new(0)),
             stop: Arc::new(AtomicBool::new(false)),
             keyframe_now: Arc::new(AtomicBool::new(false)),
+            drawn: Arc::new(AtomicU64::new(0)),
         };
-        let (title, line, slowest, stop, now) = (
+        let (title, line, slowest, stop, now, drawn) = (
             Arc::clone(&ui.title),
             Arc::clone(&ui.line),
             Arc::clone(&ui.slowest_ns),
             Arc::clone(&ui.stop),
             Arc::clone(&ui.keyframe_now),
+            Arc::clone(&ui.drawn),
         );
         tokio::spawn(async move {
             let mut tick = 0u64;
@@ -79,12 +84,13 @@ impl FakeUi {
                 let bytes = if feed.take_keyframe_request() || now.swap(false, Ordering::Relaxed) {
                     feed.begin_keyframe();
                     let t = title.lock().expect("title").clone();
-                    format!("\x1b[2J\x1b[1;1H{t}\x1b[3;1H{current_line}\x1b[K")
+                    format!("\x1b[2J\x1b[1;1H{t}\x1b[3;1H{current_line}\x1b[K\x1b[4;1Htick {tick}")
                 } else {
                     format!("\x1b[3;1H{current_line}\x1b[K\x1b[4;1Htick {tick}\x1b[K")
                 };
                 let started = Instant::now();
                 feed.output(bytes.as_bytes());
+                drawn.fetch_add(1, Ordering::Relaxed);
                 slowest.fetch_max(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -92,12 +98,12 @@ impl FakeUi {
         ui
     }
 
-    fn set_line(&self, text: &str) {
+    pub(crate) fn set_line(&self, text: &str) {
         *self.line.lock().expect("line") = text.to_string();
     }
 
     /// Stops drawing, after checking that no hand-off to the feed kept the UI 5 ms or more.
-    fn stop_checking_it_never_waited(self) {
+    pub(crate) fn stop_checking_it_never_waited(self) {
         let slowest = self.slowest_ns.load(Ordering::Relaxed);
         assert!(
             slowest < 5_000_000,
@@ -113,16 +119,18 @@ impl Drop for FakeUi {
 }
 
 /// A watcher's screen, fed from the stream until `done` holds for it or `limit` passes.
-struct Watcher {
+pub(crate) struct Watcher {
     rx: mpsc::Receiver<Result<WatchEvent, String>>,
-    screen: Screen,
-    outputs: Vec<String>,
+    pub(crate) screen: Screen,
+    pub(crate) outputs: Vec<String>,
     markers: Vec<String>,
     ended: bool,
+    /// The stream closed or failed (not ended by the share): the watcher has to open another.
+    pub(crate) broken: bool,
 }
 
 impl Watcher {
-    async fn open(url: &str, token_env: &str, id: &str, from_start: bool) -> Watcher {
+    pub(crate) async fn open(url: &str, token_env: &str, id: &str, from_start: bool) -> Watcher {
         let client = ServerClient::new(url, Some(token_env)).expect("client");
         // The sharer registers in the background: wait for the share to exist.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -141,16 +149,20 @@ impl Watcher {
             outputs: Vec::new(),
             markers: Vec::new(),
             ended: false,
+            broken: false,
         }
     }
 
-    async fn until(&mut self, limit: Duration, done: impl Fn(&Watcher) -> bool) -> bool {
+    pub(crate) async fn until(&mut self, limit: Duration, done: impl Fn(&Watcher) -> bool) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
         while !done(self) {
             let ev = tokio::time::timeout_at(deadline, self.rx.recv()).await;
             match ev {
                 Err(_) => return false,
-                Ok(None) | Ok(Some(Err(_))) => return done(self),
+                Ok(None) | Ok(Some(Err(_))) => {
+                    self.broken = !self.ended;
+                    return done(self);
+                }
                 Ok(Some(Ok(ev))) => match ev {
                     WatchEvent::Header { width, height, .. } => {
                         self.screen = Screen::new(width, height);
@@ -618,6 +630,7 @@ async fn the_audit_timeline_links_an_action_to_its_moment_and_at_replays_up_to_i
         outputs: Vec::new(),
         markers: Vec::new(),
         ended: false,
+        broken: false,
     };
     assert!(at.until(Duration::from_secs(10), |w| w.ended).await);
     let screen = at.screen.text();
@@ -640,6 +653,7 @@ async fn the_audit_timeline_links_an_action_to_its_moment_and_at_replays_up_to_i
         outputs: Vec::new(),
         markers: Vec::new(),
         ended: false,
+        broken: false,
     };
     assert!(end.until(Duration::from_secs(10), |w| w.ended).await);
     assert!(end.screen.text().contains("after the action"));

@@ -74,6 +74,12 @@ impl ServerDelegate {
                 report.audit_id = audit_id;
                 return report;
             }
+            // A gateway's answer (a balancer in front of the server): the server it sent the
+            // request to did not answer, and may have acted.
+            502 | 504 => {
+                let why = format!("{} answered {status}", self.client.display());
+                return unknown(action, &why);
+            }
             _ => {
                 return not_done(format!(
                     "the server answered {status}: {} (nothing was done)",
@@ -131,6 +137,13 @@ impl ServerDelegate {
                     if state.status.is_final() {
                         return Ok(state);
                     }
+                }
+                // The database restarting (503), or no replica behind a balancer answering
+                // (502, 504): no decision was read, so the request may still be approved and
+                // run; keep waiting as for a lost connection.
+                Ok((status @ 502..=504, answer)) if std::time::SystemTime::now() <= give_up => {
+                    tracing::warn!(status, error = %answer.error(), "waiting for approval");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 Ok((status, answer)) => {
                     return Err(format!("the server answered {status}: {}", answer.error()));

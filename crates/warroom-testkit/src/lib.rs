@@ -1,9 +1,10 @@
 //! The servers and harnesses warroom's integration tests start, each on loopback with free
 //! ports and temp dirs: PostgreSQL clusters, the tansu Kafka broker, the Kubernetes API
-//! emulator, an audit receiver, `warroom server` processes, the real binary in tmux, and the
-//! TUI drawn into a test backend. A dev-dependency only.
+//! emulator, an audit receiver, `warroom server` processes and HAProxy in front of them, the
+//! real binary in tmux, and the TUI drawn into a test backend. A dev-dependency only.
 
 pub mod audit_server;
+pub mod haproxy;
 pub mod home;
 pub mod kafka;
 pub mod kube_emulator;
