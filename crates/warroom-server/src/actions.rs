@@ -576,16 +576,37 @@ async fn current(store: &Store, id: &str) -> Result<RequestRow, Response> {
 }
 
 /// The answer to `POST /v1/actions` once the request is stored: its row, with `status`.
+/// The request is stored by then, so a read-back that fails must not say "nothing was done":
+/// it is retried a few times, then answered as a 504 (the client's "may or may not have
+/// acted"), naming the request to look up.
 async fn stored_answer(store: &Store, id: &str, status: StatusCode) -> Response {
-    match requests::get(store, id).await {
-        Ok(Some(row)) => (status, axum::Json(row.state.clone())).into_response(),
-        Ok(None) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the request was not stored",
-        ),
-        Err(e) => store_error(e),
+    let mut last = String::new();
+    for attempt in 0..READ_BACK_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        match requests::get(store, id).await {
+            Ok(Some(row)) => return (status, axum::Json(row.state.clone())).into_response(),
+            Ok(None) => {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the request was not stored",
+                );
+            }
+            Err(e) => last = e.to_string(),
+        }
     }
+    error(
+        StatusCode::GATEWAY_TIMEOUT,
+        format!(
+            "request {id} was stored but could not be read back ({last}): it may still be \
+             approved or run; look it up with its id"
+        ),
+    )
 }
+
+/// Read-backs of a just-stored request before giving up (half a second apart).
+const READ_BACK_ATTEMPTS: usize = 10;
 
 /// What an approval is bound to: this request, its target's identity, its reason.
 fn binding(id: &str, target: &Value, reason: &str) -> String {
