@@ -9,4 +9,5 @@ mod ops;
 mod share_browser;
 mod share_relay;
 mod share_tmux;
+mod slow_clients;
 mod tui;

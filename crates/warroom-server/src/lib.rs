@@ -10,6 +10,7 @@ pub mod auth;
 pub mod batch;
 pub mod chain;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod ingest;
 pub mod migrations;
@@ -158,6 +159,7 @@ pub async fn run(
         static_tokens = config.auth.tokens.len(),
         oidc = config.auth.oidc.is_some(),
         retention_days = config.retention_days,
+        max_connections = config.connections.max_connections,
         "warroom server listening"
     );
     let fatal = Arc::new(tokio::sync::Mutex::new(None::<String>));
@@ -170,7 +172,14 @@ pub async fn run(
             }
         }
     };
-    serve::serve(listener, api::router(state), tls, stop).await;
+    serve::serve(
+        listener,
+        api::router(state),
+        tls,
+        config.connections.clone(),
+        stop,
+    )
+    .await;
     startup.abort();
     listener_task.abort();
     if let Some(e) = fatal.lock().await.take() {
