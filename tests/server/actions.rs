@@ -17,25 +17,25 @@ use pg::{BackgroundSession, PgServer};
 use serde_json::{Value, json};
 use server_process::{ALICE, ALICE_TOKEN, BOB, BOB_TOKEN, ServerProcess, config_text, free_port};
 
-const REASON: &str = "INC-4711 runaway report query blocks checkout";
-const BOB_REASON: &str = "checked the lock graph: the report job is the blocker";
+pub(crate) const REASON: &str = "INC-4711 runaway report query blocks checkout";
+pub(crate) const BOB_REASON: &str = "checked the lock graph: the report job is the blocker";
 
 /// One PostgreSQL cluster: database `warroom` holds the servers' state, `postgres` is the
 /// database whose sessions are acted on.
-async fn cluster() -> PgServer {
+pub(crate) async fn cluster() -> PgServer {
     let pg = PgServer::start();
     pg.exec("CREATE DATABASE warroom").await;
     pg.create_role("monitor", true).await;
     pg
 }
 
-fn state_db(pg: &PgServer) -> String {
+pub(crate) fn state_db(pg: &PgServer) -> String {
     format!("{}?sslmode=disable", pg.url("postgres", "warroom"))
 }
 
 /// A server replica: its own `[[postgres]]` context `prod` with the superuser (the acting
 /// credential), the given rules.
-async fn replica(pg: &PgServer, rules: &str) -> ServerProcess {
+pub(crate) async fn replica(pg: &PgServer, rules: &str) -> ServerProcess {
     let port = free_port();
     let text = format!(
         "{}\n{rules}\n[[postgres]]\nname = \"prod\"\nurl = \"postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable\"\n",
@@ -49,7 +49,7 @@ async fn replica(pg: &PgServer, rules: &str) -> ServerProcess {
     ServerProcess::start(port, &text).await
 }
 
-const ALLOW_ALL: &str = r#"
+pub(crate) const ALLOW_ALL: &str = r#"
 [[server.rule]]
 name = "alice may act on prod"
 identities = ["alice@example.com"]
@@ -57,7 +57,7 @@ contexts = ["prod"]
 actions = ["pg.*"]
 "#;
 
-fn approval_rules(timeout: &str) -> String {
+pub(crate) fn approval_rules(timeout: &str) -> String {
     format!(
         r#"
 [[server.rule]]
@@ -138,7 +138,7 @@ token_env = "WARROOM_TOKEN"
     }
 }
 
-fn show(args: &[&str], output: &Output) {
+pub(crate) fn show(args: &[&str], output: &Output) {
     eprintln!(
         "warroom {args:?} -> {:?}\n--- stdout\n{}--- stderr\n{}",
         output.status,
@@ -147,7 +147,7 @@ fn show(args: &[&str], output: &Output) {
     );
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),
@@ -155,7 +155,7 @@ fn text(o: &Output) -> String {
     )
 }
 
-async fn sleeper(pg: &PgServer) -> BackgroundSession {
+pub(crate) async fn sleeper(pg: &PgServer) -> BackgroundSession {
     let session = pg.spawn_query("report-job", "SELECT pg_sleep(600)").await;
     pg.wait_for_state(
         &[session.pid()],
@@ -184,7 +184,7 @@ async fn wait_gone(pg: &PgServer, pid: i32) {
 }
 
 /// The servers' state, read directly.
-async fn state(pg: &PgServer) -> tokio_postgres::Client {
+pub(crate) async fn state(pg: &PgServer) -> tokio_postgres::Client {
     pg.connect_db("postgres", "warroom", "test-state").await
 }
 
@@ -201,7 +201,7 @@ async fn request_row(pg: &PgServer, id: &str) -> tokio_postgres::Row {
 }
 
 /// The audit records of one delegated request: (phase, record JSON), intent first.
-async fn records_of(pg: &PgServer, request_id: &str) -> Vec<(String, Value)> {
+pub(crate) async fn records_of(pg: &PgServer, request_id: &str) -> Vec<(String, Value)> {
     let rows = state(pg)
         .await
         .query(
@@ -239,7 +239,7 @@ fn request_id_in(stderr: &str) -> Option<String> {
     (id.len() == 36).then_some(id)
 }
 
-async fn http(
+pub(crate) async fn http(
     server: &ServerProcess,
     token: &str,
     method: reqwest::Method,
@@ -266,7 +266,7 @@ async fn http(
 }
 
 /// `POST /v1/actions` of a cancel of `pid` on `prod`, as a client could send it.
-async fn post_cancel(
+pub(crate) async fn post_cancel(
     server: &ServerProcess,
     token: &str,
     pid: i32,
@@ -1128,13 +1128,18 @@ token_env = "WARROOM_TOKEN"
     let previous = &reset_outcome["target"]["partitions"][0]["previous"];
     assert_eq!(previous, &json!(4), "{reset_outcome}");
 
-    // An undo whose claimed "current" lies: the server records the live offset (0) and
-    // commits the target the undo names.
-    let undo = |target: i64| {
+    let reset_id = reset_outcome["id"]
+        .as_str()
+        .expect("reset audit id")
+        .to_string();
+
+    // An undo whose claims lie ("current" 3, target 99): the server takes the offsets to put
+    // back from the reset's own record (4) and records the live offset (0) as previous.
+    let undo = |undoes: &str, target: i64| {
         json!({
             "action": {"name": "kafka.undo_reset", "target": {
                 "context": "events", "group": "billing", "topic": null,
-                "to": "earliest", "undoes": "audit-of-the-reset",
+                "to": "earliest", "undoes": undoes,
                 "partitions": [{"topic": "orders", "partition": 0, "current": 3,
                                 "target": target, "earliest": 0, "latest": 6}]}},
             "reason": "INC-12 put the billing offsets back",
@@ -1145,7 +1150,7 @@ token_env = "WARROOM_TOKEN"
         ALICE_TOKEN,
         reqwest::Method::POST,
         "/v1/actions",
-        Some(undo(99)),
+        Some(undo("audit-of-no-reset", 4)),
     )
     .await;
     assert_eq!(status, 200, "{answer}");
@@ -1154,7 +1159,7 @@ token_env = "WARROOM_TOKEN"
         answer["detail"]
             .as_str()
             .unwrap_or("")
-            .contains("outside the log (0..6)"),
+            .contains("holds no record audit-of-no-reset"),
         "{answer}"
     );
     assert_eq!(committed(&client, "billing").await, Some(0));
@@ -1163,7 +1168,7 @@ token_env = "WARROOM_TOKEN"
         ALICE_TOKEN,
         reqwest::Method::POST,
         "/v1/actions",
-        Some(undo(4)),
+        Some(undo(&reset_id, 99)),
     )
     .await;
     assert_eq!(status, 200, "{answer}");
@@ -1185,7 +1190,7 @@ token_env = "WARROOM_TOKEN"
         ALICE_TOKEN,
         reqwest::Method::POST,
         "/v1/actions",
-        Some(undo(2)),
+        Some(undo(&reset_id, 4)),
     )
     .await;
     member.leave();

@@ -92,7 +92,11 @@ async fn a_record_posted_to_one_replica_is_read_from_the_other_stamped_with_the_
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer, json!({"id": record.id, "accepted": true}));
 
-    let from_b = Api::new(&b.url(), Some(BOB_TOKEN));
+    // Alice reads it back from the other replica; Bob may not read it at all.
+    let bob_on_b = Api::new(&b.url(), Some(BOB_TOKEN));
+    let (status, _) = bob_on_b.get(&format!("/v1/audit/{}", record.id)).await;
+    assert_eq!(status, 404);
+    let from_b = Api::new(&b.url(), Some(ALICE_TOKEN));
     let (status, got) = from_b.get(&format!("/v1/audit/{}", record.id)).await;
     assert_eq!(status, 200, "{got}");
     assert_eq!(
@@ -307,19 +311,19 @@ async fn verify_reports_a_chain_gap_and_an_edited_record_and_the_cli_says_so() {
     );
     assert!(text.contains("chain intact, 4 record(s)"), "{text}");
 
-    // tail --server prints the same lines as for a file, oldest first.
+    // tail --server prints the same lines as for a file, in the order the server received
+    // them (the late r2 last), each followed by who sent it, as authenticated.
     let out = cli(&["audit", "tail", "-n", "2", "--server", &url]);
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
-    assert_eq!(
-        lines[0],
-        warroom_core::audit::render_tail_line(&records[2].0)
-    );
-    assert_eq!(
-        lines[1],
-        warroom_core::audit::render_tail_line(&records[3].0)
-    );
+    for (line, record) in lines.iter().zip([&records[3].0, &records[2].0]) {
+        let expected = format!(
+            "{} from={ALICE} (alice@laptop)",
+            warroom_core::audit::render_tail_line(record)
+        );
+        assert_eq!(*line, expected);
+    }
 
     // An edited record is stored, flagged, and breaks verify.
     let (_, edited) = sealed(
@@ -342,7 +346,9 @@ async fn verify_reports_a_chain_gap_and_an_edited_record_and_the_cli_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_list_filters_and_pages_newest_first_with_a_cursor() {
     let pg = PgServer::start();
-    let server = ServerProcess::start_replica(&db_url(&pg), "").await;
+    // Alice audits: she reads Bob's records too.
+    let server =
+        ServerProcess::start_replica(&db_url(&pg), "auditors = [\"alice@example.com\"]").await;
     let alice = Api::new(&server.url(), Some(ALICE_TOKEN));
     let bob = Api::new(&server.url(), Some(BOB_TOKEN));
     for (i, (_, line)) in chain("s-list", 7).into_iter().enumerate() {

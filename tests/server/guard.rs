@@ -99,22 +99,51 @@ async fn cancel_query_through_the_server_acts_and_the_server_holds_both_records(
     assert_eq!(report["status"], json!("intact"), "{report}");
     assert_eq!(report["records"], json!(2));
 
-    // The CLI reads the server back with the same lines as the file.
+    // The CLI reads the server back with the same lines as the file, each followed by who
+    // sent it as the server authenticated it.
     let from_server = home
         .warroom(&["audit", "tail", "--server", &server.url()])
         .await;
     let from_file = home.warroom(&["audit", "tail"]).await;
     assert!(from_server.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&from_server.stdout),
-        String::from_utf8_lossy(&from_file.stdout)
-    );
+    let file_text = String::from_utf8_lossy(&from_file.stdout);
+    let server_text = String::from_utf8_lossy(&from_server.stdout);
+    let server_lines: Vec<&str> = server_text.lines().collect();
+    let file_lines: Vec<&str> = file_text.lines().collect();
+    assert_eq!(server_lines.len(), file_lines.len(), "{server_text}");
+    for (from_server, from_file) in server_lines.iter().zip(&file_lines) {
+        let (line, sender) = from_server
+            .rsplit_once(" from=")
+            .unwrap_or_else(|| panic!("no sender: {from_server}"));
+        assert_eq!(line, *from_file);
+        assert!(sender.starts_with(ALICE), "{sender}");
+    }
     let timeline = home
         .warroom(&["audit", "timeline", "--server", &server.url()])
         .await;
     let file_timeline = home.warroom(&["audit", "timeline"]).await;
     assert!(timeline.status.success());
-    assert_eq!(timeline.stdout, file_timeline.stdout);
+    // The same table, except "who": the server names the authenticated sender first.
+    let from_server = String::from_utf8_lossy(&timeline.stdout).into_owned();
+    let from_file = String::from_utf8_lossy(&file_timeline.stdout).into_owned();
+    let who = |table: &str| -> Vec<String> {
+        table
+            .lines()
+            .skip(2)
+            .map(|l| l.split(" | ").nth(1).unwrap_or_default().to_string())
+            .collect()
+    };
+    let local_who = who(&from_file);
+    let server_who = who(&from_server);
+    assert_eq!(server_who.len(), local_who.len(), "{from_server}");
+    for (server, local) in server_who.iter().zip(&local_who) {
+        assert!(server.starts_with(&format!("{ALICE} (")), "{server}");
+        assert!(local.ends_with(&format!("({ALICE})")), "{local}");
+    }
+    assert_eq!(
+        from_server.replace(&server_who[0], "WHO"),
+        from_file.replace(&local_who[0], "WHO")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,9 +3,13 @@
 mod actions;
 mod api;
 mod approvals_tui;
+mod execution;
+mod forgery;
 mod guard;
+mod identity;
 mod oidc;
 mod ops;
+mod read_scope;
 mod share_browser;
 mod share_relay;
 mod share_tmux;

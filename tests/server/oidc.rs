@@ -3,7 +3,8 @@
 //! by a published key, with the right issuer and audience, not expired; the identity comes from
 //! the `email` claim. Refused: expired, signed by another key, wrong audience or issuer. A key
 //! added later (rotation) is fetched when a token names it. Groups from the configured groups
-//! claim match `group:NAME` in a policy rule.
+//! claim match `group:NAME` in a policy rule. Refused too: an unverified email, `nbf` or `iat`
+//! in the future, keys from a plain-http issuer or jwks_uri that is not loopback.
 
 use warroom_testkit::pg;
 use warroom_testkit::server_process;
@@ -24,17 +25,17 @@ use serde_json::{Value, json};
 use server_process::{Api, ServerProcess, client_record, config_text, free_port};
 use warroom_core::audit::GENESIS_HASH;
 
-const AUDIENCE: &str = "warroom";
+pub(crate) const AUDIENCE: &str = "warroom";
 const CAROL: &str = "carol@example.com";
 
 /// A P-256 signing key: its PKCS#8 document and its public JWK.
-struct TestKey {
+pub(crate) struct TestKey {
     pkcs8: Vec<u8>,
     kid: String,
 }
 
 impl TestKey {
-    fn new(kid: &str) -> TestKey {
+    pub(crate) fn new(kid: &str) -> TestKey {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
             .expect("generate P-256 key")
@@ -46,7 +47,7 @@ impl TestKey {
         }
     }
 
-    fn jwk(&self) -> Value {
+    pub(crate) fn jwk(&self) -> Value {
         let rng = SystemRandom::new();
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &self.pkcs8, &rng)
             .expect("key pair");
@@ -59,7 +60,7 @@ impl TestKey {
     }
 
     /// A JWT signed with this key, header kid = `kid`.
-    fn sign(&self, kid: &str, claims: &Value) -> String {
+    pub(crate) fn sign(&self, kid: &str, claims: &Value) -> String {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         header.kid = Some(kid.to_string());
         jsonwebtoken::encode(
@@ -72,19 +73,22 @@ impl TestKey {
 }
 
 #[derive(Clone)]
-struct Idp {
+pub(crate) struct Idp {
     jwks: Arc<Mutex<Value>>,
     fetches: Arc<AtomicUsize>,
     issuer: Arc<Mutex<String>>,
+    /// The discovery document's jwks_uri; default `{issuer}/jwks`.
+    jwks_uri: Arc<Mutex<Option<String>>>,
 }
 
 /// Serves the discovery document and `jwks` (changeable later through the returned `Idp`);
 /// returns it with the issuer URL.
-async fn start_idp(jwks: Value) -> (Idp, String) {
+pub(crate) async fn start_idp(jwks: Value) -> (Idp, String) {
     let idp = Idp {
         jwks: Arc::new(Mutex::new(jwks)),
         fetches: Arc::new(AtomicUsize::new(0)),
         issuer: Arc::new(Mutex::new(String::new())),
+        jwks_uri: Arc::new(Mutex::new(None)),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -96,7 +100,9 @@ async fn start_idp(jwks: Value) -> (Idp, String) {
             "/.well-known/openid-configuration",
             get(|State(idp): State<Idp>| async move {
                 let issuer = idp.issuer.lock().expect("lock").clone();
-                axum::Json(json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks")}))
+                let jwks_uri = idp.jwks_uri.lock().expect("lock").clone();
+                let jwks_uri = jwks_uri.unwrap_or_else(|| format!("{issuer}/jwks"));
+                axum::Json(json!({"issuer": issuer, "jwks_uri": jwks_uri}))
             }),
         )
         .route(
@@ -113,7 +119,7 @@ async fn start_idp(jwks: Value) -> (Idp, String) {
     (idp, issuer)
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock")
@@ -138,7 +144,7 @@ async fn jwts_from_the_issuers_keys_are_accepted_and_others_refused() {
         config_text(port, &db, "")
     );
     let server = ServerProcess::start(port, &config).await;
-    let claims = |exp: u64, aud: &str, iss: &str| json!({"iss": iss, "aud": aud, "sub": "u-123", "email": CAROL, "exp": exp, "iat": now()});
+    let claims = |exp: u64, aud: &str, iss: &str| json!({"iss": iss, "aud": aud, "sub": "u-123", "email": CAROL, "email_verified": true, "exp": exp, "iat": now()});
     let good = claims(now() + 300, AUDIENCE, &issuer);
     let post = |token: String, id: &str| {
         let api = Api::new(&server.url(), Some(&token));
@@ -224,8 +230,8 @@ async fn a_group_from_the_configured_groups_claim_matches_a_policy_rule() {
     let token = |roles: Value| {
         k1.sign(
             "k1",
-            &json!({"iss": issuer, "aud": AUDIENCE, "email": CAROL, "roles": roles,
-                    "exp": now() + 300, "iat": now()}),
+            &json!({"iss": issuer, "aud": AUDIENCE, "email": CAROL, "email_verified": true,
+                    "roles": roles, "exp": now() + 300, "iat": now()}),
         )
     };
     let cancel = json!({
@@ -266,4 +272,145 @@ async fn a_group_from_the_configured_groups_claim_matches_a_policy_rule() {
     let (status, answer) = post(token(json!(["dev"]))).await;
     assert_eq!(status, 403, "{answer}");
     assert!(answer["rule"].is_null(), "{answer}");
+}
+
+/// The server's 401 for `token` on `POST /v1/audit`: (status, error text).
+async fn refusal(server: &ServerProcess, token: &str, id: &str) -> (u16, String) {
+    let (status, answer) = Api::new(&server.url(), Some(token)).post(record(id)).await;
+    (status, answer["error"].as_str().unwrap_or("").to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unverified_email_and_a_token_from_the_future_are_refused() {
+    let k1 = TestKey::new("k1");
+    let (_idp, issuer) = start_idp(json!({"keys": [k1.jwk()]})).await;
+    let pg = PgServer::start();
+    let port = free_port();
+    let db = format!("{}?sslmode=disable", pg.url("postgres", "postgres"));
+    let config = format!(
+        "{}\n[server.oidc]\nissuer = \"{issuer}\"\naudience = \"{AUDIENCE}\"\n",
+        config_text(port, &db, "")
+    );
+    let server = ServerProcess::start(port, &config).await;
+    let token = |extra: Value| {
+        let mut claims = json!({"iss": issuer, "aud": AUDIENCE, "email": CAROL,
+                                "email_verified": true, "exp": now() + 300, "iat": now()});
+        for (k, v) in extra.as_object().expect("object") {
+            match v {
+                Value::Null => claims.as_object_mut().expect("object").remove(k),
+                v => claims
+                    .as_object_mut()
+                    .expect("object")
+                    .insert(k.clone(), v.clone()),
+            };
+        }
+        k1.sign("k1", &claims)
+    };
+
+    // Refused with the reason: the email is not proven, or the token is not valid yet.
+    for (what, extra, why) in [
+        (
+            "unverified",
+            json!({"email_verified": false}),
+            "email_verified",
+        ),
+        (
+            "no email_verified",
+            json!({"email_verified": null}),
+            "email_verified",
+        ),
+        (
+            "nbf later",
+            json!({"nbf": now() + 600}),
+            "nbf is in the future",
+        ),
+        ("iat later", json!({"iat": now() + 600}), "iat"),
+    ] {
+        let (status, error) = refusal(
+            &server,
+            &token(extra),
+            &format!("jwt-{}", what.replace(' ', "-")),
+        )
+        .await;
+        assert_eq!(status, 401, "{what}: {error}");
+        assert!(error.contains(why), "{what}: {error}");
+    }
+    // Within the 30 s leeway, and nbf/iat in the past: accepted.
+    for (what, extra) in [
+        ("skewed", json!({"nbf": now() + 10, "iat": now() + 10})),
+        ("past", json!({"nbf": now() - 60, "iat": now() - 60})),
+    ] {
+        let (status, error) = refusal(&server, &token(extra), &format!("jwt-{what}")).await;
+        assert_eq!(status, 200, "{what}: {error}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_come_only_over_https_or_from_loopback() {
+    // At config load: a plain-http issuer or jwks_url elsewhere than loopback is refused.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("server.toml");
+    let base = config_text(free_port(), "postgres://warroom@127.0.0.1:1/warroom", "");
+    let check = |oidc: &str| {
+        let text = format!("{base}\n[server.oidc]\naudience = \"{AUDIENCE}\"\n{oidc}");
+        std::fs::write(&path, &text).expect("write");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_warroom"))
+            .args(["server", "check-config", "--config"])
+            .arg(&path)
+            .output()
+            .expect("run");
+        let line = text.lines().count();
+        (
+            out.status.success(),
+            line,
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, line, err) = check("issuer = \"http://idp.example\"\n");
+    assert!(!ok, "plain-http issuer accepted");
+    assert!(
+        err.contains(&format!(
+            "server.toml:{line}:10: server.oidc.issuer: must be an https URL"
+        )),
+        "{err}"
+    );
+    let (ok, line, err) =
+        check("issuer = \"https://idp.example\"\njwks_url = \"http://keys.example/jwks\"\n");
+    assert!(!ok, "plain-http jwks_url accepted");
+    assert!(
+        err.contains(&format!(
+            "server.toml:{line}:12: server.oidc.jwks_url: must be an https URL"
+        )),
+        "{err}"
+    );
+    let (ok, _, err) = check("issuer = \"http://localhost:9\"\njwks_url = \"http://[::1]:9/k\"\n");
+    assert!(ok, "{err}");
+
+    // At fetch time: the discovery document (from a loopback issuer) points at plain http
+    // elsewhere (0.0.0.0 reaches this machine, but is not loopback): no key is fetched there.
+    let k1 = TestKey::new("k1");
+    let (idp, issuer) = start_idp(json!({"keys": [k1.jwk()]})).await;
+    let idp_port = issuer.rsplit(':').next().expect("port");
+    *idp.jwks_uri.lock().expect("lock") = Some(format!("http://0.0.0.0:{idp_port}/jwks"));
+    let pg = PgServer::start();
+    let port = free_port();
+    let db = format!("{}?sslmode=disable", pg.url("postgres", "postgres"));
+    let config = format!(
+        "{}\n[server.oidc]\nissuer = \"{issuer}\"\naudience = \"{AUDIENCE}\"\n",
+        config_text(port, &db, "")
+    );
+    let server = ServerProcess::start(port, &config).await;
+    let good = json!({"iss": issuer, "aud": AUDIENCE, "email": CAROL, "email_verified": true,
+                      "exp": now() + 300, "iat": now()});
+    let (status, error) = refusal(&server, &k1.sign("k1", &good), "jwt-plain-jwks").await;
+    assert_eq!(status, 401, "{error}");
+    assert!(
+        error.contains("jwks_uri") && error.contains("https"),
+        "{error}"
+    );
+    assert_eq!(
+        idp.fetches.load(Ordering::SeqCst),
+        0,
+        "no key fetched over plain http"
+    );
 }

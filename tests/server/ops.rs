@@ -1,5 +1,6 @@
 //! Operating `warroom server`: TLS with rustls (certificate made here with the openssl command),
-//! and retention deleting whole days older than `retention_days`, once across two replicas.
+//! and retention deleting the whole days received more than `retention_days` ago, once across
+//! two replicas (by receive time, never by a record's own claimed time).
 
 use warroom_testkit::pg;
 use warroom_testkit::server_process;
@@ -166,14 +167,42 @@ async fn retention_deletes_whole_old_days_once_across_replicas() {
     let api = Api::new(&plain.url(), Some(ALICE_TOKEN));
     let day = Duration::from_secs(86_400);
     let now = SystemTime::now();
-    for (id, time) in [
-        ("today", now),
-        ("two-days-ago", now - 2 * day),
-        ("ten-days-ago", now - 10 * day),
-        ("eleven-days-ago", now - 11 * day),
-    ] {
+    // (id, the record's own time, when the server received it)
+    let future = now + 1000 * day;
+    let records = [
+        ("today", now, now),
+        ("two-days-ago", now - 2 * day, now - 2 * day),
+        ("ten-days-ago", now - 10 * day, now - 10 * day),
+        ("eleven-days-ago", now - 11 * day, now - 11 * day),
+        // Dated in the future: kept or deleted by when it arrived, never by what it says.
+        ("dated-future-received-long-ago", future, now - 12 * day),
+        (
+            "dated-future-received-today",
+            future,
+            now - Duration::from_secs(1),
+        ),
+    ];
+    let state = pg.connect("postgres", "test-receive-time").await;
+    for (id, time, received) in records {
         assert_eq!(api.post(record(id, time)).await.0, 200);
+        state
+            .execute(
+                "UPDATE audit_records SET received_at = $2 WHERE id = $1",
+                &[&id, &received],
+            )
+            .await
+            .expect("backdate the receipt");
     }
+    // Listed by receive time: the future-dated record does not sit on top of the one received
+    // after it.
+    let (_, page) = api.get("/v1/audit?limit=2").await;
+    let newest: Vec<&str> = page["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["record"]["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(newest, ["today", "dated-future-received-today"]);
     drop(plain);
 
     // Two replicas with retention_days = 5 start together: the old days go, once.
@@ -192,12 +221,15 @@ async fn retention_deletes_whole_old_days_once_across_replicas() {
             .iter()
             .map(|r| r["record"]["id"].as_str().expect("id").to_string())
             .collect();
-        if ids.len() == 2 || std::time::Instant::now() > deadline {
+        if ids.len() == 3 || std::time::Instant::now() > deadline {
             break ids;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert_eq!(ids, ["today", "two-days-ago"]);
+    assert_eq!(
+        ids,
+        ["today", "dated-future-received-today", "two-days-ago"]
+    );
     // Logged with the count, by the replica that did it; the other deleted nothing.
     let deleted: Vec<u64> = [a.log(), b.log()]
         .iter()
@@ -213,5 +245,5 @@ async fn retention_deletes_whole_old_days_once_across_replicas() {
                 .collect::<Vec<_>>()
         })
         .collect();
-    assert_eq!(deleted.iter().sum::<u64>(), 2, "{deleted:?}");
+    assert_eq!(deleted.iter().sum::<u64>(), 3, "{deleted:?}");
 }

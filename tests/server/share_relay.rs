@@ -380,6 +380,18 @@ async fn watching_needs_authentication_and_only_the_owner_uploads() {
         "text/event-stream"
     );
     drop(stream);
+    // The page itself may not be framed by another site (clickjacking a watcher).
+    let page = client
+        .get(format!("{}{path}", b.url()))
+        .send()
+        .await
+        .expect("watch page");
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
     let other = client
         .get(format!("{}/v1/shares/other/stream?link={token}", b.url()))
         .send()

@@ -10,7 +10,6 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use warroom_core::audit::AuditRecord;
 use warroom_core::protocol::requests::ErrorBody;
 use warroom_core::protocol::{AuditFilter, AuditPage, ServerRecord, SessionReport, TimeWindow};
 
@@ -223,8 +222,9 @@ impl ServerClient {
         Ok(out)
     }
 
-    /// The last `n` records, oldest first (like `audit::tail` for a file).
-    pub async fn tail(&self, n: usize) -> Result<Vec<AuditRecord>, String> {
+    /// The last `n` records, oldest first (like `audit::tail` for a file), with the server's
+    /// stamps (who sent each).
+    pub async fn tail(&self, n: usize) -> Result<Vec<ServerRecord>, String> {
         self.records_oldest_first(&AuditFilter::default(), n).await
     }
 
@@ -232,7 +232,7 @@ impl ServerClient {
     pub async fn records_since(
         &self,
         since: Option<SystemTime>,
-    ) -> Result<Vec<AuditRecord>, String> {
+    ) -> Result<Vec<ServerRecord>, String> {
         let query = AuditFilter {
             window: TimeWindow { since, until: None },
             ..AuditFilter::default()
@@ -245,13 +245,8 @@ impl ServerClient {
         &self,
         query: &AuditFilter,
         max: usize,
-    ) -> Result<Vec<AuditRecord>, String> {
-        let mut records: Vec<AuditRecord> = self
-            .list(query, max)
-            .await?
-            .into_iter()
-            .map(|r| r.record)
-            .collect();
+    ) -> Result<Vec<ServerRecord>, String> {
+        let mut records = self.list(query, max).await?;
         records.reverse();
         Ok(records)
     }

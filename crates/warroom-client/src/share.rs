@@ -357,7 +357,6 @@ impl ServerClient {
     /// `PUT /v1/shares/{id}`: start, or resume after a reconnect.
     pub async fn start_share(&self, info: &ShareStart, started: SystemTime) -> Result<(), String> {
         let body = StartShare {
-            actor: Some(info.actor.clone()),
             contexts: info.contexts.clone(),
             width: info.width,
             height: info.height,
@@ -426,6 +425,7 @@ impl ServerClient {
                 Some(warroom_core::audit::timeline::RecordingStart {
                     started: humantime::parse_rfc3339_weak(&r.started).ok()?,
                     share_id: r.id,
+                    owner: r.actor,
                 })
             })
             .collect())

@@ -59,13 +59,21 @@ pub struct Delegation {
     kube_namespaces: HashMap<String, Vec<String>>,
     pub policy: ServerPolicy,
     audit_file: PathBuf,
+    /// `server:<replica>:<uuid>`: this process's session, in the namespace clients cannot post.
     session_id: String,
+    /// `server:<replica>`: the sender of every record this replica writes.
+    pub sender: String,
+    /// This process among the replicas: the owner of the requests it runs.
+    pub owner: String,
     /// Wakes waiters when any request changes (LISTEN/NOTIFY, [`requests::listen`]).
     pub bell: Arc<tokio::sync::Notify>,
+    /// The actions running on this replica, each on its own task: shutdown waits for them.
+    pub running: tokio_util::task::TaskTracker,
 }
 
 impl Delegation {
     pub fn new(config: &ServerConfig) -> Result<Delegation, String> {
+        let process = warroom_core::audit::new_session_id();
         let mut pg = HashMap::new();
         for c in &config.contexts.postgres {
             let spec = ConnectSpec::resolve(&c.url, c.password_env.as_deref())
@@ -131,8 +139,11 @@ impl Delegation {
             kube_namespaces,
             policy: config.policy.clone(),
             audit_file: config.actions_audit_file.clone(),
-            session_id: warroom_core::audit::new_session_id(),
+            session_id: format!("{}:{process}", config.server_sender()),
+            sender: config.server_sender(),
+            owner: format!("{}/{process}", config.replica),
             bell: Arc::new(tokio::sync::Notify::new()),
+            running: tokio_util::task::TaskTracker::new(),
         })
     }
 
@@ -144,15 +155,21 @@ impl Delegation {
         }
     }
 
-    /// The audit log of one request: actor identity = the requester, records into `store`.
-    fn audit(&self, store: &AppState, requester: &str) -> AuditLog {
+    /// The audit log of one request: actor identity = the requester, records into `store`
+    /// sent as this replica, in its own session. For an execution (`running`: the request id),
+    /// the intent's id is kept on the request's row first, so whoever resolves the request can
+    /// close that intent.
+    fn audit(&self, state: &AppState, requester: &str, running: Option<&str>) -> AuditLog {
         let settings = AuditSettings {
             identity: Some(requester.to_string()),
             ..AuditSettings::local(self.audit_file.clone())
         };
         let sink = DatabaseSink {
-            queue: store.ingest.clone(),
-            received_from: requester.to_string(),
+            queue: state.ingest.clone(),
+            store: state.store.clone(),
+            sender: self.sender.clone(),
+            session_id: self.session_id.clone(),
+            running: running.map(str::to_string),
         };
         AuditLog::with_sink(settings, self.session_id.clone(), Arc::new(sink))
     }
@@ -188,7 +205,7 @@ impl Delegation {
 
     /// Re-reads a PostgreSQL target from the server's side: the session must still be the one
     /// the client saw; its details in the record are the server's, not the client's claims.
-    async fn reread(&self, action: GuardedAction) -> Result<GuardedAction, String> {
+    async fn reread(&self, store: &Store, action: GuardedAction) -> Result<GuardedAction, String> {
         if let GuardedAction::Kube(k) = &action {
             let namespace = match k {
                 KubeAction::DeletePod(p) => &p.namespace,
@@ -210,7 +227,12 @@ impl Delegation {
                 return Err(format!("the server has no context {}", t.context));
             };
             let undo = matches!(action, GuardedAction::Kafka(KafkaAction::UndoReset(_)));
-            let plan = replan(kafka, &t.plan, undo).await?;
+            let claimed = if undo {
+                recorded_reset(store, t).await?
+            } else {
+                t.plan.clone()
+            };
+            let plan = replan(kafka, &claimed, undo).await?;
             let live = KafkaResetTarget::new(&t.context, plan, t.undoes.clone());
             return Ok(GuardedAction::Kafka(if undo {
                 KafkaAction::UndoReset(live)
@@ -255,6 +277,93 @@ impl Delegation {
         let live = warroom_core::guard::PgTarget::from_session(&t.context, s);
         Ok(GuardedAction::Pg(pg_action.with_target(live)))
     }
+}
+
+/// The plan of an undo as the server recorded the reset it reverses: `undo.undoes` must name
+/// the intent of a reset this server ran (its own record, on the same context and group, whose
+/// request is done), and the offsets put back are the `previous` offsets of that record, never
+/// the client's. The partitions must be the ones the client previewed.
+async fn recorded_reset(store: &Store, undo: &KafkaResetTarget) -> Result<ResetPlan, String> {
+    let group = &undo.plan.group;
+    let refuse = |why: String| Err(format!("{why}: nothing was done"));
+    let Some(audit_id) = undo.undoes.as_deref() else {
+        return refuse("an undo names the audit id of the reset it reverses".into());
+    };
+    let row = match store.get(audit_id).await {
+        Ok(Some(row)) => row,
+        Ok(None) => return refuse(format!("the server holds no record {audit_id}")),
+        Err(e) => return refuse(format!("the reset's record could not be read ({e})")),
+    };
+    let Ok(reset) = serde_json::from_str::<warroom_core::audit::AuditRecord>(&row.record) else {
+        return refuse(format!("record {audit_id} is unreadable"));
+    };
+    let own = warroom_core::protocol::is_server_name(&row.received_from);
+    if !own
+        || reset.phase != warroom_core::audit::Phase::Intent
+        || reset.action != warroom_core::guard::ActionName::KafkaResetOffsets.as_str()
+        || reset.context.name != undo.context
+        || reset.target["group"].as_str() != Some(group.as_str())
+    {
+        return refuse(format!(
+            "record {audit_id} is not a reset of group {group} on {} that this server ran",
+            undo.context
+        ));
+    }
+    match requests::status_of_intent(store, audit_id).await {
+        Ok(Some(RequestStatus::Done)) => {}
+        Ok(status) => {
+            return refuse(format!(
+                "the reset of record {audit_id} is not done ({})",
+                status.map_or("no request", RequestStatus::as_str)
+            ));
+        }
+        Err(e) => return refuse(format!("the reset's request could not be read ({e})")),
+    }
+    let mut previous: Vec<(String, i32, i64)> = reset.target["partitions"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p["topic"].as_str()?.to_string(),
+                i32::try_from(p["partition"].as_i64()?).ok()?,
+                p["previous"].as_i64()?,
+            ))
+        })
+        .collect();
+    previous.sort();
+    let mut asked: Vec<(String, i32)> = undo
+        .plan
+        .partitions
+        .iter()
+        .map(|p| (p.topic.clone(), p.partition))
+        .collect();
+    asked.sort();
+    let recorded: Vec<(String, i32)> = previous.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+    if asked != recorded {
+        return refuse(format!(
+            "the partitions to restore differ from those the reset of record {audit_id} changed"
+        ));
+    }
+    let partitions = undo
+        .plan
+        .partitions
+        .iter()
+        .filter_map(|p| {
+            let (_, _, target) = previous
+                .iter()
+                .find(|(t, n, _)| *t == p.topic && *n == p.partition)?;
+            Some(PartitionReset {
+                target: *target,
+                ..p.clone()
+            })
+        })
+        .collect();
+    Ok(ResetPlan {
+        partitions,
+        ..undo.plan.clone()
+    })
 }
 
 /// A client's reset plan read again on the server. A reset is planned anew from the same
@@ -319,23 +428,59 @@ async fn replan(kafka: &RealKafka, claimed: &ResetPlan, undo: bool) -> Result<Re
     })
 }
 
-/// Stores the executor's records in `audit_records`, through the group-commit writers.
-#[derive(Debug)]
+/// Where the server's own records go, as messages name it.
+const DATABASE: &str = "the warroom server's database";
+
+/// Stores the executor's records in `audit_records`, through the group-commit writers, sent
+/// as the server itself.
 struct DatabaseSink {
     queue: super::batch::Queue,
-    received_from: String,
+    store: Store,
+    sender: String,
+    session_id: String,
+    /// The request whose execution writes here.
+    running: Option<String>,
+}
+
+impl std::fmt::Debug for DatabaseSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSink")
+            .field("sender", &self.sender)
+            .field("running", &self.running)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RecordSink for DatabaseSink {
     fn display(&self) -> String {
-        "the warroom server's database".into()
+        DATABASE.into()
     }
 
     fn accept(&self, body: Vec<u8>, _id: String) -> BoxFuture<'static, Result<(), String>> {
         let queue = self.queue.clone();
-        let received_from = self.received_from.clone();
+        let store = self.store.clone();
+        let received_from = self.sender.clone();
+        let session_id = self.session_id.clone();
+        let running = self.running.clone();
         Box::pin(async move {
-            let incoming = super::ingest::check(&body).map_err(|b| b.0)?;
+            let origin = super::ingest::Origin::Server {
+                session_id: &session_id,
+            };
+            let incoming = super::ingest::check(&body, origin).map_err(|b| b.0)?;
+            if let Some(request_id) = &running
+                && incoming.record.phase == warroom_core::audit::Phase::Intent
+            {
+                // First the row, then the intent: a survivor can then close this intent, and
+                // a request already resolved by a sweep is never acted on.
+                let still = requests::set_intent(&store, request_id, &incoming.record.id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !still {
+                    return Err(format!(
+                        "holds request {request_id} as no longer running (its lease was lost)"
+                    ));
+                }
+            }
             let (answer, stored) = tokio::sync::oneshot::channel();
             queue
                 .send(super::batch::Pending {
@@ -354,6 +499,58 @@ impl RecordSink for DatabaseSink {
     }
 }
 
+/// How often each replica sweeps the requests (expiries, lost leases).
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// The per-replica timer of delegated requests: pending ones expire on time and running ones
+/// whose replica stopped are resolved within the lease, whether or not anyone reads them.
+pub async fn sweep_loop(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match requests::sweep(&state.store).await {
+            Ok(abandoned) => {
+                for a in abandoned {
+                    close_abandoned(&state, &a).await;
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "request sweep did not run"),
+        }
+    }
+}
+
+/// The intent of a request whose replica stopped mid-action gets its outcome: unknown.
+async fn close_abandoned(state: &AppState, a: &requests::Abandoned) {
+    let Some(intent_id) = &a.intent_id else {
+        return;
+    };
+    let intent = match state.store.get(intent_id).await {
+        Ok(Some(row)) => serde_json::from_str::<warroom_core::audit::AuditRecord>(&row.record)
+            .map_err(|e| e.to_string()),
+        Ok(None) => Err("not stored (its replica stopped while writing it)".to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let intent = match intent {
+        Ok(intent) => intent,
+        Err(e) => {
+            tracing::warn!(request_id = %a.id, intent_id = %intent_id, error = %e,
+                "the abandoned request's intent cannot be closed");
+            return;
+        }
+    };
+    let audit = state.delegation.audit(state, &a.requester, None);
+    let receipt = warroom_core::audit::IntentReceipt::delivered_earlier(intent, DATABASE);
+    let detail = format!(
+        "request {}: the replica running it stopped before recording the result; the action \
+         may or may not have run",
+        a.id
+    );
+    let delivery = audit.record_unknown_outcome(&receipt, detail).await;
+    tracing::info!(request_id = %a.id, intent_id = %intent_id, outcome_id = %delivery.id,
+        delivered = delivery.delivered, "abandoned request's intent closed: outcome unknown");
+}
+
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/v1/actions", post(post_action))
@@ -365,9 +562,9 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/approvals", get(list_approvals))
 }
 
-/// Request `id` as it stands now (expired first when its time is up); 404 when there is none.
+/// Request `id` as it stands now (a read: the sweep timer expires and resolves requests);
+/// 404 when there is none.
 async fn current(store: &Store, id: &str) -> Result<RequestRow, Response> {
-    requests::expire_due(store).await.map_err(store_error)?;
     match requests::get(store, id).await {
         Ok(Some(row)) => Ok(row),
         Ok(None) => Err(error(
@@ -434,6 +631,8 @@ async fn post_action(
         request_json: &request_json,
         reason: &request.reason,
         binding: &bound,
+        groups: &identity.1,
+        owner: &delegation.owner,
     };
     // Policy, then the rule's reason rules: either refusal is recorded and answered 403.
     let decision = delegation
@@ -487,7 +686,7 @@ async fn post_action(
     if let Some(approval) = &rule.approval {
         // The approver sees the server's reading of the target, not the client's claims.
         let claimed = action;
-        let action = match delegation.reread(action.clone()).await {
+        let action = match delegation.reread(&state.store, action.clone()).await {
             Ok(a) => a,
             Err(why) => {
                 let stored = filing
@@ -532,13 +731,87 @@ async fn post_action(
         Err(r) => return r,
     };
     let note = json!({"request_id": id, "requested_by": identity.0, "rule": rule.name});
-    let reply = run(&state, &identity.0, request, rule, note).await;
-    finish(&state, before, reply).await
+    let job = Execution {
+        requester: identity.0.clone(),
+        request,
+        rule: rule.clone(),
+        note,
+        before,
+    };
+    execute(&state, job).await
+}
+
+/// One action to run, detached from the HTTP request that asked for it (or approved it).
+struct Execution {
+    requester: String,
+    request: ActionRequest,
+    rule: Rule,
+    note: Value,
+    /// The request as it stood when it started running.
+    before: RequestState,
+}
+
+/// Runs `job` on a task of its own and answers with its result. The handler only waits for
+/// it: a caller that disconnects (or times out) cancels its wait, never the action, whose
+/// result is stored either way. Shutdown waits for these tasks ([`Delegation::running`]).
+async fn execute(state: &Arc<AppState>, job: Execution) -> Response {
+    let id = job.before.id.clone();
+    let task = {
+        let owned = Arc::clone(state);
+        state
+            .delegation
+            .running
+            .spawn(async move { run_to_end(&owned, job).await })
+    };
+    match task.await {
+        Ok(done) => axum::Json(done).into_response(),
+        Err(e) => {
+            tracing::error!(request_id = %id, error = %e, "the task running the action failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!(
+                    "the task running request {id} failed ({e}); the request is resolved when \
+                     its lease runs out: check it with its id"
+                ),
+            )
+        }
+    }
+}
+
+/// Runs the action while heartbeating its lease, then stores the result.
+async fn run_to_end(state: &AppState, job: Execution) -> RequestState {
+    let Execution {
+        requester,
+        request,
+        rule,
+        note,
+        before,
+    } = job;
+    let id = before.id.clone();
+    let work = run(state, &id, &requester, request, &rule, note);
+    tokio::pin!(work);
+    let mut beat = tokio::time::interval(requests::HEARTBEAT);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate; the claim itself wrote the first heartbeat.
+    beat.tick().await;
+    let reply = loop {
+        tokio::select! {
+            reply = &mut work => break reply,
+            _ = beat.tick() => match requests::heartbeat(&state.store, &id, &state.delegation.owner).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(request_id = %id,
+                    "lease lost while running (a sweep resolved the request); the result is still stored"),
+                Err(e) => tracing::warn!(request_id = %id, error = %e, "heartbeat not written"),
+            },
+        }
+    };
+    finish(state, before, reply).await
 }
 
 /// Runs the requested action through the guard executor; the reply as the client will show it.
 async fn run(
     state: &AppState,
+    id: &str,
     requester: &str,
     request: ActionRequest,
     rule: &Rule,
@@ -550,11 +823,11 @@ async fn run(
         typed_context,
     } = request;
     let delegation = &state.delegation;
-    let action = match delegation.reread(action).await {
+    let action = match delegation.reread(&state.store, action).await {
         Ok(a) => a,
         Err(why) => return ActionReply::not_done(why),
     };
-    let audit = delegation.audit(state, requester);
+    let audit = delegation.audit(state, requester, Some(id));
     let executor = delegation.executor(audit, &action, rule, note);
     let reports = executor
         .run(GuardRequest {
@@ -569,9 +842,13 @@ async fn run(
     }
 }
 
-/// Stores the result and answers with the request as it stands; `before` is its state before
-/// it ran, the answer when the stored row cannot be read back (the result is never lost).
-async fn finish(state: &AppState, before: RequestState, reply: ActionReply) -> Response {
+/// How long a finished action keeps trying to store its result while the database is away.
+const STORE_RESULT_FOR: Duration = Duration::from_secs(60);
+
+/// Stores the result (retrying while the database is unavailable: the action ran, its result
+/// must not be lost) and answers with the request as it stands; `before` is its state before
+/// it ran, the answer when the stored row cannot be read back.
+async fn finish(state: &AppState, before: RequestState, reply: ActionReply) -> RequestState {
     let id = before.id.clone();
     let status = match reply.outcome() {
         Outcome::Done => RequestStatus::Done,
@@ -579,19 +856,29 @@ async fn finish(state: &AppState, before: RequestState, reply: ActionReply) -> R
         Outcome::Failed => RequestStatus::Failed,
         Outcome::Refused => RequestStatus::NotDone,
     };
-    if let Err(e) = requests::finish(&state.store, &id, status, &reply.detail, &reply).await {
-        tracing::warn!(request_id = %id, error = %e, "the result could not be stored");
+    let deadline = tokio::time::Instant::now() + STORE_RESULT_FOR;
+    loop {
+        match requests::finish(&state.store, &id, status, &reply.detail, &reply).await {
+            Ok(()) => break,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(request_id = %id, error = %e, "the result is not stored yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => {
+                tracing::error!(request_id = %id, error = %e, "the result could not be stored");
+                break;
+            }
+        }
     }
     tracing::info!(request_id = %id, status = status.as_str(), audit_id = ?reply.audit_id, "delegated action finished");
     match requests::get(&state.store, &id).await {
-        Ok(Some(row)) => axum::Json(row.state.clone()).into_response(),
-        Ok(None) | Err(_) => axum::Json(RequestState {
+        Ok(Some(row)) => row.state,
+        Ok(None) | Err(_) => RequestState {
             status,
             detail: reply.detail.clone(),
             reply: Some(reply),
             ..before
-        })
-        .into_response(),
+        },
     }
 }
 
@@ -603,6 +890,9 @@ struct Filing<'a> {
     request_json: &'a str,
     reason: &'a str,
     binding: &'a str,
+    groups: &'a [String],
+    /// This replica process: the owner when the request is stored `running`.
+    owner: &'a str,
 }
 
 impl Filing<'_> {
@@ -633,6 +923,8 @@ impl Filing<'_> {
             detail,
             approvers: approval.map_or(&[], |a| &a.approvers),
             expires_in: approval.map(|a| a.timeout),
+            requester_groups: self.groups,
+            owner: (status == RequestStatus::Running).then_some(self.owner),
         };
         requests::insert(self.store, &new).await
     }
@@ -648,7 +940,7 @@ async fn record_refusal(
     rule: Option<&str>,
     why: &str,
 ) -> Option<String> {
-    let audit = state.delegation.audit(state, requester);
+    let audit = state.delegation.audit(state, requester, None);
     let note = json!({"request_id": request_id, "requested_by": requester, "rule": rule});
     let draft = action.intent_draft(reason, Some(note));
     match audit.record_intent(draft).await {
@@ -666,12 +958,26 @@ async fn record_refusal(
 
 async fn get_action(
     State(state): State<Arc<AppState>>,
-    _caller: api::Caller,
+    api::Caller(identity): api::Caller,
     Path(id): Path<String>,
 ) -> Response {
-    match current(&state.store, &id).await {
+    match readable(&state, &identity, &id).await {
         Ok(row) => axum::Json(row.state.clone()).into_response(),
         Err(r) => r,
+    }
+}
+
+/// Request `id` if the caller may read it ([`crate::scope`]); one they may not read is
+/// answered like one that does not exist.
+async fn readable(state: &AppState, identity: &Identity, id: &str) -> Result<RequestRow, Response> {
+    let row = current(&state.store, id).await?;
+    if state.readers.of(identity).reads_request(&row) {
+        Ok(row)
+    } else {
+        Err(error(
+            StatusCode::NOT_FOUND,
+            format!("no action request {id}"),
+        ))
     }
 }
 
@@ -705,7 +1011,7 @@ async fn wait_action(
         let bell = state.delegation.bell.notified();
         tokio::pin!(bell);
         bell.as_mut().enable();
-        let row = match current(&state.store, &id).await {
+        let row = match readable(&state, &identity, &id).await {
             Ok(row) => row,
             Err(r) => return r,
         };
@@ -744,7 +1050,7 @@ async fn decide<const APPROVING: bool>(
         Ok(row) => row,
         Err(r) => return r,
     };
-    if row.state.requester == identity.0 {
+    if identity.is(&row.state.requester) {
         return error(
             StatusCode::FORBIDDEN,
             "you cannot approve or deny your own request: another approver must",
@@ -779,55 +1085,110 @@ async fn decide<const APPROVING: bool>(
             "this approval is for another request (target or reason differ): nothing was done",
         );
     }
+    // The rule is checked again now: still allowing the requester, and this approver still
+    // one of its approvers (the configuration may have changed since the request).
+    let rule = if APPROVING {
+        match recheck(&state.delegation.policy, &row, who) {
+            Ok(rule) => Some(rule.clone()),
+            Err(Recheck::Approver(why)) => return error(StatusCode::FORBIDDEN, why),
+            Err(Recheck::Request(why)) => {
+                let detail = format!("{why}: nothing was done");
+                return match requests::refuse_pending(&state.store, &id, &detail).await {
+                    Ok(Some(row)) => (StatusCode::FORBIDDEN, axum::Json(row.state)).into_response(),
+                    Ok(None) => error(
+                        StatusCode::CONFLICT,
+                        format!("request {id} was decided, withdrawn or expired meanwhile"),
+                    ),
+                    Err(e) => store_error(e),
+                };
+            }
+        }
+    } else {
+        None
+    };
     let to = if APPROVING {
         RequestStatus::Running
     } else {
         RequestStatus::Denied
     };
-    let claimed = match requests::decide(&state.store, &id, to, &identity.0, &reason, &bound).await
-    {
-        Ok(Some(row)) => row,
-        Ok(None) => {
-            return error(
-                StatusCode::CONFLICT,
-                format!("request {id} was decided, withdrawn or expired meanwhile"),
-            );
-        }
-        Err(e) => return store_error(e),
-    };
+    let owner = &state.delegation.owner;
+    let claimed =
+        match requests::decide(&state.store, &id, to, &identity.0, &reason, &bound, owner).await {
+            Ok(Some(row)) => row,
+            Ok(None) => {
+                return error(
+                    StatusCode::CONFLICT,
+                    format!("request {id} was decided, withdrawn or expired meanwhile"),
+                );
+            }
+            Err(e) => return store_error(e),
+        };
     tracing::info!(request_id = %id, by = %identity.0, approved = APPROVING, "action request decided");
-    if !APPROVING {
-        return axum::Json(claimed.state).into_response();
+    match rule {
+        Some(rule) => execute_approved(&state, claimed, rule).await,
+        None => axum::Json(claimed.state).into_response(),
     }
-    execute_approved(&state, claimed).await
+}
+
+/// Why an approval is not taken on a second look at the policy.
+enum Recheck {
+    /// The request itself no longer passes: it is refused for good.
+    Request(String),
+    /// This approver may not approve it (another still may).
+    Approver(String),
+}
+
+/// The rule of a pending request, as the policy stands now: the requester (with the groups
+/// they had when asking) must still fall under the same rule, which must still allow it, pass
+/// its reason, and list `approver` among its approvers.
+fn recheck<'a>(
+    policy: &'a ServerPolicy,
+    row: &RequestRow,
+    approver: Caller<'_>,
+) -> Result<&'a Rule, Recheck> {
+    let r = &row.state;
+    let requester = Caller {
+        identity: &r.requester,
+        groups: &row.requester_groups,
+    };
+    let asked = r.rule.as_deref().unwrap_or_default();
+    let rule = match policy.decide(requester, &r.context, r.action) {
+        Decision::Allow(rule) if rule.name == asked => rule,
+        Decision::Allow(rule) => {
+            return Err(Recheck::Request(format!(
+                "the request now falls under rule {:?}, not {asked:?}: ask again",
+                rule.name
+            )));
+        }
+        Decision::Refuse { why, .. } => return Err(Recheck::Request(why)),
+    };
+    if let Err(why) = rule.reason.validate(&r.reason) {
+        return Err(Recheck::Request(format!(
+            "rule {asked:?} no longer takes the reason: {why}"
+        )));
+    }
+    match &rule.approval {
+        Some(a) if !a.approvers.iter().any(|e| approver.matches(e)) => {
+            Err(Recheck::Approver(format!(
+                "{} is no longer an approver under rule {asked:?} (approvers: {})",
+                approver.identity,
+                a.approvers.join(", ")
+            )))
+        }
+        Some(_) | None => Ok(rule),
+    }
 }
 
 /// Runs an approved request (once: only the replica whose UPDATE claimed it gets here).
-async fn execute_approved(state: &AppState, row: RequestRow) -> Response {
-    let fail = ActionReply::not_done;
+async fn execute_approved(state: &Arc<AppState>, row: RequestRow, rule: Rule) -> Response {
     let request =
         match warroom_core::guard::wire::from_json::<ActionRequest>(row.request.as_bytes()) {
             Ok(r) => r,
             Err(e) => {
-                return finish(
-                    state,
-                    row.state.clone(),
-                    fail(format!("stored request unreadable: {e}")),
-                )
-                .await;
+                let reply = ActionReply::not_done(format!("stored request unreadable: {e}"));
+                return axum::Json(finish(state, row.state.clone(), reply).await).into_response();
             }
         };
-    let rule_name = row.state.rule.clone().unwrap_or_default();
-    let Some(rule) = state
-        .delegation
-        .policy
-        .rules
-        .iter()
-        .find(|r| r.name == rule_name)
-    else {
-        let detail = format!("rule {rule_name:?} is no longer configured: nothing was done");
-        return finish(state, row.state.clone(), fail(detail)).await;
-    };
     let r = &row.state;
     let note = json!({
         "request_id": r.id,
@@ -838,8 +1199,14 @@ async fn execute_approved(state: &AppState, row: RequestRow) -> Response {
         "approver_reason": r.decision.as_ref().map(|d| &d.reason),
         "approved_at": r.decision.as_ref().map(|d| &d.at),
     });
-    let reply = run(state, &row.state.requester, request, rule, note).await;
-    finish(state, row.state.clone(), reply).await
+    let job = Execution {
+        requester: r.requester.clone(),
+        request,
+        rule,
+        note,
+        before: row.state.clone(),
+    };
+    execute(state, job).await
 }
 
 async fn withdraw(
@@ -857,19 +1224,22 @@ async fn withdraw(
     }
 }
 
-/// `GET /v1/approvals`: the pending requests, each with whether the caller may decide it.
+/// `GET /v1/approvals`: the pending requests the caller may read (their own, those they may
+/// decide; all for auditors), each with whether the caller may decide it.
 async fn list_approvals(
     State(state): State<Arc<AppState>>,
     api::Caller(identity): api::Caller,
 ) -> Response {
     let who = caller(&identity);
+    let scope = state.readers.of(&identity);
     match requests::pending(&state.store).await {
         Ok(rows) => {
             let requests: Vec<RequestState> = rows
                 .iter()
+                .filter(|r| scope.reads_request(r))
                 .map(|r| RequestState {
                     can_decide: Some(
-                        r.state.requester != identity.0
+                        !identity.is(&r.state.requester)
                             && r.state.approvers.iter().any(|a| who.matches(a)),
                     ),
                     ..r.state.clone()

@@ -36,6 +36,8 @@ pub struct AppState {
     pub relay: super::relay::Relay,
     /// Delegated actions: the server's contexts, policy and doorbell ([`super::actions`]).
     pub delegation: super::actions::Delegation,
+    /// Who reads what ([`super::scope`]).
+    pub readers: super::scope::Readers,
 }
 
 impl AppState {
@@ -158,7 +160,7 @@ async fn post_audit(
         }
         bytes.extend_from_slice(&chunk);
     }
-    let incoming = match ingest::check(&bytes) {
+    let incoming = match ingest::check(&bytes, ingest::Origin::Client) {
         Ok(i) => i,
         Err(bad) => {
             return error(
@@ -230,7 +232,7 @@ struct ListParams {
 
 async fn list_audit(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    Caller(identity): Caller,
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Query(params) = match params {
@@ -241,11 +243,12 @@ async fn list_audit(
         Ok(q) => q,
         Err(m) => return error(StatusCode::BAD_REQUEST, m),
     };
-    match state.store.list(&query).await {
+    let scope = state.readers.of(&identity);
+    match state.store.list(&query, &scope).await {
         Ok(mut rows) => {
             let next_cursor = if rows.len() > query.limit {
                 rows.truncate(query.limit);
-                rows.last().map(|r| encode_cursor(r.time, &r.id))
+                rows.last().map(|r| encode_cursor(r.received_at, &r.id))
             } else {
                 None
             };
@@ -285,7 +288,8 @@ fn to_query(p: ListParams) -> Result<store::Query, String> {
                 since: time("since", p.since)?,
                 until: time("until", p.until)?,
             },
-            actor: nonempty(p.actor),
+            // Stored identities are canonical: so is the filter.
+            actor: nonempty(p.actor).map(|a| super::auth::canonical_identity(&a)),
             context: nonempty(p.context),
             action: nonempty(p.action),
         },
@@ -314,23 +318,43 @@ fn decode_cursor(cursor: &str) -> Option<(SystemTime, String)> {
 
 async fn get_audit(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    Caller(identity): Caller,
     Path(id): Path<String>,
 ) -> Response {
-    match state.store.get(&id).await {
+    // A record the caller may not read is answered like one that does not exist.
+    let scope = state.readers.of(&identity);
+    match state.store.get_in(&id, &scope).await {
         Ok(Some(row)) => axum::Json(row.to_wire()).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no record with id {id}")),
         Err(e) => store_error(e),
     }
 }
 
+/// The chain check of a session: for its owner, for anyone on the server's own sessions (a
+/// count and hashes, nothing of the records), and for auditors.
 async fn verify_session(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    Caller(identity): Caller,
     Path(session_id): Path<String>,
 ) -> Response {
-    let rows = state.store.session_chain(&session_id).await;
-    json_or_store_error(rows.map(|rows| check_session(&session_id, &rows)))
+    let report = match state.store.session_chain(&session_id).await {
+        Ok(rows) => check_session(&session_id, &rows),
+        Err(e) => return store_error(e),
+    };
+    let readable = match state.readers.of(&identity) {
+        super::scope::Scope::All => true,
+        super::scope::Scope::Own { identity, .. } => report
+            .sender
+            .as_deref()
+            .is_none_or(|s| s == identity || warroom_core::protocol::is_server_name(s)),
+    };
+    if !readable {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no session {session_id} of yours"),
+        );
+    }
+    axum::Json(report).into_response()
 }
 
 #[cfg(test)]

@@ -8,10 +8,30 @@ use sha2::{Digest, Sha256};
 use super::config::{AuthConfig, StaticToken};
 use super::oidc::Oidc;
 
-/// The authenticated caller: the identity and its groups (from `[[server.token]] groups` or
-/// the OIDC groups claim), for `group:NAME` in policy rules.
+/// The authenticated caller: the identity in its canonical form (see [`canonical_identity`])
+/// and its groups (from `[[server.token]] groups` or the OIDC groups claim), for `group:NAME`
+/// in policy rules. Groups are kept exactly as configured or claimed (case-sensitive).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity(pub String, pub Vec<String>);
+
+impl Identity {
+    /// Whether `other` (a stored requester, a declared actor) names this caller.
+    pub fn is(&self, other: &str) -> bool {
+        same_identity(&self.0, other)
+    }
+}
+
+/// The one form of an identity the server compares: trimmed and lower-cased, so that
+/// `Alice@Example.com` and `alice@example.com` are one person everywhere (four eyes, rules,
+/// shares, records). Made at authentication and when the configuration is read.
+pub fn canonical_identity(raw: &str) -> String {
+    raw.trim().to_lowercase()
+}
+
+/// Whether two identities, in any form, name the same person.
+pub fn same_identity(a: &str, b: &str) -> bool {
+    canonical_identity(a) == canonical_identity(b)
+}
 
 /// Why a request is not authenticated (answered with 401). Never contains the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,15 +79,46 @@ impl Authenticator {
             }
         }
         if let Some(t) = found {
+            // Canonical since the configuration was read.
             return Ok(Identity(t.identity.clone(), t.groups.clone()));
         }
-        match &self.oidc {
-            Some(oidc) if token.matches('.').count() == 2 => oidc.verify(token).await,
-            _ => Err(Unauthenticated("unknown token".into())),
+        let identity = match &self.oidc {
+            Some(oidc) if token.matches('.').count() == 2 => oidc.verify(token).await?,
+            _ => return Err(Unauthenticated("unknown token".into())),
+        };
+        // The server's own sender names are never a caller (static tokens are refused at load).
+        if warroom_core::protocol::is_server_name(&identity.0) {
+            return Err(Unauthenticated(format!(
+                "OIDC token refused: identities starting with {:?} are the server's own",
+                warroom_core::protocol::SERVER_PREFIX
+            )));
         }
+        Ok(identity)
     }
 }
 
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identities_are_trimmed_and_lower_cased() {
+        assert_eq!(
+            canonical_identity("  Alice@Example.COM\t"),
+            "alice@example.com"
+        );
+        assert_eq!(
+            canonical_identity("ÉLODIE@example.com"),
+            "élodie@example.com"
+        );
+        assert!(same_identity("ALICE@EXAMPLE.COM", "alice@example.com"));
+        assert!(!same_identity("alice@example.com", "bob@example.com"));
+        let alice = Identity("alice@example.com".into(), Vec::new());
+        assert!(alice.is("Alice@example.com"));
+        assert!(!alice.is("bob"));
+    }
 }

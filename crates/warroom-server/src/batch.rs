@@ -148,14 +148,17 @@ fn clone_error(e: &StoreError) -> StoreError {
     }
 }
 
-/// Whether the declared identity differs from the authenticated one.
+/// Whether the declared identity names someone else than the authenticated one (compared in
+/// canonical form: `Alice@example.com` declared by alice is alice). The server's own records
+/// declare the requester it acted for: it vouches for that, so they never mismatch.
 pub fn mismatch(incoming: &Incoming, received_from: &str) -> bool {
-    incoming
-        .record
-        .actor
-        .identity
-        .as_deref()
-        .is_some_and(|declared| declared != received_from)
+    !incoming.by_server
+        && incoming
+            .record
+            .actor
+            .identity
+            .as_deref()
+            .is_some_and(|declared| !super::auth::same_identity(declared, received_from))
 }
 
 /// Column arrays for the `unnest` insert.
@@ -204,13 +207,13 @@ impl Columns {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::{check, tests::sealed};
+    use crate::ingest::{Origin, check, tests::sealed};
     use warroom_core::audit::GENESIS_HASH;
 
     fn pending(id: &str, prev: &str) -> (Pending, String) {
         let (r, line) = sealed(id, prev);
         let (answer, _) = oneshot::channel();
-        let incoming = check(line.as_bytes()).expect("valid");
+        let incoming = check(line.as_bytes(), Origin::Client).expect("valid");
         let p = Pending {
             incoming,
             received_from: "alice@example.com".into(),

@@ -10,15 +10,34 @@
 //! - except the session's first record, which may follow records this server never received
 //!   (e.g. written before an endpoint was configured): that is reported, not a break;
 //! - two records may not follow the same record (a fork: something was inserted).
+//!
+//! A chain is one sender's: the session's owner is the authenticated sender of its first
+//! received record, and only the owner's records (linked only to the owner's records) make its
+//! chain. Records someone else posted under the same session id are counted apart, so nobody
+//! can insert into, or fork, another sender's chain.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::store::ChainRow;
-use warroom_core::protocol::{Chain, ChainBreak, ChainProblem, SessionReport};
+use warroom_core::protocol::{Chain, ChainBreak, ChainProblem, ForeignRecords, SessionReport};
 
-pub fn check_session(session_id: &str, rows: &[ChainRow]) -> SessionReport {
+pub fn check_session(session_id: &str, all: &[ChainRow]) -> SessionReport {
+    let owner = all
+        .iter()
+        .min_by_key(|r| r.received_at)
+        .map(|r| r.received_from.clone());
+    let mut foreign: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut rows: Vec<&ChainRow> = Vec::with_capacity(all.len());
+    for r in all {
+        if Some(&r.received_from) == owner.as_ref() {
+            rows.push(r);
+        } else {
+            *foreign.entry(&r.received_from).or_default() += 1;
+        }
+    }
     let mut report = SessionReport {
         session_id: session_id.to_string(),
+        sender: owner.clone(),
         records: rows.len(),
         chain: if rows.is_empty() {
             Chain::Empty
@@ -27,6 +46,13 @@ pub fn check_session(session_id: &str, rows: &[ChainRow]) -> SessionReport {
         },
         starts_after_unseen_record: false,
         last_hash: rows.last().map(|r| r.hash.clone()),
+        foreign: foreign
+            .into_iter()
+            .map(|(sender, records)| ForeignRecords {
+                sender: sender.to_string(),
+                records,
+            })
+            .collect(),
     };
     let mut followers: HashMap<&str, &str> = HashMap::new();
     for (index, row) in rows.iter().enumerate() {
@@ -79,6 +105,8 @@ mod tests {
     fn row(id: &str, secs: u64, prev: &str, prev_known: bool) -> ChainRow {
         ChainRow {
             id: id.into(),
+            received_from: "alice@example.com".into(),
+            received_at: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
             time: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
             hash: format!("h-{id}"),
             prev_hash: prev.into(),
@@ -155,5 +183,28 @@ mod tests {
         }
         let linked = check_session("s", &[a, row("b", 2, "h-a", true)]);
         assert_eq!(linked.last_hash.as_deref(), Some("h-b"));
+    }
+
+    #[test]
+    fn another_senders_records_in_a_session_are_foreign_and_never_fork_the_owners_chain() {
+        let a = row("a", 1, "genesis", true);
+        let b = row("b", 2, "h-a", true);
+        // Mallory posts a record that follows alice's first one, under alice's session id.
+        let forged = ChainRow {
+            received_from: "mallory@example.com".into(),
+            ..row("x", 3, "h-a", true)
+        };
+        let r = check_session("s", &[a, forged, b]);
+        assert_eq!(r.chain, Chain::Intact);
+        assert_eq!(r.sender.as_deref(), Some("alice@example.com"));
+        assert_eq!(r.records, 2);
+        assert_eq!(
+            r.foreign,
+            vec![ForeignRecords {
+                sender: "mallory@example.com".into(),
+                records: 1
+            }]
+        );
+        assert_eq!(r.last_hash.as_deref(), Some("h-b"));
     }
 }

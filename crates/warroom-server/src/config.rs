@@ -63,6 +63,10 @@ struct RawServer {
     body_timeout: Option<Spanned<String>>,
     idle_timeout: Option<Spanned<String>>,
     max_streams_per_identity: Option<Spanned<usize>>,
+    /// This replica's name in the records it writes (`server:<replica>`); default: the host name.
+    replica: Option<Spanned<String>>,
+    /// Who reads every record and request (identities or `group:NAME`).
+    auditors: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,6 +116,9 @@ pub struct ServerConfig {
     pub actions_audit_file: PathBuf,
     /// The connection cap, the header/body/idle timeouts, long requests per identity.
     pub connections: ConnectionLimits,
+    /// The name this replica writes its records under, after `server:`.
+    pub replica: String,
+    pub readers: super::scope::Readers,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,7 +249,7 @@ impl ServerConfig {
                 ));
             }
             tokens.push(StaticToken {
-                identity: identity.to_string(),
+                identity: super::auth::canonical_identity(identity),
                 sha256,
                 groups: t.groups.clone(),
             });
@@ -252,9 +259,11 @@ impl ServerConfig {
             None => None,
             Some(o) => {
                 let o = o.get_ref();
+                // Keys fetched over plain http could be swapped on the way: https only,
+                // except on this machine.
                 let url = |s: &Spanned<String>| match reqwest::Url::parse(s.get_ref()) {
-                    Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
-                    _ => Err(at(s.span(), "must be an http(s) URL".into())),
+                    Ok(u) => super::oidc::secure_url(&u).map_err(|why| at(s.span(), why)),
+                    Err(_) => Err(at(s.span(), "must be an https URL".into())),
                 };
                 url(&o.issuer)?;
                 if let Some(j) = &o.jwks_url {
@@ -284,6 +293,51 @@ impl ServerConfig {
                     groups_claim,
                     jwks_url: o.jwks_url.as_ref().map(|j| j.get_ref().clone()),
                 })
+            }
+        };
+        // The server's own sender names can never be an authenticated identity.
+        if let Some(t) = raw
+            .token
+            .iter()
+            .find(|t| warroom_core::protocol::is_server_name(t.get_ref().identity.get_ref().trim()))
+        {
+            return Err(at(
+                t.get_ref().identity.span(),
+                format!(
+                    "identities starting with {:?} are reserved for the server's own records",
+                    warroom_core::protocol::SERVER_PREFIX
+                ),
+            ));
+        }
+        let replica = match &raw.replica {
+            Some(r) => {
+                let name = r.get_ref().trim();
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_graphic() && c != ':') {
+                    return Err(at(
+                        r.span(),
+                        "must be a non-empty name of printable ASCII characters, without spaces \
+                         or ':'"
+                            .into(),
+                    ));
+                }
+                name.to_string()
+            }
+            None => host_name(),
+        };
+        let auditors: Vec<String> = match &raw.auditors {
+            None => Vec::new(),
+            Some(list) => {
+                let entries: Vec<String> =
+                    list.get_ref().iter().map(|a| auditor_entry(a)).collect();
+                if let Some(bad) = entries.iter().find(|a| {
+                    a.is_empty() || a.chars().any(|c| c.is_control() || c.is_whitespace())
+                }) {
+                    return Err(at(
+                        list.span(),
+                        format!("{bad:?} is not an identity or \"group:NAME\""),
+                    ));
+                }
+                entries
             }
         };
         if tokens.is_empty() && oidc.is_none() {
@@ -317,13 +371,21 @@ impl ServerConfig {
             tls,
             auth: AuthConfig { tokens, oidc },
             connections,
+            replica,
+            readers: super::scope::Readers { auditors },
         })
+    }
+
+    /// The sender name of the records this replica writes itself.
+    pub fn server_sender(&self) -> String {
+        format!("{}{}", warroom_core::protocol::SERVER_PREFIX, self.replica)
     }
 
     /// A few lines for `warroom server check-config`: no secrets, no token hashes.
     pub fn summary(&self) -> String {
         let mut out = format!(
-            "listen: {}{}\ndatabase: {}\npool_size: {}\nretention: {}\nstatic tokens: {}\n",
+            "replica: {}\nlisten: {}{}\ndatabase: {}\npool_size: {}\nretention: {}\nstatic tokens: {}\n",
+            self.replica,
             self.listen,
             if self.tls.is_some() { " (TLS)" } else { "" },
             self.database.display(),
@@ -409,6 +471,30 @@ fn resolve(config: &Path, value: &str) -> PathBuf {
         return p;
     }
     config.parent().map(|d| d.join(&p)).unwrap_or(p)
+}
+
+/// An `auditors` entry as callers are compared: identities in their canonical form, group
+/// names exactly as the groups claim or a token lists them.
+fn auditor_entry(entry: &str) -> String {
+    let entry = entry.trim();
+    match entry.strip_prefix("group:") {
+        Some(_) => entry.to_string(),
+        None => super::auth::canonical_identity(entry),
+    }
+}
+
+/// The machine's host name (in a pod: the pod's name), else `warroom-server`.
+fn host_name() -> String {
+    let usable = |s: &str| {
+        let s = s.trim();
+        (!s.is_empty() && s.chars().all(|c| c.is_ascii_graphic() && c != ':'))
+            .then(|| s.to_string())
+    };
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .and_then(|h| usable(&h))
+        .or_else(|| std::env::var("HOSTNAME").ok().and_then(|h| usable(&h)))
+        .unwrap_or_else(|| "warroom-server".to_string())
 }
 
 #[cfg(test)]
@@ -542,6 +628,78 @@ identity_claim = "email"
             e.contains(":4:28: server.max_streams_per_identity: "),
             "{e}"
         );
+    }
+
+    #[test]
+    fn static_token_identities_are_canonical() {
+        let c = parse(&format!(
+            "[server]\nlisten = \"127.0.0.1:1\"\ndatabase_url = \"postgres://db/w\"\n\
+             [[server.token]]\nidentity = \" Alice@Example.COM \"\nsha256 = \"{HASH}\"\n"
+        ))
+        .expect("valid");
+        assert_eq!(c.auth.tokens[0].identity, "alice@example.com");
+    }
+
+    #[test]
+    fn the_servers_own_sender_names_and_bad_auditors_are_refused_with_their_place() {
+        let with = |server_lines: &str, identity: &str| {
+            parse(&format!(
+                "[server]\nlisten = \"127.0.0.1:1\"\ndatabase_url = \"postgres://db/w\"\n\
+                 {server_lines}\n[[server.token]]\nidentity = \"{identity}\"\nsha256 = \"{HASH}\"\n"
+            ))
+        };
+        let err = with("", "Server:eu-1").expect_err("reserved").to_string();
+        assert!(err.contains(":6:") && err.contains("reserved"), "{err}");
+        let err = with("auditors = [\"ops team\"]", "a@b")
+            .expect_err("space")
+            .to_string();
+        assert!(err.contains(":4:") && err.contains("\"ops team\""), "{err}");
+        let err = with("replica = \"eu 1\"", "a@b")
+            .expect_err("replica")
+            .to_string();
+        assert!(err.contains(":4:") && err.contains("replica"), "{err}");
+        let c = with(
+            "auditors = [\" Carol@Example.com\", \"group:Audit\"]\nreplica = \"eu-1\"",
+            "a@b",
+        )
+        .expect("valid");
+        assert_eq!(c.readers.auditors, ["carol@example.com", "group:Audit"]);
+        assert_eq!(c.server_sender(), "server:eu-1");
+    }
+
+    #[test]
+    fn a_plain_http_issuer_or_jwks_url_is_refused_unless_loopback() {
+        let oidc = |issuer: &str, jwks: &str| {
+            parse(&format!(
+                "[server]\nlisten = \"127.0.0.1:1\"\ndatabase_url = \"postgres://db/w\"\n\
+                 [server.oidc]\nissuer = \"{issuer}\"\naudience = \"w\"\n{jwks}"
+            ))
+        };
+        let e = oidc("http://idp.example", "").expect_err("plain http issuer");
+        assert!(
+            e.starts_with("/etc/warroom/server.toml:5:10: server.oidc.issuer: "),
+            "{e}"
+        );
+        assert!(e.contains("https"), "{e}");
+        let e = oidc(
+            "https://idp.example",
+            "jwks_url = \"http://keys.example/jwks\"\n",
+        )
+        .expect_err("plain http jwks_url");
+        assert!(
+            e.starts_with("/etc/warroom/server.toml:7:12: server.oidc.jwks_url: "),
+            "{e}"
+        );
+        let e = oidc("ftp://idp.example", "").expect_err("ftp");
+        assert!(e.contains("server.oidc.issuer"), "{e}");
+        for ok in [
+            "https://idp.example",
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080",
+            "http://localhost:8080",
+        ] {
+            oidc(ok, "").unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
     }
 
     #[test]

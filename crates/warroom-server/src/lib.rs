@@ -18,6 +18,7 @@ pub mod oidc;
 pub mod policy;
 pub mod relay;
 pub mod requests;
+pub mod scope;
 pub mod serve;
 pub mod store;
 pub mod watch_page;
@@ -36,6 +37,10 @@ use store::Store;
 const WRITERS: usize = 4;
 
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// How long shutdown waits for actions still running (an action's calls are bounded by the
+/// executor's timeout; its result is then stored, retried while the database is away).
+const ACTIONS_DRAIN: Duration = Duration::from_secs(90);
 
 /// `warroom server [check-config] --config FILE`. Logs are JSON lines on stderr.
 pub fn main(config: Option<&Path>, check_only: bool) -> ExitCode {
@@ -131,6 +136,7 @@ pub async fn run(
         ready: AtomicBool::new(false),
         relay: relay::Relay::start(&config)?,
         delegation: actions::Delegation::new(&config)?,
+        readers: config.readers.clone(),
     });
     let listener_task = tokio::spawn(requests::listen(
         config.database.clone(),
@@ -148,9 +154,13 @@ pub async fn run(
             }
             state.ready.store(true, Ordering::Release);
             tracing::info!("ready: schema up to date");
-            if let Some(days) = retention_days {
-                retention_loop(state.store.clone(), days).await;
-            }
+            // Both run until shutdown aborts this task.
+            let retention = async {
+                if let Some(days) = retention_days {
+                    retention_loop(state.store.clone(), days).await;
+                }
+            };
+            tokio::join!(actions::sweep_loop(Arc::clone(&state)), retention);
         })
     };
     tracing::info!(
@@ -174,12 +184,28 @@ pub async fn run(
     };
     serve::serve(
         listener,
-        api::router(state),
+        api::router(Arc::clone(&state)),
         tls,
         config.connections.clone(),
         stop,
     )
     .await;
+    // Actions run detached from their requests: a running one finishes and stores its result
+    // before the process goes (its executor bounds each call by the action timeout).
+    let running = &state.delegation.running;
+    running.close();
+    if !running.is_empty() {
+        tracing::info!(
+            actions = running.len(),
+            "waiting for the actions still running"
+        );
+    }
+    if tokio::time::timeout(ACTIONS_DRAIN, running.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("actions still running after {ACTIONS_DRAIN:?}; their leases resolve them");
+    }
     startup.abort();
     listener_task.abort();
     if let Some(e) = fatal.lock().await.take() {

@@ -18,6 +18,21 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../migrations/0002_action_requests.sql"),
     ),
     (3, "shares", include_str!("../migrations/0003_shares.sql")),
+    (
+        4,
+        "request_owners",
+        include_str!("../migrations/0004_request_owners.sql"),
+    ),
+    (
+        5,
+        "receive_order",
+        include_str!("../migrations/0005_receive_order.sql"),
+    ),
+    (
+        6,
+        "read_scope",
+        include_str!("../migrations/0006_read_scope.sql"),
+    ),
 ];
 
 /// Applies the missing migrations; returns the versions applied now.

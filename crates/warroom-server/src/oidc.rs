@@ -1,15 +1,19 @@
-//! OIDC JWTs: verified against the issuer's JWKS (`iss`, `aud`, `exp`, signature), keys cached
-//! and fetched again when a token names a key id we do not have (key rotation).
+//! OIDC JWTs: verified against the issuer's JWKS (signature, `iss`, `aud`, `exp`; `nbf` and
+//! `iat` not in the future; `email_verified` when the identity is the `email` claim), keys
+//! cached and fetched again when a token names a key id we do not have (key rotation). Keys
+//! come over https only (plain http on loopback, for tests and a local issuer).
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::net::IpAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 use tokio::sync::{Mutex, RwLock};
 
-use super::auth::{Identity, Unauthenticated};
+use super::auth::{Identity, Unauthenticated, canonical_identity};
 use super::config::OidcConfig;
 
 /// Keys are fetched again at least this often.
@@ -19,7 +23,7 @@ const MAX_KEY_AGE: Duration = Duration::from_secs(3600);
 const MIN_REFETCH: Duration = Duration::from_secs(5);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_DOCUMENT: usize = 512 * 1024;
-/// Clock skew tolerated on `exp` and `nbf`.
+/// Clock skew tolerated on `exp`, `nbf` and `iat`.
 const LEEWAY_SECS: u64 = 30;
 
 struct Key {
@@ -87,20 +91,20 @@ impl Oidc {
         validation.set_audience(&[self.config.audience.as_str()]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.leeway = LEEWAY_SECS;
-        let data = jsonwebtoken::decode::<Value>(token, &key.key, &validation)
-            .map_err(|e| deny(e.to_string()))?;
-        match data.claims.get(&self.config.identity_claim) {
-            Some(Value::String(id)) if !id.is_empty() && !id.chars().any(char::is_control) => {
-                Ok(Identity(
-                    id.clone(),
-                    groups_of(&data.claims, &self.config.groups_claim),
-                ))
-            }
-            _ => Err(deny(format!(
-                "no usable \"{}\" claim",
-                self.config.identity_claim
-            ))),
-        }
+        // Off by default in jsonwebtoken: a token not valid yet is refused too.
+        validation.validate_nbf = true;
+        let data = jsonwebtoken::decode::<Value>(token, &key.key, &validation).map_err(|e| {
+            deny(match e.kind() {
+                ErrorKind::ExpiredSignature => "expired (exp is in the past)".into(),
+                ErrorKind::ImmatureSignature => "not valid yet (nbf is in the future)".into(),
+                _ => e.to_string(),
+            })
+        })?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        not_from_the_future(&data.claims, now).map_err(deny)?;
+        identity_of(&data.claims, &self.config).map_err(deny)
     }
 
     /// Fetches the JWKS again unless another request just did (or is doing) it.
@@ -139,10 +143,16 @@ impl Oidc {
                     self.config.issuer.trim_end_matches('/')
                 );
                 let doc = self.get_json(&discovery).await?;
-                doc.get("jwks_uri")
+                let uri = doc
+                    .get("jwks_uri")
                     .and_then(Value::as_str)
-                    .ok_or_else(|| format!("{discovery} has no jwks_uri"))?
-                    .to_string()
+                    .ok_or_else(|| format!("{discovery} has no jwks_uri"))?;
+                // The configured URLs were checked at load; this one comes from the network.
+                let parsed = reqwest::Url::parse(uri)
+                    .map_err(|e| format!("the jwks_uri {uri:?} of {discovery}: {e}"))?;
+                secure_url(&parsed)
+                    .map_err(|why| format!("the jwks_uri {uri:?} of {discovery} {why}"))?;
+                uri.to_string()
             }
         };
         let set: JwkSet = serde_json::from_value(self.get_json(&jwks_url).await?)
@@ -203,6 +213,64 @@ impl Oidc {
     }
 }
 
+/// Whether keys may be fetched from `url`: https, or plain http to this machine only.
+pub fn secure_url(url: &reqwest::Url) -> Result<(), String> {
+    let host = url.host_str().unwrap_or_default();
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" if !host.is_empty() => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(
+            "must be an https URL (plain http only to 127.0.0.1, ::1 or localhost): keys \
+             fetched over http could be replaced on the way"
+                .into(),
+        ),
+        _ => Err("must be an https URL".into()),
+    }
+}
+
+/// `nbf` and `iat`, when present, must be numbers not later than `now` (plus the leeway):
+/// a token from the future was minted by a skewed or compromised issuer.
+fn not_from_the_future(claims: &Value, now: u64) -> Result<(), String> {
+    for claim in ["nbf", "iat"] {
+        let Some(value) = claims.get(claim) else {
+            continue;
+        };
+        let Some(at) = value.as_f64() else {
+            return Err(format!("{claim} is not a number of seconds"));
+        };
+        if at > (now + LEEWAY_SECS) as f64 {
+            return Err(match claim {
+                "nbf" => "not valid yet (nbf is in the future)".into(),
+                _ => "issued in the future (iat is later than now)".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The caller's canonical identity and groups from verified claims.
+fn identity_of(claims: &Value, config: &OidcConfig) -> Result<Identity, String> {
+    let claim = config.identity_claim.as_str();
+    let id = match claims.get(claim) {
+        Some(Value::String(id)) if !id.trim().is_empty() && !id.chars().any(char::is_control) => {
+            canonical_identity(id)
+        }
+        _ => return Err(format!("no usable \"{claim}\" claim")),
+    };
+    // An email the issuer has not verified may belong to someone else (many issuers let a
+    // user type any address).
+    if claim == "email" && claims.get("email_verified") != Some(&Value::Bool(true)) {
+        return Err("the email is not verified by the issuer (email_verified must be true)".into());
+    }
+    Ok(Identity(id, groups_of(claims, &config.groups_claim)))
+}
+
 fn has_key(cache: &Cache, kid: Option<&str>) -> bool {
     match kid {
         Some(kid) => cache.keys.contains_key(kid),
@@ -227,8 +295,78 @@ fn groups_of(claims: &Value, claim: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::groups_of;
+    use super::*;
     use serde_json::json;
+
+    fn config(identity_claim: &str) -> OidcConfig {
+        OidcConfig {
+            issuer: "https://idp.example".into(),
+            audience: "warroom".into(),
+            identity_claim: identity_claim.into(),
+            groups_claim: "groups".into(),
+            jwks_url: None,
+        }
+    }
+
+    #[test]
+    fn the_identity_is_canonical_and_an_email_must_be_verified() {
+        let email = config("email");
+        let verified = json!({"email": " Carol@Example.COM", "email_verified": true});
+        assert_eq!(
+            identity_of(&verified, &email).map(|i| i.0),
+            Ok("carol@example.com".to_string())
+        );
+        for claims in [
+            json!({"email": "carol@example.com", "email_verified": false}),
+            json!({"email": "carol@example.com"}),
+            json!({"email": "carol@example.com", "email_verified": "true"}),
+        ] {
+            let e = identity_of(&claims, &email).expect_err("unverified");
+            assert!(e.contains("email_verified"), "{e}");
+        }
+        // Another identity claim does not need it.
+        let sub = json!({"sub": "U-123", "email": "x@example.com"});
+        assert_eq!(
+            identity_of(&sub, &config("sub")).map(|i| i.0),
+            Ok("u-123".to_string())
+        );
+        assert!(identity_of(&json!({"email": "  "}), &email).is_err());
+    }
+
+    #[test]
+    fn nbf_and_iat_in_the_future_are_refused() {
+        let now = 1_800_000_000;
+        assert!(not_from_the_future(&json!({}), now).is_ok());
+        assert!(not_from_the_future(&json!({"nbf": now, "iat": now + 30}), now).is_ok());
+        let e = not_from_the_future(&json!({"nbf": now + 31}), now).expect_err("nbf");
+        assert!(e.contains("nbf"), "{e}");
+        let e = not_from_the_future(&json!({"iat": now + 3600}), now).expect_err("iat");
+        assert!(e.contains("iat"), "{e}");
+        assert!(not_from_the_future(&json!({"iat": "soon"}), now).is_err());
+    }
+
+    #[test]
+    fn keys_come_over_https_or_from_loopback() {
+        let check = |u: &str| secure_url(&reqwest::Url::parse(u).expect("url"));
+        for ok in [
+            "https://idp.example/jwks",
+            "http://127.0.0.1:8080/jwks",
+            "http://[::1]:8080/jwks",
+            "http://localhost/jwks",
+            "http://LOCALHOST/jwks",
+        ] {
+            assert!(check(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://idp.example/jwks",
+            "http://0.0.0.0:8080/jwks",
+            "http://10.0.0.1/jwks",
+            "http://localhost.evil.example/jwks",
+            "file:///etc/jwks",
+        ] {
+            assert!(check(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn groups_come_from_the_configured_claim_and_junk_is_dropped() {

@@ -5,6 +5,11 @@
 //! then decides: `allow = false` refuses; otherwise the reason must satisfy the rule's
 //! `min_reason_len` and `reason_pattern`, and `approval` says whether a second person must
 //! approve first.
+//!
+//! Identities in `identities` and `approvers` are compared in their canonical form (trimmed,
+//! lower-cased: [`canonical_identity`]); group names are compared exactly, case-sensitive, as
+//! the token configuration or the identity provider spells them (folding them could only widen
+//! who matches a rule).
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,6 +19,8 @@ use toml::Spanned;
 
 use warroom_core::config::ConfigError;
 use warroom_core::guard::{ActionName, ReasonRules};
+
+use super::auth::{canonical_identity, same_identity};
 
 /// Default minimum reason length when a rule sets none (the client's default too).
 const DEFAULT_MIN_REASON: usize = 10;
@@ -93,7 +100,7 @@ impl Caller<'_> {
     pub fn matches(&self, entry: &str) -> bool {
         match entry.strip_prefix("group:") {
             Some(group) => self.groups.iter().any(|g| g == group),
-            None => entry == "*" || entry == self.identity,
+            None => entry == "*" || same_identity(entry, self.identity),
         }
     }
 }
@@ -178,6 +185,12 @@ impl ServerPolicy {
                     ));
                 }
             }
+            if let Some(bad) = r.identities.get_ref().iter().find(|e| !prefix_ok(e)) {
+                return Err(at(
+                    r.identities.span(),
+                    format!("{bad:?}: write the prefix as \"group:\" (lower case)"),
+                ));
+            }
             if let Some(bad) = r
                 .actions
                 .get_ref()
@@ -212,7 +225,11 @@ impl ServerPolicy {
                                 .into(),
                         ));
                     };
-                    if let Some(bad) = approvers.get_ref().iter().find(|e| !entry_ok(e)) {
+                    if let Some(bad) = approvers
+                        .get_ref()
+                        .iter()
+                        .find(|e| !entry_ok(e) || !prefix_ok(e))
+                    {
                         return Err(at(
                             approvers.span(),
                             format!("{bad:?} is not an identity or \"group:NAME\""),
@@ -231,7 +248,11 @@ impl ServerPolicy {
                         None => DEFAULT_APPROVAL_TIMEOUT,
                     };
                     Some(Approval {
-                        approvers: approvers.get_ref().clone(),
+                        approvers: approvers
+                            .get_ref()
+                            .iter()
+                            .map(|e| canonical_entry(e))
+                            .collect(),
                         timeout,
                     })
                 }
@@ -247,7 +268,12 @@ impl ServerPolicy {
             rules.push(Rule {
                 name,
                 scope: RuleScope {
-                    identities: r.identities.into_inner(),
+                    identities: r
+                        .identities
+                        .get_ref()
+                        .iter()
+                        .map(|e| canonical_entry(e))
+                        .collect(),
                     contexts: r.contexts.into_inner(),
                     actions: r.actions.into_inner(),
                 },
@@ -294,6 +320,21 @@ impl ServerPolicy {
 
 fn entry_ok(e: &str) -> bool {
     !e.is_empty() && !e.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// `Group:sre` would turn into the group entry `group:sre` once canonical: refused instead.
+fn prefix_ok(e: &str) -> bool {
+    e.starts_with("group:") || !e.to_lowercase().starts_with("group:")
+}
+
+/// An `identities`/`approvers` entry as it is compared: identities canonical, `*` and
+/// `group:NAME` as written.
+fn canonical_entry(e: &str) -> String {
+    if e == "*" || e.starts_with("group:") {
+        e.to_string()
+    } else {
+        canonical_identity(e)
+    }
 }
 
 /// `*` matches any run of characters; everything else literally.
@@ -411,6 +452,50 @@ actions = ["pg.cancel", "pg.terminate"]
         .expect_err("no approvers");
         assert!(e.contains(":6:43: "), "{e}");
         assert!(e.contains("needs approvers"), "{e}");
+    }
+
+    #[test]
+    fn identities_in_rules_are_canonical_and_groups_exact() {
+        let p = policy(
+            r#"
+[[rule]]
+name = "alice, with approval"
+identities = ["Alice@Example.COM"]
+contexts = ["prod"]
+actions = ["pg.*"]
+approval = { required = true, approvers = ["Bob@Example.com", "group:SRE"] }
+"#,
+        )
+        .expect("valid");
+        let rule = &p.rules[0];
+        assert_eq!(rule.scope.identities, ["alice@example.com"]);
+        let approval = rule.approval.as_ref().expect("approval");
+        assert_eq!(approval.approvers, ["bob@example.com", "group:SRE"]);
+        let alice = Caller {
+            identity: "alice@example.com",
+            groups: &[],
+        };
+        assert!(matches!(
+            p.decide(alice, "prod", ActionName::PgCancel),
+            Decision::Allow(_)
+        ));
+        let sre = ["sre".to_string()];
+        let lower = Caller {
+            identity: "carol@example.com",
+            groups: &sre,
+        };
+        assert!(!approval.approvers.iter().any(|a| lower.matches(a)));
+        let upper = ["SRE".to_string()];
+        let carol = Caller {
+            identity: "carol@example.com",
+            groups: &upper,
+        };
+        assert!(approval.approvers.iter().any(|a| carol.matches(a)));
+        let e = policy(
+            "[[rule]]\nname = \"x\"\nidentities = [\"Group:sre\"]\ncontexts = [\"p\"]\nactions = [\"pg.*\"]\n",
+        )
+        .expect_err("Group:");
+        assert!(e.contains(":3:14: "), "{e}");
     }
 
     #[test]

@@ -31,6 +31,10 @@ pub struct NewRequest<'a> {
     pub detail: &'a str,
     pub approvers: &'a [String],
     pub expires_in: Option<Duration>,
+    /// The requester's groups as authenticated: the rule is checked again when it executes.
+    pub requester_groups: &'a [String],
+    /// The replica process that runs it now (stored `running`), else `None`.
+    pub owner: Option<&'a str>,
 }
 
 /// One row: the request as the API tells it, and what only the server reads.
@@ -40,11 +44,12 @@ pub struct RequestRow {
     /// The client's `ActionRequest` as it was posted (JSON): what an approval runs.
     pub request: String,
     pub expires_at: Option<SystemTime>,
+    pub requester_groups: Vec<String>,
 }
 
 const COLUMNS: &str = "id, created_at, requester, context_name, action, request, summary, \
     description, reason, binding, rule, status, detail, approvers, expires_at, decided_by, \
-    decided_reason, decided_at, finished_at, reply";
+    decided_reason, decided_at, finished_at, reply, requester_groups";
 
 fn time(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
@@ -70,6 +75,7 @@ impl FromRow for RequestRow {
         let decided_at: Option<SystemTime> = r.try_get(17)?;
         let finished_at: Option<SystemTime> = r.try_get(18)?;
         let reply: Option<String> = r.try_get(19)?;
+        let requester_groups: String = r.try_get(20)?;
         let state = RequestState {
             id,
             created_at: time(created_at),
@@ -94,6 +100,7 @@ impl FromRow for RequestRow {
             state,
             request: r.try_get(5)?,
             expires_at,
+            requester_groups: serde_json::from_str(&requester_groups).unwrap_or_default(),
         })
     }
 }
@@ -116,13 +123,16 @@ impl RequestRow {
 
 pub async fn insert(store: &Store, r: &NewRequest<'_>) -> Result<(), StoreError> {
     let approvers = serde_json::to_string(r.approvers).unwrap_or_else(|_| "[]".into());
+    let groups = serde_json::to_string(r.requester_groups).unwrap_or_else(|_| "[]".into());
     let expires_ms = r.expires_in.map(|d| d.as_millis() as f64);
     store
         .execute(
             "INSERT INTO action_requests (id, requester, context_name, action, request, summary, \
-             description, reason, binding, rule, status, detail, approvers, expires_at) \
+             description, reason, binding, rule, status, detail, approvers, expires_at, \
+             requester_groups, owner_replica, heartbeat_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-             now() + make_interval(secs => $14::float8 / 1000))",
+             now() + make_interval(secs => $14::float8 / 1000), $15, $16, \
+             CASE WHEN $16::text IS NULL THEN NULL ELSE now() END)",
             &[
                 &r.id,
                 &r.requester,
@@ -138,6 +148,8 @@ pub async fn insert(store: &Store, r: &NewRequest<'_>) -> Result<(), StoreError>
                 &r.detail,
                 &approvers,
                 &expires_ms,
+                &groups,
+                &r.owner,
             ],
         )
         .await?;
@@ -149,19 +161,32 @@ pub async fn get(store: &Store, id: &str) -> Result<Option<RequestRow>, StoreErr
     store.row(&sql, &[&id]).await
 }
 
-/// A request still `running` this long after it started has lost its replica: the executor
-/// gives up on a destructive call after its action timeout, so a live replica finishes well
-/// within it (the margin covers the re-read and the audit writes).
-pub const ABANDONED_AFTER: Duration =
-    Duration::from_secs(warroom_core::guard::executor::DEFAULT_ACTION_TIMEOUT.as_secs() + 120);
+/// A running request's owner writes its heartbeat this often...
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// ...and one whose heartbeat is older than this has lost its replica (killed, partitioned).
+pub const LEASE: Duration = Duration::from_secs(15);
 
 const ABANDONED: &str = "the replica running it stopped before recording the result: the action \
                          may or may not have run; check the target and the audit trail";
+const ABANDONED_BEFORE_INTENT: &str = "the replica running it stopped before recording the \
+                                       intent: the action did not run; nothing was done";
 
-/// Marks every pending request past its expiry as expired, and every request `running` for
-/// longer than [`ABANDONED_AFTER`] as `unknown` (its replica died mid-action); rings the bell
-/// for each, so waiting requesters see it.
-pub async fn expire_due(store: &Store) -> Result<(), StoreError> {
+/// A running request whose replica stopped, resolved by [`sweep`].
+#[derive(Debug, Clone)]
+pub struct Abandoned {
+    pub id: String,
+    pub requester: String,
+    /// Its action's intent, when one was recorded (then its outcome is unknown).
+    pub intent_id: Option<String>,
+}
+
+/// One pass of the per-replica timer: every pending request past its expiry becomes
+/// `expired`; every running request whose owner's heartbeat is older than [`LEASE`] becomes
+/// `unknown` (its intent was recorded: the action may have run) or `not_done` (an owned
+/// request without an intent: the executor never acts before its intent is stored; a row
+/// without an owner predates owners and stays `unknown`). Rings the bell for each. Each row is
+/// changed by one statement of one replica: two sweeps never resolve the same request.
+pub async fn sweep(store: &Store) -> Result<Vec<Abandoned>, StoreError> {
     let client = store.client().await?;
     let mut ids = Vec::new();
     for row in client
@@ -175,35 +200,100 @@ pub async fn expire_due(store: &Store) -> Result<(), StoreError> {
     {
         ids.push(row.try_get::<_, String>(0)?);
     }
-    let reply = serde_json::to_string(&ActionReply {
+    let unknown = serde_json::to_string(&ActionReply {
         executed: true,
         unknown: true,
         ..ActionReply::not_done(ABANDONED.into())
     })
     .unwrap_or_default();
+    let not_run = serde_json::to_string(&ActionReply::not_done(ABANDONED_BEFORE_INTENT.into()))
+        .unwrap_or_default();
+    let mut abandoned = Vec::new();
     for row in client
         .query(
-            "UPDATE action_requests SET status = 'unknown', finished_at = now(), detail = $1, \
-             reply = $2 WHERE status = 'running' \
-             AND COALESCE(decided_at, created_at) < now() - make_interval(secs => $3) \
-             RETURNING id",
-            &[&ABANDONED, &reply, &ABANDONED_AFTER.as_secs_f64()],
+            "UPDATE action_requests SET finished_at = now(), \
+               status = CASE WHEN intent_id IS NULL AND owner_replica IS NOT NULL THEN 'not_done' ELSE 'unknown' END, \
+               detail = CASE WHEN intent_id IS NULL AND owner_replica IS NOT NULL THEN $2 ELSE $1 END, \
+               reply = CASE WHEN intent_id IS NULL AND owner_replica IS NOT NULL THEN $4 ELSE $3 END \
+             WHERE status = 'running' \
+             AND COALESCE(heartbeat_at, decided_at, created_at) < now() - make_interval(secs => $5) \
+             RETURNING id, requester, intent_id, owner_replica",
+            &[
+                &ABANDONED,
+                &ABANDONED_BEFORE_INTENT,
+                &unknown,
+                &not_run,
+                &LEASE.as_secs_f64(),
+            ],
         )
         .await?
     {
-        let id: String = row.try_get(0)?;
-        tracing::warn!(request_id = %id, "action request abandoned mid-action: marked unknown");
-        ids.push(id);
+        let a = Abandoned {
+            id: row.try_get(0)?,
+            requester: row.try_get(1)?,
+            intent_id: row.try_get(2)?,
+        };
+        let owner: Option<String> = row.try_get(3)?;
+        tracing::warn!(request_id = %a.id, owner = ?owner, intent_recorded = a.intent_id.is_some(),
+            "action request lost its replica mid-action: resolved");
+        ids.push(a.id.clone());
+        abandoned.push(a);
     }
     for id in ids {
         ring(&client, &id).await?;
     }
-    Ok(())
+    Ok(abandoned)
 }
 
-/// The pending requests, oldest first (expired ones are marked first).
+/// The owner of a running request says it still runs it; false when the request is no longer
+/// its own running request (a sweep resolved it meanwhile).
+pub async fn heartbeat(store: &Store, id: &str, owner: &str) -> Result<bool, StoreError> {
+    let changed = store
+        .execute(
+            "UPDATE action_requests SET heartbeat_at = now() \
+             WHERE id = $1 AND status = 'running' AND owner_replica = $2",
+            &[&id, &owner],
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
+/// Keeps the id of the audit intent of the request's action, before that intent is stored
+/// (and so before the action can run); false when the request is no longer running (a sweep
+/// resolved it: then the intent must not be written and the action must not run).
+pub async fn set_intent(store: &Store, id: &str, intent_id: &str) -> Result<bool, StoreError> {
+    let changed = store
+        .execute(
+            "UPDATE action_requests SET intent_id = $2 WHERE id = $1 AND status = 'running'",
+            &[&id, &intent_id],
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
+/// The status of the request whose action recorded intent `intent_id`, if any.
+pub async fn status_of_intent(
+    store: &Store,
+    intent_id: &str,
+) -> Result<Option<RequestStatus>, StoreError> {
+    let client = store.client().await?;
+    let Some(row) = client
+        .query_opt(
+            "SELECT status FROM action_requests WHERE intent_id = $1",
+            &[&intent_id],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let status: String = row.try_get(0)?;
+    RequestStatus::parse(&status)
+        .map(Some)
+        .ok_or_else(|| StoreError::Failed(format!("unknown request status {status:?}")))
+}
+
+/// The pending requests, oldest first (the sweep marks expired ones).
 pub async fn pending(store: &Store) -> Result<Vec<RequestRow>, StoreError> {
-    expire_due(store).await?;
     let sql = format!(
         "SELECT {COLUMNS} FROM action_requests WHERE status = 'pending' ORDER BY created_at, id"
     );
@@ -211,7 +301,8 @@ pub async fn pending(store: &Store) -> Result<Vec<RequestRow>, StoreError> {
 }
 
 /// pending -> `to` in one statement, only if still pending, unexpired and (for an approval)
-/// the binding the decider saw is this request's. `None`: it was not pending any more.
+/// the binding the decider saw is this request's; an approval makes `owner` its runner.
+/// `None`: it was not pending any more.
 pub async fn decide(
     store: &Store,
     id: &str,
@@ -219,6 +310,7 @@ pub async fn decide(
     who: &str,
     reason: &str,
     binding: &str,
+    owner: &str,
 ) -> Result<Option<RequestRow>, StoreError> {
     transition(
         store,
@@ -229,11 +321,31 @@ pub async fn decide(
              detail = CASE WHEN $2 = 'denied' \
                  THEN 'denied by ' || $3 || ': ' || $4 || '; nothing was done' \
                  ELSE 'approved by ' || $3 || ': running' END, \
-             finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE now() END \
+             finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE now() END, \
+             owner_replica = CASE WHEN $2 = 'running' THEN $6 END, \
+             heartbeat_at = CASE WHEN $2 = 'running' THEN now() END \
              WHERE id = $1 AND status = 'pending' AND expires_at > now() AND binding = $5 \
              RETURNING {COLUMNS}"
         ),
-        &[&id, &to.as_str(), &who, &reason, &binding],
+        &[&id, &to.as_str(), &who, &reason, &binding, &owner],
+    )
+    .await
+}
+
+/// A pending request the policy no longer allows is refused, for good.
+pub async fn refuse_pending(
+    store: &Store,
+    id: &str,
+    detail: &str,
+) -> Result<Option<RequestRow>, StoreError> {
+    transition(
+        store,
+        id,
+        &format!(
+            "UPDATE action_requests SET status = 'refused', finished_at = now(), detail = $2 \
+             WHERE id = $1 AND status = 'pending' RETURNING {COLUMNS}"
+        ),
+        &[&id, &detail],
     )
     .await
 }
@@ -257,7 +369,8 @@ pub async fn withdraw(
     .await
 }
 
-/// Stores the result of running the action and rings the bell.
+/// Stores the result of running the action and rings the bell. A request a sweep resolved as
+/// `unknown` meanwhile (its heartbeats did not get through) gets the real result: it is known.
 pub async fn finish(
     store: &Store,
     id: &str,
@@ -269,7 +382,7 @@ pub async fn finish(
     store
         .execute(
             "UPDATE action_requests SET status = $2, detail = $3, reply = $4, finished_at = now() \
-             WHERE id = $1",
+             WHERE id = $1 AND status IN ('running', 'unknown')",
             &[&id, &status.as_str(), &detail, &reply],
         )
         .await?;

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::config::ServerConfig;
 use super::ingest::Incoming;
+use super::scope::Scope;
 use warroom_core::audit::GENESIS_HASH;
 use warroom_core::protocol::{AuditFilter, ServerRecord};
 
@@ -102,7 +103,7 @@ impl Row {
 #[derive(Debug, Clone, Default)]
 pub struct Query {
     pub filter: AuditFilter,
-    /// Keyset cursor: records strictly older than this (time, id).
+    /// Keyset cursor: records received strictly before this (received_at, id).
     pub before: Option<(SystemTime, String)>,
     pub limit: usize,
 }
@@ -111,11 +112,15 @@ pub struct Query {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainRow {
     pub id: String,
+    /// The authenticated sender: a chain is one sender's.
+    pub received_from: String,
+    pub received_at: SystemTime,
     pub time: SystemTime,
     pub hash: String,
     pub prev_hash: String,
     pub hash_ok: bool,
-    /// `prev_hash` is genesis or the hash of a stored record (of any session).
+    /// `prev_hash` is genesis or the hash of a stored record of the same sender (of any of
+    /// its sessions).
     pub prev_known: bool,
 }
 
@@ -212,11 +217,14 @@ impl Store {
             .prepare_cached(
                 "INSERT INTO audit_records (id, time, received_from, actor_identity, \
                  identity_mismatch, phase, action, context_kind, context_name, session_id, \
-                 prev_hash, hash, hash_ok, prev_seen, record) \
+                 prev_hash, hash, hash_ok, prev_seen, record, request_id) \
                  SELECT t.id, t.time, t.who, t.ident, t.mismatch, t.phase, t.action, t.kind, \
                    t.ctx, t.session, t.prev, t.hash, t.hash_ok, \
                    (t.prev = $15 OR EXISTS \
-                     (SELECT 1 FROM audit_records p WHERE p.hash = t.prev)), t.record \
+                     (SELECT 1 FROM audit_records p \
+                     WHERE p.hash = t.prev AND p.received_from = t.who)), t.record, \
+                   CASE WHEN t.who LIKE 'server:%' \
+                     THEN t.record::jsonb #>> '{target,delegation,request_id}' END \
                  FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], \
                    $5::bool[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
                    $11::text[], $12::text[], $13::bool[], $14::text[]) \
@@ -281,16 +289,24 @@ impl Store {
             .collect())
     }
 
-    /// Newest first; at most `query.limit + 1` rows (the extra one says there is a next page).
-    pub async fn list(&self, query: &Query) -> Result<Vec<Row>, StoreError> {
+    /// Newest received first; at most `query.limit + 1` rows (the extra one says there is a
+    /// next page).
+    pub async fn list(&self, query: &Query, scope: &Scope) -> Result<Vec<Row>, StoreError> {
         let client = self.client().await?;
         let filter = &query.filter;
         let mut clauses: Vec<String> = Vec::new();
         let mut params: Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> = Vec::new();
+        if let Some((clause, me, keys)) = scope.records_clause(1) {
+            clauses.push(clause);
+            params.push(Box::new(me));
+            params.push(Box::new(keys));
+        }
         let mut add = |clause: &str, value: Box<dyn tokio_postgres::types::ToSql + Sync + Send>| {
             params.push(value);
             clauses.push(clause.replace('?', &format!("${}", params.len())));
         };
+        // The window is on what the records say; the order (below) is the server's receive
+        // time, so a record dated in the future cannot sit on top of the real ones.
         if let Some(t) = filter.window.since {
             add("time >= ?", Box::new(t));
         }
@@ -298,7 +314,11 @@ impl Store {
             add("time < ?", Box::new(t));
         }
         if let Some(a) = &filter.actor {
-            add("received_from = ?", Box::new(a.clone()));
+            // A person's records: those they sent, and those the server wrote acting for them.
+            add(
+                "(received_from = ? OR (received_from LIKE 'server:%' AND actor_identity = ?))",
+                Box::new(a.clone()),
+            );
         }
         if let Some(c) = &filter.context {
             add("context_name = ?", Box::new(c.clone()));
@@ -310,7 +330,7 @@ impl Store {
             params.push(Box::new(*t));
             params.push(Box::new(id.clone()));
             let n = params.len();
-            clauses.push(format!("(time, id) < (${}, ${n})", n - 1));
+            clauses.push(format!("(received_at, id) < (${}, ${n})", n - 1));
         }
         let filter = if clauses.is_empty() {
             String::new()
@@ -321,7 +341,7 @@ impl Store {
         params.push(Box::new((query.limit + 1) as i64));
         let sql = format!(
             "SELECT {ROW_COLUMNS} FROM audit_records {filter} \
-             ORDER BY time DESC, id DESC LIMIT ${}",
+             ORDER BY received_at DESC, id DESC LIMIT ${}",
             params.len()
         );
         let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
@@ -338,19 +358,33 @@ impl Store {
         self.row(&sql, &[&id]).await
     }
 
+    /// Record `id` if `scope` may read it.
+    pub async fn get_in(&self, id: &str, scope: &Scope) -> Result<Option<Row>, StoreError> {
+        match scope.records_clause(2) {
+            None => self.get(id).await,
+            Some((clause, me, keys)) => {
+                let sql =
+                    format!("SELECT {ROW_COLUMNS} FROM audit_records WHERE id = $1 AND {clause}");
+                self.row(&sql, &[&id, &me, &keys]).await
+            }
+        }
+    }
+
     /// The records of one session in time order, for the chain check.
     pub async fn session_chain(&self, session_id: &str) -> Result<Vec<ChainRow>, StoreError> {
         self.rows(
-            "SELECT r.id, r.time, r.hash, r.prev_hash, r.hash_ok, \
+            "SELECT r.id, r.received_from, r.received_at, r.time, r.hash, r.prev_hash, r.hash_ok, \
                (r.prev_hash = $2 OR EXISTS \
-                 (SELECT 1 FROM audit_records p WHERE p.hash = r.prev_hash)) AS prev_known \
+                 (SELECT 1 FROM audit_records p \
+                  WHERE p.hash = r.prev_hash AND p.received_from = r.received_from)) \
+               AS prev_known \
              FROM audit_records r WHERE r.session_id = $1 ORDER BY r.time, r.id",
             &[&session_id, &GENESIS_HASH],
         )
         .await
     }
 
-    /// Deletes the whole (UTC) days older than `days`, once across replicas: the replica that
+    /// Deletes the whole (UTC) days received more than `days` ago, once across replicas: the replica that
     /// gets the transaction-scoped advisory lock does it, the others skip. Returns the number of
     /// records deleted and the cutoff, or `None` when another replica holds the lock.
     pub async fn apply_retention(
@@ -375,7 +409,10 @@ impl Store {
             .await?
             .try_get(0)?;
         let deleted = tx
-            .execute("DELETE FROM audit_records WHERE time < $1", &[&cutoff])
+            .execute(
+                "DELETE FROM audit_records WHERE received_at < $1",
+                &[&cutoff],
+            )
             .await?;
         tx.commit().await?;
         Ok(Some((deleted, cutoff)))
@@ -391,4 +428,4 @@ const ROW_COLUMNS: &str = "id, time, record, received_from, received_at, identit
 
 from_row!(Row: id, time, record, received_from, received_at, identity_mismatch, hash_ok, prev_seen);
 
-from_row!(ChainRow: id, time, hash, prev_hash, hash_ok, prev_known);
+from_row!(ChainRow: id, received_from, received_at, time, hash, prev_hash, hash_ok, prev_known);

@@ -32,8 +32,11 @@ const WATCH_JS: &str = r#"(function () {
 
 /// Only this server's own files and stream; styles inline for the player's sizing; the
 /// player's terminal emulator is WebAssembly (compiled from its own script: wasm-unsafe-eval).
+/// `frame-ancestors 'none'` (and X-Frame-Options for older browsers): no other page may frame
+/// the player and trick a watcher into clicks.
 const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
-                   connect-src 'self'; img-src 'self' data:; font-src 'self' data:";
+                   connect-src 'self'; img-src 'self' data:; font-src 'self' data:; \
+                   frame-ancestors 'none'";
 
 /// The player's files and the page's script, public: (path, body, content type).
 const ASSETS: [(&str, &str, &str); 4] = [
@@ -139,6 +142,7 @@ async fn page(
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CONTENT_SECURITY_POLICY, CSP),
+            (header::X_FRAME_OPTIONS, "DENY"),
             (header::CACHE_CONTROL, "no-store"),
         ],
         html,

@@ -60,6 +60,8 @@ struct State {
     patches: Vec<(String, Value)>,
     bookmark_every: Duration,
     pod_counter: u64,
+    /// Each pod DELETE waits this long before it is carried out and answered.
+    hold_deletes: Duration,
 }
 
 impl State {
@@ -183,6 +185,12 @@ current-context: emulator\nusers:\n- name: tester\n  user:\n    token: {TOKEN}\n
     /// How many requests carried the kubeconfig's bearer token.
     pub fn authenticated(&self) -> usize {
         self.lock().authenticated
+    }
+
+    /// From now on each pod DELETE waits `hold` before it takes effect and is answered (a slow
+    /// API server, or a call a dying client never sees the end of).
+    pub fn hold_deletes(&self, hold: Duration) {
+        self.lock().hold_deletes = hold;
     }
 
     /// DeleteOptions bodies received.
@@ -1055,6 +1063,10 @@ async fn delete_pod(
 ) -> std::io::Result<()> {
     let opts: Value = serde_json::from_slice(&req.body).unwrap_or(json!({}));
     let key = (ns.to_string(), name.to_string());
+    let hold = shared.lock().hold_deletes;
+    if !hold.is_zero() {
+        tokio::time::sleep(hold).await;
+    }
     let result = {
         let mut s = shared.lock();
         s.deletes.push(opts.clone());

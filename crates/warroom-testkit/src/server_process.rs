@@ -170,6 +170,14 @@ impl ServerProcess {
         }
     }
 
+    /// SIGKILL (no shutdown of any kind, as when a node dies), and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// SIGTERM, then waits for the exit (at most `limit`); returns whether it exited with 0.
     pub fn terminate(&mut self, limit: Duration) -> bool {
         let Some(mut child) = self.child.take() else {

@@ -47,6 +47,17 @@ pub struct IntentReceipt {
 }
 
 impl IntentReceipt {
+    /// The receipt of an intent another process recorded and delivered (its record as the
+    /// endpoint stores it): a survivor records the outcome of an action whose runner died.
+    pub fn delivered_earlier(record: AuditRecord, destination: impl Into<String>) -> IntentReceipt {
+        IntentReceipt {
+            record,
+            warning: None,
+            destination: destination.into(),
+            intent_spooled: false,
+        }
+    }
+
     /// The audit id (the intent record's id), to show and to carry in the SQL comment.
     pub fn audit_id(&self) -> &str {
         &self.record.id

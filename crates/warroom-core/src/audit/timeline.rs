@@ -39,10 +39,12 @@ pub struct RecordingLink {
 
 impl Eq for RecordingLink {}
 
-/// A kept recording's id (the sharer's audit session id) and its time 0.
+/// A kept recording's id (the sharer's audit session id), its owner (the authenticated
+/// sharer) and its time 0.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordingStart {
     pub share_id: String,
+    pub owner: String,
     pub started: SystemTime,
 }
 
@@ -246,6 +248,7 @@ mod tests {
             &mut entries,
             &[RecordingStart {
                 share_id: "5f0c-share".into(),
+                owner: "alice@example.com".into(),
                 started,
             }],
         );

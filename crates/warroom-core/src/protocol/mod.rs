@@ -82,6 +82,30 @@ pub struct ServerRecord<R = AuditRecord> {
     pub prev_seen: bool,
 }
 
+impl ServerRecord {
+    /// Who the record is from as the server knows it: the authenticated sender first, what the
+    /// record declares only beside it, flagged when the two differ. The server's own records
+    /// name the person it acted for and the replica that ran it.
+    pub fn sender_text(&self) -> String {
+        let actor = &self.record.actor;
+        let declared = actor.identity.as_deref().unwrap_or("no identity");
+        let mut text = if is_server_name(&self.received_from) {
+            format!("{declared} (run by {})", self.received_from)
+        } else if self.identity_mismatch {
+            format!(
+                "{} (declares {declared}: IDENTITY MISMATCH)",
+                self.received_from
+            )
+        } else {
+            format!("{} ({}@{})", self.received_from, actor.user, actor.host)
+        };
+        if !self.hash_ok {
+            text.push_str(" [HASH MISMATCH: edited]");
+        }
+        text
+    }
+}
+
 /// A page of `GET /v1/audit`, newest first; `next_cursor` fetches the next (older) page.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditPage<R = AuditRecord> {
@@ -89,10 +113,28 @@ pub struct AuditPage<R = AuditRecord> {
     pub next_cursor: Option<String>,
 }
 
-/// `GET /v1/sessions/{id}/verify`: the chain check of one client session.
+/// The sender names and session namespace of what `warroom server` writes itself: its
+/// records are sent as `server:<replica>` in sessions `server:<replica>:<uuid>`. No
+/// authenticated identity has this prefix and `POST /v1/audit` refuses such a session, so a
+/// client can never post a record that passes for the server's.
+pub const SERVER_PREFIX: &str = "server:";
+
+/// `name` is in the server's own namespace (any case: `Server:x` is refused as well).
+pub fn is_server_name(name: &str) -> bool {
+    name.get(..SERVER_PREFIX.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(SERVER_PREFIX))
+}
+
+/// `GET /v1/sessions/{id}/verify`: the chain check of one session. A session is one process
+/// run of one sender: its chain is the records of its owner (the sender of its first received
+/// record); records other senders posted under the same session id are counted in `foreign`,
+/// never linked into the owner's chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionReport {
     pub session_id: String,
+    /// The authenticated sender whose chain this is (`None`: no records).
+    pub sender: Option<String>,
+    /// Records of the owner's chain.
     pub records: usize,
     /// On the wire: `status`, and `first_break` (null unless broken).
     #[serde(flatten)]
@@ -101,6 +143,15 @@ pub struct SessionReport {
     pub starts_after_unseen_record: bool,
     /// Hash of the newest record of the session, to compare with the client's file.
     pub last_hash: Option<String>,
+    /// Records under this session id sent by others than its owner.
+    pub foreign: Vec<ForeignRecords>,
+}
+
+/// Records someone other than a session's owner posted under its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignRecords {
+    pub sender: String,
+    pub records: usize,
 }
 
 /// How a session's chain stands: a broken one always names where it first breaks.
@@ -208,8 +259,6 @@ impl ChainProblem {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartShare {
-    /// The name shown to watchers; default: the caller's identity.
-    pub actor: Option<String>,
     #[serde(default)]
     pub contexts: Vec<String>,
     pub width: u16,
@@ -316,9 +365,27 @@ mod tests {
     }
 
     #[test]
+    fn the_server_namespace_is_recognised_in_any_case_and_nothing_else_is() {
+        for name in ["server:eu-1", "SERVER:eu-1", "Server:", "server:"] {
+            assert!(is_server_name(name), "{name}");
+        }
+        for name in [
+            "servers:x",
+            "server",
+            "alice@example.com",
+            "",
+            "serv\u{e9}r:x",
+            " server:x",
+        ] {
+            assert!(!is_server_name(name), "{name}");
+        }
+    }
+
+    #[test]
     fn chain_names_on_the_wire_are_snake_case() {
         let report = SessionReport {
             session_id: "s".into(),
+            sender: Some("alice@example.com".into()),
             records: 2,
             chain: Chain::Broken(ChainBreak {
                 id: "r2".into(),
@@ -328,6 +395,10 @@ mod tests {
             }),
             starts_after_unseen_record: false,
             last_hash: None,
+            foreign: vec![ForeignRecords {
+                sender: "mallory@example.com".into(),
+                records: 1,
+            }],
         };
         let json = serde_json::to_value(&report).expect("serializes");
         assert_eq!(json["status"], "broken");

@@ -23,7 +23,8 @@ pub(super) async fn start_share(
     ShareCaller { identity, id }: ShareCaller,
     crate::error::JsonBody(start): JsonBody<StartShare>,
 ) -> Response {
-    let actor = warroom_core::sanitize::cell(start.actor.as_deref().unwrap_or(&identity.0), 200);
+    // The sharer shown anywhere is the authenticated owner, never a name the client declares.
+    let actor = identity.0.clone();
     let contexts: Vec<String> = start
         .contexts
         .iter()
@@ -203,7 +204,7 @@ pub(super) async fn list_shares(State(state): State<Arc<AppState>>, _caller: Cal
         let client = state.store.client().await?;
         let rows = client
             .query(
-                "SELECT s.id, s.actor, s.owner, s.contexts, s.started_at, s.width, s.height, \
+                "SELECT s.id, s.owner AS actor, s.owner, s.contexts, s.started_at, s.width, s.height, \
                    COALESCE((SELECT array_agg(DISTINCT w.identity ORDER BY w.identity) \
                      FROM share_watchers w WHERE w.share_id = s.id \
                        AND w.last_seen > now() - make_interval(secs => $2)), '{}') \
@@ -250,7 +251,7 @@ pub(super) async fn list_recordings(
         let client = state.store.client().await?;
         let rows = client
             .query(
-                "SELECT id, actor, started_at, ended_at IS NOT NULL \
+                "SELECT id, owner AS actor, started_at, ended_at IS NOT NULL \
                    OR last_seen < now() - make_interval(secs => $1) \
                  FROM shares ORDER BY started_at DESC, id LIMIT $2",
                 &[&LIVE_SECONDS, &RECORDINGS_LISTED],
