@@ -179,6 +179,7 @@ async fn main() -> anyhow::Result<()> {
                 contexts: vec!["prod".into()],
                 width: 200,
                 height: 50,
+                watchers: None,
             },
         );
         let feed = sharing.feed.clone();

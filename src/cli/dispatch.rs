@@ -26,7 +26,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         None => {
             let (app, backends) = setup::real(&config, &opts)?;
-            let sharing = super::share::start_sharing(&config, &backends, cli.share)?;
+            let sharing =
+                super::share::start_sharing(&config, &backends, cli.share, &cli.share_with)?;
             run_tui(app, backends, cli.record.as_deref(), sharing).await
         }
         Some(Cmd::Demo {
@@ -55,7 +56,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let (app, backends, _world) =
                 setup::demo(&config, &opts, &scenario, seed, DemoClock::wall(speed))?;
-            let sharing = super::share::start_sharing(&config, &backends, cli.share)?;
+            let sharing =
+                super::share::start_sharing(&config, &backends, cli.share, &cli.share_with)?;
             run_tui(app, backends, cli.record.as_deref(), sharing).await
         }
         Some(Cmd::Completions { .. }) => Ok(ExitCode::SUCCESS),

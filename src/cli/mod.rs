@@ -55,6 +55,10 @@ pub struct Cli {
     /// watch with `warroom shadow ID` or a browser link. The status bar says who watches.
     #[arg(long, global = true)]
     pub share: bool,
+    /// Share with these only (implies --share), besides you and the server's auditors:
+    /// identities or group:NAME, comma-separated. Default: anyone the server authenticates.
+    #[arg(long, global = true, value_name = "WHO", value_delimiter = ',')]
+    pub share_with: Vec<String>,
     #[command(subcommand)]
     pub command: Option<Cmd>,
 }

@@ -23,14 +23,16 @@ fn server(config: &Config) -> anyhow::Result<(&ServerLink, ServerClient)> {
     Ok((link, client))
 }
 
-/// With `--share` or `[server] share = true`: starts streaming this session (in the
-/// background; the TUI starts at once whatever the server does).
+/// With `--share`, `--share-with WHO` or `[server] share = true`: starts streaming this
+/// session (in the background; the TUI starts at once whatever the server does). `watchers`
+/// (from `--share-with`) restricts who may watch.
 pub fn start_sharing(
     config: &Config,
     backends: &warroom_tui::terminal::Backends,
     flag: bool,
+    watchers: &[String],
 ) -> anyhow::Result<Option<Sharing>> {
-    let wanted = flag || config.server.as_ref().is_some_and(|s| s.share);
+    let wanted = flag || !watchers.is_empty() || config.server.as_ref().is_some_and(|s| s.share);
     if !wanted {
         return Ok(None);
     }
@@ -44,6 +46,7 @@ pub fn start_sharing(
         contexts: config.context_names(),
         width,
         height,
+        watchers: (!watchers.is_empty()).then(|| watchers.to_vec()),
     };
     Ok(Some(share::start(client, info)))
 }

@@ -318,3 +318,159 @@ async fn sigterm_mid_action_lets_the_action_finish_record_and_answer_before_the_
     assert_eq!(phases, ["intent", "outcome"], "{records:?}");
     assert!(emu.pod(NS, POD).is_none(), "the pod is still there");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_requesters_cost_the_state_database_no_writes_per_wake_up() {
+    const WAITERS: usize = 20;
+    const DOORBELLS: usize = 10;
+    let pg = cluster().await;
+    let emu = emulator_with_pod().await;
+    let server = kube_replica(&pg, &emu, &bob_approves()).await;
+    let (status, pending) = http(
+        &server,
+        ALICE_TOKEN,
+        reqwest::Method::POST,
+        "/v1/actions",
+        Some(delete_pod(&emu)),
+    )
+    .await;
+    assert_eq!(status, 202, "{pending}");
+    let id = pending["id"].as_str().expect("id").to_string();
+    pg.exec("SELECT pg_stat_statements_reset()").await;
+
+    let waits: Vec<_> = (0..WAITERS)
+        .map(|_| {
+            let url = format!("{}/v1/actions/{id}/wait?timeout=6", server.url());
+            tokio::spawn(async move {
+                let r = reqwest::Client::new()
+                    .get(url)
+                    .bearer_auth(ALICE_TOKEN)
+                    .timeout(Duration::from_secs(30))
+                    .send()
+                    .await
+                    .expect("wait");
+                let body: Value =
+                    serde_json::from_str(&r.text().await.expect("body")).expect("json");
+                body["status"].as_str().unwrap_or_default().to_string()
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Each withdrawal of another request rings the doorbell: every waiter wakes and re-reads.
+    for _ in 0..DOORBELLS {
+        let (status, other) = http(
+            &server,
+            ALICE_TOKEN,
+            reqwest::Method::POST,
+            "/v1/actions",
+            Some(delete_pod(&emu)),
+        )
+        .await;
+        assert_eq!(status, 202, "{other}");
+        let other = other["id"].as_str().expect("id");
+        let (status, gone) = http(
+            &server,
+            ALICE_TOKEN,
+            reqwest::Method::POST,
+            &format!("/v1/actions/{other}/withdraw"),
+            None,
+        )
+        .await;
+        assert_eq!((status, gone["status"].as_str()), (200, Some("withdrawn")));
+    }
+    for w in waits {
+        assert_eq!(w.await.expect("join"), "pending");
+    }
+    let updates: i64 = pg
+        .statements_of("postgres")
+        .await
+        .iter()
+        .filter(|(q, _)| q.starts_with("UPDATE action_requests"))
+        .map(|(_, calls)| calls)
+        .sum();
+    // The withdrawals and the sweep timer's two statements a second: nothing per waiter.
+    assert!(
+        updates < (WAITERS * DOORBELLS / 2) as i64,
+        "{updates} UPDATEs for {WAITERS} waiters woken {DOORBELLS} times"
+    );
+    eprintln!("{updates} UPDATEs for {WAITERS} waiters woken {DOORBELLS} times");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_is_checked_against_the_rule_as_it_stands_when_it_would_run() {
+    let pg = cluster().await;
+    let emu = emulator_with_pod().await;
+    let asked_on = kube_replica(&pg, &emu, &bob_approves()).await;
+    // Replicas started later with a changed rule of the same name: Carol approves now; then
+    // the rule no longer covers Alice at all.
+    let approvers_changed = bob_approves().replace(BOB, "carol@example.com");
+    let now_carol = kube_replica(&pg, &emu, &approvers_changed).await;
+    let requester_dropped = bob_approves().replace(
+        r#"identities = ["*"]"#,
+        r#"identities = ["bob@example.com"]"#,
+    );
+    let not_alice = kube_replica(&pg, &emu, &requester_dropped).await;
+
+    let ask = || async {
+        let (status, pending) = http(
+            &asked_on,
+            ALICE_TOKEN,
+            reqwest::Method::POST,
+            "/v1/actions",
+            Some(delete_pod(&emu)),
+        )
+        .await;
+        assert_eq!(status, 202, "{pending}");
+        pending["id"].as_str().expect("id").to_string()
+    };
+    let approve_on = |server: &ServerProcess, id: &str| {
+        let (url, id) = (server.url(), id.to_string());
+        async move {
+            let r = reqwest::Client::new()
+                .post(format!("{url}/v1/actions/{id}/approve"))
+                .bearer_auth(BOB_TOKEN)
+                .header("content-type", "application/json")
+                .body(json!({ "reason": BOB_REASON }).to_string())
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await
+                .expect("approve");
+            let status = r.status().as_u16();
+            let body: Value = serde_json::from_str(&r.text().await.expect("body")).expect("json");
+            (status, body)
+        }
+    };
+
+    // Bob is no longer an approver where he approves: refused, the request still waits.
+    let id = ask().await;
+    let (status, answer) = approve_on(&now_carol, &id).await;
+    assert_eq!(status, 403, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no longer an approver"),
+        "{answer}"
+    );
+    assert_eq!(status_of(&pg, &id).await, "pending");
+    assert!(emu.pod(NS, POD).is_some(), "acted on a refused approval");
+
+    // The rule no longer covers the requester: the request is refused for good, nothing runs.
+    let (status, answer) = approve_on(&not_alice, &id).await;
+    assert_eq!(status, 403, "{answer}");
+    assert_eq!(answer["status"], "refused", "{answer}");
+    assert_eq!(status_of(&pg, &id).await, "refused");
+    assert!(emu.pod(NS, POD).is_some(), "acted on a refused approval");
+    let records = records_of(&pg, &id).await;
+    assert!(records.is_empty(), "{records:?}");
+
+    // Where the rule still stands, the same approval runs it.
+    let id = ask().await;
+    let (status, answer) = approve_on(&asked_on, &id).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("done")),
+        "{answer}"
+    );
+    assert!(emu.pod(NS, POD).is_none());
+}

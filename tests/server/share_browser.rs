@@ -203,6 +203,7 @@ async fn the_browser_page_shows_what_the_sharer_draws_within_two_seconds() {
             contexts: vec!["prod-main".into()],
             width: 60,
             height: 8,
+            watchers: None,
         },
     );
     // The sharer's terminal: a title drawn in keyframes, a line that changes on cue.

@@ -40,6 +40,7 @@ fn start_info(id: &str) -> ShareStart {
         contexts: vec!["prod-main".into()],
         width: 40,
         height: 6,
+        watchers: None,
     }
 }
 
@@ -716,4 +717,62 @@ async fn retention_deletes_recordings_of_shares_older_than_retention_days() {
         .get::<_, i64>(0);
     assert_eq!(frames_left, 0);
     assert!(server.log().contains("deleted old share recordings"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_share_restricted_by_its_sharer_is_seen_and_watched_only_by_those_it_names() {
+    let (_pg, a, b) = two_replicas().await;
+    let for_nobody_here = ShareStart {
+        watchers: Some(vec!["Carol@Example.com".into()]),
+        ..start_info("sess-private")
+    };
+    let sharing = share::start(
+        ServerClient::new(&a.url(), Some(ALICE_ENV)).expect("client"),
+        for_nobody_here,
+    );
+    let ui = FakeUi::start(sharing.feed.clone());
+    let alice_b = ServerClient::new(&b.url(), Some(ALICE_ENV)).expect("client");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !alice_b
+        .shares()
+        .await
+        .expect("list")
+        .iter()
+        .any(|s| s.id == "sess-private")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the owner does not see her share"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Bob is not named: not listed, no stream, no link, no recording.
+    let bob_b = ServerClient::new(&b.url(), Some(BOB_ENV)).expect("client");
+    let listed = bob_b.shares().await.expect("list");
+    assert!(listed.iter().all(|s| s.id != "sess-private"), "{listed:?}");
+    let bob = Api::new(&b.url(), Some(BOB_TOKEN));
+    assert_eq!(
+        bob.http_status("/v1/shares/sess-private/stream").await,
+        Some(403)
+    );
+    let link = bob
+        .send_json(
+            Method::POST,
+            "/v1/shares/sess-private/link",
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(link.status(), 403);
+    let recordings = bob_b.recordings().await.expect("recordings");
+    assert!(recordings.iter().all(|r| r.id != "sess-private"));
+    // The owner still watches her own share.
+    let alice = Api::new(&b.url(), Some(ALICE_TOKEN));
+    assert_eq!(
+        alice
+            .http_status("/v1/shares/sess-private/stream?from_start=true")
+            .await,
+        Some(200)
+    );
+    drop(ui);
+    sharing.finish().await;
 }

@@ -128,6 +128,8 @@ pub struct ShareStart {
     pub contexts: Vec<String>,
     pub width: u16,
     pub height: u16,
+    /// Who may watch (identities, `group:NAME`); `None`: any authenticated identity.
+    pub watchers: Option<Vec<String>>,
 }
 
 /// A running share: the UI's feed, the status-bar text, and the uploader to stop at exit.
@@ -361,6 +363,7 @@ impl ServerClient {
             width: info.width,
             height: info.height,
             started: Some(humantime::format_rfc3339_millis(started).to_string()),
+            watchers: info.watchers.clone(),
         };
         self.send_json(
             reqwest::Method::PUT,

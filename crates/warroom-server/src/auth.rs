@@ -28,6 +28,16 @@ pub fn canonical_identity(raw: &str) -> String {
     raw.trim().to_lowercase()
 }
 
+/// An entry naming callers (in `auditors`, `share_watchers`, a share's watchers) as they are
+/// compared: an identity in its canonical form, a `group:NAME` exactly as groups are listed.
+pub fn canonical_entry(entry: &str) -> String {
+    let entry = entry.trim();
+    match entry.strip_prefix("group:") {
+        Some(_) => entry.to_string(),
+        None => canonical_identity(entry),
+    }
+}
+
 /// Whether two identities, in any form, name the same person.
 pub fn same_identity(a: &str, b: &str) -> bool {
     canonical_identity(a) == canonical_identity(b)

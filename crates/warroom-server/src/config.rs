@@ -67,6 +67,9 @@ struct RawServer {
     replica: Option<Spanned<String>>,
     /// Who reads every record and request (identities or `group:NAME`).
     auditors: Option<Spanned<Vec<String>>>,
+    /// Who may watch any live share, besides its owner and the auditors (default: anyone
+    /// authenticated).
+    share_watchers: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -324,22 +327,31 @@ impl ServerConfig {
             }
             None => host_name(),
         };
-        let auditors: Vec<String> = match &raw.auditors {
-            None => Vec::new(),
-            Some(list) => {
-                let entries: Vec<String> =
-                    list.get_ref().iter().map(|a| auditor_entry(a)).collect();
-                if let Some(bad) = entries.iter().find(|a| {
-                    a.is_empty() || a.chars().any(|c| c.is_control() || c.is_whitespace())
-                }) {
-                    return Err(at(
-                        list.span(),
-                        format!("{bad:?} is not an identity or \"group:NAME\""),
-                    ));
-                }
-                entries
+        // `auditors` and `share_watchers`: identities (canonical) or `group:NAME` entries.
+        let entries = |list: &Spanned<Vec<String>>| -> Result<Vec<String>, ConfigError> {
+            let entries: Vec<String> = list
+                .get_ref()
+                .iter()
+                .map(|e| super::auth::canonical_entry(e))
+                .collect();
+            match entries
+                .iter()
+                .find(|e| e.is_empty() || e.chars().any(|c| c.is_control() || c.is_whitespace()))
+            {
+                Some(bad) => Err(at(
+                    list.span(),
+                    format!("{bad:?} is not an identity or \"group:NAME\""),
+                )),
+                None => Ok(entries),
             }
         };
+        let auditors = raw
+            .auditors
+            .as_ref()
+            .map(entries)
+            .transpose()?
+            .unwrap_or_default();
+        let share_watchers = raw.share_watchers.as_ref().map(entries).transpose()?;
         if tokens.is_empty() && oidc.is_none() {
             return Err(at(
                 server_span,
@@ -372,7 +384,10 @@ impl ServerConfig {
             auth: AuthConfig { tokens, oidc },
             connections,
             replica,
-            readers: super::scope::Readers { auditors },
+            readers: super::scope::Readers {
+                auditors,
+                share_watchers,
+            },
         })
     }
 
@@ -471,16 +486,6 @@ fn resolve(config: &Path, value: &str) -> PathBuf {
         return p;
     }
     config.parent().map(|d| d.join(&p)).unwrap_or(p)
-}
-
-/// An `auditors` entry as callers are compared: identities in their canonical form, group
-/// names exactly as the groups claim or a token lists them.
-fn auditor_entry(entry: &str) -> String {
-    let entry = entry.trim();
-    match entry.strip_prefix("group:") {
-        Some(_) => entry.to_string(),
-        None => super::auth::canonical_identity(entry),
-    }
 }
 
 /// The machine's host name (in a pod: the pod's name), else `warroom-server`.

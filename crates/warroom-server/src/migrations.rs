@@ -33,6 +33,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "read_scope",
         include_str!("../migrations/0006_read_scope.sql"),
     ),
+    (
+        7,
+        "share_watchers",
+        include_str!("../migrations/0007_share_watchers.sql"),
+    ),
 ];
 
 /// Applies the missing migrations; returns the versions applied now.

@@ -12,6 +12,9 @@ use super::requests::RequestRow;
 pub struct Readers {
     /// Identities or `group:NAME` entries that read every record and request.
     pub auditors: Vec<String>,
+    /// `[server] share_watchers`: who may watch any share (besides its owner and the
+    /// auditors); `None`: any authenticated identity.
+    pub share_watchers: Option<Vec<String>>,
 }
 
 /// What one caller may read.
@@ -41,6 +44,22 @@ impl Readers {
             identity: identity.0.clone(),
             approver_keys,
         }
+    }
+}
+
+impl Readers {
+    /// May `identity` watch (or replay) the share of `owner` restricted to `named` (`None`:
+    /// not restricted by its sharer)? Both the sharer's list and the server's must admit it.
+    pub fn may_watch(&self, identity: &Identity, owner: &str, named: Option<&[String]>) -> bool {
+        let caller = Caller {
+            identity: &identity.0,
+            groups: &identity.1,
+        };
+        let admits =
+            |list: Option<&[String]>| list.is_none_or(|l| l.iter().any(|e| caller.matches(e)));
+        caller.matches(owner)
+            || self.of(identity) == Scope::All
+            || (admits(self.share_watchers.as_deref()) && admits(named))
     }
 }
 
@@ -91,6 +110,7 @@ mod tests {
     fn auditors_read_all_and_others_read_as_themselves_with_their_groups() {
         let readers = Readers {
             auditors: vec!["group:audit".into(), "carol@example.com".into()],
+            share_watchers: None,
         };
         let dana = Identity("dana@example.com".into(), vec!["audit".into()]);
         let carol = Identity("carol@example.com".into(), vec![]);
@@ -108,5 +128,34 @@ mod tests {
         let (clause, me, keys) = readers.of(&bob).records_clause(3).expect("a clause");
         assert!(clause.contains("received_from = $3") && clause.contains("?| $4::text[]"));
         assert_eq!((me.as_str(), keys.len()), ("bob@example.com", 2));
+    }
+
+    #[test]
+    fn a_share_admits_its_owner_auditors_and_whoever_both_lists_name() {
+        let open = Readers {
+            auditors: vec!["group:audit".into()],
+            share_watchers: None,
+        };
+        let sre_only = Readers {
+            share_watchers: Some(vec!["group:sre".into()]),
+            ..open.clone()
+        };
+        let alice = Identity("alice@example.com".into(), vec![]);
+        let bob = Identity("bob@example.com".into(), vec!["sre".into()]);
+        let dave = Identity("dave@example.com".into(), vec![]);
+        let dana = Identity("dana@example.com".into(), vec!["audit".into()]);
+        let owner = "alice@example.com";
+        let named = ["bob@example.com".to_string()];
+        // Unrestricted: anyone authenticated.
+        assert!(open.may_watch(&dave, owner, None));
+        // The sharer names bob: bob, the owner and an auditor, not dave.
+        for (who, may) in [(&bob, true), (&alice, true), (&dana, true), (&dave, false)] {
+            assert_eq!(open.may_watch(who, owner, Some(&named)), may, "{}", who.0);
+        }
+        // The server admits group sre only: dave is out even where the sharer names nobody.
+        assert!(!sre_only.may_watch(&dave, owner, None));
+        assert!(sre_only.may_watch(&bob, owner, None));
+        assert!(sre_only.may_watch(&alice, owner, None));
+        assert!(!sre_only.may_watch(&bob, owner, Some(&["carol@example.com".to_string()])));
     }
 }

@@ -266,6 +266,10 @@ pub struct StartShare {
     /// The sharer's clock when its recording's time 0 was taken (RFC 3339): the audit
     /// timeline's offsets into the recording count from it.
     pub started: Option<String>,
+    /// Who may watch (identities, `group:NAME`); none: any authenticated identity. The owner
+    /// and the server's auditors always may.
+    #[serde(default)]
+    pub watchers: Option<Vec<String>>,
 }
 
 /// `POST /v1/shares/{id}/frames`: a batch of what the sharer's terminal drew.

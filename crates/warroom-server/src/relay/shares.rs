@@ -25,6 +25,10 @@ pub(super) async fn start_share(
 ) -> Response {
     // The sharer shown anywhere is the authenticated owner, never a name the client declares.
     let actor = identity.0.clone();
+    let watchers = match start.watchers.as_deref().map(watcher_entries).transpose() {
+        Ok(w) => w,
+        Err(why) => return error(StatusCode::BAD_REQUEST, why),
+    };
     let contexts: Vec<String> = start
         .contexts
         .iter()
@@ -35,10 +39,12 @@ pub(super) async fn start_share(
         let client = state.store.client().await?;
         let row = client
             .query_opt(
-                "INSERT INTO shares (id, owner, actor, contexts, width, height, started_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7, now())) \
+                "INSERT INTO shares (id, owner, actor, contexts, width, height, started_at, \
+                   watchers) \
+                 VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7, now()), $8) \
                  ON CONFLICT (id) DO UPDATE SET last_seen = now(), ended_at = NULL, \
-                   width = EXCLUDED.width, height = EXCLUDED.height, contexts = EXCLUDED.contexts \
+                   width = EXCLUDED.width, height = EXCLUDED.height, contexts = EXCLUDED.contexts, \
+                   watchers = EXCLUDED.watchers \
                  WHERE shares.owner = EXCLUDED.owner \
                  RETURNING next_seq",
                 &[
@@ -49,6 +55,7 @@ pub(super) async fn start_share(
                     &i32::from(start.width),
                     &i32::from(start.height),
                     &claimed_start(start.started.as_deref()),
+                    &watchers,
                 ],
             )
             .await?;
@@ -66,6 +73,29 @@ pub(super) async fn start_share(
         ),
         Err(e) => store_error(e),
     }
+}
+
+/// Most entries a share's watcher list takes.
+const MAX_WATCHERS: usize = 100;
+
+/// The sharer's watcher list as the server compares it: identities canonical, `group:NAME`
+/// exact; an empty or blank entry, or too many, is refused.
+fn watcher_entries(named: &[String]) -> Result<Vec<String>, String> {
+    if named.len() > MAX_WATCHERS {
+        return Err(format!("at most {MAX_WATCHERS} watchers may be named"));
+    }
+    named
+        .iter()
+        .map(|entry| {
+            let entry = entry.trim();
+            if entry.is_empty() || entry.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                return Err(format!(
+                    "watcher {entry:?} is not an identity or \"group:NAME\""
+                ));
+            }
+            Ok(crate::auth::canonical_entry(entry))
+        })
+        .collect()
 }
 
 pub(super) async fn upload_frames(
@@ -199,7 +229,10 @@ pub(super) async fn end_share(
     }
 }
 
-pub(super) async fn list_shares(State(state): State<Arc<AppState>>, _caller: Caller) -> Response {
+pub(super) async fn list_shares(
+    State(state): State<Arc<AppState>>,
+    Caller(identity): Caller,
+) -> Response {
     let result = async {
         let client = state.store.client().await?;
         let rows = client
@@ -207,7 +240,7 @@ pub(super) async fn list_shares(State(state): State<Arc<AppState>>, _caller: Cal
                 "SELECT s.id, s.owner AS actor, s.owner, s.contexts, s.started_at, s.width, s.height, \
                    COALESCE((SELECT array_agg(DISTINCT w.identity ORDER BY w.identity) \
                      FROM share_watchers w WHERE w.share_id = s.id \
-                       AND w.last_seen > now() - make_interval(secs => $2)), '{}') \
+                       AND w.last_seen > now() - make_interval(secs => $2)), '{}'), s.watchers \
                  FROM shares s \
                  WHERE s.ended_at IS NULL AND s.last_seen > now() - make_interval(secs => $1) \
                  ORDER BY s.started_at, s.id",
@@ -215,6 +248,11 @@ pub(super) async fn list_shares(State(state): State<Arc<AppState>>, _caller: Cal
             )
             .await?;
         rows.iter()
+            .filter(|r| {
+                let owner: String = r.try_get(2).unwrap_or_default();
+                let named: Option<Vec<String>> = r.try_get(8).unwrap_or_default();
+                state.readers.may_watch(&identity, &owner, named.as_deref())
+            })
             .map(|r| {
                 let since: SystemTime = r.try_get(4)?;
                 let size = |i: usize| -> Result<u16, tokio_postgres::Error> {
@@ -245,19 +283,24 @@ pub(super) const RECORDINGS_LISTED: i64 = 10_000;
 /// to their moment in one.
 pub(super) async fn list_recordings(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    Caller(identity): Caller,
 ) -> Response {
     let result = async {
         let client = state.store.client().await?;
         let rows = client
             .query(
                 "SELECT id, owner AS actor, started_at, ended_at IS NOT NULL \
-                   OR last_seen < now() - make_interval(secs => $1) \
+                   OR last_seen < now() - make_interval(secs => $1), watchers \
                  FROM shares ORDER BY started_at DESC, id LIMIT $2",
                 &[&LIVE_SECONDS, &RECORDINGS_LISTED],
             )
             .await?;
         rows.iter()
+            .filter(|r| {
+                let owner: String = r.try_get(1).unwrap_or_default();
+                let named: Option<Vec<String>> = r.try_get(4).unwrap_or_default();
+                state.readers.may_watch(&identity, &owner, named.as_deref())
+            })
             .map(|r| {
                 let started: SystemTime = r.try_get(2)?;
                 Ok(Recording {

@@ -19,15 +19,38 @@ pub(super) struct ShareHead {
     pub(super) height: i32,
     pub(super) keyframe_seq: Option<i64>,
     pub(super) ended: bool,
+    /// Who the sharer lets watch (`None`: any authenticated identity).
+    pub(super) watchers: Option<Vec<String>>,
 }
 
-from_row!(ShareHead: actor, width, height, keyframe_seq, ended);
+from_row!(ShareHead: actor, width, height, keyframe_seq, ended, watchers);
+
+impl ShareHead {
+    /// The answer to a caller the share does not admit (the same for a live share and its
+    /// recording).
+    pub(super) fn refuses(
+        &self,
+        readers: &crate::scope::Readers,
+        identity: &Identity,
+        id: &str,
+    ) -> Option<Response> {
+        (!readers.may_watch(identity, &self.actor, self.watchers.as_deref())).then(|| {
+            error(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "share {id} is restricted: {} is not among its watchers",
+                    identity.0
+                ),
+            )
+        })
+    }
+}
 
 pub(super) async fn share_head(store: &Store, id: &str) -> Result<Option<ShareHead>, StoreError> {
     store
         .row(
             "SELECT owner AS actor, width, height, keyframe_seq, (ended_at IS NOT NULL \
-               OR last_seen < now() - make_interval(secs => $2)) AS ended \
+               OR last_seen < now() - make_interval(secs => $2)) AS ended, watchers \
              FROM shares WHERE id = $1",
             &[&id, &LIVE_SECONDS],
         )
@@ -67,6 +90,9 @@ pub(super) async fn stream(
         Ok(None) => return error(StatusCode::NOT_FOUND, format!("no share {id}")),
         Err(e) => return store_error(e),
     };
+    if let Some(refused) = head.refuses(&state.readers, &identity, &id) {
+        return refused;
+    }
     if head.ended && !params.from_start {
         return error(
             StatusCode::GONE,

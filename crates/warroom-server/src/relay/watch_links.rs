@@ -15,6 +15,16 @@ pub(super) async fn make_link(
     State(state): State<Arc<AppState>>,
     ShareCaller { identity, id }: ShareCaller,
 ) -> Response {
+    // A link is only for someone who may watch; the stream checks its watcher again.
+    match share_head(&state.store, &id).await {
+        Ok(Some(head)) => {
+            if let Some(refused) = head.refuses(&state.readers, &identity, &id) {
+                return refused;
+            }
+        }
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no share {id}")),
+        Err(e) => return store_error(e),
+    }
     let key = match state.relay.link_key(&state.store).await {
         Ok(k) => k,
         Err(e) => return store_error(e),
