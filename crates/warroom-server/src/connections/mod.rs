@@ -58,7 +58,7 @@ impl Default for ConnectionLimits {
             // Longer than the 60 s idle timeout of common load balancers, so that they, not
             // the server, close a pooled connection (else a request can race the close).
             idle_timeout: Duration::from_secs(75),
-            max_streams_per_identity: 16,
+            max_streams_per_identity: 32,
         }
     }
 }
