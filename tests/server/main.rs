@@ -14,4 +14,5 @@ mod read_scope;
 mod share_browser;
 mod share_relay;
 mod share_tmux;
+mod slow_clients;
 mod tui;

@@ -1014,12 +1014,18 @@ struct WaitParams {
 async fn wait_action(
     State(state): State<Arc<AppState>>,
     api::Caller(identity): api::Caller,
+    axum::Extension(streams): axum::Extension<Arc<crate::connections::Streams>>,
     Path(id): Path<String>,
     params: Result<Query<WaitParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let limit = match params {
         Ok(Query(p)) => Duration::from_secs(p.timeout.unwrap_or(25)).min(MAX_WAIT),
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    // Held until the answer: the caller's long-polls are capped (429 beyond).
+    let _slot = match streams.open(&identity.0) {
+        Ok(slot) => slot,
+        Err(refused) => return refused.into_response(),
     };
     let deadline = tokio::time::Instant::now() + limit;
     loop {

@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -13,8 +14,13 @@ use toml::Spanned;
 use warroom_core::backends::postgres::ConnectSpec;
 use warroom_core::config::ConfigError;
 
+use super::connections::ConnectionLimits;
+
 /// Default pool size: enough for 50 concurrent clients on a small machine.
 const DEFAULT_POOL_SIZE: usize = 16;
+/// The range of the connection timeouts.
+const MIN_TIMEOUT: Duration = Duration::from_millis(100);
+const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
@@ -51,6 +57,12 @@ struct RawServer {
     /// The local hash-chained copy of the delegated actions' records (the database has them
     /// too); default: the state directory.
     actions_audit_file: Option<Spanned<String>>,
+    /// Connection limits ([`super::connections::ConnectionLimits`]); durations as "10s".
+    max_connections: Option<Spanned<usize>>,
+    header_timeout: Option<Spanned<String>>,
+    body_timeout: Option<Spanned<String>>,
+    idle_timeout: Option<Spanned<String>>,
+    max_streams_per_identity: Option<Spanned<usize>>,
     /// This replica's name in the records it writes (`server:<replica>`); default: the host name.
     replica: Option<Spanned<String>>,
     /// Who reads every record and request (identities or `group:NAME`).
@@ -105,6 +117,8 @@ pub struct ServerConfig {
     pub contexts: warroom_core::config::Contexts,
     pub policy: super::policy::ServerPolicy,
     pub actions_audit_file: PathBuf,
+    /// The connection cap, the header/body/idle timeouts, long requests per identity.
+    pub connections: ConnectionLimits,
     /// The name this replica writes its records under, after `server:`.
     pub replica: String,
     pub readers: super::scope::Readers,
@@ -204,6 +218,7 @@ impl ServerConfig {
             Some(d) => Some(*d.get_ref()),
             None => None,
         };
+        let connections = connection_limits(&raw, &at)?;
         let tls = raw.tls.as_ref().map(|t| {
             let t = t.get_ref();
             TlsFiles {
@@ -367,6 +382,7 @@ impl ServerConfig {
             retention_days,
             tls,
             auth: AuthConfig { tokens, oidc },
+            connections,
             replica,
             readers: super::scope::Readers {
                 auditors,
@@ -403,6 +419,7 @@ impl ServerConfig {
             None => out.push_str("oidc: off\n"),
         }
         let contexts = self.contexts.names();
+        out.push_str(&self.connections.summary());
         out.push_str(&format!(
             "delegated contexts: {}\nrules: {}\n",
             if contexts.is_empty() {
@@ -414,6 +431,47 @@ impl ServerConfig {
         ));
         out
     }
+}
+
+/// The connection limits of `[server]`, each checked at its own position.
+fn connection_limits(
+    raw: &RawServer,
+    at: &impl Fn(std::ops::Range<usize>, String) -> ConfigError,
+) -> Result<ConnectionLimits, ConfigError> {
+    let defaults = ConnectionLimits::default();
+    let count = |field: &Option<Spanned<usize>>, max: usize, default: usize| match field {
+        Some(n) if *n.get_ref() == 0 || *n.get_ref() > max => {
+            Err(at(n.span(), format!("must be between 1 and {max}")))
+        }
+        Some(n) => Ok(*n.get_ref()),
+        None => Ok(default),
+    };
+    let duration = |field: &Option<Spanned<String>>, default: Duration| match field {
+        None => Ok(default),
+        Some(t) => humantime::parse_duration(t.get_ref())
+            .ok()
+            .filter(|d| (MIN_TIMEOUT..=MAX_TIMEOUT).contains(d))
+            .ok_or_else(|| {
+                at(
+                    t.span(),
+                    format!(
+                        "{:?} is not a duration between 100ms and 1h such as \"10s\"",
+                        t.get_ref()
+                    ),
+                )
+            }),
+    };
+    Ok(ConnectionLimits {
+        max_connections: count(&raw.max_connections, 1_000_000, defaults.max_connections)?,
+        header_timeout: duration(&raw.header_timeout, defaults.header_timeout)?,
+        body_timeout: duration(&raw.body_timeout, defaults.body_timeout)?,
+        idle_timeout: duration(&raw.idle_timeout, defaults.idle_timeout)?,
+        max_streams_per_identity: count(
+            &raw.max_streams_per_identity,
+            100_000,
+            defaults.max_streams_per_identity,
+        )?,
+    })
 }
 
 fn parse_sha256(text: &str) -> Option<[u8; 32]> {
@@ -515,6 +573,66 @@ identity_claim = "email"
         assert_eq!(c.auth.tokens[0].identity, "you@example.com");
         let digest: [u8; 32] = sha2::Sha256::digest(b"warroom-try-token").into();
         assert_eq!(c.auth.tokens[0].sha256, digest);
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_and_bad_values_are_placed() {
+        let text = |extra: &str| {
+            format!(
+                "[server]\nlisten = \"127.0.0.1:1\"\ndatabase_url = \"postgres://db/w\"\n{extra}\n\
+                 [[server.token]]\nidentity = \"a\"\nsha256 = \"{HASH}\"\n"
+            )
+        };
+        let c = parse(&text("")).expect("defaults");
+        assert_eq!(c.connections, ConnectionLimits::default());
+        assert!(
+            c.summary().contains("connections: at most 4096"),
+            "{}",
+            c.summary()
+        );
+        let c = parse(&text(
+            "max_connections = 64\nheader_timeout = \"2s\"\nbody_timeout = \"500ms\"\n\
+             idle_timeout = \"1m\"\nmax_streams_per_identity = 3",
+        ))
+        .expect("set");
+        assert_eq!(
+            c.connections,
+            ConnectionLimits {
+                max_connections: 64,
+                header_timeout: Duration::from_secs(2),
+                body_timeout: Duration::from_millis(500),
+                idle_timeout: Duration::from_secs(60),
+                max_streams_per_identity: 3,
+            }
+        );
+        assert!(
+            c.summary().contains(
+                "timeouts: header 2s, body 500ms, idle 1m; long-polls and streams per identity: 3"
+            ),
+            "{}",
+            c.summary()
+        );
+        let e = parse(&text("header_timeout = \"soon\"")).expect_err("bad duration");
+        assert!(
+            e.starts_with(
+                "/etc/warroom/server.toml:4:18: server.header_timeout: \"soon\" is not a duration"
+            ),
+            "{e}"
+        );
+        let e = parse(&text("idle_timeout = \"2h\"")).expect_err("too long");
+        assert!(e.contains(":4:16: server.idle_timeout: "), "{e}");
+        let e = parse(&text("max_connections = 0")).expect_err("zero");
+        assert!(
+            e.starts_with(
+                "/etc/warroom/server.toml:4:19: server.max_connections: must be between 1"
+            ),
+            "{e}"
+        );
+        let e = parse(&text("max_streams_per_identity = 0")).expect_err("zero streams");
+        assert!(
+            e.contains(":4:28: server.max_streams_per_identity: "),
+            "{e}"
+        );
     }
 
     #[test]

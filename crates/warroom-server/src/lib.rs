@@ -10,6 +10,7 @@ pub mod auth;
 pub mod batch;
 pub mod chain;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod ingest;
 pub mod migrations;
@@ -168,6 +169,7 @@ pub async fn run(
         static_tokens = config.auth.tokens.len(),
         oidc = config.auth.oidc.is_some(),
         retention_days = config.retention_days,
+        max_connections = config.connections.max_connections,
         "warroom server listening"
     );
     let fatal = Arc::new(tokio::sync::Mutex::new(None::<String>));
@@ -180,7 +182,14 @@ pub async fn run(
             }
         }
     };
-    serve::serve(listener, api::router(Arc::clone(&state)), tls, stop).await;
+    serve::serve(
+        listener,
+        api::router(Arc::clone(&state)),
+        tls,
+        config.connections.clone(),
+        stop,
+    )
+    .await;
     // Actions run detached from their requests: a running one finishes and stores its result
     // before the process goes (its executor bounds each call by the action timeout).
     let running = &state.delegation.running;

@@ -1,21 +1,26 @@
-//! Accepting connections, plain or TLS (rustls), and shutting down gracefully: on SIGTERM or
-//! Ctrl-C stop accepting, let in-flight requests finish (bounded), then return.
+//! Accepting connections, plain or TLS (rustls), each tracked against the connection limits
+//! ([`super::connections`]), and shutting down gracefully: on SIGTERM or Ctrl-C stop
+//! accepting, let in-flight requests finish (bounded), then return.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::config::TlsFiles;
+use super::connections::{
+    self, Conn, ConnectionLimits, Registry, Streams, Tracked, TrackedService,
+};
 
 /// How long in-flight requests get after the shutdown signal.
 const DRAIN: Duration = Duration::from_secs(20);
@@ -46,16 +51,23 @@ pub fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, String> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then drains.
+/// Serves `app` on `listener` until `shutdown` resolves, then drains. Each connection is
+/// tracked ([`connections`]): at most `limits.max_connections`, closed when idle or slow.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     tls: Option<TlsAcceptor>,
+    limits: ConnectionLimits,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     let builder = Arc::new(builder);
+    let registry = Arc::new(Registry::new(limits.max_connections));
+    let streams = Arc::new(Streams::new(limits.max_streams_per_identity));
+    connections::warn_if_above_open_file_limit(limits.max_connections);
+    let reports = tokio::spawn(Arc::clone(&registry).report_every_period());
+    let limits = Arc::new(limits);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -70,43 +82,36 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Every open connection has a request in service: this one is closed at once.
+        let Some(admitted) = registry.admit() else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
-        let builder = Arc::clone(&builder);
-        match &tls {
-            None => {
-                let conn = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                });
+        let conn = Arc::clone(admitted.conn());
+        let service = TrackedService::new(
+            TowerToHyperService::new(app.clone()),
+            Arc::clone(&registry),
+            Arc::clone(&conn),
+            Arc::clone(&streams),
+            limits.body_timeout,
+        );
+        let accepted = Accepted {
+            builder: Arc::clone(&builder),
+            watcher: graceful.watcher(),
+            conn,
+            service,
+        };
+        let (tls, limits) = (tls.clone(), Arc::clone(&limits));
+        tokio::spawn(async move {
+            tokio::select! {
+                () = accepted.serve(stream, tls, peer) => {},
+                why = admitted.conn().until_closed(&limits) => {
+                    tracing::debug!(%peer, reason = why.as_str(), "connection closed by the server");
+                }
             }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let stream =
-                        match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => return,
-                        };
-                    let conn = builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .into_owned();
-                    if let Err(e) = watcher.watch(conn).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                });
-            }
-        }
+            // Counted out only now, when the socket is closed.
+            drop(admitted);
+        });
     }
     drop(listener);
     tracing::info!("shutting down: no new connections, finishing requests in flight");
@@ -115,6 +120,50 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("requests still in flight after {DRAIN:?}; stopping anyway");
+    }
+    reports.abort();
+}
+
+/// What one accepted connection is served with.
+struct Accepted {
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    watcher: Watcher,
+    conn: Arc<Conn>,
+    service: TrackedService<TowerToHyperService<Router>>,
+}
+
+impl Accepted {
+    /// Serves HTTP/1 on `stream` (after the TLS handshake, if any) until it ends.
+    async fn serve(self, stream: TcpStream, tls: Option<TlsAcceptor>, peer: SocketAddr) {
+        let Accepted {
+            builder,
+            watcher,
+            conn,
+            service,
+        } = self;
+        let ended = match tls {
+            None => {
+                let io = TokioIo::new(Tracked::new(stream, conn));
+                let connection = builder.serve_connection(io, service).into_owned();
+                watcher.watch(connection).await
+            }
+            Some(acceptor) => {
+                let stream = match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let io = TokioIo::new(Tracked::new(stream, conn));
+                let connection = builder.serve_connection(io, service).into_owned();
+                watcher.watch(connection).await
+            }
+        };
+        if let Err(e) = ended {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
     }
 }
 

@@ -64,6 +64,7 @@ pub(super) async fn share_head(store: &Store, id: &str) -> Result<Option<ShareHe
 pub(super) async fn stream(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    axum::Extension(streams): axum::Extension<Arc<crate::connections::Streams>>,
     Path(id): Path<String>,
     params: Result<Query<StreamParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
@@ -78,6 +79,11 @@ pub(super) async fn stream(
     let identity = match identity {
         Ok(i) => i,
         Err(r) => return r,
+    };
+    // Held by the body, so until the watcher goes: the identity's streams are capped (429).
+    let slot = match streams.open(&identity.0) {
+        Ok(slot) => slot,
+        Err(refused) => return refused.into_response(),
     };
     let head = match share_head(&state.store, &id).await {
         Ok(Some(h)) => h,
@@ -110,10 +116,10 @@ pub(super) async fn stream(
     });
     let _ = tx.try_send(sse_data(&header.to_string()));
     tokio::spawn(feed_watcher(Arc::clone(&state), id, identity, start, tx));
-    let body = futures::stream::unfold(rx, |mut rx| async move {
+    let body = futures::stream::unfold((rx, slot), |(mut rx, slot)| async move {
         rx.recv()
             .await
-            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+            .map(|b| (Ok::<_, std::convert::Infallible>(b), (rx, slot)))
     });
     (
         [
