@@ -148,8 +148,28 @@ async fn a_record_posted_into_another_senders_session_is_foreign_and_tail_names_
         "{report}"
     );
 
+    // Bob squats alice's session id as a share: her timeline never links to his recording.
+    let squat = bob
+        .send_json(
+            reqwest::Method::PUT,
+            "/v1/shares/alice-s",
+            &json!({"width": 80, "height": 24}),
+        )
+        .await;
+    assert_eq!(squat.status(), 200);
+
     let home = cli_of(ALICE_TOKEN);
     let url = server.url();
+    let out = home.warroom_blocking(&["audit", "timeline", "--server", &url, "-o", "json"]);
+    let entries: Value = serde_json::from_slice(&out.stdout).expect("timeline json");
+    let own = entries
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["audit_id"] == "a-1"))
+        .unwrap_or_else(|| panic!("a-1 not in the timeline: {entries}"));
+    assert!(
+        own.get("recording").is_none(),
+        "linked to bob's share: {own}"
+    );
     let out = home.warroom_blocking(&["audit", "verify", "--server", &url, "--session", "alice-s"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");

@@ -337,6 +337,25 @@ async fn watching_needs_authentication_and_only_the_owner_uploads() {
     let forged = serde_json::json!({"events": [[0.1, "o", "forged"]]});
     let upload = bob.send_json(Method::POST, frames, &forged).await;
     assert_eq!(upload.status(), 404);
+    // Nobody names the sharer shown: the field is not taken, the list shows the owner.
+    let posing = serde_json::json!({"actor": "ceo@example.com", "width": 80, "height": 24});
+    let put = bob
+        .send_json(Method::PUT, "/v1/shares/sess-posing", &posing)
+        .await;
+    assert_eq!(put.status(), 400);
+    let listed: serde_json::Value = serde_json::from_str(
+        &bob.send_json(Method::GET, "/v1/shares", &serde_json::json!(null))
+            .await
+            .text()
+            .await
+            .expect("body"),
+    )
+    .expect("json");
+    let sess_auth = listed["shares"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == "sess-auth"))
+        .unwrap_or_else(|| panic!("sess-auth not listed: {listed}"));
+    assert_eq!(sess_auth["actor"], "alice@example.com", "{listed}");
     // The sharer's routes refuse an id no client makes and a body of another shape (400, JSON
     // error) before reading or writing the share.
     for (path, body, why) in [
