@@ -420,6 +420,21 @@ impl ServerConfig {
         }
         let contexts = self.contexts.names();
         out.push_str(&self.connections.summary());
+        let list = |l: &[String]| {
+            if l.is_empty() {
+                "(none)".to_string()
+            } else {
+                l.join(", ")
+            }
+        };
+        out.push_str(&format!(
+            "auditors (read everything): {}\nshare watchers: {}\n",
+            list(&self.readers.auditors),
+            self.readers
+                .share_watchers
+                .as_deref()
+                .map_or_else(|| "anyone authenticated".to_string(), list),
+        ));
         out.push_str(&format!(
             "delegated contexts: {}\nrules: {}\n",
             if contexts.is_empty() {
