@@ -474,3 +474,82 @@ async fn an_approval_is_checked_against_the_rule_as_it_stands_when_it_would_run(
     );
     assert!(emu.pod(NS, POD).is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_answers_open_long_polls_and_ends_watch_streams_instead_of_waiting_for_them() {
+    let pg = cluster().await;
+    let emu = emulator_with_pod().await;
+    let server = kube_replica(&pg, &emu, &bob_approves()).await;
+    let (status, pending) = http(
+        &server,
+        ALICE_TOKEN,
+        reqwest::Method::POST,
+        "/v1/actions",
+        Some(delete_pod(&emu)),
+    )
+    .await;
+    assert_eq!(status, 202, "{pending}");
+    let id = pending["id"].as_str().expect("id").to_string();
+    let share = reqwest::Client::new()
+        .put(format!("{}/v1/shares/sess-stopping", server.url()))
+        .bearer_auth(ALICE_TOKEN)
+        .header("content-type", "application/json")
+        .body(json!({"width": 80, "height": 24}).to_string())
+        .send()
+        .await
+        .expect("start share");
+    assert_eq!(share.status(), 200);
+    let watcher = reqwest::Client::new()
+        .get(format!("{}/v1/shares/sess-stopping/stream", server.url()))
+        .bearer_auth(BOB_TOKEN)
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(watcher.status(), 200);
+    let watching = tokio::spawn(async move { watcher.bytes().await.map(|b| b.len()) });
+    let long_poll = get_in_background(format!("{}/v1/actions/{id}/wait?timeout=55", server.url()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let started = Instant::now();
+    let (server, exited_cleanly) = tokio::task::spawn_blocking(move || {
+        let mut server = server;
+        let ok = server.terminate(Duration::from_secs(60));
+        (server, ok)
+    })
+    .await
+    .expect("join");
+    let took = started.elapsed();
+    assert!(exited_cleanly, "no clean exit; log:\n{}", server.log());
+    // The drain gives requests 20 s; nothing held it up.
+    assert!(took < Duration::from_secs(10), "the exit took {took:?}");
+    let (status, answer) = long_poll
+        .await
+        .expect("join")
+        .expect("the long-poll answered");
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("pending")),
+        "{answer}"
+    );
+    assert!(
+        watching.await.expect("join").is_ok(),
+        "the stream did not end cleanly"
+    );
+    assert_eq!(status_of(&pg, &id).await, "pending");
+}
+
+/// `GET url` as alice, on a task: the answer, or why there was none.
+fn get_in_background(url: String) -> tokio::task::JoinHandle<Result<(u16, Value), String>> {
+    tokio::spawn(async move {
+        let r = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(ALICE_TOKEN)
+            .timeout(Duration::from_secs(90))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = r.status().as_u16();
+        let text = r.text().await.map_err(|e| e.to_string())?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    })
+}

@@ -1049,6 +1049,10 @@ async fn wait_action(
         tokio::select! {
             () = &mut bell => {},
             () = tokio::time::sleep(nap) => {},
+            // Shutting down: answer the state as it stands (the client waits again elsewhere).
+            () = state.stopping.cancelled() => {
+                return axum::Json(row.state.clone()).into_response();
+            }
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct AppState {
     pub auth: Authenticator,
     /// Set once the schema is migrated; until then `/readyz` and the API answer 503.
     pub ready: std::sync::atomic::AtomicBool,
+    /// Cancelled when shutdown begins: open long-polls answer and watch streams end.
+    pub stopping: tokio_util::sync::CancellationToken,
     /// Live shares: the replica's doorbell and the watch-link key ([`super::relay`]).
     pub relay: super::relay::Relay,
     /// Delegated actions: the server's contexts, policy and doorbell ([`super::actions`]).

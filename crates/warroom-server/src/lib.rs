@@ -134,6 +134,7 @@ pub async fn run(
         ingest: batch::start(store.clone(), config.pool_size.clamp(1, WRITERS)),
         auth,
         ready: AtomicBool::new(false),
+        stopping: tokio_util::sync::CancellationToken::new(),
         relay: relay::Relay::start(&config)?,
         delegation: actions::Delegation::new(&config)?,
         readers: config.readers.clone(),
@@ -174,12 +175,15 @@ pub async fn run(
     );
     let fatal = Arc::new(tokio::sync::Mutex::new(None::<String>));
     let stop = {
-        let fatal = Arc::clone(&fatal);
+        let (fatal, state) = (Arc::clone(&fatal), Arc::clone(&state));
         async move {
             tokio::select! {
                 () = shutdown => {},
                 Ok(e) = fatal_rx => *fatal.lock().await = Some(e),
             }
+            // Long-polls and watch streams never end by themselves: they answer now, so the
+            // drain is not held up and their clients go on with another replica.
+            state.stopping.cancel();
         }
     };
     serve::serve(

@@ -234,6 +234,9 @@ pub(super) async fn feed_watcher(
                 Err(broadcast::error::RecvError::Lagged(_)) => catch_up = true,
                 Err(broadcast::error::RecvError::Closed) => break 'feed,
             },
+            // The replica is stopping: the stream ends without "done", so the watcher opens
+            // it again (through the balancer, on another replica) from a keyframe.
+            () = state.stopping.cancelled() => break 'feed,
             () = tokio::time::sleep(POLL_EVERY) => {
                 // A comment line keeps proxies from closing an idle stream and tells whether
                 // the watcher is still there.
