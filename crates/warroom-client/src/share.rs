@@ -11,12 +11,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
-use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
 use super::{Answer, ServerClient, path_segment, with_json};
 use warroom_core::protocol::{
-    Empty, LiveShare, LiveShares, Recording, Recordings, StartShare, Upload, Uploaded, WatchLink,
+    Empty, LiveShare, LiveShares, Recording, Recordings, StartShare, StreamEvent, StreamHeader,
+    Upload, Uploaded, WatchLink,
 };
 
 /// Frames queued for the uploader at most; beyond that they are dropped and counted.
@@ -570,33 +570,22 @@ fn parse_event(event: Option<&str>, data: &str) -> Option<(Option<f64>, WatchEve
     if event == Some("done") {
         return Some((None, WatchEvent::End));
     }
-    let value: Value = serde_json::from_str(data).ok()?;
-    if let Some(obj) = value.as_object() {
-        let size = |k: &str| {
-            obj.get(k)
-                .and_then(Value::as_u64)
-                .and_then(|n| u16::try_from(n).ok())
-        };
+    if data.starts_with('{') {
+        let h: StreamHeader = serde_json::from_str(data).ok()?;
         return Some((
             None,
             WatchEvent::Header {
-                width: size("cols")?,
-                height: size("rows")?,
-                actor: obj
-                    .get("actor")
-                    .and_then(Value::as_str)
-                    .unwrap_or("?")
-                    .to_string(),
-                live: obj.get("live").and_then(Value::as_bool).unwrap_or(true),
+                width: h.cols,
+                height: h.rows,
+                actor: h.actor,
+                live: h.live,
             },
         ));
     }
-    let t = value.get(0)?.as_f64()?;
-    let kind = value.get(1)?.as_str()?;
-    let text = value.get(2)?.as_str()?.to_string();
+    let StreamEvent(t, kind, text) = serde_json::from_str(data).ok()?;
     Some((
         Some(t),
-        match kind {
+        match kind.as_str() {
             "o" => WatchEvent::Output(text),
             "m" => WatchEvent::Marker(text),
             "r" => {
@@ -616,8 +605,10 @@ mod tests {
     fn sse_messages_split_across_chunks_are_reassembled() {
         let mut p = SseParser::default();
         assert!(p.push(b"data: {\"cols\":80,\"ro").is_empty());
-        let got =
-            p.push(b"ws\":24}\n\n: idle\n\ndata: [0.5,\"o\",\"hi\"]\n\nevent: done\ndata: {}\n\n");
+        let got = p.push(
+            b"ws\":24,\"time\":0.0,\"id\":\"s\",\"actor\":\"alice@example.com\",\"live\":true}\n\n\
+              : idle\n\ndata: [0.5,\"o\",\"hi\"]\n\nevent: done\ndata: {}\n\n",
+        );
         assert_eq!(got.len(), 3, "{got:?}");
         assert_eq!(
             parse_event(got[0].0.as_deref(), &got[0].1),
@@ -626,7 +617,7 @@ mod tests {
                 WatchEvent::Header {
                     width: 80,
                     height: 24,
-                    actor: "?".into(),
+                    actor: "alice@example.com".into(),
                     live: true
                 }
             ))

@@ -298,6 +298,24 @@ pub struct WatchLink {
     pub expires_in_seconds: u64,
 }
 
+/// The first message of `GET /v1/shares/{id}/stream`: the screen size under the names
+/// asciinema-player's eventsource driver reads (`cols`, `rows`), the share, its sharer (the
+/// authenticated owner), whether it is live, and the time of the first event sent.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StreamHeader {
+    pub cols: u16,
+    pub rows: u16,
+    pub time: f64,
+    pub id: String,
+    pub actor: String,
+    pub live: bool,
+}
+
+/// Each next message of the stream: an asciicast v2 event `[seconds, code, data]` (`o`
+/// output, `m` marker, `r` resize as `COLSxROWS`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StreamEvent(pub f64, pub String, pub String);
+
 /// One live share, as `GET /v1/shares` lists it (under `"shares"`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LiveShare {

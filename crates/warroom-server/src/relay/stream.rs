@@ -110,11 +110,17 @@ pub(super) async fn stream(
         Ok(t) => t,
         Err(e) => return store_error(e),
     };
-    let header = json!({
-        "cols": head.width, "rows": head.height, "time": time,
-        "id": id, "actor": head.actor, "live": !head.ended,
-    });
-    let _ = tx.try_send(sse_data(&header.to_string()));
+    let header = warroom_core::protocol::StreamHeader {
+        cols: u16::try_from(head.width).unwrap_or(0),
+        rows: u16::try_from(head.height).unwrap_or(0),
+        time,
+        id: id.clone(),
+        actor: head.actor.clone(),
+        live: !head.ended,
+    };
+    let _ = tx.try_send(sse_data(
+        &serde_json::to_string(&header).unwrap_or_default(),
+    ));
     tokio::spawn(feed_watcher(Arc::clone(&state), id, identity, start, tx));
     let body = futures::stream::unfold((rx, slot), |(mut rx, slot)| async move {
         rx.recv()
@@ -293,7 +299,11 @@ pub(super) async fn read_frames(
             let t: f64 = r.try_get(1)?;
             let kind: String = r.try_get(2)?;
             let data: String = r.try_get(3)?;
-            Ok((r.try_get(0)?, json!([t, kind, data]).to_string()))
+            let event = warroom_core::protocol::StreamEvent(t, kind, data);
+            Ok((
+                r.try_get(0)?,
+                serde_json::to_string(&event).unwrap_or_default(),
+            ))
         })
         .collect::<Result<_, tokio_postgres::Error>>()
         .map_err(StoreError::from)
