@@ -264,3 +264,31 @@ async fn kubectl_gets_watches_logs_deletes_and_restarts_against_the_emulator() {
         "{now:?} vs {api_pods:?}"
     );
 }
+
+/// deploy/kubernetes builds with kubectl's kustomize (every manifest parses) and has what the
+/// platform team relies on: scrape annotations, a disruption budget keeping one replica up.
+#[test]
+fn the_deploy_manifests_build_with_kustomize() {
+    kubectl_present();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/kubernetes");
+    let out = Command::new(kubectl_bin())
+        .args(["kustomize", dir])
+        .output()
+        .expect("kubectl kustomize");
+    let yaml = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for wanted in [
+        "kind: Deployment",
+        "prometheus.io/scrape: \"true\"",
+        "prometheus.io/port: \"8470\"",
+        "prometheus.io/path: /metrics",
+        "kind: PodDisruptionBudget",
+        "minAvailable: 1",
+    ] {
+        assert!(yaml.contains(wanted), "no {wanted:?} in:\n{yaml}");
+    }
+}

@@ -8,6 +8,7 @@ mod faults;
 mod forgery;
 mod guard;
 mod identity;
+mod metrics;
 mod oidc;
 mod ops;
 mod read_scope;

@@ -29,6 +29,7 @@ use super::error::{JsonBody, error, store_error};
 use super::policy::{Approval, Caller, Decision, Rule, ServerPolicy};
 use super::requests::{self, NewRequest, RequestRow};
 use super::store::{Store, StoreError, Stored};
+use crate::metrics::{ApprovalEvent, metrics};
 use warroom_core::audit::{AuditLog, AuditSettings, RecordSink};
 use warroom_core::backends::kafka::{
     KafkaSource, PartitionReset, RealKafka, ResetPlan, ResetSpec, ResetTo,
@@ -684,6 +685,7 @@ async fn post_action(
         if let Err(e) = stored {
             tracing::warn!(error = %e, "refused request not stored");
         }
+        metrics().action(action.name(), RequestStatus::Refused);
         tracing::info!(request_id = %id, requester = %identity.0, action = action.name().as_str(), rule = ?rule, why = %why, "action refused by policy");
         let message = match &rule {
             Some(r) => format!("refused by server rule {r:?}: {why}"),
@@ -722,6 +724,7 @@ async fn post_action(
                 if let Err(e) = stored {
                     return store_error(e);
                 }
+                metrics().action(claimed.name(), RequestStatus::NotDone);
                 return stored_answer(&state.store, &id, StatusCode::OK).await;
             }
         };
@@ -738,6 +741,7 @@ async fn post_action(
         if let Err(e) = stored {
             return store_error(e);
         }
+        metrics().approval(ApprovalEvent::Requested, 1);
         tracing::info!(request_id = %id, requester = %identity.0, action = action.name().as_str(), rule = %rule.name, "action waiting for approval");
         return stored_answer(&state.store, &id, StatusCode::ACCEPTED).await;
     }
@@ -892,6 +896,7 @@ async fn finish(state: &AppState, before: RequestState, reply: ActionReply) -> R
         }
     }
     tracing::info!(request_id = %id, status = status.as_str(), audit_id = ?reply.audit_id, "delegated action finished");
+    metrics().action(before.action, status);
     match requests::get(&state.store, &id).await {
         Ok(Some(row)) => row.state,
         Ok(None) | Err(_) => RequestState {
@@ -1119,7 +1124,10 @@ async fn decide<const APPROVING: bool>(
             Err(Recheck::Request(why)) => {
                 let detail = format!("{why}: nothing was done");
                 return match requests::refuse_pending(&state.store, &id, &detail).await {
-                    Ok(Some(row)) => (StatusCode::FORBIDDEN, axum::Json(row.state)).into_response(),
+                    Ok(Some(row)) => {
+                        metrics().approval(ApprovalEvent::Refused, 1);
+                        (StatusCode::FORBIDDEN, axum::Json(row.state)).into_response()
+                    }
                     Ok(None) => error(
                         StatusCode::CONFLICT,
                         format!("request {id} was decided, withdrawn or expired meanwhile"),
@@ -1149,9 +1157,27 @@ async fn decide<const APPROVING: bool>(
             Err(e) => return store_error(e),
         };
     tracing::info!(request_id = %id, by = %identity.0, approved = APPROVING, "action request decided");
+    count_decision(&claimed.state, APPROVING);
     match rule {
         Some(rule) => execute_approved(&state, claimed, rule).await,
         None => axum::Json(claimed.state).into_response(),
+    }
+}
+
+/// Counts an approval or denial and its time from the request (both times are the database's).
+fn count_decision(request: &RequestState, approved: bool) {
+    let what = if approved {
+        ApprovalEvent::Approved
+    } else {
+        ApprovalEvent::Denied
+    };
+    metrics().approval(what, 1);
+    let at = |t: &str| humantime::parse_rfc3339_weak(t).ok();
+    let decided = request.decision.as_ref().and_then(|d| at(&d.at));
+    if let (Some(asked), Some(decided)) = (at(&request.created_at), decided)
+        && let Ok(after) = decided.duration_since(asked)
+    {
+        metrics().decided_after(what, after);
     }
 }
 
@@ -1240,7 +1266,10 @@ async fn withdraw(
     Path(id): Path<String>,
 ) -> Response {
     match requests::withdraw(&state.store, &id, &identity.0).await {
-        Ok(Some(row)) => axum::Json(row.state.clone()).into_response(),
+        Ok(Some(row)) => {
+            metrics().approval(ApprovalEvent::Withdrawn, 1);
+            axum::Json(row.state.clone()).into_response()
+        }
         Ok(None) => error(
             StatusCode::CONFLICT,
             format!("request {id} is not a pending request of {}", identity.0),

@@ -57,12 +57,14 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(super::metrics::serve))
         .route("/v1/audit", get(list_audit).post(post_audit))
         .route("/v1/audit/{id}", get(get_audit))
         .route("/v1/sessions/{session_id}/verify", get(verify_session))
         .merge(super::relay::routes())
         .merge(super::actions::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(axum::middleware::from_fn(super::access::track))
         // post_audit reads the body itself, with its own limit and a JSON 413.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
@@ -110,7 +112,9 @@ impl axum::extract::FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut axum::http::request::Parts,
         state: &Arc<AppState>,
     ) -> Result<Caller, Response> {
-        authenticate(state, &parts.headers).await.map(Caller)
+        let identity = authenticate(state, &parts.headers).await?;
+        super::access::Seen::of(parts).set(&identity.0);
+        Ok(Caller(identity))
     }
 }
 

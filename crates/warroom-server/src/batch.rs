@@ -120,8 +120,10 @@ async fn write(store: &Store, batch: Vec<Pending>) {
         .iter()
         .map(|p| (&p.incoming, p.received_from.as_str()))
         .collect();
+    let started = std::time::Instant::now();
     match store.insert_batch(&rows).await {
         Ok(results) => {
+            super::metrics::metrics().audit_commit(results.len(), started.elapsed());
             for (p, r) in batch.into_iter().zip(results) {
                 let _ = p.answer.send(Ok(r));
             }

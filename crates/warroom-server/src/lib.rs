@@ -4,6 +4,7 @@
 //! start under an advisory lock. API: see [`api`]. No ratatui here: the TUI reaches the server
 //! only through `warroom_client` (and the audit call).
 
+pub mod access;
 pub mod actions;
 pub mod api;
 pub mod auth;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod connections;
 pub mod error;
 pub mod ingest;
+pub mod metrics;
 pub mod migrations;
 pub mod oidc;
 pub mod policy;

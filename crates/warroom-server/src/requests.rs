@@ -200,6 +200,10 @@ pub async fn sweep(store: &Store) -> Result<Vec<Abandoned>, StoreError> {
     {
         ids.push(row.try_get::<_, String>(0)?);
     }
+    let expired = ids.len() as u64;
+    if expired > 0 {
+        crate::metrics::metrics().approval(crate::metrics::ApprovalEvent::Expired, expired);
+    }
     let unknown = serde_json::to_string(&ActionReply {
         executed: true,
         unknown: true,

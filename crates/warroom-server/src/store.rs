@@ -153,6 +153,11 @@ impl Store {
         Ok(Store { pool })
     }
 
+    /// The pool's size, idle connections and waiters (for `GET /metrics`).
+    pub fn pool_status(&self) -> deadpool_postgres::Status {
+        self.pool.status()
+    }
+
     pub async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         Ok(self.pool.get().await?)
     }

@@ -10,6 +10,7 @@ pub mod kafka;
 pub mod kube_emulator;
 pub mod pg;
 pub mod pg_backend;
+pub mod prometheus;
 pub mod server_process;
 pub mod tmux;
 pub mod ui;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::conn::{Conn, Phase};
+use crate::metrics::metrics;
 
 /// At most one cap line per this period; what happened meanwhile is counted into the next.
 const REPORT_EVERY: Duration = Duration::from_secs(10);
@@ -95,6 +96,7 @@ impl Drop for Admitted {
         if !state.gone {
             state.gone = true;
             open.count -= 1;
+            metrics().connection_closed();
             if let Some(key) = state.idle_key.take() {
                 open.idle.remove(&key);
             }
@@ -138,8 +140,13 @@ impl Registry {
                     oldest.ring();
                     open.count -= 1;
                     open.evicted += 1;
+                    metrics().connection_evicted();
+                    metrics().connection_closed();
                 }
-                None => open.refused += 1,
+                None => {
+                    open.refused += 1;
+                    metrics().connection_refused();
+                }
             }
         }
         let admitted = (open.count < self.max).then(|| {
@@ -147,6 +154,7 @@ impl Registry {
             let conn = Arc::new(Conn::new(key));
             open.idle.insert(key, Arc::clone(&conn));
             open.count += 1;
+            metrics().connection_opened();
             Admitted {
                 registry: Arc::clone(self),
                 conn,

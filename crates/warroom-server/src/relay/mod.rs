@@ -222,3 +222,19 @@ impl FromRequestParts<Arc<AppState>> for ShareCaller {
 
 /// A sharer's JSON body: at most [`MAX_UPLOAD`] bytes.
 pub(super) type JsonBody<T> = crate::error::JsonBody<T, MAX_UPLOAD>;
+
+/// Live shares and their present watchers (open streams, across all replicas), for
+/// `GET /metrics`.
+pub async fn live_counts(store: &Store) -> Result<(i64, i64), StoreError> {
+    let client = store.client().await?;
+    let row = client
+        .query_one(
+            "SELECT count(*), COALESCE(sum((SELECT count(*) FROM share_watchers w \
+               WHERE w.share_id = s.id AND w.last_seen > now() - make_interval(secs => $2))), 0)::bigint \
+             FROM shares s \
+             WHERE s.ended_at IS NULL AND s.last_seen > now() - make_interval(secs => $1)",
+            &[&LIVE_SECONDS, &WATCHER_SECONDS],
+        )
+        .await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
+}

@@ -66,6 +66,7 @@ pub(super) async fn stream(
     headers: HeaderMap,
     axum::Extension(streams): axum::Extension<Arc<crate::connections::Streams>>,
     Path(id): Path<String>,
+    seen: crate::access::Seen,
     params: Result<Query<StreamParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Query(params) = match params {
@@ -80,6 +81,7 @@ pub(super) async fn stream(
         Ok(i) => i,
         Err(r) => return r,
     };
+    seen.set(&identity.0);
     // Held by the body, so until the watcher goes: the identity's streams are capped (429).
     let slot = match streams.open(&identity.0) {
         Ok(slot) => slot,
@@ -122,10 +124,11 @@ pub(super) async fn stream(
         &serde_json::to_string(&header).unwrap_or_default(),
     ));
     tokio::spawn(feed_watcher(Arc::clone(&state), id, identity, start, tx));
-    let body = futures::stream::unfold((rx, slot), |(mut rx, slot)| async move {
+    let open = (slot, crate::metrics::metrics().share_stream());
+    let body = futures::stream::unfold((rx, open), |(mut rx, open)| async move {
         rx.recv()
             .await
-            .map(|b| (Ok::<_, std::convert::Infallible>(b), (rx, slot)))
+            .map(|b| (Ok::<_, std::convert::Infallible>(b), (rx, open)))
     });
     (
         [
