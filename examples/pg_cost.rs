@@ -7,8 +7,15 @@
 //! 448 with warroom's), resets pg_stat_statements, then runs warroom's real refresh
 //! (`RealPg::activity`, the one statement per refresh) every `--interval` for `--seconds`,
 //! applying each snapshot to the App and drawing a 200x50 frame as the TUI would. It reports
-//! statements per refresh, server milliseconds per refresh (total_exec_time), rows, and the CPU
-//! time of the thread that did warroom's work. At the end it terminates the sessions it opened
+//! statements per refresh, server milliseconds per refresh (execution, total_exec_time, and
+//! planning, total_plan_time: start the server with `pg_stat_statements.track_planning = on`),
+//! rows, and the CPU time of the thread that did warroom's work.
+//!
+//! When pg_activity is installed (`--pg-activity PATH`, else `pg_activity` on PATH, else
+//! `~/.cache/warroom/pg_activity-pkg/bin/pg_activity`, what
+//! `pip install --target ~/.cache/warroom/pg_activity-pkg pg_activity` makes) it runs beside
+//! warroom in the same window, in a 200x50 tmux terminal, as its own pg_monitor role
+//! (`--pg-activity-role`), refreshing every second: the same figures for both, side by side. At the end it terminates the sessions it opened
 //! (application_name `pg-cost-*`; sessions in pg_sleep would not notice their client left).
 //!
 //! warroom connects as `--monitor-role` (created with pg_monitor unless it exists), so every
@@ -21,7 +28,8 @@
 //! runuser -u postgres -- $B/initdb -D $D/data -A trust -U postgres
 //! runuser -u postgres -- $B/pg_ctl -D $D/data -l $D/server.log -w start -o \
 //!   "-p 54329 -k $D -c listen_addresses=127.0.0.1 -c max_connections=600 \
-//!    -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+//!    -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all \
+//!    -c pg_stat_statements.track_planning=on"
 //! cargo run --release --example pg_cost -- --url postgres://postgres@127.0.0.1:54329/postgres
 //! runuser -u postgres -- $B/pg_ctl -D $D/data -m fast stop
 //! ```
@@ -36,7 +44,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio_postgres::{Client, NoTls};
 
-use warroom_core::backends::postgres::{ConnectSpec, PgSource, RealPg, blocking_tree};
+use warroom_core::backends::postgres::{ConnectSpec, PgSource, PrepareMode, RealPg, blocking_tree};
 use warroom_tui::app::{GuardInfo, Msg};
 use warroom_tui::setup::Assembly;
 use warroom_tui::workers::{Event, Update};
@@ -68,6 +76,18 @@ struct Args {
     /// Only fetch; do not apply snapshots to the App or draw frames.
     #[arg(long)]
     no_render: bool,
+    /// The context's `prepare` setting: auto, always or never.
+    #[arg(long, default_value = "auto")]
+    prepare: String,
+    /// pg_activity to run beside warroom (default: on PATH, else the pip --target cache).
+    #[arg(long)]
+    pg_activity: Option<std::path::PathBuf>,
+    /// Do not run pg_activity even when it is installed.
+    #[arg(long)]
+    no_pg_activity: bool,
+    /// The role pg_activity connects as; created with pg_monitor when missing.
+    #[arg(long, default_value = "pgactivity_cost")]
+    pg_activity_role: String,
 }
 
 const LOAD_APP: &str = "pg-cost-load";
@@ -242,7 +262,13 @@ struct ClientSide {
 }
 
 /// warroom's work, alone on one thread with its own runtime, so its CPU time is its own.
-fn run_warroom(spec: ConnectSpec, refreshes: u32, every: Duration, render: bool) -> ClientSide {
+fn run_warroom(
+    spec: ConnectSpec,
+    prepare: PrepareMode,
+    refreshes: u32,
+    every: Duration,
+    render: bool,
+) -> ClientSide {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -257,7 +283,7 @@ fn run_warroom(spec: ConnectSpec, refreshes: u32, every: Duration, render: bool)
     };
     runtime.block_on(async move {
         let mut out = ClientSide::default();
-        let pg = RealPg::new(spec);
+        let pg = RealPg::new(spec).with_prepare(prepare);
         let mut app = Assembly::new(GuardInfo::default())
             .pg_context("cost")
             .refresh(every)
@@ -307,47 +333,186 @@ fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Creates `role` (LOGIN, pg_monitor) unless it exists.
+async fn ensure_monitor_role(admin: &Client, role: &str) -> anyhow::Result<()> {
+    admin
+        .batch_execute(&format!(
+            "DO $$ BEGIN
+               IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{lit}') THEN
+                 CREATE ROLE {ident} LOGIN; GRANT pg_monitor TO {ident};
+               END IF;
+             END $$",
+            lit = role.replace('\'', "''"),
+            ident = quote_ident(role),
+        ))
+        .await
+        .with_context(|| format!("create the role {role}"))
+}
+
+/// What one role cost the server in the window, from pg_stat_statements.
+#[derive(Debug, Default)]
+struct Cost {
+    calls: i64,
+    exec_ms: f64,
+    plans: i64,
+    plan_ms: f64,
+    rows: i64,
+    kinds: i64,
+}
+
+async fn cost_of(admin: &Client, role: &str) -> anyhow::Result<Cost> {
+    let row = admin
+        .query_one(
+            "SELECT coalesce(sum(s.calls), 0)::int8, coalesce(sum(s.total_exec_time), 0)::float8, \
+                    coalesce(sum(s.plans), 0)::int8, coalesce(sum(s.total_plan_time), 0)::float8, \
+                    coalesce(sum(s.rows), 0)::int8, count(*)::int8 \
+             FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid \
+             WHERE r.rolname = $1",
+            &[&role],
+        )
+        .await?;
+    Ok(Cost {
+        calls: row.get(0),
+        exec_ms: row.get(1),
+        plans: row.get(2),
+        plan_ms: row.get(3),
+        rows: row.get(4),
+        kinds: row.get(5),
+    })
+}
+
+/// pg_activity as given, else on PATH, else where `pip install --target` put it.
+fn find_pg_activity(args: &Args) -> Option<std::path::PathBuf> {
+    if args.no_pg_activity {
+        return None;
+    }
+    if let Some(p) = &args.pg_activity {
+        return Some(p.clone());
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("pg_activity"))
+            .find(|p| p.is_file())
+    });
+    on_path.or_else(|| {
+        let home = std::env::var_os("HOME")?;
+        let p = std::path::Path::new(&home).join(".cache/warroom/pg_activity-pkg/bin/pg_activity");
+        p.is_file().then_some(p)
+    })
+}
+
+/// pg_activity running in a detached 200x50 tmux terminal of its own (it needs a terminal).
+struct PgActivity {
+    socket: String,
+    pid: u32,
+}
+
+impl PgActivity {
+    fn start(path: &std::path::Path, conninfo: &str) -> anyhow::Result<PgActivity> {
+        let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        // A `pip install --target DIR` script needs DIR on PYTHONPATH.
+        let target = path
+            .parent()
+            .and_then(|bin| bin.parent())
+            .filter(|dir| dir.join("pgactivity").is_dir());
+        let command = match target {
+            Some(dir) => format!(
+                "exec env PYTHONPATH={} python3 {} --refresh 1 {}",
+                quote(&dir.display().to_string()),
+                quote(&path.display().to_string()),
+                quote(conninfo)
+            ),
+            None => format!(
+                "exec {} --refresh 1 {}",
+                quote(&path.display().to_string()),
+                quote(conninfo)
+            ),
+        };
+        let socket = format!("warroom-pg-cost-{}", std::process::id());
+        let status = std::process::Command::new("tmux")
+            .args(["-L", &socket, "new-session", "-d", "-x", "200", "-y", "50"])
+            .arg(&command)
+            .status()
+            .context("run tmux (pg_activity needs a terminal)")?;
+        if !status.success() {
+            bail!("tmux new-session failed: {status}");
+        }
+        let out = std::process::Command::new("tmux")
+            .args(["-L", &socket, "list-panes", "-F", "#{pane_pid}"])
+            .output()
+            .context("tmux list-panes")?;
+        let pid = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .context("pg_activity's pid")?;
+        Ok(PgActivity { socket, pid })
+    }
+
+    /// Its CPU time so far (user + system, from /proc), then stops it.
+    fn stop(self) -> Option<Duration> {
+        let cpu = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
+            .ok()
+            .and_then(|s| {
+                let after = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+                Some(after.get(11)?.parse::<u64>().ok()? + after.get(12)?.parse::<u64>().ok()?)
+            })
+            .map(|ticks| Duration::from_millis(ticks * 10));
+        let _ = std::process::Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+        cpu
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if !(args.interval > 0.0 && args.interval.is_finite()) {
         bail!("--interval must be a positive number of seconds");
     }
+    let prepare = PrepareMode::parse(&args.prepare)
+        .with_context(|| format!("--prepare {:?}: use auto, always or never", args.prepare))?;
     let admin = connect(&args.url, "pg-cost").await?;
     admin
         .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         .await
         .context("pg_stat_statements must be in shared_preload_libraries")?;
-    admin
-        .batch_execute(&format!(
-            "DO $$ BEGIN
-               IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
-                 CREATE ROLE {ident} LOGIN; GRANT pg_monitor TO {ident};
-               END IF;
-             END $$",
-            role = args.monitor_role.replace('\'', "''"),
-            ident = quote_ident(&args.monitor_role),
-        ))
-        .await
-        .context("create the monitor role")?;
+    ensure_monitor_role(&admin, &args.monitor_role).await?;
+    let track_planning: String = admin
+        .query_one(
+            "SELECT current_setting('pg_stat_statements.track_planning')",
+            &[],
+        )
+        .await?
+        .get(0);
+    if track_planning != "on" {
+        eprintln!(
+            "note: pg_stat_statements.track_planning is {track_planning}: planning time reads 0"
+        );
+    }
+    let (host, port, db) = {
+        let config: tokio_postgres::Config = args.url.parse()?;
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".into(),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let db = config.get_dbname().unwrap_or("postgres").to_string();
+        (host, port, db)
+    };
     let monitor_url = match &args.monitor_url {
         Some(u) => u.clone(),
-        None => {
-            let config: tokio_postgres::Config = args.url.parse()?;
-            let host = match config.get_hosts().first() {
-                Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-                Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
-                None => "localhost".into(),
-            };
-            let port = config.get_ports().first().copied().unwrap_or(5432);
-            let db = config.get_dbname().unwrap_or("postgres");
-            format!(
-                "host={host} port={port} dbname={db} user={} sslmode=disable",
-                args.monitor_role
-            )
-        }
+        None => format!(
+            "host={host} port={port} dbname={db} user={} sslmode=disable",
+            args.monitor_role
+        ),
     };
     let spec = ConnectSpec::resolve(&monitor_url, None).map_err(anyhow::Error::msg)?;
+    let pg_activity = find_pg_activity(&args);
+    if pg_activity.is_some() {
+        ensure_monitor_role(&admin, &args.pg_activity_role).await?;
+    }
 
     eprintln!(
         "opening the load: {} idle, {} active{}",
@@ -370,39 +535,55 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .get(0);
     eprintln!(
-        "load ready in {:.1?}: {total} sessions (warroom's will make {})",
+        "load ready in {:.1?}: {total} sessions (warroom's will make {}{})",
         load_started.elapsed(),
-        total + 1
+        total + 1,
+        if pg_activity.is_some() {
+            ", pg_activity's one more"
+        } else {
+            ""
+        }
     );
 
     admin
         .batch_execute("SELECT pg_stat_statements_reset()")
         .await?;
+    // pg_activity watches the same load in the same window, as its own role.
+    let beside = match &pg_activity {
+        Some(path) => {
+            let conninfo = format!(
+                "host={host} port={port} dbname={db} user={}",
+                args.pg_activity_role
+            );
+            eprintln!("pg_activity beside warroom: {}", path.display());
+            Some(PgActivity::start(path, &conninfo)?)
+        }
+        None => None,
+    };
     let every = Duration::from_secs_f64(args.interval);
     let refreshes = ((args.seconds as f64) / args.interval).round().max(1.0) as u32;
     let render = !args.no_render;
     let window = Instant::now();
-    let client = tokio::task::spawn_blocking(move || run_warroom(spec, refreshes, every, render))
-        .await
-        .context("warroom's thread")?;
+    let client =
+        tokio::task::spawn_blocking(move || run_warroom(spec, prepare, refreshes, every, render))
+            .await
+            .context("warroom's thread")?;
     let window = window.elapsed();
+    let pg_activity_cpu = beside.map(PgActivity::stop);
 
-    let row = admin
-        .query_one(
-            "SELECT coalesce(sum(s.calls), 0)::int8, coalesce(sum(s.total_exec_time), 0)::float8, \
-                    coalesce(sum(s.rows), 0)::int8, count(*)::int8 \
-             FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid \
-             WHERE r.rolname = $1",
-            &[&args.monitor_role],
-        )
-        .await?;
-    let (calls, exec_ms, rows, kinds): (i64, f64, i64, i64) =
-        (row.get(0), row.get(1), row.get(2), row.get(3));
+    let ours = cost_of(&admin, &args.monitor_role).await?;
+    let theirs = match pg_activity_cpu {
+        Some(_) => Some(cost_of(&admin, &args.pg_activity_role).await?),
+        None => None,
+    };
     let others: i64 = admin
         .query_one(
             "SELECT coalesce(sum(s.calls), 0)::int8 FROM pg_stat_statements s \
-             JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname <> $1",
-            &[&args.monitor_role],
+             JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname <> ALL($1)",
+            &[&vec![
+                args.monitor_role.clone(),
+                args.pg_activity_role.clone(),
+            ]],
         )
         .await?
         .get(0);
@@ -426,22 +607,32 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or_default()
     };
     println!(
-        "pg_cost: {} refreshes every {:?} over {:.1?}",
-        client.refreshes, every, window
+        "pg_cost: {} refreshes every {:?} over {:.1?} (prepare = {})",
+        client.refreshes, every, window, args.prepare
     );
     println!(
         "server: {total} load sessions + warroom; last snapshot {} sessions (this harness's own included), {} blocking root(s)",
         client.sessions_last, client.tree_roots_last
     );
     println!(
-        "statements from warroom: {calls} ({:.2} per refresh, {kinds} distinct); from others in the window: {others} (this harness's reset and read)",
-        calls as f64 / n
+        "statements from warroom: {} ({:.2} per refresh, {} distinct, planned {} time(s)); from others in the window: {others} (this harness's reset and read)",
+        ours.calls,
+        ours.calls as f64 / n,
+        ours.kinds,
+        ours.plans
     );
     println!(
-        "server time (total_exec_time): {exec_ms:.1} ms ({:.2} ms per refresh)",
-        exec_ms / n
+        "server time: execution {:.1} ms + planning {:.1} ms = {:.1} ms ({:.2} ms per refresh)",
+        ours.exec_ms,
+        ours.plan_ms,
+        ours.exec_ms + ours.plan_ms,
+        (ours.exec_ms + ours.plan_ms) / n
     );
-    println!("rows: {rows} ({:.0} per refresh)", rows as f64 / n);
+    println!(
+        "rows: {} ({:.0} per refresh)",
+        ours.rows,
+        ours.rows as f64 / n
+    );
     println!(
         "warroom CPU (its thread: connect, fetch, decode{}): {:.3} s ({:.2} ms per refresh){}",
         if render { ", apply, draw 200x50" } else { "" },
@@ -462,9 +653,41 @@ async fn main() -> anyhow::Result<()> {
         pct(0.9),
         pct(1.0)
     );
-    println!(
-        "pg_activity 3.6 (ANCHORS.md, 448 sessions, 1 s, 30 s): 130 statements, 125 ms server time, 0.79 s CPU"
-    );
+    match (theirs, pg_activity_cpu) {
+        (Some(theirs), Some(cpu)) => {
+            println!();
+            println!(
+                "| same window | statements | execution ms | planning ms | execution + planning | client CPU s (warroom: its thread; pg_activity: its process) |"
+            );
+            println!("|---|---|---|---|---|---|");
+            let line = |name: &str, c: &Cost, cpu: Option<Duration>| {
+                println!(
+                    "| {name} | {} | {:.0} | {:.0} | {:.0} | {} |",
+                    c.calls,
+                    c.exec_ms,
+                    c.plan_ms,
+                    c.exec_ms + c.plan_ms,
+                    cpu.map_or("?".into(), |d| format!("{:.2}", d.as_secs_f64()))
+                )
+            };
+            line("pg_activity (refresh 1 s)", &theirs, cpu);
+            line(
+                &format!("warroom (prepare = {})", args.prepare),
+                &ours,
+                Some(client.cpu),
+            );
+            let total_theirs = theirs.exec_ms + theirs.plan_ms;
+            if total_theirs > 0.0 {
+                println!(
+                    "warroom / pg_activity, execution + planning: {:.2}",
+                    (ours.exec_ms + ours.plan_ms) / total_theirs
+                );
+            }
+        }
+        _ => println!(
+            "pg_activity not run (not installed, or --no-pg-activity): pip install --target ~/.cache/warroom/pg_activity-pkg pg_activity"
+        ),
+    }
     if !client.errors.is_empty() {
         bail!(
             "{} refresh(es) failed: {:?}",

@@ -16,7 +16,7 @@ use pg::{LockChain, PgServer};
 use pg_backend::{real_pg, session};
 use warroom_core::backends::postgres::{
     ACTIVITY_MARK, ActivitySnapshot, BlockingNode, ConnectSpec, PgError, PgSession, PgSource,
-    RealPg, SessionLimits, blocking_tree,
+    PrepareMode, RealPg, SessionLimits, blocking_tree,
 };
 use warroom_core::backends::{BackendError, ErrorKind};
 use warroom_tui::app::Msg;
@@ -409,6 +409,65 @@ async fn each_refresh_is_one_statement_and_nothing_else() {
         assert_eq!(snapshot.statements, 1);
     }
     assert_one_statement_per_refresh(&server, "watcher", log_since, REFRESHES).await;
+}
+
+/// How many times `role`'s statements were planned since the reset (track_planning on).
+async fn plans_of(server: &PgServer, role: &str) -> i64 {
+    let client = server.connect("postgres", pg::HARNESS_APP).await;
+    client
+        .query_one(
+            "SELECT coalesce(sum(s.plans), 0)::int8 FROM pg_stat_statements s \
+             JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = $1",
+            &[&role],
+        )
+        .await
+        .expect("read pg_stat_statements")
+        .get(0)
+}
+
+#[tokio::test]
+async fn the_activity_statement_is_planned_once_per_connection_unless_prepare_is_never() {
+    let server = PgServer::start();
+    server.create_role("watcher", true).await;
+    server
+        .exec("ALTER SYSTEM SET pg_stat_statements.track_planning = on")
+        .await;
+    server.exec("SELECT pg_reload_conf()").await;
+    let chain = server.lock_chain().await;
+    const REFRESHES: i64 = 8;
+    // always: prepared on the first refresh; auto: the first refresh is unnamed (it tells
+    // whether a pooler sits in between), then prepared; never: planned every refresh.
+    for (mode, plans) in [
+        (PrepareMode::Always, 1),
+        (PrepareMode::Auto, 2),
+        (PrepareMode::Never, REFRESHES),
+    ] {
+        let spec = ConnectSpec::resolve(&server.url("watcher", "postgres"), None).expect("resolve");
+        let pg = RealPg::new(spec).with_prepare(mode);
+        reset_statements(&server).await;
+        let log_since = server.log_contents().len();
+        let mut last = None;
+        for _ in 0..REFRESHES {
+            last = Some(pg.activity().await.expect("activity"));
+        }
+        let snapshot = last.expect("refreshed");
+        // Nothing lost on the prepared path: sessions, the lock detail of every waiter,
+        // the header.
+        assert_chain_sessions(&snapshot, &chain, "postgres");
+        for pid in chain.waiters() {
+            assert!(
+                session(&snapshot, pid).lock.is_some(),
+                "{mode:?}: lock of {pid}"
+            );
+        }
+        assert!(snapshot.header.is_some(), "{mode:?}: header");
+        assert_one_statement_per_refresh(&server, "watcher", log_since, REFRESHES).await;
+        assert_eq!(
+            plans_of(&server, "watcher").await,
+            plans,
+            "{mode:?}: plans of the activity statement over {REFRESHES} refreshes"
+        );
+    }
 }
 
 #[tokio::test]

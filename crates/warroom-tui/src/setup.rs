@@ -158,7 +158,10 @@ pub fn real_pg(config: &Config) -> anyhow::Result<HashMap<String, Arc<RealPg>>> 
         let spec = ConnectSpec::resolve(&c.url, c.password_env.as_deref())
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("context {}", c.name))?;
-        out.insert(c.name.clone(), Arc::new(RealPg::new(spec)));
+        out.insert(
+            c.name.clone(),
+            Arc::new(RealPg::new(spec).with_prepare(c.prepare_mode())),
+        );
     }
     Ok(out)
 }

@@ -55,6 +55,9 @@ context_struct! {
         /// A postgres:// URL or key=value conninfo. May hold a password: never shown.
         pub url: String,
         pub password_env: Option<String>,
+        /// `auto` (default), `always` or `never`: prepare the activity statement once per
+        /// connection (see `PrepareMode`).
+        pub prepare: Option<String>,
     }
 }
 
@@ -73,6 +76,14 @@ impl PostgresContext {
     /// The URL with any password replaced, for `config check` and the status bar.
     pub fn redacted_url(&self) -> String {
         redact_url(&self.url)
+    }
+
+    /// The `prepare` setting (checked when the file was loaded; `auto` when absent).
+    pub fn prepare_mode(&self) -> crate::backends::postgres::PrepareMode {
+        self.prepare
+            .as_deref()
+            .and_then(crate::backends::postgres::PrepareMode::parse)
+            .unwrap_or_default()
     }
 }
 
@@ -608,7 +619,14 @@ impl ContextConfig for PostgresContext {
     fn check(&self) -> Result<(), (&'static str, String)> {
         crate::backends::postgres::ConnectSpec::resolve(&self.url, None)
             .map(drop)
-            .map_err(|e| ("url", e))
+            .map_err(|e| ("url", e))?;
+        match self.prepare.as_deref() {
+            Some(p) if crate::backends::postgres::PrepareMode::parse(p).is_none() => Err((
+                "prepare",
+                format!("unknown prepare {p:?}: use \"auto\", \"always\" or \"never\""),
+            )),
+            _ => Ok(()),
+        }
     }
     fn describe(&self) -> String {
         let mut out = self.redacted_url();
@@ -949,6 +967,23 @@ quit = ["q", "ctrl-q"]
         assert_eq!(c.min_reason_len, 12);
         assert_eq!(c.audit.on_unreachable, OnUnreachable::LocalOnly);
         assert_eq!(c.ui.keys.len(), 2);
+    }
+
+    #[test]
+    fn prepare_is_auto_always_or_never_and_a_wrong_one_points_at_its_line() {
+        let ok = "[[postgres]]\nname = \"a\"\nurl = \"postgres://u@h/db\"\nprepare = \"never\"\n\
+                  [[postgres]]\nname = \"b\"\nurl = \"postgres://u@h/db\"\n";
+        let c = Config::parse(Path::new("c.toml"), ok).expect("valid");
+        use crate::backends::postgres::PrepareMode;
+        assert_eq!(c.contexts.postgres[0].prepare_mode(), PrepareMode::Never);
+        assert_eq!(c.contexts.postgres[1].prepare_mode(), PrepareMode::Auto);
+        let bad =
+            "[[postgres]]\nname = \"a\"\nurl = \"postgres://u@h/db\"\nprepare = \"sometimes\"\n";
+        let err = Config::parse(Path::new("c.toml"), bad)
+            .expect_err("unknown prepare")
+            .to_string();
+        assert!(err.contains("c.toml:4:1"), "{err}");
+        assert!(err.contains("\"auto\", \"always\" or \"never\""), "{err}");
     }
 
     #[test]

@@ -7,7 +7,10 @@
 //! * pg_blocking_pids runs once per session waiting on a lock (CTE `b`), and pg_locks is read
 //!   only when at least one session waits: its scan sits under a one-time filter (an
 //!   InitPlan), so with nobody waiting it is never executed.
-//! * Rows with a pid are sessions; the one row without a pid carries the header as JSON.
+//! * Rows with a pid are sessions; the one row without a pid carries the header as JSON. The
+//!   connection counts come from one pass over `a` (total and per state together).
+//! * No parameters: prepared once per connection (see `PrepareMode`), its generic plan is
+//!   the plan, so a refresh costs no planning.
 //! * Without pg_monitor, other roles' sessions have a NULL backend_type: they are kept (and
 //!   counted as hidden) when they belong to a database, so the privilege note can say so.
 
@@ -89,14 +92,10 @@ lk AS ( \
 h AS ( \
   SELECT json_build_object( \
     'server_time', EXTRACT(EPOCH FROM now())::float8, \
+    'statement_timeout', current_setting('statement_timeout'), \
     'in_recovery', pg_is_in_recovery(), \
     'max_connections', current_setting('max_connections')::int8, \
-    'connections', (SELECT count(*) FROM a WHERE a.backend_type = 'client backend' \
-                    OR (a.backend_type IS NULL AND a.datid IS NOT NULL)), \
-    'connections_by_state', (SELECT coalesce(json_object_agg(st, n), '{{}}'::json) FROM ( \
-        SELECT coalesce(a.state, 'unknown') AS st, count(*) AS n FROM a \
-        WHERE a.backend_type = 'client backend' OR (a.backend_type IS NULL AND a.datid IS NOT NULL) \
-        GROUP BY 1) x), \
+    'connections', c.total, 'connections_by_state', c.by_state, \
     'xact_commit', d.xact_commit, 'xact_rollback', d.xact_rollback, \
     'blks_read', d.blks_read, 'blks_hit', d.blks_hit, 'temp_bytes', d.temp_bytes, \
     'oldest_xmin', (SELECT json_build_object('kind', kind, 'id', id, 'pid', pid, 'age_xids', age, \
@@ -135,7 +134,11 @@ h AS ( \
                coalesce(sum(xact_rollback), 0)::int8 AS xact_rollback, \
                coalesce(sum(blks_read), 0)::int8 AS blks_read, \
                coalesce(sum(blks_hit), 0)::int8 AS blks_hit, \
-               coalesce(sum(temp_bytes), 0)::int8 AS temp_bytes FROM pg_stat_database) d) \
+               coalesce(sum(temp_bytes), 0)::int8 AS temp_bytes FROM pg_stat_database) d, \
+       (SELECT coalesce(sum(n), 0)::int8 AS total, coalesce(json_object_agg(st, n), '{{}}'::json) AS by_state \
+        FROM (SELECT coalesce(a.state, 'unknown') AS st, count(*) AS n FROM a \
+              WHERE a.backend_type = 'client backend' OR (a.backend_type IS NULL AND a.datid IS NOT NULL) \
+              GROUP BY 1) x) c) \
 SELECT s.pid, s.datname::text, s.usename::text, s.application_name, \
   CASE WHEN s.client_port = -1 THEN 'local' ELSE host(s.client_addr) END, \
   s.state, s.wait_event_type, s.wait_event, \
@@ -150,27 +153,65 @@ SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, N
     )
 }
 
+/// What one activity statement returned.
+pub struct Decoded {
+    pub sessions: Vec<PgSession>,
+    pub figures: Option<ServerFigures>,
+    /// The session's statement_timeout as the server shows it ("5s"): when it is not the one
+    /// warroom asked for at connect, something between (a pooler) dropped the startup options.
+    pub statement_timeout: Option<String>,
+}
+
+/// The header row: the figures, and the session setting that tells a pooler apart.
+#[derive(serde::Deserialize)]
+struct HeaderRow {
+    #[serde(flatten)]
+    figures: ServerFigures,
+    #[serde(default)]
+    statement_timeout: Option<String>,
+}
+
 /// Sessions and the header figures out of the statement's rows.
-pub fn decode(
-    rows: &[tokio_postgres::Row],
-) -> Result<(Vec<PgSession>, Option<ServerFigures>), String> {
-    let mut sessions = Vec::with_capacity(rows.len());
-    let mut figures = None;
+pub fn decode(rows: &[tokio_postgres::Row]) -> Result<Decoded, String> {
+    let mut out = Decoded {
+        sessions: Vec::with_capacity(rows.len()),
+        figures: None,
+        statement_timeout: None,
+    };
     for row in rows {
         let pid: Option<i32> = row.try_get(0).map_err(|e| e.to_string())?;
         if pid.is_none() {
             let text: Option<String> = row.try_get(16).map_err(|e| e.to_string())?;
             if let Some(text) = text {
-                figures = Some(
-                    serde_json::from_str::<ServerFigures>(&text)
-                        .map_err(|e| format!("server header: {e}"))?,
-                );
+                let header = serde_json::from_str::<HeaderRow>(&text)
+                    .map_err(|e| format!("server header: {e}"))?;
+                out.figures = Some(header.figures);
+                out.statement_timeout = header.statement_timeout;
             }
             continue;
         }
-        sessions.push(session_from_row(row).map_err(|e| e.to_string())?);
+        out.sessions
+            .push(session_from_row(row).map_err(|e| e.to_string())?);
     }
-    Ok((sessions, figures))
+    Ok(out)
+}
+
+/// "5s", "500ms", "1min" (how PostgreSQL shows a time setting) in milliseconds.
+pub fn setting_millis(text: &str) -> Option<u128> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let n: u128 = text[..digits].parse().ok()?;
+    let unit = match &text[digits..] {
+        "" | "ms" => 1,
+        "s" => 1_000,
+        "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    Some(n * unit)
 }
 
 fn session_from_row(row: &tokio_postgres::Row) -> Result<PgSession, String> {
@@ -231,5 +272,14 @@ mod tests {
         let f: ServerFigures = serde_json::from_str(text).expect("decodes");
         assert_eq!(f.connections, 3);
         assert_eq!(f.connections_by_state.get("idle"), Some(&2));
+    }
+
+    #[test]
+    fn time_settings_read_as_postgresql_shows_them() {
+        assert_eq!(setting_millis("5s"), Some(5_000));
+        assert_eq!(setting_millis("5500ms"), Some(5_500));
+        assert_eq!(setting_millis("1min"), Some(60_000));
+        assert_eq!(setting_millis("0"), Some(0));
+        assert_eq!(setting_millis("soon"), None);
     }
 }

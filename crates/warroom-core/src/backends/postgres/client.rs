@@ -4,9 +4,10 @@
 use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Config, NoTls, Statement};
 
-use super::activity::{activity_sql, decode};
+use super::activity::{activity_sql, decode, setting_millis};
 use super::header::HeaderTracker;
 use super::tls;
 use super::{
@@ -34,6 +35,30 @@ impl SslMode {
             "require" => SslMode::Require,
             "verify-ca" => SslMode::VerifyCa,
             "verify-full" => SslMode::VerifyFull,
+            _ => return None,
+        })
+    }
+}
+
+/// Whether the activity statement is prepared once per connection (a named statement, planned
+/// once) or sent unnamed every refresh (planned every refresh, but safe behind a
+/// transaction-mode pooler, where the next refresh may reach another server session).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PrepareMode {
+    /// Prepared, unless the session looks pooled: the startup options warroom sent
+    /// (statement_timeout) did not arrive, or the server lost the named statement.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl PrepareMode {
+    pub fn parse(s: &str) -> Option<PrepareMode> {
+        Some(match s {
+            "auto" => PrepareMode::Auto,
+            "always" => PrepareMode::Always,
+            "never" => PrepareMode::Never,
             _ => return None,
         })
     }
@@ -364,6 +389,7 @@ pub struct RealPg {
     limits: SessionLimits,
     pub(super) query_timeout: Duration,
     pub(super) monitor: Mutex<Monitor>,
+    prepare: PrepareMode,
 }
 
 /// The monitoring session and what warroom keeps between refreshes.
@@ -372,6 +398,12 @@ pub(super) struct Monitor {
     pub(super) client: Option<Client>,
     pub(super) server_major: u32,
     activity_sql: String,
+    /// The activity statement prepared on this connection (prepare = auto or always).
+    activity_stmt: Option<Statement>,
+    /// Auto: the first refresh of this connection showed no pooler in between.
+    direct: bool,
+    /// Auto: a pooler lost the named statement once; never prepare again.
+    prepare_refused: bool,
     header: HeaderTracker,
     /// Where pg_stat_statements lives on this connection (probed once per connection).
     pub(super) statements_probe: Option<super::statements::Probe>,
@@ -387,7 +419,14 @@ impl RealPg {
             limits,
             query_timeout,
             monitor: Mutex::new(Monitor::default()),
+            prepare: PrepareMode::default(),
         }
+    }
+
+    /// How the activity statement is sent (the context's `prepare` setting).
+    pub fn with_prepare(mut self, prepare: PrepareMode) -> RealPg {
+        self.prepare = prepare;
+        self
     }
 
     pub fn spec(&self) -> &ConnectSpec {
@@ -409,6 +448,8 @@ impl RealPg {
             guard.client = Some(client);
             guard.server_major = major;
             guard.activity_sql = activity_sql(major);
+            guard.activity_stmt = None;
+            guard.direct = false;
             guard.statements_probe = None;
         }
         Ok(guard)
@@ -416,32 +457,55 @@ impl RealPg {
 
     async fn fetch(&self) -> Result<ActivitySnapshot, PgError> {
         let mut guard = self.monitor().await?;
-        let Some(client) = guard.client.as_ref() else {
-            return Err(PgError::Query("no connection".into()));
+        let prepared = match self.prepare {
+            PrepareMode::Never => false,
+            PrepareMode::Always => true,
+            PrepareMode::Auto => guard.direct && !guard.prepare_refused,
         };
         let started = Instant::now();
-        // query_typed: parse, bind and execute in one round trip, with no named statement
-        // left on the server (so it also works behind PgBouncer in transaction mode).
-        let result = tokio::time::timeout(
-            self.query_timeout,
-            client.query_typed(&guard.activity_sql, &[]),
-        )
-        .await;
+        let mut result = self.run_activity(&mut guard, prepared).await;
+        if prepared
+            && self.prepare == PrepareMode::Auto
+            && let Err(RunError::Db(e)) = &result
+            && lost_statement(e)
+        {
+            // A transaction-mode pooler handed the refresh to another server session: from
+            // now on the unnamed statement, this refresh included (the failed Bind executed
+            // nothing, so this is still one statement).
+            tracing::info!("activity statement lost between refreshes: not preparing it");
+            guard.prepare_refused = true;
+            guard.activity_stmt = None;
+            result = self.run_activity(&mut guard, false).await;
+        }
         let rows = match result {
-            Ok(Ok(rows)) => rows,
-            Ok(Err(e)) => {
+            Ok(rows) => rows,
+            Err(RunError::NoConnection) => return Err(PgError::Query("no connection".into())),
+            Err(RunError::Db(e)) => {
                 // A broken session is rebuilt on the next refresh.
                 guard.client = None;
                 return Err(PgError::Query(redact(&error_text(&e))));
             }
-            Err(_) => {
+            Err(RunError::Timeout) => {
                 guard.client = None;
                 return Err(PgError::Timeout(self.query_timeout));
             }
         };
         let elapsed = started.elapsed();
-        let (sessions, figures) = decode(&rows).map_err(PgError::Query)?;
-        let header = figures.map(|f| Box::new(guard.header.update(f, &sessions)));
+        let decoded = decode(&rows).map_err(PgError::Query)?;
+        if self.prepare == PrepareMode::Auto && !guard.direct {
+            // warroom's startup options reached the server, so nothing rewrote the session:
+            // the next refreshes may use a named statement.
+            let asked = self.limits.statement_timeout.as_millis();
+            guard.direct = decoded
+                .statement_timeout
+                .as_deref()
+                .and_then(setting_millis)
+                .is_some_and(|ms| ms == asked);
+        }
+        let sessions = decoded.sessions;
+        let header = decoded
+            .figures
+            .map(|f| Box::new(guard.header.update(f, &sessions)));
         let hidden_sessions = sessions
             .iter()
             .filter(|s| s.query == "<insufficient privilege>")
@@ -454,6 +518,41 @@ impl RealPg {
             elapsed,
             header,
         })
+    }
+
+    /// One execution of the activity statement: the named one (prepared on first use on this
+    /// connection; Parse and Describe execute nothing) or the unnamed one.
+    async fn run_activity(
+        &self,
+        guard: &mut Monitor,
+        prepared: bool,
+    ) -> Result<Vec<tokio_postgres::Row>, RunError> {
+        let Some(client) = guard.client.as_ref() else {
+            return Err(RunError::NoConnection);
+        };
+        let run = tokio::time::timeout(self.query_timeout, async {
+            if !prepared {
+                // query_typed: parse, bind and execute in one round trip, with no named
+                // statement left on the server (so it also works behind PgBouncer in
+                // transaction mode).
+                return client.query_typed(&guard.activity_sql, &[]).await;
+            }
+            let stmt = match &guard.activity_stmt {
+                Some(stmt) => stmt.clone(),
+                None => {
+                    let stmt = client.prepare(&guard.activity_sql).await?;
+                    guard.activity_stmt = Some(stmt.clone());
+                    stmt
+                }
+            };
+            // Bind and execute the generic plan: one round trip, no planning.
+            client.query(&stmt, &[]).await
+        });
+        match run.await {
+            Ok(Ok(rows)) => Ok(rows),
+            Ok(Err(e)) => Err(RunError::Db(e)),
+            Err(_) => Err(RunError::Timeout),
+        }
     }
 
     async fn signal_once(&self, req: SignalRequest) -> Result<SignalOutcome, PgError> {
@@ -496,6 +595,21 @@ impl RealPg {
             (true, true, None) => SignalOutcome::Signalled { returned: false },
         })
     }
+}
+
+/// Why one run of the activity statement gave no rows.
+enum RunError {
+    NoConnection,
+    Db(tokio_postgres::Error),
+    Timeout,
+}
+
+/// The server no longer has the named statement (or another one under its name): what a
+/// transaction-mode pooler without prepared-statement support answers.
+fn lost_statement(e: &tokio_postgres::Error) -> bool {
+    e.code().is_some_and(|c| {
+        *c == SqlState::INVALID_SQL_STATEMENT_NAME || *c == SqlState::DUPLICATE_PSTATEMENT
+    })
 }
 
 /// The signalling statement: identity check and signal in one statement, so no other

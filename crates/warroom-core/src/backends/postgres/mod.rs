@@ -13,7 +13,7 @@ pub mod waits;
 
 pub use activity::{ACTIVITY_MARK, activity_sql};
 pub use blocking::{BlockingNode, blocking_tree};
-pub use client::{ConnectSpec, RealPg, SessionLimits, SslMode};
+pub use client::{ConnectSpec, PrepareMode, RealPg, SessionLimits, SslMode};
 pub use model::{
     ActivitySnapshot, PgSession, SessionIdentity, SessionState, SignalKind, SignalOutcome,
     SignalRequest, hidden_session_refusal, is_idle_state,
