@@ -98,6 +98,20 @@ pub(crate) fn delete_pod(emu: &KubeEmulator) -> Value {
     })
 }
 
+/// Alice asks for the pod delete where the rule wants an approval: the pending request's id.
+pub(crate) async fn ask_approval(server: &ServerProcess, emu: &KubeEmulator) -> String {
+    let (status, pending) = http(
+        server,
+        ALICE_TOKEN,
+        reqwest::Method::POST,
+        "/v1/actions",
+        Some(delete_pod(emu)),
+    )
+    .await;
+    assert_eq!(status, 202, "{pending}");
+    pending["id"].as_str().expect("request id").to_string()
+}
+
 /// `POST` `body` to `url` with `token`, on a task: the answer, or why there was none.
 fn post_in_background(
     url: String,
@@ -159,16 +173,7 @@ async fn an_approver_who_disconnects_mid_action_neither_cancels_it_nor_orphans_i
     let pg = cluster().await;
     let emu = emulator_with_pod().await;
     let server = kube_replica(&pg, &emu, &bob_approves()).await;
-    let (status, pending) = http(
-        &server,
-        ALICE_TOKEN,
-        reqwest::Method::POST,
-        "/v1/actions",
-        Some(delete_pod(&emu)),
-    )
-    .await;
-    assert_eq!(status, 202, "{pending}");
-    let id = pending["id"].as_str().expect("request id").to_string();
+    let id = ask_approval(&server, &emu).await;
 
     // Bob approves, and his client gives up after half a second, mid-action.
     emu.hold_deletes(Duration::from_secs(3));
@@ -326,16 +331,7 @@ async fn waiting_requesters_cost_the_state_database_no_writes_per_wake_up() {
     let pg = cluster().await;
     let emu = emulator_with_pod().await;
     let server = kube_replica(&pg, &emu, &bob_approves()).await;
-    let (status, pending) = http(
-        &server,
-        ALICE_TOKEN,
-        reqwest::Method::POST,
-        "/v1/actions",
-        Some(delete_pod(&emu)),
-    )
-    .await;
-    assert_eq!(status, 202, "{pending}");
-    let id = pending["id"].as_str().expect("id").to_string();
+    let id = ask_approval(&server, &emu).await;
     pg.exec("SELECT pg_stat_statements_reset()").await;
 
     let waits: Vec<_> = (0..WAITERS)
@@ -358,16 +354,7 @@ async fn waiting_requesters_cost_the_state_database_no_writes_per_wake_up() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Each withdrawal of another request rings the doorbell: every waiter wakes and re-reads.
     for _ in 0..DOORBELLS {
-        let (status, other) = http(
-            &server,
-            ALICE_TOKEN,
-            reqwest::Method::POST,
-            "/v1/actions",
-            Some(delete_pod(&emu)),
-        )
-        .await;
-        assert_eq!(status, 202, "{other}");
-        let other = other["id"].as_str().expect("id");
+        let other = ask_approval(&server, &emu).await;
         let (status, gone) = http(
             &server,
             ALICE_TOKEN,
@@ -411,18 +398,7 @@ async fn an_approval_is_checked_against_the_rule_as_it_stands_when_it_would_run(
     );
     let not_alice = kube_replica(&pg, &emu, &requester_dropped).await;
 
-    let ask = || async {
-        let (status, pending) = http(
-            &asked_on,
-            ALICE_TOKEN,
-            reqwest::Method::POST,
-            "/v1/actions",
-            Some(delete_pod(&emu)),
-        )
-        .await;
-        assert_eq!(status, 202, "{pending}");
-        pending["id"].as_str().expect("id").to_string()
-    };
+    let ask = || ask_approval(&asked_on, &emu);
     let approve_on = |server: &ServerProcess, id: &str| {
         let (url, id) = (server.url(), id.to_string());
         async move {
@@ -480,16 +456,7 @@ async fn sigterm_answers_open_long_polls_and_ends_watch_streams_instead_of_waiti
     let pg = cluster().await;
     let emu = emulator_with_pod().await;
     let server = kube_replica(&pg, &emu, &bob_approves()).await;
-    let (status, pending) = http(
-        &server,
-        ALICE_TOKEN,
-        reqwest::Method::POST,
-        "/v1/actions",
-        Some(delete_pod(&emu)),
-    )
-    .await;
-    assert_eq!(status, 202, "{pending}");
-    let id = pending["id"].as_str().expect("id").to_string();
+    let id = ask_approval(&server, &emu).await;
     let share = reqwest::Client::new()
         .put(format!("{}/v1/shares/sess-stopping", server.url()))
         .bearer_auth(ALICE_TOKEN)

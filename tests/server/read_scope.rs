@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use warroom_core::audit::GENESIS_HASH;
 
 use super::actions::{BOB_REASON, cluster, http};
-use super::execution::{bob_approves, delete_pod, emulator_with_pod, kube_replica_with};
+use super::execution::{ask_approval, bob_approves, emulator_with_pod, kube_replica_with};
 
 const CAROL: &str = "carol@example.com";
 const CAROL_TOKEN: &str = "carol-auditor-token-5d1e";
@@ -56,16 +56,7 @@ async fn people_read_their_own_approvers_what_they_decide_and_auditors_everythin
     assert_eq!(Api::new(&url, Some(DAVE_TOKEN)).post(line).await.0, 200);
 
     // Alice asks for a pod delete; Bob approves it; the server records intent and outcome.
-    let (status, pending) = http(
-        &server,
-        ALICE_TOKEN,
-        reqwest::Method::POST,
-        "/v1/actions",
-        Some(delete_pod(&emu)),
-    )
-    .await;
-    assert_eq!(status, 202, "{pending}");
-    let id = pending["id"].as_str().expect("id").to_string();
+    let id = ask_approval(&server, &emu).await;
     let (status, done) = http(
         &server,
         BOB_TOKEN,
