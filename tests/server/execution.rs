@@ -248,6 +248,17 @@ async fn a_replica_killed_mid_action_is_resolved_by_another_within_the_lease_and
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     eprintln!("resolved {:?} after SIGKILL", killed.elapsed());
+    // The survivor counts the action it resolved.
+    let metrics = reqwest::get(format!("{}/metrics", survivor.url()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        metrics.contains(r#"warroom_actions_total{action="kube.delete_pod",outcome="unknown"} 1"#),
+        "{metrics}"
+    );
 
     // Its intent has an outcome: unknown, written by the survivor as the server.
     let db = state(&pg).await;

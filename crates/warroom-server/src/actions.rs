@@ -513,6 +513,9 @@ pub async fn sweep_loop(state: Arc<AppState>) {
         match requests::sweep(&state.store).await {
             Ok(abandoned) => {
                 for a in abandoned {
+                    if let Some(action) = a.action {
+                        metrics().action(action, a.status);
+                    }
                     close_abandoned(&state, &a).await;
                 }
             }

@@ -176,8 +176,12 @@ const ABANDONED_BEFORE_INTENT: &str = "the replica running it stopped before rec
 pub struct Abandoned {
     pub id: String,
     pub requester: String,
+    /// `None` for a name this replica does not know (a newer replica's action).
+    pub action: Option<ActionName>,
     /// Its action's intent, when one was recorded (then its outcome is unknown).
     pub intent_id: Option<String>,
+    /// What the sweep made of it: `unknown`, or `not_done` when no intent was recorded.
+    pub status: RequestStatus,
 }
 
 /// One pass of the per-replica timer: every pending request past its expiry becomes
@@ -221,7 +225,7 @@ pub async fn sweep(store: &Store) -> Result<Vec<Abandoned>, StoreError> {
                reply = CASE WHEN intent_id IS NULL AND owner_replica IS NOT NULL THEN $4 ELSE $3 END \
              WHERE status = 'running' \
              AND COALESCE(heartbeat_at, decided_at, created_at) < now() - make_interval(secs => $5) \
-             RETURNING id, requester, intent_id, owner_replica",
+             RETURNING id, requester, intent_id, owner_replica, action, status",
             &[
                 &ABANDONED,
                 &ABANDONED_BEFORE_INTENT,
@@ -232,10 +236,14 @@ pub async fn sweep(store: &Store) -> Result<Vec<Abandoned>, StoreError> {
         )
         .await?
     {
+        let action: String = row.try_get(4)?;
+        let status: String = row.try_get(5)?;
         let a = Abandoned {
             id: row.try_get(0)?,
             requester: row.try_get(1)?,
+            action: ActionName::parse(&action),
             intent_id: row.try_get(2)?,
+            status: RequestStatus::parse(&status).unwrap_or(RequestStatus::Unknown),
         };
         let owner: Option<String> = row.try_get(3)?;
         tracing::warn!(request_id = %a.id, owner = ?owner, intent_recorded = a.intent_id.is_some(),
