@@ -200,6 +200,11 @@ async fn request_row(pg: &PgServer, id: &str) -> tokio_postgres::Row {
         .expect("request row")
 }
 
+/// The phases of [`records_of`]'s records, in order ("intent", "outcome").
+pub(crate) fn phases(records: &[(String, Value)]) -> Vec<&str> {
+    records.iter().map(|(p, _)| p.as_str()).collect()
+}
+
 /// The audit records of one delegated request: (phase, record JSON), intent first.
 pub(crate) async fn records_of(pg: &PgServer, request_id: &str) -> Vec<(String, Value)> {
     let rows = state(pg)
@@ -338,7 +343,7 @@ async fn a_monitor_role_cannot_terminate_but_the_delegated_terminate_works_and_i
         Some("alice may act on prod")
     );
     let records = records_of(&pg, &id).await;
-    let phases: Vec<&str> = records.iter().map(|(p, _)| p.as_str()).collect();
+    let phases = phases(&records);
     assert_eq!(phases, ["intent", "outcome"], "{records:?}");
     let intent = &records[0].1;
     assert_eq!(intent["actor"]["identity"], ALICE);

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::actions::{BOB_REASON, REASON, cluster, http, records_of, state, state_db};
+use super::actions::{BOB_REASON, REASON, cluster, http, phases, records_of, state, state_db};
 
 pub(crate) const NS: &str = "shop";
 pub(crate) const POD: &str = "worker-0";
@@ -202,7 +202,7 @@ async fn an_approver_who_disconnects_mid_action_neither_cancels_it_nor_orphans_i
     assert_eq!(answer["status"], "done", "{answer}");
     assert!(emu.pod(NS, POD).is_none(), "the pod is still there");
     let records = records_of(&pg, &id).await;
-    let phases: Vec<&str> = records.iter().map(|(p, _)| p.as_str()).collect();
+    let phases = phases(&records);
     assert_eq!(phases, ["intent", "outcome"], "{records:?}");
     assert_eq!(records[1].1["outcome"]["ok"], true, "{records:?}");
     assert_eq!(
@@ -330,7 +330,7 @@ async fn sigterm_mid_action_lets_the_action_finish_record_and_answer_before_the_
     assert_eq!(answer["status"], "done", "{answer}");
     assert_eq!(status_of(&pg, &id).await, "done");
     let records = records_of(&pg, &id).await;
-    let phases: Vec<&str> = records.iter().map(|(p, _)| p.as_str()).collect();
+    let phases = phases(&records);
     assert_eq!(phases, ["intent", "outcome"], "{records:?}");
     assert!(emu.pod(NS, POD).is_none(), "the pod is still there");
 }

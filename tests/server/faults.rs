@@ -23,7 +23,7 @@ use warroom_client::share::{self, Sharing};
 use warroom_core::guard::wire::ActionRequest;
 use warroom_core::guard::{ActionReport, Delegate, Outcome};
 
-use super::actions::{BOB_REASON, cluster, records_of, state};
+use super::actions::{BOB_REASON, cluster, phases, records_of, state};
 use super::execution::{
     alice_without_approval, bob_approves, delete_pod, emulator_with_pod, kube_replica_with,
 };
@@ -151,7 +151,7 @@ impl Cluster {
     /// The audit trail of request `id` is one intent closed by one outcome: the outcome.
     async fn one_intent_one_outcome(&self, id: &str) -> Value {
         let records = records_of(&self.pg, id).await;
-        let phases: Vec<&str> = records.iter().map(|(p, _)| p.as_str()).collect();
+        let phases = phases(&records);
         assert_eq!(phases, ["intent", "outcome"], "{records:?}");
         assert_eq!(records[1].1["intent_id"], records[0].1["id"], "{records:?}");
         records[1].1.clone()
